@@ -1,0 +1,153 @@
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Command, CommanderError } from 'commander'
+import { errorMessage } from '../errors.js'
+import { grantAll, makeGrantContext } from '../grant/index.js'
+import { splitList } from '../inputs.js'
+import { registry } from '../provider/index.js'
+import { registerAll } from '../providers/index.js'
+import { verifyAuditFile } from '../proxy/audit.js'
+import { newProxyToken, startDaemon } from '../proxy/daemon.js'
+import { parseConnectTo, parseHostPattern } from '../proxy/policy.js'
+import { envInput } from './env-inputs.js'
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+/** The `airlock` program: proxy, audit verify, and one command per agent. */
+export function buildProgram(): Command {
+  registerAll()
+  const program = new Command('airlock')
+    .description(
+      'Run AI coding agents in a container whose only way out is a credential-injecting proxy.'
+    )
+    .showHelpAfterError()
+
+  program
+    .command('proxy')
+    .description('run the airlock proxy in the foreground (credentials from the environment)')
+    .option('--listen <host:port>', 'loopback address to listen on', '127.0.0.1:0')
+    .option('--allow <pattern>', 'allow a host pattern (repeatable)', collect, [])
+    .option('--grant <provider>', "inject this provider's credential (repeatable)", collect, [])
+    .option(
+      '--connect-to <host:port=target:port>',
+      'route a host elsewhere (repeatable)',
+      collect,
+      []
+    )
+    .option('--upstream-ca <file>', 'extra CA (PEM) trusted for upstream TLS')
+    .option('--audit', 'audit mode: allow public hosts, log what block mode would refuse')
+    .option('--dir <dir>', 'where the CA certificate and logs go (default: a new temp dir)')
+    .action(
+      async (opts: {
+        listen: string
+        allow: string[]
+        grant: string[]
+        connectTo: string[]
+        upstreamCa?: string
+        audit?: boolean
+        dir?: string
+      }) => {
+        const m = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):(\d+)$/.exec(opts.listen)
+        if (!m)
+          throw new Error(
+            `--listen ${opts.listen}: expected a loopback host:port such as 127.0.0.1:8080`
+          )
+        for (const a of opts.allow.flatMap(splitList)) parseHostPattern(a)
+        parseConnectTo(opts.connectTo)
+        const names = opts.grant.flatMap(splitList).map((g) => registry.mustGet(g).name)
+        const granted = await grantAll(
+          names,
+          makeGrantContext({ input: envInput(), setSecret: () => {} })
+        )
+        const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'airlock-proxy-'))
+        const token = newProxyToken()
+        const daemon = await startDaemon(
+          {
+            runId: `local-${Date.now()}`,
+            token,
+            mode: opts.audit ? 'audit' : 'block',
+            allow: opts.allow.flatMap(splitList),
+            connectTo: opts.connectTo,
+            ...(opts.upstreamCa ? { upstreamCa: readFileSync(opts.upstreamCa, 'utf8') } : {}),
+            listen: {
+              host: m[1] === 'localhost' ? '127.0.0.1' : m[1]!.replace(/^\[|\]$/g, ''),
+              port: Number(m[2])
+            },
+            caCertFile: join(dir, 'ca.pem'),
+            networkLog: join(dir, 'network.jsonl'),
+            auditLog: join(dir, 'audit.jsonl'),
+            grants: granted.map((g) => ({
+              provider: g.provider,
+              credential: {
+                provider: g.credential.provider,
+                token: g.credential.token,
+                created_at: g.credential.createdAt.toISOString(),
+                ...(g.credential.metadata ? { metadata: g.credential.metadata } : {})
+              }
+            }))
+          },
+          (line) => process.stderr.write(`airlock: ${line}\n`)
+        )
+        out(
+          JSON.stringify({
+            proxy: `http://airlock:${token}@127.0.0.1:${daemon.ready.port}`,
+            ca: daemon.ready.caCertFile,
+            networkLog: join(dir, 'network.jsonl'),
+            auditLog: join(dir, 'audit.jsonl')
+          })
+        )
+        await new Promise<void>((resolve) => {
+          const stop = (): void => {
+            void daemon.stop('signal').then((head) => {
+              process.stderr.write(`airlock: stopped; audit head ${head}\n`)
+              resolve()
+            })
+          }
+          process.once('SIGINT', stop)
+          process.once('SIGTERM', stop)
+        })
+      }
+    )
+
+  const audit = program.command('audit').description('work with audit logs')
+  audit
+    .command('verify')
+    .description('check an audit.jsonl hash chain (and, with --head, that nothing was cut off)')
+    .argument('<file>', 'the audit log')
+    .option('--head <hash>', 'the audit-head output the log must end at')
+    .action((file: string, opts: { head?: string }) => {
+      const result = verifyAuditFile(file, opts.head ? { head: opts.head } : {})
+      if (!result.ok) {
+        process.stderr.write(
+          `airlock: audit log INVALID at line ${result.error?.line}: ${result.error?.reason}\n`
+        )
+        process.exitCode = 1
+        return
+      }
+      out(
+        `ok: ${result.entries} entries, head ${result.head}${result.closed ? '' : ' (no stop entry: the run did not finish cleanly)'}`
+      )
+    })
+
+  for (const agent of registry.agents()) agent.registerCli(program)
+  return program
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const program = buildProgram().exitOverride()
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode
+      return
+    }
+    process.stderr.write(`airlock: ${errorMessage(err)}\n`)
+    process.exitCode = 1
+  }
+}

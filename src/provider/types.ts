@@ -1,0 +1,190 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Command } from 'commander'
+import type { Credential } from './credential.js'
+
+/** A bind mount into the agent container. */
+export interface MountConfig {
+  source: string
+  target: string
+  readOnly: boolean
+}
+
+/** What `AgentProvider.prepareContainer` hands the sandbox. */
+export interface ContainerConfig {
+  /** `NAME=value` pairs; values are placeholders or non-secret settings, never real secrets. */
+  env: string[]
+  mounts: MountConfig[]
+  /** Directory holding generated config files; removed in post. */
+  stagingDir: string
+  /** The argv that runs the agent non-interactively inside the container. */
+  command?: string[]
+  cleanup?: () => Promise<void>
+}
+
+/** An MCP server in the common `{"mcpServers": {...}}` shape. Remote (url) or local (command). */
+export interface MCPServerConfig {
+  url?: string
+  type?: 'http' | 'sse' | 'stdio'
+  headers?: Record<string, string>
+  command?: string
+  args?: string[]
+  env?: Record<string, string>
+}
+
+export interface PrepareOpts {
+  credential: Credential
+  /** HOME inside the container (e.g. `/home/airlock`). */
+  containerHome: string
+  /** Directory on the runner where the provider writes files to mount; created by the caller. */
+  stagingDir: string
+  mcpServers: Record<string, MCPServerConfig>
+  /** Settings the caller already read for the agent (host config); undefined = provider default. */
+  hostConfig?: Record<string, unknown>
+  prompt?: string
+  /** Extra CLI arguments from `agent-args`, already split. */
+  agentArgs?: string[]
+  /** Grants in this run, so an agent can pick Bedrock (aws) or Vertex (gcp). */
+  grants?: string[]
+}
+
+/** The request as a response transformer sees it. */
+export interface TransformRequest {
+  method: string
+  host: string
+  path: string
+  headers: Readonly<Record<string, string | string[] | undefined>>
+}
+
+/** A buffered, non-streaming response a transformer may rewrite. */
+export interface TransformResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Buffer
+}
+
+/**
+ * Rewrites a response for a host. Returns the new response, or undefined to leave it alone;
+ * the first transformer that returns a response wins. Streaming responses (SSE, chunked
+ * without length) are never buffered for transformers: they pass through untouched.
+ */
+export type ResponseTransformer = (
+  req: TransformRequest,
+  res: TransformResponse
+) => TransformResponse | undefined
+
+/**
+ * How providers tell the proxy what to inject. Hosts are bare lower-case names or
+ * `*.suffix` patterns, never with a port.
+ */
+export interface ProxyConfigurer {
+  /** `Authorization: <value>` for requests to host. */
+  setCredential(host: string, value: string): void
+  setCredentialHeader(host: string, headerName: string, headerValue: string): void
+  /**
+   * Adds (or, for the same grant and header, replaces — that is how refresh works) a
+   * credential for host. With several credentials on one host, the placeholder the
+   * client sent picks which one is injected.
+   */
+  setCredentialWithGrant(
+    host: string,
+    headerName: string,
+    headerValue: string,
+    grant: string,
+    placeholder?: string
+  ): void
+  /** Sent on every request to host; appended with `,` when the client sent the header too. */
+  addExtraHeader(host: string, name: string, value: string): void
+  /** Stripped from requests to host, unless a credential was injected under that name. */
+  removeRequestHeader(host: string, name: string): void
+  /** Placeholder → real in path, headers and bodies up to 64 KiB (one per host; last wins). */
+  setTokenSubstitution(host: string, placeholder: string, realToken: string): void
+  addResponseTransformer(host: string, transformer: ResponseTransformer): void
+}
+
+/** Everything a grant may need from the outside world, so providers stay testable. */
+export interface GrantContext {
+  signal: AbortSignal
+  /** A trimmed action input (or CLI/env equivalent); '' when unset. */
+  input(name: string): string
+  /** HTTP for grant calls: honours `connect-to`, `upstream-ca` and the runner's HTTPS_PROXY. */
+  fetch: typeof fetch
+  /** A GitHub OIDC ID token for audience (needs `id-token: write`). */
+  getIDToken(audience: string): Promise<string>
+  /** Registers a value with the log masker the moment it exists. */
+  setSecret(value: string): void
+  /** The repository (`owner/name`) and run id, for session names and token scoping. */
+  repository: string
+  runId: string
+  githubApiUrl: string
+}
+
+/** Every provider implements this. */
+export interface CredentialProvider {
+  readonly name: string
+  grant(ctx: GrantContext): Promise<Credential>
+  configureProxy(p: ProxyConfigurer, cred: Credential): void
+  /** `NAME=value` pairs for the container: placeholders only. */
+  containerEnv(cred: Credential): string[]
+  /** Mounts for the credential, and an optional path later passed to `cleanup`. */
+  containerMounts(
+    cred: Credential,
+    containerHome: string,
+    stagingDir: string
+  ): Promise<{ mounts: MountConfig[]; cleanupPath?: string }>
+  cleanup(cleanupPath: string): Promise<void>
+  /** Tools the image should have for this credential to be useful, e.g. github → gh, git. */
+  impliedDependencies(): string[]
+  /** Hosts the credential is for; every one joins the egress allowlist. */
+  hosts(cred: Credential): string[]
+}
+
+/** Agents (claude, codex, gemini) also prepare the container and add CLI commands. */
+export interface AgentProvider extends CredentialProvider {
+  prepareContainer(opts: PrepareOpts): Promise<ContainerConfig>
+  /** Adds `airlock <agent> …` to the local CLI (commander stands where the seed has cobra). */
+  registerCli(program: Command): void
+}
+
+export type EndpointHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** Where endpoint providers hang handlers on the proxy. */
+export interface EndpointRouter {
+  /** Handles direct (non-proxied) requests to the proxy whose path starts with `prefix`. */
+  handle(prefix: string, handler: EndpointHandler): void
+}
+
+/** Providers that expose HTTP endpoints to containers (aws). */
+export interface EndpointProvider extends CredentialProvider {
+  registerEndpoints(router: EndpointRouter, cred: Credential): void
+}
+
+/** Optional: providers whose credential expires and can be re-minted. */
+export interface RefreshableProvider {
+  canRefresh(cred: Credential): boolean
+  /** Milliseconds between refreshes; the proxy also refreshes at 75 % of the lifetime. */
+  refreshInterval(): number
+  /** Mints a new credential and re-registers its headers on `p`. */
+  refresh(ctx: GrantContext, p: ProxyConfigurer, cred: Credential): Promise<Credential>
+}
+
+export function isAgentProvider(p: CredentialProvider | undefined): p is AgentProvider {
+  return (
+    p !== undefined &&
+    typeof (p as Partial<AgentProvider>).prepareContainer === 'function' &&
+    typeof (p as Partial<AgentProvider>).registerCli === 'function'
+  )
+}
+
+export function isEndpointProvider(p: CredentialProvider | undefined): p is EndpointProvider {
+  return p !== undefined && typeof (p as Partial<EndpointProvider>).registerEndpoints === 'function'
+}
+
+export function isRefreshableProvider(
+  p: object | undefined
+): p is RefreshableProvider & CredentialProvider {
+  return (
+    p !== undefined &&
+    typeof (p as Partial<RefreshableProvider>).refresh === 'function' &&
+    typeof (p as Partial<RefreshableProvider>).canRefresh === 'function'
+  )
+}

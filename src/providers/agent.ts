@@ -1,0 +1,100 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import type { Command } from 'commander'
+import type { AgentProvider, ContainerConfig, Credential, PrepareOpts } from '../provider/index.js'
+import { BaseProvider } from './base.js'
+
+/** Options the local CLI collects for `airlock <agent> …`. */
+export interface AgentCliOptions {
+  prompt?: string
+  grant: string[]
+  allow: string[]
+  image?: string
+  workspace?: string
+  readOnly?: boolean
+  connectTo: string[]
+  upstreamCa?: string
+  agentVersion?: string
+  args: string[]
+}
+
+export type AgentCliRunner = (agent: string, opts: AgentCliOptions) => Promise<void>
+
+// The CLI sets the runner; providers stay free of the sandbox code and of import cycles.
+let cliRunner: AgentCliRunner | undefined
+
+export function setAgentCliRunner(runner: AgentCliRunner): void {
+  cliRunner = runner
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+/** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
+export abstract class AgentBase extends BaseProvider implements AgentProvider {
+  /** The npm package holding the CLI, and the version this release pins. */
+  abstract readonly npmPackage: string
+  abstract readonly defaultVersion: string
+  /** The executable inside the package. */
+  abstract readonly binary: string
+
+  /** The files (relative to HOME) and env the agent needs to run unattended behind the proxy. */
+  protected abstract homeFiles(opts: PrepareOpts): Record<string, string>
+  protected abstract agentEnv(opts: PrepareOpts): string[]
+  /** The non-interactive command, with the agent's JSON output mode. */
+  abstract command(prompt: string, args: string[]): string[]
+
+  async prepareContainer(opts: PrepareOpts): Promise<ContainerConfig> {
+    const home = join(opts.stagingDir, 'home')
+    for (const [rel, content] of Object.entries(this.homeFiles(opts))) {
+      const file = join(home, rel)
+      await mkdir(dirname(file), { recursive: true, mode: 0o755 })
+      // World-readable on purpose: the container runs as the runner's uid but the staging
+      // directory is mounted read-only and holds placeholders only.
+      await writeFile(file, content, { mode: 0o644 })
+    }
+    const config: ContainerConfig = {
+      env: [...this.containerEnv(opts.credential), ...this.agentEnv(opts)],
+      mounts: [],
+      stagingDir: opts.stagingDir
+    }
+    if (opts.prompt !== undefined) config.command = this.command(opts.prompt, opts.agentArgs ?? [])
+    return config
+  }
+
+  registerCli(program: Command): void {
+    program
+      .command(this.name)
+      .description(
+        `run ${this.binary} non-interactively in the airlock (credentials from the environment)`
+      )
+      .requiredOption('-p, --prompt <text>', 'the task')
+      .option('--grant <provider>', 'another provider to grant (repeatable)', collect, [])
+      .option('--allow <pattern>', 'another host to allow (repeatable)', collect, [])
+      .option(
+        '--connect-to <host:port=target:port>',
+        'route a host elsewhere (repeatable)',
+        collect,
+        []
+      )
+      .option('--upstream-ca <file>', 'extra CA for upstream TLS')
+      .option('--image <image>', 'container image')
+      .option('--workspace <dir>', 'directory mounted at /workspace (default: cwd)')
+      .option('--read-only', 'mount the workspace read-only')
+      .option(
+        '--agent-version <version>',
+        `${this.npmPackage} version (default ${this.defaultVersion})`
+      )
+      .argument('[args...]', 'extra arguments for the agent')
+      .action(async (args: string[], opts: Omit<AgentCliOptions, 'args'>) => {
+        if (!cliRunner) throw new Error('the agent commands need the airlock CLI')
+        await cliRunner(this.name, { ...opts, args })
+      })
+  }
+}
+
+/** MCP servers in the common shape, minus anything undefined, for JSON config files. */
+export function mcpJson(opts: PrepareOpts): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(opts.mcpServers)) as Record<string, unknown>
+}
+
+export type { Credential }

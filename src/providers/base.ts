@@ -1,0 +1,81 @@
+import {
+  GrantError,
+  META_KEY_TOKEN_SOURCE,
+  type Credential,
+  type CredentialProvider,
+  type GrantContext,
+  type MountConfig,
+  type ProxyConfigurer
+} from '../provider/index.js'
+
+/**
+ * Placeholders: format-valid for the CLI that checks them, obviously fake to a human, and
+ * fixed, so the proxy can tell which credential a request asked for.
+ */
+export const PLACEHOLDERS = {
+  github: 'ghp_AirlockPlaceholderNotARealToken000000',
+  anthropicKey:
+    'sk-ant-api03-airlock-placeholder-not-a-real-key-00000000000000000000000000000000000000000000000000000000000000000000AA',
+  claudeOauth:
+    'sk-ant-oat01-airlock-placeholder-not-a-real-token-000000000000000000000000000000000000000000000000000000000000000000AA',
+  openai: 'sk-airlock-placeholder-not-a-real-key-000000000000000000000000000000',
+  gemini: 'AIzaAirlockPlaceholderNotARealKey000000',
+  awsAccessKeyId: 'AKIAAIRLOCKPLACEHOLDR',
+  awsSecretAccessKey: 'airlock/placeholder/not/a/real/secret/000000',
+  npm: 'npm_AirlockPlaceholderNotARealToken0000000',
+  gcp: 'ya29.airlock-placeholder-not-a-real-token'
+} as const
+
+/** A credential from a static secret input. */
+export function staticCredential(provider: string, token: string, source = 'secret'): Credential {
+  return { provider, token, createdAt: new Date(), metadata: { [META_KEY_TOKEN_SOURCE]: source } }
+}
+
+/** The first non-empty input among `names`, or a GrantError whose hint names them all. */
+export function requireSecret(
+  ctx: GrantContext,
+  provider: string,
+  names: string[],
+  hint: string
+): [string, string] {
+  for (const name of names) {
+    const value = ctx.input(name)
+    if (value) {
+      ctx.setSecret(value)
+      return [name, value]
+    }
+  }
+  throw new GrantError(
+    provider,
+    `no credential: ${names.map((n) => `\`${n}\``).join(' and ')} ${names.length > 1 ? 'are' : 'is'} empty`,
+    hint
+  )
+}
+
+/** Defaults for the parts of `CredentialProvider` most providers do not use. */
+export abstract class BaseProvider implements CredentialProvider {
+  abstract readonly name: string
+  abstract grant(ctx: GrantContext): Promise<Credential>
+  abstract configureProxy(p: ProxyConfigurer, cred: Credential): void
+  abstract hosts(cred: Credential): string[]
+
+  containerEnv(_cred: Credential): string[] {
+    return []
+  }
+
+  containerMounts(
+    _cred: Credential,
+    _containerHome: string,
+    _stagingDir: string
+  ): Promise<{ mounts: MountConfig[]; cleanupPath?: string }> {
+    return Promise.resolve({ mounts: [] })
+  }
+
+  cleanup(_cleanupPath: string): Promise<void> {
+    return Promise.resolve()
+  }
+
+  impliedDependencies(): string[] {
+    return []
+  }
+}

@@ -1,0 +1,97 @@
+import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
+import { AgentBase, mcpJson } from './agent.js'
+import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+
+export const ANTHROPIC_HOST = 'api.anthropic.com'
+const OAUTH_PREFIX = 'sk-ant-oat'
+
+/** Claude Code with an Anthropic API key or a Claude Code OAuth token. */
+export class ClaudeProvider extends AgentBase {
+  readonly name = 'claude'
+  readonly npmPackage = '@anthropic-ai/claude-code'
+  readonly defaultVersion = '2.1.0'
+  readonly binary = 'claude'
+
+  grant(ctx: GrantContext): Promise<Credential> {
+    const [input, token] = requireSecret(
+      ctx,
+      this.name,
+      ['anthropic-api-key', 'claude-code-oauth-token'],
+      'Set anthropic-api-key or claude-code-oauth-token, or grant aws/gcp for Bedrock/Vertex.'
+    )
+    const cred = staticCredential(this.name, token)
+    cred.metadata = {
+      ...cred.metadata,
+      auth:
+        input === 'claude-code-oauth-token' || token.startsWith(OAUTH_PREFIX) ? 'oauth' : 'api-key'
+    }
+    return Promise.resolve(cred)
+  }
+
+  isOAuth(cred: Credential): boolean {
+    return cred.metadata?.auth === 'oauth'
+  }
+
+  configureProxy(p: ProxyConfigurer, cred: Credential): void {
+    if (this.isOAuth(cred)) {
+      p.setCredentialWithGrant(ANTHROPIC_HOST, 'Authorization', `Bearer ${cred.token}`, this.name)
+      // The API rejects OAuth bearer tokens without this beta flag.
+      p.addExtraHeader(ANTHROPIC_HOST, 'anthropic-beta', 'oauth-2025-04-20')
+      p.removeRequestHeader(ANTHROPIC_HOST, 'x-api-key')
+    } else {
+      p.setCredentialWithGrant(ANTHROPIC_HOST, 'x-api-key', cred.token, this.name)
+      p.removeRequestHeader(ANTHROPIC_HOST, 'authorization')
+    }
+  }
+
+  hosts(_cred: Credential): string[] {
+    return [ANTHROPIC_HOST]
+  }
+
+  override containerEnv(cred: Credential): string[] {
+    return this.isOAuth(cred)
+      ? [`CLAUDE_CODE_OAUTH_TOKEN=${PLACEHOLDERS.claudeOauth}`]
+      : [`ANTHROPIC_API_KEY=${PLACEHOLDERS.anthropicKey}`]
+  }
+
+  protected agentEnv(_opts: PrepareOpts): string[] {
+    // Telemetry and update checks would be blocked anyway; turning them off keeps the
+    // network log to what the agent did.
+    return [
+      'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1',
+      'DISABLE_AUTOUPDATER=1',
+      'DISABLE_TELEMETRY=1',
+      'DISABLE_ERROR_REPORTING=1'
+    ]
+  }
+
+  protected homeFiles(opts: PrepareOpts): Record<string, string> {
+    const claudeJson: Record<string, unknown> = {
+      hasCompletedOnboarding: true,
+      projects: {
+        '/workspace': { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true }
+      }
+    }
+    if (Object.keys(opts.mcpServers).length > 0) claudeJson.mcpServers = mcpJson(opts)
+    const settings = {
+      permissions: { defaultMode: 'bypassPermissions' },
+      skipDangerousModePermissionPrompt: true
+    }
+    return {
+      '.claude.json': JSON.stringify(claudeJson, null, 2),
+      '.claude/settings.json': JSON.stringify(settings, null, 2)
+    }
+  }
+
+  command(prompt: string, args: string[]): string[] {
+    return [
+      'claude',
+      '-p',
+      prompt,
+      '--output-format',
+      'json',
+      '--dangerously-skip-permissions',
+      ...args
+    ]
+  }
+}

@@ -1,0 +1,70 @@
+import { stringify as toToml } from 'smol-toml'
+import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
+import { AgentBase } from './agent.js'
+import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+
+export const OPENAI_HOST = 'api.openai.com'
+
+/** Codex CLI with an OpenAI API key. */
+export class CodexProvider extends AgentBase {
+  readonly name = 'codex'
+  readonly npmPackage = '@openai/codex'
+  readonly defaultVersion = '0.170.0'
+  readonly binary = 'codex'
+
+  grant(ctx: GrantContext): Promise<Credential> {
+    const [, token] = requireSecret(
+      ctx,
+      this.name,
+      ['openai-api-key'],
+      'Set openai-api-key (e.g. ${{ secrets.OPENAI_API_KEY }}).'
+    )
+    return Promise.resolve(staticCredential(this.name, token))
+  }
+
+  configureProxy(p: ProxyConfigurer, cred: Credential): void {
+    p.setCredentialWithGrant(OPENAI_HOST, 'Authorization', `Bearer ${cred.token}`, this.name)
+  }
+
+  hosts(_cred: Credential): string[] {
+    return [OPENAI_HOST]
+  }
+
+  override containerEnv(_cred: Credential): string[] {
+    return [`OPENAI_API_KEY=${PLACEHOLDERS.openai}`]
+  }
+
+  protected agentEnv(opts: PrepareOpts): string[] {
+    return [`CODEX_HOME=${opts.containerHome}/.codex`]
+  }
+
+  protected homeFiles(opts: PrepareOpts): Record<string, string> {
+    const config: Record<string, unknown> = {
+      approval_policy: 'never',
+      // The container is the sandbox; Codex's own (landlock/seccomp) one cannot nest in it.
+      sandbox_mode: 'danger-full-access',
+      // "all" keeps HTTPS_PROXY and the CA variables for commands Codex spawns; "core" strips them.
+      shell_environment_policy: { inherit: 'all' },
+      projects: { '/workspace': { trust_level: 'trusted' } }
+    }
+    const mcp: Record<string, unknown> = {}
+    for (const [name, s] of Object.entries(opts.mcpServers)) {
+      mcp[name] = s.url
+        ? { url: s.url, ...(s.headers ? { http_headers: s.headers } : {}) }
+        : {
+            command: s.command,
+            ...(s.args ? { args: s.args } : {}),
+            ...(s.env ? { env: s.env } : {})
+          }
+    }
+    if (Object.keys(mcp).length > 0) config.mcp_servers = mcp
+    return {
+      '.codex/config.toml': `# Written by Airlock for this run.\n${toToml(config)}\n`,
+      '.codex/auth.json': JSON.stringify({ OPENAI_API_KEY: PLACEHOLDERS.openai })
+    }
+  }
+
+  command(prompt: string, args: string[]): string[] {
+    return ['codex', 'exec', '--json', '--skip-git-repo-check', ...args, prompt]
+  }
+}

@@ -1,0 +1,64 @@
+import {
+  GrantError,
+  type Credential,
+  type GrantContext,
+  type ProxyConfigurer
+} from '../provider/index.js'
+import { parseCustomCredentials, type CustomCredential } from '../inputs.js'
+import { BaseProvider, staticCredential } from './base.js'
+
+/** A placeholder for a custom credential's env variable: fixed per name, plainly fake. */
+export function customPlaceholder(name: string): string {
+  return `airlock-placeholder-${name}`
+}
+
+/**
+ * `custom-credentials`: any header on any HTTPS host. The credential's token holds the
+ * entries as JSON so one grant carries them all across to the proxy.
+ */
+export class CustomProvider extends BaseProvider {
+  readonly name = 'custom'
+
+  grant(ctx: GrantContext): Promise<Credential> {
+    const raw = ctx.input('custom-credentials')
+    if (!raw) {
+      return Promise.reject(
+        new GrantError(
+          this.name,
+          'no credential: `custom-credentials` is empty',
+          'Set custom-credentials to a YAML list of {name, hosts, header, prefix, value, env}.'
+        )
+      )
+    }
+    // Parsing masks every value; the entries travel to the proxy as one JSON token.
+    return Promise.resolve(staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw))))
+  }
+
+  entries(cred: Credential): CustomCredential[] {
+    return JSON.parse(cred.token) as CustomCredential[]
+  }
+
+  configureProxy(p: ProxyConfigurer, cred: Credential): void {
+    for (const e of this.entries(cred)) {
+      for (const host of e.hosts) {
+        p.setCredentialWithGrant(
+          host.toLowerCase(),
+          e.header,
+          `${e.prefix}${e.value}`,
+          `custom:${e.name}`,
+          e.env ? customPlaceholder(e.name) : undefined
+        )
+      }
+    }
+  }
+
+  hosts(cred: Credential): string[] {
+    return this.entries(cred).flatMap((e) => e.hosts)
+  }
+
+  override containerEnv(cred: Credential): string[] {
+    return this.entries(cred)
+      .filter((e) => e.env)
+      .map((e) => `${e.env}=${customPlaceholder(e.name)}`)
+  }
+}

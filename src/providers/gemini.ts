@@ -1,0 +1,55 @@
+import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
+import { AgentBase, mcpJson } from './agent.js'
+import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+
+export const GEMINI_HOST = 'generativelanguage.googleapis.com'
+
+/** Gemini CLI with a Gemini API key. */
+export class GeminiProvider extends AgentBase {
+  readonly name = 'gemini'
+  readonly npmPackage = '@google/gemini-cli'
+  readonly defaultVersion = '0.61.0'
+  readonly binary = 'gemini'
+
+  grant(ctx: GrantContext): Promise<Credential> {
+    const [, token] = requireSecret(
+      ctx,
+      this.name,
+      ['gemini-api-key'],
+      'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}), or grant gcp for Vertex AI.'
+    )
+    return Promise.resolve(staticCredential(this.name, token))
+  }
+
+  configureProxy(p: ProxyConfigurer, cred: Credential): void {
+    p.setCredentialWithGrant(GEMINI_HOST, 'x-goog-api-key', cred.token, this.name)
+    // The CLI may also put the key in `?key=`; swap the placeholder wherever it appears.
+    p.setTokenSubstitution(GEMINI_HOST, PLACEHOLDERS.gemini, cred.token)
+  }
+
+  hosts(_cred: Credential): string[] {
+    return [GEMINI_HOST]
+  }
+
+  override containerEnv(_cred: Credential): string[] {
+    return [`GEMINI_API_KEY=${PLACEHOLDERS.gemini}`]
+  }
+
+  protected agentEnv(_opts: PrepareOpts): string[] {
+    return ['GEMINI_CLI_TRUST_WORKSPACE=true']
+  }
+
+  protected homeFiles(opts: PrepareOpts): Record<string, string> {
+    const settings: Record<string, unknown> = {
+      security: { auth: { selectedType: 'gemini-api-key' } },
+      privacy: { usageStatisticsEnabled: false },
+      general: { disableAutoUpdate: true }
+    }
+    if (Object.keys(opts.mcpServers).length > 0) settings.mcpServers = mcpJson(opts)
+    return { '.gemini/settings.json': JSON.stringify(settings, null, 2) }
+  }
+
+  command(prompt: string, args: string[]): string[] {
+    return ['gemini', '-p', prompt, '--output-format', 'json', '--yolo', ...args]
+  }
+}

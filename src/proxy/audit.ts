@@ -1,0 +1,336 @@
+/**
+ * Tamper-evident audit log: one JSON object per line, each carrying the SHA-256 of the
+ * entry before it, so any edit, insertion, deletion or reordering breaks the chain, and
+ * the hash of the last entry (the `audit-head` output, kept outside the file) exposes a
+ * truncated or wholesale-replaced log.
+ *
+ * Callers pass names, ids and counts only (grant names, hosts, placeholder names): the
+ * log is uploaded as an artifact and data is written exactly as given, never a secret.
+ */
+import { createHash } from 'node:crypto'
+import { closeSync, constants, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { AirlockError } from '../errors.js'
+
+/** The audit log cannot be opened, written or read. */
+export class AuditError extends AirlockError {}
+
+/** One line of the audit log. */
+export interface AuditEntry {
+  /** Position in the log, from 0 without gaps. */
+  seq: number
+  /** ISO 8601 time the entry was appended. */
+  time: string
+  /** What happened: `start`, `grant`, `inject`, `block`, `refresh`, `stop`, … */
+  type: string
+  /** `hash` of the previous entry, or 64 zeros for the first. */
+  prev: string
+  /** Details of the event; names only, never secret values. */
+  data: Record<string, unknown>
+  /** {@link entryHash} of the other fields. */
+  hash: string
+}
+
+/** Result of checking an audit log. */
+export interface VerifyResult {
+  ok: boolean
+  /** Entries that verified (all of them when `ok`). */
+  entries: number
+  /** Hash of the last verified entry (64 zeros when none). */
+  head: string
+  /** Whether the last verified entry is a `stop`, i.e. the run ended the log cleanly. */
+  closed: boolean
+  /** The first problem found; `line` is 1-based. */
+  error?: { line: number; reason: string }
+}
+
+/** `prev` of the first entry. */
+export const GENESIS_HASH = '0'.repeat(64)
+/** Entry type that marks a cleanly finished log. */
+export const STOP_TYPE = 'stop'
+
+const HASH_RE = /^[0-9a-f]{64}$/
+const ISO_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
+const ENTRY_FIELDS = ['seq', 'time', 'type', 'prev', 'data', 'hash'] as const
+
+/**
+ * SHA-256 (hex) of the canonical JSON of `{seq, time, type, prev, data}`: object keys
+ * sorted recursively and no whitespace, in the spirit of RFC 8785 (JCS), so the hash does
+ * not depend on how a line was formatted.
+ */
+export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
+  const body = { seq: e.seq, time: e.time, type: e.type, prev: e.prev, data: e.data }
+  return createHash('sha256').update(canonicalJson(body), 'utf8').digest('hex')
+}
+
+/** The single writer of one audit log file. */
+export class AuditLog {
+  /** Run the log belongs to; recorded in the first entry as `data.runId`. */
+  readonly runId: string | undefined
+  readonly #file: string
+  #fd: number | undefined
+  #seq = 0
+  #head = GENESIS_HASH
+  /** Set when a write failed part-way: the file may hold a partial line, so stop. */
+  #broken = false
+
+  private constructor(file: string, fd: number, runId: string | undefined) {
+    this.#file = file
+    this.#fd = fd
+    this.runId = runId
+  }
+
+  /**
+   * Create `file` with mode 0600 and write nothing yet. Fails with
+   * `AIRLOCK_AUDIT_EXISTS` if the file exists: a chain has exactly one writer, and
+   * appending to someone else's log (or following a planted symlink) would break that.
+   */
+  static open(file: string, opts: { runId?: string } = {}): AuditLog {
+    let fd: number
+    try {
+      // O_EXCL with O_CREAT also refuses to follow a symlink at `file`.
+      fd = openSync(
+        file,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND,
+        0o600
+      )
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') {
+        throw new AuditError('AIRLOCK_AUDIT_EXISTS', `audit log ${file} already exists`, {
+          cause: err
+        })
+      }
+      throw new AuditError(
+        'AIRLOCK_AUDIT_OPEN',
+        `cannot create audit log ${file}: ${(err as Error).message}`,
+        { cause: err }
+      )
+    }
+    return new AuditLog(file, fd, opts.runId)
+  }
+
+  /** Hash of the last entry written (64 zeros before any). */
+  get head(): string {
+    return this.#head
+  }
+
+  /**
+   * Append one entry and return it. Synchronous so entries land in call order even when
+   * called from concurrent request handlers. `data` must be JSON-serialisable; it is
+   * stored as JSON would read it back (e.g. `undefined` members dropped, Dates as text).
+   */
+  append(type: string, data: Record<string, unknown>): AuditEntry {
+    if (this.#fd === undefined) {
+      throw new AuditError('AIRLOCK_AUDIT_CLOSED', `audit log ${this.#file} is closed`)
+    }
+    if (this.#broken) {
+      throw new AuditError(
+        'AIRLOCK_AUDIT_WRITE',
+        `audit log ${this.#file} is unusable after a failed write`
+      )
+    }
+    if (typeof type !== 'string' || type.length === 0) {
+      throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', 'audit entry type must be a non-empty string')
+    }
+    let stored = normaliseData(data)
+    if (this.#seq === 0 && this.runId !== undefined && !('runId' in stored)) {
+      stored = { runId: this.runId, ...stored }
+    }
+    const body = {
+      seq: this.#seq,
+      time: new Date().toISOString(),
+      type,
+      prev: this.#head,
+      data: stored
+    }
+    const entry: AuditEntry = { ...body, hash: entryHash(body) }
+    const line = Buffer.from(JSON.stringify(entry) + '\n', 'utf8')
+    try {
+      // writeSync may write fewer bytes than asked (e.g. on a full disk); loop until done.
+      let offset = 0
+      while (offset < line.length) {
+        offset += writeSync(this.#fd, line, offset, line.length - offset)
+      }
+    } catch (err) {
+      this.#broken = true
+      throw new AuditError(
+        'AIRLOCK_AUDIT_WRITE',
+        `cannot write audit log ${this.#file}: ${(err as Error).message}`,
+        { cause: err }
+      )
+    }
+    this.#seq++
+    this.#head = entry.hash
+    return entry
+  }
+
+  /** Flush to disk and close. Idempotent. Append a `stop` entry first to mark a clean end. */
+  close(): void {
+    const fd = this.#fd
+    if (fd === undefined) return
+    this.#fd = undefined
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  }
+}
+
+/**
+ * Check a whole audit log. Detects modified entries (hash mismatch), inserted, deleted
+ * or reordered entries (seq and prev), a partial last line, invalid JSON and missing or
+ * unexpected fields; with `head` (the `audit-head` output) also a truncated or replaced log.
+ */
+export function verifyAuditLog(text: string, opts: { head?: string } = {}): VerifyResult {
+  let head = GENESIS_HASH
+  let entries = 0
+  let closed = false
+  const fail = (line: number, reason: string): VerifyResult => ({
+    ok: false,
+    entries,
+    head,
+    closed,
+    error: { line, reason }
+  })
+
+  if (text.length > 0) {
+    const lines = text.split('\n')
+    // Every entry ends with '\n', so a complete log splits into lines plus one empty tail.
+    const tail = lines.pop()
+    for (const [i, raw] of lines.entries()) {
+      const line = i + 1
+      const parsed = parseEntry(raw, line)
+      if (typeof parsed === 'string') return fail(line, parsed)
+      if (parsed.seq !== entries) {
+        return fail(
+          line,
+          `line ${line}: seq is ${parsed.seq}, expected ${entries} (entry inserted, deleted or reordered)`
+        )
+      }
+      if (parsed.prev !== head) {
+        return fail(
+          line,
+          `line ${line}: prev does not match the hash of the previous entry (entry inserted, deleted or reordered)`
+        )
+      }
+      const expected = entryHash(parsed)
+      if (parsed.hash !== expected) {
+        return fail(line, `line ${line}: hash mismatch (entry modified)`)
+      }
+      entries++
+      head = parsed.hash
+      closed = parsed.type === STOP_TYPE
+    }
+    if (tail !== undefined && tail.length > 0) {
+      const line = lines.length + 1
+      return fail(line, `line ${line}: incomplete last line (log truncated mid-entry)`)
+    }
+  }
+
+  if (opts.head !== undefined && opts.head.trim().toLowerCase() !== head) {
+    return fail(entries, 'head mismatch: log truncated or replaced')
+  }
+  return { ok: true, entries, head, closed }
+}
+
+/**
+ * {@link verifyAuditLog} on a file. Throws `AIRLOCK_AUDIT_READ` when the file cannot be
+ * read, since that says nothing about whether its content was tampered with.
+ */
+export function verifyAuditFile(file: string, opts: { head?: string } = {}): VerifyResult {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new AuditError(
+      'AIRLOCK_AUDIT_READ',
+      `cannot read audit log ${file}: ${(err as Error).message}`,
+      { cause: err }
+    )
+  }
+  return verifyAuditLog(text, opts)
+}
+
+/** Parse and shape-check one line; a string is the reason it is not a valid entry. */
+function parseEntry(raw: string, line: number): AuditEntry | string {
+  if (raw.trim().length === 0) return `line ${line}: empty line`
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    return `line ${line}: invalid JSON`
+  }
+  if (!isPlainObject(value)) return `line ${line}: not a JSON object`
+  for (const field of ENTRY_FIELDS) {
+    if (!(field in value)) return `line ${line}: missing field "${field}"`
+  }
+  // Fields outside the hash could be added or changed without detection, so none are allowed.
+  const extra = Object.keys(value).find((k) => !(ENTRY_FIELDS as readonly string[]).includes(k))
+  if (extra !== undefined) return `line ${line}: unexpected field ${JSON.stringify(extra)}`
+  const { seq, time, type, prev, data, hash } = value
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
+    return `line ${line}: seq must be a non-negative integer`
+  }
+  if (typeof time !== 'string' || !ISO_TIME_RE.test(time) || Number.isNaN(Date.parse(time))) {
+    return `line ${line}: time must be an ISO 8601 UTC timestamp`
+  }
+  if (typeof type !== 'string' || type.length === 0) {
+    return `line ${line}: type must be a non-empty string`
+  }
+  if (typeof prev !== 'string' || !HASH_RE.test(prev)) {
+    return `line ${line}: prev must be 64 lowercase hex digits`
+  }
+  if (!isPlainObject(data)) return `line ${line}: data must be a JSON object`
+  if (typeof hash !== 'string' || !HASH_RE.test(hash)) {
+    return `line ${line}: hash must be 64 lowercase hex digits`
+  }
+  return { seq, time, type, prev, data, hash }
+}
+
+/**
+ * Round-trip through JSON so the entry returned and hashed is exactly what a verifier
+ * will parse back from the file (no `undefined`, no -0, Dates as strings).
+ */
+function normaliseData(data: Record<string, unknown>): Record<string, unknown> {
+  let copy: unknown
+  try {
+    copy = JSON.parse(JSON.stringify(data)) as unknown
+  } catch (err) {
+    throw new AuditError(
+      'AIRLOCK_AUDIT_BAD_ENTRY',
+      `audit entry data is not JSON-serialisable: ${(err as Error).message}`,
+      { cause: err }
+    )
+  }
+  if (!isPlainObject(copy)) {
+    throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', 'audit entry data must be a plain object')
+  }
+  return copy
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** JSON with object keys sorted (UTF-16 code unit order, as RFC 8785 §3.2.3) at every depth. */
+function canonicalJson(input: unknown): string {
+  // Honour toJSON (Dates and the like) exactly as JSON.stringify would.
+  const value: unknown =
+    typeof input === 'object' &&
+    input !== null &&
+    typeof (input as { toJSON?: unknown }).toJSON === 'function'
+      ? (input as { toJSON: () => unknown }).toJSON()
+      : input
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (isPlainObject(value)) {
+    const members = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`)
+    return `{${members.join(',')}}`
+  }
+  // Primitives: JSON.stringify already gives the shortest round-trip number form
+  // (RFC 8785 §3.2.2.3) and the escaped string. undefined inside arrays becomes null, as in JSON.
+  return JSON.stringify(value) ?? 'null'
+}

@@ -1,0 +1,51 @@
+import { appendFileSync } from 'node:fs'
+import { startDaemon, type DaemonConfig } from './daemon.js'
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/**
+ * The detached proxy process. Its config (with the real credentials) arrives on stdin; its
+ * stdout/stderr are a log file the starter chose. SIGTERM drains and writes the final
+ * audit entry.
+ */
+export async function run(): Promise<void> {
+  const logLine = (line: string): void => {
+    process.stderr.write(`${new Date().toISOString()} ${line}\n`)
+  }
+  let config: DaemonConfig
+  try {
+    config = JSON.parse(await readStdin()) as DaemonConfig
+  } catch (err) {
+    logLine(`fatal: no valid config on stdin: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  try {
+    const daemon = await startDaemon(config, logLine)
+    logLine(
+      `listening (pid ${process.pid}${daemon.ready.port ? `, port ${daemon.ready.port}` : ''}${daemon.ready.socketPath ? `, socket ${daemon.ready.socketPath}` : ''})`
+    )
+    const shutdown = (signal: string): void => {
+      logLine(`${signal}: stopping`)
+      daemon
+        .stop(signal)
+        .then((head) => {
+          logLine(`stopped; audit head ${head}`)
+          process.exit(0)
+        })
+        .catch((err: Error) => {
+          logLine(`stop failed: ${err.message}`)
+          process.exit(1)
+        })
+    }
+    process.once('SIGTERM', () => shutdown('SIGTERM'))
+    process.once('SIGINT', () => shutdown('SIGINT'))
+  } catch (err) {
+    logLine(`fatal: ${(err as Error).stack ?? String(err)}`)
+    if (config.readyFile) appendFileSync(`${config.readyFile}.failed`, (err as Error).message)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto'
+import { renameSync, writeFileSync } from 'node:fs'
+import {
+  credentialFromJSON,
+  isEndpointProvider,
+  isRefreshableProvider,
+  registry,
+  type Credential,
+  type CredentialJSON,
+  type GrantContext
+} from '../provider/index.js'
+import { registerAll } from '../providers/index.js'
+import { AuditLog } from './audit.js'
+import { InjectionTable } from './inject.js'
+import { JsonlWriter } from './log.js'
+import { EgressPolicy, parseConnectTo, type EgressMode } from './policy.js'
+import { AirlockProxy, type ProxyLimits } from './server.js'
+import { CertificateAuthority } from './tls.js'
+import { Upstream } from './upstream.js'
+
+/** Everything the daemon needs, sent as one JSON document on stdin (never argv, env or a file). */
+export interface DaemonConfig {
+  runId: string
+  /** The per-run proxy token clients present in Proxy-Authorization. */
+  token: string
+  mode: EgressMode
+  allow: string[]
+  connectTo: string[]
+  /** PEM text of extra CAs trusted upstream. */
+  upstreamCa?: string
+  socketPath?: string
+  listen?: { host: string; port: number }
+  /** Where the CA certificate (never the key) is written for the container to trust. */
+  caCertFile: string
+  caValidityMs?: number
+  networkLog: string
+  auditLog: string
+  /** Written (atomically) once the proxy listens: `{pid, port, socketPath, caCertFile}`. */
+  readyFile?: string
+  grants: Array<{ provider: string; credential: CredentialJSON }>
+  /** Inputs refresh needs (non-secret ones and the secrets the grants came from). */
+  inputs?: Record<string, string>
+  repository?: string
+  githubApiUrl?: string
+  /** The runner's ID-token endpoint, for refreshing OIDC-minted credentials. */
+  oidc?: { url: string; token: string }
+  /** The runner's own proxy, used for upstream connections. */
+  upstreamProxy?: { url: string; noProxy?: string }
+  limits?: Partial<ProxyLimits>
+}
+
+export interface ReadyInfo {
+  pid: number
+  port?: number
+  socketPath?: string
+  caCertFile: string
+}
+
+export interface RunningDaemon {
+  proxy: AirlockProxy
+  ready: ReadyInfo
+  audit: AuditLog
+  /** Stops refreshes, drains the proxy, writes the final audit entry. Returns the audit head. */
+  stop(reason: string): Promise<string>
+}
+
+/** A fresh proxy token: 32 random bytes, hex. */
+export function newProxyToken(): string {
+  return randomBytes(32).toString('hex')
+}
+
+/**
+ * Builds and starts the airlock from its config: providers configure the injection table,
+ * grant hosts join the allowlist, the CA is minted, the proxy listens, refresh timers start.
+ */
+export async function startDaemon(
+  config: DaemonConfig,
+  log: (line: string) => void = () => {}
+): Promise<RunningDaemon> {
+  registerAll()
+  const injection = new InjectionTable()
+  const credentials = new Map<string, Credential>()
+  const grantHosts: string[] = []
+  for (const g of config.grants) {
+    const provider = registry.mustGet(g.provider)
+    const cred = credentialFromJSON(g.credential)
+    credentials.set(provider.name, cred)
+    provider.configureProxy(injection, cred)
+    injection.addSecret(cred.token)
+    grantHosts.push(...provider.hosts(cred))
+  }
+  const policy = new EgressPolicy({
+    mode: config.mode,
+    allow: [...new Set([...config.allow, ...grantHosts])],
+    connectTo: parseConnectTo(config.connectTo)
+  })
+  const ca = await CertificateAuthority.create({
+    validityMs: config.caValidityMs ?? 6 * 3600_000,
+    onEvict: (host) => log(`limit: certificate cache full; evicted ${host}`)
+  })
+  writeFileSync(config.caCertFile, ca.certPem, { mode: 0o644 })
+  const audit = AuditLog.open(config.auditLog, { runId: config.runId })
+  // The proxy exists only after its logs; a log failure before then has nothing to close.
+  const holder: { proxy?: AirlockProxy } = {}
+  const fail = (what: string) => (err: Error) => {
+    log(`fatal: cannot write ${what}: ${err.message}; refusing all traffic`)
+    if (holder.proxy) holder.proxy.failure = `${what}: ${err.message}`
+  }
+  const networkLog = new JsonlWriter(config.networkLog, fail('network log'))
+  const safeAudit = new Proxy(audit, {
+    get(target, prop, receiver) {
+      if (prop !== 'append') return Reflect.get(target, prop, receiver) as unknown
+      return (type: string, data: Record<string, unknown>) => {
+        try {
+          return target.append(type, data)
+        } catch (err) {
+          fail('audit log')(err as Error)
+          return undefined
+        }
+      }
+    }
+  })
+  audit.append('start', {
+    runId: config.runId,
+    mode: config.mode,
+    allow: [...new Set([...config.allow, ...grantHosts])]
+  })
+  audit.append('grants', { providers: config.grants.map((g) => g.provider) })
+  const upstreamOpts: ConstructorParameters<typeof Upstream>[0] = { policy }
+  if (config.upstreamCa) upstreamOpts.extraCa = [config.upstreamCa]
+  if (config.upstreamProxy) {
+    upstreamOpts.proxyUrl = config.upstreamProxy.url
+    if (config.upstreamProxy.noProxy) upstreamOpts.noProxy = config.upstreamProxy.noProxy
+  }
+  const upstream = new Upstream(upstreamOpts)
+  const proxy = new AirlockProxy({
+    token: config.token,
+    policy,
+    injection,
+    ca,
+    upstream,
+    networkLog,
+    audit: safeAudit,
+    log,
+    ...(config.limits ? { limits: config.limits } : {})
+  })
+  holder.proxy = proxy
+  proxy.handle('/_airlock/health', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ ok: !proxy.failure }))
+  })
+  for (const [name, cred] of credentials) {
+    const p = registry.get(name)
+    if (isEndpointProvider(p)) p.registerEndpoints(proxy, cred)
+  }
+  const listenTarget: Parameters<AirlockProxy['listen']>[0] = {}
+  if (config.socketPath) listenTarget.socketPath = config.socketPath
+  if (config.listen) listenTarget.tcp = config.listen
+  const { port } = await proxy.listen(listenTarget)
+  const ready: ReadyInfo = { pid: process.pid, caCertFile: config.caCertFile }
+  if (port !== undefined) ready.port = port
+  if (config.socketPath) ready.socketPath = config.socketPath
+  if (config.readyFile) {
+    writeFileSync(`${config.readyFile}.tmp`, JSON.stringify(ready), { mode: 0o600 })
+    renameSync(`${config.readyFile}.tmp`, config.readyFile)
+  }
+  const timers = scheduleRefreshes(config, credentials, injection, safeAudit, log)
+  let stopped: Promise<string> | undefined
+  return {
+    proxy,
+    ready,
+    audit,
+    stop(reason: string): Promise<string> {
+      stopped ??= (async () => {
+        for (const t of timers) clearTimeout(t)
+        await proxy.close(2000)
+        safeAudit.append('stop', { reason, ...proxy.stats })
+        audit.close()
+        await networkLog.close()
+        return audit.head
+      })()
+      return stopped
+    }
+  }
+}
+
+/**
+ * Refreshes each refreshable credential at its interval or at 75 % of its remaining
+ * lifetime, whichever is sooner. The table is updated in place, so every tunnel, new or
+ * already open, uses the new credential from its next request.
+ */
+function scheduleRefreshes(
+  config: DaemonConfig,
+  credentials: Map<string, Credential>,
+  injection: InjectionTable,
+  audit: AuditLog,
+  log: (line: string) => void
+): NodeJS.Timeout[] {
+  const timers: NodeJS.Timeout[] = []
+  const ctx = daemonGrantContext(config)
+  for (const [name, initial] of credentials) {
+    const provider = registry.get(name)
+    if (!isRefreshableProvider(provider) || !provider.canRefresh(initial)) continue
+    let cred = initial
+    const delay = (): number => {
+      const interval = provider.refreshInterval()
+      const remaining = cred.expiresAt ? cred.expiresAt.getTime() - Date.now() : Infinity
+      return Math.max(1000, Math.min(interval, remaining * 0.75))
+    }
+    const tick = (): void => {
+      provider
+        .refresh(ctx, injection, cred)
+        .then((next) => {
+          cred = next
+          injection.addSecret(next.token)
+          audit.append('refresh', {
+            provider: name,
+            expiresAt: next.expiresAt?.toISOString() ?? null
+          })
+          timers.push(setTimeout(tick, delay()).unref())
+        })
+        .catch((err: Error) => {
+          log(`refresh ${name} failed: ${err.message}; retrying in 30 s`)
+          audit.append('refresh-failed', { provider: name })
+          timers.push(setTimeout(tick, 30_000).unref())
+        })
+    }
+    timers.push(setTimeout(tick, delay()).unref())
+  }
+  return timers
+}
+
+function daemonGrantContext(config: DaemonConfig): GrantContext {
+  const inputs = config.inputs ?? {}
+  return {
+    signal: new AbortController().signal,
+    input: (name) => inputs[name] ?? '',
+    fetch: globalThis.fetch,
+    getIDToken: async (audience) => {
+      if (!config.oidc)
+        throw new Error('no ID-token endpoint: the job needs `permissions: id-token: write`')
+      const url = new URL(config.oidc.url)
+      url.searchParams.set('audience', audience)
+      const res = await fetch(url, { headers: { authorization: `Bearer ${config.oidc.token}` } })
+      if (!res.ok) throw new Error(`ID-token request failed: ${res.status}`)
+      return ((await res.json()) as { value: string }).value
+    },
+    setSecret: () => {},
+    repository: config.repository ?? '',
+    runId: config.runId,
+    githubApiUrl: config.githubApiUrl ?? 'https://api.github.com'
+  }
+}

@@ -1,0 +1,300 @@
+import type { ProxyConfigurer, ResponseTransformer } from '../provider/index.js'
+
+/** One credential header for a host pattern. */
+export interface CredentialEntry {
+  header: string
+  value: string
+  grant: string
+  /** The placeholder a client sends to pick this entry when a host has several. */
+  placeholder?: string
+}
+
+interface HostRules {
+  credentials: CredentialEntry[]
+  extraHeaders: Array<{ name: string; value: string }>
+  removeHeaders: Set<string>
+  substitution?: { placeholder: string; real: string }
+  transformers: ResponseTransformer[]
+}
+
+export type Headers = Record<string, string | string[] | undefined>
+
+/** What injection did to one request; secrets never leave this object except upstream. */
+export interface InjectionResult {
+  headers: Headers
+  path: string
+  /** Lower-case header name → grant, for `[injected:<grant>]` in the network log. */
+  injected: Map<string, string>
+  grants: string[]
+  /** Whether the body must be run through `substituteBody` (placeholder → real). */
+  substitution?: { placeholder: string; real: string }
+  transformers: ResponseTransformer[]
+}
+
+/** Host keys are lower-case names or `*.suffix`; ports never appear in them. */
+function normalizeKey(host: string): string {
+  const h = host.trim().toLowerCase()
+  if (!h || /[\s/@:]/.test(h))
+    throw new Error(`invalid credential host "${host}": use a bare name or *.suffix`)
+  return h
+}
+
+/**
+ * The proxy's injection table: the `ProxyConfigurer` providers write to, read on every
+ * request. Lookups see updates at once, so a refreshed credential applies to new and
+ * already-open tunnels alike.
+ */
+export class InjectionTable implements ProxyConfigurer {
+  private readonly exact = new Map<string, HostRules>()
+  /** Wildcard rules as [suffix with leading dot, rules], longest suffix first. */
+  private wildcards: Array<[string, HostRules]> = []
+  /** Every real secret known to the table, with what to show instead when it is echoed. */
+  private readonly secrets = new Map<string, string>()
+  /** Bumped on every change so callers can cache derived data. */
+  version = 0
+
+  private rules(host: string): HostRules {
+    const key = normalizeKey(host)
+    const existing = key.startsWith('*.')
+      ? this.wildcards.find(([s]) => s === key.slice(1))?.[1]
+      : this.exact.get(key)
+    if (existing) return existing
+    const created: HostRules = {
+      credentials: [],
+      extraHeaders: [],
+      removeHeaders: new Set(),
+      transformers: []
+    }
+    if (key.startsWith('*.')) {
+      this.wildcards.push([key.slice(1), created])
+      this.wildcards.sort((a, b) => b[0].length - a[0].length)
+    } else {
+      this.exact.set(key, created)
+    }
+    return created
+  }
+
+  setCredential(host: string, value: string): void {
+    this.setCredentialHeader(host, 'Authorization', value)
+  }
+
+  setCredentialHeader(host: string, headerName: string, headerValue: string): void {
+    this.setCredentialWithGrant(host, headerName, headerValue, '')
+  }
+
+  setCredentialWithGrant(
+    host: string,
+    headerName: string,
+    headerValue: string,
+    grant: string,
+    placeholder?: string
+  ): void {
+    const rules = this.rules(host)
+    const header = headerName.toLowerCase()
+    const entry: CredentialEntry = { header, value: headerValue, grant }
+    if (placeholder) entry.placeholder = placeholder
+    // Same grant + header is an update (refresh), not a second credential.
+    const i = rules.credentials.findIndex((c) => c.grant === grant && c.header === header)
+    if (i >= 0) rules.credentials[i] = entry
+    else rules.credentials.push(entry)
+    this.addSecret(headerValue, placeholder)
+    this.version++
+  }
+
+  addExtraHeader(host: string, name: string, value: string): void {
+    this.rules(host).extraHeaders.push({ name: name.toLowerCase(), value })
+    this.version++
+  }
+
+  removeRequestHeader(host: string, name: string): void {
+    this.rules(host).removeHeaders.add(name.toLowerCase())
+    this.version++
+  }
+
+  setTokenSubstitution(host: string, placeholder: string, realToken: string): void {
+    this.rules(host).substitution = { placeholder, real: realToken }
+    this.addSecret(realToken, placeholder)
+    this.version++
+  }
+
+  addResponseTransformer(host: string, transformer: ResponseTransformer): void {
+    this.rules(host).transformers.push(transformer)
+    this.version++
+  }
+
+  /**
+   * Registers a raw secret (e.g. the token inside a Basic header) so it is scrubbed from
+   * responses too. Values shorter than 8 characters are ignored: scrubbing them would
+   * mangle ordinary text and they are not credentials.
+   */
+  addSecret(secret: string, replacement?: string): void {
+    if (secret.length < 8) return
+    this.secrets.set(secret, replacement ?? 'airlock-redacted')
+    // `Bearer x` / `Basic x`: the bare token and, for Basic, the decoded password.
+    const m = /^(Bearer|Basic|token)\s+(\S+)$/i.exec(secret)
+    if (m?.[2] && m[2].length >= 8) {
+      this.secrets.set(m[2], replacement ?? 'airlock-redacted')
+      if (m[1]!.toLowerCase() === 'basic') {
+        const decoded = Buffer.from(m[2], 'base64').toString('utf8')
+        const password = decoded.slice(decoded.indexOf(':') + 1)
+        if (decoded.includes(':') && password.length >= 8)
+          this.secrets.set(password, replacement ?? 'airlock-redacted')
+      }
+    }
+  }
+
+  /** All real secrets and their replacements, longest first (so a prefix never wins). */
+  secretList(): Array<[string, string]> {
+    return [...this.secrets.entries()].sort((a, b) => b[0].length - a[0].length)
+  }
+
+  /** Rules for host: exact name beats `*.suffix`; among suffixes the longest wins. */
+  lookup(host: string): HostRules | undefined {
+    const h = host.toLowerCase()
+    const exact = this.exact.get(h)
+    if (exact) return exact
+    for (const [suffix, rules] of this.wildcards)
+      if (h.endsWith(suffix) && h.length > suffix.length) return rules
+    return undefined
+  }
+
+  /** Hosts and patterns with credentials, for the allowlist. */
+  hosts(): string[] {
+    return [...this.exact.keys(), ...this.wildcards.map(([s]) => `*${s}`)]
+  }
+
+  /**
+   * Applies the host's rules to a request (headers are copied, never mutated). Order:
+   * credentials, extra headers, removals (except what was just injected), substitution.
+   */
+  apply(host: string, path: string, clientHeaders: Headers): InjectionResult {
+    const headers: Headers = { ...clientHeaders }
+    const result: InjectionResult = {
+      headers,
+      path,
+      injected: new Map(),
+      grants: [],
+      transformers: []
+    }
+    const rules = this.lookup(host)
+    if (!rules) return result
+    for (const [header, entry] of chooseCredentials(rules.credentials, clientHeaders)) {
+      headers[header] = entry.value
+      result.injected.set(header, entry.grant)
+      if (!result.grants.includes(entry.grant)) result.grants.push(entry.grant)
+    }
+    for (const { name, value } of rules.extraHeaders) {
+      const existing = headers[name]
+      headers[name] = existing === undefined ? value : `${String(existing)},${value}`
+    }
+    for (const name of rules.removeHeaders) if (!result.injected.has(name)) delete headers[name]
+    const sub = rules.substitution
+    if (sub) {
+      result.path = path.split(sub.placeholder).join(sub.real)
+      for (const [name, value] of Object.entries(headers)) {
+        if (typeof value === 'string' && value.includes(sub.placeholder))
+          headers[name] = value.split(sub.placeholder).join(sub.real)
+      }
+      result.substitution = sub
+    }
+    result.transformers = rules.transformers
+    return result
+  }
+}
+
+/**
+ * One entry per header name. With several entries for a name, the one whose placeholder
+ * the client sent wins; otherwise the first registered.
+ */
+function chooseCredentials(
+  entries: CredentialEntry[],
+  clientHeaders: Headers
+): Map<string, CredentialEntry> {
+  const chosen = new Map<string, CredentialEntry>()
+  for (const entry of entries) {
+    const sent = clientHeaders[entry.header]
+    const sentValue = Array.isArray(sent) ? sent.join(',') : (sent ?? '')
+    const current = chosen.get(entry.header)
+    if (!current) chosen.set(entry.header, entry)
+    else if (
+      entry.placeholder &&
+      sentValue.includes(entry.placeholder) &&
+      !(current.placeholder && sentValue.includes(current.placeholder))
+    ) {
+      chosen.set(entry.header, entry)
+    }
+  }
+  return chosen
+}
+
+/** Replaces every occurrence of each secret in text (used on header values and small bodies). */
+export function scrubText(text: string, secrets: Array<[string, string]>): string {
+  let out = text
+  for (const [secret, replacement] of secrets)
+    if (out.includes(secret)) out = out.split(secret).join(replacement)
+  return out
+}
+
+/**
+ * A streaming scrubber: replaces secrets in a byte stream chunk by chunk. It holds back
+ * only a tail that could be the start of a secret split across chunks — never more — so
+ * SSE events (which end in `\n\n`, the start of no secret) pass through at once.
+ */
+export class StreamScrubber {
+  private pending = Buffer.alloc(0)
+  private readonly secrets: Array<[Buffer, Buffer]>
+
+  constructor(secrets: Array<[string, string]>) {
+    this.secrets = secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)])
+  }
+
+  get active(): boolean {
+    return this.secrets.length > 0
+  }
+
+  push(chunk: Buffer): Buffer {
+    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk
+    for (const [secret, replacement] of this.secrets) buf = replaceAll(buf, secret, replacement)
+    const keep = this.partialTail(buf)
+    this.pending = keep > 0 ? Buffer.from(buf.subarray(buf.length - keep)) : Buffer.alloc(0)
+    return keep > 0 ? buf.subarray(0, buf.length - keep) : buf
+  }
+
+  flush(): Buffer {
+    const out = this.pending
+    this.pending = Buffer.alloc(0)
+    return out
+  }
+
+  /** Length of the longest suffix of buf that is a proper prefix of some secret. */
+  private partialTail(buf: Buffer): number {
+    let longest = 0
+    for (const [secret] of this.secrets) {
+      // Only positions holding the secret's first byte can start a partial match.
+      const first = secret[0]!
+      for (let i = Math.max(0, buf.length - secret.length + 1); i < buf.length; i++) {
+        const n = buf.length - i
+        if (n <= longest) break
+        if (buf[i] === first && buf.compare(secret, 0, n, i, buf.length) === 0) {
+          longest = n
+          break
+        }
+      }
+    }
+    return longest
+  }
+}
+
+function replaceAll(buf: Buffer, needle: Buffer, replacement: Buffer): Buffer {
+  let at = buf.indexOf(needle)
+  if (at < 0) return buf
+  const parts: Buffer[] = []
+  let from = 0
+  while (at >= 0) {
+    parts.push(buf.subarray(from, at), replacement)
+    from = at + needle.length
+    at = buf.indexOf(needle, from)
+  }
+  parts.push(buf.subarray(from))
+  return Buffer.concat(parts)
+}

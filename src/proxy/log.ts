@@ -1,0 +1,82 @@
+import { createWriteStream, type WriteStream } from 'node:fs'
+
+/** One line of network.jsonl. Headers are logged after redaction; never a secret. */
+export interface NetworkEntry {
+  time: string
+  id: number
+  method: string
+  url: string
+  status?: number
+  /** Bytes of request body sent upstream and of response body returned. */
+  bytesOut: number
+  bytesIn: number
+  durationMs: number
+  grants?: string[]
+  blocked?: string
+  /** In audit mode: what block mode would have refused. */
+  audited?: string
+  error?: string
+  requestHeaders?: Record<string, string>
+  responseHeaders?: Record<string, string>
+}
+
+/** Request headers whose client values are credentials or placeholders of them. */
+const SENSITIVE = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'x-goog-api-key',
+  'api-key',
+  'x-amz-security-token'
+])
+
+/**
+ * Headers as they may be logged: injected ones as `[injected:<grant>]`, credential-bearing
+ * ones as `[redacted]`, anything holding a known secret scrubbed by the caller first.
+ */
+export function redactHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  injected?: Map<string, string>
+): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue
+    const lower = name.toLowerCase()
+    const grant = injected?.get(lower)
+    if (grant !== undefined) out[lower] = `[injected:${grant || 'credential'}]`
+    else if (SENSITIVE.has(lower)) out[lower] = '[redacted]'
+    else out[lower] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return out
+}
+
+/** Appends JSON lines; a write failure turns `failed` on so the proxy can fail closed. */
+export class JsonlWriter {
+  private readonly stream: WriteStream
+  failed: Error | undefined
+  private readonly onFail: (err: Error) => void
+
+  constructor(file: string, onFail: (err: Error) => void = () => {}) {
+    this.stream = createWriteStream(file, { flags: 'a', mode: 0o600 })
+    this.onFail = onFail
+    this.stream.on('error', (err) => {
+      if (this.failed) return
+      this.failed = err
+      this.onFail(err)
+    })
+  }
+
+  write(entry: object): void {
+    if (this.failed) return
+    this.stream.write(`${JSON.stringify(entry)}\n`)
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.stream.closed || this.stream.destroyed) return resolve()
+      this.stream.end(() => resolve())
+    })
+  }
+}

@@ -1,0 +1,832 @@
+import { timingSafeEqual } from 'node:crypto'
+import { chmod } from 'node:fs/promises'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import net from 'node:net'
+import { Transform, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import tls from 'node:tls'
+import type { EndpointHandler, EndpointRouter } from '../provider/index.js'
+import type { AuditLog } from './audit.js'
+import {
+  InjectionTable,
+  StreamScrubber,
+  scrubText,
+  type Headers,
+  type InjectionResult
+} from './inject.js'
+import { redactHeaders, type JsonlWriter, type NetworkEntry } from './log.js'
+import { normalizeHost, type Decision, type EgressPolicy } from './policy.js'
+import type { CertificateAuthority } from './tls.js'
+import { Upstream, UpstreamBlockedError } from './upstream.js'
+
+export interface ProxyLimits {
+  /** Open intercepted tunnels at once; more get 503. */
+  maxTunnels: number
+  /** A client that has not finished its TLS handshake by then is dropped. */
+  handshakeTimeoutMs: number
+  /** Request headers must arrive within this (slowloris). */
+  headersTimeoutMs: number
+  maxHeaderSize: number
+  /** Request bodies up to this size are buffered for token substitution. */
+  substitutionMaxBytes: number
+}
+
+export const DEFAULT_LIMITS: ProxyLimits = {
+  maxTunnels: 1024,
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 30_000,
+  maxHeaderSize: 32 * 1024,
+  substitutionMaxBytes: 64 * 1024
+}
+
+export interface ProxyOptions {
+  token: string
+  policy: EgressPolicy
+  injection: InjectionTable
+  ca: CertificateAuthority
+  upstream: Upstream
+  networkLog: JsonlWriter
+  audit: AuditLog
+  limits?: Partial<ProxyLimits>
+  /** Operational log lines (bounds hit, errors); never secrets. */
+  log?: (line: string) => void
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy's own, never forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings'
+])
+
+interface Tunnel {
+  id: number
+  host: string
+  port: number
+}
+
+/** Counts of what the proxy did, for the summary and the final audit entry. */
+export interface ProxyStats {
+  requests: number
+  blocked: number
+  audited: number
+  tunnels: number
+  openTunnels: number
+  injections: Record<string, number>
+}
+
+/**
+ * The credential airlock: an HTTP proxy that requires the run token, intercepts every
+ * CONNECT with the run CA, binds CONNECT authority = SNI = Host, enforces the egress policy,
+ * injects credentials, streams everything, and logs each request without a secret.
+ */
+export class AirlockProxy implements EndpointRouter {
+  private readonly outer: http.Server
+  private readonly inner: http.Server
+  private readonly tcp: http.Server[] = []
+  private readonly tunnels = new WeakMap<net.Socket, Tunnel>()
+  private readonly sockets = new Set<net.Socket>()
+  private readonly limits: ProxyLimits
+  private readonly endpoints: Array<[string, EndpointHandler]> = []
+  private readonly token: Buffer
+  private nextId = 1
+  private closing = false
+  /** Set when a log cannot be written: every request is refused from then on (fail closed). */
+  failure: string | undefined
+  readonly stats: ProxyStats = {
+    requests: 0,
+    blocked: 0,
+    audited: 0,
+    tunnels: 0,
+    openTunnels: 0,
+    injections: {}
+  }
+  private readonly announcedInjections = new Set<string>()
+
+  constructor(private readonly opts: ProxyOptions) {
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
+    this.token = Buffer.from(opts.token)
+    const serverOpts: http.ServerOptions = {
+      maxHeaderSize: this.limits.maxHeaderSize,
+      headersTimeout: this.limits.headersTimeoutMs,
+      requestTimeout: 0,
+      keepAliveTimeout: 120_000
+    }
+    this.outer = http.createServer(serverOpts, (req, res) => void this.onPlainRequest(req, res))
+    this.outer.on(
+      'connect',
+      (req: IncomingMessage, socket: net.Socket, head: Buffer) =>
+        void this.onConnect(req, socket, head)
+    )
+    this.outer.on('upgrade', (req: IncomingMessage, socket: net.Socket) =>
+      this.refuseRaw(socket, 501, 'WebSocket over plain HTTP is not supported; use wss://')
+    )
+    this.outer.on('connection', (s: net.Socket) => this.track(s))
+    this.outer.on('clientError', (_err, socket: net.Socket) =>
+      this.refuseRaw(socket, 400, 'bad request')
+    )
+    this.inner = http.createServer(serverOpts, (req, res) => void this.onTunnelRequest(req, res))
+    this.inner.on(
+      'upgrade',
+      (req: IncomingMessage, socket: net.Socket, head: Buffer) =>
+        void this.onTunnelUpgrade(req, socket, head)
+    )
+    // A CONNECT inside an intercepted tunnel would be a second hop the policy never saw.
+    this.inner.on('connect', (req: IncomingMessage, socket: net.Socket) => {
+      this.block(req, socket, 'nested-connect', 'CONNECT inside a tunnel is refused')
+    })
+    this.inner.on('clientError', (_err, socket: net.Socket) => socket.destroy())
+  }
+
+  handle(prefix: string, handler: EndpointHandler): void {
+    this.endpoints.push([prefix, handler])
+  }
+
+  /** Listens on a unix socket (made 0600) and/or loopback TCP ports. */
+  async listen(target: {
+    socketPath?: string
+    tcp?: { host: string; port: number }
+  }): Promise<{ port?: number }> {
+    const out: { port?: number } = {}
+    if (target.socketPath) {
+      await new Promise<void>((resolve, reject) => {
+        this.outer.once('error', reject)
+        this.outer.listen(target.socketPath, () => resolve())
+      })
+      await chmod(target.socketPath, 0o600)
+    }
+    if (target.tcp) {
+      const server = target.socketPath ? http.createServer() : this.outer
+      if (server !== this.outer) {
+        // A second listener sharing the outer server's handlers.
+        server.on('connection', (s: net.Socket) => this.outer.emit('connection', s))
+      }
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(target.tcp!.port, target.tcp!.host, () => resolve())
+      })
+      if (server !== this.outer) this.tcp.push(server)
+      out.port = (server.address() as net.AddressInfo).port
+    }
+    return out
+  }
+
+  /** Stops accepting, lets in-flight requests finish for up to graceMs, then drops the rest. */
+  async close(graceMs = 2000): Promise<void> {
+    this.closing = true
+    const servers = [this.outer, ...this.tcp]
+    const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
+    for (const s of servers) s.closeIdleConnections()
+    this.inner.closeIdleConnections()
+    const timer = setTimeout(() => {
+      for (const s of this.sockets) s.destroy()
+    }, graceMs)
+    await closed
+    clearTimeout(timer)
+    await this.opts.upstream.close().catch(() => {})
+  }
+
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket)
+    socket.once('close', () => this.sockets.delete(socket))
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line)
+  }
+
+  /** Constant-time check of `Proxy-Authorization` (Basic airlock:<token> or Bearer <token>). */
+  private authorized(req: IncomingMessage): boolean {
+    const header = req.headers['proxy-authorization']
+    if (!header) return false
+    let presented: string | undefined
+    const [scheme, value] = header.split(/\s+/, 2)
+    if (scheme?.toLowerCase() === 'bearer') presented = value
+    else if (scheme?.toLowerCase() === 'basic' && value) {
+      const decoded = Buffer.from(value, 'base64').toString('utf8')
+      presented = decoded.slice(decoded.indexOf(':') + 1)
+    }
+    if (!presented) return false
+    const given = Buffer.from(presented)
+    return given.length === this.token.length && timingSafeEqual(given, this.token)
+  }
+
+  private refuseRaw(socket: net.Socket, status: number, message: string, extra = ''): void {
+    if (!socket.writable) return void socket.destroy()
+    const body = `Airlock: ${message}\n`
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`
+    )
+  }
+
+  private requireAuth(req: IncomingMessage, socket: net.Socket | ServerResponse): boolean {
+    if (this.authorized(req)) return true
+    // 407 with a Basic challenge: curl and git only resend credentials after one.
+    const challenge = 'Proxy-Authenticate: Basic realm="airlock"\r\n'
+    if (socket instanceof net.Socket)
+      this.refuseRaw(socket, 407, 'proxy authentication required', challenge)
+    else {
+      socket.writeHead(407, {
+        'proxy-authenticate': 'Basic realm="airlock"',
+        'content-type': 'text/plain; charset=utf-8',
+        connection: 'close'
+      })
+      socket.end('Airlock: proxy authentication required\n')
+    }
+    return false
+  }
+
+  private failClosed(socket: net.Socket | ServerResponse): boolean {
+    if (!this.failure && !this.closing) return false
+    const msg = this.failure
+      ? `the proxy cannot write its logs (${this.failure}); refusing all traffic`
+      : 'the proxy is shutting down'
+    if (socket instanceof net.Socket) this.refuseRaw(socket, 503, msg)
+    else {
+      socket.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' })
+      socket.end(`Airlock: ${msg}\n`)
+    }
+    return true
+  }
+
+  /** Records a refusal in network.jsonl and the audit chain. */
+  private recordBlock(method: string, url: string, reason: string): void {
+    this.stats.blocked++
+    const entry: NetworkEntry = {
+      time: new Date().toISOString(),
+      id: this.nextId++,
+      method,
+      url,
+      status: 403,
+      bytesOut: 0,
+      bytesIn: 0,
+      durationMs: 0,
+      blocked: reason
+    }
+    this.opts.networkLog.write(entry)
+    this.opts.audit.append('block', { method, url, reason })
+  }
+
+  /** Records a refusal and answers 403 with `X-Airlock-Blocked` and a plain-text reason. */
+  private block(
+    req: IncomingMessage,
+    target: net.Socket | ServerResponse,
+    reason: string,
+    message: string,
+    url?: string
+  ): void {
+    this.recordBlock(req.method ?? '', url ?? req.url ?? '', reason)
+    const body = `${message}\n`
+    if (target instanceof net.Socket)
+      this.refuseRaw(
+        target,
+        403,
+        message.replace(/^Airlock:?\s*/i, ''),
+        `X-Airlock-Blocked: ${reason}\r\n`
+      )
+    else if (!target.headersSent) {
+      target.writeHead(403, {
+        'content-type': 'text/plain; charset=utf-8',
+        'x-airlock-blocked': reason,
+        'content-length': Buffer.byteLength(body)
+      })
+      target.end(body)
+    } else target.destroy()
+  }
+
+  private audited(decision: Decision, method: string, url: string): void {
+    if (!decision.audited) return
+    this.stats.audited++
+    this.opts.audit.append('audit', { method, url, wouldBlock: decision.reason ?? 'not-allowed' })
+  }
+
+  private async onConnect(req: IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy())
+    if (this.failClosed(socket) || !this.requireAuth(req, socket)) return
+    const authority = parseAuthority(req.url ?? '')
+    if (!authority)
+      return this.block(
+        req,
+        socket,
+        'invalid-host',
+        `Airlock blocked CONNECT ${req.url ?? ''}: not a host:port authority`
+      )
+    const { host, port } = authority
+    const decision = this.opts.policy.check(host, port, 'https')
+    if (!decision.allowed)
+      return this.block(
+        req,
+        socket,
+        decision.reason ?? 'not-allowed',
+        decision.message ?? `Airlock blocked ${host}:${port}`,
+        `${host}:${port}`
+      )
+    try {
+      await this.opts.upstream.resolve(host, port)
+    } catch (err) {
+      if (err instanceof UpstreamBlockedError)
+        return this.block(req, socket, err.reason, err.message, `${host}:${port}`)
+      return this.refuseRaw(socket, 502, `cannot resolve ${host}: ${(err as Error).message}`)
+    }
+    if (this.stats.openTunnels >= this.limits.maxTunnels) {
+      this.log(
+        `limit: ${this.limits.maxTunnels} open tunnels reached; refusing CONNECT ${host}:${port}`
+      )
+      return this.refuseRaw(socket, 503, `too many open tunnels (${this.limits.maxTunnels})`)
+    }
+    this.audited(decision, 'CONNECT', `${host}:${port}`)
+    let context: tls.SecureContext
+    try {
+      context = await this.opts.ca.secureContext(host)
+    } catch (err) {
+      return this.refuseRaw(
+        socket,
+        502,
+        `cannot mint a certificate for ${host}: ${(err as Error).message}`
+      )
+    }
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+    if (head.length > 0) socket.unshift(head)
+    const tunnel: Tunnel = { id: this.stats.tunnels++, host, port }
+    this.stats.openTunnels++
+    const tlsSocket = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: context,
+      ALPNProtocols: ['http/1.1'],
+      SNICallback: (servername, cb) => {
+        // SNI must name the host the client CONNECTed to: anything else is a second
+        // destination hiding inside an allowed tunnel.
+        if (servername.toLowerCase() !== host) {
+          this.recordBlock('CONNECT', `${host}:${port} (SNI ${servername})`, 'sni-mismatch')
+          cb(new Error('SNI does not match the CONNECT host'))
+          return
+        }
+        cb(null, context)
+      }
+    })
+    const handshake = setTimeout(() => {
+      this.log(
+        `limit: TLS handshake for ${host} did not finish in ${this.limits.handshakeTimeoutMs} ms; dropped`
+      )
+      tlsSocket.destroy()
+    }, this.limits.handshakeTimeoutMs)
+    tlsSocket.once('secure', () => clearTimeout(handshake))
+    tlsSocket.on('error', () => tlsSocket.destroy())
+    tlsSocket.once('close', () => {
+      clearTimeout(handshake)
+      this.stats.openTunnels--
+      socket.destroy()
+    })
+    this.tunnels.set(tlsSocket, tunnel)
+    this.inner.emit('connection', tlsSocket)
+  }
+
+  /** Checks a request inside a tunnel against the tunnel's host; returns the path or undefined. */
+  private bindRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    tunnel: Tunnel
+  ): string | undefined {
+    const method = req.method ?? ''
+    const url = `https://${tunnel.host}${tunnel.port === 443 ? '' : `:${tunnel.port}`}${req.url ?? ''}`
+    if (method === 'TRACE' || method === 'TRACK') {
+      this.block(
+        req,
+        res,
+        'method',
+        `Airlock blocked ${method} ${url}: ${method} is never forwarded`,
+        url
+      )
+      return undefined
+    }
+    let path = req.url ?? '/'
+    if (!path.startsWith('/')) {
+      // Absolute-form inside a tunnel (RFC 9112 §3.2.2): allowed only for the tunnel's own origin.
+      const abs = parseAbsolute(path)
+      if (!abs || abs.host !== tunnel.host || abs.port !== tunnel.port || abs.scheme !== 'https') {
+        this.block(
+          req,
+          res,
+          'host-mismatch',
+          `Airlock blocked ${path}: a request inside the tunnel to ${tunnel.host} may not name another origin`,
+          path
+        )
+        return undefined
+      }
+      path = abs.path
+    }
+    const hostHeader = parseAuthority(req.headers.host ?? '', tunnel.port)
+    if (!hostHeader || hostHeader.host !== tunnel.host || hostHeader.port !== tunnel.port) {
+      this.block(
+        req,
+        res,
+        'host-mismatch',
+        `Airlock blocked a request for Host "${req.headers.host ?? ''}" inside the tunnel to ${tunnel.host}:${tunnel.port}`,
+        url
+      )
+      return undefined
+    }
+    return path
+  }
+
+  private async onTunnelRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const tunnel = this.tunnels.get(req.socket)
+    if (!tunnel) return void res.destroy()
+    if (this.failClosed(res)) return
+    const path = this.bindRequest(req, res, tunnel)
+    if (path === undefined) return
+    await this.forward(req, res, {
+      scheme: 'https',
+      host: tunnel.host,
+      port: tunnel.port,
+      path,
+      inject: true
+    })
+  }
+
+  /** Plain-HTTP proxying (absolute-form) and direct requests to the proxy's own endpoints. */
+  private async onPlainRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? ''
+    if (url.startsWith('/')) {
+      const endpoint = this.endpoints.find(([prefix]) => url.startsWith(prefix))
+      if (endpoint) return endpoint[1](req, res)
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+      return void res.end('Airlock: this is a proxy; send absolute-form requests or CONNECT\n')
+    }
+    if (this.failClosed(res) || !this.requireAuth(req, res)) return
+    const abs = parseAbsolute(url)
+    if (!abs)
+      return this.block(
+        req,
+        res,
+        'invalid-host',
+        `Airlock blocked ${url}: not an absolute http:// URL`
+      )
+    if (abs.scheme !== 'http')
+      return this.block(req, res, 'plain-http', `Airlock blocked ${url}: use CONNECT for https`)
+    if (req.method === 'TRACE' || req.method === 'TRACK')
+      return this.block(req, res, 'method', `Airlock blocked ${req.method} ${url}`)
+    const decision = this.opts.policy.check(abs.host, abs.port, 'http')
+    if (!decision.allowed)
+      return this.block(
+        req,
+        res,
+        decision.reason ?? 'not-allowed',
+        decision.message ?? `Airlock blocked ${url}`,
+        url
+      )
+    const hostHeader = parseAuthority(req.headers.host ?? '', abs.port)
+    if (hostHeader && (hostHeader.host !== abs.host || hostHeader.port !== abs.port)) {
+      return this.block(
+        req,
+        res,
+        'host-mismatch',
+        `Airlock blocked ${url}: Host header "${req.headers.host ?? ''}" names another origin`,
+        url
+      )
+    }
+    this.audited(decision, req.method ?? '', url)
+    // Credentials never travel over plain HTTP: no injection on this path.
+    await this.forward(req, res, {
+      scheme: 'http',
+      host: abs.host,
+      port: abs.port,
+      path: abs.path,
+      inject: false
+    })
+  }
+
+  private async forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: { scheme: 'https' | 'http'; host: string; port: number; path: string; inject: boolean }
+  ): Promise<void> {
+    const started = performance.now()
+    const id = this.nextId++
+    this.stats.requests++
+    const defaultPort = target.scheme === 'https' ? 443 : 80
+    const origin = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}${target.port === defaultPort ? '' : `:${target.port}`}`
+    const logUrl = `${origin}${target.path}`
+    const clientHeaders = stripHopByHop(req.headers)
+    const inj: InjectionResult = target.inject
+      ? this.opts.injection.apply(target.host, target.path, clientHeaders)
+      : {
+          headers: clientHeaders,
+          path: target.path,
+          injected: new Map(),
+          grants: [],
+          transformers: []
+        }
+    const scrub = inj.grants.length > 0 || inj.substitution !== undefined
+    const secrets = scrub ? this.opts.injection.secretList() : []
+    const upstreamHeaders: Record<string, string | string[]> = {}
+    for (const [k, v] of Object.entries(inj.headers)) if (v !== undefined) upstreamHeaders[k] = v
+    // Echoed secrets must be visible to the scrubber, so credentialed responses come uncompressed.
+    if (scrub) upstreamHeaders['accept-encoding'] = 'identity'
+    const entry: NetworkEntry = {
+      time: new Date().toISOString(),
+      id,
+      method: req.method ?? 'GET',
+      url: logUrl,
+      bytesOut: 0,
+      bytesIn: 0,
+      durationMs: 0,
+      requestHeaders: redactHeaders(clientHeaders, inj.injected)
+    }
+    if (inj.grants.length > 0) {
+      entry.grants = inj.grants
+      for (const g of inj.grants) {
+        this.stats.injections[`${target.host} ${g}`] =
+          (this.stats.injections[`${target.host} ${g}`] ?? 0) + 1
+        const key = `${target.host}\0${g}`
+        if (!this.announcedInjections.has(key)) {
+          this.announcedInjections.add(key)
+          this.opts.audit.append('inject', { host: target.host, grant: g })
+        }
+      }
+    }
+    let body: Readable | Buffer | undefined = hasBody(req) ? req : undefined
+    if (body && inj.substitution) {
+      const length = Number(req.headers['content-length'] ?? NaN)
+      if (Number.isFinite(length) && length <= this.limits.substitutionMaxBytes) {
+        const raw = await readAll(req, this.limits.substitutionMaxBytes)
+        body = Buffer.from(
+          raw.toString('latin1').split(inj.substitution.placeholder).join(inj.substitution.real),
+          'latin1'
+        )
+        upstreamHeaders['content-length'] = String(body.length)
+      }
+    }
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        entry.bytesOut += chunk.length
+        cb(null, chunk)
+      }
+    })
+    try {
+      const up = await this.opts.upstream.agent.request({
+        origin,
+        path: inj.path,
+        method: req.method ?? 'GET',
+        headers: upstreamHeaders,
+        // undici follows no redirect without its redirect interceptor, which is never added:
+        // a 3xx goes back to the client, and credentials never follow it anywhere.
+        body: body === undefined ? null : Buffer.isBuffer(body) ? body : body.pipe(counter)
+      })
+      if (Buffer.isBuffer(body)) entry.bytesOut = body.length
+      entry.status = up.statusCode
+      const respHeaders = stripHopByHop(up.headers)
+      if (scrub)
+        for (const [k, v] of Object.entries(respHeaders))
+          if (typeof v === 'string') respHeaders[k] = scrubText(v, secrets)
+      entry.responseHeaders = redactHeaders(respHeaders)
+      let upBody: Readable = up.body
+      if (inj.transformers.length > 0 && isBufferable(respHeaders)) {
+        const buffered = await readAll(up.body, 1024 * 1024)
+        let out = { status: up.statusCode, headers: respHeaders, body: buffered }
+        for (const t of inj.transformers) {
+          const replaced = t(
+            { method: entry.method, host: target.host, path: target.path, headers: clientHeaders },
+            out
+          )
+          if (replaced) {
+            out = replaced
+            break
+          }
+        }
+        entry.status = out.status
+        out.headers['content-length'] = String(out.body.length)
+        res.writeHead(out.status, out.headers as http.OutgoingHttpHeaders)
+        res.end(
+          scrub ? Buffer.from(scrubText(out.body.toString('latin1'), secrets), 'latin1') : out.body
+        )
+        entry.bytesIn = out.body.length
+        return
+      }
+      if (scrub && secrets.length > 0) {
+        // Scrubbing can change the length; let Node frame the body as chunked instead.
+        delete respHeaders['content-length']
+        const scrubber = new StreamScrubber(secrets)
+        upBody = up.body.pipe(
+          new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              cb(null, scrubber.push(chunk))
+            },
+            flush(cb) {
+              cb(null, scrubber.flush())
+            }
+          })
+        )
+      }
+      res.writeHead(up.statusCode, respHeaders as http.OutgoingHttpHeaders)
+      // SSE and other streams: push headers now, then every chunk as it arrives.
+      res.flushHeaders()
+      await pipeline(
+        upBody,
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            entry.bytesIn += chunk.length
+            cb(null, chunk)
+          }
+        }),
+        res
+      )
+    } catch (err) {
+      if (err instanceof UpstreamBlockedError) {
+        entry.blocked = err.reason
+        this.block(req, res, err.reason, err.message, logUrl)
+        return
+      }
+      entry.error = errorCode(err)
+      if (!res.headersSent) {
+        entry.status = 502
+        const msg = `Airlock: upstream ${target.host} failed: ${entry.error}\n`
+        res.writeHead(502, {
+          'content-type': 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(msg)
+        })
+        res.end(msg)
+      } else {
+        // Mid-stream failure: cut the client's connection so it sees an error, not a short body.
+        res.destroy()
+      }
+    } finally {
+      entry.durationMs = Math.round(performance.now() - started)
+      if (!entry.blocked) this.opts.networkLog.write(entry)
+    }
+  }
+
+  /** WebSocket (and other Upgrade) requests inside a tunnel: inject, then splice the sockets. */
+  private async onTunnelUpgrade(
+    req: IncomingMessage,
+    socket: net.Socket,
+    head: Buffer
+  ): Promise<void> {
+    const tunnel = this.tunnels.get(req.socket)
+    socket.on('error', () => socket.destroy())
+    if (!tunnel || this.failClosed(socket)) return void socket.destroy()
+    const res = new http.ServerResponse(req)
+    res.assignSocket(socket)
+    const path = this.bindRequest(req, res, tunnel)
+    if (path === undefined) return
+    res.detachSocket(socket)
+    const id = this.nextId++
+    this.stats.requests++
+    const started = performance.now()
+    const url = `wss://${tunnel.host}${tunnel.port === 443 ? '' : `:${tunnel.port}`}${path}`
+    const clientHeaders: Headers = { ...req.headers }
+    delete clientHeaders['proxy-authorization']
+    delete clientHeaders['proxy-connection']
+    const inj = this.opts.injection.apply(tunnel.host, path, clientHeaders)
+    const entry: NetworkEntry = {
+      time: new Date().toISOString(),
+      id,
+      method: req.method ?? 'GET',
+      url,
+      bytesOut: 0,
+      bytesIn: 0,
+      durationMs: 0,
+      requestHeaders: redactHeaders(clientHeaders, inj.injected)
+    }
+    if (inj.grants.length > 0) entry.grants = inj.grants
+    try {
+      const upstream = await this.opts.upstream.connect(tunnel.host, tunnel.port, true)
+      const upReq = http.request({
+        createConnection: () => upstream,
+        method: req.method,
+        path: inj.path,
+        headers: inj.headers as http.OutgoingHttpHeaders,
+        host: tunnel.host
+      })
+      upReq.on('upgrade', (upRes: IncomingMessage, upSocket: net.Socket, upHead: Buffer) => {
+        entry.status = upRes.statusCode
+        const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}`]
+        for (let i = 0; i < upRes.rawHeaders.length; i += 2)
+          lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`)
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+        if (upHead.length > 0) socket.write(upHead)
+        if (head.length > 0) upSocket.write(head)
+        upSocket.on('data', (d: Buffer) => (entry.bytesIn += d.length))
+        socket.on('data', (d: Buffer) => (entry.bytesOut += d.length))
+        upSocket.pipe(socket).pipe(upSocket)
+        const done = (): void => {
+          upSocket.destroy()
+          socket.destroy()
+        }
+        upSocket.once('close', done)
+        socket.once('close', () => {
+          done()
+          entry.durationMs = Math.round(performance.now() - started)
+          this.opts.networkLog.write(entry)
+        })
+      })
+      upReq.on('response', (upRes: IncomingMessage) => {
+        // The upstream declined the upgrade: relay its answer and close.
+        entry.status = upRes.statusCode
+        const out = new http.ServerResponse(req)
+        out.assignSocket(socket)
+        out.writeHead(
+          upRes.statusCode ?? 502,
+          stripHopByHop(upRes.headers) as http.OutgoingHttpHeaders
+        )
+        upRes.pipe(out)
+        out.on('finish', () => {
+          socket.end()
+          entry.durationMs = Math.round(performance.now() - started)
+          this.opts.networkLog.write(entry)
+        })
+      })
+      upReq.on('error', (err) => {
+        entry.error = errorCode(err)
+        this.opts.networkLog.write(entry)
+        this.refuseRaw(socket, 502, `upstream ${tunnel.host} failed: ${entry.error}`)
+      })
+      upReq.end()
+    } catch (err) {
+      if (err instanceof UpstreamBlockedError)
+        return this.block(req, socket, err.reason, err.message, url)
+      entry.error = errorCode(err)
+      this.opts.networkLog.write(entry)
+      this.refuseRaw(socket, 502, `upstream ${tunnel.host} failed: ${entry.error}`)
+    }
+  }
+}
+
+/** `host:port` (or `[v6]:port`); the default port applies when none is given. */
+export function parseAuthority(
+  value: string,
+  defaultPort?: number
+): { host: string; port: number } | undefined {
+  const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value.trim())
+  if (!m) return undefined
+  const port = m[2] !== undefined ? Number(m[2]) : defaultPort
+  if (port === undefined || port < 1 || port > 65535) return undefined
+  const raw = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!
+  const host = net.isIP(raw) ? raw.toLowerCase() : normalizeHost(raw)
+  return host ? { host, port } : undefined
+}
+
+function parseAbsolute(
+  value: string
+): { scheme: string; host: string; port: number; path: string } | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return undefined
+  }
+  if (url.username || url.password) return undefined
+  const scheme = url.protocol.slice(0, -1)
+  if (scheme !== 'http' && scheme !== 'https') return undefined
+  const authority = parseAuthority(url.host, scheme === 'https' ? 443 : 80)
+  if (!authority) return undefined
+  return { scheme, ...authority, path: `${url.pathname}${url.search}` }
+}
+
+function stripHopByHop(headers: Headers): Headers {
+  const named = String(headers.connection ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+  const out: Headers = {}
+  for (const [k, v] of Object.entries(headers)) {
+    const lower = k.toLowerCase()
+    if (!HOP_BY_HOP.has(lower) && !named.includes(lower) && v !== undefined) out[lower] = v
+  }
+  return out
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return (
+    req.headers['transfer-encoding'] !== undefined ||
+    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+  )
+}
+
+function isBufferable(headers: Headers): boolean {
+  const type = String(headers['content-type'] ?? '')
+  const length = Number(headers['content-length'] ?? NaN)
+  return !type.includes('event-stream') && Number.isFinite(length) && length <= 1024 * 1024
+}
+
+async function readAll(stream: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > max) throw new Error(`body larger than ${max} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: string; message?: string }
+  return e.code ?? e.message ?? String(err)
+}

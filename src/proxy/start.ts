@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process'
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { AirlockError } from '../errors.js'
+import type { DaemonConfig, ReadyInfo } from './daemon.js'
+
+export class ProxyStartError extends AirlockError {
+  constructor(message: string) {
+    super('AIRLOCK_PROXY_START', message)
+  }
+}
+
+export interface StartOptions {
+  /** The bundled daemon (dist/proxy/index.js). */
+  script: string
+  /** The daemon's stdout/stderr. */
+  logFile: string
+  timeoutMs?: number
+  /** Called with the pid the moment the process exists, before it is ready. */
+  onSpawn?: (pid: number) => void
+}
+
+/**
+ * Starts the proxy daemon detached, hands it its config on stdin, and waits for its ready
+ * file. The child gets no inherited stdio (the runner would wait on those pipes) and a
+ * minimal environment: credentials travel only through the stdin pipe.
+ */
+export async function startProxyDaemon(
+  config: DaemonConfig,
+  opts: StartOptions
+): Promise<ReadyInfo> {
+  if (!config.readyFile) throw new ProxyStartError('the proxy needs a ready file')
+  const fd = openSync(opts.logFile, 'a', 0o600)
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
+  const child = spawn(process.execPath, [opts.script], {
+    detached: true,
+    stdio: ['pipe', fd, fd],
+    env
+  })
+  closeSync(fd)
+  if (child.pid === undefined) throw new ProxyStartError('could not start the proxy process')
+  opts.onSpawn?.(child.pid)
+  let exited: number | null | undefined
+  child.once('exit', (code) => (exited = code))
+  child.stdin!.on('error', () => {})
+  child.stdin!.end(JSON.stringify(config))
+  child.unref()
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000)
+  while (Date.now() < deadline) {
+    if (existsSync(config.readyFile))
+      return JSON.parse(readFileSync(config.readyFile, 'utf8')) as ReadyInfo
+    if (exited !== undefined) break
+    await sleep(25)
+  }
+  const log = existsSync(opts.logFile) ? readFileSync(opts.logFile, 'utf8').trim() : ''
+  if (exited === undefined) child.kill('SIGKILL')
+  throw new ProxyStartError(
+    `the proxy ${exited !== undefined ? `exited (code ${exited})` : 'did not become ready in time'}${log ? `; its log:\n${log}` : ''}`
+  )
+}
+
+/** SIGTERM, then SIGKILL after graceMs; resolves when the process is gone. */
+export async function stopProcess(pid: number, graceMs = 5000): Promise<boolean> {
+  if (!alive(pid)) return false
+  process.kill(pid, 'SIGTERM')
+  const deadline = Date.now() + graceMs
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return true
+    await sleep(50)
+  }
+  if (alive(pid)) process.kill(pid, 'SIGKILL')
+  return true
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,345 @@
+// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs the
+// Reflect metadata polyfill loaded before the library itself.
+import 'reflect-metadata'
+import * as x509 from '@peculiar/x509'
+import { webcrypto } from 'node:crypto'
+import { isIP } from 'node:net'
+import { createSecureContext, type SecureContext } from 'node:tls'
+import { AirlockError } from '../errors.js'
+
+/** A CA could not be created or a leaf certificate could not be minted. */
+export class TlsError extends AirlockError {}
+
+/** Options of {@link CertificateAuthority.create}. */
+export interface CertificateAuthorityOptions {
+  /** How long the CA (and so every leaf) stays valid. Default 6 h, clamped to 24 h. */
+  validityMs?: number
+  /** Subject CN of the CA, what users see in a certificate viewer. */
+  commonName?: string
+  /** How many leaf certificates to keep; the least recently used is dropped above it. */
+  leafCacheSize?: number
+  /** Called with the normalised host whose leaf was dropped from the cache. Must not throw. */
+  onEvict?: (host: string) => void
+}
+
+/** Counters of a {@link CertificateAuthority}, for the job summary and benchmarks. */
+export interface CertificateAuthorityStats {
+  /** Leaf certificates signed so far. */
+  minted: number
+  /** Leaf certificates currently in the cache (including mints still in flight). */
+  cached: number
+  /** Leaf certificates dropped from the cache by the LRU bound. */
+  evicted: number
+}
+
+const HOUR_MS = 60 * 60 * 1000
+const DEFAULT_VALIDITY_MS = 6 * HOUR_MS
+const MAX_VALIDITY_MS = 24 * HOUR_MS
+const MIN_VALIDITY_MS = 60 * 1000
+/** The CA is back-dated so a container whose clock runs slightly behind still accepts it. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000
+const DEFAULT_COMMON_NAME = 'Airlock run CA'
+const DEFAULT_LEAF_CACHE_SIZE = 1000
+/** RFC 5280 Appendix A: ub-common-name is 64 characters. */
+const MAX_COMMON_NAME = 64
+
+const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const
+const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const
+
+// Node's WebCrypto, passed explicitly to every x509 call instead of mutating the
+// library's global provider, so importing this module has no side effect on other users.
+const crypto = webcrypto
+const subtle = webcrypto.subtle
+
+type KeyPair = webcrypto.CryptoKeyPair
+
+/** A host as it is put in a certificate and used as the cache key. */
+interface NormalisedHost {
+  kind: 'dns' | 'ip'
+  /** Lower-cased DNS name without trailing dot, or the canonical text of an IP literal. */
+  name: string
+}
+
+interface Leaf {
+  certChainPem: string
+  context: SecureContext
+}
+
+/** A run's private certificate authority: signs leaf certificates for intercepted hosts. */
+export class CertificateAuthority {
+  /** PEM of the CA certificate only: the one file the container is told to trust. */
+  readonly certPem: string
+  /** End of validity of the CA and of every leaf it signs. */
+  readonly notAfter: Date
+
+  // Private fields (not `private`) so the keys never show up in util.inspect or JSON.
+  readonly #caKeys: KeyPair
+  readonly #caCert: x509.X509Certificate
+  readonly #notBefore: Date
+  readonly #leafKeys: KeyPair
+  readonly #leafKeyPem: string
+  readonly #leafExtensions: x509.Extension[]
+  readonly #cacheSize: number
+  readonly #onEvict: ((host: string) => void) | undefined
+  /** Insertion order of a Map is its recency order: first key = least recently used. */
+  readonly #cache = new Map<string, Promise<Leaf>>()
+  #minted = 0
+  #evicted = 0
+
+  private constructor(init: {
+    caKeys: KeyPair
+    caCert: x509.X509Certificate
+    notBefore: Date
+    notAfter: Date
+    leafKeys: KeyPair
+    leafKeyPem: string
+    leafExtensions: x509.Extension[]
+    cacheSize: number
+    onEvict: ((host: string) => void) | undefined
+  }) {
+    this.#caKeys = init.caKeys
+    this.#caCert = init.caCert
+    this.certPem = init.caCert.toString('pem') + '\n'
+    this.#notBefore = init.notBefore
+    this.notAfter = init.notAfter
+    this.#leafKeys = init.leafKeys
+    this.#leafKeyPem = init.leafKeyPem
+    this.#leafExtensions = init.leafExtensions
+    this.#cacheSize = init.cacheSize
+    this.#onEvict = init.onEvict
+  }
+
+  /**
+   * Generate a fresh CA (ECDSA P-256, SHA-256) valid from five minutes ago for at most
+   * 24 hours, plus the single key pair every leaf certificate will share.
+   */
+  static async create(opts: CertificateAuthorityOptions = {}): Promise<CertificateAuthority> {
+    const validityMs = Math.min(opts.validityMs ?? DEFAULT_VALIDITY_MS, MAX_VALIDITY_MS)
+    if (!Number.isFinite(validityMs) || validityMs < MIN_VALIDITY_MS) {
+      throw new TlsError(
+        'AIRLOCK_BAD_CA_OPTIONS',
+        `CA validity must be at least ${MIN_VALIDITY_MS} ms, got ${String(opts.validityMs)}`
+      )
+    }
+    const commonName = opts.commonName ?? DEFAULT_COMMON_NAME
+    if (commonName.length === 0 || commonName.length > MAX_COMMON_NAME) {
+      throw new TlsError(
+        'AIRLOCK_BAD_CA_OPTIONS',
+        `CA common name must be 1 to ${MAX_COMMON_NAME} characters`
+      )
+    }
+    const cacheSize = opts.leafCacheSize ?? DEFAULT_LEAF_CACHE_SIZE
+    if (!Number.isSafeInteger(cacheSize) || cacheSize < 1) {
+      throw new TlsError(
+        'AIRLOCK_BAD_CA_OPTIONS',
+        `leaf cache size must be a positive integer, got ${String(opts.leafCacheSize)}`
+      )
+    }
+
+    // X.509 times have one-second resolution (RFC 5280 §4.1.2.5); rounding here keeps
+    // `notAfter` equal to what is actually encoded. The whole span, skew included, stays
+    // within 24 h so no certificate of a run outlives a day.
+    const now = Date.now()
+    const notBefore = new Date(floorToSecond(now - CLOCK_SKEW_MS))
+    const notAfter = new Date(
+      Math.min(floorToSecond(now + validityMs), notBefore.getTime() + MAX_VALIDITY_MS)
+    )
+
+    // Not extractable: WebCrypto can sign with the CA key but nothing, not even this
+    // process, can export it, so it cannot leak into a file the container reads.
+    const caKeys = await subtle.generateKey(KEY_ALGORITHM, false, ['sign', 'verify'])
+    const caSki = await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey, false, crypto)
+    const caCert = await x509.X509CertificateGenerator.createSelfSigned(
+      {
+        serialNumber: randomSerial(),
+        name: [{ CN: [commonName] }],
+        notBefore,
+        notAfter,
+        keys: caKeys,
+        signingAlgorithm: SIGNING_ALGORITHM,
+        extensions: [
+          // pathLen 0: this CA may sign leaves only, never another CA (RFC 5280 §4.2.1.9).
+          new x509.BasicConstraintsExtension(true, 0, true),
+          new x509.KeyUsagesExtension(
+            x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+            true
+          ),
+          caSki
+        ]
+      },
+      crypto
+    )
+
+    // One leaf key for every host: P-256 keygen is the expensive part of minting, and
+    // the key never leaves the proxy process, so sharing it costs no isolation.
+    const leafKeys = await subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify'])
+    const leafPkcs8 = await subtle.exportKey('pkcs8', leafKeys.privateKey)
+    const leafKeyPem = x509.PemConverter.encode(leafPkcs8, 'PRIVATE KEY') + '\n'
+    const leafSki = await x509.SubjectKeyIdentifierExtension.create(
+      leafKeys.publicKey,
+      false,
+      crypto
+    )
+    const leafExtensions: x509.Extension[] = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+      new x509.AuthorityKeyIdentifierExtension(caSki.keyId, false),
+      leafSki
+    ]
+
+    return new CertificateAuthority({
+      caKeys,
+      caCert,
+      notBefore,
+      notAfter,
+      leafKeys,
+      leafKeyPem,
+      leafExtensions,
+      cacheSize,
+      onEvict: opts.onEvict
+    })
+  }
+
+  /**
+   * A secure context for `host` (DNS name or IP literal), minted once and cached
+   * (bounded LRU); concurrent calls for the same host share one mint.
+   * Rejects with `AIRLOCK_BAD_SNI` when `host` is empty or not a valid name.
+   */
+  async secureContext(host: string): Promise<SecureContext> {
+    return (await this.#leaf(host)).context
+  }
+
+  /** For tests and benchmarks: PEM of the leaf for `host` (leaf then CA) and of its key. */
+  async leafPem(host: string): Promise<{ certChainPem: string; keyPem: string }> {
+    const leaf = await this.#leaf(host)
+    return { certChainPem: leaf.certChainPem, keyPem: this.#leafKeyPem }
+  }
+
+  /** A snapshot of the mint/cache counters. */
+  get stats(): CertificateAuthorityStats {
+    return { minted: this.#minted, cached: this.#cache.size, evicted: this.#evicted }
+  }
+
+  // Async so a bad host becomes a rejection; everything up to the return runs
+  // synchronously, which is what makes the cache lookup and insert race-free.
+  async #leaf(host: string): Promise<Leaf> {
+    const normalised = normaliseHost(host)
+    const key = `${normalised.kind}:${normalised.name}`
+    const hit = this.#cache.get(key)
+    if (hit) {
+      // Re-insert to mark it most recently used.
+      this.#cache.delete(key)
+      this.#cache.set(key, hit)
+      return hit
+    }
+    // The promise is cached before it settles so parallel handshakes for one host share
+    // one mint; a failed mint is dropped so the next handshake can retry.
+    const pending = this.#mint(normalised)
+    this.#cache.set(key, pending)
+    pending.catch(() => {
+      if (this.#cache.get(key) === pending) this.#cache.delete(key)
+    })
+    this.#evictOverflow()
+    return pending
+  }
+
+  #evictOverflow(): void {
+    while (this.#cache.size > this.#cacheSize) {
+      const oldest = this.#cache.keys().next()
+      if (oldest.done) return
+      this.#cache.delete(oldest.value)
+      this.#evicted++
+      try {
+        this.#onEvict?.(oldest.value.slice(oldest.value.indexOf(':') + 1))
+      } catch {
+        // The hook is for metrics; a faulty one must not fail the handshake that caused
+        // the eviction.
+      }
+    }
+  }
+
+  async #mint(host: NormalisedHost): Promise<Leaf> {
+    // RFC 5280 §4.2.1.6: with an empty subject the SAN extension must be critical. Names
+    // longer than ub-common-name cannot go in the CN, so they get an empty subject.
+    const useCn = host.kind === 'dns' && host.name.length <= MAX_COMMON_NAME
+    const cert = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        ...(useCn ? { subject: [{ CN: [host.name] }] } : {}),
+        issuer: this.#caCert.subjectName,
+        // Leaves share the CA's window so none is ever valid when the CA is not.
+        notBefore: this.#notBefore,
+        notAfter: this.notAfter,
+        publicKey: this.#leafKeys.publicKey,
+        signingKey: this.#caKeys.privateKey,
+        signingAlgorithm: SIGNING_ALGORITHM,
+        extensions: [
+          new x509.SubjectAlternativeNameExtension([{ type: host.kind, value: host.name }], !useCn),
+          ...this.#leafExtensions
+        ]
+      },
+      crypto
+    )
+    // The chain carries the CA too: Python's ssl and some other clients want the issuer
+    // sent even when they already trust it.
+    const certChainPem = cert.toString('pem') + '\n' + this.certPem
+    const context = createSecureContext({
+      key: this.#leafKeyPem,
+      cert: certChainPem,
+      minVersion: 'TLSv1.2'
+    })
+    this.#minted++
+    return { certChainPem, context }
+  }
+}
+
+function floorToSecond(ms: number): number {
+  return Math.floor(ms / 1000) * 1000
+}
+
+/**
+ * 16 random bytes as hex, top bit cleared (a positive INTEGER, RFC 5280 §4.1.2.2 allows
+ * at most 20 octets) and second bit set so DER needs no leading zero octet.
+ */
+function randomSerial(): string {
+  const bytes = webcrypto.getRandomValues(new Uint8Array(16))
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x40
+  return Buffer.from(bytes).toString('hex')
+}
+
+/** Letters, digits, hyphen; underscore too, since it appears in real host names. */
+const LABEL = /^[a-z0-9_-]{1,63}$/
+
+/**
+ * Validate a TLS server name (SNI, RFC 6066 §3) or CONNECT host and bring it to the form
+ * used in the certificate: DNS names are case-insensitive (RFC 4343) and the trailing
+ * root dot is not part of a SAN; IPv6 literals may arrive in brackets (RFC 3986 §3.2.2).
+ */
+function normaliseHost(host: string): NormalisedHost {
+  const bad = (why: string): TlsError =>
+    new TlsError(
+      'AIRLOCK_BAD_SNI',
+      `invalid TLS host ${JSON.stringify(host.slice(0, 100))}: ${why}`
+    )
+  if (typeof host !== 'string' || host.length === 0) {
+    throw new TlsError('AIRLOCK_BAD_SNI', 'invalid TLS host: empty')
+  }
+  let name = host
+  if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1)
+  if (isIP(name) === 4) return { kind: 'ip', name }
+  if (name.includes(':')) {
+    // Zone identifiers (fe80::1%eth0) have no meaning in a certificate.
+    if (isIP(name) !== 6 || name.includes('%')) throw bad('not a valid IP address')
+    // The WHATWG URL parser yields the canonical RFC 5952 text, which also rewrites an
+    // embedded IPv4 tail (::ffff:1.2.3.4) into hex groups the ASN.1 encoder understands.
+    return { kind: 'ip', name: new URL(`http://[${name}]/`).hostname.slice(1, -1) }
+  }
+  name = name.toLowerCase()
+  if (name.endsWith('.')) name = name.slice(0, -1)
+  if (name.length === 0 || name.length > 253) throw bad('length must be 1 to 253 characters')
+  for (const label of name.split('.')) {
+    if (!LABEL.test(label)) throw bad('contains characters or labels not valid in a DNS name')
+  }
+  return { kind: 'dns', name }
+}
