@@ -1,19 +1,88 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../errors.js'
-import { readInputs } from '../inputs.js'
+import { grantAll, makeGrantContext } from '../grant/index.js'
+import { actionInput, readInputs } from '../inputs.js'
 import { registerAll } from '../providers/index.js'
+import { summarizeNetwork } from '../report/network.js'
+import { renderSummary, writeSummary } from '../report/summary.js'
+import { releaseAll } from '../sandbox/cleanup.js'
+import { newRunId, runSession } from '../sandbox/session.js'
+import { pushResource, saveRunId, type Resource } from '../state.js'
 
-/** The main step: validate everything, then build the airlock and run the agent in it. */
+/** The main step: validate everything, grant, build the airlock, run the agent in it, report. */
 export async function run(): Promise<void> {
+  const resources: Resource[] = []
+  const abort = new AbortController()
+  const onSignal = (): void => abort.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   try {
     registerAll()
     const plan = readInputs()
-    core.info(
-      `Airlock: grants ${plan.grants.join(', ') || '(none)'}; egress policy ${plan.egressPolicy}`
+    const runId = newRunId()
+    saveRunId(runId)
+    const granted = await grantAll(
+      plan.grants,
+      makeGrantContext({ input: actionInput, signal: abort.signal })
     )
-    await Promise.resolve()
-    throw new Error('the sandbox runtime is not built yet')
+    core.info(
+      `Airlock run ${runId}: grants ${plan.grants.join(', ') || '(none)'}; egress policy ${plan.egressPolicy}`
+    )
+    core.startGroup(plan.agent ? `${plan.agent} in the airlock` : `$ ${plan.command}`)
+    const result = await runSession(plan, granted, runId, {
+      info: core.info,
+      warn: core.warning,
+      track: (r) => {
+        resources.push(r)
+        pushResource(r)
+      },
+      stdout: (d) => process.stdout.write(d),
+      stderr: (d) => process.stderr.write(d),
+      signal: abort.signal
+    }).finally(() => core.endGroup())
+    const net = summarizeNetwork(result.networkLog)
+    core.setOutput('conclusion', result.conclusion)
+    core.setOutput('exit-code', String(result.exitCode))
+    core.setOutput('result', result.report.result ?? '')
+    core.setOutput('session-id', result.report.sessionId ?? '')
+    core.setOutput('input-tokens', String(result.report.inputTokens ?? ''))
+    core.setOutput('output-tokens', String(result.report.outputTokens ?? ''))
+    core.setOutput('network-log', result.networkLog)
+    core.setOutput('audit-log', result.auditLog)
+    core.setOutput('audit-head', result.auditHead)
+    core.setOutput('blocked-requests', String(net.blocked.length + net.audited))
+    await writeSummary(
+      renderSummary(
+        {
+          what: plan.agent ? `agent \`${plan.agent}\`` : `command \`${plan.command}\``,
+          image: plan.image,
+          conclusion: result.conclusion,
+          exitCode: result.exitCode,
+          durationMs: result.durationMs,
+          grants: plan.grants,
+          egressPolicy: plan.egressPolicy,
+          auditHead: result.auditHead
+        },
+        net
+      )
+    )
+    for (const b of net.blocked.slice(0, 20))
+      core.warning(`Airlock blocked ${b.method} ${b.url} (${b.blocked ?? ''})`)
+    if (result.conclusion !== 'success') {
+      core.setFailed(
+        result.conclusion === 'timeout'
+          ? `the run timed out after ${plan.timeoutMinutes} minutes`
+          : result.conclusion === 'cancelled'
+            ? 'the run was cancelled'
+            : `the command exited with code ${result.exitCode}`
+      )
+    }
   } catch (err) {
     core.setFailed(errorMessage(err))
+  } finally {
+    // Release what main made (post repeats this from state, in case main never got here).
+    await releaseAll(resources, (m) => core.warning(m))
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
 }

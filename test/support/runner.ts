@@ -4,7 +4,7 @@
  * files in their heredoc format, then post with the saved state as `STATE_*` env.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { chownSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parse } from 'yaml'
@@ -25,6 +25,28 @@ interface ActionYml {
 
 export function actionYml(): ActionYml {
   return parse(readFileSync(join(ROOT, 'action.yml'), 'utf8')) as ActionYml
+}
+
+/**
+ * GitHub's hosted runners run steps as uid 1001 in the docker group. When tests run as root
+ * (CI here), steps are run that way too, so "the container is not root" means something.
+ */
+export const RUNNER_UID = 1001
+
+export function runnerIdentity(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined
+  const docker = readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('docker:'))
+  return { uid: RUNNER_UID, gid: docker ? Number(docker.split(':')[2]) : RUNNER_UID }
+}
+
+/** A temp dir the runner identity owns. */
+export function runnerTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  const id = runnerIdentity()
+  if (id) chownSync(dir, id.uid, id.gid)
+  return dir
 }
 
 export interface StepResult {
@@ -56,6 +78,8 @@ export interface RunOptions {
   kill?: { signal: NodeJS.Signals; afterMs?: number; whenStdout?: RegExp }
   timeoutMs?: number
   skipPost?: boolean
+  /** Run the steps as root even when a runner identity is available. */
+  asRoot?: boolean
 }
 
 /** Parses the `name<<DELIM\nvalue\nDELIM` (and legacy `name=value`) file format. */
@@ -97,10 +121,12 @@ function step(
   isMain: boolean
 ): Promise<StepResult> {
   return new Promise((resolveStep, reject) => {
+    const id = opts.asRoot ? undefined : runnerIdentity()
     const child = spawn(node, [script], {
       env,
       cwd: env.GITHUB_WORKSPACE,
-      stdio: ['ignore', 'pipe', 'pipe']
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(id ?? {})
     })
     let stdout = ''
     let stderr = ''
@@ -128,7 +154,7 @@ function step(
 
 /** Runs dist/main then dist/post exactly as the runner would, and collects what they left. */
 export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-runner-'))
+  const dir = runnerTempDir('airlock-runner-')
   const files = {
     GITHUB_OUTPUT: join(dir, 'output'),
     GITHUB_STATE: join(dir, 'state'),
@@ -136,12 +162,16 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
     GITHUB_PATH: join(dir, 'path'),
     GITHUB_STEP_SUMMARY: join(dir, 'summary')
   }
-  for (const f of Object.values(files)) writeFileSync(f, '')
-  const workspace = opts.env?.GITHUB_WORKSPACE ?? mkdtempSync(join(tmpdir(), 'airlock-ws-'))
-  const runnerTemp = mkdtempSync(join(tmpdir(), 'airlock-runner-temp-'))
+  const id = opts.asRoot ? undefined : runnerIdentity()
+  for (const f of Object.values(files)) {
+    writeFileSync(f, '')
+    if (id) chownSync(f, id.uid, id.gid)
+  }
+  const workspace = opts.env?.GITHUB_WORKSPACE ?? runnerTempDir('airlock-ws-')
+  const runnerTemp = runnerTempDir('airlock-runner-temp-')
   const base: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/root',
+    HOME: id ? runnerTemp : (process.env.HOME ?? '/root'),
     GITHUB_ACTIONS: 'true',
     CI: 'true',
     GITHUB_WORKSPACE: workspace,

@@ -1,0 +1,83 @@
+import { existsSync, readFileSync } from 'node:fs'
+import type { NetworkEntry } from '../proxy/log.js'
+
+export interface HostStats {
+  host: string
+  requests: number
+  statuses: Record<string, number>
+  bytesIn: number
+  bytesOut: number
+  blocked: number
+  grants: string[]
+}
+
+export interface NetworkSummary {
+  requests: number
+  blocked: NetworkEntry[]
+  audited: number
+  hosts: HostStats[]
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url.includes('://') ? url : `https://${url}`).host
+  } catch {
+    return url.split('/')[0] ?? url
+  }
+}
+
+/** Reads network.jsonl (tolerating a torn last line: the proxy may have been killed). */
+export function summarizeNetwork(file: string): NetworkSummary {
+  const summary: NetworkSummary = { requests: 0, blocked: [], audited: 0, hosts: [] }
+  if (!existsSync(file)) return summary
+  const byHost = new Map<string, HostStats>()
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue
+    let e: NetworkEntry
+    try {
+      e = JSON.parse(line) as NetworkEntry
+    } catch {
+      continue
+    }
+    summary.requests++
+    const host = hostOf(e.url)
+    let h = byHost.get(host)
+    if (!h) {
+      h = { host, requests: 0, statuses: {}, bytesIn: 0, bytesOut: 0, blocked: 0, grants: [] }
+      byHost.set(host, h)
+    }
+    h.requests++
+    const status = e.error ? `error ${e.error}` : String(e.status ?? '-')
+    h.statuses[status] = (h.statuses[status] ?? 0) + 1
+    h.bytesIn += e.bytesIn
+    h.bytesOut += e.bytesOut
+    for (const g of e.grants ?? []) if (!h.grants.includes(g)) h.grants.push(g)
+    if (e.blocked) {
+      h.blocked++
+      summary.blocked.push(e)
+    }
+    if (e.audited) summary.audited++
+  }
+  summary.hosts = [...byHost.values()].sort((a, b) => b.requests - a.requests)
+  return summary
+}
+
+/** What a user changes to allow a refused request, by block reason. */
+export function remedy(reason: string): string {
+  switch (reason) {
+    case 'not-allowed':
+      return 'add the host to `allowed-endpoints`'
+    case 'port-not-allowed':
+      return 'add `host:port` to `allowed-endpoints`'
+    case 'plain-http':
+      return 'add `http://host` to `allowed-endpoints` (no credentials are ever sent over plain HTTP)'
+    case 'ip-literal':
+    case 'localhost':
+    case 'private-address':
+      return 'route a name to it with `connect-to`, if it is yours'
+    case 'metadata':
+      return "never allowed: cloud metadata endpoints hold the runner's credentials"
+    default:
+      return 'refused by the airlock (see the audit log)'
+  }
+}

@@ -1,0 +1,52 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { rm, unlink } from 'node:fs/promises'
+import { registry } from '../provider/index.js'
+import { stopProcess } from '../proxy/start.js'
+import type { Resource } from '../state.js'
+import { removeByLabel } from './docker.js'
+import { restoreGitCredentials } from './git-credentials.js'
+
+/** True when pid is still our proxy (not a recycled pid of some other process). */
+function isOurProxy(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('proxy/index.js')
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Releases resources newest first. Each step is idempotent and failures are collected,
+ * never thrown: one stuck resource must not keep the others alive.
+ */
+export async function releaseAll(
+  resources: Resource[],
+  warn: (message: string) => void
+): Promise<void> {
+  for (const r of [...resources].reverse()) {
+    try {
+      switch (r.kind) {
+        case 'container':
+          await removeByLabel(r.runId)
+          break
+        case 'proxy':
+          if (isOurProxy(r.pid)) await stopProcess(r.pid, 5000)
+          break
+        case 'provider-cleanup':
+          await registry.get(r.provider)?.cleanup(r.path)
+          break
+        case 'hidden-git-credentials':
+          if (existsSync(r.backupPath)) {
+            await restoreGitCredentials(r.configPath, r.backupPath)
+            await unlink(r.backupPath)
+          }
+          break
+        case 'dir':
+          await rm(r.path, { recursive: true, force: true })
+          break
+      }
+    } catch (err) {
+      warn(`could not release ${r.kind}: ${(err as Error).message}`)
+    }
+  }
+}

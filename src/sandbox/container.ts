@@ -1,0 +1,114 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { MountConfig } from '../provider/index.js'
+import { docker, DockerError } from './docker.js'
+import { CONTAINER } from './staging.js'
+
+export interface ContainerSpec {
+  runId: string
+  name: string
+  image: string
+  workspace: string
+  readOnlyWorkspace: boolean
+  /** Host path of the proxy's unix socket. */
+  socketPath: string
+  stagingDir: string
+  /** `NAME=value` pairs; written to an env file, never put on docker's argv. */
+  env: string[]
+  mounts: MountConfig[]
+  command: string[]
+  user: { uid: number; gid: number }
+  /** The runner's Node binary, mounted to run the init program. */
+  nodeBinary: string
+}
+
+/**
+ * `docker run` arguments: no network, no capabilities, no privilege escalation, the
+ * runner's uid, a private tmpfs HOME, the proxy socket as the only way out.
+ */
+export async function runArgs(spec: ContainerSpec): Promise<string[]> {
+  // The env file lives in the private run directory: placeholders and the proxy token only,
+  // but still kept off the process list.
+  const envFile = join(spec.stagingDir, '..', 'container.env')
+  await writeFile(envFile, spec.env.map((e) => e.replace(/\n/g, ' ')).join('\n') + '\n', {
+    mode: 0o600
+  })
+  const { uid, gid } = spec.user
+  const args = [
+    'run',
+    '--rm',
+    '--init',
+    '--name',
+    spec.name,
+    '--label',
+    `airlock.run-id=${spec.runId}`,
+    '--network',
+    'none',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+    '--pids-limit',
+    '4096',
+    '--user',
+    `${uid}:${gid}`,
+    '--env-file',
+    envFile,
+    '--tmpfs',
+    `${CONTAINER.home}:rw,exec,mode=0700,uid=${uid},gid=${gid}`,
+    '--tmpfs',
+    '/tmp:rw,exec,mode=1777',
+    '--workdir',
+    CONTAINER.workspace,
+    '--mount',
+    `type=bind,source=${spec.workspace},target=${CONTAINER.workspace}${spec.readOnlyWorkspace ? ',readonly' : ''}`,
+    '--mount',
+    `type=bind,source=${spec.stagingDir},target=${CONTAINER.staging},readonly`,
+    '--mount',
+    `type=bind,source=${spec.socketPath},target=${CONTAINER.socket}`,
+    '--mount',
+    `type=bind,source=${spec.nodeBinary},target=${CONTAINER.node},readonly`
+  ]
+  for (const m of spec.mounts)
+    args.push(
+      '--mount',
+      `type=bind,source=${m.source},target=${m.target}${m.readOnly ? ',readonly' : ''}`
+    )
+  args.push('--entrypoint', CONTAINER.node, spec.image, CONTAINER.init, '--', ...spec.command)
+  return args
+}
+
+/**
+ * Checks, before the agent starts, that the image can run the init program (glibc,
+ * libstdc++): musl or distroless images fail here with a clear message instead of midway.
+ */
+export async function checkImage(
+  spec: Pick<ContainerSpec, 'image' | 'nodeBinary' | 'user' | 'runId'>
+): Promise<void> {
+  const r = await docker([
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+    '--label',
+    `airlock.run-id=${spec.runId}`,
+    '--user',
+    `${spec.user.uid}:${spec.user.gid}`,
+    '--mount',
+    `type=bind,source=${spec.nodeBinary},target=${CONTAINER.node},readonly`,
+    '--entrypoint',
+    CONTAINER.node,
+    spec.image,
+    '-e',
+    'process.stdout.write("airlock-ok")'
+  ])
+  if (r.code !== 0 || !r.stdout.includes('airlock-ok')) {
+    throw new DockerError(
+      `image ${spec.image} cannot run Airlock's in-container forwarder (it needs glibc and libstdc++, as Debian and Ubuntu based images have): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`
+    )
+  }
+}

@@ -1,0 +1,227 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Granted } from '../grant/index.js'
+import type { RunPlan } from '../inputs.js'
+import { credentialToJSON, registry } from '../provider/index.js'
+import { verifyAuditFile } from '../proxy/audit.js'
+import { newProxyToken } from '../proxy/daemon.js'
+import { startProxyDaemon, stopProcess } from '../proxy/start.js'
+import type { Resource } from '../state.js'
+import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
+import { checkImage, runArgs } from './container.js'
+import { docker, ensureImage, removeByLabel } from './docker.js'
+import { hideGitCredentials } from './git-credentials.js'
+import { CONTAINER, sandboxEnv, writeStaging } from './staging.js'
+
+export type Conclusion = 'success' | 'failure' | 'timeout' | 'cancelled'
+
+export interface SessionHooks {
+  info(line: string): void
+  warn(line: string): void
+  /** Records a resource for cleanup the moment it exists. */
+  track(r: Resource): void
+  /** Live output of the container. */
+  stdout(chunk: Buffer): void
+  stderr(chunk: Buffer): void
+  signal?: AbortSignal
+}
+
+export interface SessionResult {
+  conclusion: Conclusion
+  exitCode: number
+  networkLog: string
+  auditLog: string
+  auditHead: string
+  report: AgentReport
+  durationMs: number
+}
+
+/** Where the bundled daemon sits next to this bundle (dist/main → dist/proxy). */
+export function proxyScript(): string {
+  const here = dirname(fileURLToPath(import.meta.url))
+  return resolve(here, '..', 'proxy', 'index.js')
+}
+
+export function newRunId(env: NodeJS.ProcessEnv = process.env): string {
+  return `${env.GITHUB_RUN_ID ?? 'local'}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${randomBytes(4).toString('hex')}`
+}
+
+/**
+ * One sandboxed run: proxy up, staging written, container run to completion (or timeout /
+ * cancellation), proxy stopped so the audit log is final. Every resource is reported to
+ * `hooks.track` as it comes to exist; the caller releases them.
+ */
+export async function runSession(
+  plan: RunPlan,
+  granted: Granted[],
+  runId: string,
+  hooks: SessionHooks
+): Promise<SessionResult> {
+  const started = Date.now()
+  const root = process.env.RUNNER_TEMP || tmpdir()
+  const dir = mkdtempSync(join(root, 'airlock-'))
+  hooks.track({ kind: 'dir', path: dir })
+  const logDir = join(root, `airlock-logs-${runId}`)
+  mkdirSync(logDir, { recursive: true, mode: 0o700 })
+  const proxyDir = join(dir, 'proxy')
+  mkdirSync(proxyDir, { mode: 0o700 })
+  const stagingDir = join(dir, 'staging')
+  mkdirSync(stagingDir, { mode: 0o755 })
+  const networkLog = join(logDir, 'network.jsonl')
+  const auditLog = join(logDir, 'audit.jsonl')
+  const user = { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 }
+  if (user.uid === 0)
+    hooks.warn('the runner runs as root, so the container does too (with no capabilities)')
+
+  await ensureImage(plan.image)
+  await checkImage({ image: plan.image, nodeBinary: process.execPath, user, runId })
+
+  const token = newProxyToken()
+  const socketPath = join(proxyDir, 'proxy.sock')
+  const ready = await startProxyDaemon(
+    {
+      runId,
+      token,
+      mode: plan.egressPolicy,
+      allow: plan.allowedEndpoints,
+      connectTo: plan.connectTo,
+      ...(plan.upstreamCa ? { upstreamCa: readFileSync(plan.upstreamCa, 'utf8') } : {}),
+      socketPath,
+      caCertFile: join(stagingDir, 'ca.pem'),
+      networkLog,
+      auditLog,
+      readyFile: join(proxyDir, 'ready.json'),
+      caValidityMs: Math.min(24 * 3600_000, (plan.timeoutMinutes + 30) * 60_000),
+      grants: granted.map((g) => ({
+        provider: g.provider,
+        credential: credentialToJSON(g.credential)
+      })),
+      repository: process.env.GITHUB_REPOSITORY ?? '',
+      githubApiUrl: process.env.GITHUB_API_URL ?? 'https://api.github.com',
+      ...(process.env.HTTPS_PROXY || process.env.https_proxy
+        ? {
+            upstreamProxy: {
+              url: (process.env.HTTPS_PROXY || process.env.https_proxy)!,
+              noProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? ''
+            }
+          }
+        : {})
+    },
+    {
+      script: proxyScript(),
+      logFile: join(logDir, 'proxy.log'),
+      onSpawn: (pid) => hooks.track({ kind: 'proxy', pid, dir: proxyDir })
+    }
+  )
+  hooks.info(`airlock proxy ready (pid ${ready.pid}); egress policy ${plan.egressPolicy}`)
+  await writeStaging(stagingDir, readFileSync(ready.caCertFile, 'utf8'))
+
+  // Placeholders and config the providers want in the container.
+  const extraEnv: string[] = []
+  const mounts = []
+  for (const g of granted) {
+    const p = registry.mustGet(g.provider)
+    extraEnv.push(...p.containerEnv(g.credential))
+    const m = await p.containerMounts(g.credential, CONTAINER.home, stagingDir)
+    mounts.push(...m.mounts)
+    if (m.cleanupPath)
+      hooks.track({ kind: 'provider-cleanup', provider: p.name, path: m.cleanupPath })
+  }
+  let command = ['sh', '-c', plan.command]
+  const agent = plan.agent ? registry.getAgent(plan.agent) : undefined
+  if (agent) {
+    const cred = granted.find((g) => g.provider === agent.name)!.credential
+    const prompt = plan.prompt.startsWith('@file:')
+      ? readFileSync(resolve(plan.workspace, plan.prompt.slice(6)), 'utf8')
+      : plan.prompt
+    const cfg = await agent.prepareContainer({
+      credential: cred,
+      containerHome: CONTAINER.home,
+      stagingDir,
+      mcpServers: plan.mcpServers,
+      prompt,
+      agentArgs: plan.agentArgs,
+      grants: plan.grants
+    })
+    extraEnv.push(...cfg.env.filter((e) => !extraEnv.includes(e)))
+    mounts.push(...cfg.mounts)
+    if (!plan.command && cfg.command) command = cfg.command
+  }
+
+  if (plan.workspaceAccess === 'read-write' || plan.workspaceAccess === 'read-only') {
+    const hidden = await hideGitCredentials(plan.workspace, dir)
+    if (hidden) {
+      hooks.track({ kind: 'hidden-git-credentials', ...hidden })
+      hooks.info('hid the credentials actions/checkout persisted in .git/config for the run')
+    }
+  }
+
+  const name = `airlock-${runId}`
+  const args = await runArgs({
+    runId,
+    name,
+    image: plan.image,
+    workspace: plan.workspace,
+    readOnlyWorkspace: plan.workspaceAccess === 'read-only',
+    socketPath,
+    stagingDir,
+    env: sandboxEnv({ proxyToken: token, extra: extraEnv, user: plan.env }),
+    mounts,
+    command,
+    user,
+    nodeBinary: process.execPath
+  })
+  hooks.track({ kind: 'container', runId, name })
+
+  let conclusion: Conclusion | undefined
+  const stop = (why: Conclusion): void => {
+    if (conclusion) return
+    conclusion = why
+    hooks.warn(
+      why === 'timeout'
+        ? `timed out after ${plan.timeoutMinutes} minutes; stopping the container`
+        : 'cancelled; stopping the container'
+    )
+    void docker(['stop', '--time', '10', name]).then(() => removeByLabel(runId))
+  }
+  const timer = setTimeout(() => stop('timeout'), plan.timeoutMinutes * 60_000)
+  const onAbort = (): void => stop('cancelled')
+  hooks.signal?.addEventListener('abort', onAbort, { once: true })
+  let agentStdout = ''
+  const result = await docker(args, {
+    onStdout: (d) => {
+      hooks.stdout(d)
+      if (agent && agentStdout.length < 16 * 1024 * 1024) agentStdout += d.toString()
+    },
+    onStderr: hooks.stderr,
+    maxCollect: 0
+  })
+  clearTimeout(timer)
+  hooks.signal?.removeEventListener('abort', onAbort)
+  const exitCode = result.code
+  conclusion ??= exitCode === 0 ? 'success' : 'failure'
+
+  // Stop the proxy now so the audit log is complete and its head final.
+  await stopProcess(ready.pid, 5000)
+  let auditHead = ''
+  try {
+    const verified = verifyAuditFile(auditLog)
+    auditHead = verified.head
+    if (!verified.ok)
+      hooks.warn(`audit log does not verify: ${verified.error?.reason ?? 'unknown'}`)
+  } catch (err) {
+    hooks.warn(`audit log unreadable: ${(err as Error).message}`)
+  }
+  return {
+    conclusion,
+    exitCode,
+    networkLog,
+    auditLog,
+    auditHead,
+    report: parseAgentOutput(agent?.name, agentStdout),
+    durationMs: Date.now() - started
+  }
+}

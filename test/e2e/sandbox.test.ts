@@ -1,0 +1,149 @@
+import { execFileSync } from 'node:child_process'
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { verifyAuditFile } from '../../src/proxy/audit.js'
+import { ensureTestImage, requireDocker, TEST_IMAGE } from '../support/docker.js'
+import { runAction, runnerIdentity, runnerTempDir, type ActionRun } from '../support/runner.js'
+import { createTestPki } from '../support/test-ca.js'
+import { startUpstream, type Upstream } from '../support/upstream.js'
+
+const SECRET = 'ghs_RealSecretValue_e2e_0123456789abcdefXYZ'
+const hasDocker = await requireDocker()
+
+/** Every file under dir, recursively (skipping sockets and unreadable entries). */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  const out: string[] = []
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name)
+    const st = statSync(p, { throwIfNoEntry: false })
+    if (!st) continue
+    if (st.isDirectory()) out.push(...filesUnder(p))
+    else if (st.isFile()) out.push(p)
+  }
+  return out
+}
+
+describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
+  let upstream: Upstream
+  let run: ActionRun
+  let workspace: string
+
+  beforeAll(async () => {
+    await ensureTestImage()
+    const pki = await createTestPki(['api.github.com'])
+    chmodSync(pki.dir, 0o755)
+    upstream = await startUpstream({ pki })
+    workspace = runnerTempDir('airlock-e2e-ws-')
+    const script = [
+      'set -u',
+      'echo "uid=$(id -u)"',
+      // The placeholder goes out, the proxy swaps in the real token (echoed back, then scrubbed).
+      'curl -sS -H "Authorization: Bearer $GH_TOKEN" https://api.github.com/echo > /workspace/echo.json',
+      // No route without the proxy: both must fail.
+      'curl -sS --max-time 5 --noproxy "*" https://api.github.com/echo && echo NOPROXY-REACHED || echo noproxy-failed',
+      `node -e "require('net').connect(${upstream.port}, '127.0.0.1').on('connect', () => { console.log('RAW-TCP-REACHED'); process.exit(0) }).on('error', () => { console.log('raw-tcp-failed'); process.exit(0) })"`,
+      // A host that is not allowed is refused by the proxy.
+      'curl -sS -o /dev/null -w "blocked-status=%{http_connect}\\n" https://evil.example/ || true',
+      'env > /workspace/env.txt',
+      'cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" > /workspace/proc-environ.txt',
+      // Built from two halves so this script itself does not hold the secret.
+      `A='${SECRET.slice(0, 10)}'; B='${SECRET.slice(10)}'`,
+      'grep -rl "$A$B" / --exclude-dir=proc --exclude-dir=sys 2>/dev/null > /workspace/grep-secret.txt || true',
+      'echo written > /workspace/created-by-agent.txt'
+    ].join('\n')
+    writeFileSync(join(workspace, 'task.sh'), script)
+    run = await runAction({
+      githubToken: SECRET,
+      env: { GITHUB_WORKSPACE: workspace },
+      inputs: {
+        command: 'sh /workspace/task.sh',
+        grants: 'github',
+        image: TEST_IMAGE,
+        'connect-to': `api.github.com:443=127.0.0.1:${upstream.port}`,
+        'upstream-ca': pki.caFile,
+        'timeout-minutes': '5'
+      }
+    })
+  }, 300_000)
+
+  afterAll(async () => {
+    await upstream?.close()
+  })
+
+  it('runs the command, injects the real credential, and reports success', () => {
+    expect(run.main.errors).toEqual([])
+    expect(run.main.code, run.main.stdout + run.main.stderr).toBe(0)
+    expect(run.outputs.conclusion).toBe('success')
+    expect(run.outputs['exit-code']).toBe('0')
+    const echoed = upstream.requests.find((r) => r.url === '/echo')
+    expect(echoed?.headers.authorization).toBe(`Bearer ${SECRET}`)
+  })
+
+  it('the agent never sees the real secret, only the placeholder', () => {
+    const echo = readFileSync(join(workspace, 'echo.json'), 'utf8')
+    expect(echo).not.toContain(SECRET)
+    expect(echo).toContain('authorization')
+    expect(readFileSync(join(workspace, 'env.txt'), 'utf8')).toMatch(/^GH_TOKEN=ghp_/m)
+    for (const f of ['env.txt', 'proc-environ.txt', 'grep-secret.txt'])
+      expect(readFileSync(join(workspace, f), 'utf8')).not.toContain(SECRET)
+    expect(readFileSync(join(workspace, 'grep-secret.txt'), 'utf8').trim()).toBe('')
+  })
+
+  it('has no route out but the proxy, runs as the runner (not root), and blocks what is not allowed', () => {
+    const out = run.main.stdout
+    expect(out).toContain('noproxy-failed')
+    expect(out).not.toContain('NOPROXY-REACHED')
+    expect(out).toContain('raw-tcp-failed')
+    expect(out).not.toContain('RAW-TCP-REACHED')
+    expect(out).toContain('blocked-status=403')
+    expect(out).toMatch(/uid=(\d+)/)
+    expect(out).not.toContain('uid=0\n')
+    const created = statSync(join(workspace, 'created-by-agent.txt'))
+    expect(created.uid).toBe(runnerIdentity()?.uid ?? process.getuid?.())
+    expect(Number(run.outputs['blocked-requests'])).toBeGreaterThanOrEqual(1)
+  })
+
+  it('writes logs and a summary that hold no secret, and an audit chain that verifies', () => {
+    const network = readFileSync(run.outputs['network-log']!, 'utf8')
+    expect(network).toContain('[injected:github]')
+    expect(network).toContain('evil.example')
+    const audit = verifyAuditFile(run.outputs['audit-log']!, { head: run.outputs['audit-head']! })
+    expect(audit.ok).toBe(true)
+    expect(audit.closed).toBe(true)
+    expect(run.summary).toContain('## Airlock')
+    expect(run.summary).toContain('api.github.com')
+    expect(run.summary).toContain('`allowed-endpoints`')
+    // `::add-mask::` lines are how the runner learns what to mask: the one place a secret belongs.
+    const unmask = (t: string): string => t.replace(/^::add-mask::.*$/gm, '')
+    const everything = [
+      unmask(run.main.stdout),
+      run.main.stderr,
+      run.post.stdout,
+      run.post.stderr,
+      run.summary,
+      JSON.stringify(run.outputs),
+      JSON.stringify(run.state),
+      network,
+      readFileSync(run.outputs['audit-log']!, 'utf8')
+    ]
+    for (const text of everything) expect(text).not.toContain(SECRET)
+    const logDir = join(run.outputs['network-log']!, '..')
+    for (const f of filesUnder(logDir)) expect(readFileSync(f, 'utf8'), f).not.toContain(SECRET)
+  })
+
+  it('leaves nothing behind after post', () => {
+    expect(run.post.code).toBe(0)
+    const containers = execFileSync('docker', ['ps', '-aq', '--filter', 'label=airlock.run-id'], {
+      encoding: 'utf8'
+    }).trim()
+    expect(containers).toBe('')
+    const procs = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+    expect(procs).not.toContain(join('dist', 'proxy', 'index.js'))
+    const temp = readdirSync(join(run.outputs['network-log']!, '..', '..')).filter((n) =>
+      /^airlock-[A-Za-z0-9]{6}$/.test(n)
+    )
+    expect(temp).toEqual([])
+  })
+})
