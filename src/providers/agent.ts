@@ -34,13 +34,23 @@ export abstract class AgentBase extends BaseProvider implements AgentProvider {
   /** The npm package holding the CLI, and the version this release pins. */
   abstract readonly npmPackage: string
   abstract readonly defaultVersion: string
-  /** The executable inside the package. */
+  /** The command's name, as users know it. */
   abstract readonly binary: string
+
+  /**
+   * The registry package that holds the runnable files for linux-x64 (a platform package
+   * for native CLIs), and the argv prefix that runs it, relative to where it is mounted.
+   */
+  abstract installSpec(version: string): {
+    packageName: string
+    packageVersion: string
+    argv: (mountDir: string) => string[]
+  }
 
   /** The files (relative to HOME) and env the agent needs to run unattended behind the proxy. */
   protected abstract homeFiles(opts: PrepareOpts): Record<string, string>
   protected abstract agentEnv(opts: PrepareOpts): string[]
-  /** The non-interactive command, with the agent's JSON output mode. */
+  /** The non-interactive arguments (after the executable), with the agent's JSON output mode. */
   abstract command(prompt: string, args: string[]): string[]
 
   async prepareContainer(opts: PrepareOpts): Promise<ContainerConfig> {

@@ -9,7 +9,7 @@ const OAUTH_PREFIX = 'sk-ant-oat'
 export class ClaudeProvider extends AgentBase {
   readonly name = 'claude'
   readonly npmPackage = '@anthropic-ai/claude-code'
-  readonly defaultVersion = '2.1.0'
+  readonly defaultVersion = '2.1.332'
   readonly binary = 'claude'
 
   grant(ctx: GrantContext): Promise<Credential> {
@@ -83,15 +83,20 @@ export class ClaudeProvider extends AgentBase {
     }
   }
 
+  installSpec(version: string): {
+    packageName: string
+    packageVersion: string
+    argv: (mountDir: string) => string[]
+  } {
+    // The native binary ships in a platform package; it needs glibc (with librt).
+    return {
+      packageName: '@anthropic-ai/claude-code-linux-x64',
+      packageVersion: version,
+      argv: (dir) => [`${dir}/package/claude`]
+    }
+  }
+
   command(prompt: string, args: string[]): string[] {
-    return [
-      'claude',
-      '-p',
-      prompt,
-      '--output-format',
-      'json',
-      '--dangerously-skip-permissions',
-      ...args
-    ]
+    return ['-p', prompt, '--output-format', 'json', '--dangerously-skip-permissions', ...args]
   }
 }

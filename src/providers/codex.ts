@@ -9,7 +9,7 @@ export const OPENAI_HOST = 'api.openai.com'
 export class CodexProvider extends AgentBase {
   readonly name = 'codex'
   readonly npmPackage = '@openai/codex'
-  readonly defaultVersion = '0.170.0'
+  readonly defaultVersion = '0.171.0'
   readonly binary = 'codex'
 
   grant(ctx: GrantContext): Promise<Credential> {
@@ -64,7 +64,20 @@ export class CodexProvider extends AgentBase {
     }
   }
 
+  installSpec(version: string): {
+    packageName: string
+    packageVersion: string
+    argv: (mountDir: string) => string[]
+  } {
+    // The platform build is published as a version suffix of the main package.
+    return {
+      packageName: '@openai/codex',
+      packageVersion: `${version}-linux-x64`,
+      argv: (dir) => [`${dir}/package/vendor/x86_64-unknown-linux-musl/bin/codex`]
+    }
+  }
+
   command(prompt: string, args: string[]): string[] {
-    return ['codex', 'exec', '--json', '--skip-git-repo-check', ...args, prompt]
+    return ['exec', '--json', '--skip-git-repo-check', ...args, prompt]
   }
 }

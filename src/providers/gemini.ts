@@ -49,7 +49,20 @@ export class GeminiProvider extends AgentBase {
     return { '.gemini/settings.json': JSON.stringify(settings, null, 2) }
   }
 
+  installSpec(version: string): {
+    packageName: string
+    packageVersion: string
+    argv: (mountDir: string) => string[]
+  } {
+    // A single-file Node bundle: run it with the runner's Node, mounted at /airlock/node.
+    return {
+      packageName: '@google/gemini-cli',
+      packageVersion: version,
+      argv: (dir) => ['/airlock/node', `${dir}/package/bundle/gemini.js`]
+    }
+  }
+
   command(prompt: string, args: string[]): string[] {
-    return ['gemini', '-p', prompt, '--output-format', 'json', '--yolo', ...args]
+    return ['-p', prompt, '--output-format', 'json', '--yolo', ...args]
   }
 }

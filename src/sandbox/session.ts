@@ -6,11 +6,13 @@ import { fileURLToPath } from 'node:url'
 import type { Granted } from '../grant/index.js'
 import type { RunPlan } from '../inputs.js'
 import { credentialToJSON, registry } from '../provider/index.js'
+import type { AgentBase } from '../providers/agent.js'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { newProxyToken } from '../proxy/daemon.js'
 import { startProxyDaemon, stopProcess } from '../proxy/start.js'
 import type { Resource } from '../state.js'
 import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
+import { AGENT_MOUNT, installAgent } from './agent-install.js'
 import { checkImage, runArgs } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials } from './git-credentials.js'
@@ -131,7 +133,7 @@ export async function runSession(
       hooks.track({ kind: 'provider-cleanup', provider: p.name, path: m.cleanupPath })
   }
   let command = ['sh', '-c', plan.command]
-  const agent = plan.agent ? registry.getAgent(plan.agent) : undefined
+  const agent = plan.agent ? (registry.getAgent(plan.agent) as AgentBase | undefined) : undefined
   if (agent) {
     const cred = granted.find((g) => g.provider === agent.name)!.credential
     const prompt = plan.prompt.startsWith('@file:')
@@ -148,7 +150,13 @@ export async function runSession(
     })
     extraEnv.push(...cfg.env.filter((e) => !extraEnv.includes(e)))
     mounts.push(...cfg.mounts)
-    if (!plan.command && cfg.command) command = cfg.command
+    const version = plan.agentVersion || agent.defaultVersion
+    const installed = await installAgent(agent, version, hooks.info)
+    hooks.info(
+      `${agent.npmPackage} ${version} ${installed.cached ? 'from the tool cache' : 'installed'}`
+    )
+    mounts.push({ source: installed.dir, target: AGENT_MOUNT, readOnly: true })
+    if (!plan.command && cfg.command) command = [...installed.argv, ...cfg.command]
   }
 
   if (plan.workspaceAccess === 'read-write' || plan.workspaceAccess === 'read-only') {

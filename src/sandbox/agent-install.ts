@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import * as tc from '@actions/tool-cache'
+import { AirlockError } from '../errors.js'
+import type { AgentBase } from '../providers/agent.js'
+
+export class AgentInstallError extends AirlockError {
+  constructor(message: string) {
+    super('AIRLOCK_AGENT_INSTALL', message)
+  }
+}
+
+/** Where the agent's files are mounted (read-only) in the container. */
+export const AGENT_MOUNT = '/opt/airlock/agent'
+
+interface PackageVersion {
+  dist?: { tarball?: string; integrity?: string }
+}
+
+function registryUrl(env: NodeJS.ProcessEnv): string {
+  return (
+    env.AIRLOCK_NPM_REGISTRY ||
+    env.npm_config_registry ||
+    'https://registry.npmjs.org'
+  ).replace(/\/+$/, '')
+}
+
+async function sha512(file: string): Promise<string> {
+  const hash = createHash('sha512')
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk)
+  return `sha512-${hash.digest('base64')}`
+}
+
+/**
+ * Installs the agent CLI on the runner from the npm registry without npm: the version's
+ * tarball is downloaded, checked against the registry's `dist.integrity`, extracted, and
+ * kept in the tool cache, so a second run on the same runner does not download it again.
+ * Returns the directory to mount and the argv that runs the CLI from the mount.
+ */
+export async function installAgent(
+  agent: AgentBase,
+  version: string,
+  log: (line: string) => void,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<{ dir: string; argv: string[]; cached: boolean }> {
+  const spec = agent.installSpec(version)
+  const toolName = `airlock-${agent.name}`
+  const found = tc.find(toolName, version)
+  if (found) return { dir: found, argv: spec.argv(AGENT_MOUNT), cached: true }
+
+  const registry = registryUrl(env)
+  const metaUrl = `${registry}/${spec.packageName.replace('/', '%2f')}/${encodeURIComponent(spec.packageVersion)}`
+  const res = await fetch(metaUrl, { headers: { accept: 'application/json' } })
+  if (res.status === 404) {
+    throw new AgentInstallError(
+      `${spec.packageName}@${spec.packageVersion} is not in the npm registry: check agent-version (${version})`
+    )
+  }
+  if (!res.ok)
+    throw new AgentInstallError(
+      `npm registry answered ${res.status} for ${spec.packageName}@${spec.packageVersion}`
+    )
+  const meta = (await res.json()) as PackageVersion
+  const tarball = meta.dist?.tarball
+  const integrity = meta.dist?.integrity
+  if (!tarball || !integrity?.startsWith('sha512-')) {
+    throw new AgentInstallError(
+      `the registry entry for ${spec.packageName}@${spec.packageVersion} has no tarball with a sha512 integrity`
+    )
+  }
+  log(`downloading ${spec.packageName}@${spec.packageVersion}`)
+  const file = await tc.downloadTool(tarball)
+  const actual = await sha512(file)
+  if (actual !== integrity) {
+    throw new AgentInstallError(
+      `${spec.packageName}@${spec.packageVersion}: tarball integrity mismatch (expected ${integrity}, got ${actual})`
+    )
+  }
+  const extracted = await tc.extractTar(file, undefined, 'xz')
+  const dir = await tc.cacheDir(extracted, toolName, version)
+  return { dir, argv: spec.argv(AGENT_MOUNT), cached: false }
+}
