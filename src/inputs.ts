@@ -148,13 +148,7 @@ export function readInputs(input: InputReader = actionInput, env = process.env):
     agentArgs: splitArgs('agent-args', input('agent-args')),
     mcpServers: parseMcpServers(input('mcp-servers')),
     env: parseEnv(input('env')),
-    timeoutMinutes: parseIntInRange(
-      'timeout-minutes',
-      input('timeout-minutes') || '30',
-      1,
-      360,
-      'minutes'
-    ),
+    timeoutMinutes: parseMinutes(input('timeout-minutes') || '30'),
     connectTo: parseConnectToInput(input('connect-to')),
     upstreamCa: input('upstream-ca'),
     auditArtifact: parseArtifactName(input('audit-artifact'))
@@ -256,6 +250,16 @@ function parseIntInRange(
     throw new InputError(name, `"${value}" is not a whole number of ${unit} (${min}-${max})`)
   const n = Number(value)
   if (n < min || n > max) throw new InputError(name, `${n} is outside ${min}-${max} ${unit}`)
+  return n
+}
+
+/** Minutes, fractions allowed (0.5 = 30 s), from 0.1 to 360. */
+function parseMinutes(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value)) {
+    throw new InputError('timeout-minutes', `"${value}" is not a number of minutes (0.1-360)`)
+  }
+  const n = Number(value)
+  if (n < 0.1 || n > 360) throw new InputError('timeout-minutes', `${n} is outside 0.1-360 minutes`)
   return n
 }
 

@@ -96,9 +96,9 @@ describe('readInputs', () => {
     [{ command: '', agent: 'codex' }, 'prompt', /needs a task/],
     [{ 'egress-policy': 'allow' }, 'egress-policy', /"allow" is not one of `block`, `audit`/],
     [{ 'workspace-access': 'rw' }, 'workspace-access', /"rw" is not one of/],
-    [{ 'timeout-minutes': '10m' }, 'timeout-minutes', /not a whole number of minutes/],
-    [{ 'timeout-minutes': '0' }, 'timeout-minutes', /outside 1-360/],
-    [{ 'timeout-minutes': '999' }, 'timeout-minutes', /outside 1-360/],
+    [{ 'timeout-minutes': '10m' }, 'timeout-minutes', /not a number of minutes/],
+    [{ 'timeout-minutes': '0' }, 'timeout-minutes', /outside 0.1-360/],
+    [{ 'timeout-minutes': '999' }, 'timeout-minutes', /outside 0.1-360/],
     [{ 'aws-session-duration': '60' }, 'aws-session-duration', /outside 900-43200/],
     [
       { 'allowed-endpoints': 'https://example.com/path' },

@@ -198,6 +198,21 @@ export async function runSession(
   const timer = setTimeout(() => stop('timeout'), plan.timeoutMinutes * 60_000)
   const onAbort = (): void => stop('cancelled')
   hooks.signal?.addEventListener('abort', onAbort, { once: true })
+  // Cancelled while setting up: do not start the container at all.
+  if (hooks.signal?.aborted) {
+    clearTimeout(timer)
+    await stopProcess(ready.pid, 5000)
+    const auditHead = finalAuditHead(auditLog, hooks)
+    return {
+      conclusion: 'cancelled',
+      exitCode: 130,
+      networkLog,
+      auditLog,
+      auditHead,
+      report: {},
+      durationMs: Date.now() - started
+    }
+  }
   let agentStdout = ''
   const result = await docker(args, {
     onStdout: (d) => {
@@ -214,15 +229,7 @@ export async function runSession(
 
   // Stop the proxy now so the audit log is complete and its head final.
   await stopProcess(ready.pid, 5000)
-  let auditHead = ''
-  try {
-    const verified = verifyAuditFile(auditLog)
-    auditHead = verified.head
-    if (!verified.ok)
-      hooks.warn(`audit log does not verify: ${verified.error?.reason ?? 'unknown'}`)
-  } catch (err) {
-    hooks.warn(`audit log unreadable: ${(err as Error).message}`)
-  }
+  const auditHead = finalAuditHead(auditLog, hooks)
   return {
     conclusion,
     exitCode,
@@ -231,5 +238,18 @@ export async function runSession(
     auditHead,
     report: parseAgentOutput(agent?.name, agentStdout),
     durationMs: Date.now() - started
+  }
+}
+
+/** The head of the finished audit log; warns (never throws) when it does not verify. */
+function finalAuditHead(auditLog: string, hooks: SessionHooks): string {
+  try {
+    const verified = verifyAuditFile(auditLog)
+    if (!verified.ok)
+      hooks.warn(`audit log does not verify: ${verified.error?.reason ?? 'unknown'}`)
+    return verified.head
+  } catch (err) {
+    hooks.warn(`audit log unreadable: ${(err as Error).message}`)
+    return ''
   }
 }

@@ -66,6 +66,8 @@ export interface ActionRun {
   env: Record<string, string>
   summary: string
   dir: string
+  /** RUNNER_TEMP of the run: staging dirs and logs live under it. */
+  runnerTemp: string
 }
 
 export interface RunOptions {
@@ -208,6 +210,7 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
     summary: existsSync(files.GITHUB_STEP_SUMMARY)
       ? readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
       : '',
-    dir
+    dir,
+    runnerTemp
   }
 }
