@@ -1,7 +1,7 @@
 // Bundles each entry with ncc into dist/<name>/index.js (ESM, with a package.json marking it
 // so), all entries in parallel.
 import { spawn } from 'node:child_process'
-import { rmSync, writeFileSync } from 'node:fs'
+import { renameSync, rmSync, writeFileSync } from 'node:fs'
 
 const entries = {
   main: 'src/main.ts',
@@ -13,7 +13,10 @@ const only = process.argv.slice(2)
 
 function build(name, src) {
   const out = `dist/${name}`
-  rmSync(out, { recursive: true, force: true })
+  // Build beside the old bundle and swap it in at the end: a test running meanwhile never
+  // finds the bundle missing.
+  const tmp = `dist/.${name}-${process.pid}`
+  rmSync(tmp, { recursive: true, force: true })
   return new Promise((resolve, reject) => {
     const child = spawn(
       'npx',
@@ -22,7 +25,7 @@ function build(name, src) {
         'build',
         src,
         '-o',
-        out,
+        tmp,
         '--license',
         'licenses.txt',
         '--quiet',
@@ -33,7 +36,9 @@ function build(name, src) {
     )
     child.on('exit', (code) => {
       if (code !== 0) return reject(new Error(`ncc ${src} exited ${code}`))
-      writeFileSync(`${out}/package.json`, '{ "type": "module" }\n')
+      writeFileSync(`${tmp}/package.json`, '{ "type": "module" }\n')
+      rmSync(out, { recursive: true, force: true })
+      renameSync(tmp, out)
       resolve()
     })
   })

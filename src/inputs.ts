@@ -79,25 +79,28 @@ export const actionInput: InputReader = (name) => core.getInput(name)
  * Reads and validates every input into one RunPlan. Throws `InputError` naming the input on
  * the first problem; nothing outside this function has happened yet when it does.
  */
-export function readInputs(input: InputReader = actionInput, env = process.env): RunPlan {
+export function readInputs(
+  input: InputReader = actionInput,
+  env = process.env,
+  mask: (secret: string) => void = core.setSecret
+): RunPlan {
   // Mask first: a later validation error must not be able to echo a secret.
   const secrets: Record<string, string> = {}
   for (const name of SECRET_INPUTS) {
     const value = input(name)
     if (value) {
-      core.setSecret(value)
+      mask(value)
       secrets[name] = value
     }
   }
   // A PEM key spans lines; the masker works per line, so each line is registered too.
   const appKey = secrets['github-app-private-key']
   if (appKey)
-    for (const line of appKey.split(/\r?\n/))
-      if (line.trim().length > 8) core.setSecret(line.trim())
+    for (const line of appKey.split(/\r?\n/)) if (line.trim().length > 8) mask(line.trim())
 
   const agent = parseAgent(input('agent'))
   const grants = parseGrants(input('grants'), agent)
-  const customCredentials = parseCustomCredentials(input('custom-credentials'))
+  const customCredentials = parseCustomCredentials(input('custom-credentials'), mask)
   if (customCredentials.length > 0 && !grants.includes('custom')) grants.push('custom')
 
   const prompt = input('prompt')
@@ -363,7 +366,10 @@ function parseMcpServers(value: string): Record<string, MCPServerConfig> {
   return out
 }
 
-export function parseCustomCredentials(value: string): CustomCredential[] {
+export function parseCustomCredentials(
+  value: string,
+  mask: (secret: string) => void = core.setSecret
+): CustomCredential[] {
   if (!value) return []
   const form = 'Expected a YAML list of {name, hosts: [host, …], header, prefix, value, env}'
   let doc: unknown
@@ -395,7 +401,7 @@ export function parseCustomCredentials(value: string): CustomCredential[] {
         'custom-credentials',
         `${name}: value is empty (pass it from a secret, e.g. value: \${{ secrets.MY_KEY }})`
       )
-    core.setSecret(secret)
+    mask(secret)
     const hosts = Array.isArray(raw.hosts)
       ? raw.hosts.map(String)
       : typeof raw.hosts === 'string'

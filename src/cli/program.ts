@@ -11,6 +11,8 @@ import { verifyAuditFile } from '../proxy/audit.js'
 import { newProxyToken, startDaemon } from '../proxy/daemon.js'
 import { parseConnectTo, parseHostPattern } from '../proxy/policy.js'
 import { envInput } from './env-inputs.js'
+import { registerDemoCommand } from './demo.js'
+import { registerRunCommand } from './run-command.js'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
 
@@ -134,6 +136,8 @@ export function buildProgram(): Command {
       )
     })
 
+  registerRunCommand(program)
+  registerDemoCommand(program)
   for (const agent of registry.agents()) agent.registerCli(program)
   return program
 }

@@ -31,7 +31,9 @@ export class CustomProvider extends BaseProvider {
       )
     }
     // Parsing masks every value; the entries travel to the proxy as one JSON token.
-    return Promise.resolve(staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw))))
+    return Promise.resolve(
+      staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw, ctx.setSecret)))
+    )
   }
 
   entries(cred: Credential): CustomCredential[] {
