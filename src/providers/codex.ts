@@ -45,7 +45,13 @@ export class CodexProvider extends AgentBase {
       sandbox_mode: 'danger-full-access',
       // "all" keeps HTTPS_PROXY and the CA variables for commands Codex spawns; "core" strips them.
       shell_environment_policy: { inherit: 'all' },
-      projects: { '/workspace': { trust_level: 'trusted' } }
+      projects: { '/workspace': { trust_level: 'trusted' } },
+      // These phone home at start-up: the curated plugin catalogue (github.com,
+      // api.github.com, chatgpt.com), API-key model discovery (chatgpt.com, retried) and
+      // analytics (ab.chatgpt.com). None of them is needed to run a task with an API key, and
+      // behind the allowlist they would only be refused and slow the start down.
+      analytics: { enabled: false },
+      features: { plugins: false, api_key_model_discovery: false }
     }
     const mcp: Record<string, unknown> = {}
     for (const [name, s] of Object.entries(opts.mcpServers)) {

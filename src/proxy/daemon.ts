@@ -60,6 +60,11 @@ export interface RunningDaemon {
   proxy: AirlockProxy
   ready: ReadyInfo
   audit: AuditLog
+  /**
+   * The live injection table. Refreshes write to it in place; tests use it to check that an
+   * update reaches tunnels that are already open.
+   */
+  injection: InjectionTable
   /** Stops refreshes, drains the proxy, writes the final audit entry. Returns the audit head. */
   stop(reason: string): Promise<string>
 }
@@ -69,13 +74,23 @@ export function newProxyToken(): string {
   return randomBytes(32).toString('hex')
 }
 
+/** In-process hooks that never come from the JSON config (tests, embedding). */
+export interface DaemonHooks {
+  /**
+   * Every address of a name, replacing `node:dns` for the egress policy's address checks
+   * (lets tests make a name resolve to loopback or metadata without touching DNS).
+   */
+  resolve?: (host: string) => Promise<string[]>
+}
+
 /**
  * Builds and starts the airlock from its config: providers configure the injection table,
  * grant hosts join the allowlist, the CA is minted, the proxy listens, refresh timers start.
  */
 export async function startDaemon(
   config: DaemonConfig,
-  log: (line: string) => void = () => {}
+  log: (line: string) => void = () => {},
+  hooks: DaemonHooks = {}
 ): Promise<RunningDaemon> {
   registerAll()
   const injection = new InjectionTable()
@@ -92,7 +107,8 @@ export async function startDaemon(
   const policy = new EgressPolicy({
     mode: config.mode,
     allow: [...new Set([...config.allow, ...grantHosts])],
-    connectTo: parseConnectTo(config.connectTo)
+    connectTo: parseConnectTo(config.connectTo),
+    ...(hooks.resolve ? { resolve: hooks.resolve } : {})
   })
   const ca = await CertificateAuthority.create({
     validityMs: config.caValidityMs ?? 6 * 3600_000,
@@ -170,6 +186,7 @@ export async function startDaemon(
     proxy,
     ready,
     audit,
+    injection,
     stop(reason: string): Promise<string> {
       stopped ??= (async () => {
         for (const t of timers) clearTimeout(t)

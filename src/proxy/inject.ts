@@ -129,16 +129,21 @@ export class InjectionTable implements ProxyConfigurer {
    */
   addSecret(secret: string, replacement?: string): void {
     if (secret.length < 8) return
-    this.secrets.set(secret, replacement ?? 'airlock-redacted')
+    // Without a replacement, a secret already known keeps the one it has: registering a
+    // grant's raw token after its provider set a placeholder must not downgrade echoes of
+    // the key from the placeholder to `airlock-redacted`.
+    const set = (s: string): void => {
+      this.secrets.set(s, replacement ?? this.secrets.get(s) ?? 'airlock-redacted')
+    }
+    set(secret)
     // `Bearer x` / `Basic x`: the bare token and, for Basic, the decoded password.
     const m = /^(Bearer|Basic|token)\s+(\S+)$/i.exec(secret)
     if (m?.[2] && m[2].length >= 8) {
-      this.secrets.set(m[2], replacement ?? 'airlock-redacted')
+      set(m[2])
       if (m[1]!.toLowerCase() === 'basic') {
         const decoded = Buffer.from(m[2], 'base64').toString('utf8')
         const password = decoded.slice(decoded.indexOf(':') + 1)
-        if (decoded.includes(':') && password.length >= 8)
-          this.secrets.set(password, replacement ?? 'airlock-redacted')
+        if (decoded.includes(':') && password.length >= 8) set(password)
       }
     }
   }

@@ -1,4 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs'
+import { scrubText } from './inject.js'
 
 /** One line of network.jsonl. Headers are logged after redaction; never a secret. */
 export interface NetworkEntry {
@@ -33,12 +34,14 @@ const SENSITIVE = new Set([
 ])
 
 /**
- * Headers as they may be logged: injected ones as `[injected:<grant>]`, credential-bearing
- * ones as `[redacted]`, anything holding a known secret scrubbed by the caller first.
+ * Headers as they may be logged: injected ones as `[injected:<grant>]` (also when the client
+ * sent no such header, so the log shows what the proxy added), credential-bearing ones as
+ * `[redacted]`, and every known secret in any other value replaced by its placeholder.
  */
 export function redactHeaders(
   headers: Record<string, string | string[] | undefined>,
-  injected?: Map<string, string>
+  injected?: Map<string, string>,
+  secrets: Array<[string, string]> = []
 ): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) {
@@ -47,8 +50,9 @@ export function redactHeaders(
     const grant = injected?.get(lower)
     if (grant !== undefined) out[lower] = `[injected:${grant || 'credential'}]`
     else if (SENSITIVE.has(lower)) out[lower] = '[redacted]'
-    else out[lower] = Array.isArray(value) ? value.join(', ') : value
+    else out[lower] = scrubText(Array.isArray(value) ? value.join(', ') : value, secrets)
   }
+  for (const [lower, grant] of injected ?? []) out[lower] ??= `[injected:${grant || 'credential'}]`
   return out
 }
 

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { chmod } from 'node:fs/promises'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
-import { Transform, type Readable } from 'node:stream'
+import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import tls from 'node:tls'
 import type { EndpointHandler, EndpointRouter } from '../provider/index.js'
@@ -70,6 +70,8 @@ interface Tunnel {
   id: number
   host: string
   port: number
+  /** Audit mode: what block mode would have refused this tunnel for. */
+  audited?: string
 }
 
 /** Counts of what the proxy did, for the summary and the final audit entry. */
@@ -90,7 +92,7 @@ export interface ProxyStats {
 export class AirlockProxy implements EndpointRouter {
   private readonly outer: http.Server
   private readonly inner: http.Server
-  private readonly tcp: http.Server[] = []
+  private readonly tcp: net.Server[] = []
   private readonly tunnels = new WeakMap<net.Socket, Tunnel>()
   private readonly sockets = new Set<net.Socket>()
   private readonly limits: ProxyLimits
@@ -119,11 +121,15 @@ export class AirlockProxy implements EndpointRouter {
       requestTimeout: 0,
       keepAliveTimeout: 120_000
     }
-    this.outer = http.createServer(serverOpts, (req, res) => void this.onPlainRequest(req, res))
+    this.outer = http.createServer(
+      serverOpts,
+      (req, res) =>
+        void this.onPlainRequest(req, res).catch((err) => this.crashed('request', err, res))
+    )
     this.outer.on(
       'connect',
       (req: IncomingMessage, socket: net.Socket, head: Buffer) =>
-        void this.onConnect(req, socket, head)
+        void this.onConnect(req, socket, head).catch((err) => this.crashed('CONNECT', err, socket))
     )
     this.outer.on('upgrade', (req: IncomingMessage, socket: net.Socket) =>
       this.refuseRaw(socket, 501, 'WebSocket over plain HTTP is not supported; use wss://')
@@ -132,11 +138,17 @@ export class AirlockProxy implements EndpointRouter {
     this.outer.on('clientError', (_err, socket: net.Socket) =>
       this.refuseRaw(socket, 400, 'bad request')
     )
-    this.inner = http.createServer(serverOpts, (req, res) => void this.onTunnelRequest(req, res))
+    this.inner = http.createServer(
+      serverOpts,
+      (req, res) =>
+        void this.onTunnelRequest(req, res).catch((err) => this.crashed('request', err, res))
+    )
     this.inner.on(
       'upgrade',
       (req: IncomingMessage, socket: net.Socket, head: Buffer) =>
-        void this.onTunnelUpgrade(req, socket, head)
+        void this.onTunnelUpgrade(req, socket, head).catch((err) =>
+          this.crashed('upgrade', err, socket)
+        )
     )
     // A CONNECT inside an intercepted tunnel would be a second hop the policy never saw.
     this.inner.on('connect', (req: IncomingMessage, socket: net.Socket) => {
@@ -163,11 +175,12 @@ export class AirlockProxy implements EndpointRouter {
       await chmod(target.socketPath, 0o600)
     }
     if (target.tcp) {
-      const server = target.socketPath ? http.createServer() : this.outer
-      if (server !== this.outer) {
-        // A second listener sharing the outer server's handlers.
-        server.on('connection', (s: net.Socket) => this.outer.emit('connection', s))
-      }
+      // A second listener hands its connections to the outer server. It must be a bare
+      // net.Server: an http.Server would attach its own parser too, and every request would
+      // be parsed (and answered) twice.
+      const server: net.Server = target.socketPath
+        ? net.createServer((s) => this.outer.emit('connection', s))
+        : this.outer
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
         server.listen(target.tcp!.port, target.tcp!.host, () => resolve())
@@ -181,9 +194,10 @@ export class AirlockProxy implements EndpointRouter {
   /** Stops accepting, lets in-flight requests finish for up to graceMs, then drops the rest. */
   async close(graceMs = 2000): Promise<void> {
     this.closing = true
-    const servers = [this.outer, ...this.tcp]
+    const servers: net.Server[] = [this.outer, ...this.tcp]
     const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
-    for (const s of servers) s.closeIdleConnections()
+    // Connections of every listener are the outer server's, so this covers them all.
+    this.outer.closeIdleConnections()
     this.inner.closeIdleConnections()
     const timer = setTimeout(() => {
       for (const s of this.sockets) s.destroy()
@@ -200,6 +214,15 @@ export class AirlockProxy implements EndpointRouter {
 
   private log(line: string): void {
     this.opts.log?.(line)
+  }
+
+  /**
+   * A handler failed unexpectedly. One broken request must never take the process (and with
+   * it the sandbox's only way out) down: log it, drop that connection, keep serving.
+   */
+  private crashed(what: string, err: unknown, target: net.Socket | ServerResponse): void {
+    this.log(`error: ${what} handler failed: ${errorCode(err)}`)
+    target.destroy()
   }
 
   /** Constant-time check of `Proxy-Authorization` (Basic airlock:<token> or Bearer <token>). */
@@ -257,8 +280,10 @@ export class AirlockProxy implements EndpointRouter {
   }
 
   /** Records a refusal in network.jsonl and the audit chain. */
-  private recordBlock(method: string, url: string, reason: string): void {
+  private recordBlock(method: string, rawUrl: string, reason: string): void {
     this.stats.blocked++
+    // A URL is the agent's text: it may hold anything, even a secret it was shown by mistake.
+    const url = scrubText(rawUrl, this.opts.injection.secretList())
     const entry: NetworkEntry = {
       time: new Date().toISOString(),
       id: this.nextId++,
@@ -319,7 +344,9 @@ export class AirlockProxy implements EndpointRouter {
         `Airlock blocked CONNECT ${req.url ?? ''}: not a host:port authority`
       )
     const { host, port } = authority
-    const decision = this.opts.policy.check(host, port, 'https')
+    // The policy sees the host as written, so a refusal names the form the agent used
+    // (`2130706433`), not only the address it means; it normalises the same way.
+    const decision = this.opts.policy.check(authority.raw, port, 'https')
     if (!decision.allowed)
       return this.block(
         req,
@@ -355,6 +382,7 @@ export class AirlockProxy implements EndpointRouter {
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
     if (head.length > 0) socket.unshift(head)
     const tunnel: Tunnel = { id: this.stats.tunnels++, host, port }
+    if (decision.audited) tunnel.audited = decision.reason ?? 'not-allowed'
     this.stats.openTunnels++
     const tlsSocket = new tls.TLSSocket(socket, {
       isServer: true,
@@ -447,7 +475,8 @@ export class AirlockProxy implements EndpointRouter {
       host: tunnel.host,
       port: tunnel.port,
       path,
-      inject: true
+      inject: true,
+      ...(tunnel.audited ? { audited: tunnel.audited } : {})
     })
   }
 
@@ -482,8 +511,15 @@ export class AirlockProxy implements EndpointRouter {
         decision.message ?? `Airlock blocked ${url}`,
         url
       )
-    const hostHeader = parseAuthority(req.headers.host ?? '', abs.port)
-    if (hostHeader && (hostHeader.host !== abs.host || hostHeader.port !== abs.port)) {
+    // A Host that does not parse (`plain.test.`, `a@b`) is refused like one that differs: a
+    // shared server may route it to another virtual host (RFC 9112 §3.2.2 lets the URL win,
+    // but the upstream sees the header).
+    const hostHeader =
+      req.headers.host === undefined ? undefined : parseAuthority(req.headers.host, abs.port)
+    if (
+      req.headers.host !== undefined &&
+      (!hostHeader || hostHeader.host !== abs.host || hostHeader.port !== abs.port)
+    ) {
       return this.block(
         req,
         res,
@@ -499,14 +535,34 @@ export class AirlockProxy implements EndpointRouter {
       host: abs.host,
       port: abs.port,
       path: abs.path,
-      inject: false
+      inject: false,
+      ...(decision.audited ? { audited: decision.reason ?? 'not-allowed' } : {})
     })
+  }
+
+  /** Counts injections per host and grant; the first of each pair goes into the audit chain. */
+  private noteInjections(host: string, grants: string[]): void {
+    for (const g of grants) {
+      this.stats.injections[`${host} ${g}`] = (this.stats.injections[`${host} ${g}`] ?? 0) + 1
+      const key = `${host}\0${g}`
+      if (!this.announcedInjections.has(key)) {
+        this.announcedInjections.add(key)
+        this.opts.audit.append('inject', { host, grant: g })
+      }
+    }
   }
 
   private async forward(
     req: IncomingMessage,
     res: ServerResponse,
-    target: { scheme: 'https' | 'http'; host: string; port: number; path: string; inject: boolean }
+    target: {
+      scheme: 'https' | 'http'
+      host: string
+      port: number
+      path: string
+      inject: boolean
+      audited?: string
+    }
   ): Promise<void> {
     const started = performance.now()
     const id = this.nextId++
@@ -525,45 +581,32 @@ export class AirlockProxy implements EndpointRouter {
           transformers: []
         }
     const scrub = inj.grants.length > 0 || inj.substitution !== undefined
-    const secrets = scrub ? this.opts.injection.secretList() : []
+    // Needed for the log in any case: no line of network.jsonl may carry a known secret.
+    const secrets = this.opts.injection.secretList()
     const upstreamHeaders: Record<string, string | string[]> = {}
     for (const [k, v] of Object.entries(inj.headers)) if (v !== undefined) upstreamHeaders[k] = v
+    // `Expect: 100-continue` is answered by this hop (Node sends the 100 before the request
+    // event), and undici refuses to send it: forwarding it turned every curl upload > 1 MB
+    // into a 502 (RFC 9110 §10.1.1 lets a proxy that has answered drop it).
+    delete upstreamHeaders.expect
     // Echoed secrets must be visible to the scrubber, so credentialed responses come uncompressed.
     if (scrub) upstreamHeaders['accept-encoding'] = 'identity'
     const entry: NetworkEntry = {
       time: new Date().toISOString(),
       id,
       method: req.method ?? 'GET',
-      url: logUrl,
+      url: scrubText(logUrl, secrets),
       bytesOut: 0,
       bytesIn: 0,
       durationMs: 0,
-      requestHeaders: redactHeaders(clientHeaders, inj.injected)
+      requestHeaders: redactHeaders(clientHeaders, inj.injected, secrets)
     }
+    if (target.audited) entry.audited = target.audited
     if (inj.grants.length > 0) {
       entry.grants = inj.grants
-      for (const g of inj.grants) {
-        this.stats.injections[`${target.host} ${g}`] =
-          (this.stats.injections[`${target.host} ${g}`] ?? 0) + 1
-        const key = `${target.host}\0${g}`
-        if (!this.announcedInjections.has(key)) {
-          this.announcedInjections.add(key)
-          this.opts.audit.append('inject', { host: target.host, grant: g })
-        }
-      }
+      this.noteInjections(target.host, inj.grants)
     }
     let body: Readable | Buffer | undefined = hasBody(req) ? req : undefined
-    if (body && inj.substitution) {
-      const length = Number(req.headers['content-length'] ?? NaN)
-      if (Number.isFinite(length) && length <= this.limits.substitutionMaxBytes) {
-        const raw = await readAll(req, this.limits.substitutionMaxBytes)
-        body = Buffer.from(
-          raw.toString('latin1').split(inj.substitution.placeholder).join(inj.substitution.real),
-          'latin1'
-        )
-        upstreamHeaders['content-length'] = String(body.length)
-      }
-    }
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         entry.bytesOut += chunk.length
@@ -571,23 +614,60 @@ export class AirlockProxy implements EndpointRouter {
       }
     })
     try {
+      if (body && inj.substitution) {
+        const length = Number(req.headers['content-length'] ?? NaN)
+        if (Number.isFinite(length) && length <= this.limits.substitutionMaxBytes) {
+          // Inside the try: a client that aborts mid-body is an error for this request only.
+          const raw = await readAll(req, this.limits.substitutionMaxBytes)
+          body = Buffer.from(
+            raw.toString('latin1').split(inj.substitution.placeholder).join(inj.substitution.real),
+            'latin1'
+          )
+          upstreamHeaders['content-length'] = String(body.length)
+        }
+      }
+    } catch (err) {
+      entry.error = errorCode(err)
+      entry.durationMs = Math.round(performance.now() - started)
+      this.opts.networkLog.write(entry)
+      res.destroy()
+      return
+    }
+    // A client that goes away (or is cut at shutdown) aborts its upstream request, whether
+    // it is still waiting for the first byte or streaming: nothing is left running upstream.
+    const abort = new AbortController()
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort()
+    })
+    let upBodyIn: Readable | Buffer | null = null
+    if (Buffer.isBuffer(body)) upBodyIn = body
+    else if (body) {
+      // pipeline, not pipe: a client that aborts mid-upload must fail the upstream request
+      // instead of leaving it waiting for the rest of the body.
+      upBodyIn = counter
+      streamPipeline(body, counter, () => {})
+    }
+    try {
       const up = await this.opts.upstream.agent.request({
         origin,
         path: inj.path,
         method: req.method ?? 'GET',
         headers: upstreamHeaders,
+        signal: abort.signal,
         // undici follows no redirect without its redirect interceptor, which is never added:
         // a 3xx goes back to the client, and credentials never follow it anywhere.
-        body: body === undefined ? null : Buffer.isBuffer(body) ? body : body.pipe(counter)
+        body: upBodyIn
       })
       if (Buffer.isBuffer(body)) entry.bytesOut = body.length
       entry.status = up.statusCode
       const respHeaders = stripHopByHop(up.headers)
       if (scrub)
-        for (const [k, v] of Object.entries(respHeaders))
+        for (const [k, v] of Object.entries(respHeaders)) {
+          // Repeated headers (Set-Cookie above all) arrive as arrays; scrub every value.
           if (typeof v === 'string') respHeaders[k] = scrubText(v, secrets)
-      entry.responseHeaders = redactHeaders(respHeaders)
-      let upBody: Readable = up.body
+          else if (Array.isArray(v)) respHeaders[k] = v.map((x) => scrubText(x, secrets))
+        }
+      entry.responseHeaders = redactHeaders(respHeaders, undefined, secrets)
       if (inj.transformers.length > 0 && isBufferable(respHeaders)) {
         const buffered = await readAll(up.body, 1024 * 1024)
         let out = { status: up.statusCode, headers: respHeaders, body: buffered }
@@ -602,19 +682,26 @@ export class AirlockProxy implements EndpointRouter {
           }
         }
         entry.status = out.status
-        out.headers['content-length'] = String(out.body.length)
+        // Scrub first, then frame: a replacement may be longer or shorter than the secret.
+        const final = scrub
+          ? Buffer.from(scrubText(out.body.toString('latin1'), secrets), 'latin1')
+          : out.body
+        out.headers['content-length'] = String(final.length)
         res.writeHead(out.status, out.headers as http.OutgoingHttpHeaders)
-        res.end(
-          scrub ? Buffer.from(scrubText(out.body.toString('latin1'), secrets), 'latin1') : out.body
-        )
-        entry.bytesIn = out.body.length
+        res.end(final)
+        entry.bytesIn = final.length
         return
       }
-      if (scrub && secrets.length > 0) {
-        // Scrubbing can change the length; let Node frame the body as chunked instead.
+      // Every stage sits in one pipeline, so a failure anywhere (the client gone, shutdown)
+      // destroys the upstream body too and undici aborts that request.
+      const stages: Transform[] = []
+      if (scrub && secrets.length > 0 && responseHasBody(entry.method, up.statusCode)) {
+        // Scrubbing can change the length; let Node frame the body as chunked instead. A
+        // response without a body (HEAD, 204, 304) keeps its Content-Length: it describes
+        // the resource, and clients read sizes from HEAD (RFC 9110 §9.3.2).
         delete respHeaders['content-length']
         const scrubber = new StreamScrubber(secrets)
-        upBody = up.body.pipe(
+        stages.push(
           new Transform({
             transform(chunk: Buffer, _enc, cb) {
               cb(null, scrubber.push(chunk))
@@ -625,19 +712,18 @@ export class AirlockProxy implements EndpointRouter {
           })
         )
       }
-      res.writeHead(up.statusCode, respHeaders as http.OutgoingHttpHeaders)
-      // SSE and other streams: push headers now, then every chunk as it arrives.
-      res.flushHeaders()
-      await pipeline(
-        upBody,
+      stages.push(
         new Transform({
           transform(chunk: Buffer, _enc, cb) {
             entry.bytesIn += chunk.length
             cb(null, chunk)
           }
-        }),
-        res
+        })
       )
+      res.writeHead(up.statusCode, respHeaders as http.OutgoingHttpHeaders)
+      // SSE and other streams: push headers now, then every chunk as it arrives.
+      res.flushHeaders()
+      await pipeline([up.body, ...stages, res])
     } catch (err) {
       if (err instanceof UpstreamBlockedError) {
         entry.blocked = err.reason
@@ -685,17 +771,23 @@ export class AirlockProxy implements EndpointRouter {
     delete clientHeaders['proxy-authorization']
     delete clientHeaders['proxy-connection']
     const inj = this.opts.injection.apply(tunnel.host, path, clientHeaders)
+    const secrets = this.opts.injection.secretList()
     const entry: NetworkEntry = {
       time: new Date().toISOString(),
       id,
       method: req.method ?? 'GET',
-      url,
+      url: scrubText(url, secrets),
       bytesOut: 0,
       bytesIn: 0,
       durationMs: 0,
-      requestHeaders: redactHeaders(clientHeaders, inj.injected)
+      requestHeaders: redactHeaders(clientHeaders, inj.injected, secrets)
     }
-    if (inj.grants.length > 0) entry.grants = inj.grants
+    if (inj.grants.length > 0) {
+      entry.grants = inj.grants
+      // WebSocket is the main path of some agents (Codex): its injections count the same.
+      this.noteInjections(tunnel.host, inj.grants)
+    }
+    if (tunnel.audited) entry.audited = tunnel.audited
     try {
       const upstream = await this.opts.upstream.connect(tunnel.host, tunnel.port, true)
       const upReq = http.request({
@@ -706,10 +798,13 @@ export class AirlockProxy implements EndpointRouter {
         host: tunnel.host
       })
       upReq.on('upgrade', (upRes: IncomingMessage, upSocket: net.Socket, upHead: Buffer) => {
+        // Node drops its own listeners once the socket is upgraded; without this, a reset
+        // from the upstream would be an uncaught exception and end the whole proxy.
+        upSocket.on('error', () => upSocket.destroy())
         entry.status = upRes.statusCode
         const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}`]
         for (let i = 0; i < upRes.rawHeaders.length; i += 2)
-          lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`)
+          lines.push(`${upRes.rawHeaders[i]}: ${scrubText(upRes.rawHeaders[i + 1] ?? '', secrets)}`)
         socket.write(`${lines.join('\r\n')}\r\n\r\n`)
         if (upHead.length > 0) socket.write(upHead)
         if (head.length > 0) upSocket.write(head)
@@ -759,18 +854,21 @@ export class AirlockProxy implements EndpointRouter {
   }
 }
 
-/** `host:port` (or `[v6]:port`); the default port applies when none is given. */
+/**
+ * `host:port` (or `[v6]:port`); the default port applies when none is given. `host` is
+ * normalised (lower case, canonical IP); `raw` is the host as written, without brackets.
+ */
 export function parseAuthority(
   value: string,
   defaultPort?: number
-): { host: string; port: number } | undefined {
+): { host: string; port: number; raw: string } | undefined {
   const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value.trim())
   if (!m) return undefined
   const port = m[2] !== undefined ? Number(m[2]) : defaultPort
   if (port === undefined || port < 1 || port > 65535) return undefined
   const raw = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!
   const host = net.isIP(raw) ? raw.toLowerCase() : normalizeHost(raw)
-  return host ? { host, port } : undefined
+  return host ? { host, port, raw } : undefined
 }
 
 function parseAbsolute(
@@ -787,7 +885,12 @@ function parseAbsolute(
   if (scheme !== 'http' && scheme !== 'https') return undefined
   const authority = parseAuthority(url.host, scheme === 'https' ? 443 : 80)
   if (!authority) return undefined
-  return { scheme, ...authority, path: `${url.pathname}${url.search}` }
+  return {
+    scheme,
+    host: authority.host,
+    port: authority.port,
+    path: `${url.pathname}${url.search}`
+  }
 }
 
 function stripHopByHop(headers: Headers): Headers {
@@ -807,6 +910,11 @@ function hasBody(req: IncomingMessage): boolean {
     req.headers['transfer-encoding'] !== undefined ||
     (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
   )
+}
+
+/** Whether a response to method with status carries content (RFC 9112 §6.3). */
+function responseHasBody(method: string, status: number): boolean {
+  return method !== 'HEAD' && status !== 204 && status !== 304 && status >= 200
 }
 
 function isBufferable(headers: Headers): boolean {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
+import { existsSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { AirlockError } from '../errors.js'
 import type { DaemonConfig, ReadyInfo } from './daemon.js'
@@ -30,6 +30,9 @@ export async function startProxyDaemon(
   opts: StartOptions
 ): Promise<ReadyInfo> {
   if (!config.readyFile) throw new ProxyStartError('the proxy needs a ready file')
+  // A ready file left by an earlier run would be taken for this one's (wrong pid and port).
+  rmSync(config.readyFile, { force: true })
+  rmSync(`${config.readyFile}.failed`, { force: true })
   const fd = openSync(opts.logFile, 'a', 0o600)
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
   const child = spawn(process.execPath, [opts.script], {

@@ -152,8 +152,18 @@ export class Upstream {
     return sock
   }
 
-  close(): Promise<void> {
-    return this.agent.close()
+  /**
+   * Closes the pool: in-flight requests get graceMs to finish, then every upstream
+   * connection is destroyed, so a stream nobody reads any more cannot hold shutdown open.
+   */
+  async close(graceMs = 1000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), graceMs)
+    })
+    const timedOut = await Promise.race([this.agent.close().then(() => false), expired])
+    clearTimeout(timer)
+    if (timedOut) await this.agent.destroy().catch(() => {})
   }
 }
 

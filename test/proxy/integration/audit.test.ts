@@ -1,0 +1,110 @@
+/**
+ * The audit chain of a real daemon run, checked with the real CLI (`airlock audit verify`),
+ * and the proof that an edited or truncated log fails.
+ */
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { AuditEntry } from '../../../src/proxy/audit.js'
+import {
+  CLI_SCRIPT,
+  GH_PLACEHOLDER,
+  connectAll,
+  connectHead,
+  ensureBuilt,
+  openTunnel,
+  rawProxyRequest,
+  realToken,
+  run,
+  startTestDaemon,
+  startWorld,
+  type TestDaemon,
+  type World
+} from './harness.js'
+
+const TOKEN = realToken()
+
+let world: World
+let daemon: TestDaemon
+let head: string
+let entries: AuditEntry[]
+let auditText: string
+
+beforeAll(async () => {
+  await Promise.all([ensureBuilt('proxy'), ensureBuilt('cli')])
+  world = await startWorld()
+  daemon = await startTestDaemon({
+    githubToken: TOKEN,
+    connectTo: connectAll(world.upstream.port, ['api.github.com']),
+    upstreamCa: world.pki.caPem
+  })
+  // One injected request and one refusal, so the chain holds every kind of event.
+  const tunnel = await openTunnel(daemon, 'api.github.com:443')
+  const ok = await tunnel.request({
+    path: '/echo/audited',
+    headers: { authorization: `Bearer ${GH_PLACEHOLDER}` }
+  })
+  tunnel.close()
+  expect(ok.status).toBe(200)
+  const blocked = await rawProxyRequest(daemon.port, connectHead('evil.test:443', daemon.proxyAuth))
+  expect(blocked.status).toBe(403)
+  ;({ head, entries } = await daemon.stop())
+  auditText = await readFile(daemon.auditLog, 'utf8')
+})
+
+afterAll(async () => {
+  await world.close()
+  await rm(daemon.dir, { recursive: true, force: true })
+})
+
+const verify = (file: string, withHead = head) =>
+  run(process.execPath, [CLI_SCRIPT, 'audit', 'verify', file, '--head', withHead])
+
+describe('audit log of a real run', () => {
+  it('records start, grants, injection, block and stop, without the secret', async () => {
+    const types = entries.map((e) => e.type)
+    expect(types[0]).toBe('start')
+    expect(types).toContain('grants')
+    expect(types.at(-1)).toBe('stop')
+    expect(entries.find((e) => e.type === 'inject')?.data).toEqual({
+      host: 'api.github.com',
+      grant: 'github'
+    })
+    expect(entries.find((e) => e.type === 'block')?.data).toMatchObject({
+      url: 'evil.test:443',
+      reason: 'not-allowed'
+    })
+    expect(entries.at(-1)!.data).toMatchObject({ reason: 'SIGTERM', requests: 1, blocked: 1 })
+    expect(auditText).not.toContain(TOKEN)
+    // The head the daemon reports on exit is the chain's last hash.
+    const log = await readFile(daemon.logFile, 'utf8')
+    expect(log).toContain(`audit head ${head}`)
+  })
+
+  it('passes `airlock audit verify --head`', async () => {
+    const r = await verify(daemon.auditLog)
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain(`ok: ${entries.length} entries, head ${head}`)
+  })
+
+  it('fails after one line is modified', async () => {
+    const file = join(daemon.dir, 'edited.jsonl')
+    const edited = auditText.replace('"url":"evil.test:443"', '"url":"good.test:443"')
+    expect(edited).not.toBe(auditText)
+    await writeFile(file, edited)
+    const r = await verify(file)
+    expect(r.code).toBe(1)
+    const line = entries.findIndex((e) => e.type === 'block') + 1
+    expect(r.stderr).toContain(`INVALID at line ${line}`)
+  })
+
+  it('fails when the end was cut off (the head no longer matches)', async () => {
+    const file = join(daemon.dir, 'truncated.jsonl')
+    const lines = auditText.trimEnd().split('\n')
+    await writeFile(file, `${lines.slice(0, -1).join('\n')}\n`)
+    const r = await verify(file)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('INVALID')
+  })
+})
