@@ -57,11 +57,15 @@ export class ClaudeProvider extends AgentBase {
   protected agentEnv(_opts: PrepareOpts): string[] {
     // Telemetry and update checks would be blocked anyway; turning them off keeps the
     // network log to what the agent did.
+    // IS_SANDBOX: as root (self-hosted runners that run as root run the container as root)
+    // Claude Code refuses --dangerously-skip-permissions unless told it is in a sandbox, and
+    // this container is one: no network, no capabilities, no-new-privileges.
     return [
       'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1',
       'DISABLE_AUTOUPDATER=1',
       'DISABLE_TELEMETRY=1',
-      'DISABLE_ERROR_REPORTING=1'
+      'DISABLE_ERROR_REPORTING=1',
+      'IS_SANDBOX=1'
     ]
   }
 
