@@ -181,6 +181,9 @@ export async function startDaemon(
     renameSync(`${config.readyFile}.tmp`, config.readyFile)
   }
   const timers = scheduleRefreshes(config, credentials, injection, safeAudit, log)
+  // Mint certificates for the exact hosts the run will likely use while the container starts,
+  // so the agent's first request to each does not wait for key signing.
+  void premint(ca, [...config.allow, ...grantHosts])
   let stopped: Promise<string> | undefined
   return {
     proxy,
@@ -267,4 +270,14 @@ function daemonGrantContext(config: DaemonConfig): GrantContext {
     runId: config.runId,
     githubApiUrl: config.githubApiUrl ?? 'https://api.github.com'
   }
+}
+
+/** Leaf certificates for the exact names among the patterns, one at a time, in the background. */
+async function premint(ca: CertificateAuthority, patterns: string[]): Promise<void> {
+  const names = new Set<string>()
+  for (const p of patterns) {
+    const m = /^(?:https:\/\/)?([a-z0-9.-]+?)(?::443)?$/i.exec(p.trim())
+    if (m?.[1] && !p.startsWith('*')) names.add(m[1].toLowerCase())
+  }
+  for (const name of [...names].slice(0, 64)) await ca.secureContext(name).catch(() => undefined)
 }

@@ -3,7 +3,6 @@ import { chmod } from 'node:fs/promises'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
 import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import tls from 'node:tls'
 import type { EndpointHandler, EndpointRouter } from '../provider/index.js'
 import type { AuditLog } from './audit.js'
@@ -692,38 +691,37 @@ export class AirlockProxy implements EndpointRouter {
         entry.bytesIn = final.length
         return
       }
-      // Every stage sits in one pipeline, so a failure anywhere (the client gone, shutdown)
-      // destroys the upstream body too and undici aborts that request.
-      const stages: Transform[] = []
-      if (scrub && secrets.length > 0 && responseHasBody(entry.method, up.statusCode)) {
+      // One stage counts (and, for credentialed hosts, scrubs): every extra stream stage costs
+      // a hop per chunk on the hot path.
+      const scrubber =
+        scrub && secrets.length > 0 && responseHasBody(entry.method, up.statusCode)
+          ? new StreamScrubber(secrets)
+          : undefined
+      if (scrubber) {
         // Scrubbing can change the length; let Node frame the body as chunked instead. A
         // response without a body (HEAD, 204, 304) keeps its Content-Length: it describes
         // the resource, and clients read sizes from HEAD (RFC 9110 §9.3.2).
         delete respHeaders['content-length']
-        const scrubber = new StreamScrubber(secrets)
-        stages.push(
-          new Transform({
-            transform(chunk: Buffer, _enc, cb) {
-              cb(null, scrubber.push(chunk))
-            },
-            flush(cb) {
-              cb(null, scrubber.flush())
-            }
-          })
-        )
       }
-      stages.push(
-        new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            entry.bytesIn += chunk.length
-            cb(null, chunk)
-          }
-        })
-      )
+      const stage = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          entry.bytesIn += chunk.length
+          cb(null, scrubber ? scrubber.push(chunk) : chunk)
+        },
+        flush(cb) {
+          cb(null, scrubber?.flush())
+        }
+      })
       res.writeHead(up.statusCode, respHeaders as http.OutgoingHttpHeaders)
-      // SSE and other streams: push headers now, then every chunk as it arrives.
-      res.flushHeaders()
-      await pipeline([up.body, ...stages, res])
+      // Streams (SSE, ndjson: no length) get their headers at once; a response with a length
+      // sends headers with its first chunk, saving a TLS record per request.
+      if (respHeaders['content-length'] === undefined) res.flushHeaders()
+      // Every stage sits in one pipeline, so a failure anywhere (the client gone, shutdown)
+      // destroys the upstream body too and undici aborts that request. The callback form
+      // avoids an AbortController per response.
+      await new Promise<void>((resolve, reject) =>
+        streamPipeline(up.body, stage, res, (err) => (err ? reject(err) : resolve()))
+      )
     } catch (err) {
       if (err instanceof UpstreamBlockedError) {
         entry.blocked = err.reason
