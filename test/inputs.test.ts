@@ -158,7 +158,7 @@ describe('readInputs', () => {
     [{ 'agent-args': '--flag "unterminated' }, 'agent-args', /unterminated " quote/],
     [{ 'audit-artifact': 'a/b' }, 'audit-artifact', /characters/]
   ])('rejects %j naming the input', (values, input, message) => {
-    const err = failure(values as Record<string, string>)
+    const err = failure(values)
     expect(err.input).toBe(input)
     expect(err.message.startsWith(`${input}: `)).toBe(true)
     expect(err.message).toMatch(message)

@@ -105,13 +105,13 @@ export interface ProxyConfigurer {
 export interface GrantContext {
   signal: AbortSignal
   /** A trimmed action input (or CLI/env equivalent); '' when unset. */
-  input(name: string): string
+  input: (name: string) => string
   /** HTTP for grant calls: honours `connect-to`, `upstream-ca` and the runner's HTTPS_PROXY. */
   fetch: typeof fetch
   /** A GitHub OIDC ID token for audience (needs `id-token: write`). */
-  getIDToken(audience: string): Promise<string>
+  getIDToken: (audience: string) => Promise<string>
   /** Registers a value with the log masker the moment it exists. */
-  setSecret(value: string): void
+  setSecret: (value: string) => void
   /** The repository (`owner/name`) and run id, for session names and token scoping. */
   repository: string
   runId: string

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Granted } from '../grant/index.js'
+import { daemonOidc, refreshInputs, type Granted } from '../grant/index.js'
 import type { RunPlan } from '../inputs.js'
 import { credentialToJSON, registry } from '../provider/index.js'
 import type { AgentBase } from '../providers/agent.js'
@@ -21,13 +21,13 @@ import { CONTAINER, sandboxEnv, writeStaging } from './staging.js'
 export type Conclusion = 'success' | 'failure' | 'timeout' | 'cancelled'
 
 export interface SessionHooks {
-  info(line: string): void
-  warn(line: string): void
+  info: (line: string) => void
+  warn: (line: string) => void
   /** Records a resource for cleanup the moment it exists. */
-  track(r: Resource): void
+  track: (r: Resource) => void
   /** Live output of the container. */
-  stdout(chunk: Buffer): void
-  stderr(chunk: Buffer): void
+  stdout: (chunk: Buffer) => void
+  stderr: (chunk: Buffer) => void
   signal?: AbortSignal
 }
 
@@ -103,6 +103,9 @@ export async function runSession(
       })),
       repository: process.env.GITHUB_REPOSITORY ?? '',
       githubApiUrl: process.env.GITHUB_API_URL ?? 'https://api.github.com',
+      // What refresh needs to re-mint (App key, OIDC endpoint); on stdin like the grants.
+      inputs: refreshInputs(plan),
+      ...(daemonOidc(plan) ? { oidc: daemonOidc(plan) } : {}),
       ...(process.env.HTTPS_PROXY || process.env.https_proxy
         ? {
             upstreamProxy: {
