@@ -198,7 +198,9 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
     ...files,
     ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}),
     // A runner behind a TLS-inspecting gateway has its CA here; the agent download needs it.
-    ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
+    ...(process.env.NODE_EXTRA_CA_CERTS
+      ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS }
+      : {}),
     ...opts.env
   }
   const node = NODES[opts.node ?? 'host']
