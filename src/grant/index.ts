@@ -1,5 +1,16 @@
 import * as core from '@actions/core'
-import { GrantError, registry, type Credential, type GrantContext } from '../provider/index.js'
+import { readFileSync } from 'node:fs'
+import { InputError } from '../errors.js'
+import type { RunPlan } from '../inputs.js'
+import {
+  GrantError,
+  registry,
+  type Credential,
+  type CredentialProvider,
+  type GrantContext
+} from '../provider/index.js'
+import { createGrantFetch } from './http.js'
+import { idTokenEndpointFromEnv, requestIdToken, type IdTokenEndpoint } from './oidc.js'
 
 export interface Granted {
   provider: string
@@ -11,25 +22,45 @@ export interface GrantContextOptions {
   setSecret?: (value: string) => void
   env?: NodeJS.ProcessEnv
   signal?: AbortSignal
+  /** `connect-to` lines: grant calls dial the mapped target, as the proxy does. */
+  connectTo?: string[]
+  /** Path of the `upstream-ca` PEM file, trusted for grant calls too. */
+  upstreamCa?: string
 }
 
 /** The context grants run in: inputs, the log masker, OIDC from the runner, GitHub's API URL. */
 export function makeGrantContext(opts: GrantContextOptions): GrantContext {
   const env = opts.env ?? process.env
+  const setSecret = opts.setSecret ?? core.setSecret
+  const signal = opts.signal ?? new AbortController().signal
+  // HTTPS_PROXY/NO_PROXY come from env; connect-to and upstream-ca as the proxy reads them.
+  const grantFetch = createGrantFetch({
+    env,
+    ...(opts.connectTo ? { connectTo: opts.connectTo } : {}),
+    ...(opts.upstreamCa ? { upstreamCa: readCa(opts.upstreamCa) } : {})
+  })
   return {
-    signal: opts.signal ?? new AbortController().signal,
+    signal,
     input: opts.input,
-    fetch: globalThis.fetch,
-    getIDToken: async (audience: string) => {
-      if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
-        throw new Error('no GitHub OIDC token: give the job `permissions: id-token: write`')
-      }
-      return core.getIDToken(audience)
-    },
-    setSecret: opts.setSecret ?? core.setSecret,
+    fetch: grantFetch,
+    getIDToken: (audience: string) =>
+      requestIdToken(idTokenEndpointFromEnv(env), audience, {
+        fetch: grantFetch,
+        setSecret,
+        signal
+      }),
+    setSecret,
     repository: env.GITHUB_REPOSITORY ?? '',
     runId: env.GITHUB_RUN_ID ?? 'local',
     githubApiUrl: env.GITHUB_API_URL ?? 'https://api.github.com'
+  }
+}
+
+function readCa(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new InputError('upstream-ca', `cannot read ${path}: ${(err as Error).message}`)
   }
 }
 
@@ -52,4 +83,94 @@ export async function grantAll(names: string[], ctx: GrantContext): Promise<Gran
     out.push({ provider: provider.name, credential })
   }
   return out
+}
+
+/** Providers whose minted credentials can be revoked before they expire (GitHub App tokens). */
+export interface RevocableProvider {
+  /**
+   * Revokes cred. Resolves true when revoked, false when there was nothing to revoke
+   * (a static secret, or a token already expired or invalid).
+   */
+  revoke(ctx: GrantContext, cred: Credential): Promise<boolean>
+}
+
+/** Whether p can revoke what it minted (has `revoke`). */
+export function isRevocableProvider(
+  p: CredentialProvider | undefined
+): p is CredentialProvider & RevocableProvider {
+  return p !== undefined && typeof (p as Partial<RevocableProvider>).revoke === 'function'
+}
+
+/**
+ * Revokes every revocable credential, each bounded by timeoutMs, and resolves how many were
+ * revoked. Never throws: a token that cannot be revoked still expires on its own, so a
+ * failure is a warning, not a failed job.
+ */
+export async function revokeAll(
+  granted: Granted[],
+  ctx: GrantContext,
+  warn: (line: string) => void,
+  timeoutMs = 10_000
+): Promise<number> {
+  let revoked = 0
+  await Promise.all(
+    granted.map(async (g) => {
+      const p = registry.get(g.provider)
+      if (!isRevocableProvider(p)) return
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs)
+      })
+      try {
+        if (await Promise.race([p.revoke(ctx, g.credential), timeout])) revoked++
+      } catch (err) {
+        warn(
+          `could not revoke the ${g.provider} token (it expires on its own): ${(err as Error).message}`
+        )
+      } finally {
+        clearTimeout(timer)
+      }
+    })
+  )
+  return revoked
+}
+
+/**
+ * The inputs the proxy daemon needs to re-mint credentials, and no others: the App key only
+ * when a GitHub App is in use; the non-secret cloud settings for the grants that use them.
+ * (Refresh reads most parameters from the credential's metadata; these are the fallback.)
+ */
+export function refreshInputs(plan: RunPlan): Record<string, string> {
+  const out: Record<string, string> = {}
+  const key = plan.secrets['github-app-private-key']
+  if (plan.grants.includes('github') && plan.githubAppId && key) {
+    out['github-app-id'] = plan.githubAppId
+    out['github-app-private-key'] = key
+    out['github-app-permissions'] = Object.entries(plan.githubAppPermissions)
+      .map(([k, v]) => `${k}:${v}`)
+      .join(',')
+  }
+  if (plan.grants.includes('aws') && plan.awsRoleArn) {
+    out['aws-role-arn'] = plan.awsRoleArn
+    out['aws-region'] = plan.awsRegion
+    out['aws-session-duration'] = String(plan.awsSessionDuration)
+  }
+  if (plan.grants.includes('gcp') && plan.gcpWorkloadIdentityProvider) {
+    out['gcp-workload-identity-provider'] = plan.gcpWorkloadIdentityProvider
+    if (plan.gcpServiceAccount) out['gcp-service-account'] = plan.gcpServiceAccount
+  }
+  return out
+}
+
+/**
+ * The runner's ID-token endpoint for the daemon, only when a grant refreshes through OIDC:
+ * the request token mints ID tokens for the rest of the job, so it goes nowhere it is not
+ * needed.
+ */
+export function daemonOidc(
+  plan: RunPlan,
+  env: NodeJS.ProcessEnv = process.env
+): IdTokenEndpoint | undefined {
+  if (!plan.grants.some((g) => g === 'aws' || g === 'gcp')) return undefined
+  return idTokenEndpointFromEnv(env)
 }

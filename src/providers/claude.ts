@@ -34,12 +34,24 @@ export class ClaudeProvider extends AgentBase {
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
     if (this.isOAuth(cred)) {
-      p.setCredentialWithGrant(ANTHROPIC_HOST, 'Authorization', `Bearer ${cred.token}`, this.name)
+      p.setCredentialWithGrant(
+        ANTHROPIC_HOST,
+        'Authorization',
+        `Bearer ${cred.token}`,
+        this.name,
+        PLACEHOLDERS.claudeOauth
+      )
       // The API rejects OAuth bearer tokens without this beta flag.
       p.addExtraHeader(ANTHROPIC_HOST, 'anthropic-beta', 'oauth-2025-04-20')
       p.removeRequestHeader(ANTHROPIC_HOST, 'x-api-key')
     } else {
-      p.setCredentialWithGrant(ANTHROPIC_HOST, 'x-api-key', cred.token, this.name)
+      p.setCredentialWithGrant(
+        ANTHROPIC_HOST,
+        'x-api-key',
+        cred.token,
+        this.name,
+        PLACEHOLDERS.anthropicKey
+      )
       p.removeRequestHeader(ANTHROPIC_HOST, 'authorization')
     }
   }

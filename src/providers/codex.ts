@@ -23,7 +23,13 @@ export class CodexProvider extends AgentBase {
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
-    p.setCredentialWithGrant(OPENAI_HOST, 'Authorization', `Bearer ${cred.token}`, this.name)
+    p.setCredentialWithGrant(
+      OPENAI_HOST,
+      'Authorization',
+      `Bearer ${cred.token}`,
+      this.name,
+      PLACEHOLDERS.openai
+    )
   }
 
   hosts(_cred: Credential): string[] {

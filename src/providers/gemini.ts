@@ -22,7 +22,13 @@ export class GeminiProvider extends AgentBase {
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
-    p.setCredentialWithGrant(GEMINI_HOST, 'x-goog-api-key', cred.token, this.name)
+    p.setCredentialWithGrant(
+      GEMINI_HOST,
+      'x-goog-api-key',
+      cred.token,
+      this.name,
+      PLACEHOLDERS.gemini
+    )
     // The CLI may also put the key in `?key=`; swap the placeholder wherever it appears.
     p.setTokenSubstitution(GEMINI_HOST, PLACEHOLDERS.gemini, cred.token)
   }

@@ -9,6 +9,9 @@ import {
   type CredentialJSON,
   type GrantContext
 } from '../provider/index.js'
+import { createGrantFetch } from '../grant/http.js'
+import { requestIdToken } from '../grant/oidc.js'
+import { revokeAll } from '../grant/index.js'
 import { registerAll } from '../providers/index.js'
 import { AuditLog } from './audit.js'
 import { InjectionTable } from './inject.js'
@@ -180,7 +183,8 @@ export async function startDaemon(
     writeFileSync(`${config.readyFile}.tmp`, JSON.stringify(ready), { mode: 0o600 })
     renameSync(`${config.readyFile}.tmp`, config.readyFile)
   }
-  const timers = scheduleRefreshes(config, credentials, injection, safeAudit, log)
+  const grantCtx = daemonGrantContext(config)
+  const timers = scheduleRefreshes(grantCtx, credentials, injection, safeAudit, log)
   // Mint certificates for the exact hosts the run will likely use while the container starts,
   // so the agent's first request to each does not wait for key signing.
   void premint(ca, [...config.allow, ...grantHosts])
@@ -194,6 +198,14 @@ export async function startDaemon(
       stopped ??= (async () => {
         for (const t of timers) clearTimeout(t)
         await proxy.close(2000)
+        // Minted tokens (GitHub App) die with the run: the daemon is the one that holds them.
+        const revoked = await revokeAll(
+          [...credentials].map(([provider, credential]) => ({ provider, credential })),
+          grantCtx,
+          log,
+          5000
+        )
+        if (revoked > 0) safeAudit.append('revoke', { count: revoked })
         safeAudit.append('stop', { reason, ...proxy.stats })
         audit.close()
         await networkLog.close()
@@ -210,14 +222,13 @@ export async function startDaemon(
  * already open, uses the new credential from its next request.
  */
 function scheduleRefreshes(
-  config: DaemonConfig,
+  ctx: GrantContext,
   credentials: Map<string, Credential>,
   injection: InjectionTable,
   audit: AuditLog,
   log: (line: string) => void
 ): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = []
-  const ctx = daemonGrantContext(config)
   for (const [name, initial] of credentials) {
     const provider = registry.get(name)
     if (!isRefreshableProvider(provider) || !provider.canRefresh(initial)) continue
@@ -232,6 +243,7 @@ function scheduleRefreshes(
         .refresh(ctx, injection, cred)
         .then((next) => {
           cred = next
+          credentials.set(name, next)
           injection.addSecret(next.token)
           audit.append('refresh', {
             provider: name,
@@ -252,19 +264,21 @@ function scheduleRefreshes(
 
 function daemonGrantContext(config: DaemonConfig): GrantContext {
   const inputs = config.inputs ?? {}
+  const signal = new AbortController().signal
+  // Refresh calls leave the way the main step's grants did: connect-to, upstream-ca and the
+  // runner's proxy, passed in because this process's environment is empty by design.
+  const grantFetch = createGrantFetch({
+    connectTo: config.connectTo,
+    ...(config.upstreamCa ? { upstreamCa: config.upstreamCa } : {}),
+    proxy: config.upstreamProxy ?? null
+  })
   return {
-    signal: new AbortController().signal,
+    signal,
     input: (name) => inputs[name] ?? '',
-    fetch: globalThis.fetch,
-    getIDToken: async (audience) => {
-      if (!config.oidc)
-        throw new Error('no ID-token endpoint: the job needs `permissions: id-token: write`')
-      const url = new URL(config.oidc.url)
-      url.searchParams.set('audience', audience)
-      const res = await fetch(url, { headers: { authorization: `Bearer ${config.oidc.token}` } })
-      if (!res.ok) throw new Error(`ID-token request failed: ${res.status}`)
-      return ((await res.json()) as { value: string }).value
-    },
+    fetch: grantFetch,
+    // No log masker here: the daemon never logs a credential.
+    getIDToken: (audience) =>
+      requestIdToken(config.oidc, audience, { fetch: grantFetch, setSecret: () => {}, signal }),
     setSecret: () => {},
     repository: config.repository ?? '',
     runId: config.runId,

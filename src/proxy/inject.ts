@@ -132,20 +132,29 @@ export class InjectionTable implements ProxyConfigurer {
     // Without a replacement, a secret already known keeps the one it has: registering a
     // grant's raw token after its provider set a placeholder must not downgrade echoes of
     // the key from the placeholder to `airlock-redacted`.
-    const set = (s: string): void => {
-      this.secrets.set(s, replacement ?? this.secrets.get(s) ?? 'airlock-redacted')
+    const set = (s: string, r: string | undefined): void => {
+      this.secrets.set(s, r ?? this.secrets.get(s) ?? 'airlock-redacted')
     }
-    set(secret)
-    // `Bearer x` / `Basic x`: the bare token and, for Basic, the decoded password.
+    // `Bearer x` / `Basic x`: the bare token too and, for Basic, the decoded password; each
+    // echo is replaced by the same form of the placeholder, so clients still parse it.
     const m = /^(Bearer|Basic|token)\s+(\S+)$/i.exec(secret)
-    if (m?.[2] && m[2].length >= 8) {
-      set(m[2])
-      if (m[1]!.toLowerCase() === 'basic') {
-        const decoded = Buffer.from(m[2], 'base64').toString('utf8')
-        const password = decoded.slice(decoded.indexOf(':') + 1)
-        if (decoded.includes(':') && password.length >= 8) set(password)
-      }
+    if (!m?.[2] || m[2].length < 8) return set(secret, replacement)
+    const scheme = m[1]!
+    if (scheme.toLowerCase() !== 'basic') {
+      set(secret, replacement && `${scheme} ${replacement}`)
+      set(m[2], replacement)
+      return
     }
+    const decoded = Buffer.from(m[2], 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    const password = decoded.slice(colon + 1)
+    const fake =
+      replacement && colon >= 0
+        ? Buffer.from(`${decoded.slice(0, colon)}:${replacement}`).toString('base64')
+        : undefined
+    set(secret, fake && `${scheme} ${fake}`)
+    set(m[2], fake)
+    if (colon >= 0 && password.length >= 8) set(password, replacement)
   }
 
   /** All real secrets and their replacements, longest first (so a prefix never wins). */

@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../errors.js'
-import { grantAll, makeGrantContext } from '../grant/index.js'
+import { grantAll, makeGrantContext, revokeAll, type Granted } from '../grant/index.js'
+import type { GrantContext } from '../provider/index.js'
 import { actionInput, readInputs } from '../inputs.js'
 import { registerAll } from '../providers/index.js'
 import { summarizeNetwork } from '../report/network.js'
@@ -16,15 +17,20 @@ export async function run(): Promise<void> {
   const onSignal = (): void => abort.abort()
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  let granted: Granted[] = []
+  let grantCtx: GrantContext | undefined
   try {
     registerAll()
     const plan = readInputs()
     const runId = newRunId()
     saveRunId(runId)
-    const granted = await grantAll(
-      plan.grants,
-      makeGrantContext({ input: actionInput, signal: abort.signal })
-    )
+    grantCtx = makeGrantContext({
+      input: actionInput,
+      signal: abort.signal,
+      connectTo: plan.connectTo,
+      upstreamCa: plan.upstreamCa
+    })
+    granted = await grantAll(plan.grants, grantCtx)
     core.info(
       `Airlock run ${runId}: grants ${plan.grants.join(', ') || '(none)'}; egress policy ${plan.egressPolicy}`
     )
@@ -82,6 +88,10 @@ export async function run(): Promise<void> {
   } finally {
     // Release what main made (post repeats this from state, in case main never got here).
     await releaseAll(resources, (m) => core.warning(m))
+    // Once started, the proxy revokes minted tokens when it stops; without it, main does.
+    if (grantCtx && !resources.some((r) => r.kind === 'proxy')) {
+      await revokeAll(granted, grantCtx, (m) => core.warning(m))
+    }
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }

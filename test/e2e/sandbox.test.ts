@@ -139,8 +139,14 @@ describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
       encoding: 'utf8'
     }).trim()
     expect(containers).toBe('')
-    const procs = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
-    expect(procs).not.toContain(join('dist', 'proxy', 'index.js'))
+    // The proxy main started (its pid is in the state post read) is gone.
+    const resources = JSON.parse(run.state.resources ?? '[]') as Array<{
+      kind: string
+      pid?: number
+    }>
+    const proxy = resources.find((r) => r.kind === 'proxy')
+    expect(proxy?.pid).toBeGreaterThan(0)
+    expect(() => process.kill(proxy!.pid!, 0)).toThrow()
     const temp = readdirSync(join(run.outputs['network-log']!, '..', '..')).filter((n) =>
       /^airlock-[A-Za-z0-9]{6}$/.test(n)
     )

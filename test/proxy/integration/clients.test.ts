@@ -2,6 +2,7 @@
  * Real clients through the real daemon process: curl, git (clone and push), undici's
  * ProxyAgent, python3 urllib, SSE streaming and WebSocket.
  */
+import { PLACEHOLDERS } from '../../../src/providers/base.js'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
@@ -96,7 +97,7 @@ describe('curl', () => {
     expect(seen.headers['proxy-authorization']).toBeUndefined()
     // The echo carries the injected header back; the client sees it scrubbed.
     expect(r.stdout).not.toContain(TOKEN)
-    expect(JSON.parse(r.stdout).headers.authorization).toBe('airlock-redacted')
+    expect(JSON.parse(r.stdout).headers.authorization).toBe(`Bearer ${PLACEHOLDERS.github}`)
 
     const line = await waitFor(() =>
       daemon.network().find((e) => e.url === 'https://api.github.com/echo/curl?x=1')
@@ -204,7 +205,7 @@ describe('node fetch (undici ProxyAgent)', () => {
       expect(res.status).toBe(200)
       const body = (await res.json()) as { body: string; headers: Record<string, string> }
       expect(body.body).toBe('hello from undici')
-      expect(body.headers.authorization).toBe('airlock-redacted')
+      expect(body.headers.authorization).toBe(`Bearer ${PLACEHOLDERS.github}`)
       expect(world.upstream.requests[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`)
     } finally {
       await agent.close()

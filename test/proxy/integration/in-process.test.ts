@@ -19,6 +19,7 @@ import {
   waitFor
 } from './harness.js'
 import type { RunningDaemon } from '../../../src/proxy/daemon.js'
+import { PLACEHOLDERS } from '../../../src/providers/base.js'
 
 const TOKEN = realToken()
 const REFRESHED = realToken()
@@ -140,7 +141,7 @@ describe('credential updates', () => {
       const echoed = await tunnel.request({
         path: `/echo-secret?value=${TOKEN}-${REFRESHED}`
       })
-      expect(echoed.body.toString()).toBe('airlock-redacted-airlock-redacted')
+      expect(echoed.body.toString()).toBe(`${PLACEHOLDERS.github}-airlock-redacted`)
     } finally {
       tunnel.close()
     }

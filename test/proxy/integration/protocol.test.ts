@@ -140,7 +140,7 @@ describe('responses', () => {
     const r = await curl('--compressed', '--fail', 'https://api.github.com/echo/gz')
     expect(r.code).toBe(0)
     expect(world.upstream.requests[0]!.headers['accept-encoding']).toBe('identity')
-    expect(JSON.parse(r.stdout).headers.authorization).toBe('airlock-redacted')
+    expect(JSON.parse(r.stdout).headers.authorization).toBe(`Bearer ${PLACEHOLDERS.github}`)
   })
 
   it('waits for a slow first byte', async () => {
@@ -255,8 +255,10 @@ describe('scrubbing repeated response headers', () => {
       const r = await tunnel.request({ path: '/' })
       expect(r.status).toBe(200)
       expect(r.body.toString()).toBe('multi')
-      expect(r.headers['set-cookie']).toBe('a=airlock-redacted, b=airlock-redacted; Secure')
-      expect(r.headers['x-dup']).toBe('airlock-redacted, plain')
+      expect(r.headers['set-cookie']).toBe(
+        `a=Bearer ${PLACEHOLDERS.github}, b=Bearer ${PLACEHOLDERS.github}; Secure`
+      )
+      expect(r.headers['x-dup']).toBe(`Bearer ${PLACEHOLDERS.github}, plain`)
     } finally {
       tunnel.close()
     }

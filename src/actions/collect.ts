@@ -1,0 +1,3 @@
+import { run } from '../workflow/steps/collect.js'
+
+await run()

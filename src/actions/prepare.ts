@@ -1,0 +1,3 @@
+import { run } from '../workflow/steps/prepare.js'
+
+await run()

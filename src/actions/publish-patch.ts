@@ -1,0 +1,3 @@
+import { run } from '../workflow/steps/publish-patch.js'
+
+await run()

@@ -1,0 +1,3 @@
+import { run } from '../workflow/steps/publish-review.js'
+
+await run()

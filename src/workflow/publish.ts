@@ -1,0 +1,490 @@
+import { AirlockError } from '../errors.js'
+import { applyHunks, filePath, gitBlobSha, type FileDiff } from './diff.js'
+import type { Delivery } from './gate.js'
+import { GitHubApiError, encodePath, repoPath, type GitHubClient, type RepoRef } from './github.js'
+import { fenceFor, neutralizeMentions } from './markdown.js'
+import { assertPatchAllowed, type PatchPolicy } from './patch.js'
+import { placeComments, type Review, type ReviewComment } from './review.js'
+
+/** Hidden marker on every comment Airlock writes, so later runs (and people) can find them. */
+export const TRACKING_MARKER = '<!-- airlock:tracking -->'
+export const REVIEW_MARKER = '<!-- airlock:review -->'
+
+/** Longest comment GitHub accepts is 65536 characters; stay clear of it. */
+const MAX_COMMENT = 60_000
+
+/** What a reaction or reply is attached to. */
+export interface ReactionTarget {
+  /** Issue/PR number. */
+  number: number
+  commentId: number
+  /** `issue`: issue or PR conversation comment; `review-comment`: inline comment; else the issue itself. */
+  kind: 'issue' | 'review-comment' | 'review' | ''
+}
+
+/**
+ * Adds a reaction to what triggered the run, so the requester sees it was picked up. Reviews
+ * have no reactions API, so a review (or an issue/label trigger) gets it on the issue itself.
+ */
+export async function addReaction(
+  client: GitHubClient,
+  repo: RepoRef,
+  target: ReactionTarget,
+  content = 'eyes'
+): Promise<void> {
+  const path =
+    target.kind === 'issue' && target.commentId
+      ? repoPath(repo, 'issues', 'comments', target.commentId, 'reactions')
+      : target.kind === 'review-comment' && target.commentId
+        ? repoPath(repo, 'pulls', 'comments', target.commentId, 'reactions')
+        : repoPath(repo, 'issues', target.number, 'reactions')
+  await client.request('POST', path, { body: { content } })
+}
+
+/** Creates a comment on an issue or pull request; returns its id and link. */
+export async function createComment(
+  client: GitHubClient,
+  repo: RepoRef,
+  number: number,
+  body: string
+): Promise<{ id: number; url: string }> {
+  const r = await client.request<{ id: number; html_url?: string }>(
+    'POST',
+    repoPath(repo, 'issues', number, 'comments'),
+    { body: { body: clip(body) } }
+  )
+  return { id: r.id, url: r.html_url ?? '' }
+}
+
+/** Replaces the body of an issue comment. */
+export async function updateComment(
+  client: GitHubClient,
+  repo: RepoRef,
+  commentId: number,
+  body: string
+): Promise<void> {
+  await client.request('PATCH', repoPath(repo, 'issues', 'comments', commentId), {
+    body: { body: clip(body) }
+  })
+}
+
+function clip(body: string): string {
+  if (body.length <= MAX_COMMENT) return body
+  return `${body.slice(0, MAX_COMMENT)}\n\n…(cut at ${MAX_COMMENT} characters)`
+}
+
+/** The tracking comment posted when a run starts. */
+export function workingBody(runUrl: string, actor: string): string {
+  return [
+    TRACKING_MARKER,
+    `**Airlock** is working on the request from @${actor} — [follow the run](${runUrl}).`
+  ].join('\n')
+}
+
+/** Inputs of {@link publishReview}. */
+export interface PublishReviewInput {
+  pull: number
+  /** The commit the agent reviewed; the review is anchored to it. */
+  commitId: string
+  /** The diff the agent saw (fetched again by the writer, never taken from the agent's artifact). */
+  diff: FileDiff[]
+  review: Review
+  /** Comments on lines outside the diff: listed in the summary (default), dropped, or refused. */
+  outsideDiff?: 'summary' | 'drop' | 'fail'
+  runUrl?: string
+}
+
+/** What {@link publishReview} posted. */
+export interface PublishedReview {
+  reviewId: number
+  url: string
+  inline: number
+  outside: number
+  /** Why comments left the diff. */
+  notes: string[]
+}
+
+function formatOutside(list: { comment: ReviewComment; reason: string }[]): string {
+  if (list.length === 0) return ''
+  const items = list.map(({ comment: c }) => {
+    const where = `${c.path}:${c.startLine ? `${c.startLine}-` : ''}${c.line}`
+    return `- \`${where.replace(/`/g, "'")}\`: ${neutralizeMentions(c.body).replace(/\n/g, '\n  ')}`
+  })
+  return [
+    '',
+    `<details><summary>${list.length} comment${list.length === 1 ? '' : 's'} on lines outside the diff</summary>`,
+    '',
+    ...items,
+    '',
+    '</details>'
+  ].join('\n')
+}
+
+function reviewBody(summary: string, outside: string, commitId: string, runUrl?: string): string {
+  const footer = `<sub>Review by Airlock of ${commitId.slice(0, 12)}${runUrl ? ` · [run](${runUrl})` : ''}</sub>`
+  return clip(`${neutralizeMentions(summary)}\n${outside}\n\n${footer}\n${REVIEW_MARKER}`)
+}
+
+/** A review that cannot be posted under the chosen policy. */
+export class PublishError extends AirlockError {
+  constructor(code: string, message: string) {
+    super(code, message)
+  }
+}
+
+/**
+ * Posts the review as one `COMMENT` review (never an approval or a change request) with its
+ * inline comments. Comments GitHub would reject for being outside the diff are handled by
+ * policy before posting; should GitHub still refuse the inline comments (422), the review is
+ * posted once more with every comment in the summary, so the work is never lost.
+ */
+export async function publishReview(
+  client: GitHubClient,
+  repo: RepoRef,
+  input: PublishReviewInput
+): Promise<PublishedReview> {
+  const policy = input.outsideDiff ?? 'summary'
+  const placed = placeComments(input.review, input.diff)
+  const notes = placed.outside.map((o) => o.reason)
+  if (policy === 'fail' && placed.outside.length > 0)
+    throw new PublishError(
+      'AIRLOCK_REVIEW_OUTSIDE_DIFF',
+      `comments outside the diff:\n- ${notes.join('\n- ')}`
+    )
+  const outside = policy === 'summary' ? placed.outside : []
+  const toApi = (c: ReviewComment): Record<string, unknown> => {
+    const o: Record<string, unknown> = {
+      path: c.path,
+      line: c.line,
+      side: c.side,
+      body: neutralizeMentions(c.body)
+    }
+    if (c.startLine !== undefined) {
+      o.start_line = c.startLine
+      o.start_side = c.side
+    }
+    return o
+  }
+  const path = repoPath(repo, 'pulls', input.pull, 'reviews')
+  type Answer = { id: number; html_url?: string }
+  let answer: Answer
+  let inline = placed.inline.length
+  try {
+    answer = await client.request<Answer>('POST', path, {
+      body: {
+        commit_id: input.commitId,
+        event: 'COMMENT',
+        body: reviewBody(
+          input.review.summary,
+          formatOutside(outside),
+          input.commitId,
+          input.runUrl
+        ),
+        comments: placed.inline.map(toApi)
+      }
+    })
+  } catch (err) {
+    if (!(err instanceof GitHubApiError) || err.status !== 422 || placed.inline.length === 0)
+      throw err
+    notes.push(`GitHub refused the inline comments (${err.message}); they are in the summary`)
+    const all = [...placed.inline.map((comment) => ({ comment, reason: 'refused' })), ...outside]
+    answer = await client.request<Answer>('POST', path, {
+      body: {
+        commit_id: input.commitId,
+        event: 'COMMENT',
+        body: reviewBody(input.review.summary, formatOutside(all), input.commitId, input.runUrl),
+        comments: []
+      }
+    })
+    inline = 0
+  }
+  return {
+    reviewId: answer.id,
+    url: answer.html_url ?? '',
+    inline,
+    outside: placed.outside.length,
+    notes
+  }
+}
+
+/** Inputs of {@link publishPatch}. */
+export interface PublishPatchInput {
+  patch: Buffer
+  policy: PatchPolicy
+  delivery: Exclude<Delivery, 'review' | ''>
+  /** Issue or pull request the request came from. */
+  number: number
+  isPr: boolean
+  /** Title of that issue or pull request. */
+  title: string
+  /** The commit the agent worked on: the patch's base and the new commit's parent. */
+  workSha: string
+  branch: string
+  baseBranch: string
+  /** Who asked; credited with a Co-authored-by trailer. */
+  actor: string
+  actorId: number
+  /** The agent's final message, shown in the tracking comment. */
+  result?: string
+  runUrl?: string
+  trackingCommentId?: number
+  /** Host of the server, for noreply addresses (default github.com). */
+  serverHost?: string
+}
+
+/** What {@link publishPatch} did. */
+export interface PublishedPatch {
+  outcome: 'no-changes' | 'pushed' | 'pull-request' | 'comment'
+  files: string[]
+  commitSha?: string
+  pullNumber?: number
+  pullUrl?: string
+  /** Whether an existing pull request was updated rather than opened. */
+  updatedPull?: boolean
+}
+
+interface TreeEntry {
+  path: string
+  mode: string
+  type: 'blob'
+  sha: string | null
+}
+
+const ZERO = /^0+$/
+
+async function readBase(
+  client: GitHubClient,
+  repo: RepoRef,
+  path: string,
+  ref: string
+): Promise<Buffer | null> {
+  try {
+    return await client.requestBytes('GET', repoPath(repo, 'contents', encodePath(path)), {
+      accept: 'application/vnd.github.raw',
+      query: { ref }
+    })
+  } catch (err) {
+    if (err instanceof GitHubApiError && err.status === 404) return null
+    throw err
+  }
+}
+
+/**
+ * Makes the commit a validated patch describes, through the Git database API: no checkout and
+ * no git on the writing runner, and the result is a signed commit by the token's identity.
+ * Each file is read at the patch's base commit, checked against the blob id the patch names,
+ * patched, and checked against the resulting blob id again before anything is written.
+ */
+export async function commitPatch(
+  client: GitHubClient,
+  repo: RepoRef,
+  files: FileDiff[],
+  baseSha: string,
+  message: string
+): Promise<string> {
+  const base = await client.request<{ tree: { sha: string } }>(
+    'GET',
+    repoPath(repo, 'git', 'commits', baseSha)
+  )
+  const tree: TreeEntry[] = []
+  for (const f of files) {
+    const name = filePath(f)
+    let original: Buffer | null = null
+    if (f.oldPath !== null) {
+      original = await readBase(client, repo, f.oldPath, baseSha)
+      if (original === null)
+        throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${f.oldPath}: not found at ${baseSha}`)
+      if (f.oldIndex && !ZERO.test(f.oldIndex) && !gitBlobSha(original).startsWith(f.oldIndex))
+        throw new PublishError(
+          'AIRLOCK_PATCH_CONFLICT',
+          `${f.oldPath}: the patch was made against blob ${f.oldIndex}, the base commit holds ${gitBlobSha(original).slice(0, 12)}`
+        )
+    }
+    const text = applyHunks(original === null ? null : original.toString('latin1'), f)
+    if (f.oldPath !== null && f.oldPath !== f.newPath)
+      tree.push({ path: f.oldPath, mode: f.oldMode ?? '100644', type: 'blob', sha: null })
+    if (text === null || f.newPath === null) continue
+    const content = Buffer.from(text, 'latin1')
+    if (f.newIndex && !ZERO.test(f.newIndex) && !gitBlobSha(content).startsWith(f.newIndex))
+      throw new PublishError(
+        'AIRLOCK_PATCH_CONFLICT',
+        `${name}: applying the patch gave blob ${gitBlobSha(content).slice(0, 12)}, the patch says ${f.newIndex}`
+      )
+    const blob = await client.request<{ sha: string }>('POST', repoPath(repo, 'git', 'blobs'), {
+      body: { content: content.toString('base64'), encoding: 'base64' }
+    })
+    tree.push({
+      path: f.newPath,
+      mode: f.newMode ?? f.oldMode ?? '100644',
+      type: 'blob',
+      sha: blob.sha
+    })
+  }
+  const newTree = await client.request<{ sha: string }>('POST', repoPath(repo, 'git', 'trees'), {
+    body: { base_tree: base.tree.sha, tree }
+  })
+  const commit = await client.request<{ sha: string }>('POST', repoPath(repo, 'git', 'commits'), {
+    body: { message, tree: newTree.sha, parents: [baseSha] }
+  })
+  return commit.sha
+}
+
+/**
+ * Moves `branch` to `sha`, creating it when missing. Never forced: if the branch moved since
+ * the agent started, GitHub refuses the non-fast-forward update and so do we.
+ */
+export async function updateBranch(
+  client: GitHubClient,
+  repo: RepoRef,
+  branch: string,
+  sha: string,
+  create: boolean
+): Promise<void> {
+  const ref = `heads/${encodePath(branch)}`
+  try {
+    await client.request('PATCH', repoPath(repo, 'git', 'refs', ref), {
+      body: { sha, force: false }
+    })
+    return
+  } catch (err) {
+    if (!(err instanceof GitHubApiError)) throw err
+    const missing = err.status === 404 || /does not exist/i.test(err.message)
+    if (missing && !create)
+      throw new PublishError('AIRLOCK_BRANCH_GONE', `${branch} no longer exists`)
+    if (!missing) {
+      if (err.status === 422)
+        throw new PublishError(
+          'AIRLOCK_BRANCH_MOVED',
+          `${branch} moved while the agent worked (not a fast-forward); ask again to work on its new head`
+        )
+      throw err
+    }
+  }
+  await client.request('POST', repoPath(repo, 'git', 'refs'), {
+    body: { ref: `refs/heads/${branch}`, sha }
+  })
+}
+
+function commitMessage(input: PublishPatchInput): string {
+  const what = input.isPr ? 'pull request' : 'issue'
+  const subject = `Airlock: changes for ${what} #${input.number}`
+  const host = input.serverHost ?? 'github.com'
+  const trailer =
+    input.actor && input.actorId
+      ? `\n\nCo-authored-by: ${input.actor} <${input.actorId}+${input.actor}@users.noreply.${host}>`
+      : ''
+  return `${subject}\n\nRequested by @${input.actor} in #${input.number}${input.runUrl ? `\n${input.runUrl}` : ''}.${trailer}`
+}
+
+/**
+ * Publishes the agent's patch: validated against the policy first, then committed on top of
+ * the commit the agent worked on and pushed (`push`), pushed to an Airlock branch with a pull
+ * request opened or updated (`pull-request`), or, for pull requests from forks where nothing
+ * can be pushed, shown in the tracking comment for the author to apply (`comment`).
+ */
+export async function publishPatch(
+  client: GitHubClient,
+  repo: RepoRef,
+  input: PublishPatchInput
+): Promise<PublishedPatch> {
+  const files = assertPatchAllowed(input.patch, input.policy)
+  const names = files.map(filePath)
+  if (files.length === 0) return { outcome: 'no-changes', files: names }
+  if (input.delivery === 'comment') return { outcome: 'comment', files: names }
+  const commitSha = await commitPatch(client, repo, files, input.workSha, commitMessage(input))
+  if (input.delivery === 'push') {
+    await updateBranch(client, repo, input.branch, commitSha, false)
+    return { outcome: 'pushed', files: names, commitSha }
+  }
+  await updateBranch(client, repo, input.branch, commitSha, true)
+  const open = await client.request<{ number: number; html_url?: string }[]>(
+    'GET',
+    repoPath(repo, 'pulls'),
+    { query: { head: `${repo.owner}:${input.branch}`, base: input.baseBranch, state: 'open' } }
+  )
+  const existing = open[0]
+  if (existing)
+    return {
+      outcome: 'pull-request',
+      files: names,
+      commitSha,
+      pullNumber: existing.number,
+      pullUrl: existing.html_url ?? '',
+      updatedPull: true
+    }
+  const what = input.isPr ? 'pull request' : 'issue'
+  const pr = await client.request<{ number: number; html_url?: string }>(
+    'POST',
+    repoPath(repo, 'pulls'),
+    {
+      body: {
+        title: `Airlock: ${input.title || `changes for ${what} #${input.number}`}`.slice(0, 250),
+        head: input.branch,
+        base: input.baseBranch,
+        body: `Changes Airlock made for ${what} #${input.number}, requested by @${input.actor}.${input.runUrl ? `\n\n[Run](${input.runUrl})` : ''}\n\n${TRACKING_MARKER}`,
+        maintainer_can_modify: true
+      }
+    }
+  )
+  return {
+    outcome: 'pull-request',
+    files: names,
+    commitSha,
+    pullNumber: pr.number,
+    pullUrl: pr.html_url ?? '',
+    updatedPull: false
+  }
+}
+
+/** Body of the tracking comment once the run is over. */
+export function finishedBody(opts: {
+  published?: PublishedPatch
+  input: Pick<PublishPatchInput, 'branch' | 'runUrl' | 'result'>
+  patch?: Buffer
+  error?: string
+  agentFailed?: string
+}): string {
+  const lines = [TRACKING_MARKER]
+  const run = opts.input.runUrl ? ` — [run](${opts.input.runUrl})` : ''
+  if (opts.agentFailed)
+    lines.push(`**Airlock** did not finish: the agent ${opts.agentFailed}${run}.`)
+  else if (opts.error)
+    lines.push(`**Airlock** could not publish the changes${run}:`, '', opts.error)
+  else {
+    const p = opts.published
+    const sha = p?.commitSha?.slice(0, 12) ?? ''
+    const head =
+      !p || p.outcome === 'no-changes'
+        ? 'finished with no changes to the files'
+        : p.outcome === 'pushed'
+          ? `pushed ${sha} to \`${opts.input.branch}\``
+          : p.outcome === 'pull-request'
+            ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on \`${opts.input.branch}\`)`
+            : 'made changes; this pull request comes from a fork, so they are below to apply'
+    lines.push(`**Airlock** ${head}${run}.`)
+  }
+  const result = opts.input.result?.trim()
+  if (result) lines.push('', neutralizeMentions(result))
+  if (opts.published?.outcome === 'comment' && opts.patch) {
+    const text = opts.patch.toString('utf8')
+    if (text.length + lines.join('\n').length > MAX_COMMENT - 1_000) {
+      lines.push(
+        '',
+        `The patch (${text.length} characters) is too long for a comment; it is in the run's artifacts.`
+      )
+      return lines.join('\n')
+    }
+    const fence = fenceFor(text)
+    lines.push(
+      '',
+      `<details><summary>Patch (${opts.published.files.length} file${opts.published.files.length === 1 ? '' : 's'}; apply with <code>git apply</code>)</summary>`,
+      '',
+      `${fence}diff`,
+      text.replace(/\n$/, ''),
+      fence,
+      '',
+      '</details>'
+    )
+  }
+  return lines.join('\n')
+}

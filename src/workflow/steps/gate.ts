@@ -1,0 +1,87 @@
+import * as core from '@actions/core'
+import { errorMessage } from '../../errors.js'
+import { readContext, runUrl } from '../context.js'
+import { evaluateGate, parseList, type GateDecision } from '../gate.js'
+import { addReaction, createComment, workingBody } from '../publish.js'
+import { boolInput, choiceInput, clientFromInputs, input, setOutputs } from './io.js'
+
+function outputs(
+  d: GateDecision,
+  trackingCommentId = 0
+): Record<string, string | number | boolean> {
+  return {
+    run: d.run,
+    reason: d.reason,
+    number: d.number || '',
+    'is-pr': d.isPr,
+    'is-fork': d.isFork,
+    actor: d.actor,
+    'actor-id': d.actorId || '',
+    'comment-id': d.commentId || '',
+    'comment-kind': d.commentKind,
+    'work-sha': d.workSha,
+    'base-sha': d.baseSha,
+    'head-sha': d.headSha,
+    delivery: d.delivery,
+    branch: d.branch,
+    'base-branch': d.baseBranch,
+    title: d.title,
+    'tracking-comment-id': trackingCommentId || ''
+  }
+}
+
+/**
+ * The gate step: decides whether the event may start an agent run and, in respond mode,
+ * acknowledges it (reaction + tracking comment). A refusal is not a failure: the step
+ * succeeds with `run=false` and says why, so unrelated comments do not turn runs red.
+ */
+export async function run(): Promise<void> {
+  try {
+    const mode = choiceInput('mode', ['respond', 'review'] as const, 'respond')
+    const ctx = readContext()
+    const client = clientFromInputs()
+    const decision = await evaluateGate(client, ctx, {
+      mode,
+      trigger: input('trigger') || '@airlock',
+      allowedBots: parseList(input('allowed-bots')),
+      edited: choiceInput('edited', ['ignore', 'new-mention', 'always'] as const, 'ignore'),
+      label: input('label'),
+      requiredPermission: choiceInput('required-permission', ['write', 'none'] as const, 'write'),
+      reviewDrafts: boolInput('review-drafts', false),
+      branchPrefix: input('branch-prefix') || 'airlock/',
+      prDelivery: choiceInput('pr-delivery', ['push', 'pull-request'] as const, 'push')
+    })
+    if (!decision.run) {
+      core.notice(`Airlock is not running: ${decision.reason}`)
+      setOutputs(outputs(decision))
+      return
+    }
+    core.info(`Airlock will ${decision.reason}`)
+    let tracking = 0
+    if (mode === 'respond' && boolInput('acknowledge', true)) {
+      const reaction = input('reaction') || 'eyes'
+      try {
+        await addReaction(
+          client,
+          ctx.repo,
+          { number: decision.number, commentId: decision.commentId, kind: decision.commentKind },
+          reaction
+        )
+      } catch (err) {
+        // A missing reaction is cosmetic; the tracking comment is what matters.
+        core.warning(`could not add the ${reaction} reaction: ${errorMessage(err)}`)
+      }
+      tracking = (
+        await createComment(
+          client,
+          ctx.repo,
+          decision.number,
+          workingBody(runUrl(ctx), decision.actor)
+        )
+      ).id
+    }
+    setOutputs(outputs(decision, tracking))
+  } catch (err) {
+    core.setFailed(errorMessage(err))
+  }
+}

@@ -1,0 +1,128 @@
+import * as core from '@actions/core'
+import { promises as fs, appendFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { errorMessage, InputError } from '../../errors.js'
+import { obj, readContext, str } from '../context.js'
+import { eventText } from '../gate.js'
+import { fetchPullDiff } from '../pull-diff.js'
+import { DIFF_FILE, PROMPT_FILE, respondPrompt, reviewPrompt } from '../prompt.js'
+import { REVIEW_DEFAULTS } from '../review.js'
+import { RUN_DIR, restoreAgentConfig, snapshotWorkspace } from '../workspace.js'
+import { boolInput, choiceInput, clientFromInputs, input, intInput, setOutputs } from './io.js'
+
+/**
+ * The prepare step, in the agent job before the agent starts: refuses a cloud grant without
+ * OIDC, restores agent configuration from the base commit for pull requests, writes the PR
+ * diff and the prompt into the workspace, and (respond mode) snapshots the checkout so the
+ * agent's changes can be told apart afterwards without trusting its `.git`.
+ */
+export async function run(): Promise<void> {
+  try {
+    const mode = choiceInput('mode', ['review', 'respond', 'agent'] as const, 'agent')
+    if (boolInput('requires-oidc', false) && !boolInput('oidc', false))
+      throw new InputError(
+        'aws-role-arn / gcp-workload-identity-provider',
+        'a cloud grant needs `id-token: write`, which this workflow does not request; call the -oidc variant of the workflow (e.g. review-oidc.yml) and grant `id-token: write` in the calling job'
+      )
+    const ctx = readContext()
+    const client = clientFromInputs()
+    const workspace = input('workspace') || process.env.GITHUB_WORKSPACE || process.cwd()
+    const runDir = join(workspace, RUN_DIR)
+    await fs.rm(runDir, { recursive: true, force: true })
+    await fs.mkdir(runDir, { recursive: true })
+    const exclude = join(workspace, '.git', 'info', 'exclude')
+    if (existsSync(join(workspace, '.git', 'info'))) appendFileSync(exclude, `\n/${RUN_DIR}/\n`)
+
+    const event = ctx.event
+    const pr = obj(event.pull_request)
+    const number = Number(input('number') || 0)
+    const isPr = boolInput('is-pr', mode === 'review' || !!pr)
+    const baseSha =
+      input('base-sha') ||
+      (mode === 'agent' && ctx.eventName.startsWith('pull_request')
+        ? (str(obj(pr?.base)?.sha) ?? '')
+        : '')
+    const headSha = input('head-sha')
+    const workSha = input('work-sha') || headSha
+    const out: Record<string, string | number> = { 'prompt-file': '', 'diff-file': '' }
+
+    if (baseSha) {
+      const r = await restoreAgentConfig(client, ctx.repo, baseSha, workspace)
+      core.info(
+        `agent configuration from the base commit ${baseSha.slice(0, 12)}: removed ${r.removed.length} path(s) from the checkout, restored ${r.restored.length}`
+      )
+      for (const p of r.removed) core.info(`  removed ${p}`)
+      for (const p of r.restored) core.info(`  restored ${p}`)
+      for (const w of r.warnings) core.warning(w)
+      out['restored-config'] = r.restored.length
+    } else if (mode !== 'agent' && isPr) {
+      throw new InputError('base-sha', 'is required for pull requests')
+    }
+    if (mode === 'agent') {
+      setOutputs(out)
+      return
+    }
+
+    let hasDiff = false
+    if (isPr && number > 0) {
+      const diff = await fetchPullDiff(client, ctx.repo, { number, baseSha, headSha })
+      await fs.writeFile(join(workspace, DIFF_FILE), diff.text)
+      core.info(
+        `pull request diff (${diff.text.length} characters, from ${diff.source}) in ${DIFF_FILE}`
+      )
+      out['diff-file'] = DIFF_FILE
+      hasDiff = true
+    }
+    const text = eventText(ctx)
+    const instructions = input('prompt')
+    const prompt =
+      mode === 'review'
+        ? reviewPrompt({
+            repo: ctx.repo,
+            number,
+            title: text.title,
+            body: text.body,
+            headSha,
+            baseSha,
+            instructions,
+            limits: {
+              maxComments: intInput('max-comments', REVIEW_DEFAULTS.maxComments, 0, 100),
+              maxSummaryChars: intInput(
+                'max-summary-chars',
+                REVIEW_DEFAULTS.maxSummaryChars,
+                100,
+                65_000
+              ),
+              maxCommentChars: intInput(
+                'max-comment-chars',
+                REVIEW_DEFAULTS.maxCommentChars,
+                100,
+                65_000
+              )
+            }
+          })
+        : respondPrompt({
+            repo: ctx.repo,
+            number,
+            isPr,
+            title: text.title,
+            body: text.body,
+            request: text.request,
+            actor: input('actor') || ctx.actor,
+            workSha,
+            hasDiff,
+            instructions
+          })
+    await fs.writeFile(join(workspace, PROMPT_FILE), prompt)
+    out['prompt-file'] = PROMPT_FILE
+    if (mode === 'respond') {
+      const tmp = process.env.RUNNER_TEMP || '/tmp'
+      const gitDir = join(tmp, `airlock-git-${ctx.runId || process.pid}`)
+      out['git-dir'] = gitDir
+      out['start-tree'] = await snapshotWorkspace(workspace, gitDir)
+    }
+    setOutputs(out)
+  } catch (err) {
+    core.setFailed(errorMessage(err))
+  }
+}

@@ -1,0 +1,100 @@
+import * as core from '@actions/core'
+import { errorMessage } from '../../errors.js'
+import { readContext, runUrl } from '../context.js'
+import type { Delivery } from '../gate.js'
+import { parsePatternList } from '../patch.js'
+import {
+  createComment,
+  finishedBody,
+  publishPatch,
+  updateComment,
+  type PublishedPatch,
+  type PublishPatchInput
+} from '../publish.js'
+import { readAgentFile } from '../workspace.js'
+import {
+  boolInput,
+  choiceInput,
+  clientFromInputs,
+  input,
+  intInput,
+  requiredInput,
+  setOutputs
+} from './io.js'
+
+/**
+ * The publish-patch step, in the writing job (which never runs the agent): validates the
+ * agent's patch, commits and pushes it (or opens/updates a pull request, or shows it in a
+ * comment for a fork), and turns the tracking comment into the answer. When the agent job
+ * did not succeed, it only reports that.
+ */
+export async function run(): Promise<void> {
+  try {
+    const ctx = readContext()
+    const client = clientFromInputs()
+    const dir = input('artifact-dir')
+    const number = Number(requiredInput('number'))
+    const tracking = Number(input('tracking-comment-id') || 0)
+    const agentResult = input('agent-result') || 'success'
+    const maxBytes = intInput('max-patch-bytes', 1024 * 1024, 1, 64 * 1024 * 1024)
+    const result = dir
+      ? ((await readAgentFile(dir, 'result.md', 256 * 1024).catch(() => undefined))?.toString(
+          'utf8'
+        ) ?? '')
+      : ''
+    const patchInput: PublishPatchInput = {
+      patch: Buffer.alloc(0),
+      policy: {
+        maxBytes,
+        maxFiles: intInput('max-patch-files', 100, 1, 10_000),
+        allowPaths: parsePatternList(input('allow-paths'))
+      },
+      delivery: choiceInput(
+        'delivery',
+        ['pull-request', 'push', 'comment'] as const,
+        'pull-request'
+      ) satisfies Delivery,
+      number,
+      isPr: boolInput('is-pr', false),
+      title: input('title'),
+      workSha: requiredInput('work-sha'),
+      branch: input('branch'),
+      baseBranch: input('base-branch'),
+      actor: input('actor'),
+      actorId: Number(input('actor-id') || 0),
+      result,
+      runUrl: runUrl(ctx),
+      serverHost: new URL(ctx.serverUrl).host
+    }
+    const say = async (body: string): Promise<void> => {
+      if (tracking) await updateComment(client, ctx.repo, tracking, body)
+      else await createComment(client, ctx.repo, number, body)
+    }
+    if (agentResult !== 'success') {
+      await say(finishedBody({ input: patchInput, agentFailed: `job ended with "${agentResult}"` }))
+      setOutputs({ outcome: 'agent-failed' })
+      return
+    }
+    const patch = dir ? await readAgentFile(dir, 'patch.diff', maxBytes + 1) : undefined
+    patchInput.patch = patch ?? Buffer.alloc(0)
+    let published: PublishedPatch
+    try {
+      published = await publishPatch(client, ctx.repo, patchInput)
+    } catch (err) {
+      await say(finishedBody({ input: patchInput, error: errorMessage(err) }))
+      throw err
+    }
+    await say(finishedBody({ input: patchInput, published, patch: patchInput.patch }))
+    core.info(
+      `${published.outcome}: ${published.files.length} file(s)${published.commitSha ? `, commit ${published.commitSha}` : ''}${published.pullUrl ? `, ${published.pullUrl}` : ''}`
+    )
+    setOutputs({
+      outcome: published.outcome,
+      'commit-sha': published.commitSha,
+      'pull-number': published.pullNumber,
+      'pull-url': published.pullUrl
+    })
+  } catch (err) {
+    core.setFailed(errorMessage(err))
+  }
+}
