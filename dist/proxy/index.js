@@ -45814,7 +45814,7 @@ __webpack_unused_export__ = debug; // for test
 
 /***/ }),
 
-/***/ 24371:
+/***/ 46752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -84837,7 +84837,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _proxy_daemon_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(67518);
+/* harmony import */ var _proxy_daemon_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(43282);
 
 await (0,_proxy_daemon_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -84846,7 +84846,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 67518:
+/***/ 43282:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -84959,7 +84959,7 @@ class TokenRevokedError extends ProviderError {
  * then a blank line and the hint (what the user should set or check) when there is one.
  * The cause is chained as the standard `Error.cause`.
  */
-class GrantError extends ProviderError {
+class errors_GrantError extends ProviderError {
     code = 'AIRLOCK_GRANT_FAILED';
     provider;
     hint;
@@ -85053,1615 +85053,1162 @@ function clear() {
 
 
 
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(51455);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
-;// CONCATENATED MODULE: ./src/providers/base.ts
-
+// EXTERNAL MODULE: external "node:events"
+var external_node_events_ = __nccwpck_require__(78474);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(77030);
+var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
+// EXTERNAL MODULE: external "node:tls"
+var external_node_tls_ = __nccwpck_require__(41692);
+var external_node_tls_default = /*#__PURE__*/__nccwpck_require__.n(external_node_tls_);
+// EXTERNAL MODULE: ./node_modules/undici/index.js
+var undici = __nccwpck_require__(46752);
+;// CONCATENATED MODULE: external "node:dns/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns/promises");
+;// CONCATENATED MODULE: ./src/proxy/ip.ts
 /**
- * Placeholders: format-valid for the CLI that checks them, obviously fake to a human, and
- * fixed, so the proxy can tell which credential a request asked for.
+ * IP literal parsing and address classification for the egress policy.
+ *
+ * The parser is deliberately a superset of what real clients accept: a host that *any*
+ * common parser (glibc `inet_aton()`/`getaddrinfo()`, which curl and git use; the WHATWG
+ * URL parser, which Node and browsers use; `inet_pton()`) would read as an address must be
+ * recognised here, or an agent could smuggle `0x7f.1` past a check that only knows dotted
+ * quads. Over-recognising is harmless: the policy refuses IP literals anyway.
  */
-const PLACEHOLDERS = {
-    github: 'ghp_AirlockPlaceholderNotARealToken000000',
-    anthropicKey: 'sk-ant-api03-airlock-placeholder-not-a-real-key-00000000000000000000000000000000000000000000000000000000000000000000AA',
-    claudeOauth: 'sk-ant-oat01-airlock-placeholder-not-a-real-token-000000000000000000000000000000000000000000000000000000000000000000AA',
-    openai: 'sk-airlock-placeholder-not-a-real-key-000000000000000000000000000000',
-    gemini: 'AIzaAirlockPlaceholderNotARealKey000000',
-    awsAccessKeyId: 'AKIAAIRLOCKPLACEHOLDR',
-    awsSecretAccessKey: 'airlock/placeholder/not/a/real/secret/000000',
-    npm: 'npm_AirlockPlaceholderNotARealToken0000000',
-    gcp: 'ya29.airlock-placeholder-not-a-real-token'
+/** The characters glibc's `isspace()` accepts, after which `inet_aton()` ignores the rest. */
+const C_SPACE = /[ \t\n\v\f\r]/;
+/**
+ * One part of an `inet_aton()` address: hex with `0x`, octal with a leading `0`, else
+ * decimal. `0x` with no digits is 0 in the WHATWG URL parser (glibc refuses it); accepting
+ * it is the superset.
+ */
+function parseIpv4Number(part) {
+    if (/^0[xX][0-9a-fA-F]*$/.test(part))
+        return part.length === 2 ? 0n : BigInt(part);
+    if (/^0[0-7]*$/.test(part))
+        return BigInt(`0o${part === '0' ? '0' : part.slice(1)}`);
+    if (/^[1-9][0-9]*$/.test(part))
+        return BigInt(part);
+    return undefined;
+}
+/**
+ * IPv4 in every notation `inet_aton()` accepts: one to four parts, the last filling the
+ * remaining bytes (`127.1`, `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`). Like glibc, anything
+ * after ASCII whitespace is ignored; like WHATWG (URL standard, "IPv4 parser"), one
+ * trailing dot is allowed.
+ */
+function parseIpv4(input) {
+    const space = input.search(C_SPACE);
+    const s = space >= 0 ? input.slice(0, space) : input;
+    const parts = s.split('.');
+    if (parts.length > 1 && parts[parts.length - 1] === '')
+        parts.pop();
+    if (parts.length < 1 || parts.length > 4)
+        return undefined;
+    const nums = [];
+    for (const part of parts) {
+        const n = parseIpv4Number(part);
+        if (n === undefined)
+            return undefined;
+        nums.push(n);
+    }
+    const last = nums.pop() ?? 0n;
+    if (nums.some((n) => n > 255n))
+        return undefined;
+    if (last >= 256n ** BigInt(5 - parts.length))
+        return undefined;
+    let value = 0n;
+    nums.forEach((n, i) => {
+        value |= n << BigInt(24 - 8 * i);
+    });
+    return Number(value | last);
+}
+/** Strict dotted-decimal IPv4 as it may close an IPv6 address (RFC 4291 §2.2 form 3). */
+function parseDottedQuad(s) {
+    const parts = s.split('.');
+    if (parts.length !== 4)
+        return undefined;
+    let value = 0;
+    for (const part of parts) {
+        if (!/^[0-9]{1,3}$/.test(part))
+            return undefined;
+        const n = Number(part);
+        if (n > 255)
+            return undefined;
+        value = value * 256 + n;
+    }
+    return value;
+}
+/**
+ * IPv6 (RFC 4291 §2.2), with an optional zone id (`fe80::1%eth0`, or `%25eth0` as RFC 6874
+ * writes it inside a URL) that getaddrinfo() accepts and which is dropped here.
+ */
+function parseIpv6(input) {
+    const pct = input.indexOf('%');
+    const s = pct >= 0 ? input.slice(0, pct) : input;
+    if (!s.includes(':'))
+        return undefined;
+    const halves = s.split('::');
+    if (halves.length > 2)
+        return undefined;
+    const groups = [];
+    for (const [h, half] of halves.entries()) {
+        const words = [];
+        const fields = half === '' ? [] : half.split(':');
+        for (let i = 0; i < fields.length; i++) {
+            const field = fields[i] ?? '';
+            const isLastField = i === fields.length - 1 && h === halves.length - 1;
+            if (isLastField && field.includes('.')) {
+                const v4 = parseDottedQuad(field);
+                if (v4 === undefined)
+                    return undefined;
+                words.push(v4 >>> 16, v4 & 0xffff);
+            }
+            else if (/^[0-9a-fA-F]{1,4}$/.test(field)) {
+                words.push(parseInt(field, 16));
+            }
+            else {
+                return undefined;
+            }
+        }
+        groups.push(words);
+    }
+    const head = groups[0] ?? [];
+    const tail = groups[1] ?? [];
+    let words;
+    if (halves.length === 2) {
+        // `::` stands for one or more zero groups.
+        const missing = 8 - head.length - tail.length;
+        if (missing < 1)
+            return undefined;
+        words = [...head, ...new Array(missing).fill(0), ...tail];
+    }
+    else {
+        if (head.length !== 8)
+            return undefined;
+        words = head;
+    }
+    return words.reduce((acc, w) => (acc << 16n) | BigInt(w), 0n);
+}
+/** Parse any IP literal notation (see {@link parseIpLiteral}) into its numeric value. */
+function parseIp(host) {
+    let s = host;
+    // A URL authority writes IPv6 in brackets (RFC 3986 §3.2.2); accept an IPv4 there too.
+    if (s.startsWith('[') && s.endsWith(']'))
+        s = s.slice(1, -1);
+    const v4 = parseIpv4(s);
+    if (v4 !== undefined)
+        return { family: 4, value: v4 };
+    const v6 = parseIpv6(s);
+    if (v6 !== undefined)
+        return { family: 6, value: v6 };
+    return undefined;
+}
+function formatIpv4(value) {
+    return [24, 16, 8, 0].map((shift) => (value >>> shift) & 0xff).join('.');
+}
+/** RFC 5952 §4 text: lower-case, no leading zeros, the longest run (≥ 2) of zeros as `::`. */
+function formatIpv6(value) {
+    const words = [];
+    for (let shift = 112n; shift >= 0n; shift -= 16n)
+        words.push(Number((value >> shift) & 0xffffn));
+    let bestStart = -1;
+    let bestLen = 1;
+    for (let i = 0; i < 8;) {
+        if (words[i] !== 0) {
+            i++;
+            continue;
+        }
+        let j = i;
+        while (j < 8 && words[j] === 0)
+            j++;
+        if (j - i > bestLen) {
+            bestStart = i;
+            bestLen = j - i;
+        }
+        i = j;
+    }
+    const hex = words.map((w) => w.toString(16));
+    if (bestStart < 0)
+        return hex.join(':');
+    const left = hex.slice(0, bestStart).join(':');
+    const right = hex.slice(bestStart + bestLen).join(':');
+    return `${left}::${right}`;
+}
+/** Canonical text of a parsed address: dotted quad, or RFC 5952 IPv6 without brackets. */
+function formatIp(ip) {
+    return ip.family === 4 ? formatIpv4(ip.value) : formatIpv6(ip.value);
+}
+/**
+ * The canonical address when `host` is an IP literal in any notation, else `undefined`.
+ *
+ * IPv4: everything glibc `inet_aton()` accepts (1–4 parts; decimal, octal `0177`, hex
+ * `0x7f`; text after whitespace ignored) plus a WHATWG trailing dot. IPv6: RFC 4291 text,
+ * with brackets, an embedded dotted quad or a zone id. Returns `127.0.0.1` for
+ * `0x7f000001`, `::1` for `[0:0:0:0:0:0:0:1]`, `fe80::1` for `fe80::1%eth0`.
+ */
+function parseIpLiteral(host) {
+    const ip = parseIp(host);
+    return ip === undefined ? undefined : formatIp(ip);
+}
+function v4Range(cidr, cls) {
+    const [addr = '', bits = ''] = cidr.split('/');
+    const base = parseDottedQuad(addr);
+    if (base === undefined)
+        throw new Error(`bad built-in IPv4 range ${cidr}`);
+    return { base, bits: Number(bits), cls };
+}
+function v6Range(cidr, cls) {
+    const [addr = '', bits = ''] = cidr.split('/');
+    const base = parseIpv6(addr);
+    if (base === undefined)
+        throw new Error(`bad built-in IPv6 range ${cidr}`);
+    return { base, bits: Number(bits), cls };
+}
+/**
+ * Cloud instance metadata services. They hand out credentials of the machine the runner
+ * is on, so they are named separately and refused even where their range is not.
+ */
+const METADATA_V4 = new Set([
+    '169.254.169.254', // AWS, GCP, Azure, OCI, DigitalOcean IMDS
+    '169.254.170.2', // AWS ECS task metadata and credentials
+    '169.254.170.23', // AWS EKS Pod Identity agent
+    '168.63.129.16', // Azure WireServer
+    '100.100.100.200' // Alibaba Cloud
+]);
+const METADATA_V6 = new Set(['fd00:ec2::254', 'fd00:ec2::23']); // AWS IMDS, EKS Pod Identity
+/** IANA IPv4 special-purpose registry (RFC 6890) entries that are not globally reachable. */
+const V4_RANGES = [
+    v4Range('0.0.0.0/8', 'unspecified'), // RFC 1122 §3.2.1.3; Linux delivers 0.0.0.0 locally
+    v4Range('10.0.0.0/8', 'private'), // RFC 1918
+    v4Range('100.64.0.0/10', 'cgnat'), // RFC 6598 shared address space
+    v4Range('127.0.0.0/8', 'loopback'), // RFC 1122 §3.2.1.3
+    v4Range('169.254.0.0/16', 'link-local'), // RFC 3927
+    v4Range('172.16.0.0/12', 'private'), // RFC 1918
+    v4Range('192.0.0.0/24', 'reserved'), // RFC 6890 IETF protocol assignments
+    v4Range('192.0.2.0/24', 'reserved'), // RFC 5737 TEST-NET-1
+    v4Range('192.88.99.0/24', 'reserved'), // RFC 7526 deprecated 6to4 relay anycast
+    v4Range('192.168.0.0/16', 'private'), // RFC 1918
+    v4Range('198.18.0.0/15', 'reserved'), // RFC 2544 benchmarking
+    v4Range('198.51.100.0/24', 'reserved'), // RFC 5737 TEST-NET-2
+    v4Range('203.0.113.0/24', 'reserved'), // RFC 5737 TEST-NET-3
+    v4Range('224.0.0.0/4', 'multicast'), // RFC 5771
+    v4Range('240.0.0.0/4', 'reserved') // RFC 1112 §4, with 255.255.255.255 broadcast (RFC 919)
+];
+/** IPv6 special-purpose ranges (RFC 6890 and later) that carry no embedded IPv4. */
+const V6_RANGES = [
+    v6Range('64:ff9b:1::/48', 'reserved'), // RFC 8215 local-use NAT64: private behind the gateway
+    v6Range('100::/64', 'reserved'), // RFC 6666 discard-only
+    v6Range('2001::/23', 'reserved'), // RFC 2928 IETF protocol assignments, incl. Teredo 2001::/32
+    v6Range('2001:db8::/32', 'reserved'), // RFC 3849 documentation
+    v6Range('3fff::/20', 'reserved'), // RFC 9637 documentation
+    v6Range('fc00::/7', 'private'), // RFC 4193 unique local
+    v6Range('fe80::/10', 'link-local'), // RFC 4291 §2.5.6
+    v6Range('fec0::/10', 'private'), // RFC 3879 deprecated site-local
+    v6Range('ff00::/8', 'multicast') // RFC 4291 §2.7
+];
+function inV4(value, r) {
+    const shift = 32 - r.bits;
+    return value >>> shift === r.base >>> shift;
+}
+function inV6(value, r) {
+    const shift = BigInt(128 - r.bits);
+    return value >> shift === r.base >> shift;
+}
+function classifyV4(value) {
+    if (METADATA_V4.has(formatIpv4(value)))
+        return 'metadata';
+    return V4_RANGES.find((r) => inV4(value, r))?.cls ?? 'public';
+}
+const V6_MAPPED = v6Range('::ffff:0:0/96', 'reserved'); // RFC 4291 §2.5.5.2
+const V6_COMPAT = v6Range('::/96', 'reserved'); // RFC 4291 §2.5.5.1 (deprecated)
+const V6_TRANSLATED = v6Range('::ffff:0:0:0/96', 'reserved'); // RFC 2765 SIIT
+const V6_NAT64 = v6Range('64:ff9b::/96', 'reserved'); // RFC 6052 well-known prefix
+const V6_6TO4 = v6Range('2002::/16', 'reserved'); // RFC 3056: 2002:AABB:CCDD::/48
+const V6_GLOBAL_UNICAST = v6Range('2000::/3', 'public'); // RFC 4291 §2.4
+function classifyV6(value) {
+    if (METADATA_V6.has(formatIpv6(value)))
+        return 'metadata';
+    if (value === 0n)
+        return 'unspecified';
+    if (value === 1n)
+        return 'loopback';
+    // Forms that carry an IPv4 address reach that address (the kernel, a translator or a
+    // relay unwraps them), so they are as dangerous as the address they carry.
+    for (const r of [V6_MAPPED, V6_COMPAT, V6_TRANSLATED, V6_NAT64]) {
+        if (inV6(value, r))
+            return classifyV4(Number(value & 0xffffffffn));
+    }
+    if (inV6(value, V6_6TO4))
+        return classifyV4(Number((value >> 80n) & 0xffffffffn));
+    const special = V6_RANGES.find((r) => inV6(value, r));
+    if (special)
+        return special.cls;
+    // Only 2000::/3 is allocated for global unicast; the rest of the space is IETF-reserved.
+    return inV6(value, V6_GLOBAL_UNICAST) ? 'public' : 'reserved';
+}
+/**
+ * Classify an address given in any notation {@link parseIpLiteral} accepts. Metadata
+ * addresses win over the range they sit in; IPv4-mapped, -compatible, SIIT, NAT64
+ * (64:ff9b::/96) and 6to4 (2002::/16) addresses take the class of the IPv4 they embed.
+ * Anything that is not an address is `reserved`, so a caller that only dials `public`
+ * addresses fails closed.
+ */
+function classifyAddress(ip) {
+    const parsed = parseIp(ip);
+    if (parsed === undefined)
+        return 'reserved';
+    return parsed.family === 4 ? classifyV4(parsed.value) : classifyV6(parsed.value);
+}
+
+;// CONCATENATED MODULE: ./src/proxy/policy.ts
+/**
+ * Egress policy: which hosts the sandboxed agent may reach through the proxy, and which
+ * address the proxy dials for them. Pure logic; name resolution is injected.
+ *
+ * The proxy is the sandbox's only way out and the agent is assumed hostile (prompt
+ * injection), so every check fails closed: a host that is not a plain, valid DNS name or
+ * an IP literal is refused outright, and a name is dialled only at an address this module
+ * has checked.
+ */
+
+
+
+/** A bad `allowed-endpoints` pattern or `connect-to` line; the message names the value. */
+class policy_PolicyError extends Error {
+    code;
+    /** The offending input, as given. */
+    value;
+    constructor(code, value, message) {
+        super(message);
+        this.name = 'PolicyError';
+        this.code = code;
+        this.value = value;
+    }
+}
+const PATTERN_FORM = 'Expected a host name such as api.example.com, *.example.com (subdomains only), ' +
+    'api.example.com:8443 or http://example.com (plain HTTP).';
+const CONNECT_TO_FORM = 'Expected host:port=target:port, for example api.example.com:443=127.0.0.1:8443.';
+/**
+ * Names that are the runner itself. `localhost` and `*.localhost` are loopback by RFC 6761
+ * §6.3; the others are Debian's /etc/hosts aliases.
+ */
+const LOCALHOST_NAMES = new Set([
+    'localhost',
+    'localhost.localdomain',
+    'ip6-localhost',
+    'ip6-loopback'
+]);
+/**
+ * Metadata services by name. `metadata` and `instance-data` are single labels that the
+ * cloud's resolver (or its search domain) turns into the metadata address.
+ */
+const METADATA_NAMES = new Set([
+    'metadata.google.internal',
+    'metadata.goog',
+    'metadata',
+    'instance-data',
+    'instance-data.ec2.internal'
+]);
+/** Only LDH names plus `_` (used by some real hosts); anything else is an attack or a typo. */
+const NAME_CHARS = /^[A-Za-z0-9._-]+$/;
+/**
+ * A last label that is all digits, or a hex number, makes a URL parser treat the whole
+ * host as IPv4 (URL standard, "ends in a number"); no real TLD looks like that (RFC 3696 §2).
+ */
+function endsInNumber(label) {
+    return /^[0-9]+$/.test(label) || /^0x[0-9a-f]*$/i.test(label);
+}
+function isValidPort(port) {
+    return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+/**
+ * The normalised host, or `undefined` when `host` is not something the proxy will dial.
+ *
+ * Names: ASCII letters, digits, `-`, `_`, `.` only (checked *before* lower-casing, since
+ * `'\u212A'.toLowerCase()` is an ASCII `k`); labels 1–63 characters; at most 253 in all
+ * (RFC 1035 §2.3.4); no trailing dot; a last label that is not numeric. Returns the name in
+ * lower case. IP literals (with or without `[]`) return their canonical address; zone ids
+ * (`%`) are refused.
+ */
+function normalizeHost(host) {
+    if (typeof host !== 'string' || host === '')
+        return undefined;
+    if (host.startsWith('[') || host.includes(':')) {
+        const inner = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+        if (!/^[0-9A-Fa-f:.]+$/.test(inner))
+            return undefined;
+        return parseIpLiteral(inner);
+    }
+    if (!NAME_CHARS.test(host) || host.length > 253)
+        return undefined;
+    const lower = host.toLowerCase();
+    const ip = parseIpLiteral(lower);
+    if (ip !== undefined)
+        return ip;
+    const labels = lower.split('.');
+    if (labels.some((label) => label.length === 0 || label.length > 63))
+        return undefined;
+    if (endsInNumber(labels[labels.length - 1] ?? ''))
+        return undefined;
+    return lower;
+}
+function isLocalhostName(name) {
+    return LOCALHOST_NAMES.has(name) || name.endsWith('.localhost');
+}
+function isMetadataName(name) {
+    return METADATA_NAMES.has(name) || name.endsWith('.metadata.google.internal');
+}
+function badPattern(value, why) {
+    return new policy_PolicyError('AIRLOCK_BAD_PATTERN', value, `Invalid allowed-endpoints entry ${JSON.stringify(value)}: ${why}. ${PATTERN_FORM}`);
+}
+function badConnectTo(value, why) {
+    return new policy_PolicyError('AIRLOCK_BAD_CONNECT_TO', value, `Invalid connect-to entry ${JSON.stringify(value)}: ${why}. ${CONNECT_TO_FORM}`);
+}
+/** `'8443'` → 8443; `undefined` unless it is 1–65535 written in decimal digits. */
+function parsePort(s) {
+    if (!/^[0-9]{1,5}$/.test(s))
+        return undefined;
+    const port = Number(s);
+    return isValidPort(port) ? port : undefined;
+}
+/**
+ * Parse one allowlist entry: `host`, `*.suffix`, either with `:port`, optionally prefixed
+ * by `https://` (the same) or `http://` (plain HTTP, port 80 unless given). Case-insensitive.
+ *
+ * @throws PolicyError (`AIRLOCK_BAD_PATTERN`) for `*`, `*.tld`, `a.*.b`, paths, userinfo,
+ *   IP literals, localhost names, invalid names and ports outside 1–65535.
+ */
+function policy_parseHostPattern(s) {
+    const raw = typeof s === 'string' ? s.trim() : '';
+    if (raw === '')
+        throw badPattern(String(s), 'it is empty');
+    let rest = raw;
+    let scheme = 'https';
+    const schemeMatch = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(rest);
+    if (schemeMatch) {
+        const name = (schemeMatch[1] ?? '').toLowerCase();
+        if (name !== 'https' && name !== 'http') {
+            throw badPattern(raw, `the scheme ${name}:// is not supported, only https:// and http://`);
+        }
+        scheme = name;
+        rest = rest.slice(schemeMatch[0].length);
+    }
+    if (/[/?#]/.test(rest))
+        throw badPattern(raw, 'an entry is a host, not a URL with a path');
+    if (rest.includes('@'))
+        throw badPattern(raw, 'user names and passwords are not allowed');
+    if (/[\s\\%]/.test(rest) || /[^\x21-\x7e]/.test(rest)) {
+        throw badPattern(raw, 'it contains characters that cannot appear in a host name');
+    }
+    if (rest.startsWith('[') || rest.split(':').length > 2) {
+        const host = rest.startsWith('[') ? rest.slice(0, rest.indexOf(']') + 1) : rest;
+        if (parseIpLiteral(host) !== undefined) {
+            throw badPattern(raw, 'IP addresses cannot be allowed; allow a host name and map it with connect-to');
+        }
+        throw badPattern(raw, 'it is not a valid host name');
+    }
+    let port;
+    const colon = rest.indexOf(':');
+    if (colon >= 0) {
+        const portText = rest.slice(colon + 1);
+        port = parsePort(portText);
+        if (port === undefined) {
+            throw badPattern(raw, `the port ${JSON.stringify(portText)} is not a number from 1 to 65535`);
+        }
+        rest = rest.slice(0, colon);
+    }
+    let wildcard = false;
+    if (rest === '*')
+        throw badPattern(raw, 'a bare * would allow every host');
+    if (rest.startsWith('*.')) {
+        wildcard = true;
+        rest = rest.slice(2);
+    }
+    if (rest.includes('*')) {
+        throw badPattern(raw, 'a wildcard is only allowed as the whole first label, as in *.example.com');
+    }
+    if (parseIpLiteral(rest) !== undefined) {
+        throw badPattern(raw, 'IP addresses cannot be allowed; allow a host name and map it with connect-to');
+    }
+    const host = normalizeHost(rest);
+    if (host === undefined)
+        throw badPattern(raw, `${JSON.stringify(rest)} is not a valid host name`);
+    if (isLocalhostName(host)) {
+        throw badPattern(raw, 'localhost cannot be allowed; allow a host name and map it with connect-to');
+    }
+    if (wildcard && !host.includes('.')) {
+        throw badPattern(raw, `*.${host} would allow a whole top-level domain`);
+    }
+    return port === undefined
+        ? { raw, scheme, wildcard, host }
+        : { raw, scheme, wildcard, host, port };
+}
+/** `host:port` or `[v6]:port` → parts; `undefined` when either is missing. */
+function splitHostPort(s) {
+    if (s.startsWith('[')) {
+        const close = s.indexOf(']');
+        if (close < 0 || s[close + 1] !== ':')
+            return undefined;
+        return { host: s.slice(0, close + 1), port: s.slice(close + 2) };
+    }
+    const colon = s.lastIndexOf(':');
+    if (colon <= 0)
+        return undefined;
+    return { host: s.slice(0, colon), port: s.slice(colon + 1) };
+}
+/**
+ * Parse `connect-to` lines, `host:port=target:port` (curl's `--connect-to` idea): requests
+ * for `host:port` are dialled at `target:port`. Blank lines are skipped. The key is
+ * `host:port` in lower case; the target may be a name or an IP address (`[::1]` for IPv6),
+ * stored without brackets.
+ *
+ * @throws PolicyError (`AIRLOCK_BAD_CONNECT_TO`) naming the line.
+ */
+function policy_parseConnectTo(lines) {
+    const out = new Map();
+    for (const line of lines) {
+        const entry = line.trim();
+        if (entry === '')
+            continue;
+        const parts = entry.split('=');
+        if (parts.length !== 2)
+            throw badConnectTo(entry, 'it needs exactly one =');
+        const from = splitHostPort((parts[0] ?? '').trim());
+        const to = splitHostPort((parts[1] ?? '').trim());
+        if (!from || !to)
+            throw badConnectTo(entry, 'both sides need a host and a port');
+        if (parseIpLiteral(from.host) !== undefined) {
+            throw badConnectTo(entry, 'the left side is the host name the agent uses, not an IP address');
+        }
+        const fromHost = normalizeHost(from.host);
+        if (fromHost === undefined) {
+            throw badConnectTo(entry, `${JSON.stringify(from.host)} is not a valid host name`);
+        }
+        const toHost = normalizeHost(to.host);
+        if (toHost === undefined) {
+            throw badConnectTo(entry, `${JSON.stringify(to.host)} is not a valid host name or address`);
+        }
+        const fromPort = parsePort(from.port);
+        const toPort = parsePort(to.port);
+        if (fromPort === undefined || toPort === undefined) {
+            throw badConnectTo(entry, 'ports must be numbers from 1 to 65535');
+        }
+        const key = `${fromHost}:${fromPort}`;
+        if (out.has(key))
+            throw badConnectTo(entry, `${key} is already mapped by an earlier line`);
+        out.set(key, { host: toHost, port: toPort });
+    }
+    return out;
+}
+/**
+ * A host the policy refused as invalid, for a message: quoted, cut to 100 characters, and
+ * every character outside printable ASCII escaped, so the agent cannot inject lines, escape
+ * sequences or bidi tricks into logs and the job summary.
+ */
+function quoteHost(raw) {
+    const cut = raw.length > 100 ? raw.slice(0, 100) : raw;
+    const quoted = JSON.stringify(cut).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    return cut === raw ? quoted : `${quoted.slice(0, -1)}..."`;
+}
+/** `host:port`, bracketing an IPv6 address so the port stays readable. */
+function hostPort(host, port) {
+    return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+/** An IP literal as the agent wrote it, plus the address it means when that differs. */
+function ipWhere(raw, ip, port) {
+    const bare = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+    if (bare.toLowerCase() === ip)
+        return hostPort(ip, port);
+    const shown = bare.length <= 64 ? bare : quoteHost(bare);
+    return `${hostPort(shown, port)} (${ip})`;
+}
+function ipLiteralMessage(raw, ip, port) {
+    return (`Airlock blocked ${ipWhere(raw, ip, port)}: requests to IP addresses are not allowed, only to host names. ` +
+        'Allow a host name in the allowed-endpoints input and route it to this address with the connect-to input if the agent needs it.');
+}
+const CLASS_WORDS = {
+    public: 'a public address',
+    loopback: 'a loopback address',
+    'link-local': 'a link-local address',
+    private: 'a private address',
+    cgnat: 'a carrier-grade NAT address',
+    multicast: 'a multicast address',
+    metadata: 'a cloud metadata address',
+    unspecified: 'an unspecified address',
+    reserved: 'a reserved address'
 };
-/** A credential from a static secret input. */
-function staticCredential(provider, token, source = 'secret') {
-    return { provider, token, createdAt: new Date(), metadata: { [META_KEY_TOKEN_SOURCE]: source } };
+function refusal(reason, message, host) {
+    return host === undefined
+        ? { allowed: false, reason, message }
+        : { allowed: false, reason, message, host };
 }
-/** The first non-empty input among `names`, or a GrantError whose hint names them all. */
-function requireSecret(ctx, provider, names, hint) {
-    for (const name of names) {
-        const value = ctx.input(name);
-        if (value) {
-            ctx.setSecret(value);
-            return [name, value];
+/** The errno-style code of a resolver failure, printable and short. */
+function errorCode(err) {
+    const code = err?.code;
+    if (typeof code === 'string' && /^[A-Z0-9_]{1,32}$/.test(code))
+        return code;
+    return 'lookup failed';
+}
+async function defaultResolve(host) {
+    const answers = await (0,promises_namespaceObject.lookup)(host, { all: true, verbatim: true });
+    return answers.map((a) => a.address);
+}
+/**
+ * The egress policy of one run. Build it once with every allowlist entry (bad entries throw
+ * at construction, before anything starts); call {@link check} for every CONNECT and plain
+ * HTTP request, then {@link resolveTarget} for the address to dial.
+ */
+class EgressPolicy {
+    mode;
+    patterns = [];
+    connectTo;
+    resolve;
+    constructor(cfg) {
+        // Anything but an explicit 'audit' blocks: a typo must not open the sandbox.
+        this.mode = cfg.mode === 'audit' ? 'audit' : 'block';
+        this.patterns = cfg.allow.map(policy_parseHostPattern);
+        this.connectTo = new Map();
+        for (const [key, target] of cfg.connectTo ?? [])
+            this.connectTo.set(key.toLowerCase(), target);
+        this.resolve = cfg.resolve ?? defaultResolve;
+    }
+    /** Grant more hosts (e.g. a provider's hosts). All patterns parse or none are added. */
+    addAllowed(patterns) {
+        const parsed = patterns.map(policy_parseHostPattern);
+        this.patterns.push(...parsed);
+    }
+    /** The parsed allowlist, in the order entries were added. */
+    get allowlist() {
+        return this.patterns;
+    }
+    /**
+     * Name, port and scheme check, without DNS: used at CONNECT time (`https`) and for plain
+     * HTTP requests (`http`). Invalid hosts, localhost, metadata names and non-public IP
+     * literals are refused in every mode; in audit mode, anything else block mode would
+     * refuse is allowed with `audited: true` and the reason and message block mode gives.
+     */
+    check(host, port, scheme) {
+        const always = this.alwaysRefused(host, port);
+        if (always)
+            return always;
+        const ip = parseIpLiteral(host);
+        if (ip !== undefined) {
+            return this.soft(refusal('ip-literal', ipLiteralMessage(host, ip, port), ip));
         }
-    }
-    throw new GrantError(provider, `no credential: ${names.map((n) => `\`${n}\``).join(' and ')} ${names.length > 1 ? 'are' : 'is'} empty`, hint);
-}
-/** Defaults for the parts of `CredentialProvider` most providers do not use. */
-class BaseProvider {
-    containerEnv(_cred) {
-        return [];
-    }
-    containerMounts(_cred, _containerHome, _stagingDir) {
-        return Promise.resolve({ mounts: [] });
-    }
-    cleanup(_cleanupPath) {
-        return Promise.resolve();
-    }
-    impliedDependencies() {
-        return [];
-    }
-}
-
-;// CONCATENATED MODULE: ./src/providers/agent.ts
-
-
-
-// The CLI sets the runner; providers stay free of the sandbox code and of import cycles.
-let cliRunner;
-function setAgentCliRunner(runner) {
-    cliRunner = runner;
-}
-const collect = (value, previous) => [...previous, value];
-/** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
-class AgentBase extends BaseProvider {
-    async prepareContainer(opts) {
-        const home = (0,external_node_path_.join)(opts.stagingDir, 'home');
-        for (const [rel, content] of Object.entries(this.homeFiles(opts))) {
-            const file = (0,external_node_path_.join)(home, rel);
-            await (0,promises_.mkdir)((0,external_node_path_.dirname)(file), { recursive: true, mode: 0o755 });
-            // World-readable on purpose: the container runs as the runner's uid but the staging
-            // directory is mounted read-only and holds placeholders only.
-            await (0,promises_.writeFile)(file, content, { mode: 0o644 });
+        // alwaysRefused() has established that the name normalises.
+        const name = normalizeHost(host) ?? '';
+        const plain = scheme === 'http';
+        const defaultPort = plain ? 80 : 443;
+        const wanted = plain ? 'http' : 'https';
+        const hostMatches = this.patterns.filter((p) => matchesHost(p, name));
+        const sameScheme = hostMatches.filter((p) => p.scheme === wanted);
+        const exact = sameScheme.filter((p) => (p.port ?? defaultPort) === port);
+        const target = this.connectTo.get(`${name}:${port}`);
+        const where = hostPort(name, port);
+        if (exact.length > 0) {
+            const decision = { allowed: true, host: name, pattern: bestMatch(exact).raw };
+            if (target)
+                decision.connectTo = target;
+            return decision;
         }
-        const config = {
-            env: [...this.containerEnv(opts.credential), ...this.agentEnv(opts)],
-            mounts: [],
-            stagingDir: opts.stagingDir
-        };
-        if (opts.prompt !== undefined)
-            config.command = this.command(opts.prompt, opts.agentArgs ?? []);
-        return config;
-    }
-    registerCli(program) {
-        program
-            .command(this.name)
-            .description(`run ${this.binary} non-interactively in the airlock (credentials from the environment)`)
-            .requiredOption('-p, --prompt <text>', 'the task')
-            .option('--grant <provider>', 'another provider to grant (repeatable)', collect, [])
-            .option('--allow <pattern>', 'another host to allow (repeatable)', collect, [])
-            .option('--connect-to <host:port=target:port>', 'route a host elsewhere (repeatable)', collect, [])
-            .option('--upstream-ca <file>', 'extra CA for upstream TLS')
-            .option('--image <image>', 'container image')
-            .option('--workspace <dir>', 'directory mounted at /workspace (default: cwd)')
-            .option('--read-only', 'mount the workspace read-only')
-            .option('--agent-version <version>', `${this.npmPackage} version (default ${this.defaultVersion})`)
-            .argument('[args...]', 'extra arguments for the agent')
-            .action(async (args, opts) => {
-            if (!cliRunner)
-                throw new Error('the agent commands need the airlock CLI');
-            await cliRunner(this.name, { ...opts, args });
-        });
-    }
-}
-/** MCP servers in the common shape, minus anything undefined, for JSON config files. */
-function mcpJson(opts) {
-    return JSON.parse(JSON.stringify(opts.mcpServers));
-}
-
-;// CONCATENATED MODULE: ./src/providers/claude.ts
-
-
-const ANTHROPIC_HOST = 'api.anthropic.com';
-const OAUTH_PREFIX = 'sk-ant-oat';
-/** Claude Code with an Anthropic API key or a Claude Code OAuth token. */
-class ClaudeProvider extends AgentBase {
-    name = 'claude';
-    npmPackage = '@anthropic-ai/claude-code';
-    defaultVersion = '2.1.0';
-    binary = 'claude';
-    grant(ctx) {
-        const [input, token] = requireSecret(ctx, this.name, ['anthropic-api-key', 'claude-code-oauth-token'], 'Set anthropic-api-key or claude-code-oauth-token, or grant aws/gcp for Bedrock/Vertex.');
-        const cred = staticCredential(this.name, token);
-        cred.metadata = {
-            ...cred.metadata,
-            auth: input === 'claude-code-oauth-token' || token.startsWith(OAUTH_PREFIX) ? 'oauth' : 'api-key'
-        };
-        return Promise.resolve(cred);
-    }
-    isOAuth(cred) {
-        return cred.metadata?.auth === 'oauth';
-    }
-    configureProxy(p, cred) {
-        if (this.isOAuth(cred)) {
-            p.setCredentialWithGrant(ANTHROPIC_HOST, 'Authorization', `Bearer ${cred.token}`, this.name);
-            // The API rejects OAuth bearer tokens without this beta flag.
-            p.addExtraHeader(ANTHROPIC_HOST, 'anthropic-beta', 'oauth-2025-04-20');
-            p.removeRequestHeader(ANTHROPIC_HOST, 'x-api-key');
+        const httpForm = `http://${name}${port === 80 ? '' : `:${port}`}`;
+        const httpsForm = port === 443 ? name : `${name}:${port}`;
+        let denied;
+        if (sameScheme.length > 0) {
+            const ports = [...new Set(sameScheme.map((p) => p.port ?? defaultPort))].sort((a, b) => a - b);
+            const portList = `port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}`;
+            denied = plain
+                ? refusal('port-not-allowed', `Airlock blocked plain HTTP to ${where}: the allowlist permits plain HTTP to this host only on ${portList}. ` +
+                    `Add ${httpForm} to the allowed-endpoints input if the agent needs that port.`, name)
+                : refusal('port-not-allowed', `Airlock blocked ${where}: the allowlist permits this host only on ${portList}. ` +
+                    `Add ${httpsForm} (host:port) to the allowed-endpoints input if the agent needs that port.`, name);
+        }
+        else if (hostMatches.length > 0) {
+            denied = plain
+                ? refusal('plain-http', `Airlock blocked plain HTTP to ${where}: the host is allowed only over HTTPS. ` +
+                    `Use https, or add ${httpForm} to the allowed-endpoints input if the agent needs plain HTTP.`, name)
+                : refusal('not-allowed', `Airlock blocked ${where}: the allowlist permits only plain HTTP to this host. ` +
+                    `Add ${httpsForm} to the allowed-endpoints input if the agent needs HTTPS.`, name);
+        }
+        else if (plain) {
+            denied = refusal('not-allowed', `Airlock blocked plain HTTP to ${where}: the host is not in the allowlist. ` +
+                `Add ${httpForm} to the allowed-endpoints input if the agent needs it.`, name);
         }
         else {
-            p.setCredentialWithGrant(ANTHROPIC_HOST, 'x-api-key', cred.token, this.name);
-            p.removeRequestHeader(ANTHROPIC_HOST, 'authorization');
+            denied = refusal('not-allowed', `Airlock blocked ${where}: the host is not in the allowlist. ` +
+                `Add ${port === 443 ? 'it' : httpsForm} to the allowed-endpoints input if the agent needs it.`, name);
         }
+        const soft = this.soft(denied);
+        if (soft.allowed && target)
+            soft.connectTo = target;
+        return soft;
     }
-    hosts(_cred) {
-        return [ANTHROPIC_HOST];
-    }
-    containerEnv(cred) {
-        return this.isOAuth(cred)
-            ? [`CLAUDE_CODE_OAUTH_TOKEN=${PLACEHOLDERS.claudeOauth}`]
-            : [`ANTHROPIC_API_KEY=${PLACEHOLDERS.anthropicKey}`];
-    }
-    agentEnv(_opts) {
-        // Telemetry and update checks would be blocked anyway; turning them off keeps the
-        // network log to what the agent did.
-        return [
-            'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1',
-            'DISABLE_AUTOUPDATER=1',
-            'DISABLE_TELEMETRY=1',
-            'DISABLE_ERROR_REPORTING=1'
-        ];
-    }
-    homeFiles(opts) {
-        const claudeJson = {
-            hasCompletedOnboarding: true,
-            projects: {
-                '/workspace': { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true }
+    /**
+     * Where to dial `host:port`. A `connect-to` entry wins and is exempt from address checks
+     * (the workflow author chose it). Otherwise the name is resolved and refused if it has no
+     * address or if ANY address is not public (a name with one private answer could be
+     * rebound to it); the first address is returned so the caller dials exactly what was
+     * checked, never re-resolving. Hosts `check` always refuses are refused here too; the
+     * allowlist itself is `check`'s job.
+     */
+    async resolveTarget(host, port) {
+        const always = this.alwaysRefused(host, port);
+        if (always)
+            return {
+                allowed: false,
+                reason: always.reason ?? 'invalid-host',
+                message: always.message ?? ''
+            };
+        const ip = parseIpLiteral(host);
+        if (ip !== undefined) {
+            if (this.mode === 'block') {
+                return {
+                    allowed: false,
+                    reason: 'ip-literal',
+                    message: ipLiteralMessage(host, ip, port),
+                    address: ip
+                };
             }
-        };
-        if (Object.keys(opts.mcpServers).length > 0)
-            claudeJson.mcpServers = mcpJson(opts);
-        const settings = {
-            permissions: { defaultMode: 'bypassPermissions' },
-            skipDangerousModePermissionPrompt: true
-        };
-        return {
-            '.claude.json': JSON.stringify(claudeJson, null, 2),
-            '.claude/settings.json': JSON.stringify(settings, null, 2)
-        };
-    }
-    command(prompt, args) {
-        return [
-            'claude',
-            '-p',
-            prompt,
-            '--output-format',
-            'json',
-            '--dangerously-skip-permissions',
-            ...args
-        ];
-    }
-}
-
-;// CONCATENATED MODULE: ./src/providers/cloud.ts
-
-
-/**
- * AWS via GitHub OIDC → STS, re-signing SigV4 in the proxy. The grant flow is not built yet:
- * it fails early and plainly rather than pretending.
- */
-class AwsProvider extends BaseProvider {
-    name = 'aws';
-    grant(ctx) {
-        if (!ctx.input('aws-role-arn')) {
-            return Promise.reject(new GrantError(this.name, 'no credential: `aws-role-arn` is empty', 'Set aws-role-arn to the role to assume with GitHub OIDC, and give the job `permissions: id-token: write`.'));
+            return { allowed: true, address: ip, port, connectTo: false };
         }
-        return Promise.reject(new GrantError(this.name, 'AWS OIDC grants are not available in this release', 'Remove aws from grants for now.'));
-    }
-    configureProxy(_p, _cred) { }
-    registerEndpoints(_router, _cred) { }
-    hosts(_cred) {
-        return [];
-    }
-    containerEnv(cred) {
-        return [
-            `AWS_ACCESS_KEY_ID=${PLACEHOLDERS.awsAccessKeyId}`,
-            `AWS_SECRET_ACCESS_KEY=${PLACEHOLDERS.awsSecretAccessKey}`,
-            `AWS_REGION=${cred.metadata?.region ?? 'us-east-1'}`
-        ];
-    }
-    impliedDependencies() {
-        return ['aws'];
-    }
-}
-/** Google Cloud via GitHub OIDC → Google STS. Not built yet; fails early and plainly. */
-class GcpProvider extends BaseProvider {
-    name = 'gcp';
-    grant(ctx) {
-        if (!ctx.input('gcp-workload-identity-provider')) {
-            return Promise.reject(new GrantError(this.name, 'no credential: `gcp-workload-identity-provider` is empty', 'Set gcp-workload-identity-provider (and optionally gcp-service-account), and give the job `permissions: id-token: write`.'));
+        const name = normalizeHost(host) ?? '';
+        const where = hostPort(name, port);
+        const target = this.connectTo.get(`${name}:${port}`);
+        if (target)
+            return { allowed: true, address: target.host, port: target.port, connectTo: true };
+        let answers;
+        try {
+            answers = await this.resolve(name);
         }
-        return Promise.reject(new GrantError(this.name, 'Google Cloud OIDC grants are not available in this release', 'Remove gcp from grants for now.'));
-    }
-    configureProxy(_p, _cred) { }
-    hosts(_cred) {
-        return [];
-    }
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/error.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-function getLineColFromPtr(string, ptr) {
-    let lines = string.slice(0, ptr).split(/\r?\n/);
-    return [lines.length, lines.pop().length + 1];
-}
-function makeCodeBlock(string, line, column) {
-    let lines = string.split(/\r?\n/);
-    let codeblock = '';
-    let numberLen = (Math.log10(line + 1) | 0) + 1;
-    for (let i = line - 1; i <= line + 1; i++) {
-        let l = lines[i - 1];
-        if (!l)
-            continue;
-        codeblock += i.toString().padEnd(numberLen, ' ');
-        codeblock += ':  ';
-        codeblock += l;
-        codeblock += '\n';
-        if (i === line) {
-            codeblock += ' '.repeat(numberLen + column + 2);
-            codeblock += '^\n';
-        }
-    }
-    return codeblock;
-}
-class TomlError extends Error {
-    line;
-    column;
-    codeblock;
-    constructor(message, options) {
-        const [line, column] = getLineColFromPtr(options.toml, options.ptr);
-        const codeblock = makeCodeBlock(options.toml, line, column);
-        super(`Invalid TOML document: ${message}\n\n${codeblock}`, options);
-        this.line = line;
-        this.column = column;
-        this.codeblock = codeblock;
-    }
-    /** @internal */
-    static x(message, ctx, ptr) {
-        throw new TomlError(message, { toml: ctx.s, ptr: ptr ?? ctx.p });
-    }
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/primitive.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-
-/** @internal */
-function parseString(ctx) {
-    let startPtr = ctx.p;
-    let c = ctx.s.charCodeAt(ctx.p++);
-    let first = c;
-    let isLiteral = c === 0x27; /* ' */
-    let isMultiline = c === ctx.s.charCodeAt(ctx.p) && c === ctx.s.charCodeAt(ctx.p + 1);
-    if (isMultiline) {
-        // Trim initial newline
-        if ((c = ctx.s.charCodeAt(ctx.p += 2)) === 0xa /* \n */)
-            ctx.p++;
-        else if (c === 0xd /* \r */ && ctx.s.charCodeAt(ctx.p + 1) === 0xa /* \n */)
-            ctx.p += 2;
-    }
-    // For the record: it is not worth it to use a fast-path for literal strings using `indexOf`.
-    // Doing a char-by-char iteration ends up dispatching less instructions, for the same wall-clock runtime.
-    let parsed = '';
-    let sliceStart = ctx.p;
-    // states:
-    //   0 - decoding
-    //   1 - decoding escape
-    //   2 - whitespace escape (no newline encountered yet, must fail on non-whitespace)
-    //   3 - whitespace escape (newline encountered, allowed to transition back to normal decode)
-    let state = 0;
-    for (; ctx.p < ctx.s.length; ctx.p++) {
-        c = ctx.s.charCodeAt(ctx.p);
-        // Deal with newlines first, since that simplifies control character checking and handling across all states
-        if (isMultiline && (c === 0xa /* \n */ || (c === 0xd /* \r */ && ctx.s.charCodeAt(ctx.p + 1) === 0xa /* \n */))) {
-            state = state && 3;
-        }
-        // Control characters are banned in TOML, so we throw an error if we encounter them
-        else if ((c < 0x20 && c !== 0x9 /* \t */) || c === 0x7f) {
-            TomlError.x('control characters are not allowed in strings', ctx);
-        }
-        // The string might terminate while we're parsing through a newline escape.
-        // It must have encountered a newline; otherwise, it'll simply fail in another branch.
-        else if ((!state || state === 3) && c === first && (!isMultiline || (ctx.s.charCodeAt(ctx.p + 1) === first && ctx.s.charCodeAt(ctx.p + 2) === first))) {
-            if (isMultiline) {
-                // If the string ends with 4-5 quotes, then the first 1-2 are part of the string
-                if (ctx.s.charCodeAt(ctx.p + 3) === first)
-                    ctx.p++;
-                if (ctx.s.charCodeAt(ctx.p + 3) === first)
-                    ctx.p++;
-            }
-            // If we're in a newline escape still, then there's nothing to add.
-            if (!state) {
-                // Avoid a useless concat operation if the string can be used as-is.
-                let s = ctx.s.slice(sliceStart, ctx.p);
-                parsed = parsed ? parsed + s : s;
-            }
-            ctx.p += isMultiline ? 3 : 1;
-            return parsed;
-        }
-        // Baseline state; keep moving forward unless an escape sequence starts
-        else if (!state) {
-            if (!isLiteral && c === 0x5c /* \ */) {
-                parsed += ctx.s.slice(sliceStart, (sliceStart = ctx.p));
-                state = 1;
-            }
-        }
-        else if (state === 1) {
-            if (c === 0x78 /* x */ || c === 0x75 /* u */ || c === 0x55 /* U */) { // Unicode escape
-                let errPtr = ctx.p++ - 1;
-                let value = 0;
-                let len = c === 0x78 /* x */ ? 2 : c === 0x75 /* u */ ? 4 : 8;
-                for (let j = 0; j < len; j++, ctx.p++) {
-                    let hex = ctx.s.charCodeAt(ctx.p);
-                    let digit = 
-                    /* 0-9 */ hex >= 0x30 && hex <= 0x39 ? hex - 0x30 :
-                        /* A-F */ hex >= 0x41 && hex <= 0x46 ? hex - 0x41 + 10 :
-                            /* a-f */ hex >= 0x61 && hex <= 0x66 ? hex - 0x61 + 10 : -1;
-                    if (digit < 0)
-                        TomlError.x('invalid non-hex character in unicode escape', ctx);
-                    value = (value << 4) | digit;
-                }
-                // Because JS does bitwise on signed 32bit integers, all 0xfzzzzzzz values are actually seen as negative
-                if (value < 0 || value > 0x10ffff || (value >= 0xd800 && value <= 0xdfff)) {
-                    TomlError.x('invalid unicode escape', ctx, errPtr);
-                }
-                parsed += String.fromCodePoint(value);
-                sliceStart = ctx.p--;
-                state = 0;
-            }
-            // Newline escape sequence. We only need to care about spaces and tabs; newlines are dealt with earlier
-            else if (isMultiline && (c === 0x20 || c === 0x9 /* \t */)) {
-                state = 2;
-            }
-            // Basic escape sequence
-            else {
-                if (c === 0x62 /* b */)
-                    parsed += '\b';
-                else if (c === 0x74 /* t */)
-                    parsed += '\t';
-                else if (c === 0x6e /* n */)
-                    parsed += '\n';
-                else if (c === 0x66 /* f */)
-                    parsed += '\f';
-                else if (c === 0x72 /* r */)
-                    parsed += '\r';
-                else if (c === 0x65 /* e */)
-                    parsed += '\x1b';
-                else if (c === 0x22 /* " */)
-                    parsed += '"';
-                else if (c === 0x5c /* \ */)
-                    parsed += '\\';
-                else
-                    TomlError.x('unrecognised escape sequence', ctx);
-                sliceStart = ctx.p + 1;
-                state = 0;
-            }
-        }
-        // Newline escape continuation: keep moving forward until the first non-whitespace char
-        else if (c !== 0x20 && c !== 0x9 /* \t */) {
-            if (state === 2)
-                TomlError.x('invalid escape: only line-ending whitespace may be escaped', ctx, sliceStart);
-            // State cannot be zero, or we'd have branched earlier already.
-            // If it's a backslash, immediately transition to the escape state so it can be processed.
-            state = !isLiteral && c === 0x5c /* \ */ ? 1 : 0;
-            sliceStart = ctx.p;
-        }
-    }
-    TomlError.x('unfinished string', ctx, startPtr);
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/date.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-let DATE_TIME_RE = /^(\d{4}-\d{2}-\d{2})?[Tt ]?(?:(\d{2}):\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|z|[-+]\d{2}:\d{2})?$/i;
-class TomlDate extends Date {
-    #hasDate = false;
-    #hasTime = false;
-    #offset = null;
-    constructor(date, fasttype, unsafeDelim) {
-        let hasDate = true;
-        let hasTime = true;
-        let offset = 'Z';
-        let c;
-        if (typeof date === 'string') {
-            if (fasttype)
-                prep: {
-                    // Date-time
-                    if (fasttype < 3) {
-                        if (+date.slice(11, 13) > 23) {
-                            date = '';
-                            break prep;
-                        }
-                        // Local
-                        if (fasttype === 2) {
-                            offset = null;
-                            date += 'Z';
-                        }
-                        // Offset; keep track of offset if not Z
-                        else if ((c = date.charCodeAt(date.length - 1)) !== 0x5a /* Z */ && c !== 0x7a /* z */) {
-                            offset = date.slice(date.length - 6);
-                        }
-                        if (unsafeDelim)
-                            date = date.slice(0, 10) + 'T' + date.slice(11);
-                    }
-                    // Time
-                    else if (fasttype === 4) {
-                        date = +date.slice(0, 2) > 23 ? '' : `0000-01-01T${date}Z`;
-                    }
-                    hasDate = fasttype !== 4;
-                    hasTime = fasttype !== 3;
-                }
-            else {
-                let match = date.match(DATE_TIME_RE);
-                if (match) {
-                    if (!match[1]) {
-                        hasDate = false;
-                        date = `0000-01-01T${date}`;
-                    }
-                    hasTime = !!match[2];
-                    // Make sure to use T instead of a space. Breaks in case of extreme values otherwise.
-                    hasTime && date[10] === ' ' && (date = date.replace(' ', 'T'));
-                    // Do not allow rollover hours.
-                    if (match[2] && +match[2] > 23) {
-                        date = '';
-                    }
-                    else {
-                        offset = match[3] || null;
-                        if (!offset && hasTime)
-                            date += 'Z';
-                    }
-                }
-                else {
-                    date = '';
-                }
-            }
-        }
-        super(date);
-        if (!isNaN(this.getTime())) {
-            this.#hasDate = hasDate;
-            this.#hasTime = hasTime;
-            this.#offset = offset;
-        }
-    }
-    isDateTime() {
-        return this.#hasDate && this.#hasTime;
-    }
-    isLocal() {
-        return !this.#hasDate || !this.#hasTime || !this.#offset;
-    }
-    isDate() {
-        return this.#hasDate && !this.#hasTime;
-    }
-    isTime() {
-        return this.#hasTime && !this.#hasDate;
-    }
-    isValid() {
-        return this.#hasDate || this.#hasTime;
-    }
-    toISOString() {
-        let iso = super.toISOString();
-        // Local Date
-        if (this.isDate())
-            return iso.slice(0, 10);
-        // Local Time
-        if (this.isTime())
-            return iso.slice(11, 23);
-        // Local DateTime
-        if (this.#offset === null)
-            return iso.slice(0, -1);
-        // Offset DateTime
-        if (this.#offset === 'Z' || this.#offset === 'z')
-            return iso;
-        // This part is quite annoying: JS strips the original timezone from the ISO string representation
-        // Instead of using a "modified" date and "Z", we restore the representation "as authored"
-        let offset = (+(this.#offset.slice(1, 3)) * 60) + +(this.#offset.slice(4, 6));
-        offset = this.#offset[0] === '-' ? offset : -offset;
-        let offsetDate = new Date(this.getTime() - (offset * 60e3));
-        return offsetDate.toISOString().slice(0, -1) + this.#offset;
-    }
-    static wrapAsOffsetDateTime(jsDate, offset = 'Z') {
-        let date = new TomlDate(jsDate);
-        date.#offset = offset;
-        return date;
-    }
-    static wrapAsLocalDateTime(jsDate) {
-        let date = new TomlDate(jsDate);
-        date.#offset = null;
-        return date;
-    }
-    static wrapAsLocalDate(jsDate) {
-        let date = new TomlDate(jsDate);
-        date.#hasTime = false;
-        date.#offset = null;
-        return date;
-    }
-    static wrapAsLocalTime(jsDate) {
-        let date = new TomlDate(jsDate);
-        date.#hasDate = false;
-        date.#offset = null;
-        return date;
-    }
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/extract.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-
-
-
-
-function isDigit(char, base = 10) {
-    return base === 16
-        ? (char > 0x2f && char < 0x3a) || (char > 0x40 && char < 0x47) || (char > 0x60 && char < 0x67)
-        : (char > 0x2f && char < 0x30 + base);
-}
-function isEndOfValue(char, delim) {
-    // Whitespace -- we're permissive on `\r` for performance; it'll be dealt with later anyway
-    return char === 0x20 || char === 0x9 /* \t */ || char === 0xa /* \n */ || char === 0xd /* \r */ ||
-        // Structure end or next value delimiter
-        (delim && (char === delim || char === 0x2c /* , */)) ||
-        // Comment
-        char === 0x23; /* # */
-}
-/** @internal */
-function extractValue(ctx, end) {
-    let errPtr = ctx.p;
-    let c = ctx.s.charCodeAt(ctx.p);
-    // Structs
-    if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-        ctx.d-- || TomlError.x('document contains excessively nested structures. aborting.', ctx);
-        let value = c === 0x5b /* [ */
-            ? parseArray(ctx)
-            : parseInlineTable(ctx);
-        ctx.d++;
-        return value;
-    }
-    // Strings
-    if (c === 0x22 /* " */ || c === 0x27 /* ' */) {
-        return parseString(ctx);
-    }
-    // Booleans
-    // We can fast-path because the first character is enough to know the only possible value
-    if (c === 0x74 /* t */) { // Only possible valid value is `true`
-        if (ctx.s.charCodeAt(++ctx.p) !== 0x72 || ctx.s.charCodeAt(++ctx.p) !== 0x75 || ctx.s.charCodeAt(++ctx.p) !== 0x65)
-            TomlError.x('invalid value', ctx, errPtr);
-        return ctx.p++, true;
-    }
-    if (c === 0x66 /* f */) { // Only possible valid value is `false`
-        if (ctx.s.charCodeAt(++ctx.p) !== 0x61 || ctx.s.charCodeAt(++ctx.p) !== 0x6c || ctx.s.charCodeAt(++ctx.p) !== 0x73 || ctx.s.charCodeAt(++ctx.p) !== 0x65)
-            TomlError.x('invalid value', ctx, errPtr);
-        return ctx.p++, false;
-    }
-    if (c === 0x2b /* + */ || c === 0x2d /* - */) {
-        return parseNumber(ctx, ctx.p, ctx.s.charCodeAt(++ctx.p), 0x2c - c, end);
-    }
-    // Rough heuristic, but `parseDate` falls back to number parsing if it's a false positive.
-    // e.g.: `a = 1\n-------------- = 1` would match this heuristic, but gracefully fallback to numbers.
-    if (ctx.s.charCodeAt(ctx.p + 4) === 0x2d /* - */ && ctx.s.charCodeAt(ctx.p + 7) === 0x2d /* - */) {
-        return parseDate(ctx, c, end);
-    }
-    // Same logic as above; `parseTime` falls back to number parsing if it's a false positive.
-    if (ctx.s.charCodeAt(ctx.p + 2) === 0x3a /* : */) {
-        return parseTime(ctx, c, end);
-    }
-    return parseNumber(ctx, ctx.p, c, 0, end);
-}
-// State:
-// 0: init
-// 1: integer
-// 2: fractional dot
-// 3: fractional
-// 4: exponent letter
-// 5: exponent
-// 6: exponent sign
-// 7: exponent with sign
-// >9: underscore; see below
-//     -> 12: was integer
-//     -> 14: was fractional
-//     -> 16: was exponent
-// states 2-5, 14, 16 are ONLY permitted iif base === 10
-function parseNumber(ctx, startPtr, startChr, sign, endChr) {
-    let c = startChr;
-    let state = 0;
-    let hasUnderscores = false;
-    // (+/-)inf
-    if (c === 0x69 /* i */) {
-        if (ctx.s.charCodeAt(++ctx.p) !== 0x6e || ctx.s.charCodeAt(++ctx.p) !== 0x66)
-            TomlError.x('invalid value', ctx, startPtr);
-        return ctx.p++, (sign || 1) / 0;
-    }
-    // (+/-)nan
-    if (c === 0x6e /* n */) {
-        if (ctx.s.charCodeAt(++ctx.p) !== 0x61 || ctx.s.charCodeAt(++ctx.p) !== 0x6e)
-            TomlError.x('invalid value', ctx, startPtr);
-        return ctx.p++, NaN;
-    }
-    // Leading zero
-    // Only allowed cases: `0<EOV>`, `0.(...)`, `0e(...)`, `0x(...)`, `0b(...)`, `0o(...)`
-    // FWIW, `0e(...)` is a stupid case, but it's not banned per-se so we have to parse it
-    if (c === 0x30 /* 0 */) {
-        if (++ctx.p >= ctx.s.length || isEndOfValue(c = ctx.s.charCodeAt(ctx.p), endChr))
-            return ctx.bi === true ? 0n : 0; // note: conveniently deals with `-0`
-        if (!sign) {
-            if (c === 0x78 /* x */)
-                return parseIntegerBaseN(ctx, startPtr, 16, endChr);
-            else if (c === 0x62 /* b */)
-                return parseIntegerBaseN(ctx, startPtr, 2, endChr);
-            else if (c === 0x6f /* o */)
-                return parseIntegerBaseN(ctx, startPtr, 8, endChr);
-        }
-        if (c === 0x2e /* . */)
-            state = 2;
-        else if (c === 0x65 /* e */ || c === 0x45 /* E */)
-            state = 4;
-        else
-            TomlError.x('illegal leading zero', ctx, startPtr);
-    }
-    // If the 1st char is not a digit by now, then it's not a valid TOML value at all
-    else if (!isDigit(c))
-        TomlError.x('invalid value', ctx, startPtr);
-    while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
-        if (!state)
-            state = 1; // Detects single-digit numbers we can use a fast parse path for
-        // The way the states are numbered is not random: underscores are always permitted in odd-numbered states and
-        // never permitted in even-numbered ones.
-        if (c === 0x5f /* _ */) {
-            if (!(state & 1))
-                TomlError.x('illegal underscore', ctx);
-            state += 11; // 11 is a marker that makes the state even and greater than 9; see the numbering + rationale above
-            hasUnderscores = true;
-        }
-        // Transition to fractional part.
-        else if (state === 1 && c === 0x2e /* . */)
-            state = 2;
-        // Transition to exponent part.
-        else if ((state === 1 || state === 3) && (c === 0x65 /* e */ || c === 0x45 /* E */))
-            state = 4;
-        // + and - are permitted in state 4 only (handled before entering the function for state 0)
-        else if (state === 4 && (c === 0x2b /* + */ || c === 0x2d /* - */)) {
-            state = 6;
-        }
-        // All special cases have been handled; only digits are allowed here
-        else if (!isDigit(c))
-            TomlError.x(`illegal character in numeric literal`, ctx);
-        // Clear state flags
-        else if (state > 9)
-            state -= 11;
-        else if (!(state & 1))
-            state++;
-    }
-    // Single-char number; we can fast-path these very easily.
-    if (!state) {
-        let val = (startChr - 0x30 /* 0 */) * (sign || 1);
-        return ctx.bi === true ? BigInt(val) : val;
-    }
-    // Even-numbered states absolutely require a digit next; not even end of value is permitted
-    if (!(state & 1))
-        TomlError.x('unfinished numeric value', ctx, startPtr);
-    let str = ctx.s.slice(startPtr, ctx.p);
-    if (hasUnderscores)
-        str = str.replaceAll('_', ''); // perf: replaceAll 1.25x faster than replace with a regex
-    return state > 1
-        ? parseFloat(str)
-        : parseInteger(ctx, str, 10, startPtr);
-}
-function parseIntegerBaseN(ctx, startPtr, base, endChr) {
-    let c, underscore = 1;
-    while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
-        if (c === 0x5f /* _ */) {
-            if (underscore & 1)
-                TomlError.x('illegal underscore', ctx);
-            underscore = 3;
-        }
-        // We only need to check if the number is a valid digit, nothing else is permitted
-        else if (!isDigit(c, base))
-            TomlError.x(`illegal character in numeric literal`, ctx);
-        // Clear underscore flag
-        else if (underscore & 1)
-            underscore--;
-    }
-    // Trailing underscore is not allowed
-    if (underscore & 1)
-        TomlError.x('unfinished numeric value', ctx);
-    let str = ctx.s.slice(startPtr + 2, ctx.p);
-    if (underscore)
-        str = str.replaceAll('_', ''); // perf: replaceAll 1.25x faster than replace with a regex
-    return parseInteger(ctx, str, base, startPtr);
-}
-function parseInteger(ctx, str, base, startPtr) {
-    if (ctx.bi !== true)
-        int: {
-            let val = parseInt(str, base);
-            if (!Number.isSafeInteger(val)) {
-                if (ctx.bi)
-                    break int;
-                TomlError.x('integer value cannot be represented losslessly', ctx, startPtr);
-            }
-            return val;
-        }
-    return base === 10 ? BigInt(str) : BigInt((base === 2 ? '0b' : base === 8 ? '0o' : '0x') + str);
-}
-function parseDate(ctx, c, endChr) {
-    let startPtr = ctx.p++, unsafeSeparator;
-    if (!isDigit(c) ||
-        !isDigit(ctx.s.charCodeAt(ctx.p++)) ||
-        !isDigit(ctx.s.charCodeAt(ctx.p++)) ||
-        !isDigit(ctx.s.charCodeAt(ctx.p++))) {
-        return parseNumber(ctx, ctx.p = startPtr, c, 0, endChr);
-    }
-    ctx.p += 5;
-    if (!isDigit(ctx.s.charCodeAt(ctx.p++)))
-        TomlError.x('invalid date-time: date part is malformed', ctx, startPtr);
-    if (ctx.p >= ctx.s.length || (((c = ctx.s.charCodeAt(ctx.p)) !== 0x20 || (unsafeSeparator = true, !isDigit(ctx.s.charCodeAt(ctx.p + 1)))) && c !== 0x54 /* T */ && c !== 0x74 /* t */)) {
-        let t = ctx.s.slice(startPtr, ctx.p);
-        return readDate(ctx, t, 3, false, startPtr);
-    }
-    if (ctx.s.charCodeAt(ctx.p += 3) !== 0x3a /* : */)
-        TomlError.x('invalid date-time: time part is malformed', ctx, startPtr);
-    if (ctx.s.charCodeAt(ctx.p += 3) === 0x3a /* : */)
-        ctx.p += 3;
-    if (ctx.s.charCodeAt(ctx.p) === 0x2e /* . */)
-        while (isDigit(ctx.s.charCodeAt(++ctx.p)))
-            ;
-    if (c = ctx.s.charCodeAt(ctx.p)) {
-        if (c === 0x5a /* Z */ || c === 0x7a /* z */) {
-            let t = ctx.s.slice(startPtr, ++ctx.p);
-            return readDate(ctx, t, 1, unsafeSeparator, startPtr, '[+00:00]');
-        }
-        if (c === 0x2b /* + */ || c === 0x2d /* - */) {
-            // Temporal's ZonedDateTime is weird asf when it comes to dealing with traditional offsets...
-            // It's 1.2x faster to allocate a new string to pass to ZDT than use Instant.toZonedDateTimeISO
-            let t = ctx.s.slice(startPtr, ctx.p += 6);
-            return readDate(ctx, t, 1, unsafeSeparator, startPtr, !ctx.ld && ('[' + ctx.s.slice(ctx.p - 6, ctx.p) + ']'));
-        }
-    }
-    let t = ctx.s.slice(startPtr, ctx.p);
-    return readDate(ctx, t, 2, unsafeSeparator, startPtr);
-}
-function parseTime(ctx, c, endChr) {
-    let start = ctx.p;
-    if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(++ctx.p))) {
-        return parseNumber(ctx, --ctx.p, c, 0, endChr);
-    }
-    if (ctx.s.charCodeAt(ctx.p += 4) === 0x3a /* : */)
-        ctx.p += 3;
-    if (ctx.s.charCodeAt(ctx.p) === 0x2e /* . */)
-        while (isDigit(ctx.s.charCodeAt(++ctx.p)))
-            ;
-    let t = ctx.s.slice(start, ctx.p);
-    return readDate(ctx, t, 4, false, start);
-}
-function readDate(ctx, str, type, unsafeDelim, errPtr, temporalSuffix) {
-    if (ctx.ld) {
-        let date = new TomlDate(str, type, unsafeDelim);
-        if (!date.isValid())
-            TomlError.x('invalid date', ctx, errPtr);
-        return date;
-    }
-    try {
-        if (temporalSuffix)
-            str += temporalSuffix;
-        switch (type) {
-            case 1: return Temporal.ZonedDateTime.from(str);
-            case 2: return Temporal.PlainDateTime.from(str);
-            case 3: return Temporal.PlainDate.from(str);
-            case 4: return Temporal.PlainTime.from(str);
-        }
-    }
-    catch (e) {
-        TomlError.x(e instanceof Error ? e.message : '' + e, ctx, errPtr);
-    }
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/util.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-
-/** @internal */
-function skipComment(ctx) {
-    for (; ctx.p < ctx.s.length; ctx.p++) {
-        let c = ctx.s.charCodeAt(ctx.p);
-        if (c === 0xa /* \n */)
-            break;
-        if (c === 0xd /* \r */ && ctx.s.charCodeAt(ctx.p + 1) === 0xa /* \n */) {
-            ctx.p++;
-            break;
-        }
-        if ((c < 0x20 && c !== 0x9 /* \t */) || c === 0x7f) {
-            TomlError.x('control characters are not allowed in comments', ctx);
-        }
-    }
-}
-/** @internal */
-function skipVoid(ctx, banNewLines, banComments) {
-    let c;
-    while (ctx.p < ctx.s.length) {
-        while (ctx.p < ctx.s.length && ((c = ctx.s.charCodeAt(ctx.p)) === 0x20 ||
-            c === 0x9 /* \t */ ||
-            (!banNewLines &&
-                (c === 0xa /* \n */ || (c === 0xd /* \r */ && ctx.s.charCodeAt(ctx.p + 1) === 0xa /* \n */)))))
-            ctx.p++;
-        if (banComments || c !== 0x23 /* # */)
-            break;
-        skipComment(ctx);
-    }
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/struct.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-
-
-
-
-/** @internal */
-function parseKey(ctx, end = 0x3d /* = */) {
-    // States:
-    // 0: before first char
-    // 1: parsing bare key
-    // 2: after key component
-    let startPtr;
-    let state = 0;
-    let parsed = [];
-    let sliceStart;
-    let c = ctx.s.charCodeAt(startPtr = ctx.p);
-    do {
-        // End of key
-        if (c === end) {
-            if (!state)
-                TomlError.x('unexpected end of key', ctx);
-            if (state === 1)
-                parsed.push(ctx.s.slice(sliceStart, ctx.p));
-            return ctx.p++, parsed;
-        }
-        // Dotted key separator
-        else if (c === 0x2e /* . */) {
-            if (!state)
-                TomlError.x('illegal empty bare key', ctx);
-            if (state === 1)
-                parsed.push(ctx.s.slice(sliceStart, ctx.p));
-            state = 0;
-        }
-        // Quoted key
-        else if (!state && (c === 0x22 /* " */ || c === 0x27 /* ' */)) {
-            if (c === ctx.s.charCodeAt(ctx.p + 1) && c === ctx.s.charCodeAt(ctx.p + 2))
-                TomlError.x('illegal quoted key: multiline strings are not allowed', ctx);
-            parsed.push(parseString(ctx));
-            state = 2;
-            ctx.p--;
-        }
-        // Whitespace; no-op in state 0 and 2, end of bare key in state 1
-        else if (c === 0x20 || c === 0x9 /* \t */) {
-            if (state === 1) {
-                parsed.push(ctx.s.slice(sliceStart, ctx.p));
-                state = 2;
-            }
-        }
-        // If state is post-key, no character is allowed; otherwise ensure it's a bare-key component
-        else if (state === 2 || (c < 0x30 && c !== 0x2d /* - */) || (c > 0x39 && c < 0x41) || (c > 0x5a && c < 0x61 && c !== 0x5f /* _ */) || c > 0x7a) {
-            TomlError.x('illegal character in key', ctx);
-        }
-        // Illegal character
-        else if (!state) {
-            state = 1;
-            sliceStart = ctx.p;
-        }
-    } while (c = ctx.s.charCodeAt(++ctx.p));
-    TomlError.x('incomplete key-value: cannot find end of key', ctx, startPtr);
-}
-/** @internal */
-function parseInlineTable(ctx) {
-    let startPtr = ctx.p++;
-    let res = Object.create(null);
-    let seen = new Set();
-    let c;
-    while (ctx.p < ctx.s.length) {
-        skipVoid(ctx);
-        if ((c = ctx.s.charCodeAt(ctx.p)) === 0x7d /* } */) {
-            ctx.p++;
-            return res;
-        }
-        let k;
-        let t = res;
-        let hasOwn = false;
-        let errPtr = ctx.p;
-        let key = parseKey(ctx);
-        for (let i = 0; i < key.length; i++) {
-            if (i)
-                t = hasOwn ? t[k] : (t[k] = Object.create(null));
-            k = key[i];
-            if ((hasOwn = Object.hasOwn(t, k)) && (typeof t[k] !== 'object' || seen.has(t[k]))) {
-                TomlError.x('trying to redefine an already defined value', ctx, errPtr);
-            }
-            let unsafe = k === '__proto__';
-            if (ctx.uk && (unsafe || k === 'constructor')) {
-                t = ctx.uk !== 1 && TomlError.x('document contains an unsafe property', ctx, errPtr);
-                break;
-            }
-            if (!hasOwn && unsafe) {
-                Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
-            }
-        }
-        if (hasOwn) {
-            TomlError.x('trying to redefine an already defined value', ctx, errPtr);
-        }
-        skipVoid(ctx, true, true);
-        let value = extractValue(ctx, 0x7d /* } */);
-        if (t && typeof (t[k] = value) === 'object')
-            seen.add(value);
-        skipVoid(ctx);
-        if ((c = ctx.s.charCodeAt(ctx.p++)) === 0x7d /* } */) {
-            return res;
-        }
-        if (c !== 0x2c /* , */)
-            TomlError.x('expected comma or end of structure', ctx, ctx.p - 1);
-    }
-    TomlError.x('unfinished table', ctx, startPtr);
-}
-/** @internal */
-function parseArray(ctx) {
-    let startPtr = ctx.p++;
-    let res = [];
-    let c;
-    while (ctx.p < ctx.s.length) {
-        skipVoid(ctx);
-        if ((c = ctx.s.charCodeAt(ctx.p)) === 0x5d /* ] */) {
-            ctx.p++;
-            return res;
-        }
-        res.push(extractValue(ctx, 0x5d /* ] */));
-        skipVoid(ctx);
-        if ((c = ctx.s.charCodeAt(ctx.p++)) === 0x5d /* ] */) {
-            return res;
-        }
-        if (c !== 0x2c /* , */)
-            TomlError.x('expected comma or end of structure', ctx, ctx.p - 1);
-    }
-    TomlError.x('unfinished array', ctx, startPtr);
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/parse.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-
-
-
-
-function peekTable(ctx, key, table, meta, type) {
-    let t = table;
-    let m = meta;
-    let k;
-    let hasOwn = false;
-    let state;
-    for (let i = 0; i < key.length; i++) {
-        if (i) {
-            t = hasOwn ? t[k] : (t[k] = Object.create(null));
-            m = (state = m[k]).c;
-            if (type === 0 /* Type.DOTTED */ && (state.t === 1 /* Type.EXPLICIT */ || state.t === 2 /* Type.ARRAY */)) {
-                return null;
-            }
-            if (state.t === 2 /* Type.ARRAY */) {
-                let l = t.length - 1;
-                t = t[l];
-                m = m[l].c;
-            }
-        }
-        k = key[i];
-        if ((hasOwn = Object.hasOwn(t, k)) && m[k]?.t === 0 /* Type.DOTTED */ && m[k]?.d) {
-            return null;
-        }
-        if (!hasOwn) {
-            let unsafe = k === '__proto__';
-            if (ctx.uk && (unsafe || k === 'constructor'))
-                return false;
-            if (unsafe) {
-                Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
-                Object.defineProperty(m, k, { enumerable: true, configurable: true, writable: true });
-            }
-            m[k] = {
-                t: i < key.length - 1 && type === 2 /* Type.ARRAY */
-                    ? 3 /* Type.ARRAY_DOTTED */ : type,
-                d: false,
-                i: 0,
-                c: Object.create(null),
+        catch (err) {
+            return {
+                allowed: false,
+                reason: 'resolve-failed',
+                message: `Airlock blocked ${where}: the name could not be resolved (${errorCode(err)}). ` +
+                    'Check the host name, or route it with the connect-to input.'
             };
         }
-    }
-    state = m[k];
-    if (state.t !== type && !(type === 1 /* Type.EXPLICIT */ && state.t === 3 /* Type.ARRAY_DOTTED */)) {
-        // Bad key type!
-        return null;
-    }
-    if (type === 2 /* Type.ARRAY */) {
-        if (!state.d) {
-            state.d = true;
-            t[k] = [];
+        const addresses = [];
+        for (const answer of Array.isArray(answers) ? answers : []) {
+            const address = typeof answer === 'string' ? parseIpLiteral(answer) : undefined;
+            if (address === undefined) {
+                return {
+                    allowed: false,
+                    reason: 'resolve-failed',
+                    message: `Airlock blocked ${where}: the resolver returned something that is not an IP address. Check the runner's DNS setup.`
+                };
+            }
+            addresses.push(address);
         }
-        t[k].push(t = Object.create(null));
-        state.c[state.i++] = (state = { t: 1 /* Type.EXPLICIT */, d: false, i: 0, c: Object.create(null) });
-    }
-    if (state.d) {
-        // Redefining a table!
-        return null;
-    }
-    state.d = true;
-    if (type === 1 /* Type.EXPLICIT */) {
-        t = hasOwn ? t[k] : (t[k] = Object.create(null));
-    }
-    else if (type === 0 /* Type.DOTTED */ && hasOwn) {
-        return null;
-    }
-    return [k, t, state.c];
-}
-function validateTablePeek(ctx, peek, ptr) {
-    if (peek === null || ctx.uk === 2)
-        TomlError.x(peek === null
-            ? 'trying to redefine an already defined table or value'
-            : 'document contains an unsafe property', ctx, ptr);
-}
-function parse(toml, options = {}) {
-    let ctx = {
-        s: toml,
-        p: 0,
-        d: options.maxDepth ?? 1000,
-        bi: options.integersAsBigInt ?? false,
-        ld: options.useLegacyDate ?? true,
-        uk: options.unsafeKeyBehaviour === 'throw' ? 2 : options.unsafeKeyBehaviour === 'drop' ? 1 : 0,
-    };
-    let res = Object.create(null);
-    let meta = Object.create(null);
-    let tmp;
-    let skipping = false;
-    let tbl = res;
-    let m = meta;
-    // BOM is allowed, skip.
-    // JS is UTF-16, so we have to check for the UTF-16 BOM instead of the UTF-8 BOM sequence!
-    if (toml.charCodeAt(0) === 0xfeff)
-        ctx.p++;
-    skipVoid(ctx);
-    while (ctx.p < toml.length) {
-        if (toml.charCodeAt(ctx.p) === 0x5b /* [ */) {
-            let isTableArray = toml.charCodeAt(++ctx.p) === 0x5b; /* [ */
-            tmp = ctx.p += +isTableArray;
-            skipping = false;
-            let k = parseKey(ctx, 0x5d /* ] */);
-            if (isTableArray) {
-                if (toml.charCodeAt(ctx.p) !== 0x5d /* ] */) {
-                    TomlError.x('expected end of table array declaration', ctx);
+        const first = addresses[0];
+        if (first === undefined) {
+            return {
+                allowed: false,
+                reason: 'resolve-failed',
+                message: `Airlock blocked ${where}: the name has no addresses. ` +
+                    'Check the host name, or route it with the connect-to input.'
+            };
+        }
+        const classes = addresses.map((a) => ({ address: a, cls: classifyAddress(a) }));
+        const bad = classes.find((c) => c.cls === 'metadata') ?? classes.find((c) => c.cls !== 'public');
+        if (bad) {
+            return bad.cls === 'metadata'
+                ? {
+                    allowed: false,
+                    reason: 'metadata',
+                    message: `Airlock blocked ${where}: the name resolves to ${bad.address}, a cloud metadata address, which the sandbox may never reach.`,
+                    address: bad.address
                 }
-                ctx.p++;
-            }
-            let p = peekTable(ctx, k, res, meta, isTableArray ? 2 /* Type.ARRAY */ : 1 /* Type.EXPLICIT */);
-            if (!p) {
-                validateTablePeek(ctx, p, tmp);
-                skipping = true;
-            }
-            else {
-                m = p[2];
-                tbl = p[1];
-            }
-        }
-        else {
-            tmp = ctx.p;
-            let k = parseKey(ctx);
-            let p = peekTable(ctx, k, tbl, m, 0 /* Type.DOTTED */);
-            if (!p && !skipping)
-                validateTablePeek(ctx, p, tmp);
-            skipVoid(ctx, true, true);
-            let v = extractValue(ctx, void 0);
-            if (p && !skipping)
-                p[1][p[0]] = v;
-        }
-        skipVoid(ctx, true);
-        if (ctx.p < toml.length && (tmp = toml.charCodeAt(ctx.p)) !== 0xa /* \n */ && (tmp !== 0xd /* \r */ || toml.charCodeAt(ctx.p + 1) !== 0xa /* \n */)) {
-            TomlError.x('each key-value declaration must be followed by an end-of-line', ctx);
-        }
-        skipVoid(ctx);
-    }
-    return res;
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/stringify.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-let BARE_KEY = /^[a-z0-9-_]+$/i;
-let HAS_WELLFORMED = !!(''.isWellFormed);
-function extendedTypeOf(obj) {
-    let type = typeof obj;
-    if (type === 'object') {
-        if (Array.isArray(obj))
-            return 'array';
-        if (typeof obj.getUTCDate === 'function' && obj instanceof Date)
-            return 'date';
-        if (globalThis.Temporal) {
-            if (obj.until) {
-                if (obj instanceof Temporal.ZonedDateTime)
-                    return 'temporal/tz+uc';
-                if (obj instanceof Temporal.PlainDateTime || obj instanceof Temporal.PlainDate)
-                    return 'temporal/uc';
-                if (obj instanceof Temporal.PlainTime || obj instanceof Temporal.Instant)
-                    return 'temporal';
-                if (obj instanceof Temporal.PlainYearMonth)
-                    return 'temporal/x';
-            }
-            else if ((obj.toPlainDate && obj instanceof Temporal.PlainMonthDay) ||
-                (obj.negated && obj instanceof Temporal.Duration)) {
-                return 'temporal/x';
-            }
-        }
-    }
-    return type;
-}
-function isArrayOfTables(obj) {
-    for (let i = 0; i < obj.length; i++) {
-        if (extendedTypeOf(obj[i]) !== 'object')
-            return false;
-    }
-    return obj.length != 0;
-}
-function formatWellFormedStringUnchecked(s) {
-    return JSON.stringify(s).replaceAll('\x7f', '\\u007f');
-}
-function formatString(s) {
-    return formatWellFormedStringUnchecked(HAS_WELLFORMED ? s.toWellFormed() : s);
-}
-function formatKey(s) {
-    if (BARE_KEY.test(s))
-        return s;
-    if (HAS_WELLFORMED && !s.isWellFormed())
-        throw new RangeError('key contains illegal lone surrogates');
-    return formatWellFormedStringUnchecked(s);
-}
-function stringifyValue(val, type, depth, numberAsFloat, strictTemporal) {
-    if (depth === 0) {
-        throw new Error('Could not stringify the object: maximum object depth exceeded');
-    }
-    switch (type) {
-        // @ts-expect-error -- intentional fallthrough case
-        case 'number':
-            if (isNaN(val))
-                return 'nan';
-            if (val === Infinity)
-                return 'inf';
-            if (val === -Infinity)
-                return '-inf';
-            if (Number.isInteger(val) && (numberAsFloat || !Number.isSafeInteger(val)))
-                return val.toFixed(1);
-        case 'bigint':
-        case 'boolean':
-        case 'temporal':
-            return val.toString();
-        case 'string':
-            return formatString(val);
-        case 'date':
-            if (isNaN(val.getTime()))
-                throw new TypeError('cannot serialize invalid date');
-            return val.toISOString();
-        case 'object':
-            return stringifyInlineTable(val, depth, numberAsFloat, strictTemporal);
-        case 'array':
-            return stringifyArray(val, depth, numberAsFloat, strictTemporal);
-        // @ts-expect-error -- intentional fallthrough case
-        case 'temporal/tz+uc':
-            if (strictTemporal) {
-                let tz = val.timeZoneId;
-                let tzc = tz.charCodeAt(0);
-                if (
-                // Classic offset
-                tzc !== 0x2b /* + */ && tzc !== 0x2d /* - */ &&
-                    (
-                    // Fast pre-check pass; see below for the actually accepted values
-                    (tzc !== 0x55 /* U */ && tzc !== 0x47 /* G */ && tzc !== 0x5a /* Z */ && tzc !== 0x45 /* E */) ||
-                        (
-                        // UTC and its aliases; Temporal implementations don't all canonicalise unfortunately
-                        tz !== 'UTC' && tz !== 'UCT' && tz !== 'Universal' && tz !== 'Zulu' &&
-                            // GMT is a TZ but it's for all intents and purposes equivalent to UTC. Safe to downgrade.
-                            !tz.startsWith('GMT') && tz !== 'Greenwich' &&
-                            // Etc/* are all safe to downgrade to offset (either UTC, GMT, or offset)
-                            !tz.startsWith('Etc/')))) {
-                    throw new TypeError('Temporal objects with an IANA timezone are not allowed in Temporal strict mode');
-                }
-            }
-        case 'temporal/uc':
-            if (strictTemporal && val.calendarId !== 'iso8601')
-                throw new TypeError('Temporal objects with a non-default calendar are not allowed in Temporal strict mode');
-            return val.toString({
-                calendarName: 'never',
-                timeZoneName: 'never',
-            });
-        case 'temporal/x':
-            throw new TypeError('Unsupported ' + val[Symbol.toStringTag]);
-    }
-}
-function stringifyInlineTable(obj, depth, numberAsFloat, strictTemporal) {
-    let keys = Object.keys(obj);
-    if (keys.length === 0)
-        return '{}';
-    let res = '{ ';
-    for (let i = 0; i < keys.length; i++) {
-        let k = keys[i];
-        if (i)
-            res += ', ';
-        res += formatKey(k) + ' = ' + stringifyValue(obj[k], extendedTypeOf(obj[k]), depth - 1, numberAsFloat, strictTemporal);
-    }
-    return res + ' }';
-}
-function stringifyArray(array, depth, numberAsFloat, strictTemporal) {
-    if (array.length === 0)
-        return '[]';
-    let res = '[ ';
-    for (let i = 0; i < array.length; i++) {
-        if (i)
-            res += ', ';
-        if (array[i] === null || array[i] === void 0) {
-            throw new TypeError('arrays cannot contain null or undefined values');
-        }
-        res += stringifyValue(array[i], extendedTypeOf(array[i]), depth - 1, numberAsFloat, strictTemporal);
-    }
-    return res + ' ]';
-}
-function stringifyArrayTable(array, key, depth, numberAsFloat, strictTemporal) {
-    if (depth === 0) {
-        throw new Error('Could not stringify the object: maximum object depth exceeded');
-    }
-    let res = '';
-    for (let i = 0; i < array.length; i++) {
-        res += `${res && '\n'}[[${key}]]\n`;
-        res += stringifyTable(0, array[i], key, depth, numberAsFloat, strictTemporal);
-    }
-    return res;
-}
-function stringifyTable(tableKey, obj, prefix, depth, numberAsFloat, strictTemporal) {
-    if (depth === 0) {
-        throw new Error('Could not stringify the object: maximum object depth exceeded');
-    }
-    let preamble = '';
-    let tables = '';
-    let keys = Object.keys(obj);
-    for (let i = 0; i < keys.length; i++) {
-        let k = keys[i];
-        if (obj[k] !== null && obj[k] !== void 0) {
-            let type = extendedTypeOf(obj[k]);
-            if (type === 'symbol' || type === 'function') {
-                throw new TypeError(`cannot serialize values of type '${type}'`);
-            }
-            let key = formatKey(k);
-            if (type === 'array' && isArrayOfTables(obj[k])) {
-                tables += (tables && '\n') + stringifyArrayTable(obj[k], prefix ? `${prefix}.${key}` : key, depth - 1, numberAsFloat, strictTemporal);
-            }
-            else if (type === 'object') {
-                let tblKey = prefix ? `${prefix}.${key}` : key;
-                tables += (tables && '\n') + stringifyTable(tblKey, obj[k], tblKey, depth - 1, numberAsFloat, strictTemporal);
-            }
-            else {
-                preamble += key;
-                preamble += ' = ';
-                preamble += stringifyValue(obj[k], type, depth, numberAsFloat, strictTemporal);
-                preamble += '\n';
-            }
-        }
-    }
-    if (tableKey && (preamble || !tables)) // Create table only if necessary
-        preamble = preamble ? `[${tableKey}]\n${preamble}` : `[${tableKey}]`;
-    return preamble && tables
-        ? `${preamble}\n${tables}`
-        : preamble || tables;
-}
-function stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTemporal = false } = {}) {
-    if (extendedTypeOf(obj) !== 'object') {
-        throw new TypeError('stringify can only be called with an object');
-    }
-    let str = stringifyTable(0, obj, '', maxDepth, numbersAsFloat, strictTemporal);
-    if (str[str.length - 1] !== '\n')
-        return str + '\n';
-    return str;
-}
-
-;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/index.js
-/*!
- * Copyright (c) Squirrel Chat et al., All rights reserved.
- * SPDX-License-Identifier: BSD-3-Clause
- *
- * Redistribution and use in source and binary forms, with or without
- * modification, are permitted provided that the following conditions are met:
- *
- * 1. Redistributions of source code must retain the above copyright notice, this
- *    list of conditions and the following disclaimer.
- * 2. Redistributions in binary form must reproduce the above copyright notice,
- *    this list of conditions and the following disclaimer in the
- *    documentation and/or other materials provided with the distribution.
- * 3. Neither the name of the copyright holder nor the names of its contributors
- *    may be used to endorse or promote products derived from this software without
- *    specific prior written permission.
- *
- * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
- * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
- * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
- * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
- * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
- * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
- * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
- * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
- * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
- * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
- */
-
-
-
-
-
-/** @deprecated use `import * as ... from 'smol-toml'` instead */
-/* harmony default export */ const dist = ({ parse: parse, stringify: stringify, TomlDate: TomlDate, TomlError: TomlError });
-
-;// CONCATENATED MODULE: ./src/providers/codex.ts
-
-
-
-const OPENAI_HOST = 'api.openai.com';
-/** Codex CLI with an OpenAI API key. */
-class CodexProvider extends AgentBase {
-    name = 'codex';
-    npmPackage = '@openai/codex';
-    defaultVersion = '0.170.0';
-    binary = 'codex';
-    grant(ctx) {
-        const [, token] = requireSecret(ctx, this.name, ['openai-api-key'], 'Set openai-api-key (e.g. ${{ secrets.OPENAI_API_KEY }}).');
-        return Promise.resolve(staticCredential(this.name, token));
-    }
-    configureProxy(p, cred) {
-        p.setCredentialWithGrant(OPENAI_HOST, 'Authorization', `Bearer ${cred.token}`, this.name);
-    }
-    hosts(_cred) {
-        return [OPENAI_HOST];
-    }
-    containerEnv(_cred) {
-        return [`OPENAI_API_KEY=${PLACEHOLDERS.openai}`];
-    }
-    agentEnv(opts) {
-        return [`CODEX_HOME=${opts.containerHome}/.codex`];
-    }
-    homeFiles(opts) {
-        const config = {
-            approval_policy: 'never',
-            // The container is the sandbox; Codex's own (landlock/seccomp) one cannot nest in it.
-            sandbox_mode: 'danger-full-access',
-            // "all" keeps HTTPS_PROXY and the CA variables for commands Codex spawns; "core" strips them.
-            shell_environment_policy: { inherit: 'all' },
-            projects: { '/workspace': { trust_level: 'trusted' } }
-        };
-        const mcp = {};
-        for (const [name, s] of Object.entries(opts.mcpServers)) {
-            mcp[name] = s.url
-                ? { url: s.url, ...(s.headers ? { http_headers: s.headers } : {}) }
                 : {
-                    command: s.command,
-                    ...(s.args ? { args: s.args } : {}),
-                    ...(s.env ? { env: s.env } : {})
+                    allowed: false,
+                    reason: 'private-address',
+                    message: `Airlock blocked ${where}: the name resolves to ${bad.address}, ${CLASS_WORDS[bad.cls]}, which the sandbox may not reach. ` +
+                        'Route the name to it with the connect-to input if the agent needs this service.',
+                    address: bad.address
                 };
         }
-        if (Object.keys(mcp).length > 0)
-            config.mcp_servers = mcp;
-        return {
-            '.codex/config.toml': `# Written by Airlock for this run.\n${stringify(config)}\n`,
-            '.codex/auth.json': JSON.stringify({ OPENAI_API_KEY: PLACEHOLDERS.openai })
+        return { allowed: true, address: first, port, connectTo: false };
+    }
+    /**
+     * Refusals no mode lifts: bad ports, invalid hosts, localhost and metadata names, and IP
+     * literals of non-public addresses.
+     */
+    alwaysRefused(host, port) {
+        const raw = typeof host === 'string' ? host : '';
+        const invalid = (why) => refusal('invalid-host', `Airlock blocked ${quoteHost(raw)} (port ${String(port)}): it is not a valid host name (${why}). ` +
+            'Fix the host the agent requested; if a tool mangled it, check its proxy settings.');
+        // Printable ASCII only: NUL, CR/LF, spaces and non-ASCII never reach a parser below.
+        if (!/^[\x21-\x7e]+$/.test(raw))
+            return invalid('it is empty or has invisible or non-ASCII characters');
+        if (!isValidPort(port)) {
+            return refusal('port-not-allowed', `Airlock blocked ${quoteHost(raw)} (port ${String(port)}): ${String(port)} is not a valid TCP port.`);
+        }
+        const ip = parseIpLiteral(raw);
+        if (ip !== undefined) {
+            const cls = classifyAddress(ip);
+            const where = ipWhere(raw, ip, port);
+            if (cls === 'metadata') {
+                return refusal('metadata', `Airlock blocked ${where}: it is a cloud metadata address, which the sandbox may never reach.`, ip);
+            }
+            if (cls !== 'public') {
+                return refusal('ip-literal', `Airlock blocked ${where}: it is ${CLASS_WORDS[cls]} written as an IP literal, which the sandbox may never reach. ` +
+                    'Allow a host name in the allowed-endpoints input and route it to this address with the connect-to input if the agent needs it.', ip);
+            }
+            return undefined;
+        }
+        const name = normalizeHost(raw);
+        if (name === undefined) {
+            return invalid("a trailing dot, an empty or over-long label, a numeric last label, or a character other than letters, digits, '-', '_' and '.'");
+        }
+        if (isLocalhostName(name)) {
+            return refusal('localhost', `Airlock blocked ${hostPort(name, port)}: localhost is the runner itself, which the sandbox may never reach. ` +
+                'Allow a host name in the allowed-endpoints input and route it with the connect-to input if the agent needs a local service.', name);
+        }
+        if (isMetadataName(name)) {
+            return refusal('metadata', `Airlock blocked ${hostPort(name, port)}: it is a cloud metadata service, which the sandbox may never reach.`, name);
+        }
+        return undefined;
+    }
+    /** In audit mode a refusable-but-public request goes through, marked as audited. */
+    soft(decision) {
+        if (this.mode !== 'audit' || decision.allowed)
+            return decision;
+        return { ...decision, allowed: true, audited: true };
+    }
+}
+function matchesHost(p, name) {
+    // `*.x` needs at least one label before `.x`; the apex `x` never matches (design §3).
+    return p.wildcard ? name.endsWith(`.${p.host}`) : name === p.host;
+}
+/** Exact beats wildcard; among wildcards the longest suffix wins (the most specific entry). */
+function bestMatch(matches) {
+    const score = (p) => (p.wildcard ? p.host.length : Number.MAX_SAFE_INTEGER);
+    return matches.reduce((best, p) => (score(p) > score(best) ? p : best));
+}
+
+;// CONCATENATED MODULE: ./src/grant/http.ts
+
+
+
+
+
+
+/**
+ * A `fetch` for grant calls (STS, Google, GitHub, the runner's ID-token endpoint). Every
+ * connection honours `connect-to` (dial elsewhere, still verify the certificate for the name
+ * asked for), `upstream-ca`, and the runner's HTTPS proxy through a CONNECT tunnel
+ * (RFC 9110 §9.3.6). Plain `http:` URLs go direct: every real grant endpoint is HTTPS.
+ */
+function http_createGrantFetch(opts = {}) {
+    const env = opts.env ?? process.env;
+    const connectTo = policy_parseConnectTo(opts.connectTo ?? []);
+    const proxy = opts.proxy === null ? undefined : (opts.proxy ?? proxyFromEnv(env));
+    const ca = opts.upstreamCa ? trustedRoots(opts.upstreamCa, env) : undefined;
+    const connect = async (hostname, port, secure) => {
+        const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+        const target = connectTo.get(`${host}:${port}`) ?? { host, port };
+        const raw = secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '')
+            ? await http_tunnel(proxy.url, `${formatHost(target.host)}:${target.port}`)
+            : undefined;
+        if (!secure) {
+            const sock = external_node_net_default().connect({ host: target.host, port: target.port });
+            await (0,external_node_events_.once)(sock, 'connect');
+            return sock;
+        }
+        const options = {
+            ALPNProtocols: ['http/1.1'],
+            minVersion: 'TLSv1.2',
+            // Verify for the name the URL holds, whatever address connect-to made us dial.
+            checkServerIdentity: (_name, cert) => external_node_tls_default().checkServerIdentity(host, cert)
         };
+        if (ca)
+            options.ca = ca;
+        if (external_node_net_default().isIP(host) === 0)
+            options.servername = host;
+        if (raw)
+            options.socket = raw;
+        else
+            Object.assign(options, { host: target.host, port: target.port });
+        const sock = external_node_tls_default().connect(options);
+        await new Promise((resolve, reject) => {
+            sock.once('secureConnect', resolve);
+            sock.once('error', reject);
+        });
+        sock.removeAllListeners('error');
+        return sock;
+    };
+    const dispatcher = new undici/* Agent */.g6({
+        connect: (options, callback) => {
+            const secure = options.protocol === 'https:';
+            connect(options.hostname, Number(options.port) || (secure ? 443 : 80), secure)
+                .then((socket) => callback(null, socket))
+                .catch((err) => callback(err, null));
+        },
+        keepAliveTimeout: 4_000,
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000
+    });
+    // Grant code passes URLs; a Request object would carry a method and headers this wrapper
+    // does not forward, so it is refused rather than silently turned into a GET.
+    const grantFetch = (input, init) => {
+        if (typeof input !== 'string' && !(input instanceof URL))
+            return Promise.reject(new TypeError('the grant fetch takes a URL, not a Request'));
+        // Node's global fetch types and undici 7's differ in detail; the runtime shapes agree.
+        const undiciInit = { ...init, dispatcher };
+        return (0,undici/* fetch */.hd)(input, undiciInit);
+    };
+    return grantFetch;
+}
+function proxyFromEnv(env) {
+    const url = env.HTTPS_PROXY || env.https_proxy;
+    if (!url)
+        return undefined;
+    return { url, noProxy: env.NO_PROXY ?? env.no_proxy ?? '' };
+}
+/** `NO_PROXY` semantics as curl and most tools read them: `*`, exact names, domain suffixes. */
+function noProxyMatches(host, noProxy) {
+    return noProxy
+        .split(',')
+        .map((e) => e.trim().toLowerCase().replace(/:\d+$/, ''))
+        .filter(Boolean)
+        .some((e) => {
+        if (e === '*')
+            return true;
+        const bare = e.replace(/^\*?\./, '');
+        return host === bare || host.endsWith(`.${bare}`);
+    });
+}
+/**
+ * Roots for TLS with `upstream-ca`: naming `ca` replaces Node's default store, so the
+ * bundled roots, the OS store (Node ≥ 22.15), NODE_EXTRA_CA_CERTS (a runner behind a TLS
+ * gateway) and the extra CAs are all listed explicitly.
+ */
+function trustedRoots(extra, env) {
+    const getCA = (external_node_tls_default()).getCACertificates;
+    const system = typeof getCA === 'function' ? getCA('system') : [];
+    const out = [...(external_node_tls_default()).rootCertificates, ...system];
+    const extraFile = env.NODE_EXTRA_CA_CERTS;
+    if (extraFile && (0,external_node_fs_namespaceObject.existsSync)(extraFile))
+        out.push((0,external_node_fs_namespaceObject.readFileSync)(extraFile, 'utf8'));
+    out.push(extra);
+    return out;
+}
+function formatHost(host) {
+    return external_node_net_default().isIPv6(host) ? `[${host}]` : host;
+}
+/** Opens a CONNECT tunnel through the runner's proxy and returns the raw socket. */
+async function http_tunnel(proxyUrl, authority) {
+    const url = new URL(proxyUrl);
+    const sock = external_node_net_default().connect({ host: url.hostname, port: Number(url.port) || 80 });
+    await (0,external_node_events_.once)(sock, 'connect');
+    const auth = url.username
+        ? `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}\r\n`
+        : '';
+    sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
+    let head = Buffer.alloc(0);
+    while (!head.includes('\r\n\r\n')) {
+        const [chunk] = (await (0,external_node_events_.once)(sock, 'data'));
+        head = Buffer.concat([head, chunk]);
+        if (head.length > 16_384) {
+            sock.destroy();
+            throw new Error('the HTTPS proxy sent an oversized CONNECT response');
+        }
     }
-    command(prompt, args) {
-        return ['codex', 'exec', '--json', '--skip-git-repo-check', ...args, prompt];
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1'))?.[1];
+    if (status !== '200') {
+        sock.destroy();
+        throw new Error(`the HTTPS proxy refused CONNECT ${authority}: ${status ?? 'bad response'}`);
     }
+    const rest = head.subarray(head.indexOf('\r\n\r\n') + 4);
+    sock.pause();
+    if (rest.length > 0)
+        sock.unshift(rest);
+    return sock;
+}
+const DEFAULT_RETRY = {
+    attempts: 6,
+    baseDelayMs: 250,
+    maxDelayMs: 8_000,
+    timeoutMs: 30_000
+};
+/** 5xx and 429 are transient everywhere; APIs with richer error bodies add their own codes. */
+const retryOnServerErrors = (res) => res.status >= 500 || res.status === 429;
+/** The grant HTTP call failed without an answer (DNS, refused, TLS, timeout) on every attempt. */
+class GrantNetworkError extends Error {
+    url;
+    attempts;
+    code = 'AIRLOCK_GRANT_NETWORK';
+    constructor(url, attempts, cause) {
+        super(`cannot reach ${url} (${attempts} attempts): ${describeNetworkError(cause)}`, { cause });
+        this.url = url;
+        this.attempts = attempts;
+        this.name = 'GrantNetworkError';
+    }
+}
+function describeNetworkError(err) {
+    // undici wraps the socket error as `fetch failed` with the real reason as cause.
+    const cause = err.cause instanceof Error ? err.cause : undefined;
+    const code = cause && 'code' in cause ? String(cause.code) : undefined;
+    const msg = cause?.message ?? err.message;
+    return code && !msg.includes(code) ? `${code} ${msg}` : msg;
+}
+/**
+ * One grant HTTP call with retries: full-jitter exponential backoff (a random wait up to
+ * base·2ⁿ, capped), on network errors and answers `retryOn` accepts; `Retry-After` (RFC 9110
+ * §10.2.3, seconds) raises the wait. Returns the last answer, whatever its status; throws
+ * `GrantNetworkError` when no attempt got an answer.
+ */
+async function requestWithRetry(fetchFn, url, init, opts = {}) {
+    const policy = { ...DEFAULT_RETRY, ...opts.retry };
+    const retryOn = opts.retryOn ?? retryOnServerErrors;
+    const sleep = opts.sleep ?? ((ms) => abortableSleep(ms, opts.signal));
+    let lastError;
+    for (let attempt = 1;; attempt++) {
+        opts.signal?.throwIfAborted();
+        const timeout = AbortSignal.timeout(policy.timeoutMs);
+        const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+        let why;
+        let retryAfterMs = 0;
+        try {
+            const res = await fetchFn(url, { ...init, signal });
+            const result = {
+                status: res.status,
+                headers: res.headers,
+                body: await res.text()
+            };
+            if (attempt >= policy.attempts || !retryOn(result))
+                return result;
+            why = `HTTP ${res.status}`;
+            retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+        }
+        catch (err) {
+            if (opts.signal?.aborted)
+                throw err;
+            lastError = err;
+            if (attempt >= policy.attempts)
+                throw new GrantNetworkError(String(url), attempt, lastError);
+            why = describeNetworkError(lastError);
+        }
+        const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+        const delay = Math.max(Math.random() * cap, Math.min(retryAfterMs, policy.maxDelayMs * 4));
+        opts.onRetry?.(attempt, delay, why);
+        await sleep(delay);
+    }
+}
+function parseRetryAfter(value) {
+    if (!value || !/^\d+$/.test(value.trim()))
+        return 0;
+    return Number(value.trim()) * 1000;
+}
+function abortableSleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+            signal?.removeEventListener('abort', aborted);
+            resolve();
+        }
+        function aborted() {
+            clearTimeout(timer);
+            reject(signal?.reason);
+        }
+        signal?.addEventListener('abort', aborted, { once: true });
+    });
+}
+const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+/**
+ * An upstream's error text made safe for a log line: known secrets and anything shaped like
+ * a JWT removed, control characters flattened, cut to 300 characters.
+ */
+function safeUpstreamText(text, secrets = []) {
+    let out = text;
+    for (const s of secrets)
+        if (s.length >= 8)
+            out = out.split(s).join('***');
+    out = out.replace(JWT_LIKE, '***');
+    // eslint-disable-next-line no-control-regex
+    out = out.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+    return out.length > 300 ? `${out.slice(0, 300)}…` : out;
+}
+
+;// CONCATENATED MODULE: ./src/grant/oidc.ts
+
+
+/** The hint every "no OIDC" failure carries: the one thing the workflow must change. */
+const ID_TOKEN_PERMISSION_HINT = 'Give the job `permissions: id-token: write` (workflows from forked pull requests never get OIDC tokens).';
+/** No GitHub OIDC token could be had (no endpoint, or the endpoint refused). */
+class OidcError extends Error {
+    code;
+    constructor(code, message) {
+        super(message);
+        this.name = 'OidcError';
+        this.code = code;
+    }
+}
+/** The endpoint when the job may mint ID tokens (`id-token: write`), else undefined. */
+function oidc_idTokenEndpointFromEnv(env) {
+    const url = env.ACTIONS_ID_TOKEN_REQUEST_URL;
+    const token = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
+    return url && token ? { url, token } : undefined;
+}
+/**
+ * A GitHub OIDC ID token for `audience`: `GET <url>&audience=<aud>` with
+ * `Authorization: bearer <request token>`, answered `{"value": "<JWT>"}` (the protocol
+ * `@actions/core`'s getIDToken speaks). Done here rather than through `@actions/core` so the
+ * main step and the proxy daemon (which has no runner environment) share one code path,
+ * with the same proxy, CA and retry handling. The token is masked before it is returned.
+ *
+ * @throws OidcError `AIRLOCK_OIDC_UNAVAILABLE` without an endpoint, `AIRLOCK_OIDC_FAILED` when
+ * the endpoint refuses or answers something else.
+ */
+async function oidc_requestIdToken(endpoint, audience, opts) {
+    if (!endpoint) {
+        throw new OidcError('AIRLOCK_OIDC_UNAVAILABLE', 'no GitHub OIDC token: ACTIONS_ID_TOKEN_REQUEST_URL is not set (the job lacks `permissions: id-token: write`)');
+    }
+    const url = new URL(endpoint.url);
+    url.searchParams.set('audience', audience);
+    const res = await requestWithRetry(opts.fetch, url, {
+        headers: {
+            authorization: `bearer ${endpoint.token}`,
+            accept: 'application/json; api-version=2.0'
+        }
+    }, opts);
+    if (res.status < 200 || res.status > 299) {
+        throw new OidcError('AIRLOCK_OIDC_FAILED', `the runner's ID-token endpoint answered ${res.status}: ${safeUpstreamText(res.body, [endpoint.token])}`);
+    }
+    let value;
+    try {
+        value = JSON.parse(res.body).value;
+    }
+    catch {
+        value = undefined;
+    }
+    if (typeof value !== 'string' || value.split('.').length !== 3) {
+        throw new OidcError('AIRLOCK_OIDC_FAILED', "the runner's ID-token endpoint answered without a token in `value`");
+    }
+    opts.setSecret(value);
+    return value;
+}
+/**
+ * `ctx.getIDToken` for a provider's grant: masks the token, and turns every failure into a
+ * `GrantError` for `provider` whose hint says what the workflow needs.
+ */
+async function idTokenFor(ctx, provider, audience) {
+    let token;
+    try {
+        token = await ctx.getIDToken(audience);
+    }
+    catch (err) {
+        if (err instanceof errors_GrantError)
+            throw err;
+        const e = err instanceof Error ? err : new Error(String(err));
+        const unavailable = e.code === 'AIRLOCK_OIDC_UNAVAILABLE';
+        throw new errors_GrantError(provider, e, unavailable
+            ? ID_TOKEN_PERMISSION_HINT
+            : `Could not get a GitHub OIDC token for audience ${audience}. ${ID_TOKEN_PERMISSION_HINT}`);
+    }
+    ctx.setSecret(token);
+    return token;
 }
 
 ;// CONCATENATED MODULE: external "os"
@@ -86933,7 +86480,7 @@ class DecodedURL extends URL {
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
 var node_modules_tunnel = __nccwpck_require__(20770);
 // EXTERNAL MODULE: ./node_modules/@actions/http-client/node_modules/undici/index.js
-var undici = __nccwpck_require__(23368);
+var node_modules_undici = __nccwpck_require__(23368);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
@@ -89609,8 +89156,6 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var yaml_dist = __nccwpck_require__(38815);
 ;// CONCATENATED MODULE: ./src/errors.ts
 /** Base of Airlock's own errors: every one carries a stable `code` to branch on. */
 class AirlockError extends Error {
@@ -89634,830 +89179,2256 @@ function errorMessage(err) {
     return err instanceof Error ? err.message : String(err);
 }
 
-;// CONCATENATED MODULE: external "node:dns/promises"
-const external_node_dns_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns/promises");
-;// CONCATENATED MODULE: ./src/proxy/ip.ts
-/**
- * IP literal parsing and address classification for the egress policy.
- *
- * The parser is deliberately a superset of what real clients accept: a host that *any*
- * common parser (glibc `inet_aton()`/`getaddrinfo()`, which curl and git use; the WHATWG
- * URL parser, which Node and browsers use; `inet_pton()`) would read as an address must be
- * recognised here, or an agent could smuggle `0x7f.1` past a check that only knows dotted
- * quads. Over-recognising is harmless: the policy refuses IP literals anyway.
- */
-/** The characters glibc's `isspace()` accepts, after which `inet_aton()` ignores the rest. */
-const C_SPACE = /[ \t\n\v\f\r]/;
-/**
- * One part of an `inet_aton()` address: hex with `0x`, octal with a leading `0`, else
- * decimal. `0x` with no digits is 0 in the WHATWG URL parser (glibc refuses it); accepting
- * it is the superset.
- */
-function parseIpv4Number(part) {
-    if (/^0[xX][0-9a-fA-F]*$/.test(part))
-        return part.length === 2 ? 0n : BigInt(part);
-    if (/^0[0-7]*$/.test(part))
-        return BigInt(`0o${part === '0' ? '0' : part.slice(1)}`);
-    if (/^[1-9][0-9]*$/.test(part))
-        return BigInt(part);
-    return undefined;
-}
-/**
- * IPv4 in every notation `inet_aton()` accepts: one to four parts, the last filling the
- * remaining bytes (`127.1`, `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`). Like glibc, anything
- * after ASCII whitespace is ignored; like WHATWG (URL standard, "IPv4 parser"), one
- * trailing dot is allowed.
- */
-function parseIpv4(input) {
-    const space = input.search(C_SPACE);
-    const s = space >= 0 ? input.slice(0, space) : input;
-    const parts = s.split('.');
-    if (parts.length > 1 && parts[parts.length - 1] === '')
-        parts.pop();
-    if (parts.length < 1 || parts.length > 4)
-        return undefined;
-    const nums = [];
-    for (const part of parts) {
-        const n = parseIpv4Number(part);
-        if (n === undefined)
-            return undefined;
-        nums.push(n);
-    }
-    const last = nums.pop() ?? 0n;
-    if (nums.some((n) => n > 255n))
-        return undefined;
-    if (last >= 256n ** BigInt(5 - parts.length))
-        return undefined;
-    let value = 0n;
-    nums.forEach((n, i) => {
-        value |= n << BigInt(24 - 8 * i);
+;// CONCATENATED MODULE: ./src/grant/index.ts
+
+
+
+
+
+
+/** The context grants run in: inputs, the log masker, OIDC from the runner, GitHub's API URL. */
+function makeGrantContext(opts) {
+    const env = opts.env ?? process.env;
+    const setSecret = opts.setSecret ?? core.setSecret;
+    const signal = opts.signal ?? new AbortController().signal;
+    // HTTPS_PROXY/NO_PROXY come from env; connect-to and upstream-ca as the proxy reads them.
+    const grantFetch = createGrantFetch({
+        env,
+        ...(opts.connectTo ? { connectTo: opts.connectTo } : {}),
+        ...(opts.upstreamCa ? { upstreamCa: readCa(opts.upstreamCa) } : {})
     });
-    return Number(value | last);
+    return {
+        signal,
+        input: opts.input,
+        fetch: grantFetch,
+        getIDToken: (audience) => requestIdToken(idTokenEndpointFromEnv(env), audience, {
+            fetch: grantFetch,
+            setSecret,
+            signal
+        }),
+        setSecret,
+        repository: env.GITHUB_REPOSITORY ?? '',
+        runId: env.GITHUB_RUN_ID ?? 'local',
+        githubApiUrl: env.GITHUB_API_URL ?? 'https://api.github.com'
+    };
 }
-/** Strict dotted-decimal IPv4 as it may close an IPv6 address (RFC 4291 §2.2 form 3). */
-function parseDottedQuad(s) {
-    const parts = s.split('.');
-    if (parts.length !== 4)
-        return undefined;
-    let value = 0;
-    for (const part of parts) {
-        if (!/^[0-9]{1,3}$/.test(part))
-            return undefined;
-        const n = Number(part);
-        if (n > 255)
-            return undefined;
-        value = value * 256 + n;
+function readCa(path) {
+    try {
+        return readFileSync(path, 'utf8');
     }
-    return value;
+    catch (err) {
+        throw new InputError('upstream-ca', `cannot read ${path}: ${err.message}`);
+    }
 }
 /**
- * IPv6 (RFC 4291 §2.2), with an optional zone id (`fe80::1%eth0`, or `%25eth0` as RFC 6874
- * writes it inside a URL) that getaddrinfo() accepts and which is dropped here.
+ * Grants every provider in order. Each minted value is masked as it arrives; the first
+ * failure stops the run before anything else starts, as a GrantError naming what to set.
  */
-function parseIpv6(input) {
-    const pct = input.indexOf('%');
-    const s = pct >= 0 ? input.slice(0, pct) : input;
-    if (!s.includes(':'))
-        return undefined;
-    const halves = s.split('::');
-    if (halves.length > 2)
-        return undefined;
-    const groups = [];
-    for (const [h, half] of halves.entries()) {
-        const words = [];
-        const fields = half === '' ? [] : half.split(':');
-        for (let i = 0; i < fields.length; i++) {
-            const field = fields[i] ?? '';
-            const isLastField = i === fields.length - 1 && h === halves.length - 1;
-            if (isLastField && field.includes('.')) {
-                const v4 = parseDottedQuad(field);
-                if (v4 === undefined)
-                    return undefined;
-                words.push(v4 >>> 16, v4 & 0xffff);
-            }
-            else if (/^[0-9a-fA-F]{1,4}$/.test(field)) {
-                words.push(parseInt(field, 16));
-            }
-            else {
-                return undefined;
-            }
+async function grantAll(names, ctx) {
+    const out = [];
+    for (const name of names) {
+        const provider = registry.mustGet(name);
+        let credential;
+        try {
+            credential = await provider.grant(ctx);
         }
-        groups.push(words);
-    }
-    const head = groups[0] ?? [];
-    const tail = groups[1] ?? [];
-    let words;
-    if (halves.length === 2) {
-        // `::` stands for one or more zero groups.
-        const missing = 8 - head.length - tail.length;
-        if (missing < 1)
-            return undefined;
-        words = [...head, ...new Array(missing).fill(0), ...tail];
-    }
-    else {
-        if (head.length !== 8)
-            return undefined;
-        words = head;
-    }
-    return words.reduce((acc, w) => (acc << 16n) | BigInt(w), 0n);
-}
-/** Parse any IP literal notation (see {@link parseIpLiteral}) into its numeric value. */
-function parseIp(host) {
-    let s = host;
-    // A URL authority writes IPv6 in brackets (RFC 3986 §3.2.2); accept an IPv4 there too.
-    if (s.startsWith('[') && s.endsWith(']'))
-        s = s.slice(1, -1);
-    const v4 = parseIpv4(s);
-    if (v4 !== undefined)
-        return { family: 4, value: v4 };
-    const v6 = parseIpv6(s);
-    if (v6 !== undefined)
-        return { family: 6, value: v6 };
-    return undefined;
-}
-function formatIpv4(value) {
-    return [24, 16, 8, 0].map((shift) => (value >>> shift) & 0xff).join('.');
-}
-/** RFC 5952 §4 text: lower-case, no leading zeros, the longest run (≥ 2) of zeros as `::`. */
-function formatIpv6(value) {
-    const words = [];
-    for (let shift = 112n; shift >= 0n; shift -= 16n)
-        words.push(Number((value >> shift) & 0xffffn));
-    let bestStart = -1;
-    let bestLen = 1;
-    for (let i = 0; i < 8;) {
-        if (words[i] !== 0) {
-            i++;
-            continue;
+        catch (err) {
+            if (err instanceof GrantError)
+                throw err;
+            throw new GrantError(provider.name, err instanceof Error ? err : String(err));
         }
-        let j = i;
-        while (j < 8 && words[j] === 0)
-            j++;
-        if (j - i > bestLen) {
-            bestStart = i;
-            bestLen = j - i;
+        ctx.setSecret(credential.token);
+        out.push({ provider: provider.name, credential });
+    }
+    return out;
+}
+/** Whether p can revoke what it minted (has `revoke`). */
+function isRevocableProvider(p) {
+    return p !== undefined && typeof p.revoke === 'function';
+}
+/**
+ * Revokes every revocable credential, each bounded by timeoutMs, and resolves how many were
+ * revoked. Never throws: a token that cannot be revoked still expires on its own, so a
+ * failure is a warning, not a failed job.
+ */
+async function revokeAll(granted, ctx, warn, timeoutMs = 10_000) {
+    let revoked = 0;
+    await Promise.all(granted.map(async (g) => {
+        const p = get(g.provider);
+        if (!isRevocableProvider(p))
+            return;
+        let timer;
+        const timeout = new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+            if (await Promise.race([p.revoke(ctx, g.credential), timeout]))
+                revoked++;
         }
-        i = j;
-    }
-    const hex = words.map((w) => w.toString(16));
-    if (bestStart < 0)
-        return hex.join(':');
-    const left = hex.slice(0, bestStart).join(':');
-    const right = hex.slice(bestStart + bestLen).join(':');
-    return `${left}::${right}`;
-}
-/** Canonical text of a parsed address: dotted quad, or RFC 5952 IPv6 without brackets. */
-function formatIp(ip) {
-    return ip.family === 4 ? formatIpv4(ip.value) : formatIpv6(ip.value);
-}
-/**
- * The canonical address when `host` is an IP literal in any notation, else `undefined`.
- *
- * IPv4: everything glibc `inet_aton()` accepts (1–4 parts; decimal, octal `0177`, hex
- * `0x7f`; text after whitespace ignored) plus a WHATWG trailing dot. IPv6: RFC 4291 text,
- * with brackets, an embedded dotted quad or a zone id. Returns `127.0.0.1` for
- * `0x7f000001`, `::1` for `[0:0:0:0:0:0:0:1]`, `fe80::1` for `fe80::1%eth0`.
- */
-function parseIpLiteral(host) {
-    const ip = parseIp(host);
-    return ip === undefined ? undefined : formatIp(ip);
-}
-function v4Range(cidr, cls) {
-    const [addr = '', bits = ''] = cidr.split('/');
-    const base = parseDottedQuad(addr);
-    if (base === undefined)
-        throw new Error(`bad built-in IPv4 range ${cidr}`);
-    return { base, bits: Number(bits), cls };
-}
-function v6Range(cidr, cls) {
-    const [addr = '', bits = ''] = cidr.split('/');
-    const base = parseIpv6(addr);
-    if (base === undefined)
-        throw new Error(`bad built-in IPv6 range ${cidr}`);
-    return { base, bits: Number(bits), cls };
-}
-/**
- * Cloud instance metadata services. They hand out credentials of the machine the runner
- * is on, so they are named separately and refused even where their range is not.
- */
-const METADATA_V4 = new Set([
-    '169.254.169.254', // AWS, GCP, Azure, OCI, DigitalOcean IMDS
-    '169.254.170.2', // AWS ECS task metadata and credentials
-    '169.254.170.23', // AWS EKS Pod Identity agent
-    '168.63.129.16', // Azure WireServer
-    '100.100.100.200' // Alibaba Cloud
-]);
-const METADATA_V6 = new Set(['fd00:ec2::254', 'fd00:ec2::23']); // AWS IMDS, EKS Pod Identity
-/** IANA IPv4 special-purpose registry (RFC 6890) entries that are not globally reachable. */
-const V4_RANGES = [
-    v4Range('0.0.0.0/8', 'unspecified'), // RFC 1122 §3.2.1.3; Linux delivers 0.0.0.0 locally
-    v4Range('10.0.0.0/8', 'private'), // RFC 1918
-    v4Range('100.64.0.0/10', 'cgnat'), // RFC 6598 shared address space
-    v4Range('127.0.0.0/8', 'loopback'), // RFC 1122 §3.2.1.3
-    v4Range('169.254.0.0/16', 'link-local'), // RFC 3927
-    v4Range('172.16.0.0/12', 'private'), // RFC 1918
-    v4Range('192.0.0.0/24', 'reserved'), // RFC 6890 IETF protocol assignments
-    v4Range('192.0.2.0/24', 'reserved'), // RFC 5737 TEST-NET-1
-    v4Range('192.88.99.0/24', 'reserved'), // RFC 7526 deprecated 6to4 relay anycast
-    v4Range('192.168.0.0/16', 'private'), // RFC 1918
-    v4Range('198.18.0.0/15', 'reserved'), // RFC 2544 benchmarking
-    v4Range('198.51.100.0/24', 'reserved'), // RFC 5737 TEST-NET-2
-    v4Range('203.0.113.0/24', 'reserved'), // RFC 5737 TEST-NET-3
-    v4Range('224.0.0.0/4', 'multicast'), // RFC 5771
-    v4Range('240.0.0.0/4', 'reserved') // RFC 1112 §4, with 255.255.255.255 broadcast (RFC 919)
-];
-/** IPv6 special-purpose ranges (RFC 6890 and later) that carry no embedded IPv4. */
-const V6_RANGES = [
-    v6Range('64:ff9b:1::/48', 'reserved'), // RFC 8215 local-use NAT64: private behind the gateway
-    v6Range('100::/64', 'reserved'), // RFC 6666 discard-only
-    v6Range('2001::/23', 'reserved'), // RFC 2928 IETF protocol assignments, incl. Teredo 2001::/32
-    v6Range('2001:db8::/32', 'reserved'), // RFC 3849 documentation
-    v6Range('3fff::/20', 'reserved'), // RFC 9637 documentation
-    v6Range('fc00::/7', 'private'), // RFC 4193 unique local
-    v6Range('fe80::/10', 'link-local'), // RFC 4291 §2.5.6
-    v6Range('fec0::/10', 'private'), // RFC 3879 deprecated site-local
-    v6Range('ff00::/8', 'multicast') // RFC 4291 §2.7
-];
-function inV4(value, r) {
-    const shift = 32 - r.bits;
-    return value >>> shift === r.base >>> shift;
-}
-function inV6(value, r) {
-    const shift = BigInt(128 - r.bits);
-    return value >> shift === r.base >> shift;
-}
-function classifyV4(value) {
-    if (METADATA_V4.has(formatIpv4(value)))
-        return 'metadata';
-    return V4_RANGES.find((r) => inV4(value, r))?.cls ?? 'public';
-}
-const V6_MAPPED = v6Range('::ffff:0:0/96', 'reserved'); // RFC 4291 §2.5.5.2
-const V6_COMPAT = v6Range('::/96', 'reserved'); // RFC 4291 §2.5.5.1 (deprecated)
-const V6_TRANSLATED = v6Range('::ffff:0:0:0/96', 'reserved'); // RFC 2765 SIIT
-const V6_NAT64 = v6Range('64:ff9b::/96', 'reserved'); // RFC 6052 well-known prefix
-const V6_6TO4 = v6Range('2002::/16', 'reserved'); // RFC 3056: 2002:AABB:CCDD::/48
-const V6_GLOBAL_UNICAST = v6Range('2000::/3', 'public'); // RFC 4291 §2.4
-function classifyV6(value) {
-    if (METADATA_V6.has(formatIpv6(value)))
-        return 'metadata';
-    if (value === 0n)
-        return 'unspecified';
-    if (value === 1n)
-        return 'loopback';
-    // Forms that carry an IPv4 address reach that address (the kernel, a translator or a
-    // relay unwraps them), so they are as dangerous as the address they carry.
-    for (const r of [V6_MAPPED, V6_COMPAT, V6_TRANSLATED, V6_NAT64]) {
-        if (inV6(value, r))
-            return classifyV4(Number(value & 0xffffffffn));
-    }
-    if (inV6(value, V6_6TO4))
-        return classifyV4(Number((value >> 80n) & 0xffffffffn));
-    const special = V6_RANGES.find((r) => inV6(value, r));
-    if (special)
-        return special.cls;
-    // Only 2000::/3 is allocated for global unicast; the rest of the space is IETF-reserved.
-    return inV6(value, V6_GLOBAL_UNICAST) ? 'public' : 'reserved';
-}
-/**
- * Classify an address given in any notation {@link parseIpLiteral} accepts. Metadata
- * addresses win over the range they sit in; IPv4-mapped, -compatible, SIIT, NAT64
- * (64:ff9b::/96) and 6to4 (2002::/16) addresses take the class of the IPv4 they embed.
- * Anything that is not an address is `reserved`, so a caller that only dials `public`
- * addresses fails closed.
- */
-function classifyAddress(ip) {
-    const parsed = parseIp(ip);
-    if (parsed === undefined)
-        return 'reserved';
-    return parsed.family === 4 ? classifyV4(parsed.value) : classifyV6(parsed.value);
-}
-
-;// CONCATENATED MODULE: ./src/proxy/policy.ts
-/**
- * Egress policy: which hosts the sandboxed agent may reach through the proxy, and which
- * address the proxy dials for them. Pure logic; name resolution is injected.
- *
- * The proxy is the sandbox's only way out and the agent is assumed hostile (prompt
- * injection), so every check fails closed: a host that is not a plain, valid DNS name or
- * an IP literal is refused outright, and a name is dialled only at an address this module
- * has checked.
- */
-
-
-
-/** A bad `allowed-endpoints` pattern or `connect-to` line; the message names the value. */
-class policy_PolicyError extends Error {
-    code;
-    /** The offending input, as given. */
-    value;
-    constructor(code, value, message) {
-        super(message);
-        this.name = 'PolicyError';
-        this.code = code;
-        this.value = value;
-    }
-}
-const PATTERN_FORM = 'Expected a host name such as api.example.com, *.example.com (subdomains only), ' +
-    'api.example.com:8443 or http://example.com (plain HTTP).';
-const CONNECT_TO_FORM = 'Expected host:port=target:port, for example api.example.com:443=127.0.0.1:8443.';
-/**
- * Names that are the runner itself. `localhost` and `*.localhost` are loopback by RFC 6761
- * §6.3; the others are Debian's /etc/hosts aliases.
- */
-const LOCALHOST_NAMES = new Set([
-    'localhost',
-    'localhost.localdomain',
-    'ip6-localhost',
-    'ip6-loopback'
-]);
-/**
- * Metadata services by name. `metadata` and `instance-data` are single labels that the
- * cloud's resolver (or its search domain) turns into the metadata address.
- */
-const METADATA_NAMES = new Set([
-    'metadata.google.internal',
-    'metadata.goog',
-    'metadata',
-    'instance-data',
-    'instance-data.ec2.internal'
-]);
-/** Only LDH names plus `_` (used by some real hosts); anything else is an attack or a typo. */
-const NAME_CHARS = /^[A-Za-z0-9._-]+$/;
-/**
- * A last label that is all digits, or a hex number, makes a URL parser treat the whole
- * host as IPv4 (URL standard, "ends in a number"); no real TLD looks like that (RFC 3696 §2).
- */
-function endsInNumber(label) {
-    return /^[0-9]+$/.test(label) || /^0x[0-9a-f]*$/i.test(label);
-}
-function isValidPort(port) {
-    return Number.isInteger(port) && port >= 1 && port <= 65535;
-}
-/**
- * The normalised host, or `undefined` when `host` is not something the proxy will dial.
- *
- * Names: ASCII letters, digits, `-`, `_`, `.` only (checked *before* lower-casing, since
- * `'\u212A'.toLowerCase()` is an ASCII `k`); labels 1–63 characters; at most 253 in all
- * (RFC 1035 §2.3.4); no trailing dot; a last label that is not numeric. Returns the name in
- * lower case. IP literals (with or without `[]`) return their canonical address; zone ids
- * (`%`) are refused.
- */
-function normalizeHost(host) {
-    if (typeof host !== 'string' || host === '')
-        return undefined;
-    if (host.startsWith('[') || host.includes(':')) {
-        const inner = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-        if (!/^[0-9A-Fa-f:.]+$/.test(inner))
-            return undefined;
-        return parseIpLiteral(inner);
-    }
-    if (!NAME_CHARS.test(host) || host.length > 253)
-        return undefined;
-    const lower = host.toLowerCase();
-    const ip = parseIpLiteral(lower);
-    if (ip !== undefined)
-        return ip;
-    const labels = lower.split('.');
-    if (labels.some((label) => label.length === 0 || label.length > 63))
-        return undefined;
-    if (endsInNumber(labels[labels.length - 1] ?? ''))
-        return undefined;
-    return lower;
-}
-function isLocalhostName(name) {
-    return LOCALHOST_NAMES.has(name) || name.endsWith('.localhost');
-}
-function isMetadataName(name) {
-    return METADATA_NAMES.has(name) || name.endsWith('.metadata.google.internal');
-}
-function badPattern(value, why) {
-    return new policy_PolicyError('AIRLOCK_BAD_PATTERN', value, `Invalid allowed-endpoints entry ${JSON.stringify(value)}: ${why}. ${PATTERN_FORM}`);
-}
-function badConnectTo(value, why) {
-    return new policy_PolicyError('AIRLOCK_BAD_CONNECT_TO', value, `Invalid connect-to entry ${JSON.stringify(value)}: ${why}. ${CONNECT_TO_FORM}`);
-}
-/** `'8443'` → 8443; `undefined` unless it is 1–65535 written in decimal digits. */
-function parsePort(s) {
-    if (!/^[0-9]{1,5}$/.test(s))
-        return undefined;
-    const port = Number(s);
-    return isValidPort(port) ? port : undefined;
-}
-/**
- * Parse one allowlist entry: `host`, `*.suffix`, either with `:port`, optionally prefixed
- * by `https://` (the same) or `http://` (plain HTTP, port 80 unless given). Case-insensitive.
- *
- * @throws PolicyError (`AIRLOCK_BAD_PATTERN`) for `*`, `*.tld`, `a.*.b`, paths, userinfo,
- *   IP literals, localhost names, invalid names and ports outside 1–65535.
- */
-function policy_parseHostPattern(s) {
-    const raw = typeof s === 'string' ? s.trim() : '';
-    if (raw === '')
-        throw badPattern(String(s), 'it is empty');
-    let rest = raw;
-    let scheme = 'https';
-    const schemeMatch = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(rest);
-    if (schemeMatch) {
-        const name = (schemeMatch[1] ?? '').toLowerCase();
-        if (name !== 'https' && name !== 'http') {
-            throw badPattern(raw, `the scheme ${name}:// is not supported, only https:// and http://`);
+        catch (err) {
+            warn(`could not revoke the ${g.provider} token (it expires on its own): ${err.message}`);
         }
-        scheme = name;
-        rest = rest.slice(schemeMatch[0].length);
-    }
-    if (/[/?#]/.test(rest))
-        throw badPattern(raw, 'an entry is a host, not a URL with a path');
-    if (rest.includes('@'))
-        throw badPattern(raw, 'user names and passwords are not allowed');
-    if (/[\s\\%]/.test(rest) || /[^\x21-\x7e]/.test(rest)) {
-        throw badPattern(raw, 'it contains characters that cannot appear in a host name');
-    }
-    if (rest.startsWith('[') || rest.split(':').length > 2) {
-        const host = rest.startsWith('[') ? rest.slice(0, rest.indexOf(']') + 1) : rest;
-        if (parseIpLiteral(host) !== undefined) {
-            throw badPattern(raw, 'IP addresses cannot be allowed; allow a host name and map it with connect-to');
+        finally {
+            clearTimeout(timer);
         }
-        throw badPattern(raw, 'it is not a valid host name');
-    }
-    let port;
-    const colon = rest.indexOf(':');
-    if (colon >= 0) {
-        const portText = rest.slice(colon + 1);
-        port = parsePort(portText);
-        if (port === undefined) {
-            throw badPattern(raw, `the port ${JSON.stringify(portText)} is not a number from 1 to 65535`);
-        }
-        rest = rest.slice(0, colon);
-    }
-    let wildcard = false;
-    if (rest === '*')
-        throw badPattern(raw, 'a bare * would allow every host');
-    if (rest.startsWith('*.')) {
-        wildcard = true;
-        rest = rest.slice(2);
-    }
-    if (rest.includes('*')) {
-        throw badPattern(raw, 'a wildcard is only allowed as the whole first label, as in *.example.com');
-    }
-    if (parseIpLiteral(rest) !== undefined) {
-        throw badPattern(raw, 'IP addresses cannot be allowed; allow a host name and map it with connect-to');
-    }
-    const host = normalizeHost(rest);
-    if (host === undefined)
-        throw badPattern(raw, `${JSON.stringify(rest)} is not a valid host name`);
-    if (isLocalhostName(host)) {
-        throw badPattern(raw, 'localhost cannot be allowed; allow a host name and map it with connect-to');
-    }
-    if (wildcard && !host.includes('.')) {
-        throw badPattern(raw, `*.${host} would allow a whole top-level domain`);
-    }
-    return port === undefined
-        ? { raw, scheme, wildcard, host }
-        : { raw, scheme, wildcard, host, port };
-}
-/** `host:port` or `[v6]:port` → parts; `undefined` when either is missing. */
-function splitHostPort(s) {
-    if (s.startsWith('[')) {
-        const close = s.indexOf(']');
-        if (close < 0 || s[close + 1] !== ':')
-            return undefined;
-        return { host: s.slice(0, close + 1), port: s.slice(close + 2) };
-    }
-    const colon = s.lastIndexOf(':');
-    if (colon <= 0)
-        return undefined;
-    return { host: s.slice(0, colon), port: s.slice(colon + 1) };
+    }));
+    return revoked;
 }
 /**
- * Parse `connect-to` lines, `host:port=target:port` (curl's `--connect-to` idea): requests
- * for `host:port` are dialled at `target:port`. Blank lines are skipped. The key is
- * `host:port` in lower case; the target may be a name or an IP address (`[::1]` for IPv6),
- * stored without brackets.
- *
- * @throws PolicyError (`AIRLOCK_BAD_CONNECT_TO`) naming the line.
+ * The inputs the proxy daemon needs to re-mint credentials, and no others: the App key only
+ * when a GitHub App is in use; the non-secret cloud settings for the grants that use them.
+ * (Refresh reads most parameters from the credential's metadata; these are the fallback.)
  */
-function policy_parseConnectTo(lines) {
-    const out = new Map();
-    for (const line of lines) {
-        const entry = line.trim();
-        if (entry === '')
-            continue;
-        const parts = entry.split('=');
-        if (parts.length !== 2)
-            throw badConnectTo(entry, 'it needs exactly one =');
-        const from = splitHostPort((parts[0] ?? '').trim());
-        const to = splitHostPort((parts[1] ?? '').trim());
-        if (!from || !to)
-            throw badConnectTo(entry, 'both sides need a host and a port');
-        if (parseIpLiteral(from.host) !== undefined) {
-            throw badConnectTo(entry, 'the left side is the host name the agent uses, not an IP address');
-        }
-        const fromHost = normalizeHost(from.host);
-        if (fromHost === undefined) {
-            throw badConnectTo(entry, `${JSON.stringify(from.host)} is not a valid host name`);
-        }
-        const toHost = normalizeHost(to.host);
-        if (toHost === undefined) {
-            throw badConnectTo(entry, `${JSON.stringify(to.host)} is not a valid host name or address`);
-        }
-        const fromPort = parsePort(from.port);
-        const toPort = parsePort(to.port);
-        if (fromPort === undefined || toPort === undefined) {
-            throw badConnectTo(entry, 'ports must be numbers from 1 to 65535');
-        }
-        const key = `${fromHost}:${fromPort}`;
-        if (out.has(key))
-            throw badConnectTo(entry, `${key} is already mapped by an earlier line`);
-        out.set(key, { host: toHost, port: toPort });
+function refreshInputs(plan) {
+    const out = {};
+    const key = plan.secrets['github-app-private-key'];
+    if (plan.grants.includes('github') && plan.githubAppId && key) {
+        out['github-app-id'] = plan.githubAppId;
+        out['github-app-private-key'] = key;
+        out['github-app-permissions'] = Object.entries(plan.githubAppPermissions)
+            .map(([k, v]) => `${k}:${v}`)
+            .join(',');
+    }
+    if (plan.grants.includes('aws') && plan.awsRoleArn) {
+        out['aws-role-arn'] = plan.awsRoleArn;
+        out['aws-region'] = plan.awsRegion;
+        out['aws-session-duration'] = String(plan.awsSessionDuration);
+    }
+    if (plan.grants.includes('gcp') && plan.gcpWorkloadIdentityProvider) {
+        out['gcp-workload-identity-provider'] = plan.gcpWorkloadIdentityProvider;
+        if (plan.gcpServiceAccount)
+            out['gcp-service-account'] = plan.gcpServiceAccount;
     }
     return out;
 }
 /**
- * A host the policy refused as invalid, for a message: quoted, cut to 100 characters, and
- * every character outside printable ASCII escaped, so the agent cannot inject lines, escape
- * sequences or bidi tricks into logs and the job summary.
+ * The runner's ID-token endpoint for the daemon, only when a grant refreshes through OIDC:
+ * the request token mints ID tokens for the rest of the job, so it goes nowhere it is not
+ * needed.
  */
-function quoteHost(raw) {
-    const cut = raw.length > 100 ? raw.slice(0, 100) : raw;
-    const quoted = JSON.stringify(cut).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    return cut === raw ? quoted : `${quoted.slice(0, -1)}..."`;
-}
-/** `host:port`, bracketing an IPv6 address so the port stays readable. */
-function hostPort(host, port) {
-    return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-/** An IP literal as the agent wrote it, plus the address it means when that differs. */
-function ipWhere(raw, ip, port) {
-    const bare = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
-    if (bare.toLowerCase() === ip)
-        return hostPort(ip, port);
-    const shown = bare.length <= 64 ? bare : quoteHost(bare);
-    return `${hostPort(shown, port)} (${ip})`;
-}
-function ipLiteralMessage(raw, ip, port) {
-    return (`Airlock blocked ${ipWhere(raw, ip, port)}: requests to IP addresses are not allowed, only to host names. ` +
-        'Allow a host name in the allowed-endpoints input and route it to this address with the connect-to input if the agent needs it.');
-}
-const CLASS_WORDS = {
-    public: 'a public address',
-    loopback: 'a loopback address',
-    'link-local': 'a link-local address',
-    private: 'a private address',
-    cgnat: 'a carrier-grade NAT address',
-    multicast: 'a multicast address',
-    metadata: 'a cloud metadata address',
-    unspecified: 'an unspecified address',
-    reserved: 'a reserved address'
-};
-function refusal(reason, message, host) {
-    return host === undefined
-        ? { allowed: false, reason, message }
-        : { allowed: false, reason, message, host };
-}
-/** The errno-style code of a resolver failure, printable and short. */
-function errorCode(err) {
-    const code = err?.code;
-    if (typeof code === 'string' && /^[A-Z0-9_]{1,32}$/.test(code))
-        return code;
-    return 'lookup failed';
-}
-async function defaultResolve(host) {
-    const answers = await (0,external_node_dns_promises_namespaceObject.lookup)(host, { all: true, verbatim: true });
-    return answers.map((a) => a.address);
-}
-/**
- * The egress policy of one run. Build it once with every allowlist entry (bad entries throw
- * at construction, before anything starts); call {@link check} for every CONNECT and plain
- * HTTP request, then {@link resolveTarget} for the address to dial.
- */
-class EgressPolicy {
-    mode;
-    patterns = [];
-    connectTo;
-    resolve;
-    constructor(cfg) {
-        // Anything but an explicit 'audit' blocks: a typo must not open the sandbox.
-        this.mode = cfg.mode === 'audit' ? 'audit' : 'block';
-        this.patterns = cfg.allow.map(policy_parseHostPattern);
-        this.connectTo = new Map();
-        for (const [key, target] of cfg.connectTo ?? [])
-            this.connectTo.set(key.toLowerCase(), target);
-        this.resolve = cfg.resolve ?? defaultResolve;
-    }
-    /** Grant more hosts (e.g. a provider's hosts). All patterns parse or none are added. */
-    addAllowed(patterns) {
-        const parsed = patterns.map(policy_parseHostPattern);
-        this.patterns.push(...parsed);
-    }
-    /** The parsed allowlist, in the order entries were added. */
-    get allowlist() {
-        return this.patterns;
-    }
-    /**
-     * Name, port and scheme check, without DNS: used at CONNECT time (`https`) and for plain
-     * HTTP requests (`http`). Invalid hosts, localhost, metadata names and non-public IP
-     * literals are refused in every mode; in audit mode, anything else block mode would
-     * refuse is allowed with `audited: true` and the reason and message block mode gives.
-     */
-    check(host, port, scheme) {
-        const always = this.alwaysRefused(host, port);
-        if (always)
-            return always;
-        const ip = parseIpLiteral(host);
-        if (ip !== undefined) {
-            return this.soft(refusal('ip-literal', ipLiteralMessage(host, ip, port), ip));
-        }
-        // alwaysRefused() has established that the name normalises.
-        const name = normalizeHost(host) ?? '';
-        const plain = scheme === 'http';
-        const defaultPort = plain ? 80 : 443;
-        const wanted = plain ? 'http' : 'https';
-        const hostMatches = this.patterns.filter((p) => matchesHost(p, name));
-        const sameScheme = hostMatches.filter((p) => p.scheme === wanted);
-        const exact = sameScheme.filter((p) => (p.port ?? defaultPort) === port);
-        const target = this.connectTo.get(`${name}:${port}`);
-        const where = hostPort(name, port);
-        if (exact.length > 0) {
-            const decision = { allowed: true, host: name, pattern: bestMatch(exact).raw };
-            if (target)
-                decision.connectTo = target;
-            return decision;
-        }
-        const httpForm = `http://${name}${port === 80 ? '' : `:${port}`}`;
-        const httpsForm = port === 443 ? name : `${name}:${port}`;
-        let denied;
-        if (sameScheme.length > 0) {
-            const ports = [...new Set(sameScheme.map((p) => p.port ?? defaultPort))].sort((a, b) => a - b);
-            const portList = `port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}`;
-            denied = plain
-                ? refusal('port-not-allowed', `Airlock blocked plain HTTP to ${where}: the allowlist permits plain HTTP to this host only on ${portList}. ` +
-                    `Add ${httpForm} to the allowed-endpoints input if the agent needs that port.`, name)
-                : refusal('port-not-allowed', `Airlock blocked ${where}: the allowlist permits this host only on ${portList}. ` +
-                    `Add ${httpsForm} (host:port) to the allowed-endpoints input if the agent needs that port.`, name);
-        }
-        else if (hostMatches.length > 0) {
-            denied = plain
-                ? refusal('plain-http', `Airlock blocked plain HTTP to ${where}: the host is allowed only over HTTPS. ` +
-                    `Use https, or add ${httpForm} to the allowed-endpoints input if the agent needs plain HTTP.`, name)
-                : refusal('not-allowed', `Airlock blocked ${where}: the allowlist permits only plain HTTP to this host. ` +
-                    `Add ${httpsForm} to the allowed-endpoints input if the agent needs HTTPS.`, name);
-        }
-        else if (plain) {
-            denied = refusal('not-allowed', `Airlock blocked plain HTTP to ${where}: the host is not in the allowlist. ` +
-                `Add ${httpForm} to the allowed-endpoints input if the agent needs it.`, name);
-        }
-        else {
-            denied = refusal('not-allowed', `Airlock blocked ${where}: the host is not in the allowlist. ` +
-                `Add ${port === 443 ? 'it' : httpsForm} to the allowed-endpoints input if the agent needs it.`, name);
-        }
-        const soft = this.soft(denied);
-        if (soft.allowed && target)
-            soft.connectTo = target;
-        return soft;
-    }
-    /**
-     * Where to dial `host:port`. A `connect-to` entry wins and is exempt from address checks
-     * (the workflow author chose it). Otherwise the name is resolved and refused if it has no
-     * address or if ANY address is not public (a name with one private answer could be
-     * rebound to it); the first address is returned so the caller dials exactly what was
-     * checked, never re-resolving. Hosts `check` always refuses are refused here too; the
-     * allowlist itself is `check`'s job.
-     */
-    async resolveTarget(host, port) {
-        const always = this.alwaysRefused(host, port);
-        if (always)
-            return {
-                allowed: false,
-                reason: always.reason ?? 'invalid-host',
-                message: always.message ?? ''
-            };
-        const ip = parseIpLiteral(host);
-        if (ip !== undefined) {
-            if (this.mode === 'block') {
-                return {
-                    allowed: false,
-                    reason: 'ip-literal',
-                    message: ipLiteralMessage(host, ip, port),
-                    address: ip
-                };
-            }
-            return { allowed: true, address: ip, port, connectTo: false };
-        }
-        const name = normalizeHost(host) ?? '';
-        const where = hostPort(name, port);
-        const target = this.connectTo.get(`${name}:${port}`);
-        if (target)
-            return { allowed: true, address: target.host, port: target.port, connectTo: true };
-        let answers;
-        try {
-            answers = await this.resolve(name);
-        }
-        catch (err) {
-            return {
-                allowed: false,
-                reason: 'resolve-failed',
-                message: `Airlock blocked ${where}: the name could not be resolved (${errorCode(err)}). ` +
-                    'Check the host name, or route it with the connect-to input.'
-            };
-        }
-        const addresses = [];
-        for (const answer of Array.isArray(answers) ? answers : []) {
-            const address = typeof answer === 'string' ? parseIpLiteral(answer) : undefined;
-            if (address === undefined) {
-                return {
-                    allowed: false,
-                    reason: 'resolve-failed',
-                    message: `Airlock blocked ${where}: the resolver returned something that is not an IP address. Check the runner's DNS setup.`
-                };
-            }
-            addresses.push(address);
-        }
-        const first = addresses[0];
-        if (first === undefined) {
-            return {
-                allowed: false,
-                reason: 'resolve-failed',
-                message: `Airlock blocked ${where}: the name has no addresses. ` +
-                    'Check the host name, or route it with the connect-to input.'
-            };
-        }
-        const classes = addresses.map((a) => ({ address: a, cls: classifyAddress(a) }));
-        const bad = classes.find((c) => c.cls === 'metadata') ?? classes.find((c) => c.cls !== 'public');
-        if (bad) {
-            return bad.cls === 'metadata'
-                ? {
-                    allowed: false,
-                    reason: 'metadata',
-                    message: `Airlock blocked ${where}: the name resolves to ${bad.address}, a cloud metadata address, which the sandbox may never reach.`,
-                    address: bad.address
-                }
-                : {
-                    allowed: false,
-                    reason: 'private-address',
-                    message: `Airlock blocked ${where}: the name resolves to ${bad.address}, ${CLASS_WORDS[bad.cls]}, which the sandbox may not reach. ` +
-                        'Route the name to it with the connect-to input if the agent needs this service.',
-                    address: bad.address
-                };
-        }
-        return { allowed: true, address: first, port, connectTo: false };
-    }
-    /**
-     * Refusals no mode lifts: bad ports, invalid hosts, localhost and metadata names, and IP
-     * literals of non-public addresses.
-     */
-    alwaysRefused(host, port) {
-        const raw = typeof host === 'string' ? host : '';
-        const invalid = (why) => refusal('invalid-host', `Airlock blocked ${quoteHost(raw)} (port ${String(port)}): it is not a valid host name (${why}). ` +
-            'Fix the host the agent requested; if a tool mangled it, check its proxy settings.');
-        // Printable ASCII only: NUL, CR/LF, spaces and non-ASCII never reach a parser below.
-        if (!/^[\x21-\x7e]+$/.test(raw))
-            return invalid('it is empty or has invisible or non-ASCII characters');
-        if (!isValidPort(port)) {
-            return refusal('port-not-allowed', `Airlock blocked ${quoteHost(raw)} (port ${String(port)}): ${String(port)} is not a valid TCP port.`);
-        }
-        const ip = parseIpLiteral(raw);
-        if (ip !== undefined) {
-            const cls = classifyAddress(ip);
-            const where = ipWhere(raw, ip, port);
-            if (cls === 'metadata') {
-                return refusal('metadata', `Airlock blocked ${where}: it is a cloud metadata address, which the sandbox may never reach.`, ip);
-            }
-            if (cls !== 'public') {
-                return refusal('ip-literal', `Airlock blocked ${where}: it is ${CLASS_WORDS[cls]} written as an IP literal, which the sandbox may never reach. ` +
-                    'Allow a host name in the allowed-endpoints input and route it to this address with the connect-to input if the agent needs it.', ip);
-            }
-            return undefined;
-        }
-        const name = normalizeHost(raw);
-        if (name === undefined) {
-            return invalid("a trailing dot, an empty or over-long label, a numeric last label, or a character other than letters, digits, '-', '_' and '.'");
-        }
-        if (isLocalhostName(name)) {
-            return refusal('localhost', `Airlock blocked ${hostPort(name, port)}: localhost is the runner itself, which the sandbox may never reach. ` +
-                'Allow a host name in the allowed-endpoints input and route it with the connect-to input if the agent needs a local service.', name);
-        }
-        if (isMetadataName(name)) {
-            return refusal('metadata', `Airlock blocked ${hostPort(name, port)}: it is a cloud metadata service, which the sandbox may never reach.`, name);
-        }
+function daemonOidc(plan, env = process.env) {
+    if (!plan.grants.some((g) => g === 'aws' || g === 'gcp'))
         return undefined;
-    }
-    /** In audit mode a refusable-but-public request goes through, marked as audited. */
-    soft(decision) {
-        if (this.mode !== 'audit' || decision.allowed)
-            return decision;
-        return { ...decision, allowed: true, audited: true };
-    }
-}
-function matchesHost(p, name) {
-    // `*.x` needs at least one label before `.x`; the apex `x` never matches (design §3).
-    return p.wildcard ? name.endsWith(`.${p.host}`) : name === p.host;
-}
-/** Exact beats wildcard; among wildcards the longest suffix wins (the most specific entry). */
-function bestMatch(matches) {
-    const score = (p) => (p.wildcard ? p.host.length : Number.MAX_SAFE_INTEGER);
-    return matches.reduce((best, p) => (score(p) > score(best) ? p : best));
+    return idTokenEndpointFromEnv(env);
 }
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+;// CONCATENATED MODULE: ./src/providers/base.ts
+
+/**
+ * Placeholders: format-valid for the CLI that checks them, obviously fake to a human, and
+ * fixed, so the proxy can tell which credential a request asked for.
+ */
+const PLACEHOLDERS = {
+    github: 'ghp_AirlockPlaceholderNotARealToken000000',
+    anthropicKey: 'sk-ant-api03-airlock-placeholder-not-a-real-key-00000000000000000000000000000000000000000000000000000000000000000000AA',
+    claudeOauth: 'sk-ant-oat01-airlock-placeholder-not-a-real-token-000000000000000000000000000000000000000000000000000000000000000000AA',
+    openai: 'sk-airlock-placeholder-not-a-real-key-000000000000000000000000000000',
+    gemini: 'AIzaAirlockPlaceholderNotARealKey000000',
+    awsAccessKeyId: 'AKIAAIRLOCKPLACEHOLDR',
+    awsSecretAccessKey: 'airlock/placeholder/not/a/real/secret/000000',
+    npm: 'npm_AirlockPlaceholderNotARealToken0000000',
+    gcp: 'ya29.airlock-placeholder-not-a-real-token'
+};
+/** A credential from a static secret input. */
+function staticCredential(provider, token, source = 'secret') {
+    return { provider, token, createdAt: new Date(), metadata: { [META_KEY_TOKEN_SOURCE]: source } };
+}
+/** The first non-empty input among `names`, or a GrantError whose hint names them all. */
+function requireSecret(ctx, provider, names, hint) {
+    for (const name of names) {
+        const value = ctx.input(name);
+        if (value) {
+            ctx.setSecret(value);
+            return [name, value];
+        }
+    }
+    throw new errors_GrantError(provider, `no credential: ${names.map((n) => `\`${n}\``).join(' and ')} ${names.length > 1 ? 'are' : 'is'} empty`, hint);
+}
+/** Defaults for the parts of `CredentialProvider` most providers do not use. */
+class BaseProvider {
+    containerEnv(_cred) {
+        return [];
+    }
+    containerMounts(_cred, _containerHome, _stagingDir) {
+        return Promise.resolve({ mounts: [] });
+    }
+    cleanup(_cleanupPath) {
+        return Promise.resolve();
+    }
+    impliedDependencies() {
+        return [];
+    }
+}
+
+;// CONCATENATED MODULE: ./src/providers/agent.ts
+
+
+
+// The CLI sets the runner; providers stay free of the sandbox code and of import cycles.
+let cliRunner;
+function setAgentCliRunner(runner) {
+    cliRunner = runner;
+}
+const collect = (value, previous) => [...previous, value];
+/** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
+class AgentBase extends BaseProvider {
+    async prepareContainer(opts) {
+        const home = (0,external_node_path_.join)(opts.stagingDir, 'home');
+        for (const [rel, content] of Object.entries(this.homeFiles(opts))) {
+            const file = (0,external_node_path_.join)(home, rel);
+            await (0,promises_.mkdir)((0,external_node_path_.dirname)(file), { recursive: true, mode: 0o755 });
+            // World-readable on purpose: the container runs as the runner's uid but the staging
+            // directory is mounted read-only and holds placeholders only.
+            await (0,promises_.writeFile)(file, content, { mode: 0o644 });
+        }
+        const config = {
+            env: [...this.containerEnv(opts.credential), ...this.agentEnv(opts)],
+            mounts: [],
+            stagingDir: opts.stagingDir
+        };
+        if (opts.prompt !== undefined)
+            config.command = this.command(opts.prompt, opts.agentArgs ?? []);
+        return config;
+    }
+    registerCli(program) {
+        program
+            .command(this.name)
+            .description(`run ${this.binary} non-interactively in the airlock (credentials from the environment)`)
+            .requiredOption('-p, --prompt <text>', 'the task')
+            .option('--grant <provider>', 'another provider to grant (repeatable)', collect, [])
+            .option('--allow <pattern>', 'another host to allow (repeatable)', collect, [])
+            .option('--connect-to <host:port=target:port>', 'route a host elsewhere (repeatable)', collect, [])
+            .option('--upstream-ca <file>', 'extra CA for upstream TLS')
+            .option('--image <image>', 'container image')
+            .option('--workspace <dir>', 'directory mounted at /workspace (default: cwd)')
+            .option('--read-only', 'mount the workspace read-only')
+            .option('--agent-version <version>', `${this.npmPackage} version (default ${this.defaultVersion})`)
+            .argument('[args...]', 'extra arguments for the agent')
+            .action(async (args, opts) => {
+            if (!cliRunner)
+                throw new Error('the agent commands need the airlock CLI');
+            await cliRunner(this.name, { ...opts, args });
+        });
+    }
+}
+/** MCP servers in the common shape, minus anything undefined, for JSON config files. */
+function mcpJson(opts) {
+    return JSON.parse(JSON.stringify(opts.mcpServers));
+}
+
+;// CONCATENATED MODULE: ./src/providers/claude.ts
+
+
+const ANTHROPIC_HOST = 'api.anthropic.com';
+const OAUTH_PREFIX = 'sk-ant-oat';
+/** Claude Code with an Anthropic API key or a Claude Code OAuth token. */
+class ClaudeProvider extends AgentBase {
+    name = 'claude';
+    npmPackage = '@anthropic-ai/claude-code';
+    defaultVersion = '2.1.332';
+    binary = 'claude';
+    grant(ctx) {
+        const [input, token] = requireSecret(ctx, this.name, ['anthropic-api-key', 'claude-code-oauth-token'], 'Set anthropic-api-key or claude-code-oauth-token, or grant aws/gcp for Bedrock/Vertex.');
+        const cred = staticCredential(this.name, token);
+        cred.metadata = {
+            ...cred.metadata,
+            auth: input === 'claude-code-oauth-token' || token.startsWith(OAUTH_PREFIX) ? 'oauth' : 'api-key'
+        };
+        return Promise.resolve(cred);
+    }
+    isOAuth(cred) {
+        return cred.metadata?.auth === 'oauth';
+    }
+    configureProxy(p, cred) {
+        if (this.isOAuth(cred)) {
+            p.setCredentialWithGrant(ANTHROPIC_HOST, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.claudeOauth);
+            // The API rejects OAuth bearer tokens without this beta flag.
+            p.addExtraHeader(ANTHROPIC_HOST, 'anthropic-beta', 'oauth-2025-04-20');
+            p.removeRequestHeader(ANTHROPIC_HOST, 'x-api-key');
+        }
+        else {
+            p.setCredentialWithGrant(ANTHROPIC_HOST, 'x-api-key', cred.token, this.name, PLACEHOLDERS.anthropicKey);
+            p.removeRequestHeader(ANTHROPIC_HOST, 'authorization');
+        }
+    }
+    hosts(_cred) {
+        return [ANTHROPIC_HOST];
+    }
+    containerEnv(cred) {
+        return this.isOAuth(cred)
+            ? [`CLAUDE_CODE_OAUTH_TOKEN=${PLACEHOLDERS.claudeOauth}`]
+            : [`ANTHROPIC_API_KEY=${PLACEHOLDERS.anthropicKey}`];
+    }
+    agentEnv(_opts) {
+        // Telemetry and update checks would be blocked anyway; turning them off keeps the
+        // network log to what the agent did.
+        // IS_SANDBOX: as root (self-hosted runners that run as root run the container as root)
+        // Claude Code refuses --dangerously-skip-permissions unless told it is in a sandbox, and
+        // this container is one: no network, no capabilities, no-new-privileges.
+        return [
+            'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1',
+            'DISABLE_AUTOUPDATER=1',
+            'DISABLE_TELEMETRY=1',
+            'DISABLE_ERROR_REPORTING=1',
+            'IS_SANDBOX=1'
+        ];
+    }
+    homeFiles(opts) {
+        const claudeJson = {
+            hasCompletedOnboarding: true,
+            projects: {
+                '/workspace': { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true }
+            }
+        };
+        if (Object.keys(opts.mcpServers).length > 0)
+            claudeJson.mcpServers = mcpJson(opts);
+        const settings = {
+            permissions: { defaultMode: 'bypassPermissions' },
+            skipDangerousModePermissionPrompt: true
+        };
+        return {
+            '.claude.json': JSON.stringify(claudeJson, null, 2),
+            '.claude/settings.json': JSON.stringify(settings, null, 2)
+        };
+    }
+    installSpec(version) {
+        // The native binary ships in a platform package; it needs glibc (with librt).
+        return {
+            packageName: '@anthropic-ai/claude-code-linux-x64',
+            packageVersion: version,
+            argv: (dir) => [`${dir}/package/claude`]
+        };
+    }
+    command(prompt, args) {
+        return ['-p', prompt, '--output-format', 'json', '--dangerously-skip-permissions', ...args];
+    }
+}
+
+;// CONCATENATED MODULE: ./src/grant/aws-sts.ts
+
+/** The audience AWS expects in a GitHub OIDC token (aws-actions/configure-aws-credentials). */
+function stsAudience(region) {
+    // The China partition's IAM OIDC providers are created with the .cn client id.
+    return region.startsWith('cn-') ? 'sts.amazonaws.com.cn' : 'sts.amazonaws.com';
+}
+/**
+ * The STS endpoint to call: `AWS_ENDPOINT_URL_STS` when set (the SDKs' service-specific
+ * endpoint override), else the regional endpoint, never the legacy global one (regional
+ * endpoints keep working when us-east-1 does not, and are what the SDKs default to).
+ */
+function stsEndpoint(region, env = {}) {
+    const override = env.AWS_ENDPOINT_URL_STS?.trim();
+    if (override)
+        return override.endsWith('/') ? override : `${override}/`;
+    const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+    return `https://sts.${region}.${suffix}/`;
+}
+/**
+ * A `RoleSessionName` (2–64 characters of `[\w+=,.@-]`) naming the repository and the run,
+ * so CloudTrail says which workflow run acted. The run id is kept whole; the repository is
+ * shortened when the whole would not fit.
+ */
+function roleSessionName(repository, runId) {
+    const clean = (s) => s.replace(/[^\w+=,.@-]+/g, '-').replace(/^-+|-+$/g, '');
+    const run = clean(runId).slice(0, 40) || 'local';
+    const repo = clean(repository);
+    const room = 64 - 'airlock-'.length - run.length - 1;
+    const name = repo && room > 0 ? `airlock-${repo.slice(0, room)}-${run}` : `airlock-${run}`;
+    return name.slice(0, 64);
+}
+/** An STS error answer (`<ErrorResponse><Error><Code>…`). */
+class StsError extends Error {
+    status;
+    stsCode;
+    stsMessage;
+    code = 'AIRLOCK_STS_REFUSED';
+    constructor(status, stsCode, stsMessage) {
+        super(`STS answered ${status}${stsCode ? ` ${stsCode}` : ''}${stsMessage ? `: ${stsMessage}` : ''}`);
+        this.status = status;
+        this.stsCode = stsCode;
+        this.stsMessage = stsMessage;
+        this.name = 'StsError';
+    }
+}
+/** STS error codes worth another attempt (throttling, and the IdP being briefly unreachable). */
+const RETRYABLE_STS_CODES = new Set([
+    'Throttling',
+    'ThrottlingException',
+    'RequestLimitExceeded',
+    'IDPCommunicationError',
+    'ServiceUnavailable',
+    'InternalFailure'
+]);
+/** Retry on 5xx, 429 and throttling / IdP-communication errors STS answers with 400. */
+function isRetryableStsAnswer(res) {
+    if (res.status >= 500 || res.status === 429)
+        return true;
+    if (res.status < 400)
+        return false;
+    const code = xmlText(res.body, 'Code') ?? '';
+    // "Couldn't retrieve verification key from your identity provider" is transient too.
+    if (code === 'InvalidIdentityToken' && /retrieve verification key/i.test(res.body))
+        return true;
+    return RETRYABLE_STS_CODES.has(code);
+}
+/**
+ * `AssumeRoleWithWebIdentity` (STS Query API, version 2011-06-15): an unsigned form POST whose
+ * authentication is the web identity token itself; the answer is XML. Retries transient
+ * failures with jittered backoff; a refusal throws `StsError` with STS's code and message.
+ */
+async function assumeRoleWithWebIdentity(opts) {
+    const body = new URLSearchParams({
+        Action: 'AssumeRoleWithWebIdentity',
+        Version: '2011-06-15',
+        RoleArn: opts.roleArn,
+        RoleSessionName: opts.sessionName,
+        WebIdentityToken: opts.webIdentityToken,
+        DurationSeconds: String(opts.durationSeconds)
+    });
+    const res = await requestWithRetry(opts.fetch, opts.endpoint, {
+        method: 'POST',
+        headers: {
+            'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+            accept: 'text/xml'
+        },
+        body: body.toString()
+    }, { ...opts, retryOn: opts.retryOn ?? isRetryableStsAnswer });
+    if (res.status !== 200) {
+        throw new StsError(res.status, safeUpstreamText(xmlText(res.body, 'Code') ?? ''), safeUpstreamText(xmlText(res.body, 'Message') ?? '', [opts.webIdentityToken]));
+    }
+    const creds = xmlText(res.body, 'Credentials') ?? '';
+    const accessKeyId = xmlText(creds, 'AccessKeyId');
+    const secretAccessKey = xmlText(creds, 'SecretAccessKey');
+    const sessionToken = xmlText(creds, 'SessionToken');
+    // Masked before anything else can go wrong and print them.
+    for (const v of [secretAccessKey, sessionToken, accessKeyId])
+        if (v)
+            opts.setSecret(v);
+    const expiration = new Date(xmlText(creds, 'Expiration') ?? '');
+    if (!accessKeyId || !secretAccessKey || !sessionToken || Number.isNaN(expiration.getTime())) {
+        throw new StsError(res.status, 'MalformedResponse', 'the answer holds no usable Credentials');
+    }
+    const out = { accessKeyId, secretAccessKey, sessionToken, expiration };
+    const arn = xmlText(xmlText(res.body, 'AssumedRoleUser') ?? '', 'Arn');
+    if (arn)
+        out.assumedRoleArn = arn;
+    return out;
+}
+/**
+ * The text of the first `<tag>` in xml, entities decoded. STS answers are flat and small;
+ * a full XML parser would add a dependency for four fields.
+ */
+function xmlText(xml, tag) {
+    const m = new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`).exec(xml);
+    if (!m)
+        return undefined;
+    return m[1]
+        .trim()
+        .replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCodePoint(parseInt(h, 16)))
+        .replace(/&#(\d+);/g, (_, d) => String.fromCodePoint(Number(d)))
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&quot;/g, '"')
+        .replace(/&apos;/g, "'")
+        .replace(/&amp;/g, '&');
+}
+/** The session credentials inside an `aws` Credential (throws on a malformed token). */
+function awsCredentials(cred) {
+    const parsed = JSON.parse(cred.token);
+    if (!parsed.accessKeyId || !parsed.secretAccessKey || !parsed.sessionToken)
+        throw new Error('the aws credential holds no session credentials');
+    return {
+        accessKeyId: parsed.accessKeyId,
+        secretAccessKey: parsed.secretAccessKey,
+        sessionToken: parsed.sessionToken
+    };
+}
+
+;// CONCATENATED MODULE: ./src/grant/gcp-sts.ts
+
+const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token';
+const GOOGLE_IAM_CREDENTIALS_URL = 'https://iamcredentials.googleapis.com/v1';
+const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+/**
+ * The audience of the GitHub OIDC token Google STS accepts for a workload identity provider
+ * (google-github-actions/auth's default): `https://iam.googleapis.com/<provider resource>`.
+ */
+function workloadIdentityAudience(provider) {
+    return `https://iam.googleapis.com/${provider}`;
+}
+/** Google refused a call; `status` and Google's own reason are kept for the hint. */
+class GoogleAuthError extends Error {
+    step;
+    status;
+    reason;
+    detail;
+    code = 'AIRLOCK_GOOGLE_REFUSED';
+    constructor(step, status, reason, detail) {
+        super(`${step === 'sts' ? 'Google STS token exchange' : 'service account impersonation'} answered ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`);
+        this.step = step;
+        this.status = status;
+        this.reason = reason;
+        this.detail = detail;
+        this.name = 'GoogleAuthError';
+    }
+}
+/**
+ * RFC 8693 token exchange at Google STS: the GitHub OIDC token for a federated access token
+ * of the workload identity pool (form-encoded, as google-auth-library sends it).
+ */
+async function exchangeToken(opts) {
+    const body = new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        audience: `//iam.googleapis.com/${opts.workloadIdentityProvider}`,
+        scope: CLOUD_PLATFORM_SCOPE,
+        requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        subject_token: opts.subjectToken
+    });
+    const started = (opts.now ?? Date.now)();
+    const res = await requestWithRetry(opts.fetch, opts.url ?? GOOGLE_STS_URL, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: body.toString()
+    }, opts);
+    const json = parseJson(res.body);
+    if (res.status !== 200) {
+        // RFC 6749 §5.2 error shape: {error, error_description}.
+        throw new GoogleAuthError('sts', res.status, safeUpstreamText(str(json.error)), safeUpstreamText(str(json.error_description), [opts.subjectToken]));
+    }
+    const accessToken = str(json.access_token);
+    if (accessToken)
+        opts.setSecret(accessToken);
+    const expiresIn = Number(json.expires_in);
+    if (!accessToken || !Number.isFinite(expiresIn) || expiresIn <= 0)
+        throw new GoogleAuthError('sts', res.status, 'malformed_response', 'no access_token/expires_in');
+    return { accessToken, expiresAt: new Date(started + expiresIn * 1000) };
+}
+/**
+ * IAM Credentials `generateAccessToken`: the federated identity impersonates the service
+ * account (it needs `roles/iam.workloadIdentityUser` on it) for a cloud-platform token.
+ */
+async function generateAccessToken(opts) {
+    const base = opts.url ?? GOOGLE_IAM_CREDENTIALS_URL;
+    const url = `${base}/projects/-/serviceAccounts/${encodeURIComponent(opts.serviceAccount).replace('%40', '@')}:generateAccessToken`;
+    const res = await requestWithRetry(opts.fetch, url, {
+        method: 'POST',
+        headers: {
+            authorization: `Bearer ${opts.federatedToken}`,
+            'content-type': 'application/json',
+            accept: 'application/json'
+        },
+        body: JSON.stringify({
+            scope: [CLOUD_PLATFORM_SCOPE],
+            lifetime: `${opts.lifetimeSeconds ?? 3600}s`
+        })
+    }, opts);
+    const json = parseJson(res.body);
+    if (res.status !== 200) {
+        // Google API error shape: {error: {code, message, status}}.
+        const err = (typeof json.error === 'object' && json.error !== null ? json.error : {});
+        throw new GoogleAuthError('iam', res.status, safeUpstreamText(str(err.status)), safeUpstreamText(str(err.message), [opts.federatedToken]));
+    }
+    const accessToken = str(json.accessToken);
+    if (accessToken)
+        opts.setSecret(accessToken);
+    const expiresAt = new Date(str(json.expireTime));
+    if (!accessToken || Number.isNaN(expiresAt.getTime()))
+        throw new GoogleAuthError('iam', res.status, 'malformed_response', 'no accessToken/expireTime');
+    return { accessToken, expiresAt };
+}
+function parseJson(body) {
+    try {
+        const v = JSON.parse(body);
+        return typeof v === 'object' && v !== null ? v : {};
+    }
+    catch {
+        return {};
+    }
+}
+function str(v) {
+    return typeof v === 'string' ? v : '';
+}
+
+;// CONCATENATED MODULE: ./src/providers/cloud.ts
+
+
+
+
+
+
+/** The proxy refreshes at this interval or at 75 % of the remaining lifetime, if sooner. */
+const REFRESH_INTERVAL_MS = 45 * 60_000;
+/** The network failure hint shared by the cloud grants. */
+function networkHint(url, extra = '') {
+    return `Check that the runner can reach ${url} (a proxy goes in HTTPS_PROXY; a TLS-intercepting gateway's CA in upstream-ca${extra}).`;
+}
+/**
+ * AWS via GitHub OIDC → STS `AssumeRoleWithWebIdentity` on the regional endpoint, refreshed
+ * before expiry. The credential's `token` is the JSON of the session credentials
+ * ({@link AwsCredentialToken}); everything refresh needs that is not secret is in metadata,
+ * so the proxy daemon can re-assume the role with nothing but a fresh ID token.
+ *
+ * Hosts: none. AWS has hundreds of service hosts, and allowing `*.amazonaws.com` because
+ * the role exists would open every S3 bucket in the world as an exfiltration channel; the
+ * workflow lists the endpoints the job needs in `allowed-endpoints`. STS itself is called
+ * by the runner, never by the container.
+ */
+class AwsProvider extends BaseProvider {
+    opts;
+    name = 'aws';
+    constructor(opts = {}) {
+        super();
+        this.opts = opts;
+    }
+    async grant(ctx) {
+        const roleArn = ctx.input('aws-role-arn');
+        if (!roleArn) {
+            throw new errors_GrantError(this.name, 'no credential: `aws-role-arn` is empty', 'Set aws-role-arn to the role to assume with GitHub OIDC, and give the job `permissions: id-token: write`.');
+        }
+        const region = ctx.input('aws-region') || 'us-east-1';
+        const duration = Number(ctx.input('aws-session-duration') || '3600');
+        return this.assume(ctx, {
+            roleArn,
+            region,
+            durationSeconds: Number.isInteger(duration) ? duration : 3600,
+            endpoint: stsEndpoint(region, this.opts.env ?? process.env),
+            sessionName: roleSessionName(ctx.repository, ctx.runId)
+        });
+    }
+    async assume(ctx, params) {
+        const token = await idTokenFor(ctx, this.name, stsAudience(params.region));
+        let session;
+        try {
+            session = await assumeRoleWithWebIdentity({
+                roleArn: params.roleArn,
+                sessionName: params.sessionName,
+                webIdentityToken: token,
+                durationSeconds: params.durationSeconds,
+                endpoint: params.endpoint,
+                fetch: ctx.fetch,
+                setSecret: (v) => ctx.setSecret(v),
+                signal: ctx.signal,
+                ...(this.opts.retry ? { retry: this.opts.retry } : {})
+            });
+        }
+        catch (err) {
+            throw this.explain(err, params, ctx.repository);
+        }
+        const value = {
+            accessKeyId: session.accessKeyId,
+            secretAccessKey: session.secretAccessKey,
+            sessionToken: session.sessionToken
+        };
+        const tokenJson = JSON.stringify(value);
+        ctx.setSecret(tokenJson);
+        const metadata = {
+            [META_KEY_TOKEN_SOURCE]: 'oidc',
+            region: params.region,
+            role_arn: params.roleArn,
+            session_name: params.sessionName,
+            session_duration: String(params.durationSeconds),
+            sts_endpoint: params.endpoint
+        };
+        if (session.assumedRoleArn)
+            metadata.assumed_role_arn = session.assumedRoleArn;
+        return {
+            provider: this.name,
+            token: tokenJson,
+            createdAt: new Date(),
+            expiresAt: session.expiration,
+            metadata
+        };
+    }
+    /** A refusal as a GrantError naming the status, STS's code and what to check. */
+    explain(err, params, repository) {
+        if (err instanceof StsError) {
+            const role = params.roleArn;
+            let hint;
+            if (err.stsCode === 'AccessDenied' || /not authorized/i.test(err.stsMessage)) {
+                hint = `Check the trust policy of ${role}: its principal must be the account's IAM OIDC provider token.actions.githubusercontent.com, with conditions on token.actions.githubusercontent.com:aud = ${stsAudience(params.region)} and :sub matching this workflow (repo:${repository || '<owner>/<repo>'}:…; repositories using immutable subjects send repo:<owner>@<id>/<repo>@<id>:…).`;
+            }
+            else if (err.stsCode === 'InvalidIdentityToken' || err.stsCode === 'IDPRejectedClaim') {
+                hint = `Check that the AWS account has an IAM OIDC identity provider for https://token.actions.githubusercontent.com whose audiences include ${stsAudience(params.region)}.`;
+            }
+            else if (/DurationSeconds|duration/i.test(err.stsMessage)) {
+                hint = `aws-session-duration (${params.durationSeconds} s) must not exceed the maximum session duration configured on ${role}.`;
+            }
+            else if (err.stsCode === 'RegionDisabledException') {
+                hint = `Activate STS in ${params.region} (IAM → Account settings), or set aws-region to a region where it is active.`;
+            }
+            else {
+                hint = `Check aws-role-arn (${role}) and aws-region (${params.region}); STS endpoint ${params.endpoint}.`;
+            }
+            return new errors_GrantError(this.name, `AssumeRoleWithWebIdentity refused: ${err.message}`, hint);
+        }
+        if (err instanceof GrantNetworkError)
+            return new errors_GrantError(this.name, err, networkHint(params.endpoint, '; or set AWS_ENDPOINT_URL_STS'));
+        return new errors_GrantError(this.name, err instanceof Error ? err : String(err));
+    }
+    canRefresh(cred) {
+        return cred.metadata?.[META_KEY_TOKEN_SOURCE] === 'oidc' && !!cred.metadata.role_arn;
+    }
+    refreshInterval() {
+        return REFRESH_INTERVAL_MS;
+    }
+    /** Re-assumes the role with a fresh ID token, with the parameters of the first grant. */
+    async refresh(ctx, p, cred) {
+        const m = cred.metadata ?? {};
+        const region = m.region ?? 'us-east-1';
+        const next = await this.assume(ctx, {
+            roleArn: m.role_arn ?? '',
+            region,
+            durationSeconds: Number(m.session_duration) || 3600,
+            endpoint: m.sts_endpoint ?? stsEndpoint(region),
+            sessionName: m.session_name ?? roleSessionName(ctx.repository, ctx.runId)
+        });
+        this.configureProxy(p, next);
+        return next;
+    }
+    /**
+     * TODO(sigv4): needs a proxy hook that re-signs requests to allowed `*.amazonaws.com`
+     * hosts: verify the client signed with PLACEHOLDERS.awsAccessKeyId/awsSecretAccessKey,
+     * then re-sign SigV4 with `awsCredentials(cred)` (adding X-Amz-Security-Token), refusing
+     * presigned URLs and streaming-signed payloads. Registering it here (e.g.
+     * `p.setRequestSigner('*.amazonaws.com', this.name, signer)`) makes refresh swap the keys
+     * the same way every other provider's headers are swapped.
+     */
+    configureProxy(_p, _cred) { }
+    registerEndpoints(_router, _cred) { }
+    hosts(_cred) {
+        return [];
+    }
+    containerEnv(cred) {
+        const region = cred.metadata?.region ?? 'us-east-1';
+        return [
+            `AWS_ACCESS_KEY_ID=${PLACEHOLDERS.awsAccessKeyId}`,
+            `AWS_SECRET_ACCESS_KEY=${PLACEHOLDERS.awsSecretAccessKey}`,
+            `AWS_REGION=${region}`,
+            `AWS_DEFAULT_REGION=${region}`,
+            // The SDKs would otherwise probe the instance metadata service, which the proxy blocks:
+            // seconds of timeouts for nothing.
+            'AWS_EC2_METADATA_DISABLED=true'
+        ];
+    }
+    impliedDependencies() {
+        return ['aws'];
+    }
+}
+/** Injection target for Google Cloud: every Google API host the egress policy allows. */
+const GOOGLE_APIS_PATTERN = '*.googleapis.com';
+/**
+ * Google Cloud via GitHub OIDC → Google STS token exchange → (with `gcp-service-account`)
+ * IAM Credentials `generateAccessToken`; refreshed before expiry.
+ *
+ * The token is injected as `Authorization: Bearer` on `*.googleapis.com`. The injection
+ * table lets an exact host beat a wildcard, so with `gemini` also granted,
+ * `generativelanguage.googleapis.com` keeps the Gemini API key and never receives this
+ * token, while Vertex AI (`*-aiplatform.googleapis.com`) gets it.
+ *
+ * Hosts: none, for the reason AwsProvider gives (storage.googleapis.com reaches every
+ * bucket): the workflow allows the Google APIs it needs in `allowed-endpoints`, and only
+ * those get the token.
+ */
+class GcpProvider extends BaseProvider {
+    opts;
+    name = 'gcp';
+    constructor(opts = {}) {
+        super();
+        this.opts = opts;
+    }
+    grant(ctx) {
+        const provider = ctx.input('gcp-workload-identity-provider');
+        if (!provider) {
+            return Promise.reject(new errors_GrantError(this.name, 'no credential: `gcp-workload-identity-provider` is empty', 'Set gcp-workload-identity-provider (and optionally gcp-service-account), and give the job `permissions: id-token: write`.'));
+        }
+        return this.mint(ctx, provider, ctx.input('gcp-service-account'));
+    }
+    async mint(ctx, provider, serviceAccount) {
+        const subjectToken = await idTokenFor(ctx, this.name, workloadIdentityAudience(provider));
+        const common = {
+            fetch: ctx.fetch,
+            setSecret: (v) => ctx.setSecret(v),
+            signal: ctx.signal,
+            ...(this.opts.retry ? { retry: this.opts.retry } : {})
+        };
+        let token;
+        try {
+            token = await exchangeToken({ ...common, workloadIdentityProvider: provider, subjectToken });
+            if (serviceAccount) {
+                token = await generateAccessToken({
+                    ...common,
+                    serviceAccount,
+                    federatedToken: token.accessToken
+                });
+            }
+        }
+        catch (err) {
+            throw this.explain(err, provider, serviceAccount, ctx.repository);
+        }
+        const metadata = {
+            [META_KEY_TOKEN_SOURCE]: 'oidc',
+            workload_identity_provider: provider
+        };
+        if (serviceAccount)
+            metadata.service_account = serviceAccount;
+        return {
+            provider: this.name,
+            token: token.accessToken,
+            createdAt: new Date(),
+            expiresAt: token.expiresAt,
+            scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+            metadata
+        };
+    }
+    explain(err, provider, serviceAccount, repository) {
+        if (err instanceof GoogleAuthError) {
+            const hint = err.step === 'sts'
+                ? `Check the workload identity provider ${provider}: its issuer must be https://token.actions.githubusercontent.com, its allowed audiences must include ${workloadIdentityAudience(provider)} (the default), and its attribute condition must accept this repository (e.g. assertion.repository == '${repository || '<owner>/<repo>'}').`
+                : err.status === 404
+                    ? `The service account ${serviceAccount} does not exist (check gcp-service-account).`
+                    : `Grant roles/iam.workloadIdentityUser on ${serviceAccount} to the pool's principal for this repository (principalSet://iam.googleapis.com/${provider.replace(/\/providers\/[^/]+$/, '')}/attribute.repository/${repository || '<owner>/<repo>'}), and enable the IAM Service Account Credentials API in its project.`;
+            return new errors_GrantError(this.name, err, hint);
+        }
+        if (err instanceof GrantNetworkError)
+            return new errors_GrantError(this.name, err, networkHint(err.url));
+        return new errors_GrantError(this.name, err instanceof Error ? err : String(err));
+    }
+    canRefresh(cred) {
+        return (cred.metadata?.[META_KEY_TOKEN_SOURCE] === 'oidc' &&
+            !!cred.metadata.workload_identity_provider);
+    }
+    refreshInterval() {
+        return REFRESH_INTERVAL_MS;
+    }
+    /** Repeats the exchange (and impersonation) with a fresh ID token; swaps the header. */
+    async refresh(ctx, p, cred) {
+        const next = await this.mint(ctx, cred.metadata?.workload_identity_provider ?? '', cred.metadata?.service_account ?? '');
+        this.configureProxy(p, next);
+        return next;
+    }
+    configureProxy(p, cred) {
+        p.setCredentialWithGrant(GOOGLE_APIS_PATTERN, 'Authorization', `Bearer ${cred.token}`, this.name);
+    }
+    hosts(_cred) {
+        return [];
+    }
+    /**
+     * Placeholders where tools take a ready-made token, so they skip their own auth and the
+     * proxy's header wins: gcloud (`CLOUDSDK_AUTH_ACCESS_TOKEN`), Terraform's google provider
+     * (`GOOGLE_OAUTH_ACCESS_TOKEN`), Claude Code on Vertex (`CLAUDE_CODE_SKIP_VERTEX_AUTH`).
+     * The project defaults to the service account's.
+     */
+    containerEnv(cred) {
+        const env = [
+            `CLOUDSDK_AUTH_ACCESS_TOKEN=${PLACEHOLDERS.gcp}`,
+            `GOOGLE_OAUTH_ACCESS_TOKEN=${PLACEHOLDERS.gcp}`,
+            'CLAUDE_CODE_SKIP_VERTEX_AUTH=1',
+            'CLOUDSDK_CORE_DISABLE_PROMPTS=1'
+        ];
+        const project = /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(cred.metadata?.service_account ?? '')?.[1];
+        if (project)
+            env.push(`GOOGLE_CLOUD_PROJECT=${project}`, `CLOUDSDK_CORE_PROJECT=${project}`);
+        return env;
+    }
+    impliedDependencies() {
+        return [];
+    }
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/error.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+function getLineColFromPtr(string, ptr) {
+    let lines = string.slice(0, ptr).split(/\r?\n/);
+    return [lines.length, lines.pop().length + 1];
+}
+function makeCodeBlock(string, line, column) {
+    let lines = string.split(/\r?\n/);
+    let codeblock = '';
+    let numberLen = (Math.log10(line + 1) | 0) + 1;
+    for (let i = line - 1; i <= line + 1; i++) {
+        let l = lines[i - 1];
+        if (!l)
+            continue;
+        codeblock += i.toString().padEnd(numberLen, ' ');
+        codeblock += ':  ';
+        codeblock += l;
+        codeblock += '\n';
+        if (i === line) {
+            codeblock += ' '.repeat(numberLen + column + 2);
+            codeblock += '^\n';
+        }
+    }
+    return codeblock;
+}
+class TomlError extends Error {
+    line;
+    column;
+    codeblock;
+    constructor(message, options) {
+        const [line, column] = getLineColFromPtr(options.toml, options.ptr);
+        const codeblock = makeCodeBlock(options.toml, line, column);
+        super(`Invalid TOML document: ${message}\n\n${codeblock}`, options);
+        this.line = line;
+        this.column = column;
+        this.codeblock = codeblock;
+    }
+    /** @internal */
+    static x(message, ctx, ptr) {
+        throw new TomlError(message, { toml: ctx.s, ptr: ptr ?? ctx.p });
+    }
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/primitive.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+
+/** @internal */
+function parseString(ctx) {
+    let startPtr = ctx.p;
+    let c = ctx.s.charCodeAt(ctx.p++);
+    let first = c;
+    let isLiteral = c === 0x27; /* ' */
+    let isMultiline = c === ctx.s.charCodeAt(ctx.p) && c === ctx.s.charCodeAt(ctx.p + 1);
+    if (isMultiline) {
+        // Trim initial newline
+        if ((c = ctx.s.charCodeAt(ctx.p += 2)) === 0xa /* \n */)
+            ctx.p++;
+        else if (c === 0xd /* \r */ && ctx.s.charCodeAt(ctx.p + 1) === 0xa /* \n */)
+            ctx.p += 2;
+    }
+    // For the record: it is not worth it to use a fast-path for literal strings using `indexOf`.
+    // Doing a char-by-char iteration ends up dispatching less instructions, for the same wall-clock runtime.
+    let parsed = '';
+    let sliceStart = ctx.p;
+    // states:
+    //   0 - decoding
+    //   1 - decoding escape
+    //   2 - whitespace escape (no newline encountered yet, must fail on non-whitespace)
+    //   3 - whitespace escape (newline encountered, allowed to transition back to normal decode)
+    let state = 0;
+    for (; ctx.p < ctx.s.length; ctx.p++) {
+        c = ctx.s.charCodeAt(ctx.p);
+        // Deal with newlines first, since that simplifies control character checking and handling across all states
+        if (isMultiline && (c === 0xa /* \n */ || (c === 0xd /* \r */ && ctx.s.charCodeAt(ctx.p + 1) === 0xa /* \n */))) {
+            state = state && 3;
+        }
+        // Control characters are banned in TOML, so we throw an error if we encounter them
+        else if ((c < 0x20 && c !== 0x9 /* \t */) || c === 0x7f) {
+            TomlError.x('control characters are not allowed in strings', ctx);
+        }
+        // The string might terminate while we're parsing through a newline escape.
+        // It must have encountered a newline; otherwise, it'll simply fail in another branch.
+        else if ((!state || state === 3) && c === first && (!isMultiline || (ctx.s.charCodeAt(ctx.p + 1) === first && ctx.s.charCodeAt(ctx.p + 2) === first))) {
+            if (isMultiline) {
+                // If the string ends with 4-5 quotes, then the first 1-2 are part of the string
+                if (ctx.s.charCodeAt(ctx.p + 3) === first)
+                    ctx.p++;
+                if (ctx.s.charCodeAt(ctx.p + 3) === first)
+                    ctx.p++;
+            }
+            // If we're in a newline escape still, then there's nothing to add.
+            if (!state) {
+                // Avoid a useless concat operation if the string can be used as-is.
+                let s = ctx.s.slice(sliceStart, ctx.p);
+                parsed = parsed ? parsed + s : s;
+            }
+            ctx.p += isMultiline ? 3 : 1;
+            return parsed;
+        }
+        // Baseline state; keep moving forward unless an escape sequence starts
+        else if (!state) {
+            if (!isLiteral && c === 0x5c /* \ */) {
+                parsed += ctx.s.slice(sliceStart, (sliceStart = ctx.p));
+                state = 1;
+            }
+        }
+        else if (state === 1) {
+            if (c === 0x78 /* x */ || c === 0x75 /* u */ || c === 0x55 /* U */) { // Unicode escape
+                let errPtr = ctx.p++ - 1;
+                let value = 0;
+                let len = c === 0x78 /* x */ ? 2 : c === 0x75 /* u */ ? 4 : 8;
+                for (let j = 0; j < len; j++, ctx.p++) {
+                    let hex = ctx.s.charCodeAt(ctx.p);
+                    let digit = 
+                    /* 0-9 */ hex >= 0x30 && hex <= 0x39 ? hex - 0x30 :
+                        /* A-F */ hex >= 0x41 && hex <= 0x46 ? hex - 0x41 + 10 :
+                            /* a-f */ hex >= 0x61 && hex <= 0x66 ? hex - 0x61 + 10 : -1;
+                    if (digit < 0)
+                        TomlError.x('invalid non-hex character in unicode escape', ctx);
+                    value = (value << 4) | digit;
+                }
+                // Because JS does bitwise on signed 32bit integers, all 0xfzzzzzzz values are actually seen as negative
+                if (value < 0 || value > 0x10ffff || (value >= 0xd800 && value <= 0xdfff)) {
+                    TomlError.x('invalid unicode escape', ctx, errPtr);
+                }
+                parsed += String.fromCodePoint(value);
+                sliceStart = ctx.p--;
+                state = 0;
+            }
+            // Newline escape sequence. We only need to care about spaces and tabs; newlines are dealt with earlier
+            else if (isMultiline && (c === 0x20 || c === 0x9 /* \t */)) {
+                state = 2;
+            }
+            // Basic escape sequence
+            else {
+                if (c === 0x62 /* b */)
+                    parsed += '\b';
+                else if (c === 0x74 /* t */)
+                    parsed += '\t';
+                else if (c === 0x6e /* n */)
+                    parsed += '\n';
+                else if (c === 0x66 /* f */)
+                    parsed += '\f';
+                else if (c === 0x72 /* r */)
+                    parsed += '\r';
+                else if (c === 0x65 /* e */)
+                    parsed += '\x1b';
+                else if (c === 0x22 /* " */)
+                    parsed += '"';
+                else if (c === 0x5c /* \ */)
+                    parsed += '\\';
+                else
+                    TomlError.x('unrecognised escape sequence', ctx);
+                sliceStart = ctx.p + 1;
+                state = 0;
+            }
+        }
+        // Newline escape continuation: keep moving forward until the first non-whitespace char
+        else if (c !== 0x20 && c !== 0x9 /* \t */) {
+            if (state === 2)
+                TomlError.x('invalid escape: only line-ending whitespace may be escaped', ctx, sliceStart);
+            // State cannot be zero, or we'd have branched earlier already.
+            // If it's a backslash, immediately transition to the escape state so it can be processed.
+            state = !isLiteral && c === 0x5c /* \ */ ? 1 : 0;
+            sliceStart = ctx.p;
+        }
+    }
+    TomlError.x('unfinished string', ctx, startPtr);
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/date.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+let DATE_TIME_RE = /^(\d{4}-\d{2}-\d{2})?[Tt ]?(?:(\d{2}):\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|z|[-+]\d{2}:\d{2})?$/i;
+class TomlDate extends Date {
+    #hasDate = false;
+    #hasTime = false;
+    #offset = null;
+    constructor(date, fasttype, unsafeDelim) {
+        let hasDate = true;
+        let hasTime = true;
+        let offset = 'Z';
+        let c;
+        if (typeof date === 'string') {
+            if (fasttype)
+                prep: {
+                    // Date-time
+                    if (fasttype < 3) {
+                        if (+date.slice(11, 13) > 23) {
+                            date = '';
+                            break prep;
+                        }
+                        // Local
+                        if (fasttype === 2) {
+                            offset = null;
+                            date += 'Z';
+                        }
+                        // Offset; keep track of offset if not Z
+                        else if ((c = date.charCodeAt(date.length - 1)) !== 0x5a /* Z */ && c !== 0x7a /* z */) {
+                            offset = date.slice(date.length - 6);
+                        }
+                        if (unsafeDelim)
+                            date = date.slice(0, 10) + 'T' + date.slice(11);
+                    }
+                    // Time
+                    else if (fasttype === 4) {
+                        date = +date.slice(0, 2) > 23 ? '' : `0000-01-01T${date}Z`;
+                    }
+                    hasDate = fasttype !== 4;
+                    hasTime = fasttype !== 3;
+                }
+            else {
+                let match = date.match(DATE_TIME_RE);
+                if (match) {
+                    if (!match[1]) {
+                        hasDate = false;
+                        date = `0000-01-01T${date}`;
+                    }
+                    hasTime = !!match[2];
+                    // Make sure to use T instead of a space. Breaks in case of extreme values otherwise.
+                    hasTime && date[10] === ' ' && (date = date.replace(' ', 'T'));
+                    // Do not allow rollover hours.
+                    if (match[2] && +match[2] > 23) {
+                        date = '';
+                    }
+                    else {
+                        offset = match[3] || null;
+                        if (!offset && hasTime)
+                            date += 'Z';
+                    }
+                }
+                else {
+                    date = '';
+                }
+            }
+        }
+        super(date);
+        if (!isNaN(this.getTime())) {
+            this.#hasDate = hasDate;
+            this.#hasTime = hasTime;
+            this.#offset = offset;
+        }
+    }
+    isDateTime() {
+        return this.#hasDate && this.#hasTime;
+    }
+    isLocal() {
+        return !this.#hasDate || !this.#hasTime || !this.#offset;
+    }
+    isDate() {
+        return this.#hasDate && !this.#hasTime;
+    }
+    isTime() {
+        return this.#hasTime && !this.#hasDate;
+    }
+    isValid() {
+        return this.#hasDate || this.#hasTime;
+    }
+    toISOString() {
+        let iso = super.toISOString();
+        // Local Date
+        if (this.isDate())
+            return iso.slice(0, 10);
+        // Local Time
+        if (this.isTime())
+            return iso.slice(11, 23);
+        // Local DateTime
+        if (this.#offset === null)
+            return iso.slice(0, -1);
+        // Offset DateTime
+        if (this.#offset === 'Z' || this.#offset === 'z')
+            return iso;
+        // This part is quite annoying: JS strips the original timezone from the ISO string representation
+        // Instead of using a "modified" date and "Z", we restore the representation "as authored"
+        let offset = (+(this.#offset.slice(1, 3)) * 60) + +(this.#offset.slice(4, 6));
+        offset = this.#offset[0] === '-' ? offset : -offset;
+        let offsetDate = new Date(this.getTime() - (offset * 60e3));
+        return offsetDate.toISOString().slice(0, -1) + this.#offset;
+    }
+    static wrapAsOffsetDateTime(jsDate, offset = 'Z') {
+        let date = new TomlDate(jsDate);
+        date.#offset = offset;
+        return date;
+    }
+    static wrapAsLocalDateTime(jsDate) {
+        let date = new TomlDate(jsDate);
+        date.#offset = null;
+        return date;
+    }
+    static wrapAsLocalDate(jsDate) {
+        let date = new TomlDate(jsDate);
+        date.#hasTime = false;
+        date.#offset = null;
+        return date;
+    }
+    static wrapAsLocalTime(jsDate) {
+        let date = new TomlDate(jsDate);
+        date.#hasDate = false;
+        date.#offset = null;
+        return date;
+    }
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/extract.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+
+
+
+
+function isDigit(char, base = 10) {
+    return base === 16
+        ? (char > 0x2f && char < 0x3a) || (char > 0x40 && char < 0x47) || (char > 0x60 && char < 0x67)
+        : (char > 0x2f && char < 0x30 + base);
+}
+function isEndOfValue(char, delim) {
+    // Whitespace -- we're permissive on `\r` for performance; it'll be dealt with later anyway
+    return char === 0x20 || char === 0x9 /* \t */ || char === 0xa /* \n */ || char === 0xd /* \r */ ||
+        // Structure end or next value delimiter
+        (delim && (char === delim || char === 0x2c /* , */)) ||
+        // Comment
+        char === 0x23; /* # */
+}
+/** @internal */
+function extractValue(ctx, end) {
+    let errPtr = ctx.p;
+    let c = ctx.s.charCodeAt(ctx.p);
+    // Structs
+    if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+        ctx.d-- || TomlError.x('document contains excessively nested structures. aborting.', ctx);
+        let value = c === 0x5b /* [ */
+            ? parseArray(ctx)
+            : parseInlineTable(ctx);
+        ctx.d++;
+        return value;
+    }
+    // Strings
+    if (c === 0x22 /* " */ || c === 0x27 /* ' */) {
+        return parseString(ctx);
+    }
+    // Booleans
+    // We can fast-path because the first character is enough to know the only possible value
+    if (c === 0x74 /* t */) { // Only possible valid value is `true`
+        if (ctx.s.charCodeAt(++ctx.p) !== 0x72 || ctx.s.charCodeAt(++ctx.p) !== 0x75 || ctx.s.charCodeAt(++ctx.p) !== 0x65)
+            TomlError.x('invalid value', ctx, errPtr);
+        return ctx.p++, true;
+    }
+    if (c === 0x66 /* f */) { // Only possible valid value is `false`
+        if (ctx.s.charCodeAt(++ctx.p) !== 0x61 || ctx.s.charCodeAt(++ctx.p) !== 0x6c || ctx.s.charCodeAt(++ctx.p) !== 0x73 || ctx.s.charCodeAt(++ctx.p) !== 0x65)
+            TomlError.x('invalid value', ctx, errPtr);
+        return ctx.p++, false;
+    }
+    if (c === 0x2b /* + */ || c === 0x2d /* - */) {
+        return parseNumber(ctx, ctx.p, ctx.s.charCodeAt(++ctx.p), 0x2c - c, end);
+    }
+    // Rough heuristic, but `parseDate` falls back to number parsing if it's a false positive.
+    // e.g.: `a = 1\n-------------- = 1` would match this heuristic, but gracefully fallback to numbers.
+    if (ctx.s.charCodeAt(ctx.p + 4) === 0x2d /* - */ && ctx.s.charCodeAt(ctx.p + 7) === 0x2d /* - */) {
+        return parseDate(ctx, c, end);
+    }
+    // Same logic as above; `parseTime` falls back to number parsing if it's a false positive.
+    if (ctx.s.charCodeAt(ctx.p + 2) === 0x3a /* : */) {
+        return parseTime(ctx, c, end);
+    }
+    return parseNumber(ctx, ctx.p, c, 0, end);
+}
+// State:
+// 0: init
+// 1: integer
+// 2: fractional dot
+// 3: fractional
+// 4: exponent letter
+// 5: exponent
+// 6: exponent sign
+// 7: exponent with sign
+// >9: underscore; see below
+//     -> 12: was integer
+//     -> 14: was fractional
+//     -> 16: was exponent
+// states 2-5, 14, 16 are ONLY permitted iif base === 10
+function parseNumber(ctx, startPtr, startChr, sign, endChr) {
+    let c = startChr;
+    let state = 0;
+    let hasUnderscores = false;
+    // (+/-)inf
+    if (c === 0x69 /* i */) {
+        if (ctx.s.charCodeAt(++ctx.p) !== 0x6e || ctx.s.charCodeAt(++ctx.p) !== 0x66)
+            TomlError.x('invalid value', ctx, startPtr);
+        return ctx.p++, (sign || 1) / 0;
+    }
+    // (+/-)nan
+    if (c === 0x6e /* n */) {
+        if (ctx.s.charCodeAt(++ctx.p) !== 0x61 || ctx.s.charCodeAt(++ctx.p) !== 0x6e)
+            TomlError.x('invalid value', ctx, startPtr);
+        return ctx.p++, NaN;
+    }
+    // Leading zero
+    // Only allowed cases: `0<EOV>`, `0.(...)`, `0e(...)`, `0x(...)`, `0b(...)`, `0o(...)`
+    // FWIW, `0e(...)` is a stupid case, but it's not banned per-se so we have to parse it
+    if (c === 0x30 /* 0 */) {
+        if (++ctx.p >= ctx.s.length || isEndOfValue(c = ctx.s.charCodeAt(ctx.p), endChr))
+            return ctx.bi === true ? 0n : 0; // note: conveniently deals with `-0`
+        if (!sign) {
+            if (c === 0x78 /* x */)
+                return parseIntegerBaseN(ctx, startPtr, 16, endChr);
+            else if (c === 0x62 /* b */)
+                return parseIntegerBaseN(ctx, startPtr, 2, endChr);
+            else if (c === 0x6f /* o */)
+                return parseIntegerBaseN(ctx, startPtr, 8, endChr);
+        }
+        if (c === 0x2e /* . */)
+            state = 2;
+        else if (c === 0x65 /* e */ || c === 0x45 /* E */)
+            state = 4;
+        else
+            TomlError.x('illegal leading zero', ctx, startPtr);
+    }
+    // If the 1st char is not a digit by now, then it's not a valid TOML value at all
+    else if (!isDigit(c))
+        TomlError.x('invalid value', ctx, startPtr);
+    while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
+        if (!state)
+            state = 1; // Detects single-digit numbers we can use a fast parse path for
+        // The way the states are numbered is not random: underscores are always permitted in odd-numbered states and
+        // never permitted in even-numbered ones.
+        if (c === 0x5f /* _ */) {
+            if (!(state & 1))
+                TomlError.x('illegal underscore', ctx);
+            state += 11; // 11 is a marker that makes the state even and greater than 9; see the numbering + rationale above
+            hasUnderscores = true;
+        }
+        // Transition to fractional part.
+        else if (state === 1 && c === 0x2e /* . */)
+            state = 2;
+        // Transition to exponent part.
+        else if ((state === 1 || state === 3) && (c === 0x65 /* e */ || c === 0x45 /* E */))
+            state = 4;
+        // + and - are permitted in state 4 only (handled before entering the function for state 0)
+        else if (state === 4 && (c === 0x2b /* + */ || c === 0x2d /* - */)) {
+            state = 6;
+        }
+        // All special cases have been handled; only digits are allowed here
+        else if (!isDigit(c))
+            TomlError.x(`illegal character in numeric literal`, ctx);
+        // Clear state flags
+        else if (state > 9)
+            state -= 11;
+        else if (!(state & 1))
+            state++;
+    }
+    // Single-char number; we can fast-path these very easily.
+    if (!state) {
+        let val = (startChr - 0x30 /* 0 */) * (sign || 1);
+        return ctx.bi === true ? BigInt(val) : val;
+    }
+    // Even-numbered states absolutely require a digit next; not even end of value is permitted
+    if (!(state & 1))
+        TomlError.x('unfinished numeric value', ctx, startPtr);
+    let str = ctx.s.slice(startPtr, ctx.p);
+    if (hasUnderscores)
+        str = str.replaceAll('_', ''); // perf: replaceAll 1.25x faster than replace with a regex
+    return state > 1
+        ? parseFloat(str)
+        : parseInteger(ctx, str, 10, startPtr);
+}
+function parseIntegerBaseN(ctx, startPtr, base, endChr) {
+    let c, underscore = 1;
+    while (++ctx.p < ctx.s.length && (c = ctx.s.charCodeAt(ctx.p), !isEndOfValue(c, endChr))) {
+        if (c === 0x5f /* _ */) {
+            if (underscore & 1)
+                TomlError.x('illegal underscore', ctx);
+            underscore = 3;
+        }
+        // We only need to check if the number is a valid digit, nothing else is permitted
+        else if (!isDigit(c, base))
+            TomlError.x(`illegal character in numeric literal`, ctx);
+        // Clear underscore flag
+        else if (underscore & 1)
+            underscore--;
+    }
+    // Trailing underscore is not allowed
+    if (underscore & 1)
+        TomlError.x('unfinished numeric value', ctx);
+    let str = ctx.s.slice(startPtr + 2, ctx.p);
+    if (underscore)
+        str = str.replaceAll('_', ''); // perf: replaceAll 1.25x faster than replace with a regex
+    return parseInteger(ctx, str, base, startPtr);
+}
+function parseInteger(ctx, str, base, startPtr) {
+    if (ctx.bi !== true)
+        int: {
+            let val = parseInt(str, base);
+            if (!Number.isSafeInteger(val)) {
+                if (ctx.bi)
+                    break int;
+                TomlError.x('integer value cannot be represented losslessly', ctx, startPtr);
+            }
+            return val;
+        }
+    return base === 10 ? BigInt(str) : BigInt((base === 2 ? '0b' : base === 8 ? '0o' : '0x') + str);
+}
+function parseDate(ctx, c, endChr) {
+    let startPtr = ctx.p++, unsafeSeparator;
+    if (!isDigit(c) ||
+        !isDigit(ctx.s.charCodeAt(ctx.p++)) ||
+        !isDigit(ctx.s.charCodeAt(ctx.p++)) ||
+        !isDigit(ctx.s.charCodeAt(ctx.p++))) {
+        return parseNumber(ctx, ctx.p = startPtr, c, 0, endChr);
+    }
+    ctx.p += 5;
+    if (!isDigit(ctx.s.charCodeAt(ctx.p++)))
+        TomlError.x('invalid date-time: date part is malformed', ctx, startPtr);
+    if (ctx.p >= ctx.s.length || (((c = ctx.s.charCodeAt(ctx.p)) !== 0x20 || (unsafeSeparator = true, !isDigit(ctx.s.charCodeAt(ctx.p + 1)))) && c !== 0x54 /* T */ && c !== 0x74 /* t */)) {
+        let t = ctx.s.slice(startPtr, ctx.p);
+        return readDate(ctx, t, 3, false, startPtr);
+    }
+    if (ctx.s.charCodeAt(ctx.p += 3) !== 0x3a /* : */)
+        TomlError.x('invalid date-time: time part is malformed', ctx, startPtr);
+    if (ctx.s.charCodeAt(ctx.p += 3) === 0x3a /* : */)
+        ctx.p += 3;
+    if (ctx.s.charCodeAt(ctx.p) === 0x2e /* . */)
+        while (isDigit(ctx.s.charCodeAt(++ctx.p)))
+            ;
+    if (c = ctx.s.charCodeAt(ctx.p)) {
+        if (c === 0x5a /* Z */ || c === 0x7a /* z */) {
+            let t = ctx.s.slice(startPtr, ++ctx.p);
+            return readDate(ctx, t, 1, unsafeSeparator, startPtr, '[+00:00]');
+        }
+        if (c === 0x2b /* + */ || c === 0x2d /* - */) {
+            // Temporal's ZonedDateTime is weird asf when it comes to dealing with traditional offsets...
+            // It's 1.2x faster to allocate a new string to pass to ZDT than use Instant.toZonedDateTimeISO
+            let t = ctx.s.slice(startPtr, ctx.p += 6);
+            return readDate(ctx, t, 1, unsafeSeparator, startPtr, !ctx.ld && ('[' + ctx.s.slice(ctx.p - 6, ctx.p) + ']'));
+        }
+    }
+    let t = ctx.s.slice(startPtr, ctx.p);
+    return readDate(ctx, t, 2, unsafeSeparator, startPtr);
+}
+function parseTime(ctx, c, endChr) {
+    let start = ctx.p;
+    if (!isDigit(c) || !isDigit(ctx.s.charCodeAt(++ctx.p))) {
+        return parseNumber(ctx, --ctx.p, c, 0, endChr);
+    }
+    if (ctx.s.charCodeAt(ctx.p += 4) === 0x3a /* : */)
+        ctx.p += 3;
+    if (ctx.s.charCodeAt(ctx.p) === 0x2e /* . */)
+        while (isDigit(ctx.s.charCodeAt(++ctx.p)))
+            ;
+    let t = ctx.s.slice(start, ctx.p);
+    return readDate(ctx, t, 4, false, start);
+}
+function readDate(ctx, str, type, unsafeDelim, errPtr, temporalSuffix) {
+    if (ctx.ld) {
+        let date = new TomlDate(str, type, unsafeDelim);
+        if (!date.isValid())
+            TomlError.x('invalid date', ctx, errPtr);
+        return date;
+    }
+    try {
+        if (temporalSuffix)
+            str += temporalSuffix;
+        switch (type) {
+            case 1: return Temporal.ZonedDateTime.from(str);
+            case 2: return Temporal.PlainDateTime.from(str);
+            case 3: return Temporal.PlainDate.from(str);
+            case 4: return Temporal.PlainTime.from(str);
+        }
+    }
+    catch (e) {
+        TomlError.x(e instanceof Error ? e.message : '' + e, ctx, errPtr);
+    }
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/util.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+
+/** @internal */
+function skipComment(ctx) {
+    for (; ctx.p < ctx.s.length; ctx.p++) {
+        let c = ctx.s.charCodeAt(ctx.p);
+        if (c === 0xa /* \n */)
+            break;
+        if (c === 0xd /* \r */ && ctx.s.charCodeAt(ctx.p + 1) === 0xa /* \n */) {
+            ctx.p++;
+            break;
+        }
+        if ((c < 0x20 && c !== 0x9 /* \t */) || c === 0x7f) {
+            TomlError.x('control characters are not allowed in comments', ctx);
+        }
+    }
+}
+/** @internal */
+function skipVoid(ctx, banNewLines, banComments) {
+    let c;
+    while (ctx.p < ctx.s.length) {
+        while (ctx.p < ctx.s.length && ((c = ctx.s.charCodeAt(ctx.p)) === 0x20 ||
+            c === 0x9 /* \t */ ||
+            (!banNewLines &&
+                (c === 0xa /* \n */ || (c === 0xd /* \r */ && ctx.s.charCodeAt(ctx.p + 1) === 0xa /* \n */)))))
+            ctx.p++;
+        if (banComments || c !== 0x23 /* # */)
+            break;
+        skipComment(ctx);
+    }
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/struct.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+
+
+
+
+/** @internal */
+function parseKey(ctx, end = 0x3d /* = */) {
+    // States:
+    // 0: before first char
+    // 1: parsing bare key
+    // 2: after key component
+    let startPtr;
+    let state = 0;
+    let parsed = [];
+    let sliceStart;
+    let c = ctx.s.charCodeAt(startPtr = ctx.p);
+    do {
+        // End of key
+        if (c === end) {
+            if (!state)
+                TomlError.x('unexpected end of key', ctx);
+            if (state === 1)
+                parsed.push(ctx.s.slice(sliceStart, ctx.p));
+            return ctx.p++, parsed;
+        }
+        // Dotted key separator
+        else if (c === 0x2e /* . */) {
+            if (!state)
+                TomlError.x('illegal empty bare key', ctx);
+            if (state === 1)
+                parsed.push(ctx.s.slice(sliceStart, ctx.p));
+            state = 0;
+        }
+        // Quoted key
+        else if (!state && (c === 0x22 /* " */ || c === 0x27 /* ' */)) {
+            if (c === ctx.s.charCodeAt(ctx.p + 1) && c === ctx.s.charCodeAt(ctx.p + 2))
+                TomlError.x('illegal quoted key: multiline strings are not allowed', ctx);
+            parsed.push(parseString(ctx));
+            state = 2;
+            ctx.p--;
+        }
+        // Whitespace; no-op in state 0 and 2, end of bare key in state 1
+        else if (c === 0x20 || c === 0x9 /* \t */) {
+            if (state === 1) {
+                parsed.push(ctx.s.slice(sliceStart, ctx.p));
+                state = 2;
+            }
+        }
+        // If state is post-key, no character is allowed; otherwise ensure it's a bare-key component
+        else if (state === 2 || (c < 0x30 && c !== 0x2d /* - */) || (c > 0x39 && c < 0x41) || (c > 0x5a && c < 0x61 && c !== 0x5f /* _ */) || c > 0x7a) {
+            TomlError.x('illegal character in key', ctx);
+        }
+        // Illegal character
+        else if (!state) {
+            state = 1;
+            sliceStart = ctx.p;
+        }
+    } while (c = ctx.s.charCodeAt(++ctx.p));
+    TomlError.x('incomplete key-value: cannot find end of key', ctx, startPtr);
+}
+/** @internal */
+function parseInlineTable(ctx) {
+    let startPtr = ctx.p++;
+    let res = Object.create(null);
+    let seen = new Set();
+    let c;
+    while (ctx.p < ctx.s.length) {
+        skipVoid(ctx);
+        if ((c = ctx.s.charCodeAt(ctx.p)) === 0x7d /* } */) {
+            ctx.p++;
+            return res;
+        }
+        let k;
+        let t = res;
+        let hasOwn = false;
+        let errPtr = ctx.p;
+        let key = parseKey(ctx);
+        for (let i = 0; i < key.length; i++) {
+            if (i)
+                t = hasOwn ? t[k] : (t[k] = Object.create(null));
+            k = key[i];
+            if ((hasOwn = Object.hasOwn(t, k)) && (typeof t[k] !== 'object' || seen.has(t[k]))) {
+                TomlError.x('trying to redefine an already defined value', ctx, errPtr);
+            }
+            let unsafe = k === '__proto__';
+            if (ctx.uk && (unsafe || k === 'constructor')) {
+                t = ctx.uk !== 1 && TomlError.x('document contains an unsafe property', ctx, errPtr);
+                break;
+            }
+            if (!hasOwn && unsafe) {
+                Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
+            }
+        }
+        if (hasOwn) {
+            TomlError.x('trying to redefine an already defined value', ctx, errPtr);
+        }
+        skipVoid(ctx, true, true);
+        let value = extractValue(ctx, 0x7d /* } */);
+        if (t && typeof (t[k] = value) === 'object')
+            seen.add(value);
+        skipVoid(ctx);
+        if ((c = ctx.s.charCodeAt(ctx.p++)) === 0x7d /* } */) {
+            return res;
+        }
+        if (c !== 0x2c /* , */)
+            TomlError.x('expected comma or end of structure', ctx, ctx.p - 1);
+    }
+    TomlError.x('unfinished table', ctx, startPtr);
+}
+/** @internal */
+function parseArray(ctx) {
+    let startPtr = ctx.p++;
+    let res = [];
+    let c;
+    while (ctx.p < ctx.s.length) {
+        skipVoid(ctx);
+        if ((c = ctx.s.charCodeAt(ctx.p)) === 0x5d /* ] */) {
+            ctx.p++;
+            return res;
+        }
+        res.push(extractValue(ctx, 0x5d /* ] */));
+        skipVoid(ctx);
+        if ((c = ctx.s.charCodeAt(ctx.p++)) === 0x5d /* ] */) {
+            return res;
+        }
+        if (c !== 0x2c /* , */)
+            TomlError.x('expected comma or end of structure', ctx, ctx.p - 1);
+    }
+    TomlError.x('unfinished array', ctx, startPtr);
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/parse.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+
+
+
+
+function peekTable(ctx, key, table, meta, type) {
+    let t = table;
+    let m = meta;
+    let k;
+    let hasOwn = false;
+    let state;
+    for (let i = 0; i < key.length; i++) {
+        if (i) {
+            t = hasOwn ? t[k] : (t[k] = Object.create(null));
+            m = (state = m[k]).c;
+            if (type === 0 /* Type.DOTTED */ && (state.t === 1 /* Type.EXPLICIT */ || state.t === 2 /* Type.ARRAY */)) {
+                return null;
+            }
+            if (state.t === 2 /* Type.ARRAY */) {
+                let l = t.length - 1;
+                t = t[l];
+                m = m[l].c;
+            }
+        }
+        k = key[i];
+        if ((hasOwn = Object.hasOwn(t, k)) && m[k]?.t === 0 /* Type.DOTTED */ && m[k]?.d) {
+            return null;
+        }
+        if (!hasOwn) {
+            let unsafe = k === '__proto__';
+            if (ctx.uk && (unsafe || k === 'constructor'))
+                return false;
+            if (unsafe) {
+                Object.defineProperty(t, k, { enumerable: true, configurable: true, writable: true });
+                Object.defineProperty(m, k, { enumerable: true, configurable: true, writable: true });
+            }
+            m[k] = {
+                t: i < key.length - 1 && type === 2 /* Type.ARRAY */
+                    ? 3 /* Type.ARRAY_DOTTED */ : type,
+                d: false,
+                i: 0,
+                c: Object.create(null),
+            };
+        }
+    }
+    state = m[k];
+    if (state.t !== type && !(type === 1 /* Type.EXPLICIT */ && state.t === 3 /* Type.ARRAY_DOTTED */)) {
+        // Bad key type!
+        return null;
+    }
+    if (type === 2 /* Type.ARRAY */) {
+        if (!state.d) {
+            state.d = true;
+            t[k] = [];
+        }
+        t[k].push(t = Object.create(null));
+        state.c[state.i++] = (state = { t: 1 /* Type.EXPLICIT */, d: false, i: 0, c: Object.create(null) });
+    }
+    if (state.d) {
+        // Redefining a table!
+        return null;
+    }
+    state.d = true;
+    if (type === 1 /* Type.EXPLICIT */) {
+        t = hasOwn ? t[k] : (t[k] = Object.create(null));
+    }
+    else if (type === 0 /* Type.DOTTED */ && hasOwn) {
+        return null;
+    }
+    return [k, t, state.c];
+}
+function validateTablePeek(ctx, peek, ptr) {
+    if (peek === null || ctx.uk === 2)
+        TomlError.x(peek === null
+            ? 'trying to redefine an already defined table or value'
+            : 'document contains an unsafe property', ctx, ptr);
+}
+function parse(toml, options = {}) {
+    let ctx = {
+        s: toml,
+        p: 0,
+        d: options.maxDepth ?? 1000,
+        bi: options.integersAsBigInt ?? false,
+        ld: options.useLegacyDate ?? true,
+        uk: options.unsafeKeyBehaviour === 'throw' ? 2 : options.unsafeKeyBehaviour === 'drop' ? 1 : 0,
+    };
+    let res = Object.create(null);
+    let meta = Object.create(null);
+    let tmp;
+    let skipping = false;
+    let tbl = res;
+    let m = meta;
+    // BOM is allowed, skip.
+    // JS is UTF-16, so we have to check for the UTF-16 BOM instead of the UTF-8 BOM sequence!
+    if (toml.charCodeAt(0) === 0xfeff)
+        ctx.p++;
+    skipVoid(ctx);
+    while (ctx.p < toml.length) {
+        if (toml.charCodeAt(ctx.p) === 0x5b /* [ */) {
+            let isTableArray = toml.charCodeAt(++ctx.p) === 0x5b; /* [ */
+            tmp = ctx.p += +isTableArray;
+            skipping = false;
+            let k = parseKey(ctx, 0x5d /* ] */);
+            if (isTableArray) {
+                if (toml.charCodeAt(ctx.p) !== 0x5d /* ] */) {
+                    TomlError.x('expected end of table array declaration', ctx);
+                }
+                ctx.p++;
+            }
+            let p = peekTable(ctx, k, res, meta, isTableArray ? 2 /* Type.ARRAY */ : 1 /* Type.EXPLICIT */);
+            if (!p) {
+                validateTablePeek(ctx, p, tmp);
+                skipping = true;
+            }
+            else {
+                m = p[2];
+                tbl = p[1];
+            }
+        }
+        else {
+            tmp = ctx.p;
+            let k = parseKey(ctx);
+            let p = peekTable(ctx, k, tbl, m, 0 /* Type.DOTTED */);
+            if (!p && !skipping)
+                validateTablePeek(ctx, p, tmp);
+            skipVoid(ctx, true, true);
+            let v = extractValue(ctx, void 0);
+            if (p && !skipping)
+                p[1][p[0]] = v;
+        }
+        skipVoid(ctx, true);
+        if (ctx.p < toml.length && (tmp = toml.charCodeAt(ctx.p)) !== 0xa /* \n */ && (tmp !== 0xd /* \r */ || toml.charCodeAt(ctx.p + 1) !== 0xa /* \n */)) {
+            TomlError.x('each key-value declaration must be followed by an end-of-line', ctx);
+        }
+        skipVoid(ctx);
+    }
+    return res;
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/stringify.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+let BARE_KEY = /^[a-z0-9-_]+$/i;
+let HAS_WELLFORMED = !!(''.isWellFormed);
+function extendedTypeOf(obj) {
+    let type = typeof obj;
+    if (type === 'object') {
+        if (Array.isArray(obj))
+            return 'array';
+        if (typeof obj.getUTCDate === 'function' && obj instanceof Date)
+            return 'date';
+        if (globalThis.Temporal) {
+            if (obj.until) {
+                if (obj instanceof Temporal.ZonedDateTime)
+                    return 'temporal/tz+uc';
+                if (obj instanceof Temporal.PlainDateTime || obj instanceof Temporal.PlainDate)
+                    return 'temporal/uc';
+                if (obj instanceof Temporal.PlainTime || obj instanceof Temporal.Instant)
+                    return 'temporal';
+                if (obj instanceof Temporal.PlainYearMonth)
+                    return 'temporal/x';
+            }
+            else if ((obj.toPlainDate && obj instanceof Temporal.PlainMonthDay) ||
+                (obj.negated && obj instanceof Temporal.Duration)) {
+                return 'temporal/x';
+            }
+        }
+    }
+    return type;
+}
+function isArrayOfTables(obj) {
+    for (let i = 0; i < obj.length; i++) {
+        if (extendedTypeOf(obj[i]) !== 'object')
+            return false;
+    }
+    return obj.length != 0;
+}
+function formatWellFormedStringUnchecked(s) {
+    return JSON.stringify(s).replaceAll('\x7f', '\\u007f');
+}
+function formatString(s) {
+    return formatWellFormedStringUnchecked(HAS_WELLFORMED ? s.toWellFormed() : s);
+}
+function formatKey(s) {
+    if (BARE_KEY.test(s))
+        return s;
+    if (HAS_WELLFORMED && !s.isWellFormed())
+        throw new RangeError('key contains illegal lone surrogates');
+    return formatWellFormedStringUnchecked(s);
+}
+function stringifyValue(val, type, depth, numberAsFloat, strictTemporal) {
+    if (depth === 0) {
+        throw new Error('Could not stringify the object: maximum object depth exceeded');
+    }
+    switch (type) {
+        // @ts-expect-error -- intentional fallthrough case
+        case 'number':
+            if (isNaN(val))
+                return 'nan';
+            if (val === Infinity)
+                return 'inf';
+            if (val === -Infinity)
+                return '-inf';
+            if (Number.isInteger(val) && (numberAsFloat || !Number.isSafeInteger(val)))
+                return val.toFixed(1);
+        case 'bigint':
+        case 'boolean':
+        case 'temporal':
+            return val.toString();
+        case 'string':
+            return formatString(val);
+        case 'date':
+            if (isNaN(val.getTime()))
+                throw new TypeError('cannot serialize invalid date');
+            return val.toISOString();
+        case 'object':
+            return stringifyInlineTable(val, depth, numberAsFloat, strictTemporal);
+        case 'array':
+            return stringifyArray(val, depth, numberAsFloat, strictTemporal);
+        // @ts-expect-error -- intentional fallthrough case
+        case 'temporal/tz+uc':
+            if (strictTemporal) {
+                let tz = val.timeZoneId;
+                let tzc = tz.charCodeAt(0);
+                if (
+                // Classic offset
+                tzc !== 0x2b /* + */ && tzc !== 0x2d /* - */ &&
+                    (
+                    // Fast pre-check pass; see below for the actually accepted values
+                    (tzc !== 0x55 /* U */ && tzc !== 0x47 /* G */ && tzc !== 0x5a /* Z */ && tzc !== 0x45 /* E */) ||
+                        (
+                        // UTC and its aliases; Temporal implementations don't all canonicalise unfortunately
+                        tz !== 'UTC' && tz !== 'UCT' && tz !== 'Universal' && tz !== 'Zulu' &&
+                            // GMT is a TZ but it's for all intents and purposes equivalent to UTC. Safe to downgrade.
+                            !tz.startsWith('GMT') && tz !== 'Greenwich' &&
+                            // Etc/* are all safe to downgrade to offset (either UTC, GMT, or offset)
+                            !tz.startsWith('Etc/')))) {
+                    throw new TypeError('Temporal objects with an IANA timezone are not allowed in Temporal strict mode');
+                }
+            }
+        case 'temporal/uc':
+            if (strictTemporal && val.calendarId !== 'iso8601')
+                throw new TypeError('Temporal objects with a non-default calendar are not allowed in Temporal strict mode');
+            return val.toString({
+                calendarName: 'never',
+                timeZoneName: 'never',
+            });
+        case 'temporal/x':
+            throw new TypeError('Unsupported ' + val[Symbol.toStringTag]);
+    }
+}
+function stringifyInlineTable(obj, depth, numberAsFloat, strictTemporal) {
+    let keys = Object.keys(obj);
+    if (keys.length === 0)
+        return '{}';
+    let res = '{ ';
+    for (let i = 0; i < keys.length; i++) {
+        let k = keys[i];
+        if (i)
+            res += ', ';
+        res += formatKey(k) + ' = ' + stringifyValue(obj[k], extendedTypeOf(obj[k]), depth - 1, numberAsFloat, strictTemporal);
+    }
+    return res + ' }';
+}
+function stringifyArray(array, depth, numberAsFloat, strictTemporal) {
+    if (array.length === 0)
+        return '[]';
+    let res = '[ ';
+    for (let i = 0; i < array.length; i++) {
+        if (i)
+            res += ', ';
+        if (array[i] === null || array[i] === void 0) {
+            throw new TypeError('arrays cannot contain null or undefined values');
+        }
+        res += stringifyValue(array[i], extendedTypeOf(array[i]), depth - 1, numberAsFloat, strictTemporal);
+    }
+    return res + ' ]';
+}
+function stringifyArrayTable(array, key, depth, numberAsFloat, strictTemporal) {
+    if (depth === 0) {
+        throw new Error('Could not stringify the object: maximum object depth exceeded');
+    }
+    let res = '';
+    for (let i = 0; i < array.length; i++) {
+        res += `${res && '\n'}[[${key}]]\n`;
+        res += stringifyTable(0, array[i], key, depth, numberAsFloat, strictTemporal);
+    }
+    return res;
+}
+function stringifyTable(tableKey, obj, prefix, depth, numberAsFloat, strictTemporal) {
+    if (depth === 0) {
+        throw new Error('Could not stringify the object: maximum object depth exceeded');
+    }
+    let preamble = '';
+    let tables = '';
+    let keys = Object.keys(obj);
+    for (let i = 0; i < keys.length; i++) {
+        let k = keys[i];
+        if (obj[k] !== null && obj[k] !== void 0) {
+            let type = extendedTypeOf(obj[k]);
+            if (type === 'symbol' || type === 'function') {
+                throw new TypeError(`cannot serialize values of type '${type}'`);
+            }
+            let key = formatKey(k);
+            if (type === 'array' && isArrayOfTables(obj[k])) {
+                tables += (tables && '\n') + stringifyArrayTable(obj[k], prefix ? `${prefix}.${key}` : key, depth - 1, numberAsFloat, strictTemporal);
+            }
+            else if (type === 'object') {
+                let tblKey = prefix ? `${prefix}.${key}` : key;
+                tables += (tables && '\n') + stringifyTable(tblKey, obj[k], tblKey, depth - 1, numberAsFloat, strictTemporal);
+            }
+            else {
+                preamble += key;
+                preamble += ' = ';
+                preamble += stringifyValue(obj[k], type, depth, numberAsFloat, strictTemporal);
+                preamble += '\n';
+            }
+        }
+    }
+    if (tableKey && (preamble || !tables)) // Create table only if necessary
+        preamble = preamble ? `[${tableKey}]\n${preamble}` : `[${tableKey}]`;
+    return preamble && tables
+        ? `${preamble}\n${tables}`
+        : preamble || tables;
+}
+function stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTemporal = false } = {}) {
+    if (extendedTypeOf(obj) !== 'object') {
+        throw new TypeError('stringify can only be called with an object');
+    }
+    let str = stringifyTable(0, obj, '', maxDepth, numbersAsFloat, strictTemporal);
+    if (str[str.length - 1] !== '\n')
+        return str + '\n';
+    return str;
+}
+
+;// CONCATENATED MODULE: ./node_modules/smol-toml/dist/index.js
+/*!
+ * Copyright (c) Squirrel Chat et al., All rights reserved.
+ * SPDX-License-Identifier: BSD-3-Clause
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions are met:
+ *
+ * 1. Redistributions of source code must retain the above copyright notice, this
+ *    list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright notice,
+ *    this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ * 3. Neither the name of the copyright holder nor the names of its contributors
+ *    may be used to endorse or promote products derived from this software without
+ *    specific prior written permission.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ * ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+ * WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+ * DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+ * FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+ * DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+ * SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+ * CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+ * OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+ * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+ */
+
+
+
+
+
+/** @deprecated use `import * as ... from 'smol-toml'` instead */
+/* harmony default export */ const dist = ({ parse: parse, stringify: stringify, TomlDate: TomlDate, TomlError: TomlError });
+
+;// CONCATENATED MODULE: ./src/providers/codex.ts
+
+
+
+const OPENAI_HOST = 'api.openai.com';
+/** Codex CLI with an OpenAI API key. */
+class CodexProvider extends AgentBase {
+    name = 'codex';
+    npmPackage = '@openai/codex';
+    defaultVersion = '0.171.0';
+    binary = 'codex';
+    grant(ctx) {
+        const [, token] = requireSecret(ctx, this.name, ['openai-api-key'], 'Set openai-api-key (e.g. ${{ secrets.OPENAI_API_KEY }}).');
+        return Promise.resolve(staticCredential(this.name, token));
+    }
+    configureProxy(p, cred) {
+        p.setCredentialWithGrant(OPENAI_HOST, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.openai);
+    }
+    hosts(_cred) {
+        return [OPENAI_HOST];
+    }
+    containerEnv(_cred) {
+        return [`OPENAI_API_KEY=${PLACEHOLDERS.openai}`];
+    }
+    agentEnv(opts) {
+        return [`CODEX_HOME=${opts.containerHome}/.codex`];
+    }
+    homeFiles(opts) {
+        const config = {
+            approval_policy: 'never',
+            // The container is the sandbox; Codex's own (landlock/seccomp) one cannot nest in it.
+            sandbox_mode: 'danger-full-access',
+            // "all" keeps HTTPS_PROXY and the CA variables for commands Codex spawns; "core" strips them.
+            shell_environment_policy: { inherit: 'all' },
+            projects: { '/workspace': { trust_level: 'trusted' } },
+            // These phone home at start-up: the curated plugin catalogue (github.com,
+            // api.github.com, chatgpt.com), API-key model discovery (chatgpt.com, retried) and
+            // analytics (ab.chatgpt.com). None of them is needed to run a task with an API key, and
+            // behind the allowlist they would only be refused and slow the start down.
+            analytics: { enabled: false },
+            features: { plugins: false, api_key_model_discovery: false }
+        };
+        const mcp = {};
+        for (const [name, s] of Object.entries(opts.mcpServers)) {
+            mcp[name] = s.url
+                ? { url: s.url, ...(s.headers ? { http_headers: s.headers } : {}) }
+                : {
+                    command: s.command,
+                    ...(s.args ? { args: s.args } : {}),
+                    ...(s.env ? { env: s.env } : {})
+                };
+        }
+        if (Object.keys(mcp).length > 0)
+            config.mcp_servers = mcp;
+        return {
+            '.codex/config.toml': `# Written by Airlock for this run.\n${stringify(config)}\n`,
+            '.codex/auth.json': JSON.stringify({ OPENAI_API_KEY: PLACEHOLDERS.openai })
+        };
+    }
+    installSpec(version) {
+        // The platform build is published as a version suffix of the main package.
+        return {
+            packageName: '@openai/codex',
+            packageVersion: `${version}-linux-x64`,
+            argv: (dir) => [`${dir}/package/vendor/x86_64-unknown-linux-musl/bin/codex`]
+        };
+    }
+    command(prompt, args) {
+        return ['exec', '--json', '--skip-git-repo-check', ...args, prompt];
+    }
+}
+
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var yaml_dist = __nccwpck_require__(38815);
 ;// CONCATENATED MODULE: ./src/inputs.ts
 
 
@@ -90486,13 +91457,13 @@ const actionInput = (name) => core.getInput(name);
  * Reads and validates every input into one RunPlan. Throws `InputError` naming the input on
  * the first problem; nothing outside this function has happened yet when it does.
  */
-function readInputs(input = actionInput, env = process.env) {
+function readInputs(input = actionInput, env = process.env, mask = core.setSecret) {
     // Mask first: a later validation error must not be able to echo a secret.
     const secrets = {};
     for (const name of SECRET_INPUTS) {
         const value = input(name);
         if (value) {
-            core.setSecret(value);
+            mask(value);
             secrets[name] = value;
         }
     }
@@ -90501,10 +91472,10 @@ function readInputs(input = actionInput, env = process.env) {
     if (appKey)
         for (const line of appKey.split(/\r?\n/))
             if (line.trim().length > 8)
-                core.setSecret(line.trim());
+                mask(line.trim());
     const agent = parseAgent(input('agent'));
     const grants = parseGrants(input('grants'), agent);
-    const customCredentials = parseCustomCredentials(input('custom-credentials'));
+    const customCredentials = parseCustomCredentials(input('custom-credentials'), mask);
     if (customCredentials.length > 0 && !grants.includes('custom'))
         grants.push('custom');
     const prompt = input('prompt');
@@ -90542,7 +91513,7 @@ function readInputs(input = actionInput, env = process.env) {
         agentArgs: splitArgs('agent-args', input('agent-args')),
         mcpServers: parseMcpServers(input('mcp-servers')),
         env: parseEnv(input('env')),
-        timeoutMinutes: parseIntInRange('timeout-minutes', input('timeout-minutes') || '30', 1, 360, 'minutes'),
+        timeoutMinutes: parseMinutes(input('timeout-minutes') || '30'),
         connectTo: parseConnectToInput(input('connect-to')),
         upstreamCa: input('upstream-ca'),
         auditArtifact: parseArtifactName(input('audit-artifact'))
@@ -90632,6 +91603,16 @@ function parseIntInRange(name, value, min, max, unit) {
         throw new InputError(name, `${n} is outside ${min}-${max} ${unit}`);
     return n;
 }
+/** Minutes, fractions allowed (0.5 = 30 s), from 0.1 to 360. */
+function parseMinutes(value) {
+    if (!/^\d+(\.\d+)?$/.test(value)) {
+        throw new InputError('timeout-minutes', `"${value}" is not a number of minutes (0.1-360)`);
+    }
+    const n = Number(value);
+    if (n < 0.1 || n > 360)
+        throw new InputError('timeout-minutes', `${n} is outside 0.1-360 minutes`);
+    return n;
+}
 function parseAllowedEndpoints(value) {
     const out = [];
     for (const item of splitList(value)) {
@@ -90719,7 +91700,7 @@ function parseMcpServers(value) {
     }
     return out;
 }
-function parseCustomCredentials(value) {
+function parseCustomCredentials(value, mask = core_setSecret) {
     if (!value)
         return [];
     const form = 'Expected a YAML list of {name, hosts: [host, …], header, prefix, value, env}';
@@ -90747,7 +91728,7 @@ function parseCustomCredentials(value) {
         const secret = typeof raw.value === 'string' || typeof raw.value === 'number' ? String(raw.value) : '';
         if (!secret)
             throw new errors_InputError('custom-credentials', `${name}: value is empty (pass it from a secret, e.g. value: \${{ secrets.MY_KEY }})`);
-        core_setSecret(secret);
+        mask(secret);
         const hosts = Array.isArray(raw.hosts)
             ? raw.hosts.map(String)
             : typeof raw.hosts === 'string'
@@ -90900,10 +91881,10 @@ class CustomProvider extends BaseProvider {
     grant(ctx) {
         const raw = ctx.input('custom-credentials');
         if (!raw) {
-            return Promise.reject(new GrantError(this.name, 'no credential: `custom-credentials` is empty', 'Set custom-credentials to a YAML list of {name, hosts, header, prefix, value, env}.'));
+            return Promise.reject(new errors_GrantError(this.name, 'no credential: `custom-credentials` is empty', 'Set custom-credentials to a YAML list of {name, hosts, header, prefix, value, env}.'));
         }
         // Parsing masks every value; the entries travel to the proxy as one JSON token.
-        return Promise.resolve(staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw))));
+        return Promise.resolve(staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw, ctx.setSecret))));
     }
     entries(cred) {
         return JSON.parse(cred.token);
@@ -90940,7 +91921,7 @@ class GeminiProvider extends AgentBase {
         return Promise.resolve(staticCredential(this.name, token));
     }
     configureProxy(p, cred) {
-        p.setCredentialWithGrant(GEMINI_HOST, 'x-goog-api-key', cred.token, this.name);
+        p.setCredentialWithGrant(GEMINI_HOST, 'x-goog-api-key', cred.token, this.name, PLACEHOLDERS.gemini);
         // The CLI may also put the key in `?key=`; swap the placeholder wherever it appears.
         p.setTokenSubstitution(GEMINI_HOST, PLACEHOLDERS.gemini, cred.token);
     }
@@ -90963,28 +91944,345 @@ class GeminiProvider extends AgentBase {
             settings.mcpServers = mcpJson(opts);
         return { '.gemini/settings.json': JSON.stringify(settings, null, 2) };
     }
-    command(prompt, args) {
-        return ['gemini', '-p', prompt, '--output-format', 'json', '--yolo', ...args];
+    installSpec(version) {
+        // A single-file Node bundle: run it with the runner's Node, mounted at /airlock/node.
+        return {
+            packageName: '@google/gemini-cli',
+            packageVersion: version,
+            argv: (dir) => ['/airlock/node', `${dir}/package/bundle/gemini.js`]
+        };
     }
+    command(prompt, args) {
+        return ['-p', prompt, '--output-format', 'json', '--yolo', ...args];
+    }
+}
+
+;// CONCATENATED MODULE: ./src/grant/github-app.ts
+
+
+/** An unusable `github-app-private-key` (not a PEM RSA private key). */
+class AppKeyError extends Error {
+    code = 'AIRLOCK_BAD_APP_KEY';
+    constructor(message) {
+        super(message);
+        this.name = 'AppKeyError';
+    }
+}
+/** GitHub refused (or failed) one step of the App flow. */
+class GitHubAppError extends Error {
+    step;
+    status;
+    detail;
+    code = 'AIRLOCK_GITHUB_APP_REFUSED';
+    constructor(step, status, detail) {
+        super(`${STEP_TEXT[step]} answered ${status}${detail ? `: ${detail}` : ''}`);
+        this.step = step;
+        this.status = status;
+        this.detail = detail;
+        this.name = 'GitHubAppError';
+    }
+}
+const STEP_TEXT = {
+    installation: 'GET /repos/{owner}/{repo}/installation',
+    token: 'POST /app/installations/{id}/access_tokens',
+    revoke: 'DELETE /installation/token'
+};
+/**
+ * The private key as a KeyObject. Secrets pasted through YAML often arrive with literal
+ * `\n` escapes or CRLF line ends; both are repaired before parsing. Errors never quote the key.
+ */
+function loadAppPrivateKey(pem) {
+    let text = pem.trim().replace(/\r\n?/g, '\n');
+    if (!text.includes('\n') && text.includes('\\n'))
+        text = text.replace(/\\n/g, '\n');
+    let key;
+    try {
+        key = (0,external_node_crypto_.createPrivateKey)({ key: text, format: 'pem' });
+    }
+    catch {
+        throw new AppKeyError('github-app-private-key is not a PEM private key');
+    }
+    if (key.asymmetricKeyType !== 'rsa')
+        throw new AppKeyError(`github-app-private-key is a ${key.asymmetricKeyType ?? 'non-RSA'} key; GitHub App keys are RSA`);
+    return key;
+}
+const b64url = (data) => Buffer.from(data).toString('base64url');
+/**
+ * The App's JWT (RS256, RFC 7519): `iat` 60 s in the past and `exp` 9 minutes ahead, so a
+ * runner clock a minute off either way still lands inside GitHub's 10-minute window.
+ */
+function appJwt(appId, key, now = Date.now()) {
+    const seconds = Math.floor(now / 1000);
+    const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }));
+    // A numeric App id is sent as a number; a client id (`Iv1.…`) as a string.
+    const iss = /^\d+$/.test(appId) ? Number(appId) : appId;
+    const payload = b64url(JSON.stringify({ iat: seconds - 60, exp: seconds + 540, iss }));
+    const signature = (0,external_node_crypto_.sign)('sha256', Buffer.from(`${header}.${payload}`), key);
+    return `${header}.${payload}.${b64url(signature)}`;
+}
+/** `contents:read, issues:write` → `{contents: 'read', issues: 'write'}` (bad items throw). */
+function parsePermissionList(value) {
+    const out = {};
+    for (const item of value.split(/[,\n]/).map((s) => s.trim())) {
+        if (!item || item.startsWith('#'))
+            continue;
+        const m = /^([a-z_]+)\s*[:=]\s*(read|write|admin)$/.exec(item);
+        if (!m)
+            throw new Error(`"${item}" is not permission:read|write|admin`);
+        out[m[1]] = m[2];
+    }
+    return out;
+}
+function headers(auth) {
+    return {
+        authorization: auth,
+        accept: 'application/vnd.github+json',
+        'x-github-api-version': '2022-11-28',
+        'user-agent': 'airlock'
+    };
+}
+function apiBase(apiUrl) {
+    return apiUrl.replace(/\/+$/, '');
+}
+function message(body, secrets) {
+    try {
+        const m = JSON.parse(body).message;
+        return typeof m === 'string' ? safeUpstreamText(m, secrets) : '';
+    }
+    catch {
+        return '';
+    }
+}
+/** The App's installation on `owner/repo`: `GET /repos/{owner}/{repo}/installation`. */
+async function findRepoInstallation(opts) {
+    const [owner, repo] = opts.repository.split('/');
+    const res = await requestWithRetry(opts.fetch, `${apiBase(opts.apiUrl)}/repos/${encodeURIComponent(owner ?? '')}/${encodeURIComponent(repo ?? '')}/installation`, { headers: headers(`Bearer ${opts.jwt}`) }, opts);
+    if (res.status !== 200)
+        throw new GitHubAppError('installation', res.status, message(res.body, [opts.jwt]));
+    const id = JSON.parse(res.body).id;
+    if (typeof id !== 'number')
+        throw new GitHubAppError('installation', res.status, 'no id');
+    return id;
+}
+/**
+ * `POST /app/installations/{id}/access_tokens`, narrowed to `repositories` (names, without
+ * the owner) and, when given, `permissions`; without permissions the token carries all the
+ * installation has.
+ */
+async function createInstallationToken(opts) {
+    const body = { repositories: opts.repositories };
+    if (opts.permissions && Object.keys(opts.permissions).length > 0)
+        body.permissions = opts.permissions;
+    const res = await requestWithRetry(opts.fetch, `${apiBase(opts.apiUrl)}/app/installations/${opts.installationId}/access_tokens`, {
+        method: 'POST',
+        headers: { ...headers(`Bearer ${opts.jwt}`), 'content-type': 'application/json' },
+        body: JSON.stringify(body)
+    }, opts);
+    if (res.status !== 201)
+        throw new GitHubAppError('token', res.status, message(res.body, [opts.jwt]));
+    const json = JSON.parse(res.body);
+    if (typeof json.token === 'string')
+        opts.setSecret(json.token);
+    const expiresAt = new Date(typeof json.expires_at === 'string' ? json.expires_at : '');
+    if (typeof json.token !== 'string' || Number.isNaN(expiresAt.getTime()))
+        throw new GitHubAppError('token', res.status, 'the answer holds no token/expires_at');
+    return {
+        token: json.token,
+        expiresAt,
+        permissions: json.permissions ?? {},
+        installationId: opts.installationId
+    };
+}
+/** The whole flow: JWT → this repository's installation → a token for this repository only. */
+async function mintInstallationToken(opts) {
+    const key = loadAppPrivateKey(opts.privateKey);
+    const jwt = appJwt(opts.appId, key, opts.now);
+    // The JWT is a credential for ten minutes: mask it like any other.
+    opts.setSecret(jwt);
+    const installationId = await findRepoInstallation({ ...opts, jwt });
+    const repo = opts.repository.split('/')[1] ?? '';
+    const args = {
+        ...opts,
+        installationId,
+        jwt,
+        repositories: [repo]
+    };
+    return createInstallationToken(args);
+}
+/**
+ * `DELETE /installation/token`, authenticated with the token itself. Returns false when the
+ * token was already unusable (401: expired or revoked), which is as good as revoked.
+ */
+async function revokeInstallationToken(opts) {
+    const res = await requestWithRetry(opts.fetch, `${apiBase(opts.apiUrl)}/installation/token`, { method: 'DELETE', headers: headers(`Bearer ${opts.token}`) }, opts);
+    if (res.status === 204)
+        return true;
+    if (res.status === 401)
+        return false;
+    throw new GitHubAppError('revoke', res.status, message(res.body, [opts.token]));
 }
 
 ;// CONCATENATED MODULE: ./src/providers/github.ts
 
+
+
+
 const GITHUB_API_HOSTS = ['api.github.com', 'uploads.github.com'];
 const GITHUB_GIT_HOST = 'github.com';
-/** GitHub: Bearer for the REST/GraphQL API, Basic `x-access-token` for git smart HTTP. */
+/** Metadata `token_source` of an installation token minted from a GitHub App. */
+const GITHUB_APP_SOURCE = 'github-app';
+/** Installation tokens live one hour; the proxy also refreshes at 75 % of what is left. */
+const github_REFRESH_INTERVAL_MS = 45 * 60_000;
+/**
+ * GitHub: Bearer for the REST/GraphQL API, Basic `x-access-token` for git smart HTTP. The
+ * token is `github-token`, or, when `github-app-id` and `github-app-private-key` are set,
+ * an installation token for this repository only, narrowed to `github-app-permissions`,
+ * re-minted before its hour is up and revoked when the run ends.
+ */
 class GitHubProvider extends BaseProvider {
+    opts;
     name = 'github';
-    grant(ctx) {
+    constructor(opts = {}) {
+        super();
+        this.opts = opts;
+    }
+    async grant(ctx) {
+        const appId = ctx.input('github-app-id');
+        const appKey = ctx.input('github-app-private-key');
+        if (appKey)
+            maskKey(ctx, appKey);
+        // The App wins over github-token: github-token defaults to the job token, always set.
+        if (appId || appKey) {
+            if (!appId || !appKey) {
+                throw new errors_GrantError(this.name, `no credential: \`${appId ? 'github-app-private-key' : 'github-app-id'}\` is empty`, 'Set both github-app-id and github-app-private-key to use a GitHub App (or neither, to use github-token).');
+            }
+            let permissions;
+            try {
+                permissions = parsePermissionList(ctx.input('github-app-permissions'));
+            }
+            catch (err) {
+                throw new errors_GrantError(this.name, err, 'Write github-app-permissions as permission:level pairs, e.g. contents:write, pull_requests:write.');
+            }
+            return this.mint(ctx, appId, appKey, permissions, ctx.githubApiUrl, ctx.repository);
+        }
         const [, token] = requireSecret(ctx, this.name, ['github-token'], 'Set github-token (it defaults to ${{ github.token }}), or github-app-id and github-app-private-key to mint an installation token.');
-        return Promise.resolve(staticCredential(this.name, token));
+        return staticCredential(this.name, token);
+    }
+    async mint(ctx, appId, privateKey, permissions, apiUrl, repository) {
+        if (!/^[^/\s]+\/[^/\s]+$/.test(repository)) {
+            throw new errors_GrantError(this.name, `cannot scope an installation token: the repository is ${repository ? `"${repository}"` : 'unknown'}`, 'Run in GitHub Actions, or set GITHUB_REPOSITORY=owner/repo for a local run.');
+        }
+        let minted;
+        try {
+            minted = await mintInstallationToken({
+                apiUrl,
+                appId,
+                privateKey,
+                repository,
+                permissions,
+                fetch: ctx.fetch,
+                setSecret: (v) => ctx.setSecret(v),
+                signal: ctx.signal,
+                ...(this.opts.now ? { now: this.opts.now() } : {}),
+                ...(this.opts.retry ? { retry: this.opts.retry } : {})
+            });
+        }
+        catch (err) {
+            throw this.explain(err, appId, repository, permissions, apiUrl);
+        }
+        return {
+            provider: this.name,
+            token: minted.token,
+            createdAt: new Date(),
+            expiresAt: minted.expiresAt,
+            scopes: Object.entries(minted.permissions).map(([k, v]) => `${k}:${v}`),
+            metadata: {
+                [META_KEY_TOKEN_SOURCE]: GITHUB_APP_SOURCE,
+                app_id: appId,
+                installation_id: String(minted.installationId),
+                repository,
+                api_url: apiUrl,
+                permissions: JSON.stringify(permissions)
+            }
+        };
+    }
+    explain(err, appId, repository, permissions, apiUrl) {
+        if (err instanceof AppKeyError) {
+            return new errors_GrantError(this.name, err, "Set github-app-private-key to the App's private key (the .pem file from the App's settings), whole, BEGIN and END lines included.");
+        }
+        if (err instanceof GitHubAppError) {
+            const owner = repository.split('/')[0] ?? '';
+            let hint;
+            if (err.step === 'installation' && err.status === 401) {
+                hint = `GitHub rejected the App's JWT: check that github-app-id (${appId}) is the App this private key belongs to, and that the runner's clock is right.`;
+            }
+            else if (err.step === 'installation' && err.status === 404) {
+                hint = `App ${appId} is not installed on ${repository}: install it on this repository (or on all repositories of ${owner}).`;
+            }
+            else if (err.step === 'token' && err.status === 422) {
+                const asked = Object.entries(permissions)
+                    .map(([k, v]) => `${k}:${v}`)
+                    .join(', ');
+                hint = `GitHub refused the permissions asked for (${asked || 'all of the installation'}): the App must hold each one at that level or higher, and the installation must have accepted them. Narrow github-app-permissions or update the App.`;
+            }
+            else {
+                hint = `Check that App ${appId}'s installation on ${owner} is active (not suspended) and includes ${repository}.`;
+            }
+            return new errors_GrantError(this.name, err, hint);
+        }
+        if (err instanceof GrantNetworkError) {
+            return new errors_GrantError(this.name, err, `Check that the runner can reach ${apiUrl} (GITHUB_API_URL for GitHub Enterprise Server; a proxy in HTTPS_PROXY; a gateway's CA in upstream-ca).`);
+        }
+        return new errors_GrantError(this.name, err instanceof Error ? err : String(err));
+    }
+    canRefresh(cred) {
+        return cred.metadata?.[META_KEY_TOKEN_SOURCE] === GITHUB_APP_SOURCE;
+    }
+    refreshInterval() {
+        return github_REFRESH_INTERVAL_MS;
+    }
+    /**
+     * Mints a new installation token (an installation token cannot be extended), swaps the
+     * headers, then revokes the old token: every request from now on carries the new one, so
+     * the old one is only a liability.
+     */
+    async refresh(ctx, p, cred) {
+        const m = cred.metadata ?? {};
+        const key = ctx.input('github-app-private-key');
+        if (!key) {
+            throw new errors_GrantError(this.name, 'cannot re-mint the installation token: the proxy was not given github-app-private-key', 'This is a bug in how the run was started; the token expires within the hour.');
+        }
+        const permissions = JSON.parse(m.permissions ?? '{}');
+        const next = await this.mint(ctx, m.app_id ?? ctx.input('github-app-id'), key, permissions, m.api_url ?? ctx.githubApiUrl, m.repository ?? ctx.repository);
+        this.configureProxy(p, next);
+        await this.revoke(ctx, cred).catch(() => false);
+        return next;
+    }
+    /**
+     * Revokes an installation token (`DELETE /installation/token`). Tokens from `github-token`
+     * are never revoked: the job token belongs to the job, and other steps still use it.
+     * Returns false when there was nothing to revoke (static, already expired, or already
+     * invalid).
+     */
+    async revoke(ctx, cred) {
+        if (!this.canRefresh(cred))
+            return false;
+        if (cred.expiresAt && cred.expiresAt.getTime() <= Date.now())
+            return false;
+        return revokeInstallationToken({
+            apiUrl: cred.metadata?.api_url ?? ctx.githubApiUrl,
+            token: cred.token,
+            fetch: ctx.fetch,
+            signal: ctx.signal,
+            retry: { attempts: 3, ...this.opts.retry }
+        });
     }
     configureProxy(p, cred) {
         for (const host of GITHUB_API_HOSTS)
-            p.setCredentialWithGrant(host, 'Authorization', `Bearer ${cred.token}`, this.name);
+            p.setCredentialWithGrant(host, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.github);
         // git smart HTTP answers 401 to Bearer; it wants Basic with any user and the token.
         const basic = Buffer.from(`x-access-token:${cred.token}`).toString('base64');
-        p.setCredentialWithGrant(GITHUB_GIT_HOST, 'Authorization', `Basic ${basic}`, this.name);
+        p.setCredentialWithGrant(GITHUB_GIT_HOST, 'Authorization', `Basic ${basic}`, this.name, PLACEHOLDERS.github);
     }
     hosts(_cred) {
         return [...GITHUB_API_HOSTS, GITHUB_GIT_HOST];
@@ -90994,6 +92292,15 @@ class GitHubProvider extends BaseProvider {
     }
     impliedDependencies() {
         return ['gh', 'git'];
+    }
+}
+/** The log masker works per line, so a PEM key is masked whole and line by line. */
+function maskKey(ctx, key) {
+    ctx.setSecret(key);
+    for (const line of key.split(/\r?\n|\\n/)) {
+        const l = line.trim();
+        if (l.length > 8 && !l.startsWith('-----'))
+            ctx.setSecret(l);
     }
 }
 
@@ -91430,18 +92737,33 @@ class InjectionTable {
     addSecret(secret, replacement) {
         if (secret.length < 8)
             return;
-        this.secrets.set(secret, replacement ?? 'airlock-redacted');
-        // `Bearer x` / `Basic x`: the bare token and, for Basic, the decoded password.
+        // Without a replacement, a secret already known keeps the one it has: registering a
+        // grant's raw token after its provider set a placeholder must not downgrade echoes of
+        // the key from the placeholder to `airlock-redacted`.
+        const set = (s, r) => {
+            this.secrets.set(s, r ?? this.secrets.get(s) ?? 'airlock-redacted');
+        };
+        // `Bearer x` / `Basic x`: the bare token too and, for Basic, the decoded password; each
+        // echo is replaced by the same form of the placeholder, so clients still parse it.
         const m = /^(Bearer|Basic|token)\s+(\S+)$/i.exec(secret);
-        if (m?.[2] && m[2].length >= 8) {
-            this.secrets.set(m[2], replacement ?? 'airlock-redacted');
-            if (m[1].toLowerCase() === 'basic') {
-                const decoded = Buffer.from(m[2], 'base64').toString('utf8');
-                const password = decoded.slice(decoded.indexOf(':') + 1);
-                if (decoded.includes(':') && password.length >= 8)
-                    this.secrets.set(password, replacement ?? 'airlock-redacted');
-            }
+        if (!m?.[2] || m[2].length < 8)
+            return set(secret, replacement);
+        const scheme = m[1];
+        if (scheme.toLowerCase() !== 'basic') {
+            set(secret, replacement && `${scheme} ${replacement}`);
+            set(m[2], replacement);
+            return;
         }
+        const decoded = Buffer.from(m[2], 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        const password = decoded.slice(colon + 1);
+        const fake = replacement && colon >= 0
+            ? Buffer.from(`${decoded.slice(0, colon)}:${replacement}`).toString('base64')
+            : undefined;
+        set(secret, fake && `${scheme} ${fake}`);
+        set(m[2], fake);
+        if (colon >= 0 && password.length >= 8)
+            set(password, replacement);
     }
     /** All real secrets and their replacements, longest first (so a prefix never wins). */
     secretList() {
@@ -91595,6 +92917,7 @@ function replaceAll(buf, needle, replacement) {
 
 ;// CONCATENATED MODULE: ./src/proxy/log.ts
 
+
 /** Request headers whose client values are credentials or placeholders of them. */
 const SENSITIVE = new Set([
     'authorization',
@@ -91607,10 +92930,11 @@ const SENSITIVE = new Set([
     'x-amz-security-token'
 ]);
 /**
- * Headers as they may be logged: injected ones as `[injected:<grant>]`, credential-bearing
- * ones as `[redacted]`, anything holding a known secret scrubbed by the caller first.
+ * Headers as they may be logged: injected ones as `[injected:<grant>]` (also when the client
+ * sent no such header, so the log shows what the proxy added), credential-bearing ones as
+ * `[redacted]`, and every known secret in any other value replaced by its placeholder.
  */
-function redactHeaders(headers, injected) {
+function redactHeaders(headers, injected, secrets = []) {
     const out = {};
     for (const [name, value] of Object.entries(headers)) {
         if (value === undefined)
@@ -91622,8 +92946,10 @@ function redactHeaders(headers, injected) {
         else if (SENSITIVE.has(lower))
             out[lower] = '[redacted]';
         else
-            out[lower] = Array.isArray(value) ? value.join(', ') : value;
+            out[lower] = scrubText(Array.isArray(value) ? value.join(', ') : value, secrets);
     }
+    for (const [lower, grant] of injected ?? [])
+        out[lower] ??= `[injected:${grant || 'credential'}]`;
     return out;
 }
 /** Appends JSON lines; a write failure turns `failed` on so the proxy can fail closed. */
@@ -91658,20 +92984,8 @@ class JsonlWriter {
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(37067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(77030);
-var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(57075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: external "node:tls"
-var external_node_tls_ = __nccwpck_require__(41692);
-var external_node_tls_default = /*#__PURE__*/__nccwpck_require__.n(external_node_tls_);
-// EXTERNAL MODULE: external "node:events"
-var external_node_events_ = __nccwpck_require__(78474);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var node_modules_undici = __nccwpck_require__(24371);
 ;// CONCATENATED MODULE: ./src/proxy/upstream.ts
 
 
@@ -91695,7 +93009,8 @@ class UpstreamBlockedError extends Error {
 class Upstream {
     opts;
     agent;
-    ca;
+    /** Built once: parsing hundreds of roots per connection cost ~50 ms of blocked loop each. */
+    trust;
     cache = new Map();
     ttl;
     constructor(opts) {
@@ -91704,8 +93019,12 @@ class Upstream {
         // Node ≥ 22.15 can read the OS store; older Nodes only have the bundled Mozilla roots.
         const getCA = (external_node_tls_default()).getCACertificates;
         const system = typeof getCA === 'function' ? getCA('system') : [];
-        this.ca = [...(external_node_tls_default()).rootCertificates, ...system, ...(opts.extraCa ?? [])];
-        this.agent = new node_modules_undici/* Agent */.g6({
+        // The system store repeats certificates; each one parsed is CPU and memory for nothing.
+        const ca = [
+            ...new Set([...(external_node_tls_default()).rootCertificates, ...system, ...(opts.extraCa ?? [])].map((c) => c.trim()))
+        ];
+        this.trust = external_node_tls_default().createSecureContext({ ca, minVersion: 'TLSv1.2' });
+        this.agent = new undici/* Agent */.g6({
             connect: (options, callback) => {
                 this.connect(options.hostname, Number(options.port) || (options.protocol === 'http:' ? 80 : 443), options.protocol === 'https:')
                     .then((socket) => callback(null, socket))
@@ -91751,7 +93070,7 @@ class Upstream {
             return sock;
         }
         const options = {
-            ca: this.ca,
+            secureContext: this.trust,
             ALPNProtocols: ['http/1.1'],
             minVersion: 'TLSv1.2',
             // Verify the certificate for the name the agent asked for, whatever address we dialled.
@@ -91807,13 +93126,23 @@ class Upstream {
             sock.unshift(rest);
         return sock;
     }
-    close() {
-        return this.agent.close();
+    /**
+     * Closes the pool: in-flight requests get graceMs to finish, then every upstream
+     * connection is destroyed, so a stream nobody reads any more cannot hold shutdown open.
+     */
+    async close(graceMs = 1000) {
+        let timer;
+        const expired = new Promise((resolve) => {
+            timer = setTimeout(() => resolve(true), graceMs);
+        });
+        const timedOut = await Promise.race([this.agent.close().then(() => false), expired]);
+        clearTimeout(timer);
+        if (timedOut)
+            await this.agent.destroy().catch(() => { });
     }
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/server.ts
-
 
 
 
@@ -91882,13 +93211,13 @@ class AirlockProxy {
             requestTimeout: 0,
             keepAliveTimeout: 120_000
         };
-        this.outer = external_node_http_default().createServer(serverOpts, (req, res) => void this.onPlainRequest(req, res));
-        this.outer.on('connect', (req, socket, head) => void this.onConnect(req, socket, head));
+        this.outer = external_node_http_default().createServer(serverOpts, (req, res) => void this.onPlainRequest(req, res).catch((err) => this.crashed('request', err, res)));
+        this.outer.on('connect', (req, socket, head) => void this.onConnect(req, socket, head).catch((err) => this.crashed('CONNECT', err, socket)));
         this.outer.on('upgrade', (req, socket) => this.refuseRaw(socket, 501, 'WebSocket over plain HTTP is not supported; use wss://'));
         this.outer.on('connection', (s) => this.track(s));
         this.outer.on('clientError', (_err, socket) => this.refuseRaw(socket, 400, 'bad request'));
-        this.inner = external_node_http_default().createServer(serverOpts, (req, res) => void this.onTunnelRequest(req, res));
-        this.inner.on('upgrade', (req, socket, head) => void this.onTunnelUpgrade(req, socket, head));
+        this.inner = external_node_http_default().createServer(serverOpts, (req, res) => void this.onTunnelRequest(req, res).catch((err) => this.crashed('request', err, res)));
+        this.inner.on('upgrade', (req, socket, head) => void this.onTunnelUpgrade(req, socket, head).catch((err) => this.crashed('upgrade', err, socket)));
         // A CONNECT inside an intercepted tunnel would be a second hop the policy never saw.
         this.inner.on('connect', (req, socket) => {
             this.block(req, socket, 'nested-connect', 'CONNECT inside a tunnel is refused');
@@ -91909,11 +93238,12 @@ class AirlockProxy {
             await (0,promises_.chmod)(target.socketPath, 0o600);
         }
         if (target.tcp) {
-            const server = target.socketPath ? external_node_http_default().createServer() : this.outer;
-            if (server !== this.outer) {
-                // A second listener sharing the outer server's handlers.
-                server.on('connection', (s) => this.outer.emit('connection', s));
-            }
+            // A second listener hands its connections to the outer server. It must be a bare
+            // net.Server: an http.Server would attach its own parser too, and every request would
+            // be parsed (and answered) twice.
+            const server = target.socketPath
+                ? external_node_net_default().createServer((s) => this.outer.emit('connection', s))
+                : this.outer;
             await new Promise((resolve, reject) => {
                 server.once('error', reject);
                 server.listen(target.tcp.port, target.tcp.host, () => resolve());
@@ -91929,8 +93259,8 @@ class AirlockProxy {
         this.closing = true;
         const servers = [this.outer, ...this.tcp];
         const closed = Promise.all(servers.map((s) => new Promise((r) => s.close(() => r()))));
-        for (const s of servers)
-            s.closeIdleConnections();
+        // Connections of every listener are the outer server's, so this covers them all.
+        this.outer.closeIdleConnections();
         this.inner.closeIdleConnections();
         const timer = setTimeout(() => {
             for (const s of this.sockets)
@@ -91946,6 +93276,14 @@ class AirlockProxy {
     }
     log(line) {
         this.opts.log?.(line);
+    }
+    /**
+     * A handler failed unexpectedly. One broken request must never take the process (and with
+     * it the sandbox's only way out) down: log it, drop that connection, keep serving.
+     */
+    crashed(what, err, target) {
+        this.log(`error: ${what} handler failed: ${server_errorCode(err)}`);
+        target.destroy();
     }
     /** Constant-time check of `Proxy-Authorization` (Basic airlock:<token> or Bearer <token>). */
     authorized(req) {
@@ -92003,8 +93341,10 @@ class AirlockProxy {
         return true;
     }
     /** Records a refusal in network.jsonl and the audit chain. */
-    recordBlock(method, url, reason) {
+    recordBlock(method, rawUrl, reason) {
         this.stats.blocked++;
+        // A URL is the agent's text: it may hold anything, even a secret it was shown by mistake.
+        const url = scrubText(rawUrl, this.opts.injection.secretList());
         const entry = {
             time: new Date().toISOString(),
             id: this.nextId++,
@@ -92050,7 +93390,9 @@ class AirlockProxy {
         if (!authority)
             return this.block(req, socket, 'invalid-host', `Airlock blocked CONNECT ${req.url ?? ''}: not a host:port authority`);
         const { host, port } = authority;
-        const decision = this.opts.policy.check(host, port, 'https');
+        // The policy sees the host as written, so a refusal names the form the agent used
+        // (`2130706433`), not only the address it means; it normalises the same way.
+        const decision = this.opts.policy.check(authority.raw, port, 'https');
         if (!decision.allowed)
             return this.block(req, socket, decision.reason ?? 'not-allowed', decision.message ?? `Airlock blocked ${host}:${port}`, `${host}:${port}`);
         try {
@@ -92077,6 +93419,8 @@ class AirlockProxy {
         if (head.length > 0)
             socket.unshift(head);
         const tunnel = { id: this.stats.tunnels++, host, port };
+        if (decision.audited)
+            tunnel.audited = decision.reason ?? 'not-allowed';
         this.stats.openTunnels++;
         const tlsSocket = new (external_node_tls_default()).TLSSocket(socket, {
             isServer: true,
@@ -92146,7 +93490,8 @@ class AirlockProxy {
             host: tunnel.host,
             port: tunnel.port,
             path,
-            inject: true
+            inject: true,
+            ...(tunnel.audited ? { audited: tunnel.audited } : {})
         });
     }
     /** Plain-HTTP proxying (absolute-form) and direct requests to the proxy's own endpoints. */
@@ -92171,8 +93516,12 @@ class AirlockProxy {
         const decision = this.opts.policy.check(abs.host, abs.port, 'http');
         if (!decision.allowed)
             return this.block(req, res, decision.reason ?? 'not-allowed', decision.message ?? `Airlock blocked ${url}`, url);
-        const hostHeader = parseAuthority(req.headers.host ?? '', abs.port);
-        if (hostHeader && (hostHeader.host !== abs.host || hostHeader.port !== abs.port)) {
+        // A Host that does not parse (`plain.test.`, `a@b`) is refused like one that differs: a
+        // shared server may route it to another virtual host (RFC 9112 §3.2.2 lets the URL win,
+        // but the upstream sees the header).
+        const hostHeader = req.headers.host === undefined ? undefined : parseAuthority(req.headers.host, abs.port);
+        if (req.headers.host !== undefined &&
+            (!hostHeader || hostHeader.host !== abs.host || hostHeader.port !== abs.port)) {
             return this.block(req, res, 'host-mismatch', `Airlock blocked ${url}: Host header "${req.headers.host ?? ''}" names another origin`, url);
         }
         this.audited(decision, req.method ?? '', url);
@@ -92182,8 +93531,20 @@ class AirlockProxy {
             host: abs.host,
             port: abs.port,
             path: abs.path,
-            inject: false
+            inject: false,
+            ...(decision.audited ? { audited: decision.reason ?? 'not-allowed' } : {})
         });
+    }
+    /** Counts injections per host and grant; the first of each pair goes into the audit chain. */
+    noteInjections(host, grants) {
+        for (const g of grants) {
+            this.stats.injections[`${host} ${g}`] = (this.stats.injections[`${host} ${g}`] ?? 0) + 1;
+            const key = `${host}\0${g}`;
+            if (!this.announcedInjections.has(key)) {
+                this.announcedInjections.add(key);
+                this.opts.audit.append('inject', { host, grant: g });
+            }
+        }
     }
     async forward(req, res, target) {
         const started = performance.now();
@@ -92203,11 +93564,16 @@ class AirlockProxy {
                 transformers: []
             };
         const scrub = inj.grants.length > 0 || inj.substitution !== undefined;
-        const secrets = scrub ? this.opts.injection.secretList() : [];
+        // Needed for the log in any case: no line of network.jsonl may carry a known secret.
+        const secrets = this.opts.injection.secretList();
         const upstreamHeaders = {};
         for (const [k, v] of Object.entries(inj.headers))
             if (v !== undefined)
                 upstreamHeaders[k] = v;
+        // `Expect: 100-continue` is answered by this hop (Node sends the 100 before the request
+        // event), and undici refuses to send it: forwarding it turned every curl upload > 1 MB
+        // into a 502 (RFC 9110 §10.1.1 lets a proxy that has answered drop it).
+        delete upstreamHeaders.expect;
         // Echoed secrets must be visible to the scrubber, so credentialed responses come uncompressed.
         if (scrub)
             upstreamHeaders['accept-encoding'] = 'identity';
@@ -92215,33 +93581,19 @@ class AirlockProxy {
             time: new Date().toISOString(),
             id,
             method: req.method ?? 'GET',
-            url: logUrl,
+            url: scrubText(logUrl, secrets),
             bytesOut: 0,
             bytesIn: 0,
             durationMs: 0,
-            requestHeaders: redactHeaders(clientHeaders, inj.injected)
+            requestHeaders: redactHeaders(clientHeaders, inj.injected, secrets)
         };
+        if (target.audited)
+            entry.audited = target.audited;
         if (inj.grants.length > 0) {
             entry.grants = inj.grants;
-            for (const g of inj.grants) {
-                this.stats.injections[`${target.host} ${g}`] =
-                    (this.stats.injections[`${target.host} ${g}`] ?? 0) + 1;
-                const key = `${target.host}\0${g}`;
-                if (!this.announcedInjections.has(key)) {
-                    this.announcedInjections.add(key);
-                    this.opts.audit.append('inject', { host: target.host, grant: g });
-                }
-            }
+            this.noteInjections(target.host, inj.grants);
         }
         let body = hasBody(req) ? req : undefined;
-        if (body && inj.substitution) {
-            const length = Number(req.headers['content-length'] ?? NaN);
-            if (Number.isFinite(length) && length <= this.limits.substitutionMaxBytes) {
-                const raw = await readAll(req, this.limits.substitutionMaxBytes);
-                body = Buffer.from(raw.toString('latin1').split(inj.substitution.placeholder).join(inj.substitution.real), 'latin1');
-                upstreamHeaders['content-length'] = String(body.length);
-            }
-        }
         const counter = new external_node_stream_.Transform({
             transform(chunk, _enc, cb) {
                 entry.bytesOut += chunk.length;
@@ -92249,25 +93601,63 @@ class AirlockProxy {
             }
         });
         try {
+            if (body && inj.substitution) {
+                const length = Number(req.headers['content-length'] ?? NaN);
+                if (Number.isFinite(length) && length <= this.limits.substitutionMaxBytes) {
+                    // Inside the try: a client that aborts mid-body is an error for this request only.
+                    const raw = await readAll(req, this.limits.substitutionMaxBytes);
+                    body = Buffer.from(raw.toString('latin1').split(inj.substitution.placeholder).join(inj.substitution.real), 'latin1');
+                    upstreamHeaders['content-length'] = String(body.length);
+                }
+            }
+        }
+        catch (err) {
+            entry.error = server_errorCode(err);
+            entry.durationMs = Math.round(performance.now() - started);
+            this.opts.networkLog.write(entry);
+            res.destroy();
+            return;
+        }
+        // A client that goes away (or is cut at shutdown) aborts its upstream request, whether
+        // it is still waiting for the first byte or streaming: nothing is left running upstream.
+        const abort = new AbortController();
+        res.once('close', () => {
+            if (!res.writableFinished)
+                abort.abort();
+        });
+        let upBodyIn = null;
+        if (Buffer.isBuffer(body))
+            upBodyIn = body;
+        else if (body) {
+            // pipeline, not pipe: a client that aborts mid-upload must fail the upstream request
+            // instead of leaving it waiting for the rest of the body.
+            upBodyIn = counter;
+            (0,external_node_stream_.pipeline)(body, counter, () => { });
+        }
+        try {
             const up = await this.opts.upstream.agent.request({
                 origin,
                 path: inj.path,
                 method: req.method ?? 'GET',
                 headers: upstreamHeaders,
+                signal: abort.signal,
                 // undici follows no redirect without its redirect interceptor, which is never added:
                 // a 3xx goes back to the client, and credentials never follow it anywhere.
-                body: body === undefined ? null : Buffer.isBuffer(body) ? body : body.pipe(counter)
+                body: upBodyIn
             });
             if (Buffer.isBuffer(body))
                 entry.bytesOut = body.length;
             entry.status = up.statusCode;
             const respHeaders = stripHopByHop(up.headers);
             if (scrub)
-                for (const [k, v] of Object.entries(respHeaders))
+                for (const [k, v] of Object.entries(respHeaders)) {
+                    // Repeated headers (Set-Cookie above all) arrive as arrays; scrub every value.
                     if (typeof v === 'string')
                         respHeaders[k] = scrubText(v, secrets);
-            entry.responseHeaders = redactHeaders(respHeaders);
-            let upBody = up.body;
+                    else if (Array.isArray(v))
+                        respHeaders[k] = v.map((x) => scrubText(x, secrets));
+                }
+            entry.responseHeaders = redactHeaders(respHeaders, undefined, secrets);
             if (inj.transformers.length > 0 && isBufferable(respHeaders)) {
                 const buffered = await readAll(up.body, 1024 * 1024);
                 let out = { status: up.statusCode, headers: respHeaders, body: buffered };
@@ -92279,34 +93669,45 @@ class AirlockProxy {
                     }
                 }
                 entry.status = out.status;
-                out.headers['content-length'] = String(out.body.length);
+                // Scrub first, then frame: a replacement may be longer or shorter than the secret.
+                const final = scrub
+                    ? Buffer.from(scrubText(out.body.toString('latin1'), secrets), 'latin1')
+                    : out.body;
+                out.headers['content-length'] = String(final.length);
                 res.writeHead(out.status, out.headers);
-                res.end(scrub ? Buffer.from(scrubText(out.body.toString('latin1'), secrets), 'latin1') : out.body);
-                entry.bytesIn = out.body.length;
+                res.end(final);
+                entry.bytesIn = final.length;
                 return;
             }
-            if (scrub && secrets.length > 0) {
-                // Scrubbing can change the length; let Node frame the body as chunked instead.
+            // One stage counts (and, for credentialed hosts, scrubs): every extra stream stage costs
+            // a hop per chunk on the hot path.
+            const scrubber = scrub && secrets.length > 0 && responseHasBody(entry.method, up.statusCode)
+                ? new StreamScrubber(secrets)
+                : undefined;
+            if (scrubber) {
+                // Scrubbing can change the length; let Node frame the body as chunked instead. A
+                // response without a body (HEAD, 204, 304) keeps its Content-Length: it describes
+                // the resource, and clients read sizes from HEAD (RFC 9110 §9.3.2).
                 delete respHeaders['content-length'];
-                const scrubber = new StreamScrubber(secrets);
-                upBody = up.body.pipe(new external_node_stream_.Transform({
-                    transform(chunk, _enc, cb) {
-                        cb(null, scrubber.push(chunk));
-                    },
-                    flush(cb) {
-                        cb(null, scrubber.flush());
-                    }
-                }));
             }
-            res.writeHead(up.statusCode, respHeaders);
-            // SSE and other streams: push headers now, then every chunk as it arrives.
-            res.flushHeaders();
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(upBody, new external_node_stream_.Transform({
+            const stage = new external_node_stream_.Transform({
                 transform(chunk, _enc, cb) {
                     entry.bytesIn += chunk.length;
-                    cb(null, chunk);
+                    cb(null, scrubber ? scrubber.push(chunk) : chunk);
+                },
+                flush(cb) {
+                    cb(null, scrubber?.flush());
                 }
-            }), res);
+            });
+            res.writeHead(up.statusCode, respHeaders);
+            // Streams (SSE, ndjson: no length) get their headers at once; a response with a length
+            // sends headers with its first chunk, saving a TLS record per request.
+            if (respHeaders['content-length'] === undefined)
+                res.flushHeaders();
+            // Every stage sits in one pipeline, so a failure anywhere (the client gone, shutdown)
+            // destroys the upstream body too and undici aborts that request. The callback form
+            // avoids an AbortController per response.
+            await new Promise((resolve, reject) => (0,external_node_stream_.pipeline)(up.body, stage, res, (err) => (err ? reject(err) : resolve())));
         }
         catch (err) {
             if (err instanceof UpstreamBlockedError) {
@@ -92355,18 +93756,24 @@ class AirlockProxy {
         delete clientHeaders['proxy-authorization'];
         delete clientHeaders['proxy-connection'];
         const inj = this.opts.injection.apply(tunnel.host, path, clientHeaders);
+        const secrets = this.opts.injection.secretList();
         const entry = {
             time: new Date().toISOString(),
             id,
             method: req.method ?? 'GET',
-            url,
+            url: scrubText(url, secrets),
             bytesOut: 0,
             bytesIn: 0,
             durationMs: 0,
-            requestHeaders: redactHeaders(clientHeaders, inj.injected)
+            requestHeaders: redactHeaders(clientHeaders, inj.injected, secrets)
         };
-        if (inj.grants.length > 0)
+        if (inj.grants.length > 0) {
             entry.grants = inj.grants;
+            // WebSocket is the main path of some agents (Codex): its injections count the same.
+            this.noteInjections(tunnel.host, inj.grants);
+        }
+        if (tunnel.audited)
+            entry.audited = tunnel.audited;
         try {
             const upstream = await this.opts.upstream.connect(tunnel.host, tunnel.port, true);
             const upReq = external_node_http_default().request({
@@ -92377,10 +93784,13 @@ class AirlockProxy {
                 host: tunnel.host
             });
             upReq.on('upgrade', (upRes, upSocket, upHead) => {
+                // Node drops its own listeners once the socket is upgraded; without this, a reset
+                // from the upstream would be an uncaught exception and end the whole proxy.
+                upSocket.on('error', () => upSocket.destroy());
                 entry.status = upRes.statusCode;
                 const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}`];
                 for (let i = 0; i < upRes.rawHeaders.length; i += 2)
-                    lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
+                    lines.push(`${upRes.rawHeaders[i]}: ${scrubText(upRes.rawHeaders[i + 1] ?? '', secrets)}`);
                 socket.write(`${lines.join('\r\n')}\r\n\r\n`);
                 if (upHead.length > 0)
                     socket.write(upHead);
@@ -92429,7 +93839,10 @@ class AirlockProxy {
         }
     }
 }
-/** `host:port` (or `[v6]:port`); the default port applies when none is given. */
+/**
+ * `host:port` (or `[v6]:port`); the default port applies when none is given. `host` is
+ * normalised (lower case, canonical IP); `raw` is the host as written, without brackets.
+ */
 function parseAuthority(value, defaultPort) {
     const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value.trim());
     if (!m)
@@ -92439,7 +93852,7 @@ function parseAuthority(value, defaultPort) {
         return undefined;
     const raw = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
     const host = external_node_net_default().isIP(raw) ? raw.toLowerCase() : normalizeHost(raw);
-    return host ? { host, port } : undefined;
+    return host ? { host, port, raw } : undefined;
 }
 function parseAbsolute(value) {
     let url;
@@ -92457,7 +93870,12 @@ function parseAbsolute(value) {
     const authority = parseAuthority(url.host, scheme === 'https' ? 443 : 80);
     if (!authority)
         return undefined;
-    return { scheme, ...authority, path: `${url.pathname}${url.search}` };
+    return {
+        scheme,
+        host: authority.host,
+        port: authority.port,
+        path: `${url.pathname}${url.search}`
+    };
 }
 function stripHopByHop(headers) {
     const named = String(headers.connection ?? '')
@@ -92474,6 +93892,10 @@ function stripHopByHop(headers) {
 function hasBody(req) {
     return (req.headers['transfer-encoding'] !== undefined ||
         (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
+}
+/** Whether a response to method with status carries content (RFC 9112 §6.3). */
+function responseHasBody(method, status) {
+    return method !== 'HEAD' && status !== 204 && status !== 304 && status >= 200;
 }
 function isBufferable(headers) {
     const type = String(headers['content-type'] ?? '');
@@ -92773,6 +94195,9 @@ function normaliseHost(host) {
 
 
 
+
+
+
 /** A fresh proxy token: 32 random bytes, hex. */
 function newProxyToken() {
     return randomBytes(32).toString('hex');
@@ -92781,7 +94206,7 @@ function newProxyToken() {
  * Builds and starts the airlock from its config: providers configure the injection table,
  * grant hosts join the allowlist, the CA is minted, the proxy listens, refresh timers start.
  */
-async function startDaemon(config, log = () => { }) {
+async function startDaemon(config, log = () => { }, hooks = {}) {
     registerAll();
     const injection = new InjectionTable();
     const credentials = new Map();
@@ -92797,7 +94222,8 @@ async function startDaemon(config, log = () => { }) {
     const policy = new EgressPolicy({
         mode: config.mode,
         allow: [...new Set([...config.allow, ...grantHosts])],
-        connectTo: policy_parseConnectTo(config.connectTo)
+        connectTo: policy_parseConnectTo(config.connectTo),
+        ...(hooks.resolve ? { resolve: hooks.resolve } : {})
     });
     const ca = await CertificateAuthority.create({
         validityMs: config.caValidityMs ?? 6 * 3600_000,
@@ -92879,17 +94305,26 @@ async function startDaemon(config, log = () => { }) {
         (0,external_node_fs_namespaceObject.writeFileSync)(`${config.readyFile}.tmp`, JSON.stringify(ready), { mode: 0o600 });
         (0,external_node_fs_namespaceObject.renameSync)(`${config.readyFile}.tmp`, config.readyFile);
     }
-    const timers = scheduleRefreshes(config, credentials, injection, safeAudit, log);
+    const grantCtx = daemonGrantContext(config);
+    const timers = scheduleRefreshes(grantCtx, credentials, injection, safeAudit, log);
+    // Mint certificates for the exact hosts the run will likely use while the container starts,
+    // so the agent's first request to each does not wait for key signing.
+    void premint(ca, [...config.allow, ...grantHosts]);
     let stopped;
     return {
         proxy,
         ready,
         audit,
+        injection,
         stop(reason) {
             stopped ??= (async () => {
                 for (const t of timers)
                     clearTimeout(t);
                 await proxy.close(2000);
+                // Minted tokens (GitHub App) die with the run: the daemon is the one that holds them.
+                const revoked = await revokeAll([...credentials].map(([provider, credential]) => ({ provider, credential })), grantCtx, log, 5000);
+                if (revoked > 0)
+                    safeAudit.append('revoke', { count: revoked });
                 safeAudit.append('stop', { reason, ...proxy.stats });
                 audit.close();
                 await networkLog.close();
@@ -92904,9 +94339,8 @@ async function startDaemon(config, log = () => { }) {
  * lifetime, whichever is sooner. The table is updated in place, so every tunnel, new or
  * already open, uses the new credential from its next request.
  */
-function scheduleRefreshes(config, credentials, injection, audit, log) {
+function scheduleRefreshes(ctx, credentials, injection, audit, log) {
     const timers = [];
-    const ctx = daemonGrantContext(config);
     for (const [name, initial] of credentials) {
         const provider = get(name);
         if (!isRefreshableProvider(provider) || !provider.canRefresh(initial))
@@ -92922,6 +94356,7 @@ function scheduleRefreshes(config, credentials, injection, audit, log) {
                 .refresh(ctx, injection, cred)
                 .then((next) => {
                 cred = next;
+                credentials.set(name, next);
                 injection.addSecret(next.token);
                 audit.append('refresh', {
                     provider: name,
@@ -92941,25 +94376,36 @@ function scheduleRefreshes(config, credentials, injection, audit, log) {
 }
 function daemonGrantContext(config) {
     const inputs = config.inputs ?? {};
+    const signal = new AbortController().signal;
+    // Refresh calls leave the way the main step's grants did: connect-to, upstream-ca and the
+    // runner's proxy, passed in because this process's environment is empty by design.
+    const grantFetch = http_createGrantFetch({
+        connectTo: config.connectTo,
+        ...(config.upstreamCa ? { upstreamCa: config.upstreamCa } : {}),
+        proxy: config.upstreamProxy ?? null
+    });
     return {
-        signal: new AbortController().signal,
+        signal,
         input: (name) => inputs[name] ?? '',
-        fetch: globalThis.fetch,
-        getIDToken: async (audience) => {
-            if (!config.oidc)
-                throw new Error('no ID-token endpoint: the job needs `permissions: id-token: write`');
-            const url = new URL(config.oidc.url);
-            url.searchParams.set('audience', audience);
-            const res = await fetch(url, { headers: { authorization: `Bearer ${config.oidc.token}` } });
-            if (!res.ok)
-                throw new Error(`ID-token request failed: ${res.status}`);
-            return (await res.json()).value;
-        },
+        fetch: grantFetch,
+        // No log masker here: the daemon never logs a credential.
+        getIDToken: (audience) => oidc_requestIdToken(config.oidc, audience, { fetch: grantFetch, setSecret: () => { }, signal }),
         setSecret: () => { },
         repository: config.repository ?? '',
         runId: config.runId,
         githubApiUrl: config.githubApiUrl ?? 'https://api.github.com'
     };
+}
+/** Leaf certificates for the exact names among the patterns, one at a time, in the background. */
+async function premint(ca, patterns) {
+    const names = new Set();
+    for (const p of patterns) {
+        const m = /^(?:https:\/\/)?([a-z0-9.-]+?)(?::443)?$/i.exec(p.trim());
+        if (m?.[1] && !p.startsWith('*'))
+            names.add(m[1].toLowerCase());
+    }
+    for (const name of [...names].slice(0, 64))
+        await ca.secureContext(name).catch(() => undefined);
 }
 
 ;// CONCATENATED MODULE: ./src/proxy/daemon-main.ts
@@ -102588,7 +104034,7 @@ var omap = __nccwpck_require__(50303);
 var pairs = __nccwpck_require__(18385);
 var schema$2 = __nccwpck_require__(35913);
 var set = __nccwpck_require__(81528);
-var timestamp = __nccwpck_require__(46752);
+var timestamp = __nccwpck_require__(24371);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -103195,7 +104641,7 @@ var merge = __nccwpck_require__(90452);
 var omap = __nccwpck_require__(50303);
 var pairs = __nccwpck_require__(18385);
 var set = __nccwpck_require__(81528);
-var timestamp = __nccwpck_require__(46752);
+var timestamp = __nccwpck_require__(24371);
 
 const schema = [
     map.map,
@@ -103329,7 +104775,7 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 46752:
+/***/ 24371:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
