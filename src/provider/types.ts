@@ -72,6 +72,39 @@ export type ResponseTransformer = (
   res: TransformResponse
 ) => TransformResponse | undefined
 
+/** A request as a {@link RequestSigner} sees it, after the proxy's other injections. */
+export interface SignableRequest {
+  method: string
+  /** The lower-case host the request goes to (no port). */
+  host: string
+  /** Path and query exactly as they go upstream. */
+  path: string
+  /** Lower-case names, hop-by-hop headers already removed. */
+  headers: Readonly<Record<string, string | string[] | undefined>>
+  /** The body, buffered, when `needsBody` asked for it and the request has one. */
+  body?: Buffer
+}
+
+/**
+ * What a signer decided: headers to set upstream (`signed` says whether credentials were
+ * added), or a refusal the proxy answers with 403 and the plain-text reason.
+ */
+export type SignOutcome =
+  { headers: Record<string, string>; signed: boolean; refused?: undefined } | { refused: string }
+
+/**
+ * Signs requests whose credential is a signature over the request itself (AWS SigV4), which
+ * a header swap cannot express.
+ */
+export interface RequestSigner {
+  /** Names the signer in `X-Airlock-Blocked` when it refuses (e.g. `sigv4`). */
+  readonly name: string
+  /** Whether `sign` needs the request body (the proxy buffers it, up to `maxBodyBytes`). */
+  needsBody(headers: SignableRequest['headers']): boolean
+  maxBodyBytes: number
+  sign(req: SignableRequest): Promise<SignOutcome>
+}
+
 /**
  * How providers tell the proxy what to inject. Hosts are bare lower-case names or
  * `*.suffix` patterns, never with a port.
@@ -99,6 +132,16 @@ export interface ProxyConfigurer {
   /** Placeholder → real in path, headers and bodies up to 64 KiB (one per host; last wins). */
   setTokenSubstitution(host: string, placeholder: string, realToken: string): void
   addResponseTransformer(host: string, transformer: ResponseTransformer): void
+  /**
+   * Signs requests to host (a name or `*.suffix`) with signer as the last step before they
+   * go upstream. One signer per host pattern; calling again (refresh) replaces it.
+   */
+  setRequestSigner?(host: string, grant: string, signer: RequestSigner): void
+  /**
+   * A raw secret no header carries (a signing key) that must still be scrubbed from
+   * responses and logs; echoes become replacement (default `airlock-redacted`).
+   */
+  addSecret?(secret: string, replacement?: string): void
 }
 
 /** Everything a grant may need from the outside world, so providers stay testable. */

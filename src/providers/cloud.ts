@@ -10,6 +10,7 @@ import {
 } from '../provider/index.js'
 import {
   assumeRoleWithWebIdentity,
+  awsCredentials,
   roleSessionName,
   StsError,
   stsAudience,
@@ -25,7 +26,11 @@ import {
 } from '../grant/gcp-sts.js'
 import { GrantNetworkError, type RetryPolicy } from '../grant/http.js'
 import { idTokenFor } from '../grant/oidc.js'
+import { createSigV4Signer } from '../proxy/sigv4.js'
 import { BaseProvider, PLACEHOLDERS } from './base.js'
+
+/** Where the aws grant re-signs requests; only allowlisted hosts among these are reachable. */
+export const AWS_HOSTS_PATTERN = '*.amazonaws.com'
 
 /** Test and embedding knobs for the OIDC-based providers; the defaults are for real runs. */
 export interface CloudProviderOptions {
@@ -182,14 +187,29 @@ export class AwsProvider extends BaseProvider implements EndpointProvider, Refre
   }
 
   /**
-   * TODO(sigv4): needs a proxy hook that re-signs requests to allowed `*.amazonaws.com`
-   * hosts: verify the client signed with PLACEHOLDERS.awsAccessKeyId/awsSecretAccessKey,
-   * then re-sign SigV4 with `awsCredentials(cred)` (adding X-Amz-Security-Token), refusing
-   * presigned URLs and streaming-signed payloads. Registering it here (e.g.
-   * `p.setRequestSigner('*.amazonaws.com', this.name, signer)`) makes refresh swap the keys
-   * the same way every other provider's headers are swapped.
+   * Registers the SigV4 re-signer on `*.amazonaws.com`: a request the container signed with
+   * the placeholder keys is verified and signed again with the session credentials (plus
+   * `X-Amz-Security-Token`). The allowlist still decides which AWS hosts are reachable.
+   * Called again by refresh, it replaces the signer, so new requests use the new keys.
    */
-  configureProxy(_p: ProxyConfigurer, _cred: Credential): void {}
+  configureProxy(p: ProxyConfigurer, cred: Credential): void {
+    const real = awsCredentials(cred)
+    // Echoes (error bodies name the key id; nothing should ever echo the secret) are scrubbed.
+    p.setRequestSigner?.(
+      AWS_HOSTS_PATTERN,
+      this.name,
+      createSigV4Signer(
+        {
+          accessKeyId: PLACEHOLDERS.awsAccessKeyId,
+          secretAccessKey: PLACEHOLDERS.awsSecretAccessKey
+        },
+        real
+      )
+    )
+    p.addSecret?.(real.secretAccessKey, PLACEHOLDERS.awsSecretAccessKey)
+    p.addSecret?.(real.sessionToken)
+    p.addSecret?.(real.accessKeyId, PLACEHOLDERS.awsAccessKeyId)
+  }
 
   registerEndpoints(_router: EndpointRouter, _cred: Credential): void {}
 

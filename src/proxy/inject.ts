@@ -1,4 +1,4 @@
-import type { ProxyConfigurer, ResponseTransformer } from '../provider/index.js'
+import type { ProxyConfigurer, RequestSigner, ResponseTransformer } from '../provider/index.js'
 
 /** One credential header for a host pattern. */
 export interface CredentialEntry {
@@ -52,6 +52,8 @@ export class InjectionTable implements ProxyConfigurer {
   private readonly secrets = new Map<string, string>()
   /** Bumped on every change so callers can cache derived data. */
   version = 0
+  /** Request signers (aws) by host key, kept apart from header rules: see {@link signerFor}. */
+  private readonly signers = new Map<string, { grant: string; signer: RequestSigner }>()
 
   private rules(host: string): HostRules {
     const key = normalizeKey(host)
@@ -120,6 +122,34 @@ export class InjectionTable implements ProxyConfigurer {
   addResponseTransformer(host: string, transformer: ResponseTransformer): void {
     this.rules(host).transformers.push(transformer)
     this.version++
+  }
+
+  /**
+   * Signs requests to host with signer, for grant. One signer per host key: a second call
+   * (refresh) replaces the first, so the next request is signed with the new keys.
+   */
+  setRequestSigner(host: string, grant: string, signer: RequestSigner): void {
+    this.signers.set(normalizeKey(host), { grant, signer })
+    this.version++
+  }
+
+  /**
+   * The signer for host: exact name beats `*.suffix`, the longest suffix wins. Looked up
+   * apart from {@link lookup}, so an exact-host header rule (e.g. an extra header for one
+   * AWS endpoint) does not hide the `*.amazonaws.com` signer.
+   */
+  signerFor(host: string): { grant: string; signer: RequestSigner } | undefined {
+    const h = host.toLowerCase()
+    const exact = this.signers.get(h)
+    if (exact) return exact
+    let best: [number, { grant: string; signer: RequestSigner }] | undefined
+    for (const [key, value] of this.signers) {
+      if (!key.startsWith('*.')) continue
+      const suffix = key.slice(1)
+      if (h.endsWith(suffix) && h.length > suffix.length && (!best || suffix.length > best[0]))
+        best = [suffix.length, value]
+    }
+    return best?.[1]
   }
 
   /**

@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
 import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream'
 import tls from 'node:tls'
-import type { EndpointHandler, EndpointRouter } from '../provider/index.js'
+import type { EndpointHandler, EndpointRouter, RequestSigner } from '../provider/index.js'
 import type { AuditLog } from './audit.js'
 import {
   InjectionTable,
@@ -551,6 +551,63 @@ export class AirlockProxy implements EndpointRouter {
     }
   }
 
+  /**
+   * Runs the host's request signer over the injected request: buffers the body when the
+   * signer must hash it, sets the headers it returns on `inj` and records the grant. A
+   * refusal is answered (403, `X-Airlock-Blocked: <signer>`) and logged like any block;
+   * then, or when the client went away, returns undefined.
+   */
+  private async signRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    inj: InjectionResult,
+    host: string,
+    signing: { grant: string; signer: RequestSigner },
+    logUrl: string
+  ): Promise<{ body?: Buffer } | undefined> {
+    const { grant, signer } = signing
+    const refuse = (why: string): undefined => {
+      this.block(
+        req,
+        res,
+        signer.name,
+        `Airlock refused ${req.method ?? ''} ${logUrl} (${grant} ${signer.name}): ${why}`,
+        logUrl
+      )
+      return undefined
+    }
+    let body: Buffer | undefined
+    if (hasBody(req) && signer.needsBody(inj.headers)) {
+      const length = Number(req.headers['content-length'] ?? NaN)
+      const tooBig = `the body is larger than ${signer.maxBodyBytes} bytes; send x-amz-content-sha256 (or UNSIGNED-PAYLOAD) so it need not be hashed here`
+      if (Number.isFinite(length) && length > signer.maxBodyBytes) return refuse(tooBig)
+      try {
+        body = await readAll(req, signer.maxBodyBytes)
+      } catch (err) {
+        if (/^body larger than/.test((err as Error).message)) return refuse(tooBig)
+        this.log(`request body for ${host} failed: ${errorCode(err)}`)
+        res.destroy()
+        return undefined
+      }
+    }
+    const outcome = await signer.sign({
+      method: req.method ?? 'GET',
+      host,
+      path: inj.path,
+      headers: inj.headers,
+      ...(body ? { body } : {})
+    })
+    if (outcome.refused !== undefined) return refuse(outcome.refused)
+    if (outcome.signed) {
+      for (const [name, value] of Object.entries(outcome.headers)) {
+        inj.headers[name] = value
+        inj.injected.set(name, grant)
+      }
+      if (!inj.grants.includes(grant)) inj.grants.push(grant)
+    }
+    return body ? { body } : {}
+  }
+
   private async forward(
     req: IncomingMessage,
     res: ServerResponse,
@@ -579,6 +636,14 @@ export class AirlockProxy implements EndpointRouter {
           grants: [],
           transformers: []
         }
+    // Signing (AWS SigV4) comes last: the signature covers the request exactly as it leaves.
+    const signing = target.inject ? this.opts.injection.signerFor(target.host) : undefined
+    let signedBody: Buffer | undefined
+    if (signing) {
+      const signed = await this.signRequest(req, res, inj, target.host, signing, logUrl)
+      if (!signed) return
+      signedBody = signed.body
+    }
     const scrub = inj.grants.length > 0 || inj.substitution !== undefined
     // Needed for the log in any case: no line of network.jsonl may carry a known secret.
     const secrets = this.opts.injection.secretList()
@@ -605,7 +670,8 @@ export class AirlockProxy implements EndpointRouter {
       entry.grants = inj.grants
       this.noteInjections(target.host, inj.grants)
     }
-    let body: Readable | Buffer | undefined = hasBody(req) ? req : undefined
+    let body: Readable | Buffer | undefined = signedBody ?? (hasBody(req) ? req : undefined)
+    if (signedBody) upstreamHeaders['content-length'] = String(signedBody.length)
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         entry.bytesOut += chunk.length
@@ -613,7 +679,7 @@ export class AirlockProxy implements EndpointRouter {
       }
     })
     try {
-      if (body && inj.substitution) {
+      if (body && !Buffer.isBuffer(body) && inj.substitution) {
         const length = Number(req.headers['content-length'] ?? NaN)
         if (Number.isFinite(length) && length <= this.limits.substitutionMaxBytes) {
           // Inside the try: a client that aborts mid-body is an error for this request only.

@@ -63,10 +63,12 @@ export function parseRepo(fullName: string): RepoRef {
  */
 function defaultFetch(): FetchLike {
   const dispatcher = new EnvHttpProxyAgent()
-  return (url, init) =>
-    undiciFetch(url, { ...(init as object), dispatcher } as Parameters<
-      typeof undiciFetch
-    >[1]) as unknown as Promise<Response>
+  // undici's own Request/Response types are structurally the global ones, but nominally not.
+  const f = undiciFetch as unknown as (
+    url: string,
+    init: Omit<RequestInit, 'dispatcher'> & { dispatcher: unknown }
+  ) => Promise<Response>
+  return (url, init) => f(url, { ...init, dispatcher })
 }
 
 const RETRYABLE = new Set([500, 502, 503, 504])

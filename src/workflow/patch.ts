@@ -83,7 +83,8 @@ export function matchesAny(path: string, globs: readonly string[]): boolean {
  */
 export function unsafePathReason(path: string): string | undefined {
   if (path === '') return 'empty path'
-  if (/[\x00-\x1f\x7f]/.test(path)) return 'control character in path'
+  if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+    return 'control character in path'
   if (path.includes('\\')) return 'backslash in path (a separator on Windows)'
   if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) return 'absolute path'
   const segs = path.split('/')

@@ -27,11 +27,14 @@ export async function run(): Promise<void> {
     const ctx = readContext()
     const client = clientFromInputs()
     const workspace = input('workspace') || process.env.GITHUB_WORKSPACE || process.cwd()
-    const runDir = join(workspace, RUN_DIR)
-    await fs.rm(runDir, { recursive: true, force: true })
-    await fs.mkdir(runDir, { recursive: true })
-    const exclude = join(workspace, '.git', 'info', 'exclude')
-    if (existsSync(join(workspace, '.git', 'info'))) appendFileSync(exclude, `\n/${RUN_DIR}/\n`)
+    if (mode !== 'agent') {
+      // A checkout may hold its own .airlock-run; what the agent gets there is Airlock's only.
+      const runDir = join(workspace, RUN_DIR)
+      await fs.rm(runDir, { recursive: true, force: true })
+      await fs.mkdir(runDir, { recursive: true })
+      if (existsSync(join(workspace, '.git', 'info')))
+        appendFileSync(join(workspace, '.git', 'info', 'exclude'), `\n/${RUN_DIR}/\n`)
+    }
 
     const event = ctx.event
     const pr = obj(event.pull_request)
