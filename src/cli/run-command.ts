@@ -135,7 +135,7 @@ export function registerRunCommand(program: Command): void {
     .argument('<command...>', 'the command (after --)')
     .action(async (command: string[], opts: Omit<LocalRunOptions, 'command'>) => {
       const result = await localRun({ ...opts, command })
-      process.exitCode = result.exitCode
+      process.exitCode = result.failureReason ? 1 : result.exitCode
     })
   setAgentCliRunner(async (agent: string, opts: AgentCliOptions) => {
     const run: LocalRunOptions = {
@@ -152,6 +152,6 @@ export function registerRunCommand(program: Command): void {
     if (opts.readOnly) run.readOnly = true
     if (opts.agentVersion) run.agentVersion = opts.agentVersion
     const result = await localRun(run)
-    process.exitCode = result.exitCode
+    process.exitCode = result.failureReason ? 1 : result.exitCode
   })
 }

@@ -22,6 +22,9 @@ export class GeminiProvider extends AgentBase {
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
+    // Header only, no token substitution: swapping the placeholder wherever it appears (a
+    // prompt body, a query) would let an injected agent ask the model to hand the real key
+    // back transformed, past any scrubber (security battery 16.12–16.14).
     p.setCredentialWithGrant(
       GEMINI_HOST,
       'x-goog-api-key',
@@ -29,8 +32,6 @@ export class GeminiProvider extends AgentBase {
       this.name,
       PLACEHOLDERS.gemini
     )
-    // The CLI may also put the key in `?key=`; swap the placeholder wherever it appears.
-    p.setTokenSubstitution(GEMINI_HOST, PLACEHOLDERS.gemini, cred.token)
   }
 
   hosts(_cred: Credential): string[] {

@@ -1,5 +1,5 @@
 import { appendFileSync } from 'node:fs'
-import { startDaemon, type DaemonConfig } from './daemon.js'
+import { startDaemon, type DaemonConfig, type RunningDaemon } from './daemon.js'
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = []
@@ -23,26 +23,36 @@ export async function run(): Promise<void> {
     logLine(`fatal: no valid config on stdin: ${(err as Error).message}`)
     process.exit(2)
   }
+  // Signals are caught before the proxy starts: the ready file tells the starter it may
+  // stop us, and a SIGTERM in the moment before a handler existed would skip the final
+  // audit entry.
+  let daemon: RunningDaemon | undefined
+  let pending: string | undefined
+  const shutdown = (signal: string): void => {
+    if (!daemon) {
+      pending = signal
+      return
+    }
+    logLine(`${signal}: stopping`)
+    daemon
+      .stop(signal)
+      .then((head) => {
+        logLine(`stopped; audit head ${head}`)
+        process.exit(0)
+      })
+      .catch((err: Error) => {
+        logLine(`stop failed: ${err.message}`)
+        process.exit(1)
+      })
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
   try {
-    const daemon = await startDaemon(config, logLine)
+    daemon = await startDaemon(config, logLine)
     logLine(
       `listening (pid ${process.pid}${daemon.ready.port ? `, port ${daemon.ready.port}` : ''}${daemon.ready.socketPath ? `, socket ${daemon.ready.socketPath}` : ''})`
     )
-    const shutdown = (signal: string): void => {
-      logLine(`${signal}: stopping`)
-      daemon
-        .stop(signal)
-        .then((head) => {
-          logLine(`stopped; audit head ${head}`)
-          process.exit(0)
-        })
-        .catch((err: Error) => {
-          logLine(`stop failed: ${err.message}`)
-          process.exit(1)
-        })
-    }
-    process.once('SIGTERM', () => shutdown('SIGTERM'))
-    process.once('SIGINT', () => shutdown('SIGINT'))
+    if (pending) shutdown(pending)
   } catch (err) {
     logLine(`fatal: ${(err as Error).stack ?? String(err)}`)
     if (config.readyFile) appendFileSync(`${config.readyFile}.failed`, (err as Error).message)

@@ -206,7 +206,11 @@ export async function startDaemon(
           5000
         )
         if (revoked > 0) safeAudit.append('revoke', { count: revoked })
-        safeAudit.append('stop', { reason, ...proxy.stats })
+        safeAudit.append('stop', {
+          reason,
+          ...proxy.stats,
+          ...(proxy.failure ? { failure: proxy.failure } : {})
+        })
         audit.close()
         await networkLog.close()
         return audit.head

@@ -4,6 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
 import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream'
 import tls from 'node:tls'
+import zlib from 'node:zlib'
 import type { EndpointHandler, EndpointRouter, RequestSigner } from '../provider/index.js'
 import type { AuditLog } from './audit.js'
 import {
@@ -17,6 +18,7 @@ import { redactHeaders, type JsonlWriter, type NetworkEntry } from './log.js'
 import { normalizeHost, type Decision, type EgressPolicy } from './policy.js'
 import type { CertificateAuthority } from './tls.js'
 import { Upstream, UpstreamBlockedError } from './upstream.js'
+import { WsFrameScrubber } from './ws-scrub.js'
 
 export interface ProxyLimits {
   /** Open intercepted tunnels at once; more get 503. */
@@ -644,9 +646,12 @@ export class AirlockProxy implements EndpointRouter {
       if (!signed) return
       signedBody = signed.body
     }
-    const scrub = inj.grants.length > 0 || inj.substitution !== undefined
+    const credentialed = inj.grants.length > 0 || inj.substitution !== undefined
     // Needed for the log in any case: no line of network.jsonl may carry a known secret.
     const secrets = this.opts.injection.secretList()
+    // Every response is scrubbed, not only credentialed ones: a host may store a credential
+    // and another allowed host (or the same one, later) may hand it back.
+    const scrub = secrets.length > 0
     const upstreamHeaders: Record<string, string | string[]> = {}
     for (const [k, v] of Object.entries(inj.headers)) if (v !== undefined) upstreamHeaders[k] = v
     // `Expect: 100-continue` is answered by this hop (Node sends the 100 before the request
@@ -654,7 +659,7 @@ export class AirlockProxy implements EndpointRouter {
     // into a 502 (RFC 9110 §10.1.1 lets a proxy that has answered drop it).
     delete upstreamHeaders.expect
     // Echoed secrets must be visible to the scrubber, so credentialed responses come uncompressed.
-    if (scrub) upstreamHeaders['accept-encoding'] = 'identity'
+    if (credentialed) upstreamHeaders['accept-encoding'] = 'identity'
     const entry: NetworkEntry = {
       time: new Date().toISOString(),
       id,
@@ -734,7 +739,11 @@ export class AirlockProxy implements EndpointRouter {
         }
       entry.responseHeaders = redactHeaders(respHeaders, undefined, secrets)
       if (inj.transformers.length > 0 && isBufferable(respHeaders)) {
-        const buffered = await readAll(up.body, 1024 * 1024)
+        let buffered = await readAll(up.body, 1024 * 1024)
+        if (scrub && respHeaders['content-encoding'] !== undefined) {
+          buffered = decodeSync(String(respHeaders['content-encoding']), buffered)
+          delete respHeaders['content-encoding']
+        }
         let out = { status: up.statusCode, headers: respHeaders, body: buffered }
         for (const t of inj.transformers) {
           const replaced = t(
@@ -769,6 +778,11 @@ export class AirlockProxy implements EndpointRouter {
         // the resource, and clients read sizes from HEAD (RFC 9110 §9.3.2).
         delete respHeaders['content-length']
       }
+      // A compressed body would hide a secret from the scrubber: decode it, and send it on
+      // uncompressed.
+      const decoder = scrubber ? decoderFor(respHeaders['content-encoding']) : undefined
+      if (decoder === null) throw new UpstreamEncodingError(String(respHeaders['content-encoding']))
+      if (decoder) delete respHeaders['content-encoding']
       const stage = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           entry.bytesIn += chunk.length
@@ -786,7 +800,9 @@ export class AirlockProxy implements EndpointRouter {
       // destroys the upstream body too and undici aborts that request. The callback form
       // avoids an AbortController per response.
       await new Promise<void>((resolve, reject) =>
-        streamPipeline(up.body, stage, res, (err) => (err ? reject(err) : resolve()))
+        decoder
+          ? streamPipeline(up.body, decoder, stage, res, (err) => (err ? reject(err) : resolve()))
+          : streamPipeline(up.body, stage, res, (err) => (err ? reject(err) : resolve()))
       )
     } catch (err) {
       if (err instanceof UpstreamBlockedError) {
@@ -834,8 +850,10 @@ export class AirlockProxy implements EndpointRouter {
     const clientHeaders: Headers = { ...req.headers }
     delete clientHeaders['proxy-authorization']
     delete clientHeaders['proxy-connection']
-    const inj = this.opts.injection.apply(tunnel.host, path, clientHeaders)
     const secrets = this.opts.injection.secretList()
+    // Compressed frames would hide a secret from the frame scrubber.
+    if (secrets.length > 0) delete clientHeaders['sec-websocket-extensions']
+    const inj = this.opts.injection.apply(tunnel.host, path, clientHeaders)
     const entry: NetworkEntry = {
       time: new Date().toISOString(),
       id,
@@ -874,7 +892,7 @@ export class AirlockProxy implements EndpointRouter {
         if (head.length > 0) upSocket.write(head)
         upSocket.on('data', (d: Buffer) => (entry.bytesIn += d.length))
         socket.on('data', (d: Buffer) => (entry.bytesOut += d.length))
-        upSocket.pipe(socket).pipe(upSocket)
+        upSocket.pipe(new WsFrameScrubber(secrets)).pipe(socket).pipe(upSocket)
         const done = (): void => {
           upSocket.destroy()
           socket.destroy()
@@ -1001,4 +1019,33 @@ async function readAll(stream: Readable, max: number): Promise<Buffer> {
 function errorCode(err: unknown): string {
   const e = err as { code?: string; message?: string }
   return e.code ?? e.message ?? String(err)
+}
+
+/** The upstream used a content coding the scrubber cannot see through. */
+class UpstreamEncodingError extends Error {
+  readonly code = 'AIRLOCK_UNSUPPORTED_ENCODING'
+  constructor(encoding: string) {
+    super(`unsupported content-encoding "${encoding}"`)
+  }
+}
+
+/** A decoding stream for a content coding; undefined for none, null for one we cannot read. */
+function decoderFor(encoding: string | string[] | undefined): Transform | null | undefined {
+  const e = String(encoding ?? '')
+    .trim()
+    .toLowerCase()
+  if (!e || e === 'identity') return undefined
+  if (e === 'gzip' || e === 'x-gzip') return zlib.createGunzip()
+  if (e === 'deflate') return zlib.createInflate()
+  if (e === 'br') return zlib.createBrotliDecompress()
+  return null
+}
+
+function decodeSync(encoding: string, body: Buffer): Buffer {
+  const e = encoding.trim().toLowerCase()
+  if (e === 'gzip' || e === 'x-gzip') return zlib.gunzipSync(body)
+  if (e === 'deflate') return zlib.inflateSync(body)
+  if (e === 'br') return zlib.brotliDecompressSync(body)
+  if (e === 'identity' || e === '') return body
+  throw new UpstreamEncodingError(encoding)
 }

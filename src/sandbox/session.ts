@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +9,7 @@ import { credentialToJSON, registry } from '../provider/index.js'
 import type { AgentBase } from '../providers/agent.js'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { newProxyToken } from '../proxy/daemon.js'
-import { startProxyDaemon, stopProcess } from '../proxy/start.js'
+import { alive, startProxyDaemon, stopProcess } from '../proxy/start.js'
 import type { Resource } from '../state.js'
 import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
 import { AGENT_MOUNT, installAgent } from './agent-install.js'
@@ -39,6 +39,8 @@ export interface SessionResult {
   auditHead: string
   report: AgentReport
   durationMs: number
+  /** Why the run failed when the command itself did not (the proxy died, the log broke). */
+  failureReason?: string
 }
 
 /** Where the bundled daemon sits next to this bundle (dist/main → dist/proxy). */
@@ -170,6 +172,14 @@ export async function runSession(
     }
   }
 
+  // google-github-actions/auth writes its credentials file into the workspace root; the
+  // agent sees an empty file there instead (a mount, so nothing needs restoring).
+  for (const f of readdirSync(plan.workspace)) {
+    if (/^gha-creds-[\w-]*\.json$/.test(f)) {
+      mounts.push({ source: '/dev/null', target: `${CONTAINER.workspace}/${f}`, readOnly: true })
+    }
+  }
+
   const name = `airlock-${runId}`
   const args = await runArgs({
     runId,
@@ -216,6 +226,15 @@ export async function runSession(
       durationMs: Date.now() - started
     }
   }
+  // The proxy is the only way out: if it dies, the agent has no network at all (fail
+  // closed), and the run must not report success on a partial log.
+  let failureReason: string | undefined
+  const watch = setInterval(() => {
+    if (alive(ready.pid) || failureReason) return
+    failureReason = `the airlock proxy (pid ${ready.pid}) died during the run; the container lost all network access`
+    hooks.warn(`${failureReason}; stopping the container`)
+    void docker(['stop', '--time', '10', name]).then(() => removeByLabel(runId))
+  }, 1000)
   let agentStdout = ''
   const result = await docker(args, {
     onStdout: (d) => {
@@ -226,14 +245,26 @@ export async function runSession(
     maxCollect: 0
   })
   clearTimeout(timer)
+  clearInterval(watch)
   hooks.signal?.removeEventListener('abort', onAbort)
   const exitCode = result.code
-  conclusion ??= exitCode === 0 ? 'success' : 'failure'
 
   // Stop the proxy now so the audit log is complete and its head final.
-  await stopProcess(ready.pid, 5000)
+  if (!(await stopProcess(ready.pid, 5000)) && !failureReason) {
+    failureReason = `the airlock proxy (pid ${ready.pid}) was gone before the run ended`
+  }
   const auditHead = finalAuditHead(auditLog, hooks)
+  if (!failureReason) {
+    const end = auditEnd(auditLog)
+    if (!end.closed) {
+      failureReason = `the audit log ${auditLog} is incomplete (the proxy could not finish it; see proxy.log beside it)`
+    } else if (end.failure) {
+      failureReason = `the airlock proxy stopped serving during the run (${end.failure}); the logs are incomplete and traffic after that point was refused`
+    }
+  }
+  conclusion ??= failureReason ? 'failure' : exitCode === 0 ? 'success' : 'failure'
   return {
+    ...(failureReason ? { failureReason } : {}),
     conclusion,
     exitCode,
     networkLog,
@@ -254,5 +285,18 @@ function finalAuditHead(auditLog: string, hooks: SessionHooks): string {
   } catch (err) {
     hooks.warn(`audit log unreadable: ${(err as Error).message}`)
     return ''
+  }
+}
+
+/** Whether the audit log ends with the proxy's final `stop` entry, and a failure it names. */
+function auditEnd(auditLog: string): { closed: boolean; failure?: string } {
+  try {
+    if (!verifyAuditFile(auditLog).closed) return { closed: false }
+    const lines = readFileSync(auditLog, 'utf8').trimEnd().split('\n')
+    const last = JSON.parse(lines.at(-1) ?? '{}') as { data?: { failure?: unknown } }
+    const failure = last.data?.failure
+    return typeof failure === 'string' ? { closed: true, failure } : { closed: true }
+  } catch {
+    return { closed: false }
   }
 }

@@ -76,11 +76,12 @@ export async function run(): Promise<void> {
       core.warning(`Airlock blocked ${b.method} ${b.url} (${b.blocked ?? ''})`)
     if (result.conclusion !== 'success') {
       core.setFailed(
-        result.conclusion === 'timeout'
-          ? `the run timed out after ${plan.timeoutMinutes} minutes`
-          : result.conclusion === 'cancelled'
-            ? 'the run was cancelled'
-            : `the command exited with code ${result.exitCode}`
+        result.failureReason ??
+          (result.conclusion === 'timeout'
+            ? `the run timed out after ${plan.timeoutMinutes} minutes`
+            : result.conclusion === 'cancelled'
+              ? 'the run was cancelled'
+              : `the command exited with code ${result.exitCode}`)
       )
     }
   } catch (err) {

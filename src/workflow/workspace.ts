@@ -1,5 +1,12 @@
 import { execFile } from 'node:child_process'
-import { constants, promises as fs, cpSync, existsSync, appendFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  constants,
+  cpSync,
+  existsSync,
+  promises as fs,
+  writeFileSync
+} from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { AirlockError } from '../errors.js'
@@ -249,6 +256,13 @@ export async function snapshotWorkspace(workspace: string, gitDir: string): Prom
   cpSync(src, gitDir, { recursive: true, verbatimSymlinks: true })
   await fs.mkdir(join(gitDir, 'info'), { recursive: true })
   appendFileSync(join(gitDir, 'info', 'exclude'), `\n/${RUN_DIR}/\n`)
+  // $GIT_DIR/info/attributes outranks every .gitattributes (gitattributes(5)): store bytes
+  // exactly as they are, with no end-of-line normalisation, clean filters or keyword
+  // expansion, so blob ids match the commit the patch is applied to.
+  writeFileSync(
+    join(gitDir, 'info', 'attributes'),
+    '* -text -eol -filter -ident -working-tree-encoding\n'
+  )
   await git(gitDir, workspace, ['add', '-A'])
   return (await git(gitDir, workspace, ['write-tree'])).trim()
 }

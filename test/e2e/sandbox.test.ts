@@ -135,9 +135,13 @@ describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
 
   it('leaves nothing behind after post', () => {
     expect(run.post.code).toBe(0)
-    const containers = execFileSync('docker', ['ps', '-aq', '--filter', 'label=airlock.run-id'], {
-      encoding: 'utf8'
-    }).trim()
+    const containers = execFileSync(
+      'docker',
+      ['ps', '-aq', '--filter', `label=airlock.run-id=${run.state['run-id']}`],
+      {
+        encoding: 'utf8'
+      }
+    ).trim()
     expect(containers).toBe('')
     // The proxy main started (its pid is in the state post read) is gone.
     const resources = JSON.parse(run.state.resources ?? '[]') as Array<{

@@ -70420,7 +70420,9 @@ function parseRepo(fullName) {
  */
 function defaultFetch() {
     const dispatcher = new node_modules_undici/* EnvHttpProxyAgent */.J2();
-    return (url, init) => (0,node_modules_undici/* fetch */.hd)(url, { ...init, dispatcher });
+    // undici's own Request/Response types are structurally the global ones, but nominally not.
+    const f = node_modules_undici/* fetch */.hd;
+    return (url, init) => f(url, { ...init, dispatcher });
 }
 const RETRYABLE = new Set([500, 502, 503, 504]);
 /**
@@ -72124,6 +72126,10 @@ async function snapshotWorkspace(workspace, gitDir) {
     (0,external_node_fs_namespaceObject.cpSync)(src, gitDir, { recursive: true, verbatimSymlinks: true });
     await external_node_fs_namespaceObject.promises.mkdir((0,external_node_path_.join)(gitDir, 'info'), { recursive: true });
     (0,external_node_fs_namespaceObject.appendFileSync)((0,external_node_path_.join)(gitDir, 'info', 'exclude'), `\n/${RUN_DIR}/\n`);
+    // $GIT_DIR/info/attributes outranks every .gitattributes (gitattributes(5)): store bytes
+    // exactly as they are, with no end-of-line normalisation, clean filters or keyword
+    // expansion, so blob ids match the commit the patch is applied to.
+    (0,external_node_fs_namespaceObject.writeFileSync)((0,external_node_path_.join)(gitDir, 'info', 'attributes'), '* -text -eol -filter -ident -working-tree-encoding\n');
     await git(gitDir, workspace, ['add', '-A']);
     return (await git(gitDir, workspace, ['write-tree'])).trim();
 }
@@ -72311,12 +72317,14 @@ async function prepare_run() {
         const ctx = readContext();
         const client = clientFromInputs();
         const workspace = input('workspace') || process.env.GITHUB_WORKSPACE || process.cwd();
-        const runDir = (0,external_node_path_.join)(workspace, RUN_DIR);
-        await external_node_fs_namespaceObject.promises.rm(runDir, { recursive: true, force: true });
-        await external_node_fs_namespaceObject.promises.mkdir(runDir, { recursive: true });
-        const exclude = (0,external_node_path_.join)(workspace, '.git', 'info', 'exclude');
-        if ((0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_.join)(workspace, '.git', 'info')))
-            (0,external_node_fs_namespaceObject.appendFileSync)(exclude, `\n/${RUN_DIR}/\n`);
+        if (mode !== 'agent') {
+            // A checkout may hold its own .airlock-run; what the agent gets there is Airlock's only.
+            const runDir = (0,external_node_path_.join)(workspace, RUN_DIR);
+            await external_node_fs_namespaceObject.promises.rm(runDir, { recursive: true, force: true });
+            await external_node_fs_namespaceObject.promises.mkdir(runDir, { recursive: true });
+            if ((0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_.join)(workspace, '.git', 'info')))
+                (0,external_node_fs_namespaceObject.appendFileSync)((0,external_node_path_.join)(workspace, '.git', 'info', 'exclude'), `\n/${RUN_DIR}/\n`);
+        }
         const event = ctx.event;
         const pr = context_obj(event.pull_request);
         const number = Number(input('number') || 0);

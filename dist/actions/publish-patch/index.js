@@ -70418,7 +70418,9 @@ function parseRepo(fullName) {
  */
 function defaultFetch() {
     const dispatcher = new node_modules_undici/* EnvHttpProxyAgent */.J2();
-    return (url, init) => (0,node_modules_undici/* fetch */.hd)(url, { ...init, dispatcher });
+    // undici's own Request/Response types are structurally the global ones, but nominally not.
+    const f = node_modules_undici/* fetch */.hd;
+    return (url, init) => f(url, { ...init, dispatcher });
 }
 const RETRYABLE = new Set([500, 502, 503, 504]);
 /**
@@ -71110,7 +71112,7 @@ function matchesAny(path, globs) {
 function unsafePathReason(path) {
     if (path === '')
         return 'empty path';
-    if (/[\x00-\x1f\x7f]/.test(path))
+    if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
         return 'control character in path';
     if (path.includes('\\'))
         return 'backslash in path (a separator on Windows)';
@@ -72106,6 +72108,10 @@ async function snapshotWorkspace(workspace, gitDir) {
     cpSync(src, gitDir, { recursive: true, verbatimSymlinks: true });
     await fs.mkdir(join(gitDir, 'info'), { recursive: true });
     appendFileSync(join(gitDir, 'info', 'exclude'), `\n/${RUN_DIR}/\n`);
+    // $GIT_DIR/info/attributes outranks every .gitattributes (gitattributes(5)): store bytes
+    // exactly as they are, with no end-of-line normalisation, clean filters or keyword
+    // expansion, so blob ids match the commit the patch is applied to.
+    writeFileSync(join(gitDir, 'info', 'attributes'), '* -text -eol -filter -ident -working-tree-encoding\n');
     await git(gitDir, workspace, ['add', '-A']);
     return (await git(gitDir, workspace, ['write-tree'])).trim();
 }

@@ -209,7 +209,7 @@ describe('WebSocket edge cases', () => {
 })
 
 describe('token substitution (gemini)', () => {
-  it('swaps the placeholder for the key in the path, headers and a small body', async () => {
+  it('injects the key only as its header; the placeholder anywhere else goes out unchanged', async () => {
     const tunnel = await openTunnel(daemon, `${GEMINI}:443`)
     try {
       const r = await tunnel.request({
@@ -227,9 +227,11 @@ describe('token substitution (gemini)', () => {
       tunnel.close()
     }
     const seen = world.upstream.requests[0]!
-    expect(seen.url).toBe(`/echo/v1beta/models/m:generateContent?key=${GEMINI_KEY}`)
+    // No substitution in path or body: a model asked to transform the placeholder must never
+    // be handed the key (security battery 16.12–16.14).
+    expect(seen.url).toBe(`/echo/v1beta/models/m:generateContent?key=${PLACEHOLDERS.gemini}`)
     expect(seen.headers['x-goog-api-key']).toBe(GEMINI_KEY)
-    expect(JSON.parse(seen.body.toString())).toEqual({ prompt: `say ${GEMINI_KEY}` })
+    expect(JSON.parse(seen.body.toString())).toEqual({ prompt: `say ${PLACEHOLDERS.gemini}` })
     const line = await waitFor(() => daemon.network().find((e) => e.url.includes(':generate')))
     expect(line.url).toContain(`key=${PLACEHOLDERS.gemini}`)
     expect(line.requestHeaders?.['x-goog-api-key']).toBe('[injected:gemini]')

@@ -1,0 +1,410 @@
+import { createHash } from 'node:crypto'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/** One request the fake received. */
+export interface GitHubCall {
+  method: string
+  /** Path without the query string, percent-decoded per segment. */
+  path: string
+  query: Record<string, string>
+  accept: string
+  body: unknown
+  status: number
+}
+
+interface TreeEntry {
+  mode: string
+  sha: string
+}
+
+/** A commit of the fake's object store. */
+export interface FakeCommit {
+  sha: string
+  tree: string
+  parents: string[]
+  message: string
+}
+
+/** A pull request as the fake serves it (the API's shape, trimmed). */
+export interface FakePull {
+  number: number
+  state: 'open' | 'closed'
+  draft?: boolean
+  title: string
+  body: string
+  head: { ref: string; sha: string; repo: { full_name: string } | null }
+  base: { ref: string; sha: string; repo: { full_name: string } }
+  user: { login: string; id: number; type: string }
+  /** The `.diff` media type answer for this pull request. */
+  diff?: string
+}
+
+/** Options of {@link startFakeGitHub}. */
+export interface FakeGitHubOptions {
+  owner: string
+  repo: string
+  /** The only token accepted (`Authorization: Bearer`). */
+  token: string
+}
+
+const sha1 = (s: string | Buffer): string => createHash('sha1').update(s).digest('hex')
+
+/** A request field as text (JSON for anything that is not a string). */
+const text = (v: unknown): string =>
+  typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v)
+
+/** Git's blob id, so patches made by real git verify against the fake's contents. */
+export function blobSha(content: Buffer): string {
+  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex')
+}
+
+/**
+ * A local, API-shaped GitHub: the REST endpoints Airlock's workflow steps call, over an
+ * in-memory repository (blobs with real git ids; trees and commits with deterministic ids).
+ * Every request is recorded so tests can assert the exact calls made.
+ */
+export class FakeGitHub {
+  readonly calls: GitHubCall[] = []
+  readonly permissions = new Map<string, { permission: string; role_name: string }>()
+  readonly blobs = new Map<string, Buffer>()
+  readonly trees = new Map<string, Map<string, TreeEntry>>()
+  readonly commits = new Map<string, FakeCommit>()
+  readonly refs = new Map<string, string>()
+  readonly pulls = new Map<number, FakePull>()
+  /** `base...head` → diff text, for the compare endpoint. */
+  readonly compareDiffs = new Map<string, string>()
+  readonly comments = new Map<number, { id: number; issue: number; body: string }>()
+  readonly reviews: { id: number; pull: number; body: Record<string, unknown> }[] = []
+  readonly reactions: { path: string; content: string }[] = []
+  /** Makes `POST …/reviews` with inline comments answer 422 (line not part of the diff). */
+  rejectInlineComments = false
+  url = ''
+  private server?: http.Server
+  private nextId = 1000
+  private nextPull = 100
+
+  constructor(readonly opts: FakeGitHubOptions) {}
+
+  /** Stores a commit holding exactly `files` (path → content); returns its id. */
+  commit(
+    files: Record<string, string | Buffer>,
+    parents: string[] = [],
+    message = 'commit'
+  ): string {
+    const tree = new Map<string, TreeEntry>()
+    for (const [path, content] of Object.entries(files)) {
+      const buf = Buffer.isBuffer(content) ? content : Buffer.from(content)
+      const sha = blobSha(buf)
+      this.blobs.set(sha, buf)
+      tree.set(path, { mode: path.endsWith('.sh') ? '100755' : '100644', sha })
+    }
+    return this.storeCommit(this.storeTree(tree), parents, message)
+  }
+
+  /** Stores a commit under a given id (to match ids recorded in event payloads). */
+  commitAs(
+    sha: string,
+    files: Record<string, string | Buffer>,
+    parents: string[] = [],
+    message = 'commit'
+  ): string {
+    const made = this.commits.get(this.commit(files, parents, message))!
+    this.commits.set(sha, { ...made, sha })
+    return sha
+  }
+
+  /** The files of a commit, as text. */
+  files(commitSha: string): Record<string, string> {
+    const c = this.commits.get(commitSha)
+    if (!c) throw new Error(`no commit ${commitSha}`)
+    const out: Record<string, string> = {}
+    for (const [p, e] of this.trees.get(c.tree)!) out[p] = this.blobs.get(e.sha)!.toString('utf8')
+    return out
+  }
+
+  /** Modes of a commit's files. */
+  modes(commitSha: string): Record<string, string> {
+    const c = this.commits.get(commitSha)!
+    return Object.fromEntries([...this.trees.get(c.tree)!].map(([p, e]) => [p, e.mode]))
+  }
+
+  private storeTree(tree: Map<string, TreeEntry>): string {
+    const sorted = [...tree].sort(([a], [b]) => (a < b ? -1 : 1))
+    const sha = sha1(`tree ${JSON.stringify(sorted)}`)
+    this.trees.set(sha, new Map(sorted))
+    return sha
+  }
+
+  private storeCommit(tree: string, parents: string[], message: string): string {
+    const sha = sha1(`commit ${tree} ${parents.join(',')} ${message}`)
+    this.commits.set(sha, { sha, tree, parents, message })
+    return sha
+  }
+
+  private isAncestor(ancestor: string, of: string): boolean {
+    const todo = [of]
+    const seen = new Set<string>()
+    while (todo.length) {
+      const s = todo.pop()!
+      if (s === ancestor) return true
+      if (seen.has(s)) continue
+      seen.add(s)
+      todo.push(...(this.commits.get(s)?.parents ?? []))
+    }
+    return false
+  }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => this.handle(req, Buffer.concat(chunks), res))
+    })
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r))
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    return this
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r())
+  }
+
+  /** The recorded calls as `METHOD path` lines (queries included, sorted), for exact comparisons. */
+  callLines(): string[] {
+    return this.calls.map((c) => {
+      const q = Object.entries(c.query)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => `${k}=${v}`)
+        .join('&')
+      return `${c.method} ${c.path}${q ? `?${q}` : ''}`
+    })
+  }
+
+  private handle(req: http.IncomingMessage, raw: Buffer, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const call: GitHubCall = {
+      method: req.method ?? 'GET',
+      path: url.pathname
+        .split('/')
+        .map((s) => decodeURIComponent(s))
+        .join('/'),
+      query: Object.fromEntries(url.searchParams),
+      accept: String(req.headers.accept ?? ''),
+      body: raw.length ? (JSON.parse(raw.toString('utf8')) as unknown) : undefined,
+      status: 0
+    }
+    this.calls.push(call)
+    const send = (status: number, body: unknown, type = 'application/json'): void => {
+      call.status = status
+      res.writeHead(status, { 'content-type': type })
+      res.end(Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body))
+    }
+    if (req.headers.authorization !== `Bearer ${this.opts.token}`)
+      return send(401, { message: 'Bad credentials' })
+    try {
+      this.route(call, send)
+    } catch (err) {
+      send(500, { message: err instanceof Error ? err.message : String(err) })
+    }
+  }
+
+  private route(
+    call: GitHubCall,
+    send: (status: number, body: unknown, type?: string) => void
+  ): void {
+    const prefix = `/repos/${this.opts.owner}/${this.opts.repo}`
+    if (!call.path.startsWith(`${prefix}/`)) return send(404, { message: 'Not Found' })
+    const p = call.path.slice(prefix.length)
+    const body = (call.body ?? {}) as Record<string, unknown>
+    const diffWanted = call.accept.includes('diff')
+    const notFound = (): void => send(404, { message: 'Not Found' })
+    let m: RegExpExecArray | null
+
+    if ((m = /^\/collaborators\/([^/]+)\/permission$/.exec(p)) && call.method === 'GET') {
+      const perm = this.permissions.get(m[1]!.toLowerCase())
+      if (!perm) return notFound()
+      return send(200, { ...perm, user: { login: m[1] } })
+    }
+    if ((m = /^\/compare\/([0-9a-f]+)\.\.\.([0-9a-f]+)$/.exec(p)) && call.method === 'GET') {
+      const diff = this.compareDiffs.get(`${m[1]}...${m[2]}`)
+      if (diff === undefined) return notFound()
+      return diffWanted ? send(200, diff, 'text/plain') : send(200, { status: 'ahead' })
+    }
+    if ((m = /^\/pulls\/(\d+)$/.exec(p)) && call.method === 'GET') {
+      const pr = this.pulls.get(Number(m[1]))
+      if (!pr) return notFound()
+      if (diffWanted) return send(200, pr.diff ?? '', 'text/plain')
+      const rest: Partial<FakePull> = { ...pr }
+      delete rest.diff
+      return send(200, rest)
+    }
+    if (p === '/pulls' && call.method === 'GET') {
+      const head = call.query.head ?? ''
+      const list = [...this.pulls.values()].filter(
+        (pr) =>
+          (!call.query.state || pr.state === call.query.state) &&
+          (!call.query.base || pr.base.ref === call.query.base) &&
+          (!head || `${pr.head.repo?.full_name.split('/')[0]}:${pr.head.ref}` === head)
+      )
+      return send(
+        200,
+        list.map((pr) => ({ number: pr.number, html_url: `https://github.test/pull/${pr.number}` }))
+      )
+    }
+    if (p === '/pulls' && call.method === 'POST') {
+      const head = String(body.head)
+      const sha = this.refs.get(`heads/${head}`)
+      if (!sha) return send(422, { message: 'Validation Failed', errors: [{ field: 'head' }] })
+      const number = this.nextPull++
+      const full = `${this.opts.owner}/${this.opts.repo}`
+      this.pulls.set(number, {
+        number,
+        state: 'open',
+        title: String(body.title),
+        body: text(body.body),
+        head: { ref: head, sha, repo: { full_name: full } },
+        base: {
+          ref: String(body.base),
+          sha: this.refs.get(`heads/${String(body.base)}`) ?? '',
+          repo: { full_name: full }
+        },
+        user: { login: 'github-actions[bot]', id: 41898282, type: 'Bot' }
+      })
+      return send(201, { number, html_url: `https://github.test/pull/${number}` })
+    }
+    if ((m = /^\/pulls\/(\d+)\/reviews$/.exec(p)) && call.method === 'POST') {
+      const comments = (body.comments as unknown[] | undefined) ?? []
+      if (this.rejectInlineComments && comments.length > 0)
+        return send(422, {
+          message: 'Unprocessable Entity',
+          errors: ['Line could not be resolved']
+        })
+      const id = this.nextId++
+      this.reviews.push({ id, pull: Number(m[1]), body })
+      return send(200, { id, html_url: `https://github.test/pull/${m[1]}#review-${id}` })
+    }
+    if ((m = /^\/issues\/(\d+)\/comments$/.exec(p)) && call.method === 'POST') {
+      const id = this.nextId++
+      this.comments.set(id, { id, issue: Number(m[1]), body: String(body.body) })
+      return send(201, { id, html_url: `https://github.test/issues/${m[1]}#issuecomment-${id}` })
+    }
+    if ((m = /^\/issues\/comments\/(\d+)$/.exec(p)) && call.method === 'PATCH') {
+      const c = this.comments.get(Number(m[1]))
+      if (!c) return notFound()
+      c.body = String(body.body)
+      return send(200, { id: c.id })
+    }
+    if (
+      /^\/(issues\/comments\/\d+|pulls\/comments\/\d+|issues\/\d+)\/reactions$/.test(p) &&
+      call.method === 'POST'
+    ) {
+      this.reactions.push({ path: p, content: String(body.content) })
+      return send(201, { id: this.nextId++, content: body.content })
+    }
+    if ((m = /^\/git\/ref\/(heads\/.+)$/.exec(p)) && call.method === 'GET') {
+      const sha = this.refs.get(m[1]!)
+      if (!sha) return notFound()
+      return send(200, { ref: `refs/${m[1]}`, object: { sha, type: 'commit' } })
+    }
+    if ((m = /^\/git\/refs\/(heads\/.+)$/.exec(p)) && call.method === 'PATCH') {
+      const cur = this.refs.get(m[1]!)
+      const sha = String(body.sha)
+      if (!cur) return send(422, { message: 'Reference does not exist' })
+      if (!this.commits.has(sha)) return send(422, { message: 'Object does not exist' })
+      if (body.force !== true && !this.isAncestor(cur, sha))
+        return send(422, { message: 'Update is not a fast forward' })
+      this.refs.set(m[1]!, sha)
+      return send(200, { ref: `refs/${m[1]}`, object: { sha } })
+    }
+    if (p === '/git/refs' && call.method === 'POST') {
+      const ref = String(body.ref).replace(/^refs\//, '')
+      if (this.refs.has(ref)) return send(422, { message: 'Reference already exists' })
+      this.refs.set(ref, String(body.sha))
+      return send(201, { ref: body.ref, object: { sha: body.sha } })
+    }
+    if ((m = /^\/git\/commits\/([0-9a-f]+)$/.exec(p)) && call.method === 'GET') {
+      const c = this.commits.get(m[1]!)
+      if (!c) return notFound()
+      return send(200, {
+        sha: c.sha,
+        tree: { sha: c.tree },
+        parents: c.parents.map((s) => ({ sha: s })),
+        message: c.message
+      })
+    }
+    if (p === '/git/commits' && call.method === 'POST') {
+      const tree = String(body.tree)
+      const parents = (body.parents as string[]) ?? []
+      if (!this.trees.has(tree) || parents.some((s) => !this.commits.has(s)))
+        return send(422, { message: 'Tree or parent not found' })
+      return send(201, { sha: this.storeCommit(tree, parents, String(body.message)) })
+    }
+    if (p === '/git/blobs' && call.method === 'POST') {
+      const buf = Buffer.from(String(body.content), body.encoding === 'base64' ? 'base64' : 'utf8')
+      const sha = blobSha(buf)
+      this.blobs.set(sha, buf)
+      return send(201, { sha })
+    }
+    if ((m = /^\/git\/blobs\/([0-9a-f]+)$/.exec(p)) && call.method === 'GET') {
+      const b = this.blobs.get(m[1]!)
+      if (!b) return notFound()
+      return send(200, {
+        sha: m[1],
+        size: b.length,
+        content: b.toString('base64'),
+        encoding: 'base64'
+      })
+    }
+    if (p === '/git/trees' && call.method === 'POST') {
+      const base = body.base_tree
+        ? this.trees.get(text(body.base_tree))
+        : new Map<string, TreeEntry>()
+      if (!base) return send(422, { message: 'base_tree not found' })
+      const tree = new Map(base)
+      for (const e of body.tree as { path: string; mode: string; sha: string | null }[]) {
+        if (e.sha === null) tree.delete(e.path)
+        else {
+          if (!this.blobs.has(e.sha)) return send(422, { message: `blob ${e.sha} not found` })
+          tree.set(e.path, { mode: e.mode, sha: e.sha })
+        }
+      }
+      return send(201, { sha: this.storeTree(tree) })
+    }
+    if ((m = /^\/git\/trees\/([0-9a-f]+)$/.exec(p)) && call.method === 'GET') {
+      const sha = this.commits.get(m[1]!)?.tree ?? m[1]!
+      const tree = this.trees.get(sha)
+      if (!tree) return notFound()
+      const recursive = call.query.recursive !== undefined
+      const entries: { path: string; mode: string; type: string; sha: string }[] = []
+      const dirs = new Set<string>()
+      for (const [path, e] of tree) {
+        const segs = path.split('/')
+        for (let i = 1; i < segs.length; i++) dirs.add(segs.slice(0, i).join('/'))
+        if (recursive || segs.length === 1)
+          entries.push({ path, mode: e.mode, type: 'blob', sha: e.sha })
+      }
+      for (const d of dirs)
+        if (recursive || !d.includes('/'))
+          entries.push({ path: d, mode: '040000', type: 'tree', sha: sha1(`dir ${sha} ${d}`) })
+      entries.sort((a, b) => (a.path < b.path ? -1 : 1))
+      return send(200, { sha, tree: entries, truncated: false })
+    }
+    if ((m = /^\/contents\/(.+)$/.exec(p)) && call.method === 'GET') {
+      const ref = call.query.ref ?? ''
+      const commitSha = this.commits.has(ref) ? ref : this.refs.get(`heads/${ref}`)
+      const c = commitSha ? this.commits.get(commitSha) : undefined
+      const entry = c ? this.trees.get(c.tree)?.get(m[1]!) : undefined
+      if (!entry) return notFound()
+      const content = this.blobs.get(entry.sha)!
+      if (call.accept.includes('raw')) return send(200, content, 'application/octet-stream')
+      return send(200, { type: 'file', encoding: 'base64', content: content.toString('base64') })
+    }
+    return send(404, { message: `Not Found (fake has no ${call.method} ${p})` })
+  }
+}
+
+/** Starts a {@link FakeGitHub} on a free loopback port. */
+export async function startFakeGitHub(opts: FakeGitHubOptions): Promise<FakeGitHub> {
+  return new FakeGitHub(opts).start()
+}
