@@ -4,6 +4,7 @@ import { grantAll, makeGrantContext, revokeAll, type Granted } from '../grant/in
 import type { GrantContext } from '../provider/index.js'
 import { actionInput, readInputs } from '../inputs.js'
 import { registerAll } from '../providers/index.js'
+import { uploadLogs } from '../report/artifact.js'
 import { summarizeNetwork } from '../report/network.js'
 import { renderSummary, writeSummary } from '../report/summary.js'
 import { releaseAll } from '../sandbox/cleanup.js'
@@ -72,6 +73,15 @@ export async function run(): Promise<void> {
         net
       )
     )
+    if (plan.auditArtifact) {
+      const id = await uploadLogs(plan.auditArtifact, [result.networkLog, result.auditLog], (m) =>
+        core.warning(m)
+      )
+      if (id !== undefined)
+        core.info(
+          `uploaded the network and audit logs as artifact "${plan.auditArtifact}" (id ${id})`
+        )
+    }
     for (const b of net.blocked.slice(0, 20))
       core.warning(`Airlock blocked ${b.method} ${b.url} (${b.blocked ?? ''})`)
     if (result.conclusion !== 'success') {

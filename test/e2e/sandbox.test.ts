@@ -63,7 +63,9 @@ describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
         image: TEST_IMAGE,
         'connect-to': `api.github.com:443=127.0.0.1:${upstream.port}`,
         'upstream-ca': pki.caFile,
-        'timeout-minutes': '5'
+        'timeout-minutes': '5',
+        // No runtime token here, so the upload must fail softly: a warning, not a failed run.
+        'audit-artifact': 'airlock-logs'
       }
     })
   }, 300_000)
@@ -77,6 +79,7 @@ describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
     expect(run.main.code, run.main.stdout + run.main.stderr).toBe(0)
     expect(run.outputs.conclusion).toBe('success')
     expect(run.outputs['exit-code']).toBe('0')
+    expect(run.main.stdout).toMatch(/::warning::could not upload network\.jsonl and audit\.jsonl as artifact "airlock-logs"/)
     const echoed = upstream.requests.find((r) => r.url === '/echo')
     expect(echoed?.headers.authorization).toBe(`Bearer ${SECRET}`)
   })
