@@ -79,7 +79,9 @@ describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
     expect(run.main.code, run.main.stdout + run.main.stderr).toBe(0)
     expect(run.outputs.conclusion).toBe('success')
     expect(run.outputs['exit-code']).toBe('0')
-    expect(run.main.stdout).toMatch(/::warning::could not upload network\.jsonl and audit\.jsonl as artifact "airlock-logs"/)
+    expect(run.main.stdout).toMatch(
+      /::warning::could not upload network\.jsonl and audit\.jsonl as artifact "airlock-logs"/
+    )
     const echoed = upstream.requests.find((r) => r.url === '/echo')
     expect(echoed?.headers.authorization).toBe(`Bearer ${SECRET}`)
   })
