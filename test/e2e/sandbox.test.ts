@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { filesUnder } from '../support/files.js'
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyAuditFile } from '../../src/proxy/audit.js'
@@ -10,20 +11,6 @@ import { startUpstream, type Upstream } from '../support/upstream.js'
 
 const SECRET = 'ghs_RealSecretValue_e2e_0123456789abcdefXYZ'
 const hasDocker = await requireDocker()
-
-/** Every file under dir, recursively (skipping sockets and unreadable entries). */
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name)
-    const st = statSync(p, { throwIfNoEntry: false })
-    if (!st) continue
-    if (st.isDirectory()) out.push(...filesUnder(p))
-    else if (st.isFile()) out.push(p)
-  }
-  return out
-}
 
 describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
   let upstream: Upstream

@@ -1,14 +1,6 @@
 import { execFileSync } from 'node:child_process'
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync
-} from 'node:fs'
+import { filesUnder } from '../../support/files.js'
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureTestImage, requireDocker, TEST_IMAGE } from '../../support/docker.js'
@@ -29,19 +21,6 @@ const PLACEHOLDER = 'AIzaAirlockPlaceholderNotARealKey000000'
 const FINAL_ANSWER = 'Created hello.txt in the workspace; git status shows it as untracked.'
 const TOOL_CACHE = '/tmp/airlock-tool-cache'
 const hasDocker = await requireDocker()
-
-/** Every file under dir, recursively. */
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name)
-    const st = statSync(p, { throwIfNoEntry: false })
-    if (st?.isDirectory()) out.push(...filesUnder(p))
-    else if (st?.isFile()) out.push(p)
-  }
-  return out
-}
 
 /** The functionResponse parts the CLI sent back in a request's last user turn. */
 function functionResponses(r: GeminiRequest | undefined): Array<Record<string, unknown>> {

@@ -3,7 +3,7 @@
  * the sandbox prints, the proxy process (found through its ready file under RUNNER_TEMP,
  * which each test chooses), and network.jsonl.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { NetworkEntry } from '../../../src/proxy/log.js'
 
@@ -119,16 +119,4 @@ export async function waitForFile(path: string, timeoutMs: number): Promise<void
   }
 }
 
-/** Every regular file under dir (no symlinks followed). */
-export function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name)
-    const st = lstatSync(p, { throwIfNoEntry: false })
-    if (!st) continue
-    if (st.isDirectory()) out.push(...filesUnder(p))
-    else if (st.isFile()) out.push(p)
-  }
-  return out
-}
+export { filesUnder } from '../../support/files.js'
