@@ -83168,6 +83168,8 @@ var signature_v4_dist_cjs = __nccwpck_require__(5118);
 const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
 /** Bodies hashed for signing are buffered; larger ones must carry `x-amz-content-sha256`. */
 const SIGV4_MAX_BODY_BYTES = 5 * 1024 * 1024;
+/** `x-amz-content-sha256` of an aws-chunked body with unsigned chunks and trailer. */
+const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
 /** A request the proxy will not re-sign; `message` says why and what to do instead. */
 class SigV4RefusedError extends Error {
     code = 'AIRLOCK_SIGV4_REFUSED';
@@ -83264,7 +83266,8 @@ function sigV4NeedsBody(headers) {
  * undefined for a request that carries no AWS signature at all (it gets no credentials).
  * Refused: presigned URLs (the signature sits in the query, where the proxy would have to
  * mint a URL valid for anyone who sees it), streaming-signed payloads (every chunk is signed
- * with the previous signature: re-signing the head would break each chunk), other
+ * with the previous signature: re-signing the head would break each chunk; unsigned
+ * streaming with a checksum trailer is re-signed like any other request), other
  * algorithms, and requests without a usable `x-amz-date`.
  */
 function checkSigV4Request(req) {
@@ -83280,7 +83283,11 @@ function checkSigV4Request(req) {
     if (authorization === undefined)
         return undefined;
     const sha = header(req.headers, 'x-amz-content-sha256') ?? '';
-    if (sha.startsWith('STREAMING-'))
+    // aws-chunked bodies whose chunks are signed chain each chunk's signature to the seed
+    // signature in the headers, so re-signing the head would break every chunk. The unsigned
+    // variant (the AWS CLI's and SDKs' default upload mode since flexible checksums) signs
+    // only the head: its chunks and checksum trailer pass through unchanged.
+    if (sha.startsWith('STREAMING-') && sha !== STREAMING_UNSIGNED_TRAILER)
         throw new SigV4RefusedError(`streaming-signed payloads (x-amz-content-sha256: ${sha}) cannot be re-signed; send the body in one piece or with UNSIGNED-PAYLOAD (for the AWS CLI: aws configure set default.s3.payload_signing_enabled true)`);
     const auth = parseAuthorization(authorization);
     const amzDate = header(req.headers, 'x-amz-date') ?? '';
@@ -83404,8 +83411,12 @@ function createSigV4Signer(placeholder, real) {
 
 
 
-/** Where the aws grant re-signs requests; only allowlisted hosts among these are reachable. */
-const AWS_HOSTS_PATTERN = '*.amazonaws.com';
+/**
+ * Where the aws grant re-signs requests: the commercial and GovCloud partitions, China's,
+ * and the newer `api.aws` dual-stack endpoints. Only allowlisted hosts among these are
+ * reachable.
+ */
+const AWS_HOST_PATTERNS = ['*.amazonaws.com', '*.amazonaws.com.cn', '*.api.aws'];
 /** The proxy refreshes at this interval or at 75 % of the remaining lifetime, if sooner. */
 const REFRESH_INTERVAL_MS = 45 * 60_000;
 /** The network failure hint shared by the cloud grants. */
@@ -83536,7 +83547,7 @@ class AwsProvider extends BaseProvider {
         return next;
     }
     /**
-     * Registers the SigV4 re-signer on `*.amazonaws.com`: a request the container signed with
+     * Registers the SigV4 re-signer on AWS's hosts ({@link AWS_HOST_PATTERNS}): a request the container signed with
      * the placeholder keys is verified and signed again with the session credentials (plus
      * `X-Amz-Security-Token`). The allowlist still decides which AWS hosts are reachable.
      * Called again by refresh, it replaces the signer, so new requests use the new keys.
@@ -83544,10 +83555,12 @@ class AwsProvider extends BaseProvider {
     configureProxy(p, cred) {
         const real = awsCredentials(cred);
         // Echoes (error bodies name the key id; nothing should ever echo the secret) are scrubbed.
-        p.setRequestSigner?.(AWS_HOSTS_PATTERN, this.name, createSigV4Signer({
+        const signer = createSigV4Signer({
             accessKeyId: PLACEHOLDERS.awsAccessKeyId,
             secretAccessKey: PLACEHOLDERS.awsSecretAccessKey
-        }, real));
+        }, real);
+        for (const pattern of AWS_HOST_PATTERNS)
+            p.setRequestSigner?.(pattern, this.name, signer);
         p.addSecret?.(real.secretAccessKey, PLACEHOLDERS.awsSecretAccessKey);
         p.addSecret?.(real.sessionToken);
         p.addSecret?.(real.accessKeyId, PLACEHOLDERS.awsAccessKeyId);
@@ -85783,6 +85796,29 @@ async function revokeInstallationToken(opts) {
 
 const GITHUB_API_HOSTS = ['api.github.com', 'uploads.github.com'];
 const GITHUB_GIT_HOST = 'github.com';
+const GITHUB_DEFAULT_API_URL = 'https://api.github.com';
+/**
+ * github.com keeps its API on api.github.com; GHE.com (data residency) on `api.<tenant>.ghe.com`
+ * next to `<tenant>.ghe.com`; GitHub Enterprise Server serves everything from one host, the
+ * API under `/api/v3` and uploads under `/api/uploads`.
+ */
+function githubHosts(apiUrl = GITHUB_DEFAULT_API_URL) {
+    let url;
+    try {
+        url = new URL(apiUrl);
+    }
+    catch {
+        url = new URL(GITHUB_DEFAULT_API_URL);
+    }
+    const host = url.hostname.toLowerCase();
+    if (host === 'api.github.com')
+        return { api: GITHUB_API_HOSTS, git: GITHUB_GIT_HOST, enterpriseServer: false };
+    if (host.startsWith('api.') && !/^\/api\//.test(url.pathname)) {
+        const server = host.slice('api.'.length);
+        return { api: [host, `uploads.${server}`], git: server, enterpriseServer: false };
+    }
+    return { api: [], git: host, enterpriseServer: true };
+}
 /** Metadata `token_source` of an installation token minted from a GitHub App. */
 const GITHUB_APP_SOURCE = 'github-app';
 /** Installation tokens live one hour; the proxy also refreshes at 75 % of what is left. */
@@ -85820,7 +85856,11 @@ class GitHubProvider extends BaseProvider {
             return this.mint(ctx, appId, appKey, permissions, ctx.githubApiUrl, ctx.repository);
         }
         const [, token] = requireSecret(ctx, this.name, ['github-token'], 'Set github-token (it defaults to ${{ github.token }}), or github-app-id and github-app-private-key to mint an installation token.');
-        return staticCredential(this.name, token);
+        const cred = staticCredential(this.name, token);
+        // Which hosts the token is for follows GITHUB_API_URL (GitHub Enterprise).
+        if (ctx.githubApiUrl && ctx.githubApiUrl !== GITHUB_DEFAULT_API_URL)
+            cred.metadata = { ...cred.metadata, api_url: ctx.githubApiUrl };
+        return cred;
     }
     async mint(ctx, appId, privateKey, permissions, apiUrl, repository) {
         if (!/^[^/\s]+\/[^/\s]+$/.test(repository)) {
@@ -85932,17 +85972,33 @@ class GitHubProvider extends BaseProvider {
         });
     }
     configureProxy(p, cred) {
-        for (const host of GITHUB_API_HOSTS)
+        const hosts = githubHosts(cred.metadata?.api_url);
+        for (const host of hosts.api)
             p.setCredentialWithGrant(host, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.github);
-        // git smart HTTP answers 401 to Bearer; it wants Basic with any user and the token.
+        // git smart HTTP answers 401 to Bearer; it wants Basic with any user and the token. The
+        // REST API takes the same Basic form, which is what GHES gets: its API and git share one
+        // host, and injection is per host.
         const basic = Buffer.from(`x-access-token:${cred.token}`).toString('base64');
-        p.setCredentialWithGrant(GITHUB_GIT_HOST, 'Authorization', `Basic ${basic}`, this.name, PLACEHOLDERS.github);
+        p.setCredentialWithGrant(hosts.git, 'Authorization', `Basic ${basic}`, this.name, PLACEHOLDERS.github);
     }
-    hosts(_cred) {
-        return [...GITHUB_API_HOSTS, GITHUB_GIT_HOST];
+    hosts(cred) {
+        const hosts = githubHosts(cred.metadata?.api_url);
+        return [...hosts.api, hosts.git];
     }
-    containerEnv(_cred) {
-        return [`GH_TOKEN=${PLACEHOLDERS.github}`, 'GIT_TERMINAL_PROMPT=0'];
+    containerEnv(cred) {
+        const hosts = githubHosts(cred.metadata?.api_url);
+        // gh reads GH_TOKEN for github.com and *.ghe.com, GH_ENTERPRISE_TOKEN for any other host.
+        if (hosts.git === GITHUB_GIT_HOST || hosts.git.endsWith('.ghe.com'))
+            return [
+                `GH_TOKEN=${PLACEHOLDERS.github}`,
+                ...(hosts.git === GITHUB_GIT_HOST ? [] : [`GH_HOST=${hosts.git}`]),
+                'GIT_TERMINAL_PROMPT=0'
+            ];
+        return [
+            `GH_HOST=${hosts.git}`,
+            `GH_ENTERPRISE_TOKEN=${PLACEHOLDERS.github}`,
+            'GIT_TERMINAL_PROMPT=0'
+        ];
     }
     impliedDependencies() {
         return ['gh', 'git'];

@@ -29,8 +29,12 @@ import { idTokenFor } from '../grant/oidc.js'
 import { createSigV4Signer } from '../proxy/sigv4.js'
 import { BaseProvider, PLACEHOLDERS } from './base.js'
 
-/** Where the aws grant re-signs requests; only allowlisted hosts among these are reachable. */
-export const AWS_HOSTS_PATTERN = '*.amazonaws.com'
+/**
+ * Where the aws grant re-signs requests: the commercial and GovCloud partitions, China's,
+ * and the newer `api.aws` dual-stack endpoints. Only allowlisted hosts among these are
+ * reachable.
+ */
+export const AWS_HOST_PATTERNS = ['*.amazonaws.com', '*.amazonaws.com.cn', '*.api.aws']
 
 /** Test and embedding knobs for the OIDC-based providers; the defaults are for real runs. */
 export interface CloudProviderOptions {
@@ -187,7 +191,7 @@ export class AwsProvider extends BaseProvider implements EndpointProvider, Refre
   }
 
   /**
-   * Registers the SigV4 re-signer on `*.amazonaws.com`: a request the container signed with
+   * Registers the SigV4 re-signer on AWS's hosts ({@link AWS_HOST_PATTERNS}): a request the container signed with
    * the placeholder keys is verified and signed again with the session credentials (plus
    * `X-Amz-Security-Token`). The allowlist still decides which AWS hosts are reachable.
    * Called again by refresh, it replaces the signer, so new requests use the new keys.
@@ -195,17 +199,14 @@ export class AwsProvider extends BaseProvider implements EndpointProvider, Refre
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
     const real = awsCredentials(cred)
     // Echoes (error bodies name the key id; nothing should ever echo the secret) are scrubbed.
-    p.setRequestSigner?.(
-      AWS_HOSTS_PATTERN,
-      this.name,
-      createSigV4Signer(
-        {
-          accessKeyId: PLACEHOLDERS.awsAccessKeyId,
-          secretAccessKey: PLACEHOLDERS.awsSecretAccessKey
-        },
-        real
-      )
+    const signer = createSigV4Signer(
+      {
+        accessKeyId: PLACEHOLDERS.awsAccessKeyId,
+        secretAccessKey: PLACEHOLDERS.awsSecretAccessKey
+      },
+      real
     )
+    for (const pattern of AWS_HOST_PATTERNS) p.setRequestSigner?.(pattern, this.name, signer)
     p.addSecret?.(real.secretAccessKey, PLACEHOLDERS.awsSecretAccessKey)
     p.addSecret?.(real.sessionToken)
     p.addSecret?.(real.accessKeyId, PLACEHOLDERS.awsAccessKeyId)

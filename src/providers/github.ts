@@ -19,6 +19,39 @@ import { BaseProvider, PLACEHOLDERS, requireSecret, staticCredential } from './b
 
 export const GITHUB_API_HOSTS = ['api.github.com', 'uploads.github.com']
 export const GITHUB_GIT_HOST = 'github.com'
+export const GITHUB_DEFAULT_API_URL = 'https://api.github.com'
+
+/** Where a GitHub's API and git live, from its API URL (GITHUB_API_URL). */
+export interface GitHubHosts {
+  /** Hosts that take `Bearer` (the REST/GraphQL API and uploads); none on GHES. */
+  api: string[]
+  /** The host git smart HTTP goes to (and, on GHES, the API too, under /api/). */
+  git: string
+  /** GitHub Enterprise Server: one host for the API, uploads and git. */
+  enterpriseServer: boolean
+}
+
+/**
+ * github.com keeps its API on api.github.com; GHE.com (data residency) on `api.<tenant>.ghe.com`
+ * next to `<tenant>.ghe.com`; GitHub Enterprise Server serves everything from one host, the
+ * API under `/api/v3` and uploads under `/api/uploads`.
+ */
+export function githubHosts(apiUrl: string = GITHUB_DEFAULT_API_URL): GitHubHosts {
+  let url: URL
+  try {
+    url = new URL(apiUrl)
+  } catch {
+    url = new URL(GITHUB_DEFAULT_API_URL)
+  }
+  const host = url.hostname.toLowerCase()
+  if (host === 'api.github.com')
+    return { api: GITHUB_API_HOSTS, git: GITHUB_GIT_HOST, enterpriseServer: false }
+  if (host.startsWith('api.') && !/^\/api\//.test(url.pathname)) {
+    const server = host.slice('api.'.length)
+    return { api: [host, `uploads.${server}`], git: server, enterpriseServer: false }
+  }
+  return { api: [], git: host, enterpriseServer: true }
+}
 
 /** Metadata `token_source` of an installation token minted from a GitHub App. */
 export const GITHUB_APP_SOURCE = 'github-app'
@@ -76,7 +109,11 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
       ['github-token'],
       'Set github-token (it defaults to ${{ github.token }}), or github-app-id and github-app-private-key to mint an installation token.'
     )
-    return staticCredential(this.name, token)
+    const cred = staticCredential(this.name, token)
+    // Which hosts the token is for follows GITHUB_API_URL (GitHub Enterprise).
+    if (ctx.githubApiUrl && ctx.githubApiUrl !== GITHUB_DEFAULT_API_URL)
+      cred.metadata = { ...cred.metadata, api_url: ctx.githubApiUrl }
+    return cred
   }
 
   private async mint(
@@ -225,7 +262,8 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
-    for (const host of GITHUB_API_HOSTS)
+    const hosts = githubHosts(cred.metadata?.api_url)
+    for (const host of hosts.api)
       p.setCredentialWithGrant(
         host,
         'Authorization',
@@ -233,10 +271,12 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
         this.name,
         PLACEHOLDERS.github
       )
-    // git smart HTTP answers 401 to Bearer; it wants Basic with any user and the token.
+    // git smart HTTP answers 401 to Bearer; it wants Basic with any user and the token. The
+    // REST API takes the same Basic form, which is what GHES gets: its API and git share one
+    // host, and injection is per host.
     const basic = Buffer.from(`x-access-token:${cred.token}`).toString('base64')
     p.setCredentialWithGrant(
-      GITHUB_GIT_HOST,
+      hosts.git,
       'Authorization',
       `Basic ${basic}`,
       this.name,
@@ -244,12 +284,25 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
     )
   }
 
-  hosts(_cred: Credential): string[] {
-    return [...GITHUB_API_HOSTS, GITHUB_GIT_HOST]
+  hosts(cred: Credential): string[] {
+    const hosts = githubHosts(cred.metadata?.api_url)
+    return [...hosts.api, hosts.git]
   }
 
-  override containerEnv(_cred: Credential): string[] {
-    return [`GH_TOKEN=${PLACEHOLDERS.github}`, 'GIT_TERMINAL_PROMPT=0']
+  override containerEnv(cred: Credential): string[] {
+    const hosts = githubHosts(cred.metadata?.api_url)
+    // gh reads GH_TOKEN for github.com and *.ghe.com, GH_ENTERPRISE_TOKEN for any other host.
+    if (hosts.git === GITHUB_GIT_HOST || hosts.git.endsWith('.ghe.com'))
+      return [
+        `GH_TOKEN=${PLACEHOLDERS.github}`,
+        ...(hosts.git === GITHUB_GIT_HOST ? [] : [`GH_HOST=${hosts.git}`]),
+        'GIT_TERMINAL_PROMPT=0'
+      ]
+    return [
+      `GH_HOST=${hosts.git}`,
+      `GH_ENTERPRISE_TOKEN=${PLACEHOLDERS.github}`,
+      'GIT_TERMINAL_PROMPT=0'
+    ]
   }
 
   override impliedDependencies(): string[] {

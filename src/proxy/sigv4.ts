@@ -9,6 +9,9 @@ export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256'
 /** Bodies hashed for signing are buffered; larger ones must carry `x-amz-content-sha256`. */
 export const SIGV4_MAX_BODY_BYTES = 5 * 1024 * 1024
 
+/** `x-amz-content-sha256` of an aws-chunked body with unsigned chunks and trailer. */
+export const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER'
+
 /** AWS keys: the container's placeholders or the real STS session credentials. */
 export interface AwsKeys {
   accessKeyId: string
@@ -135,7 +138,8 @@ export function sigV4NeedsBody(headers: Headers): boolean {
  * undefined for a request that carries no AWS signature at all (it gets no credentials).
  * Refused: presigned URLs (the signature sits in the query, where the proxy would have to
  * mint a URL valid for anyone who sees it), streaming-signed payloads (every chunk is signed
- * with the previous signature: re-signing the head would break each chunk), other
+ * with the previous signature: re-signing the head would break each chunk; unsigned
+ * streaming with a checksum trailer is re-signed like any other request), other
  * algorithms, and requests without a usable `x-amz-date`.
  */
 export function checkSigV4Request(req: SignableRequest): SigV4Authorization | undefined {
@@ -152,7 +156,11 @@ export function checkSigV4Request(req: SignableRequest): SigV4Authorization | un
   const authorization = header(req.headers, 'authorization')
   if (authorization === undefined) return undefined
   const sha = header(req.headers, 'x-amz-content-sha256') ?? ''
-  if (sha.startsWith('STREAMING-'))
+  // aws-chunked bodies whose chunks are signed chain each chunk's signature to the seed
+  // signature in the headers, so re-signing the head would break every chunk. The unsigned
+  // variant (the AWS CLI's and SDKs' default upload mode since flexible checksums) signs
+  // only the head: its chunks and checksum trailer pass through unchanged.
+  if (sha.startsWith('STREAMING-') && sha !== STREAMING_UNSIGNED_TRAILER)
     throw new SigV4RefusedError(
       `streaming-signed payloads (x-amz-content-sha256: ${sha}) cannot be re-signed; send the body in one piece or with UNSIGNED-PAYLOAD (for the AWS CLI: aws configure set default.s3.payload_signing_enabled true)`
     )

@@ -263,6 +263,23 @@ describe('AwsProvider', () => {
     for (const e of env) for (const s of Object.values(keys)) expect(e).not.toContain(s)
     expect(aws.hosts(cred)).toEqual([])
   })
+
+  it('re-signs on every AWS partition: commercial, GovCloud, China, api.aws', async () => {
+    const aws = new AwsProvider(fast)
+    const cred = await aws.grant(context({ 'aws-role-arn': ROLE }))
+    const table = new InjectionTable()
+    aws.configureProxy(table, cred)
+    for (const host of [
+      's3.us-east-1.amazonaws.com',
+      'bucket.s3.amazonaws.com',
+      'sqs.us-gov-west-1.amazonaws.com',
+      's3.cn-north-1.amazonaws.com.cn',
+      'lambda.us-east-1.api.aws'
+    ])
+      expect(table.signerFor(host)?.grant, host).toBe('aws')
+    for (const host of ['amazonaws.com.evil.test', 'api.aws.evil.test', 'example.com'])
+      expect(table.signerFor(host), host).toBeUndefined()
+  })
 })
 
 describe('GcpProvider', () => {

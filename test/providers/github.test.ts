@@ -141,6 +141,47 @@ describe('GitHubProvider with github-token', () => {
     ])
   })
 
+  it('follows GITHUB_API_URL to a GitHub Enterprise Server: one host, Basic, GH_HOST', async () => {
+    const gh = new GitHubProvider()
+    const token = 'ghp_realtoken0000000000000000000000000000'
+    const cred = await gh.grant(
+      context({ 'github-token': token }, { GITHUB_API_URL: 'https://GHES.example.test/api/v3/' })
+    )
+    const rec = new RecordingConfigurer()
+    gh.configureProxy(rec, cred)
+    // The API (/api/v3) and git share the host; GitHub takes Basic x-access-token on both.
+    expect(rec.snapshot()).toEqual({
+      'ghes.example.test': { 'github|authorization': basic(token) }
+    })
+    expect(gh.hosts(cred)).toEqual(['ghes.example.test'])
+    expect(gh.containerEnv(cred)).toEqual([
+      'GH_HOST=ghes.example.test',
+      `GH_ENTERPRISE_TOKEN=${PLACEHOLDERS.github}`,
+      'GIT_TERMINAL_PROMPT=0'
+    ])
+  })
+
+  it('follows GITHUB_API_URL to GHE.com: api.<tenant>.ghe.com Bearer, <tenant>.ghe.com Basic', async () => {
+    const gh = new GitHubProvider()
+    const token = 'ghu_realtoken0000000000000000000000000000'
+    const cred = await gh.grant(
+      context({ 'github-token': token }, { GITHUB_API_URL: 'https://api.octo.ghe.com' })
+    )
+    const rec = new RecordingConfigurer()
+    gh.configureProxy(rec, cred)
+    expect(rec.snapshot()).toEqual({
+      'api.octo.ghe.com': { 'github|authorization': `Bearer ${token}` },
+      'uploads.octo.ghe.com': { 'github|authorization': `Bearer ${token}` },
+      'octo.ghe.com': { 'github|authorization': basic(token) }
+    })
+    expect(gh.hosts(cred)).toEqual(['api.octo.ghe.com', 'uploads.octo.ghe.com', 'octo.ghe.com'])
+    expect(gh.containerEnv(cred)).toEqual([
+      `GH_TOKEN=${PLACEHOLDERS.github}`,
+      'GH_HOST=octo.ghe.com',
+      'GIT_TERMINAL_PROMPT=0'
+    ])
+  })
+
   it('never revokes the job token', async () => {
     const cred = await new GitHubProvider().grant(
       context({ 'github-token': 'ghs_jobtoken0000000000' })
@@ -256,6 +297,9 @@ describe('GitHubProvider with a GitHub App', () => {
       '/api/v3/app/installations/42/access_tokens'
     ])
     expect(cred.metadata?.api_url).toBe('https://ghes.example.test/api/v3')
+    const rec = new RecordingConfigurer()
+    new GitHubProvider().configureProxy(rec, cred)
+    expect(Object.keys(rec.snapshot())).toEqual(['ghes.example.test'])
     expect(await new GitHubProvider(fast).revoke(context({}), cred)).toBe(true)
     expect(ghes.requests.at(-1)!.url).toBe('/api/v3/installation/token')
   })

@@ -228,6 +228,36 @@ describe('createSigV4Signer', () => {
       expect(refusedReason(await signer.sign(req))).toMatch(/^streaming-signed payloads/)
     })
 
+    it('re-signs an aws-chunked upload with unsigned chunks and a checksum trailer', async () => {
+      const req = await clientSign(PLACEHOLDER, {
+        method: 'PUT',
+        host: 'bucket.s3.amazonaws.com',
+        path: '/key',
+        headers: {
+          'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+          'content-encoding': 'aws-chunked',
+          'x-amz-decoded-content-length': '5',
+          'x-amz-trailer': 'x-amz-checksum-crc32'
+        }
+      })
+      const out = await signer.sign(req)
+      if (out.refused !== undefined) throw new Error(out.refused)
+      expect(out.headers.authorization).toContain('x-amz-decoded-content-length')
+      const upstream = { ...req, headers: { ...req.headers, ...out.headers } }
+      const auth = parseAuthorization(out.headers.authorization!)
+      expect(await verifySigV4(upstream, auth, REAL)).toBe(true)
+    })
+
+    it('refuses unknown streaming payload modes', async () => {
+      const req = await clientSign(PLACEHOLDER, {
+        method: 'PUT',
+        host: 'bucket.s3.amazonaws.com',
+        path: '/key',
+        headers: { 'x-amz-content-sha256': 'STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD' }
+      })
+      expect(refusedReason(await signer.sign(req))).toMatch(/^streaming-signed payloads/)
+    })
+
     it('refuses an access key other than the placeholder, naming both', async () => {
       const req = await clientSign(REAL, {
         method: 'GET',

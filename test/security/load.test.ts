@@ -167,6 +167,12 @@ describe('load: 200 concurrent connections and 1,200 unique hosts', () => {
       )
     )
     clearInterval(sampler)
+    // A request is logged when its exchange closes, which can be just after the client has
+    // read its answer and hung up: give the last few entries a moment to land.
+    const expected = phases.reduce((n, p) => n + p.requests, 0)
+    const deadline = Date.now() + 10_000
+    while (readNetworkLog(networkLog).length < expected && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100))
   }, 120_000)
 
   afterAll(async () => {

@@ -165,6 +165,8 @@ export interface DaemonOptions {
   upstreamCa?: string
   /** The real GitHub token to grant; omit for no grant. */
   githubToken?: string
+  /** The GitHub the token is for (GITHUB_API_URL; GitHub Enterprise), default github.com. */
+  githubApiUrl?: string
   /** More grants: provider name and its real token (static credentials). */
   grants?: Array<{ provider: string; token: string }>
   mode?: 'block' | 'audit'
@@ -224,7 +226,14 @@ export function daemonConfig(dir: string, opts: DaemonOptions): DaemonConfig {
       ...(opts.grants ?? [])
     ].map(({ provider, token }) => ({
       provider,
-      credential: { provider, token, created_at: new Date().toISOString() }
+      credential: {
+        provider,
+        token,
+        created_at: new Date().toISOString(),
+        ...(provider === 'github' && opts.githubApiUrl
+          ? { metadata: { api_url: opts.githubApiUrl } }
+          : {})
+      }
     }))
   }
   if (opts.upstreamCa) config.upstreamCa = opts.upstreamCa
