@@ -50,6 +50,8 @@ export class InjectionTable implements ProxyConfigurer {
   private wildcards: Array<[string, HostRules]> = []
   /** Every real secret known to the table, with what to show instead when it is echoed. */
   private readonly secrets = new Map<string, string>()
+  /** {@link secretList}'s answer until a secret is added. */
+  private sortedSecrets: ReadonlyArray<[string, string]> | undefined
   /** Bumped on every change so callers can cache derived data. */
   version = 0
   /** Request signers (aws) by host key, kept apart from header rules: see {@link signerFor}. */
@@ -164,6 +166,7 @@ export class InjectionTable implements ProxyConfigurer {
     // the key from the placeholder to `airlock-redacted`.
     const set = (s: string, r: string | undefined): void => {
       this.secrets.set(s, r ?? this.secrets.get(s) ?? 'airlock-redacted')
+      this.sortedSecrets = undefined
     }
     // `Bearer x` / `Basic x`: the bare token too and, for Basic, the decoded password; each
     // echo is replaced by the same form of the placeholder, so clients still parse it.
@@ -188,8 +191,10 @@ export class InjectionTable implements ProxyConfigurer {
   }
 
   /** All real secrets and their replacements, longest first (so a prefix never wins). */
-  secretList(): Array<[string, string]> {
-    return [...this.secrets.entries()].sort((a, b) => b[0].length - a[0].length)
+  secretList(): ReadonlyArray<[string, string]> {
+    // Read on every request and response (scrubbing); it only changes when a grant does.
+    this.sortedSecrets ??= [...this.secrets.entries()].sort((a, b) => b[0].length - a[0].length)
+    return this.sortedSecrets
   }
 
   /** Rules for host: exact name beats `*.suffix`; among suffixes the longest wins. */
@@ -272,7 +277,7 @@ function chooseCredentials(
 }
 
 /** Replaces every occurrence of each secret in text (used on header values and small bodies). */
-export function scrubText(text: string, secrets: Array<[string, string]>): string {
+export function scrubText(text: string, secrets: ReadonlyArray<[string, string]>): string {
   let out = text
   for (const [secret, replacement] of secrets)
     if (out.includes(secret)) out = out.split(secret).join(replacement)
@@ -288,7 +293,7 @@ export class StreamScrubber {
   private pending = Buffer.alloc(0)
   private readonly secrets: Array<[Buffer, Buffer]>
 
-  constructor(secrets: Array<[string, string]>) {
+  constructor(secrets: ReadonlyArray<[string, string]>) {
     this.secrets = secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)])
   }
 

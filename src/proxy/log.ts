@@ -41,7 +41,7 @@ const SENSITIVE = new Set([
 export function redactHeaders(
   headers: Record<string, string | string[] | undefined>,
   injected?: Map<string, string>,
-  secrets: Array<[string, string]> = []
+  secrets: ReadonlyArray<[string, string]> = []
 ): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) {

@@ -11,7 +11,7 @@ import { scrubText } from './inject.js'
 export class WsFrameScrubber extends Transform {
   private pending = Buffer.alloc(0)
 
-  constructor(private readonly secrets: Array<[string, string]>) {
+  constructor(private readonly secrets: ReadonlyArray<[string, string]>) {
     super()
   }
 

@@ -214,14 +214,13 @@ export async function runSession(
   // Cancelled while setting up: do not start the container at all.
   if (hooks.signal?.aborted) {
     clearTimeout(timer)
-    await stopProcess(ready.pid, 5000)
-    const auditHead = finalAuditHead(auditLog, hooks)
+    const end = await stopProxy(ready.pid, auditLog, hooks, undefined)
     return {
       conclusion: 'cancelled',
       exitCode: 130,
       networkLog,
       auditLog,
-      auditHead,
+      auditHead: end.auditHead,
       report: {},
       durationMs: Date.now() - started
     }
@@ -250,22 +249,15 @@ export async function runSession(
   hooks.signal?.removeEventListener('abort', onAbort)
   const exitCode = result.code
 
-  // Stop the proxy now so the audit log is complete and its head final.
-  if (!(await stopProcess(ready.pid, 5000)) && !failureReason) {
-    failureReason = `the airlock proxy (pid ${ready.pid}) was gone before the run ended`
-  }
-  const auditHead = finalAuditHead(auditLog, hooks)
-  if (!failureReason) {
-    const end = auditEnd(auditLog)
-    if (!end.closed) {
-      failureReason = `the audit log ${auditLog} is incomplete (the proxy could not finish it; see proxy.log beside it)`
-    } else if (end.failure) {
-      failureReason = `the airlock proxy stopped serving during the run (${end.failure}); the logs are incomplete and traffic after that point was refused`
-    }
-  }
-  conclusion ??= failureReason ? 'failure' : exitCode === 0 ? 'success' : 'failure'
+  const { auditHead, failureReason: failed } = await stopProxy(
+    ready.pid,
+    auditLog,
+    hooks,
+    failureReason
+  )
+  conclusion ??= failed ? 'failure' : exitCode === 0 ? 'success' : 'failure'
   return {
-    ...(failureReason ? { failureReason } : {}),
+    ...(failed ? { failureReason: failed } : {}),
     conclusion,
     exitCode,
     networkLog,
@@ -274,6 +266,31 @@ export async function runSession(
     report: parseAgentOutput(agent?.name, agentStdout),
     durationMs: Date.now() - started
   }
+}
+
+/**
+ * Stops the proxy so the audit log is complete and its head final, and says why the run
+ * must fail if the proxy was gone early or could not finish its logs (failureReason, when
+ * already known, wins).
+ */
+async function stopProxy(
+  pid: number,
+  auditLog: string,
+  hooks: SessionHooks,
+  failureReason: string | undefined
+): Promise<{ auditHead: string; failureReason?: string }> {
+  let reason = failureReason
+  if (!(await stopProcess(pid, 5000)) && !reason)
+    reason = `the airlock proxy (pid ${pid}) was gone before the run ended`
+  const auditHead = finalAuditHead(auditLog, hooks)
+  if (!reason) {
+    const end = auditEnd(auditLog)
+    if (!end.closed)
+      reason = `the audit log ${auditLog} is incomplete (the proxy could not finish it; see proxy.log beside it)`
+    else if (end.failure)
+      reason = `the airlock proxy stopped serving during the run (${end.failure}); the logs are incomplete and traffic after that point was refused`
+  }
+  return reason ? { auditHead, failureReason: reason } : { auditHead }
 }
 
 /** The head of the finished audit log; warns (never throws) when it does not verify. */

@@ -1,24 +1,30 @@
-import { execFileSync } from 'node:child_process'
-import { filesUnder } from '../../support/files.js'
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureTestImage, requireDocker, TEST_IMAGE } from '../../support/docker.js'
+import { requireDocker } from '../../support/docker.js'
 import {
   startFakeOpenAI,
   type FakeOpenAI,
   type OpenAIRequest,
   type ScriptedTurn
 } from '../../support/fake-openai.js'
-import { runAction, runnerIdentity, runnerTempDir, type ActionRun } from '../../support/runner.js'
-import { createTestPki } from '../../support/test-ca.js'
+import { runnerIdentity, type ActionRun } from '../../support/runner.js'
+import {
+  expectCompleted,
+  expectKeyContained,
+  FINAL_ANSWER,
+  HELLO,
+  networkEntries,
+  removeAgentRun,
+  runAgent,
+  type AgentRun
+} from './run-agent.js'
 
+const HOST = 'api.openai.com'
 // Shaped like a real OpenAI project key; the test checks that only the fake API sees it.
 const REAL_KEY =
   'sk-proj-e2eRealLookingTestKey7Qm2xV9pL4kR8sT1wY6zB3nC5dF0gH2jK4lM6nP8qR0sT2uV4wX6yZ8aB0cD2eF' +
   'T3BlbkFJx3kQ9AAe2eRealLookingTestKeyTail0123456789abcdefXYZ'
-const FINAL_ANSWER = 'Created hello.txt in the workspace; git status shows it as untracked.'
-const TOOL_CACHE = '/tmp/airlock-tool-cache'
 const hasDocker = await requireDocker()
 
 /** The text of the tool outputs (custom or function call) a Responses request sends back. */
@@ -35,63 +41,17 @@ function toolOutputs(r: OpenAIRequest | undefined): string[] {
     )
 }
 
-interface CodexRun {
-  api: FakeOpenAI
-  run: ActionRun
-  workspace: string
-}
+type CodexRun = AgentRun<FakeOpenAI>
 
-/**
- * Runs the built action with `agent: codex` against a fake OpenAI API that answers with
- * `script`, in a fresh git workspace; the CLI comes from the npm registry (or the tool cache).
- */
-async function runCodex(
-  script: ScriptedTurn[],
-  opts: { websocket?: boolean } = {}
-): Promise<CodexRun> {
-  await ensureTestImage()
-  const pki = await createTestPki(['api.openai.com'])
-  // The steps run as the runner's uid, which must read the CA file (upstream-ca).
-  chmodSync(pki.dir, 0o755)
-  const api = await startFakeOpenAI({ pki, apiKey: REAL_KEY, script, ...opts })
-  const workspace = runnerTempDir('airlock-e2e-codex-')
-  execFileSync('git', ['init', '-q', workspace])
-  const id = runnerIdentity()
-  if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, workspace])
-  // The ~170 MB CLI download is kept across runs (the tool cache is keyed by version).
-  mkdirSync(TOOL_CACHE, { recursive: true, mode: 0o777 })
-  chmodSync(TOOL_CACHE, 0o777)
-  if (id) chownSync(TOOL_CACHE, id.uid, id.gid)
-  const run = await runAction({
-    env: {
-      GITHUB_WORKSPACE: workspace,
-      RUNNER_TOOL_CACHE: TOOL_CACHE,
-      // Where the registry is reached through a TLS-inspecting gateway, the runner trusts
-      // its CA the way self-hosted runners do: through NODE_EXTRA_CA_CERTS.
-      ...(process.env.NODE_EXTRA_CA_CERTS
-        ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS }
-        : {})
-    },
-    inputs: {
-      agent: 'codex',
-      prompt: 'Create hello.txt in the workspace, then show git status.',
-      'openai-api-key': REAL_KEY,
-      image: TEST_IMAGE,
-      'connect-to': `api.openai.com:443=127.0.0.1:${api.port}`,
-      'upstream-ca': pki.caFile,
-      'timeout-minutes': '10'
-    },
-    timeoutMs: 900_000
+/** Codex from the registry against a fake OpenAI API that answers with script. */
+function runCodex(script: ScriptedTurn[], opts: { websocket?: boolean } = {}): Promise<CodexRun> {
+  return runAgent({
+    agent: 'codex',
+    host: HOST,
+    keyInput: 'openai-api-key',
+    realKey: REAL_KEY,
+    startApi: (pki) => startFakeOpenAI({ pki, apiKey: REAL_KEY, script, ...opts })
   })
-  return { api, run, workspace }
-}
-
-/** Removes what a run left on disk (the runner's temp holds the CLI download on a first run). */
-function removeRun(r: CodexRun | undefined): void {
-  if (!r) return
-  rmSync(r.run.runnerTemp, { recursive: true, force: true })
-  rmSync(r.run.dir, { recursive: true, force: true })
-  rmSync(r.workspace, { recursive: true, force: true })
 }
 
 const SCRIPT: ScriptedTurn[] = [
@@ -112,21 +72,11 @@ describe.skipIf(!hasDocker)('Codex CLI in the airlock against a fake OpenAI API'
     ;({ api, run } = c)
   }, 900_000)
 
-  afterAll(async () => {
-    await api?.close()
-    removeRun(c)
-  })
+  afterAll(() => removeAgentRun(c))
 
   it('runs the agent to completion and reports its answer, session and tokens', () => {
-    expect(run.main.code, run.main.stdout + run.main.stderr).toBe(0)
-    expect(run.main.errors).toEqual([])
-    expect(run.outputs.conclusion).toBe('success')
-    expect(run.outputs['exit-code']).toBe('0')
-    expect(run.outputs.result).toBe(FINAL_ANSWER)
     // The thread id Codex prints in `thread.started`.
-    expect(run.outputs['session-id']).toMatch(
-      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-    )
+    expectCompleted(run, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
     // Two scripted responses, 100 input and 20 output tokens each, summed by the CLI (the
     // warm-up response does not count).
     expect(run.outputs['input-tokens']).toBe('200')
@@ -155,10 +105,7 @@ describe.skipIf(!hasDocker)('Codex CLI in the airlock against a fake OpenAI API'
   })
 
   it('makes no call the allowlist refuses (plugin sync and analytics are off)', () => {
-    const entries = readFileSync(run.outputs['network-log']!, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { url: string; status?: number; blocked?: string })
+    const entries = networkEntries(run)
     expect(entries.filter((e) => e.blocked).map((e) => e.url)).toEqual([])
     expect(
       entries.some((e) => e.url === 'wss://api.openai.com/v1/responses' && e.status === 101)
@@ -167,7 +114,7 @@ describe.skipIf(!hasDocker)('Codex CLI in the airlock against a fake OpenAI API'
 
   it('the tool ran in the workspace: the file is the runner’s, git status saw it', () => {
     const file = join(c.workspace, 'hello.txt')
-    expect(readFileSync(file, 'utf8')).toBe('hello from the airlock\n')
+    expect(readFileSync(file, 'utf8')).toBe(HELLO)
     expect(statSync(file).uid).toBe(id?.uid ?? process.getuid?.())
     const outputs = toolOutputs(api.conversation()[1])
     expect(outputs).toHaveLength(1)
@@ -176,23 +123,7 @@ describe.skipIf(!hasDocker)('Codex CLI in the airlock against a fake OpenAI API'
   })
 
   it('never lets the real key out of the proxy: not in output, outputs, summary or logs', () => {
-    expect(run.post.code).toBe(0)
-    const unmask = (t: string): string => t.replace(/^::add-mask::.*$/gm, '')
-    const network = readFileSync(run.outputs['network-log']!, 'utf8')
-    expect(network).toContain('api.openai.com')
-    expect(network).toContain('[injected:codex]')
-    const everything = [
-      unmask(run.main.stdout),
-      run.main.stderr,
-      run.post.stdout,
-      run.post.stderr,
-      run.summary,
-      JSON.stringify(run.outputs),
-      network
-    ]
-    for (const text of everything) expect(text).not.toContain(REAL_KEY)
-    const logDir = join(run.outputs['network-log']!, '..')
-    for (const f of filesUnder(logDir)) expect(readFileSync(f, 'utf8'), f).not.toContain(REAL_KEY)
+    expectKeyContained(run, REAL_KEY, HOST, 'codex')
   })
 })
 
@@ -205,10 +136,7 @@ describe.skipIf(!hasDocker)('Codex CLI in the airlock when the API refuses WebSo
     c = await runCodex(SCRIPT, { websocket: false })
   }, 900_000)
 
-  afterAll(async () => {
-    await c?.api.close()
-    removeRun(c)
-  })
+  afterAll(() => removeAgentRun(c))
 
   it('falls back to POST /v1/responses with server-sent events and finishes the task', () => {
     const { api, run } = c
@@ -226,7 +154,7 @@ describe.skipIf(!hasDocker)('Codex CLI in the airlock when the API refuses WebSo
       expect(r.headers.authorization).toBe(`Bearer ${REAL_KEY}`)
     }
     expect(toolOutputs(convo[1])[0]).toContain('?? hello.txt')
-    expect(readFileSync(join(c.workspace, 'hello.txt'), 'utf8')).toBe('hello from the airlock\n')
+    expect(readFileSync(join(c.workspace, 'hello.txt'), 'utf8')).toBe(HELLO)
     expect(run.post.code).toBe(0)
   })
 })

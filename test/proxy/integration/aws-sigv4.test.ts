@@ -10,10 +10,9 @@ import type { AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Hash } from '@smithy/hash-node'
-import { SignatureV4 } from '@smithy/signature-v4'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { verifiesWithKeys } from '../../support/sigv4-verify.js'
 import { createTestPki, type TestPki } from '../../support/test-ca.js'
 import {
   cleanEnv,
@@ -53,29 +52,33 @@ async function startFakeS3(
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const body = Buffer.concat(chunks)
-      void verifyWithRealKeys(req.method ?? '', req.url ?? '/', req.headers, body).then(
-        (verified) => {
-          seen.push({
-            method: req.method ?? '',
-            url: req.url ?? '',
-            headers: req.headers,
-            body: body.toString(),
-            verified
-          })
-          if (!verified) {
-            res.writeHead(403, { 'content-type': 'application/xml' })
-            return void res.end('<Error><Code>SignatureDoesNotMatch</Code></Error>')
-          }
-          // The echo carries the session token back: the agent must only see it scrubbed.
-          res.writeHead(200, {
-            'content-type': 'text/plain',
-            'x-echo-token': String(req.headers['x-amz-security-token'])
-          })
-          res.end(
-            `stored ${req.method} ${req.url} ${body.length} bytes; token ${String(req.headers['x-amz-security-token'])}\n`
-          )
+      void verifiesWithKeys(REAL, {
+        method: req.method ?? '',
+        url: req.url ?? '/',
+        headers: req.headers,
+        body,
+        host: HOST
+      }).then((verified) => {
+        seen.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: body.toString(),
+          verified
+        })
+        if (!verified) {
+          res.writeHead(403, { 'content-type': 'application/xml' })
+          return void res.end('<Error><Code>SignatureDoesNotMatch</Code></Error>')
         }
-      )
+        // The echo carries the session token back: the agent must only see it scrubbed.
+        res.writeHead(200, {
+          'content-type': 'text/plain',
+          'x-echo-token': String(req.headers['x-amz-security-token'])
+        })
+        res.end(
+          `stored ${req.method} ${req.url} ${body.length} bytes; token ${String(req.headers['x-amz-security-token'])}\n`
+        )
+      })
     })
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
@@ -84,54 +87,6 @@ async function startFakeS3(
     seen,
     close: () => new Promise<void>((r) => server.close(() => r()))
   }
-}
-
-async function verifyWithRealKeys(
-  method: string,
-  url: string,
-  headers: Record<string, string | string[] | undefined>,
-  body: Buffer
-): Promise<boolean> {
-  const m =
-    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
-      String(headers.authorization ?? '')
-    )
-  if (!m || m[1] !== REAL.accessKeyId) return false
-  const signed = m[5]!.split(';')
-  const toSign: Record<string, string> = {}
-  for (const name of signed) toSign[name] = String(headers[name] ?? '')
-  const q = url.indexOf('?')
-  const query: Record<string, string> = {}
-  if (q >= 0)
-    for (const pair of url.slice(q + 1).split('&')) {
-      const [k, v = ''] = pair.split('=')
-      if (k) query[decodeURIComponent(k)] = decodeURIComponent(v)
-    }
-  const amzDate = String(headers['x-amz-date'] ?? '')
-  const date = new Date(
-    `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`
-  )
-  const signer = new SignatureV4({
-    credentials: REAL,
-    region: m[3]!,
-    service: m[4]!,
-    sha256: Hash.bind(null, 'sha256'),
-    uriEscapePath: false,
-    applyChecksum: false
-  })
-  const out = await signer.sign(
-    {
-      method,
-      protocol: 'https:',
-      hostname: HOST,
-      path: q < 0 ? url : url.slice(0, q),
-      query,
-      headers: toSign,
-      body
-    },
-    { signingDate: date, signableHeaders: new Set(signed) }
-  )
-  return out.headers.authorization === headers.authorization
 }
 
 let pki: TestPki

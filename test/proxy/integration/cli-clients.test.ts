@@ -17,10 +17,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { Hash } from '@smithy/hash-node'
-import { SignatureV4 } from '@smithy/signature-v4'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { verifiesWithKeys } from '../../support/sigv4-verify.js'
 import { createTestPki, type TestPki } from '../../support/test-ca.js'
 import {
   cleanEnv,
@@ -159,55 +158,6 @@ async function startFakeGitHub(pki: TestPki): Promise<Server> {
   return listen(server, seen)
 }
 
-/** Recomputes the request's SigV4 signature with the real keys, as S3 would. */
-async function verifyWithRealKeys(
-  method: string,
-  url: string,
-  headers: IncomingHttpHeaders,
-  body: Buffer
-): Promise<boolean> {
-  const m =
-    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
-      String(headers.authorization ?? '')
-    )
-  if (!m || m[1] !== AWS_REAL.accessKeyId) return false
-  const signed = m[5]!.split(';')
-  const toSign: Record<string, string> = {}
-  for (const name of signed) toSign[name] = String(headers[name] ?? '')
-  const q = url.indexOf('?')
-  const query: Record<string, string> = {}
-  if (q >= 0)
-    for (const pair of url.slice(q + 1).split('&')) {
-      const [k, v = ''] = pair.split('=')
-      if (k) query[decodeURIComponent(k)] = decodeURIComponent(v)
-    }
-  const amzDate = String(headers['x-amz-date'] ?? '')
-  const date = new Date(
-    `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`
-  )
-  const signer = new SignatureV4({
-    credentials: AWS_REAL,
-    region: m[3]!,
-    service: m[4]!,
-    sha256: Hash.bind(null, 'sha256'),
-    uriEscapePath: false,
-    applyChecksum: false
-  })
-  const out = await signer.sign(
-    {
-      method,
-      protocol: 'https:',
-      hostname: String(headers.host ?? ''),
-      path: q < 0 ? url : url.slice(0, q),
-      query,
-      headers: toSign,
-      body
-    },
-    { signingDate: date, signableHeaders: new Set(signed) }
-  )
-  return out.headers.authorization === headers.authorization
-}
-
 const LIST_BUCKETS = `<?xml version="1.0" encoding="UTF-8"?>
 <ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>airlock</ID><DisplayName>airlock</DisplayName></Owner><Buckets><Bucket><Name>bucket</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>`
 
@@ -254,7 +204,12 @@ async function startFakeS3(pki: TestPki): Promise<Server & { objects: Map<string
     req.on('end', () => {
       const raw = Buffer.concat(chunks)
       const url = req.url ?? '/'
-      void verifyWithRealKeys(req.method ?? '', url, req.headers, raw).then((verified) => {
+      void verifiesWithKeys(AWS_REAL, {
+        method: req.method ?? '',
+        url,
+        headers: req.headers,
+        body: raw
+      }).then((verified) => {
         const host = (req.headers.host ?? '').replace(/:\d+$/, '')
         seen.push({ method: req.method ?? '', url, host, headers: req.headers, body: '', verified })
         res.setHeader('content-type', 'application/xml')
