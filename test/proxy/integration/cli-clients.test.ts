@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
-import { accessSync, constants, realpathSync } from 'node:fs'
+import { accessSync, constants, readFileSync, realpathSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import https from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { NpmProvider } from '../../../src/providers/npm.js'
 import { verifiesWithKeys } from '../../support/sigv4-verify.js'
 import { createTestPki, type TestPki } from '../../support/test-ca.js'
 import {
@@ -70,6 +71,10 @@ function clientTest(bin: string | undefined): typeof it {
 const GITHUB_TOKEN = realToken()
 const LOGIN = 'airlock-octocat'
 const GHES_HOST = 'ghes.airlock.test'
+const NPM_HOST = 'registry.npmjs.org'
+const NPM_USER = 'airlock-publisher'
+const NPM_TOKEN = `npm_AirlockRealCliToken${randomBytes(12).toString('hex')}`
+const NPM = whichAll('npm')[0]
 const AWS_REAL = {
   accessKeyId: 'ASIAAIRLOCKREALCLI01',
   secretAccessKey: `realCliSecret/${randomBytes(15).toString('hex')}`,
@@ -259,39 +264,88 @@ function crc32Base64(data: Buffer): string {
   return out.toString('base64')
 }
 
+/**
+ * A minimal registry.npmjs.org: `GET /-/whoami` names the user and a packument is served,
+ * both only for `Bearer <real npm token>` (401 otherwise, as the registry answers a bad
+ * token).
+ */
+async function startFakeRegistry(pki: TestPki): Promise<Server> {
+  const seen: Seen[] = []
+  const server = https.createServer({ cert: pki.certPem, key: pki.keyPem }, (req, res) => {
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      host: req.headers.host ?? '',
+      headers: req.headers,
+      body: ''
+    })
+    req.resume()
+    res.setHeader('content-type', 'application/json')
+    if (req.headers.authorization !== `Bearer ${NPM_TOKEN}`) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="npm"' })
+      return void res.end(JSON.stringify({ error: 'unauthorized' }))
+    }
+    if (req.url === '/-/whoami') return void res.end(JSON.stringify({ username: NPM_USER }))
+    if (req.url === '/@airlock%2fprivate-pkg' || req.url === '/@airlock/private-pkg')
+      return void res.end(
+        JSON.stringify({
+          name: '@airlock/private-pkg',
+          'dist-tags': { latest: '1.2.3' },
+          versions: {
+            '1.2.3': {
+              name: '@airlock/private-pkg',
+              version: '1.2.3',
+              dist: { tarball: `https://${NPM_HOST}/@airlock/private-pkg/-/private-pkg-1.2.3.tgz` }
+            }
+          }
+        })
+      )
+    res.writeHead(404)
+    res.end(JSON.stringify({ error: 'not found' }))
+  })
+  return listen(server, seen)
+}
+
 let pki: TestPki
 let github: Server
+let registry: Server
 let s3: Awaited<ReturnType<typeof startFakeS3>>
 let daemon: TestDaemon
 let home: string
 
 beforeAll(async () => {
   await ensureBuilt('proxy')
-  pki = await createTestPki(['api.github.com', GHES_HOST, ...S3_HOSTS])
+  pki = await createTestPki(['api.github.com', GHES_HOST, NPM_HOST, ...S3_HOSTS])
   github = await startFakeGitHub(pki)
   s3 = await startFakeS3(pki)
+  registry = await startFakeRegistry(pki)
   home = await mkdtemp(join(tmpdir(), 'airlock-it-home-'))
   daemon = await startTestDaemon({
     githubToken: GITHUB_TOKEN,
     allow: S3_HOSTS.flatMap((h) => (h.startsWith('bucket.') ? [] : [h, `*.${h}`])),
     connectTo: [
       `api.github.com:443=127.0.0.1:${github.port}`,
+      `${NPM_HOST}:443=127.0.0.1:${registry.port}`,
       ...S3_HOSTS.map((h) => `${h}:443=127.0.0.1:${s3.port}`)
     ],
     upstreamCa: pki.caPem,
-    grants: [{ provider: 'aws', token: JSON.stringify(AWS_REAL) }]
+    grants: [
+      { provider: 'aws', token: JSON.stringify(AWS_REAL) },
+      { provider: 'npm', token: NPM_TOKEN }
+    ]
   })
 })
 
 afterAll(async () => {
   if (daemon) {
     await daemon.stop()
-    const secrets = [GITHUB_TOKEN, AWS_REAL.secretAccessKey, AWS_REAL.sessionToken]
+    const secrets = [GITHUB_TOKEN, AWS_REAL.secretAccessKey, AWS_REAL.sessionToken, NPM_TOKEN]
     expect(await filesContaining(daemon.dir, secrets)).toEqual([])
     await rm(daemon.dir, { recursive: true, force: true })
   }
   await github?.close()
   await s3?.close()
+  await registry?.close()
   if (pki) await rm(pki.dir, { recursive: true, force: true })
   if (home) await rm(home, { recursive: true, force: true })
 })
@@ -299,6 +353,7 @@ afterAll(async () => {
 beforeEach(() => {
   github.seen.length = 0
   s3.seen.length = 0
+  registry.seen.length = 0
 })
 
 /** The environment a sandboxed client gets: the proxy, the run CA, and nothing else. */
@@ -345,6 +400,56 @@ describe('GitHub CLI', () => {
     expect(line.status).toBe(200)
     expect(JSON.stringify(daemon.network())).not.toContain(GITHUB_TOKEN)
   })
+})
+
+describe('npm CLI', () => {
+  clientTest(NPM)(
+    'npm whoami and npm view send the placeholder; the registry gets the token',
+    async () => {
+      expect(NPM, 'npm is not installed').toBeDefined()
+      // The .npmrc exactly as the npm grant stages it for the container.
+      const staging = await mkdtemp(join(tmpdir(), 'airlock-it-npm-'))
+      const provider = new NpmProvider()
+      const cred = { provider: 'npm', token: NPM_TOKEN, createdAt: new Date() }
+      const { mounts, cleanupPath } = await provider.containerMounts(cred, home, staging)
+      const npmrc = mounts[0]!.source
+      expect(readFileSync(npmrc, 'utf8')).toContain(PLACEHOLDERS.npm)
+      const env = clientEnv({
+        NODE_EXTRA_CA_CERTS: daemon.caFile,
+        npm_config_userconfig: npmrc,
+        npm_config_cache: join(home, 'npm-cache'),
+        npm_config_update_notifier: 'false',
+        npm_config_audit: 'false',
+        npm_config_fund: 'false',
+        // npm finds its own node on PATH.
+        PATH: process.env.PATH ?? '/usr/bin:/bin'
+      })
+      const who = await run(NPM!, ['whoami'], { env })
+      expect(who.stderr).toBe('')
+      expect(who.code).toBe(0)
+      expect(who.stdout.trim()).toBe(NPM_USER)
+      const view = await run(NPM!, ['view', '@airlock/private-pkg', 'version'], { env })
+      expect(view.code, view.stderr).toBe(0)
+      expect(view.stdout.trim()).toBe('1.2.3')
+
+      expect(registry.seen.map((r) => r.url)).toEqual(
+        expect.arrayContaining([
+          '/-/whoami',
+          expect.stringMatching(/^\/@airlock(%2f|\/)private-pkg$/)
+        ])
+      )
+      for (const r of registry.seen) {
+        expect(r.headers.authorization, r.url).toBe(`Bearer ${NPM_TOKEN}`)
+        expect(JSON.stringify(r.headers)).not.toContain(PLACEHOLDERS.npm)
+      }
+      const line = await waitFor(() =>
+        daemon.network().find((e) => e.url === `https://${NPM_HOST}/-/whoami`)
+      )
+      expect(line.grants).toEqual(['npm'])
+      if (cleanupPath) await provider.cleanup(cleanupPath)
+      await rm(staging, { recursive: true, force: true })
+    }
+  )
 })
 
 describe('GitHub CLI against GitHub Enterprise Server', () => {
