@@ -284,17 +284,62 @@ export function scrubText(text: string, secrets: ReadonlyArray<[string, string]>
   return out
 }
 
+type ByteSecrets = ReadonlyArray<readonly [Buffer, Buffer]>
+
+function toBytes(secrets: ReadonlyArray<[string, string]>): ByteSecrets {
+  return secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)] as const)
+}
+
+/**
+ * Replaces the secrets that start before `limit` in buf, leftmost first and, where two start
+ * at the same place, the longest: the order a reader meets them. Returns the pieces to emit
+ * and where the unprocessed rest of buf begins (a match may end past limit).
+ */
+function replaceBefore(
+  buf: Buffer,
+  secrets: ByteSecrets,
+  limit: number
+): { parts: Buffer[]; from: number } {
+  const parts: Buffer[] = []
+  let from = 0
+  for (;;) {
+    let at = -1
+    let hit: readonly [Buffer, Buffer] | undefined
+    for (const pair of secrets) {
+      const p = buf.indexOf(pair[0], from)
+      if (p < 0 || p >= limit) continue
+      if (at < 0 || p < at || (p === at && pair[0].length > hit![0].length)) {
+        at = p
+        hit = pair
+      }
+    }
+    if (!hit) return { parts, from }
+    parts.push(buf.subarray(from, at), hit[1])
+    from = at + hit[0].length
+  }
+}
+
+/** Replaces every secret in a whole body; returns buf itself when none occurs (no copy). */
+export function scrubBuffer(buf: Buffer, secrets: ReadonlyArray<[string, string]>): Buffer {
+  if (!secrets.some(([s]) => buf.indexOf(s) >= 0)) return buf
+  const { parts, from } = replaceBefore(buf, toBytes(secrets), buf.length)
+  parts.push(buf.subarray(from))
+  return Buffer.concat(parts)
+}
+
 /**
  * A streaming scrubber: replaces secrets in a byte stream chunk by chunk. It holds back
  * only a tail that could be the start of a secret split across chunks — never more — so
- * SSE events (which end in `\n\n`, the start of no secret) pass through at once.
+ * SSE events (which end in `\n\n`, the start of no secret) pass through at once. Where one
+ * secret begins another, the held tail waits for the longer one, so no part of it leaks
+ * as the shorter one's replacement.
  */
 export class StreamScrubber {
   private pending = Buffer.alloc(0)
-  private readonly secrets: Array<[Buffer, Buffer]>
+  private readonly secrets: ByteSecrets
 
   constructor(secrets: ReadonlyArray<[string, string]>) {
-    this.secrets = secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)])
+    this.secrets = toBytes(secrets)
   }
 
   get active(): boolean {
@@ -302,17 +347,33 @@ export class StreamScrubber {
   }
 
   push(chunk: Buffer): Buffer {
-    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk
-    for (const [secret, replacement] of this.secrets) buf = replaceAll(buf, secret, replacement)
-    const keep = this.partialTail(buf)
-    this.pending = keep > 0 ? Buffer.from(buf.subarray(buf.length - keep)) : Buffer.alloc(0)
-    return keep > 0 ? buf.subarray(0, buf.length - keep) : buf
+    const buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk
+    const parts: Buffer[] = []
+    let rest = buf
+    for (;;) {
+      // From `hold` on, rest could still become a secret: only matches before it are final.
+      const hold = rest.length - this.partialTail(rest)
+      const done = replaceBefore(rest, this.secrets, hold)
+      parts.push(...done.parts)
+      if (done.from <= hold) {
+        parts.push(rest.subarray(done.from, hold))
+        this.pending = hold < rest.length ? Buffer.from(rest.subarray(hold)) : Buffer.alloc(0)
+        break
+      }
+      // A match ran past hold and consumed the start of that tail: look again at what is left.
+      rest = rest.subarray(done.from)
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
   }
 
+  /** The held tail, scrubbed: at the end of the stream it can only be what it is. */
   flush(): Buffer {
-    const out = this.pending
+    const rest = this.pending
     this.pending = Buffer.alloc(0)
-    return out
+    if (rest.length === 0) return rest
+    const { parts, from } = replaceBefore(rest, this.secrets, rest.length)
+    parts.push(rest.subarray(from))
+    return Buffer.concat(parts)
   }
 
   /** Length of the longest suffix of buf that is a proper prefix of some secret. */
@@ -332,18 +393,4 @@ export class StreamScrubber {
     }
     return longest
   }
-}
-
-function replaceAll(buf: Buffer, needle: Buffer, replacement: Buffer): Buffer {
-  let at = buf.indexOf(needle)
-  if (at < 0) return buf
-  const parts: Buffer[] = []
-  let from = 0
-  while (at >= 0) {
-    parts.push(buf.subarray(from, at), replacement)
-    from = at + needle.length
-    at = buf.indexOf(needle, from)
-  }
-  parts.push(buf.subarray(from))
-  return Buffer.concat(parts)
 }

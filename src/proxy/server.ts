@@ -9,6 +9,7 @@ import type { EndpointHandler, EndpointRouter, RequestSigner } from '../provider
 import type { AuditLog } from './audit.js'
 import {
   InjectionTable,
+  scrubBuffer,
   StreamScrubber,
   scrubText,
   type Headers,
@@ -54,6 +55,9 @@ export interface ProxyOptions {
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy's own, never forwarded. */
+/** Responses up to this size with a Content-Length are scrubbed whole and sent in one write. */
+const SMALL_BODY_BYTES = 64 * 1024
+
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -764,6 +768,25 @@ export class AirlockProxy implements EndpointRouter {
         res.writeHead(out.status, out.headers as http.OutgoingHttpHeaders)
         res.end(final)
         entry.bytesIn = final.length
+        return
+      }
+      // A small response of known length (most API answers) is read whole, scrubbed and sent
+      // with its headers in one write and an exact Content-Length: streaming it through the
+      // scrubber would need chunked framing and a separate TLS record for the headers.
+      const declared = Number(respHeaders['content-length'] ?? NaN)
+      if (
+        scrub &&
+        Number.isInteger(declared) &&
+        declared <= SMALL_BODY_BYTES &&
+        respHeaders['content-encoding'] === undefined &&
+        responseHasBody(entry.method, up.statusCode)
+      ) {
+        const raw = await readAll(up.body, SMALL_BODY_BYTES)
+        entry.bytesIn = raw.length
+        const out = scrubBuffer(raw, secrets)
+        respHeaders['content-length'] = String(out.length)
+        res.writeHead(up.statusCode, respHeaders as http.OutgoingHttpHeaders)
+        res.end(out)
         return
       }
       // One stage counts (and, for credentialed hosts, scrubs): every extra stream stage costs

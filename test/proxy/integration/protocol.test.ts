@@ -221,6 +221,12 @@ describe('token substitution (gemini)', () => {
       expect(r.status).toBe(200)
       // The echo of the real key comes back as the placeholder, never as the key.
       expect(r.body.toString()).not.toContain(GEMINI_KEY)
+      expect(r.body.toString()).toContain(PLACEHOLDERS.gemini)
+      // A small answer is scrubbed whole and keeps an exact length (no chunked framing), though
+      // the placeholder and the key differ in length.
+      expect(PLACEHOLDERS.gemini.length).not.toBe(GEMINI_KEY.length)
+      expect(r.headers['transfer-encoding']).toBeUndefined()
+      expect(r.headers['content-length']).toBe(String(r.body.length))
       const echo = JSON.parse(r.body.toString()) as { url: string; body: string }
       expect(echo.url).toBe(`/echo/v1beta/models/m:generateContent?key=${PLACEHOLDERS.gemini}`)
     } finally {
