@@ -81697,6 +81697,22 @@ class ClaudeProvider extends AgentBase {
             p.removeRequestHeader(ANTHROPIC_HOST, 'authorization');
         }
     }
+    /**
+     * An API key is checked with `GET /v1/models` (free, read-only). An OAuth token is not:
+     * it is meant for Claude Code's own calls, and no read-only endpoint is documented for it.
+     */
+    keyCheck(cred) {
+        if (this.isOAuth(cred))
+            return undefined;
+        return {
+            provider: this.name,
+            input: 'anthropic-api-key',
+            url: `https://${ANTHROPIC_HOST}/v1/models?limit=1`,
+            headers: { 'x-api-key': cred.token, 'anthropic-version': '2023-06-01' },
+            refused: (status) => status === 401 || status === 403,
+            hint: 'Check that anthropic-api-key holds a current key from the Anthropic Console (not revoked, its workspace active); a Claude Code OAuth token belongs in claude-code-oauth-token.'
+        };
+    }
     hosts(_cred) {
         return [ANTHROPIC_HOST];
     }
@@ -85039,6 +85055,17 @@ class CodexProvider extends AgentBase {
     configureProxy(p, cred) {
         p.setCredentialWithGrant(OPENAI_HOST, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.openai);
     }
+    /** `GET /v1/models`; only 401 counts as refused (a restricted key may lack model reads). */
+    keyCheck(cred) {
+        return {
+            provider: this.name,
+            input: 'openai-api-key',
+            url: `https://${OPENAI_HOST}/v1/models`,
+            headers: { authorization: `Bearer ${cred.token}` },
+            refused: (status) => status === 401,
+            hint: 'Check that openai-api-key holds a current OpenAI API key (not revoked, its project active).'
+        };
+    }
     hosts(_cred) {
         return [OPENAI_HOST];
     }
@@ -85592,6 +85619,22 @@ class GeminiProvider extends AgentBase {
         // back transformed, past any scrubber (security battery 16.12–16.14).
         p.setCredentialWithGrant(GEMINI_HOST, 'x-goog-api-key', cred.token, this.name, PLACEHOLDERS.gemini);
     }
+    /**
+     * `GET /v1beta/models`. Google answers a key it does not know with 400 API_KEY_INVALID, and
+     * one whose restrictions or project do not allow this API with 403.
+     */
+    keyCheck(cred) {
+        return {
+            provider: this.name,
+            input: 'gemini-api-key',
+            url: `https://${GEMINI_HOST}/v1beta/models?pageSize=1`,
+            headers: { 'x-goog-api-key': cred.token },
+            refused: (status, body) => status === 401 ||
+                status === 403 ||
+                (status === 400 && /API_KEY_INVALID|API key not valid/i.test(body)),
+            hint: 'Check that gemini-api-key is a current key from Google AI Studio, that its API restrictions allow the Generative Language API, and that the API is enabled on its project.'
+        };
+    }
     hosts(_cred) {
         return [GEMINI_HOST];
     }
@@ -86028,6 +86071,17 @@ class NpmProvider extends BaseProvider {
     }
     configureProxy(p, cred) {
         p.setCredentialWithGrant(NPM_REGISTRY_HOST, 'Authorization', `Bearer ${cred.token}`, this.name);
+    }
+    /** `GET /-/whoami`: the registry answers 401 to a token it does not accept. */
+    keyCheck(cred) {
+        return {
+            provider: this.name,
+            input: 'npm-token',
+            url: `https://${NPM_REGISTRY_HOST}/-/whoami`,
+            headers: { authorization: `Bearer ${cred.token}` },
+            refused: (status) => status === 401,
+            hint: 'Check that npm-token is a current npm access token (not revoked or expired).'
+        };
     }
     hosts(_cred) {
         return [NPM_REGISTRY_HOST];

@@ -64,7 +64,14 @@ export function buildProgram(): Command {
         const names = opts.grant.flatMap(splitList).map((g) => registry.mustGet(g).name)
         const granted = await grantAll(
           names,
-          makeGrantContext({ input: envInput(), setSecret: () => {} })
+          makeGrantContext({
+            input: envInput(),
+            setSecret: () => {},
+            // stdout carries the ready line; warnings go to stderr.
+            warn: (l) => process.stderr.write(`airlock: warning: ${l}\n`),
+            connectTo: opts.connectTo,
+            ...(opts.upstreamCa ? { upstreamCa: opts.upstreamCa } : {})
+          })
         )
         const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'airlock-proxy-'))
         const token = newProxyToken()

@@ -62,7 +62,17 @@ export async function localRun(
   const input = (name: string): string => values[name] || fromEnv(name)
   // The local CLI has no log masker: secrets simply never get printed.
   const plan = readInputs(input, { ...env, GITHUB_WORKSPACE: values.workspace }, () => {})
-  const granted = await grantAll(plan.grants, makeGrantContext({ input, setSecret: () => {}, env }))
+  const granted = await grantAll(
+    plan.grants,
+    makeGrantContext({
+      input,
+      setSecret: () => {},
+      warn: (l) => err(`airlock: warning: ${l}`),
+      env,
+      connectTo: plan.connectTo,
+      ...(plan.upstreamCa ? { upstreamCa: plan.upstreamCa } : {})
+    })
+  )
   const resources: Resource[] = []
   const abort = new AbortController()
   const onSignal = (): void => abort.abort()

@@ -10,6 +10,7 @@ import {
   type GrantContext
 } from '../provider/index.js'
 import { createGrantFetch } from './http.js'
+import { checkKey, isValidatingProvider } from './validate.js'
 import { idTokenEndpointFromEnv, requestIdToken, type IdTokenEndpoint } from './oidc.js'
 
 export interface Granted {
@@ -20,6 +21,8 @@ export interface Granted {
 export interface GrantContextOptions {
   input: (name: string) => string
   setSecret?: (value: string) => void
+  /** Where warnings go (default: the step log). */
+  warn?: (line: string) => void
   env?: NodeJS.ProcessEnv
   signal?: AbortSignal
   /** `connect-to` lines: grant calls dial the mapped target, as the proxy does. */
@@ -50,6 +53,7 @@ export function makeGrantContext(opts: GrantContextOptions): GrantContext {
         signal
       }),
     setSecret,
+    warn: opts.warn ?? ((line: string) => core.warning(line)),
     repository: env.GITHUB_REPOSITORY ?? '',
     runId: env.GITHUB_RUN_ID ?? 'local',
     githubApiUrl: env.GITHUB_API_URL ?? 'https://api.github.com'
@@ -82,6 +86,15 @@ export async function grantAll(names: string[], ctx: GrantContext): Promise<Gran
     ctx.setSecret(credential.token)
     out.push({ provider: provider.name, credential })
   }
+  // Then every key that can be checked is, at once: a wrong one fails here, before a
+  // container or proxy exists.
+  await Promise.all(
+    out.map(async ({ provider, credential }) => {
+      const p = registry.mustGet(provider)
+      const check = isValidatingProvider(p) ? p.keyCheck(credential) : undefined
+      if (check) await checkKey(ctx, credential.token, check)
+    })
+  )
   return out
 }
 

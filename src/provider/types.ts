@@ -155,6 +155,8 @@ export interface GrantContext {
   getIDToken: (audience: string) => Promise<string>
   /** Registers a value with the log masker the moment it exists. */
   setSecret: (value: string) => void
+  /** A warning for the step log (a check that could not run); absent = silent. */
+  warn?: (line: string) => void
   /** The repository (`owner/name`) and run id, for session names and token scoping. */
   repository: string
   runId: string

@@ -1,6 +1,7 @@
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
 import { AgentBase, mcpJson } from './agent.js'
 import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import type { KeyCheck } from '../grant/validate.js'
 
 export const ANTHROPIC_HOST = 'api.anthropic.com'
 const OAUTH_PREFIX = 'sk-ant-oat'
@@ -53,6 +54,22 @@ export class ClaudeProvider extends AgentBase {
         PLACEHOLDERS.anthropicKey
       )
       p.removeRequestHeader(ANTHROPIC_HOST, 'authorization')
+    }
+  }
+
+  /**
+   * An API key is checked with `GET /v1/models` (free, read-only). An OAuth token is not:
+   * it is meant for Claude Code's own calls, and no read-only endpoint is documented for it.
+   */
+  keyCheck(cred: Credential): KeyCheck | undefined {
+    if (this.isOAuth(cred)) return undefined
+    return {
+      provider: this.name,
+      input: 'anthropic-api-key',
+      url: `https://${ANTHROPIC_HOST}/v1/models?limit=1`,
+      headers: { 'x-api-key': cred.token, 'anthropic-version': '2023-06-01' },
+      refused: (status) => status === 401 || status === 403,
+      hint: 'Check that anthropic-api-key holds a current key from the Anthropic Console (not revoked, its workspace active); a Claude Code OAuth token belongs in claude-code-oauth-token.'
     }
   }
 

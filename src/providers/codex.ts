@@ -2,6 +2,7 @@ import { stringify as toToml } from 'smol-toml'
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
 import { AgentBase } from './agent.js'
 import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import type { KeyCheck } from '../grant/validate.js'
 
 export const OPENAI_HOST = 'api.openai.com'
 
@@ -30,6 +31,18 @@ export class CodexProvider extends AgentBase {
       this.name,
       PLACEHOLDERS.openai
     )
+  }
+
+  /** `GET /v1/models`; only 401 counts as refused (a restricted key may lack model reads). */
+  keyCheck(cred: Credential): KeyCheck {
+    return {
+      provider: this.name,
+      input: 'openai-api-key',
+      url: `https://${OPENAI_HOST}/v1/models`,
+      headers: { authorization: `Bearer ${cred.token}` },
+      refused: (status) => status === 401,
+      hint: 'Check that openai-api-key holds a current OpenAI API key (not revoked, its project active).'
+    }
   }
 
   hosts(_cred: Credential): string[] {

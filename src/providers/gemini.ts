@@ -1,6 +1,7 @@
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
 import { AgentBase, mcpJson } from './agent.js'
 import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import type { KeyCheck } from '../grant/validate.js'
 
 export const GEMINI_HOST = 'generativelanguage.googleapis.com'
 
@@ -32,6 +33,24 @@ export class GeminiProvider extends AgentBase {
       this.name,
       PLACEHOLDERS.gemini
     )
+  }
+
+  /**
+   * `GET /v1beta/models`. Google answers a key it does not know with 400 API_KEY_INVALID, and
+   * one whose restrictions or project do not allow this API with 403.
+   */
+  keyCheck(cred: Credential): KeyCheck {
+    return {
+      provider: this.name,
+      input: 'gemini-api-key',
+      url: `https://${GEMINI_HOST}/v1beta/models?pageSize=1`,
+      headers: { 'x-goog-api-key': cred.token },
+      refused: (status, body) =>
+        status === 401 ||
+        status === 403 ||
+        (status === 400 && /API_KEY_INVALID|API key not valid/i.test(body)),
+      hint: 'Check that gemini-api-key is a current key from Google AI Studio, that its API restrictions allow the Generative Language API, and that the API is enabled on its project.'
+    }
   }
 
   hosts(_cred: Credential): string[] {

@@ -2,6 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Credential, GrantContext, MountConfig, ProxyConfigurer } from '../provider/index.js'
 import { BaseProvider, PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import type { KeyCheck } from '../grant/validate.js'
 
 export const NPM_REGISTRY_HOST = 'registry.npmjs.org'
 
@@ -21,6 +22,18 @@ export class NpmProvider extends BaseProvider {
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
     p.setCredentialWithGrant(NPM_REGISTRY_HOST, 'Authorization', `Bearer ${cred.token}`, this.name)
+  }
+
+  /** `GET /-/whoami`: the registry answers 401 to a token it does not accept. */
+  keyCheck(cred: Credential): KeyCheck {
+    return {
+      provider: this.name,
+      input: 'npm-token',
+      url: `https://${NPM_REGISTRY_HOST}/-/whoami`,
+      headers: { authorization: `Bearer ${cred.token}` },
+      refused: (status) => status === 401,
+      hint: 'Check that npm-token is a current npm access token (not revoked or expired).'
+    }
   }
 
   hosts(_cred: Credential): string[] {

@@ -178,6 +178,7 @@ async function streamMessage(
  *   calls, then the final text); any other (titles, quota probes, summaries) gets a short
  *   text. Streams SSE when `stream: true`, else answers one JSON message.
  * - `POST /v1/messages/count_tokens`: `{input_tokens}` from the body size.
+ * - `GET /v1/models`: one model (the key check Airlock runs before starting the container).
  * - `GET /api/claude_code/*` (organisation policy and managed settings): 404, which Claude
  *   Code reads as "nothing configured" for an API-key account.
  * - anything else: 404 `not_found_error`.
@@ -280,6 +281,16 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
 
     if (path.startsWith('/api/claude_code/')) return fail(404, 'not_found_error', 'not found')
     if (!authorised(req.headers)) return fail(401, 'authentication_error', 'invalid x-api-key')
+    if (req.method === 'GET' && path === '/v1/models') {
+      // The key check main runs before the container starts.
+      r.status = 200
+      res.writeHead(200, { 'content-type': 'application/json', 'request-id': requestId() })
+      const model = { type: 'model', id: 'claude-sonnet-4-5', display_name: 'Claude Sonnet 4.5' }
+      res.end(
+        JSON.stringify({ data: [model], has_more: false, first_id: model.id, last_id: model.id })
+      )
+      return
+    }
     if (req.method === 'POST' && path === '/v1/messages/count_tokens') {
       r.status = 200
       res.writeHead(200, { 'content-type': 'application/json', 'request-id': requestId() })

@@ -161,6 +161,7 @@ function googleError(res: ServerResponse, status: number, code: string, message:
  *   for JSON (`responseMimeType: application/json`, e.g. the model router) gets a value of
  *   its response schema.
  * - `POST …/models/<model>:countTokens`: `{totalTokens}` from the body size.
+ * - `GET …/models`: one model (the key check Airlock runs before starting the container).
  * - anything else: 404 `NOT_FOUND`.
  */
 export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemini> {
@@ -298,6 +299,13 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
     const key = req.headers['x-goog-api-key'] ?? r.keyParam
     if (key !== opts.apiKey)
       return fail(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.')
+    if (req.method === 'GET' && /^\/v1(?:beta|alpha)?\/models$/.test(u.pathname)) {
+      // The key check Airlock runs before starting the container.
+      r.status = 200
+      res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' })
+      res.end(JSON.stringify({ models: [{ name: 'models/gemini-2.5-pro', version: '2.5' }] }))
+      return
+    }
     if (!m || req.method !== 'POST') return fail(404, 'NOT_FOUND', `${req.method} ${u.pathname}`)
     if (!json) return fail(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.')
     if (r.rpc === 'countTokens') {

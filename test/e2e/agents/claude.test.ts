@@ -100,6 +100,8 @@ describe.skipIf(!hasDocker)('Claude Code in the airlock against a fake Anthropic
     // Start-up calls (policy limits, managed settings) carry the key too; the fake answers
     // them 404 ("nothing configured"), and every Messages call is authorised.
     expect(api.requests.length).toBeGreaterThanOrEqual(3)
+    // Main checked the key before starting anything (from the runner, not the container).
+    expect(`${api.requests[0]?.method} ${api.requests[0]?.url}`).toBe('GET /v1/models?limit=1')
     for (const r of api.requests) expect(r.headers['x-api-key'], r.url).toBe(REAL_KEY)
     for (const r of api.requests.filter((q) => q.path.startsWith('/v1/')))
       expect(r.status, r.url).toBe(200)

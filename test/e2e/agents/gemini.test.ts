@@ -99,8 +99,11 @@ describe.skipIf(!hasDocker)('Gemini CLI in the airlock against a fake Gemini API
       expect(r.keyParam, r.url).not.toBe(PLACEHOLDER)
       expect(r.status, r.url).toBe(200)
     }
-    // The router asks a flash-lite model for JSON first; then the main conversation streams.
-    const router = api.requests[0]
+    // Main checked the key first (GET /v1beta/models, from the runner, not the container).
+    expect(api.requests[0]?.method).toBe('GET')
+    expect(api.requests[0]?.path).toBe('/v1beta/models')
+    // Then the router asks a flash-lite model for JSON; then the main conversation streams.
+    const router = api.requests.filter((r) => r.rpc)[0]
     expect(router?.rpc).toBe('generateContent')
     expect(router?.model).toMatch(/flash-lite/)
     expect(router?.turn).toBe('side')
