@@ -81673,19 +81673,31 @@ class ClaudeProvider extends AgentBase {
     npmPackage = '@anthropic-ai/claude-code';
     defaultVersion = '2.1.332';
     binary = 'claude';
-    grant(ctx) {
-        const [input, token] = requireSecret(ctx, this.name, ['anthropic-api-key', 'claude-code-oauth-token'], 'Set anthropic-api-key or claude-code-oauth-token, or grant aws/gcp for Bedrock/Vertex.');
+    /**
+     * The key (`anthropic-api-key`), or the OAuth token (`claude-code-oauth-token`); without
+     * either, Amazon Bedrock when the run grants `aws`, or Google Vertex AI when it grants
+     * `gcp`: then the model calls carry the cloud credential the proxy handles, and this grant
+     * holds no secret of its own.
+     */
+    async grant(ctx) {
+        const cloud = cloudMode(ctx);
+        if (!ctx.input('anthropic-api-key') && !ctx.input('claude-code-oauth-token') && cloud)
+            return cloud;
+        const [input, token] = requireSecret(ctx, this.name, ['anthropic-api-key', 'claude-code-oauth-token'], 'Set anthropic-api-key or claude-code-oauth-token, or grant aws (Amazon Bedrock) or gcp (Google Vertex AI).');
         const cred = staticCredential(this.name, token);
         cred.metadata = {
             ...cred.metadata,
             auth: input === 'claude-code-oauth-token' || token.startsWith(OAUTH_PREFIX) ? 'oauth' : 'api-key'
         };
-        return Promise.resolve(cred);
+        return cred;
     }
     isOAuth(cred) {
         return cred.metadata?.auth === 'oauth';
     }
     configureProxy(p, cred) {
+        // On Bedrock or Vertex the aws or gcp grant signs or authorises the model calls.
+        if (isCloud(cred))
+            return;
         if (this.isOAuth(cred)) {
             p.setCredentialWithGrant(ANTHROPIC_HOST, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.claudeOauth);
             // The API rejects OAuth bearer tokens without this beta flag.
@@ -81702,7 +81714,7 @@ class ClaudeProvider extends AgentBase {
      * it is meant for Claude Code's own calls, and no read-only endpoint is documented for it.
      */
     keyCheck(cred) {
-        if (this.isOAuth(cred))
+        if (this.isOAuth(cred) || isCloud(cred))
             return undefined;
         return {
             provider: this.name,
@@ -81713,10 +81725,32 @@ class ClaudeProvider extends AgentBase {
             hint: 'Check that anthropic-api-key holds a current key from the Anthropic Console (not revoked, its workspace active); a Claude Code OAuth token belongs in claude-code-oauth-token.'
         };
     }
-    hosts(_cred) {
+    hosts(cred) {
+        const m = cred.metadata ?? {};
+        if (m.auth === 'bedrock')
+            return [`bedrock-runtime.${m.region}.amazonaws.com`];
+        if (m.auth === 'vertex')
+            return m.region === 'global'
+                ? ['aiplatform.googleapis.com']
+                : [`${m.region}-aiplatform.googleapis.com`, 'aiplatform.googleapis.com'];
         return [ANTHROPIC_HOST];
     }
     containerEnv(cred) {
+        const m = cred.metadata ?? {};
+        // Bedrock: Claude Code signs with the placeholder keys the aws grant gives the container,
+        // and the proxy checks that signature and signs again with the real ones (so Bedrock's
+        // own auth is not skipped: an unsigned request would get no credentials at all).
+        if (m.auth === 'bedrock')
+            return ['CLAUDE_CODE_USE_BEDROCK=1', `AWS_REGION=${m.region}`];
+        // Vertex: Claude Code skips Google auth (the gcp grant sets CLAUDE_CODE_SKIP_VERTEX_AUTH)
+        // and the proxy adds the access token.
+        if (m.auth === 'vertex')
+            return [
+                'CLAUDE_CODE_USE_VERTEX=1',
+                'CLAUDE_CODE_SKIP_VERTEX_AUTH=1',
+                `CLOUD_ML_REGION=${m.region}`,
+                ...(m.project ? [`ANTHROPIC_VERTEX_PROJECT_ID=${m.project}`] : [])
+            ];
         return this.isOAuth(cred)
             ? [`CLAUDE_CODE_OAUTH_TOKEN=${PLACEHOLDERS.claudeOauth}`]
             : [`ANTHROPIC_API_KEY=${PLACEHOLDERS.anthropicKey}`];
@@ -81764,6 +81798,55 @@ class ClaudeProvider extends AgentBase {
     command(prompt, args) {
         return ['-p', prompt, '--output-format', 'json', '--dangerously-skip-permissions', ...args];
     }
+}
+/** Vertex AI's region for Claude when the run does not say (one Claude models are served in). */
+const DEFAULT_VERTEX_REGION = 'us-east5';
+function isCloud(cred) {
+    return cred.metadata?.auth === 'bedrock' || cred.metadata?.auth === 'vertex';
+}
+/** The names in the `grants` input, as written (aws and gcp have no aliases). */
+function grantNames(ctx) {
+    return ctx
+        .input('grants')
+        .split(/[\s,]+/)
+        .map((g) => g.trim().toLowerCase())
+        .filter(Boolean);
+}
+/**
+ * Claude through a cloud the run grants, or undefined. The region is `aws-region` for
+ * Bedrock; for Vertex, `CLOUD_ML_REGION` in the `env` input or us-east5, and the project is
+ * `ANTHROPIC_VERTEX_PROJECT_ID` there or the service account's.
+ */
+function cloudMode(ctx) {
+    const grants = grantNames(ctx);
+    const base = { provider: 'claude', token: '', createdAt: new Date() };
+    if (grants.includes('aws'))
+        return {
+            ...base,
+            metadata: { auth: 'bedrock', region: ctx.input('aws-region') || 'us-east-1' }
+        };
+    if (!grants.includes('gcp'))
+        return undefined;
+    const env = envInput(ctx.input('env'));
+    const project = env.ANTHROPIC_VERTEX_PROJECT_ID ??
+        /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(ctx.input('gcp-service-account'))?.[1];
+    const metadata = {
+        auth: 'vertex',
+        region: env.CLOUD_ML_REGION ?? DEFAULT_VERTEX_REGION
+    };
+    if (project)
+        metadata.project = project;
+    return { ...base, metadata };
+}
+/** `NAME=value` lines of the `env` input (validated in full by the inputs module). */
+function envInput(text) {
+    const out = {};
+    for (const line of text.split(/\r?\n/)) {
+        const eq = line.indexOf('=');
+        if (eq > 0)
+            out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    }
+    return out;
 }
 
 // EXTERNAL MODULE: external "node:events"
@@ -85048,9 +85131,9 @@ class CodexProvider extends AgentBase {
     npmPackage = '@openai/codex';
     defaultVersion = '0.171.0';
     binary = 'codex';
-    grant(ctx) {
+    async grant(ctx) {
         const [, token] = requireSecret(ctx, this.name, ['openai-api-key'], 'Set openai-api-key (e.g. ${{ secrets.OPENAI_API_KEY }}).');
-        return Promise.resolve(staticCredential(this.name, token));
+        return staticCredential(this.name, token);
     }
     configureProxy(p, cred) {
         p.setCredentialWithGrant(OPENAI_HOST, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.openai);
@@ -85571,13 +85654,13 @@ function customPlaceholder(name) {
  */
 class CustomProvider extends BaseProvider {
     name = 'custom';
-    grant(ctx) {
+    async grant(ctx) {
         const raw = ctx.input('custom-credentials');
         if (!raw) {
-            return Promise.reject(new GrantError(this.name, 'no credential: `custom-credentials` is empty', 'Set custom-credentials to a YAML list of {name, hosts, header, prefix, value, env}.'));
+            throw new GrantError(this.name, 'no credential: `custom-credentials` is empty', 'Set custom-credentials to a YAML list of {name, hosts, header, prefix, value, env}.');
         }
         // Parsing masks every value; the entries travel to the proxy as one JSON token.
-        return Promise.resolve(staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw, ctx.setSecret))));
+        return staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw, ctx.setSecret)));
     }
     entries(cred) {
         return JSON.parse(cred.token);
@@ -85609,9 +85692,9 @@ class GeminiProvider extends AgentBase {
     npmPackage = '@google/gemini-cli';
     defaultVersion = '0.61.0';
     binary = 'gemini';
-    grant(ctx) {
+    async grant(ctx) {
         const [, token] = requireSecret(ctx, this.name, ['gemini-api-key'], 'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}), or grant gcp for Vertex AI.');
-        return Promise.resolve(staticCredential(this.name, token));
+        return staticCredential(this.name, token);
     }
     configureProxy(p, cred) {
         // Header only, no token substitution: swapping the placeholder wherever it appears (a
@@ -86065,9 +86148,9 @@ const NPM_REGISTRY_HOST = 'registry.npmjs.org';
 /** npm: Bearer on the registry; the container gets an `.npmrc` holding a placeholder. */
 class NpmProvider extends BaseProvider {
     name = 'npm';
-    grant(ctx) {
+    async grant(ctx) {
         const [, token] = requireSecret(ctx, this.name, ['npm-token'], 'Set npm-token to a registry token (e.g. ${{ secrets.NPM_TOKEN }}).');
-        return Promise.resolve(staticCredential(this.name, token));
+        return staticCredential(this.name, token);
     }
     configureProxy(p, cred) {
         p.setCredentialWithGrant(NPM_REGISTRY_HOST, 'Authorization', `Bearer ${cred.token}`, this.name);

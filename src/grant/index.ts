@@ -83,7 +83,8 @@ export async function grantAll(names: string[], ctx: GrantContext): Promise<Gran
       if (err instanceof GrantError) throw err
       throw new GrantError(provider.name, err instanceof Error ? err : String(err))
     }
-    ctx.setSecret(credential.token)
+    // Claude on Bedrock or Vertex holds no secret of its own (the cloud grant does).
+    if (credential.token) ctx.setSecret(credential.token)
     out.push({ provider: provider.name, credential })
   }
   // Then every key that can be checked is, at once: a wrong one fails here, before a

@@ -13,12 +13,21 @@ export class ClaudeProvider extends AgentBase {
   readonly defaultVersion = '2.1.332'
   readonly binary = 'claude'
 
-  grant(ctx: GrantContext): Promise<Credential> {
+  /**
+   * The key (`anthropic-api-key`), or the OAuth token (`claude-code-oauth-token`); without
+   * either, Amazon Bedrock when the run grants `aws`, or Google Vertex AI when it grants
+   * `gcp`: then the model calls carry the cloud credential the proxy handles, and this grant
+   * holds no secret of its own.
+   */
+  async grant(ctx: GrantContext): Promise<Credential> {
+    const cloud = cloudMode(ctx)
+    if (!ctx.input('anthropic-api-key') && !ctx.input('claude-code-oauth-token') && cloud)
+      return cloud
     const [input, token] = requireSecret(
       ctx,
       this.name,
       ['anthropic-api-key', 'claude-code-oauth-token'],
-      'Set anthropic-api-key or claude-code-oauth-token, or grant aws/gcp for Bedrock/Vertex.'
+      'Set anthropic-api-key or claude-code-oauth-token, or grant aws (Amazon Bedrock) or gcp (Google Vertex AI).'
     )
     const cred = staticCredential(this.name, token)
     cred.metadata = {
@@ -26,7 +35,7 @@ export class ClaudeProvider extends AgentBase {
       auth:
         input === 'claude-code-oauth-token' || token.startsWith(OAUTH_PREFIX) ? 'oauth' : 'api-key'
     }
-    return Promise.resolve(cred)
+    return cred
   }
 
   isOAuth(cred: Credential): boolean {
@@ -34,6 +43,8 @@ export class ClaudeProvider extends AgentBase {
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
+    // On Bedrock or Vertex the aws or gcp grant signs or authorises the model calls.
+    if (isCloud(cred)) return
     if (this.isOAuth(cred)) {
       p.setCredentialWithGrant(
         ANTHROPIC_HOST,
@@ -62,7 +73,7 @@ export class ClaudeProvider extends AgentBase {
    * it is meant for Claude Code's own calls, and no read-only endpoint is documented for it.
    */
   keyCheck(cred: Credential): KeyCheck | undefined {
-    if (this.isOAuth(cred)) return undefined
+    if (this.isOAuth(cred) || isCloud(cred)) return undefined
     return {
       provider: this.name,
       input: 'anthropic-api-key',
@@ -73,11 +84,31 @@ export class ClaudeProvider extends AgentBase {
     }
   }
 
-  hosts(_cred: Credential): string[] {
+  hosts(cred: Credential): string[] {
+    const m = cred.metadata ?? {}
+    if (m.auth === 'bedrock') return [`bedrock-runtime.${m.region}.amazonaws.com`]
+    if (m.auth === 'vertex')
+      return m.region === 'global'
+        ? ['aiplatform.googleapis.com']
+        : [`${m.region}-aiplatform.googleapis.com`, 'aiplatform.googleapis.com']
     return [ANTHROPIC_HOST]
   }
 
   override containerEnv(cred: Credential): string[] {
+    const m = cred.metadata ?? {}
+    // Bedrock: Claude Code signs with the placeholder keys the aws grant gives the container,
+    // and the proxy checks that signature and signs again with the real ones (so Bedrock's
+    // own auth is not skipped: an unsigned request would get no credentials at all).
+    if (m.auth === 'bedrock') return ['CLAUDE_CODE_USE_BEDROCK=1', `AWS_REGION=${m.region}`]
+    // Vertex: Claude Code skips Google auth (the gcp grant sets CLAUDE_CODE_SKIP_VERTEX_AUTH)
+    // and the proxy adds the access token.
+    if (m.auth === 'vertex')
+      return [
+        'CLAUDE_CODE_USE_VERTEX=1',
+        'CLAUDE_CODE_SKIP_VERTEX_AUTH=1',
+        `CLOUD_ML_REGION=${m.region}`,
+        ...(m.project ? [`ANTHROPIC_VERTEX_PROJECT_ID=${m.project}`] : [])
+      ]
     return this.isOAuth(cred)
       ? [`CLAUDE_CODE_OAUTH_TOKEN=${PLACEHOLDERS.claudeOauth}`]
       : [`ANTHROPIC_API_KEY=${PLACEHOLDERS.anthropicKey}`]
@@ -132,4 +163,58 @@ export class ClaudeProvider extends AgentBase {
   command(prompt: string, args: string[]): string[] {
     return ['-p', prompt, '--output-format', 'json', '--dangerously-skip-permissions', ...args]
   }
+}
+
+/** Vertex AI's region for Claude when the run does not say (one Claude models are served in). */
+export const DEFAULT_VERTEX_REGION = 'us-east5'
+
+function isCloud(cred: Credential): boolean {
+  return cred.metadata?.auth === 'bedrock' || cred.metadata?.auth === 'vertex'
+}
+
+/** The names in the `grants` input, as written (aws and gcp have no aliases). */
+function grantNames(ctx: GrantContext): string[] {
+  return ctx
+    .input('grants')
+    .split(/[\s,]+/)
+    .map((g) => g.trim().toLowerCase())
+    .filter(Boolean)
+}
+
+/**
+ * Claude through a cloud the run grants, or undefined. The region is `aws-region` for
+ * Bedrock; for Vertex, `CLOUD_ML_REGION` in the `env` input or us-east5, and the project is
+ * `ANTHROPIC_VERTEX_PROJECT_ID` there or the service account's.
+ */
+function cloudMode(ctx: GrantContext): Credential | undefined {
+  const grants = grantNames(ctx)
+  const base = { provider: 'claude', token: '', createdAt: new Date() }
+  if (grants.includes('aws'))
+    return {
+      ...base,
+      metadata: { auth: 'bedrock', region: ctx.input('aws-region') || 'us-east-1' }
+    }
+  if (!grants.includes('gcp')) return undefined
+  const env = envInput(ctx.input('env'))
+  const project =
+    env.ANTHROPIC_VERTEX_PROJECT_ID ??
+    /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(
+      ctx.input('gcp-service-account')
+    )?.[1]
+  const metadata: Record<string, string> = {
+    auth: 'vertex',
+    region: env.CLOUD_ML_REGION ?? DEFAULT_VERTEX_REGION
+  }
+  if (project) metadata.project = project
+  return { ...base, metadata }
+}
+
+/** `NAME=value` lines of the `env` input (validated in full by the inputs module). */
+function envInput(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of text.split(/\r?\n/)) {
+    const eq = line.indexOf('=')
+    if (eq > 0) out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim()
+  }
+  return out
 }

@@ -13,14 +13,14 @@ export class CodexProvider extends AgentBase {
   readonly defaultVersion = '0.171.0'
   readonly binary = 'codex'
 
-  grant(ctx: GrantContext): Promise<Credential> {
+  async grant(ctx: GrantContext): Promise<Credential> {
     const [, token] = requireSecret(
       ctx,
       this.name,
       ['openai-api-key'],
       'Set openai-api-key (e.g. ${{ secrets.OPENAI_API_KEY }}).'
     )
-    return Promise.resolve(staticCredential(this.name, token))
+    return staticCredential(this.name, token)
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {

@@ -19,21 +19,17 @@ export function customPlaceholder(name: string): string {
 export class CustomProvider extends BaseProvider {
   readonly name = 'custom'
 
-  grant(ctx: GrantContext): Promise<Credential> {
+  async grant(ctx: GrantContext): Promise<Credential> {
     const raw = ctx.input('custom-credentials')
     if (!raw) {
-      return Promise.reject(
-        new GrantError(
-          this.name,
-          'no credential: `custom-credentials` is empty',
-          'Set custom-credentials to a YAML list of {name, hosts, header, prefix, value, env}.'
-        )
+      throw new GrantError(
+        this.name,
+        'no credential: `custom-credentials` is empty',
+        'Set custom-credentials to a YAML list of {name, hosts, header, prefix, value, env}.'
       )
     }
     // Parsing masks every value; the entries travel to the proxy as one JSON token.
-    return Promise.resolve(
-      staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw, ctx.setSecret)))
-    )
+    return staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw, ctx.setSecret)))
   }
 
   entries(cred: Credential): CustomCredential[] {

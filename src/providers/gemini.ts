@@ -12,14 +12,14 @@ export class GeminiProvider extends AgentBase {
   readonly defaultVersion = '0.61.0'
   readonly binary = 'gemini'
 
-  grant(ctx: GrantContext): Promise<Credential> {
+  async grant(ctx: GrantContext): Promise<Credential> {
     const [, token] = requireSecret(
       ctx,
       this.name,
       ['gemini-api-key'],
       'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}), or grant gcp for Vertex AI.'
     )
-    return Promise.resolve(staticCredential(this.name, token))
+    return staticCredential(this.name, token)
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {

@@ -10,14 +10,14 @@ export const NPM_REGISTRY_HOST = 'registry.npmjs.org'
 export class NpmProvider extends BaseProvider {
   readonly name = 'npm'
 
-  grant(ctx: GrantContext): Promise<Credential> {
+  async grant(ctx: GrantContext): Promise<Credential> {
     const [, token] = requireSecret(
       ctx,
       this.name,
       ['npm-token'],
       'Set npm-token to a registry token (e.g. ${{ secrets.NPM_TOKEN }}).'
     )
-    return Promise.resolve(staticCredential(this.name, token))
+    return staticCredential(this.name, token)
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {

@@ -35,6 +35,8 @@ export interface AnthropicRequest {
   turn?: number | 'side'
   /** For `/v1/messages`: whether the answer was streamed as server-sent events. */
   streamed?: boolean
+  /** For Claude on Vertex AI: what the path named. */
+  vertex?: { project: string; region: string; model: string; method: string }
 }
 
 /** Options for {@link startFakeAnthropic}. */
@@ -50,6 +52,11 @@ export interface FakeAnthropicOptions {
   script: ScriptedTurn[]
   /** Input and output tokens reported per answer (default 100 and 20). */
   usage?: { input: number; output: number }
+  /**
+   * Also serve Claude on Vertex AI (`…/publishers/anthropic/models/<m>:streamRawPredict`,
+   * `:rawPredict`), accepting the Bearer tokens this says are good (a Google access token).
+   */
+  vertex?: { accepts: (bearer: string) => boolean }
 }
 
 /** A running fake of the Anthropic API; see {@link startFakeAnthropic}. */
@@ -183,13 +190,21 @@ async function streamMessage(
  *   Code reads as "nothing configured" for an API-key account.
  * - anything else: 404 `not_found_error`.
  */
+/** `/v1/projects/<p>/locations/<region>/publishers/anthropic/models/<model>:<method>` */
+const VERTEX_PATH =
+  /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/anthropic\/models\/([^/:]+):(streamRawPredict|rawPredict)$/
+
 export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<FakeAnthropic> {
   const usage = opts.usage ?? { input: 100, output: 20 }
   const requests: AnthropicRequest[] = []
   const sockets = new Set<net.Socket>()
 
   const authorised = (h: IncomingHttpHeaders): boolean =>
-    h['x-api-key'] === opts.apiKey || h.authorization === `Bearer ${opts.apiKey}`
+    h['x-api-key'] === opts.apiKey ||
+    h.authorization === `Bearer ${opts.apiKey}` ||
+    (opts.vertex !== undefined &&
+      /^Bearer \S+$/.test(h.authorization ?? '') &&
+      opts.vertex.accepts(h.authorization!.slice('Bearer '.length)))
 
   const messages = async (
     r: AnthropicRequest,
@@ -296,6 +311,21 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
       res.writeHead(200, { 'content-type': 'application/json', 'request-id': requestId() })
       res.end(JSON.stringify({ input_tokens: Math.max(1, Math.ceil(text.length / 4)) }))
       return
+    }
+    const vertex = VERTEX_PATH.exec(path)
+    if (opts.vertex && req.method === 'POST' && vertex) {
+      if (!json) return fail(400, 'invalid_request_error', 'body is not a JSON object')
+      // Vertex names the model in the path and the API version in the body; the stream
+      // method streams whatever the body says.
+      r.vertex = { project: vertex[1]!, region: vertex[2]!, model: vertex[3]!, method: vertex[4]! }
+      if (json.anthropic_version !== 'vertex-2023-10-16')
+        return fail(400, 'invalid_request_error', 'anthropic_version: vertex-2023-10-16 expected')
+      const body = {
+        ...json,
+        model: vertex[3],
+        stream: vertex[4] === 'streamRawPredict' || json.stream === true
+      }
+      return messages(r, body, res)
     }
     if (req.method === 'POST' && path === '/v1/messages') {
       if (!json) return fail(400, 'invalid_request_error', 'body is not a JSON object')

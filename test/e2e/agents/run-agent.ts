@@ -40,10 +40,16 @@ export interface AgentRunOptions<A extends ApiServer> {
   agent: 'claude' | 'codex' | 'gemini'
   /** The API host the fake stands in for (routed with connect-to). */
   host: string
-  /** The input that carries the key, and the key. */
-  keyInput: string
-  realKey: string
+  /** The input that carries the key, and the key (none when a cloud grant stands in). */
+  keyInput?: string
+  realKey?: string
   startApi: (pki: TestPki) => Promise<A>
+  /** A PKI made by the test, for other fakes it runs (default: one for host alone). */
+  pki?: TestPki
+  /** More inputs, runner env and connect-to lines (for those other fakes). */
+  inputs?: Record<string, string>
+  env?: Record<string, string>
+  connectTo?: string[]
   /** Run the steps (and so the container) as root, like many self-hosted runners. */
   asRoot?: boolean
   node?: NodeName
@@ -54,7 +60,7 @@ export async function runAgent<A extends ApiServer>(
   opts: AgentRunOptions<A>
 ): Promise<AgentRun<A>> {
   await ensureTestImage()
-  const pki = await createTestPki([opts.host])
+  const pki = opts.pki ?? (await createTestPki([opts.host]))
   // The steps run as the runner's uid, which must read the CA file (upstream-ca).
   chmodSync(pki.dir, 0o755)
   const api = await opts.startApi(pki)
@@ -76,16 +82,20 @@ export async function runAgent<A extends ApiServer>(
       // its CA the way self-hosted runners do: through NODE_EXTRA_CA_CERTS.
       ...(process.env.NODE_EXTRA_CA_CERTS
         ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS }
-        : {})
+        : {}),
+      ...opts.env
     },
     inputs: {
       agent: opts.agent,
       prompt: PROMPT,
-      [opts.keyInput]: opts.realKey,
+      ...(opts.keyInput && opts.realKey ? { [opts.keyInput]: opts.realKey } : {}),
       image: TEST_IMAGE,
-      'connect-to': `${opts.host}:443=127.0.0.1:${api.port}`,
+      'connect-to': [`${opts.host}:443=127.0.0.1:${api.port}`, ...(opts.connectTo ?? [])].join(
+        '\n'
+      ),
       'upstream-ca': pki.caFile,
-      'timeout-minutes': '10'
+      'timeout-minutes': '10',
+      ...opts.inputs
     },
     ...(opts.asRoot ? { asRoot: true } : {}),
     ...(opts.node ? { node: opts.node } : {}),
