@@ -85693,7 +85693,7 @@ class GeminiProvider extends AgentBase {
     defaultVersion = '0.61.0';
     binary = 'gemini';
     async grant(ctx) {
-        const [, token] = requireSecret(ctx, this.name, ['gemini-api-key'], 'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}), or grant gcp for Vertex AI.');
+        const [, token] = requireSecret(ctx, this.name, ['gemini-api-key'], 'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}); Gemini CLI on Vertex AI through the gcp grant is not supported yet.');
         return staticCredential(this.name, token);
     }
     configureProxy(p, cred) {

@@ -17,7 +17,7 @@ export class GeminiProvider extends AgentBase {
       ctx,
       this.name,
       ['gemini-api-key'],
-      'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}), or grant gcp for Vertex AI.'
+      'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}); Gemini CLI on Vertex AI through the gcp grant is not supported yet.'
     )
     return staticCredential(this.name, token)
   }
