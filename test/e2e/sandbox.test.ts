@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process'
 import { filesUnder } from '../support/files.js'
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyAuditFile } from '../../src/proxy/audit.js'
 import { ensureTestImage, requireDocker, TEST_IMAGE } from '../support/docker.js'
 import { runAction, runnerIdentity, runnerTempDir, type ActionRun } from '../support/runner.js'
+import { startFakeResults, zipEntries, type FakeResults } from '../support/fake-results.js'
 import { createTestPki } from '../support/test-ca.js'
 import { startUpstream, type Upstream } from '../support/upstream.js'
 
@@ -147,5 +149,54 @@ describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
       /^airlock-[A-Za-z0-9]{6}$/.test(n)
     )
     expect(temp).toEqual([])
+  })
+})
+
+// With the runner's results service (here a fake speaking its wire format), main uploads the
+// two logs as the artifact named by audit-artifact; what arrives is the logs it reported.
+describe.skipIf(!hasDocker)('audit-artifact with a results service', () => {
+  let results: FakeResults
+  let run: ActionRun
+
+  beforeAll(async () => {
+    await ensureTestImage()
+    results = await startFakeResults({})
+    const workspace = runnerTempDir('airlock-artifact-ws-')
+    const id = runnerIdentity()
+    if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, workspace])
+    run = await runAction({
+      env: { GITHUB_WORKSPACE: workspace, ...results.env },
+      inputs: {
+        command: 'curl -sS --max-time 5 https://not-allowed.airlock.test/ || true',
+        image: TEST_IMAGE,
+        'timeout-minutes': '3',
+        'audit-artifact': 'airlock-logs'
+      }
+    })
+  }, 300_000)
+
+  afterAll(async () => {
+    await results?.close()
+  })
+
+  it('uploads network.jsonl and audit.jsonl as they were reported, chain intact', () => {
+    expect(run.main.code, run.main.stdout + run.main.stderr).toBe(0)
+    const artifact = results.artifacts.get('airlock-logs')
+    expect(artifact?.blob, JSON.stringify(results.requests.map((r) => r.url))).toBeDefined()
+    expect(run.main.stdout).toContain(
+      `uploaded the network and audit logs as artifact "airlock-logs" (id ${artifact!.id})`
+    )
+    const entries = zipEntries(artifact!.blob!)
+    expect([...entries.keys()].sort()).toEqual(['audit.jsonl', 'network.jsonl'])
+    expect(entries.get('network.jsonl')).toEqual(readFileSync(run.outputs['network-log']!))
+    expect(entries.get('network.jsonl')!.toString()).toContain('not-allowed.airlock.test')
+    // The uploaded audit log verifies on its own and ends at the head the step reported.
+    const copy = join(mkdtempSync(join(tmpdir(), 'airlock-artifact-check-')), 'audit.jsonl')
+    writeFileSync(copy, entries.get('audit.jsonl')!)
+    const verified = verifyAuditFile(copy)
+    expect(verified.ok).toBe(true)
+    expect(verified.head).toBe(run.outputs['audit-head'])
+    // The runtime token stays with the runner: masked, and never in the logs it uploaded.
+    for (const [, content] of entries) expect(content.toString()).not.toContain(results.token)
   })
 })
