@@ -85644,6 +85644,7 @@ function isRecord(v) {
 
 
 
+
 /** A placeholder for a custom credential's env variable: fixed per name, plainly fake. */
 function customPlaceholder(name) {
     return `airlock-placeholder-${name}`;
@@ -85668,7 +85669,10 @@ class CustomProvider extends BaseProvider {
     configureProxy(p, cred) {
         for (const e of this.entries(cred)) {
             for (const host of e.hosts) {
-                p.setCredentialWithGrant(host.toLowerCase(), e.header, `${e.prefix}${e.value}`, `custom:${e.name}`, e.env ? customPlaceholder(e.name) : undefined);
+                // Injection is per host name; a scheme or port written in the entry (accepted there,
+                // as in allowed-endpoints) only narrows what the allowlist lets through.
+                const pattern = policy_parseHostPattern(host);
+                p.setCredentialWithGrant(pattern.wildcard ? `*.${pattern.host}` : pattern.host, e.header, `${e.prefix}${e.value}`, `custom:${e.name}`, e.env ? customPlaceholder(e.name) : undefined);
             }
         }
     }

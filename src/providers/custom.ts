@@ -1,3 +1,4 @@
+import { parseHostPattern } from '../proxy/policy.js'
 import {
   GrantError,
   type Credential,
@@ -39,8 +40,11 @@ export class CustomProvider extends BaseProvider {
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
     for (const e of this.entries(cred)) {
       for (const host of e.hosts) {
+        // Injection is per host name; a scheme or port written in the entry (accepted there,
+        // as in allowed-endpoints) only narrows what the allowlist lets through.
+        const pattern = parseHostPattern(host)
         p.setCredentialWithGrant(
-          host.toLowerCase(),
+          pattern.wildcard ? `*.${pattern.host}` : pattern.host,
           e.header,
           `${e.prefix}${e.value}`,
           `custom:${e.name}`,
