@@ -81658,8 +81658,40 @@ class AgentBase extends BaseProvider {
     }
 }
 /** MCP servers in the common shape, minus anything undefined, for JSON config files. */
-function mcpJson(opts) {
-    return JSON.parse(JSON.stringify(opts.mcpServers));
+/**
+ * `mcp-servers` in the shape Claude Code reads (`.claude.json`): a remote server needs its
+ * `type` (without one Claude Code takes it for stdio), `http` unless the input said `sse`.
+ */
+function claudeMcp(opts) {
+    const out = {};
+    for (const [name, s] of Object.entries(opts.mcpServers))
+        out[name] = s.url
+            ? {
+                type: s.type === 'sse' ? 'sse' : 'http',
+                url: s.url,
+                ...(s.headers ? { headers: s.headers } : {})
+            }
+            : { type: 'stdio', command: s.command, args: s.args ?? [], env: s.env ?? {} };
+    return out;
+}
+/**
+ * `mcp-servers` in the shape Gemini CLI reads (`settings.json`): `httpUrl` is streamable
+ * HTTP, `url` is SSE.
+ */
+function geminiMcp(opts) {
+    const out = {};
+    for (const [name, s] of Object.entries(opts.mcpServers))
+        out[name] = s.url
+            ? {
+                [s.type === 'sse' ? 'url' : 'httpUrl']: s.url,
+                ...(s.headers ? { headers: s.headers } : {})
+            }
+            : {
+                command: s.command,
+                ...(s.args ? { args: s.args } : {}),
+                ...(s.env ? { env: s.env } : {})
+            };
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/providers/claude.ts
@@ -81777,7 +81809,7 @@ class ClaudeProvider extends AgentBase {
             }
         };
         if (Object.keys(opts.mcpServers).length > 0)
-            claudeJson.mcpServers = mcpJson(opts);
+            claudeJson.mcpServers = claudeMcp(opts);
         const settings = {
             permissions: { defaultMode: 'bypassPermissions' },
             skipDangerousModePermissionPrompt: true
@@ -81796,7 +81828,16 @@ class ClaudeProvider extends AgentBase {
         };
     }
     command(prompt, args) {
-        return ['-p', prompt, '--output-format', 'json', '--dangerously-skip-permissions', ...args];
+        // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
+        return [
+            '-p',
+            '--output-format',
+            'json',
+            '--dangerously-skip-permissions',
+            ...args,
+            '--',
+            prompt
+        ];
     }
 }
 /** Vertex AI's region for Claude when the run does not say (one Claude models are served in). */
@@ -85199,7 +85240,8 @@ class CodexProvider extends AgentBase {
         };
     }
     command(prompt, args) {
-        return ['exec', '--json', '--skip-git-repo-check', ...args, prompt];
+        // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
+        return ['exec', '--json', '--skip-git-repo-check', ...args, '--', prompt];
     }
 }
 
@@ -85738,7 +85780,7 @@ class GeminiProvider extends AgentBase {
             general: { disableAutoUpdate: true }
         };
         if (Object.keys(opts.mcpServers).length > 0)
-            settings.mcpServers = mcpJson(opts);
+            settings.mcpServers = geminiMcp(opts);
         return { '.gemini/settings.json': JSON.stringify(settings, null, 2) };
     }
     installSpec(version) {
@@ -85750,7 +85792,8 @@ class GeminiProvider extends AgentBase {
         };
     }
     command(prompt, args) {
-        return ['-p', prompt, '--output-format', 'json', '--yolo', ...args];
+        // `--prompt=<task>` in one word: a task that starts with `-` is still the option's value.
+        return [`--prompt=${prompt}`, '--output-format', 'json', '--yolo', ...args];
     }
 }
 

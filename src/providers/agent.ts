@@ -103,8 +103,41 @@ export abstract class AgentBase extends BaseProvider implements AgentProvider {
 }
 
 /** MCP servers in the common shape, minus anything undefined, for JSON config files. */
-export function mcpJson(opts: PrepareOpts): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(opts.mcpServers)) as Record<string, unknown>
+/**
+ * `mcp-servers` in the shape Claude Code reads (`.claude.json`): a remote server needs its
+ * `type` (without one Claude Code takes it for stdio), `http` unless the input said `sse`.
+ */
+export function claudeMcp(opts: PrepareOpts): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [name, s] of Object.entries(opts.mcpServers))
+    out[name] = s.url
+      ? {
+          type: s.type === 'sse' ? 'sse' : 'http',
+          url: s.url,
+          ...(s.headers ? { headers: s.headers } : {})
+        }
+      : { type: 'stdio', command: s.command, args: s.args ?? [], env: s.env ?? {} }
+  return out
+}
+
+/**
+ * `mcp-servers` in the shape Gemini CLI reads (`settings.json`): `httpUrl` is streamable
+ * HTTP, `url` is SSE.
+ */
+export function geminiMcp(opts: PrepareOpts): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [name, s] of Object.entries(opts.mcpServers))
+    out[name] = s.url
+      ? {
+          [s.type === 'sse' ? 'url' : 'httpUrl']: s.url,
+          ...(s.headers ? { headers: s.headers } : {})
+        }
+      : {
+          command: s.command,
+          ...(s.args ? { args: s.args } : {}),
+          ...(s.env ? { env: s.env } : {})
+        }
+  return out
 }
 
 export type { Credential }

@@ -1,5 +1,5 @@
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
-import { AgentBase, mcpJson } from './agent.js'
+import { AgentBase, claudeMcp } from './agent.js'
 import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
 import type { KeyCheck } from '../grant/validate.js'
 
@@ -136,7 +136,7 @@ export class ClaudeProvider extends AgentBase {
         '/workspace': { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true }
       }
     }
-    if (Object.keys(opts.mcpServers).length > 0) claudeJson.mcpServers = mcpJson(opts)
+    if (Object.keys(opts.mcpServers).length > 0) claudeJson.mcpServers = claudeMcp(opts)
     const settings = {
       permissions: { defaultMode: 'bypassPermissions' },
       skipDangerousModePermissionPrompt: true
@@ -161,7 +161,16 @@ export class ClaudeProvider extends AgentBase {
   }
 
   command(prompt: string, args: string[]): string[] {
-    return ['-p', prompt, '--output-format', 'json', '--dangerously-skip-permissions', ...args]
+    // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
+    return [
+      '-p',
+      '--output-format',
+      'json',
+      '--dangerously-skip-permissions',
+      ...args,
+      '--',
+      prompt
+    ]
   }
 }
 

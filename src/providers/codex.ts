@@ -103,6 +103,7 @@ export class CodexProvider extends AgentBase {
   }
 
   command(prompt: string, args: string[]): string[] {
-    return ['exec', '--json', '--skip-git-repo-check', ...args, prompt]
+    // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
+    return ['exec', '--json', '--skip-git-repo-check', ...args, '--', prompt]
   }
 }

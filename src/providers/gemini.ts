@@ -1,5 +1,5 @@
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
-import { AgentBase, mcpJson } from './agent.js'
+import { AgentBase, geminiMcp } from './agent.js'
 import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
 import type { KeyCheck } from '../grant/validate.js'
 
@@ -71,7 +71,7 @@ export class GeminiProvider extends AgentBase {
       privacy: { usageStatisticsEnabled: false },
       general: { disableAutoUpdate: true }
     }
-    if (Object.keys(opts.mcpServers).length > 0) settings.mcpServers = mcpJson(opts)
+    if (Object.keys(opts.mcpServers).length > 0) settings.mcpServers = geminiMcp(opts)
     return { '.gemini/settings.json': JSON.stringify(settings, null, 2) }
   }
 
@@ -89,6 +89,7 @@ export class GeminiProvider extends AgentBase {
   }
 
   command(prompt: string, args: string[]): string[] {
-    return ['-p', prompt, '--output-format', 'json', '--yolo', ...args]
+    // `--prompt=<task>` in one word: a task that starts with `-` is still the option's value.
+    return [`--prompt=${prompt}`, '--output-format', 'json', '--yolo', ...args]
   }
 }

@@ -293,16 +293,26 @@ describe('ClaudeProvider', () => {
     })
     const cfg = await claude.prepareContainer(opts)
     const claudeJson = readJson(join(opts.stagingDir, 'home/.claude.json'))
-    expect(claudeJson.mcpServers).toEqual(MCP)
+    // Claude Code's shape: every server typed (an untyped one would be taken for stdio).
+    expect(claudeJson.mcpServers).toEqual({
+      docs: { type: 'http', url: MCP.docs!.url, headers: MCP.docs!.headers },
+      files: {
+        type: 'stdio',
+        command: MCP.files!.command,
+        args: MCP.files!.args,
+        env: MCP.files!.env
+      }
+    })
     expect(claudeJson.hasCompletedOnboarding).toBe(true)
     expect(cfg.command).toEqual([
       '-p',
-      'Fix the failing test',
       '--output-format',
       'json',
       '--dangerously-skip-permissions',
       '--model',
-      'claude-sonnet-4-5'
+      'claude-sonnet-4-5',
+      '--',
+      'Fix the failing test'
     ])
     expect(cfg.env).toContain(`CLAUDE_CODE_OAUTH_TOKEN=${PLACEHOLDERS.claudeOauth}`)
     for (const entry of cfg.env) expect(entry).not.toContain(OAUTH_TOKEN)
@@ -436,6 +446,7 @@ describe('CodexProvider', () => {
       '--skip-git-repo-check',
       '--model',
       'gpt-5-codex',
+      '--',
       'Fix the failing test'
     ])
   })
@@ -534,7 +545,11 @@ describe('GeminiProvider', () => {
       security: { auth: { selectedType: 'gemini-api-key' } },
       privacy: { usageStatisticsEnabled: false },
       general: { disableAutoUpdate: true },
-      mcpServers: MCP
+      // Gemini CLI's shape: httpUrl is streamable HTTP (url would be SSE).
+      mcpServers: {
+        docs: { httpUrl: MCP.docs!.url, headers: MCP.docs!.headers },
+        files: { command: MCP.files!.command, args: MCP.files!.args, env: MCP.files!.env }
+      }
     })
     expectNoSecretInFiles(opts.stagingDir, GEMINI_KEY)
     expect(cfg.env).toEqual([
@@ -542,8 +557,7 @@ describe('GeminiProvider', () => {
       'GEMINI_CLI_TRUST_WORKSPACE=true'
     ])
     expect(cfg.command).toEqual([
-      '-p',
-      'Fix the failing test',
+      '--prompt=Fix the failing test',
       '--output-format',
       'json',
       '--yolo',
@@ -674,3 +688,32 @@ function codexKeeps(policy: CodexEnvPolicy, name: string): boolean {
   if (policy.include_only && !policy.include_only.some((p) => globMatch(p, name))) return false
   return true
 }
+
+describe('MCP servers without a type', () => {
+  const claude = new ClaudeProvider()
+  const gemini = new GeminiProvider()
+  // `{"url": …}` alone is the common form; each CLI needs it spelled out its own way.
+  const untyped: Record<string, MCPServerConfig> = {
+    remote: { url: 'https://mcp.example.com/mcp' },
+    legacy: { url: 'https://mcp.example.com/sse', type: 'sse' }
+  }
+
+  it('is streamable HTTP for Claude (type http) and Gemini (httpUrl); sse stays sse', async () => {
+    const c = prepareOpts(await claude.grant(context({ 'anthropic-api-key': ANTHROPIC_KEY })), {
+      mcpServers: untyped
+    })
+    await claude.prepareContainer(c)
+    expect(readJson(join(c.stagingDir, 'home/.claude.json')).mcpServers).toEqual({
+      remote: { type: 'http', url: 'https://mcp.example.com/mcp' },
+      legacy: { type: 'sse', url: 'https://mcp.example.com/sse' }
+    })
+    const g = prepareOpts(await gemini.grant(context({ 'gemini-api-key': GEMINI_KEY })), {
+      mcpServers: untyped
+    })
+    await gemini.prepareContainer(g)
+    expect(readJson(join(g.stagingDir, 'home/.gemini/settings.json')).mcpServers).toEqual({
+      remote: { httpUrl: 'https://mcp.example.com/mcp' },
+      legacy: { url: 'https://mcp.example.com/sse' }
+    })
+  })
+})

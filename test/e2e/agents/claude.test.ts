@@ -17,6 +17,7 @@ import {
   expectKeyContained,
   FINAL_ANSWER,
   HELLO,
+  PROMPT,
   removeAgentRun,
   runAgent,
   type AgentRun
@@ -110,6 +111,8 @@ describe.skipIf(!hasDocker)('Claude Code in the airlock against a fake Anthropic
       expect(r.status, r.url).toBe(200)
     const convo = api.conversation()
     expect(convo.map((r) => r.turn)).toEqual([0, 1, 2])
+    // The task reached the model whole, though it starts with `-` like an option.
+    expect(JSON.stringify(convo[0]?.json)).toContain(PROMPT)
     expect(convo.every((r) => r.streamed && r.url === '/v1/messages?beta=true')).toBe(true)
   })
 

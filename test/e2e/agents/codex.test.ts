@@ -14,6 +14,7 @@ import {
   expectKeyContained,
   FINAL_ANSWER,
   HELLO,
+  PROMPT,
   networkEntries,
   removeAgentRun,
   runAgent,
@@ -99,6 +100,8 @@ describe.skipIf(!hasDocker)('Codex CLI in the airlock against a fake OpenAI API'
     }
     const convo = api.conversation()
     expect(convo.map((r) => r.turn)).toEqual([0, 1])
+    // The task reached the model whole, though it starts with `-` like an option.
+    expect(JSON.stringify(convo[0]?.json)).toContain(PROMPT)
     expect(convo.every((r) => r.transport === 'websocket' && r.streamed)).toBe(true)
     // No fallback to HTTP streaming was needed.
     expect(http.filter((r) => r.method === 'POST')).toEqual([])

@@ -14,6 +14,7 @@ import {
   expectKeyContained,
   FINAL_ANSWER,
   HELLO,
+  PROMPT,
   networkEntries,
   removeAgentRun,
   runAgent,
@@ -109,6 +110,8 @@ describe.skipIf(!hasDocker)('Gemini CLI in the airlock against a fake Gemini API
     expect(router?.turn).toBe('side')
     const convo = api.conversation()
     expect(convo.map((r) => r.turn)).toEqual([0, 1, 2])
+    // The task reached the model whole, though it starts with `-` like an option.
+    expect(JSON.stringify(convo[0]?.json)).toContain(PROMPT)
     for (const r of convo) {
       expect(r.rpc).toBe('streamGenerateContent')
       expect(r.url).toMatch(/\?alt=sse$/)

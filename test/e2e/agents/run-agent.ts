@@ -20,7 +20,8 @@ import {
 import { createTestPki, type TestPki } from '../../support/test-ca.js'
 
 export const FINAL_ANSWER = 'Created hello.txt in the workspace; git status shows it as untracked.'
-export const PROMPT = 'Create hello.txt in the workspace, then show git status.'
+// Starts with "- " like a markdown task list: the CLIs must not read it as an option.
+export const PROMPT = '- Create hello.txt in the workspace, then show git status.'
 export const HELLO = 'hello from the airlock\n'
 /** The CLI downloads (hundreds of MB) are kept across runs; the cache is keyed by version. */
 const TOOL_CACHE = '/tmp/airlock-tool-cache'
