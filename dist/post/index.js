@@ -86200,7 +86200,7 @@ class NpmProvider extends BaseProvider {
         return staticCredential(this.name, token);
     }
     configureProxy(p, cred) {
-        p.setCredentialWithGrant(NPM_REGISTRY_HOST, 'Authorization', `Bearer ${cred.token}`, this.name);
+        p.setCredentialWithGrant(NPM_REGISTRY_HOST, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.npm);
     }
     /** `GET /-/whoami`: the registry answers 401 to a token it does not accept. */
     keyCheck(cred) {

@@ -21,7 +21,13 @@ export class NpmProvider extends BaseProvider {
   }
 
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
-    p.setCredentialWithGrant(NPM_REGISTRY_HOST, 'Authorization', `Bearer ${cred.token}`, this.name)
+    p.setCredentialWithGrant(
+      NPM_REGISTRY_HOST,
+      'Authorization',
+      `Bearer ${cred.token}`,
+      this.name,
+      PLACEHOLDERS.npm
+    )
   }
 
   /** `GET /-/whoami`: the registry answers 401 to a token it does not accept. */

@@ -7,9 +7,10 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { grantAll, makeGrantContext } from '../../src/grant/index.js'
-import { GrantError, registry } from '../../src/provider/index.js'
+import { registry } from '../../src/provider/index.js'
 import { registerAll } from '../../src/providers/index.js'
 import { createTestPki, type TestPki } from '../support/test-ca.js'
+import { grantError } from '../support/grant-context.js'
 
 const GOOD = {
   'anthropic-api-key': 'sk-ant-api03-GoodKeyForTheCheck000000000000',
@@ -118,15 +119,6 @@ function context(inputs: Record<string, string>, warnings: string[], to = port) 
     connectTo: HOSTS.map((h) => `${h}:443=127.0.0.1:${to}`),
     upstreamCa: pki.caFile
   })
-}
-
-async function grantError(p: Promise<unknown>): Promise<GrantError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e
-  )
-  expect(err).toBeInstanceOf(GrantError)
-  return err as GrantError
 }
 
 describe('key checks', () => {

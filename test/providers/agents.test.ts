@@ -9,12 +9,9 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { afterEach, describe, expect, it } from 'vitest'
-import { makeGrantContext } from '../../src/grant/index.js'
 import {
-  GrantError,
   META_KEY_TOKEN_SOURCE,
   type Credential,
-  type GrantContext,
   type MCPServerConfig,
   type PrepareOpts
 } from '../../src/provider/index.js'
@@ -25,6 +22,7 @@ import { CodexProvider, OPENAI_HOST } from '../../src/providers/codex.js'
 import { GEMINI_HOST, GeminiProvider } from '../../src/providers/gemini.js'
 import { CONTAINER, sandboxEnv } from '../../src/sandbox/staging.js'
 import { RecordingConfigurer } from '../support/recording-configurer.js'
+import { grantContext, grantError } from '../support/grant-context.js'
 
 // Real-looking secrets, so a leak into a staged file or env entry would be found by value.
 const ANTHROPIC_KEY = 'sk-ant-api03-REALKEY-unit-test-0123456789abcdefghijklmnopqrstuvwxyz'
@@ -34,28 +32,7 @@ const GEMINI_KEY = 'AIzaSyREALKEY-unit-test-0123456789abcde'
 
 const HOME = CONTAINER.home
 
-interface Ctx extends GrantContext {
-  masked: string[]
-}
-
-function context(inputs: Record<string, string>): Ctx {
-  const masked: string[] = []
-  const ctx = makeGrantContext({
-    input: (n) => inputs[n] ?? '',
-    setSecret: (v) => masked.push(v),
-    env: {}
-  })
-  return Object.assign(ctx, { masked })
-}
-
-async function grantError(p: Promise<unknown>): Promise<GrantError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e
-  )
-  expect(err).toBeInstanceOf(GrantError)
-  return err as GrantError
-}
+const context = (inputs: Record<string, string>) => grantContext(inputs)
 
 const staged: string[] = []
 afterEach(() => {

@@ -5,8 +5,7 @@ import {
   GrantError,
   isRefreshableProvider,
   type Credential,
-  type GrantContext,
-  type ProxyConfigurer
+  type GrantContext
 } from '../../src/provider/index.js'
 import { PLACEHOLDERS } from '../../src/providers/base.js'
 import { AwsProvider, GcpProvider } from '../../src/providers/cloud.js'
@@ -20,38 +19,8 @@ import {
   type FakeSts
 } from '../support/fake-sts.js'
 import { startFakeGoogle, type FakeGoogle } from '../support/fake-google.js'
+import { RecordingConfigurer } from '../support/recording-configurer.js'
 import { createTestPki, type TestPki } from '../support/test-ca.js'
-
-/** A ProxyConfigurer that records every call and keeps the current header per host/grant. */
-class RecordingConfigurer implements ProxyConfigurer {
-  readonly calls: Array<[string, ...unknown[]]> = []
-  /** host → `grant|header` → value, with the replace-on-same-grant rule of the real table. */
-  readonly current = new Map<string, Map<string, string>>()
-  setCredential(host: string, value: string): void {
-    this.setCredentialHeader(host, 'Authorization', value)
-  }
-  setCredentialHeader(host: string, name: string, value: string): void {
-    this.setCredentialWithGrant(host, name, value, '')
-  }
-  setCredentialWithGrant(host: string, name: string, value: string, grant: string): void {
-    this.calls.push(['setCredentialWithGrant', host, name, value, grant])
-    const m = this.current.get(host) ?? new Map<string, string>()
-    m.set(`${grant}|${name.toLowerCase()}`, value)
-    this.current.set(host, m)
-  }
-  addExtraHeader(host: string, name: string, value: string): void {
-    this.calls.push(['addExtraHeader', host, name, value])
-  }
-  removeRequestHeader(host: string, name: string): void {
-    this.calls.push(['removeRequestHeader', host, name])
-  }
-  setTokenSubstitution(host: string, placeholder: string, real: string): void {
-    this.calls.push(['setTokenSubstitution', host, placeholder, real])
-  }
-  addResponseTransformer(host: string): void {
-    this.calls.push(['addResponseTransformer', host])
-  }
-}
 
 const REPO = 'octo-org/octo-repo'
 const WIP = 'projects/123456789/locations/global/workloadIdentityPools/gh-pool/providers/gh'

@@ -4,8 +4,7 @@ import {
   GrantError,
   registry,
   type Credential,
-  type GrantContext,
-  type ProxyConfigurer
+  type GrantContext
 } from '../../src/provider/index.js'
 import { PLACEHOLDERS } from '../../src/providers/base.js'
 import { GitHubProvider } from '../../src/providers/github.js'
@@ -14,41 +13,8 @@ import {
   startFakeGitHubApp,
   type FakeGitHubApp
 } from '../support/fake-github-app.js'
+import { RecordingConfigurer } from '../support/recording-configurer.js'
 import { createTestPki, type TestPki } from '../support/test-ca.js'
-
-/** Records calls and keeps the current value per host and `grant|header` (replace semantics). */
-class RecordingConfigurer implements ProxyConfigurer {
-  readonly calls: Array<[string, ...unknown[]]> = []
-  readonly current = new Map<string, Map<string, string>>()
-  setCredential(host: string, value: string): void {
-    this.setCredentialHeader(host, 'Authorization', value)
-  }
-  setCredentialHeader(host: string, name: string, value: string): void {
-    this.setCredentialWithGrant(host, name, value, '')
-  }
-  setCredentialWithGrant(host: string, name: string, value: string, grant: string): void {
-    this.calls.push(['setCredentialWithGrant', host, name, value, grant])
-    const m = this.current.get(host) ?? new Map<string, string>()
-    m.set(`${grant}|${name.toLowerCase()}`, value)
-    this.current.set(host, m)
-  }
-  addExtraHeader(host: string, name: string, value: string): void {
-    this.calls.push(['addExtraHeader', host, name, value])
-  }
-  removeRequestHeader(host: string, name: string): void {
-    this.calls.push(['removeRequestHeader', host, name])
-  }
-  setTokenSubstitution(host: string, placeholder: string, real: string): void {
-    this.calls.push(['setTokenSubstitution', host, placeholder, real])
-  }
-  addResponseTransformer(host: string): void {
-    this.calls.push(['addResponseTransformer', host])
-  }
-  /** Header values now in force, host by host. */
-  snapshot(): Record<string, Record<string, string>> {
-    return Object.fromEntries([...this.current].map(([h, m]) => [h, Object.fromEntries(m)]))
-  }
-}
 
 const APP_ID = 31337
 const REPO = 'octo-org/octo-repo'

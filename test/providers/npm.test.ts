@@ -6,29 +6,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { makeGrantContext } from '../../src/grant/index.js'
-import { GrantError, type GrantContext } from '../../src/provider/index.js'
+import { GrantError } from '../../src/provider/index.js'
 import { PLACEHOLDERS } from '../../src/providers/base.js'
 import { NPM_REGISTRY_HOST, NpmProvider } from '../../src/providers/npm.js'
 import { RecordingConfigurer } from '../support/recording-configurer.js'
+import { grantContext } from '../support/grant-context.js'
 
 const NPM_TOKEN = 'npm_REALTOKENunitTest0123456789abcdefghij'
 
 const npm = new NpmProvider()
 
-interface Ctx extends GrantContext {
-  masked: string[]
-}
-
-function context(inputs: Record<string, string>): Ctx {
-  const masked: string[] = []
-  const ctx = makeGrantContext({
-    input: (n) => inputs[n] ?? '',
-    setSecret: (v) => masked.push(v),
-    env: {}
-  })
-  return Object.assign(ctx, { masked })
-}
+const context = (inputs: Record<string, string>) => grantContext(inputs)
 
 const dirs: string[] = []
 afterEach(() => {
@@ -69,15 +57,15 @@ describe('NpmProvider', () => {
     const rec = new RecordingConfigurer()
     npm.configureProxy(rec, cred)
     expect(NPM_REGISTRY_HOST).toBe('registry.npmjs.org')
-    // No placeholder argument: npm is the only credential on the registry, so there is
-    // nothing to choose between.
+    // With its placeholder, so a token the registry echoes comes back as the placeholder.
     expect(rec.calls).toEqual([
       [
         'setCredentialWithGrant',
         'registry.npmjs.org',
         'Authorization',
         `Bearer ${NPM_TOKEN}`,
-        'npm'
+        'npm',
+        PLACEHOLDERS.npm
       ]
     ])
     expect(rec.snapshot()).toEqual({
