@@ -81605,6 +81605,28 @@ class BaseProvider {
         return [];
     }
 }
+/** The names in the `grants` input, as written (aws and gcp, which agents look for, have no aliases). */
+function grantedNames(ctx) {
+    return ctx
+        .input('grants')
+        .split(/[\s,]+/)
+        .map((g) => g.trim().toLowerCase())
+        .filter(Boolean);
+}
+/** `NAME=value` lines of the `env` input (validated in full by the inputs module). */
+function envInputValues(ctx) {
+    const out = {};
+    for (const line of ctx.input('env').split(/\r?\n/)) {
+        const eq = line.indexOf('=');
+        if (eq > 0)
+            out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    }
+    return out;
+}
+/** The project of a user-managed service account (`name@<project>.iam.gserviceaccount.com`). */
+function serviceAccountProject(email) {
+    return /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email ?? '')?.[1];
+}
 
 ;// CONCATENATED MODULE: ./src/providers/agent.ts
 
@@ -81845,21 +81867,13 @@ const DEFAULT_VERTEX_REGION = 'us-east5';
 function isCloud(cred) {
     return cred.metadata?.auth === 'bedrock' || cred.metadata?.auth === 'vertex';
 }
-/** The names in the `grants` input, as written (aws and gcp have no aliases). */
-function grantNames(ctx) {
-    return ctx
-        .input('grants')
-        .split(/[\s,]+/)
-        .map((g) => g.trim().toLowerCase())
-        .filter(Boolean);
-}
 /**
  * Claude through a cloud the run grants, or undefined. The region is `aws-region` for
  * Bedrock; for Vertex, `CLOUD_ML_REGION` in the `env` input or us-east5, and the project is
  * `ANTHROPIC_VERTEX_PROJECT_ID` there or the service account's.
  */
 function cloudMode(ctx) {
-    const grants = grantNames(ctx);
+    const grants = grantedNames(ctx);
     const base = { provider: 'claude', token: '', createdAt: new Date() };
     if (grants.includes('aws'))
         return {
@@ -81868,9 +81882,8 @@ function cloudMode(ctx) {
         };
     if (!grants.includes('gcp'))
         return undefined;
-    const env = envInput(ctx.input('env'));
-    const project = env.ANTHROPIC_VERTEX_PROJECT_ID ??
-        /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(ctx.input('gcp-service-account'))?.[1];
+    const env = envInputValues(ctx);
+    const project = env.ANTHROPIC_VERTEX_PROJECT_ID ?? serviceAccountProject(ctx.input('gcp-service-account'));
     const metadata = {
         auth: 'vertex',
         region: env.CLOUD_ML_REGION ?? DEFAULT_VERTEX_REGION
@@ -81878,16 +81891,6 @@ function cloudMode(ctx) {
     if (project)
         metadata.project = project;
     return { ...base, metadata };
-}
-/** `NAME=value` lines of the `env` input (validated in full by the inputs module). */
-function envInput(text) {
-    const out = {};
-    for (const line of text.split(/\r?\n/)) {
-        const eq = line.indexOf('=');
-        if (eq > 0)
-            out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
-    }
-    return out;
 }
 
 // EXTERNAL MODULE: external "node:events"
@@ -82210,6 +82213,11 @@ function ip_classifyAddress(ip) {
  */
 
 
+/**
+ * The name containers use for the proxy's own endpoints (the gcp grant's metadata server):
+ * a reserved `.internal` name that never resolves, so it can only mean this proxy.
+ */
+const AIRLOCK_ENDPOINT_HOST = 'airlock.internal';
 
 /** A bad `allowed-endpoints` pattern or `connect-to` line; the message names the value. */
 class policy_PolicyError extends Error {
@@ -83551,12 +83559,15 @@ function createSigV4Signer(placeholder, real) {
 
 
 
+
 /**
  * Where the aws grant re-signs requests: the commercial and GovCloud partitions, China's,
  * and the newer `api.aws` dual-stack endpoints. Only allowlisted hosts among these are
  * reachable.
  */
 const AWS_HOST_PATTERNS = ['*.amazonaws.com', '*.amazonaws.com.cn', '*.api.aws'];
+/** Where the gcp grant's metadata server answers, on the proxy. */
+const GCE_METADATA_PREFIX = '/computeMetadata/v1/';
 /** The proxy refreshes at this interval or at 75 % of the remaining lifetime, if sooner. */
 const REFRESH_INTERVAL_MS = 45 * 60_000;
 /** The network failure hint shared by the cloud grants. */
@@ -83829,14 +83840,61 @@ class GcpProvider extends BaseProvider {
      * (`GOOGLE_OAUTH_ACCESS_TOKEN`), Claude Code on Vertex (`CLAUDE_CODE_SKIP_VERTEX_AUTH`).
      * The project defaults to the service account's.
      */
+    /**
+     * A GCE metadata server on the proxy (`http://airlock.internal/computeMetadata/v1/`), so
+     * Application Default Credentials work in the container unchanged (Google's client
+     * libraries, Gemini CLI on Vertex AI): it hands out the placeholder token, which the proxy
+     * swaps for the real one on `*.googleapis.com`, and names the project and account.
+     */
+    registerEndpoints(router, cred) {
+        const account = cred.metadata?.service_account ?? 'default';
+        const project = serviceAccountProject(cred.metadata?.service_account) ?? '';
+        router.handle(GCE_METADATA_PREFIX, (req, res) => {
+            const reply = (status, body, type = 'application/text') => {
+                res.writeHead(status, { 'metadata-flavor': 'Google', 'content-type': type });
+                res.end(body);
+            };
+            // The header real metadata servers require (it keeps browsers and SSRF out).
+            if (req.headers['metadata-flavor'] !== 'Google')
+                return reply(403, 'Missing Metadata-Flavor:Google header.');
+            const path = new URL(req.url ?? '/', 'http://metadata').pathname;
+            const rel = path.slice(GCE_METADATA_PREFIX.length).replace(/\/+$/, '');
+            const sa = /^instance\/service-accounts\/(default|[^/]+)(?:\/(.*))?$/.exec(rel);
+            if (rel === '' || rel === 'instance' || rel === 'project')
+                return reply(200, '');
+            if (rel === 'project/project-id' && project)
+                return reply(200, project);
+            if (rel === 'universe/universe-domain')
+                return reply(200, 'googleapis.com');
+            if (sa && (sa[1] === 'default' || sa[1] === account)) {
+                if (sa[2] === 'token')
+                    return reply(200, JSON.stringify({
+                        access_token: PLACEHOLDERS.gcp,
+                        expires_in: 3599,
+                        token_type: 'Bearer'
+                    }), 'application/json');
+                if (sa[2] === 'email')
+                    return reply(200, account);
+                if (sa[2] === 'scopes')
+                    return reply(200, 'https://www.googleapis.com/auth/cloud-platform');
+                if (sa[2] === undefined || sa[2] === '')
+                    return reply(200, '');
+            }
+            reply(404, 'Not found');
+        });
+    }
     containerEnv(cred) {
         const env = [
+            // Application Default Credentials: the proxy's metadata server (registerEndpoints).
+            `GCE_METADATA_HOST=${AIRLOCK_ENDPOINT_HOST}`,
+            `GCE_METADATA_IP=${AIRLOCK_ENDPOINT_HOST}`,
+            'METADATA_SERVER_DETECTION=assume-present',
             `CLOUDSDK_AUTH_ACCESS_TOKEN=${PLACEHOLDERS.gcp}`,
             `GOOGLE_OAUTH_ACCESS_TOKEN=${PLACEHOLDERS.gcp}`,
             'CLAUDE_CODE_SKIP_VERTEX_AUTH=1',
             'CLOUDSDK_CORE_DISABLE_PROMPTS=1'
         ];
-        const project = /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(cred.metadata?.service_account ?? '')?.[1];
+        const project = serviceAccountProject(cred.metadata?.service_account);
         if (project)
             env.push(`GOOGLE_CLOUD_PROJECT=${project}`, `CLOUDSDK_CORE_PROJECT=${project}`);
         return env;
@@ -85732,17 +85790,41 @@ class CustomProvider extends BaseProvider {
 
 
 const GEMINI_HOST = 'generativelanguage.googleapis.com';
-/** Gemini CLI with a Gemini API key. */
+/** Vertex AI's location for Gemini when the run does not say. */
+const DEFAULT_VERTEX_LOCATION = 'us-central1';
+/** Gemini CLI with a Gemini API key, or on Vertex AI through the gcp grant. */
 class GeminiProvider extends AgentBase {
     name = 'gemini';
     npmPackage = '@google/gemini-cli';
     defaultVersion = '0.61.0';
     binary = 'gemini';
+    /**
+     * The key (`gemini-api-key`); without one, Vertex AI when the run grants `gcp`: the CLI
+     * gets its token from Application Default Credentials (the gcp grant's metadata server on
+     * the proxy) and this grant holds no secret of its own.
+     */
     async grant(ctx) {
-        const [, token] = requireSecret(ctx, this.name, ['gemini-api-key'], 'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}); Gemini CLI on Vertex AI through the gcp grant is not supported yet.');
+        if (!ctx.input('gemini-api-key') && grantedNames(ctx).includes('gcp')) {
+            const env = envInputValues(ctx);
+            const metadata = {
+                auth: 'vertex',
+                location: env.GOOGLE_CLOUD_LOCATION ?? DEFAULT_VERTEX_LOCATION
+            };
+            const project = env.GOOGLE_CLOUD_PROJECT ?? serviceAccountProject(ctx.input('gcp-service-account'));
+            if (project)
+                metadata.project = project;
+            return { provider: this.name, token: '', createdAt: new Date(), metadata };
+        }
+        const [, token] = requireSecret(ctx, this.name, ['gemini-api-key'], 'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}), or grant gcp for Vertex AI.');
         return staticCredential(this.name, token);
     }
+    isVertex(cred) {
+        return cred.metadata?.auth === 'vertex';
+    }
     configureProxy(p, cred) {
+        // On Vertex AI the gcp grant authorises the calls.
+        if (this.isVertex(cred))
+            return;
         // Header only, no token substitution: swapping the placeholder wherever it appears (a
         // prompt body, a query) would let an injected agent ask the model to hand the real key
         // back transformed, past any scrubber (security battery 16.12–16.14).
@@ -85753,6 +85835,8 @@ class GeminiProvider extends AgentBase {
      * one whose restrictions or project do not allow this API with 403.
      */
     keyCheck(cred) {
+        if (this.isVertex(cred))
+            return undefined;
         return {
             provider: this.name,
             input: 'gemini-api-key',
@@ -85764,18 +85848,32 @@ class GeminiProvider extends AgentBase {
             hint: 'Check that gemini-api-key is a current key from Google AI Studio, that its API restrictions allow the Generative Language API, and that the API is enabled on its project.'
         };
     }
-    hosts(_cred) {
-        return [GEMINI_HOST];
+    hosts(cred) {
+        if (!this.isVertex(cred))
+            return [GEMINI_HOST];
+        const location = cred.metadata?.location ?? DEFAULT_VERTEX_LOCATION;
+        return location === 'global'
+            ? ['aiplatform.googleapis.com']
+            : [`${location}-aiplatform.googleapis.com`, 'aiplatform.googleapis.com'];
     }
-    containerEnv(_cred) {
-        return [`GEMINI_API_KEY=${PLACEHOLDERS.gemini}`];
+    containerEnv(cred) {
+        if (!this.isVertex(cred))
+            return [`GEMINI_API_KEY=${PLACEHOLDERS.gemini}`];
+        const m = cred.metadata ?? {};
+        return [
+            'GOOGLE_GENAI_USE_VERTEXAI=true',
+            `GOOGLE_CLOUD_LOCATION=${m.location ?? DEFAULT_VERTEX_LOCATION}`,
+            ...(m.project ? [`GOOGLE_CLOUD_PROJECT=${m.project}`] : [])
+        ];
     }
     agentEnv(_opts) {
         return ['GEMINI_CLI_TRUST_WORKSPACE=true'];
     }
     homeFiles(opts) {
         const settings = {
-            security: { auth: { selectedType: 'gemini-api-key' } },
+            security: {
+                auth: { selectedType: this.isVertex(opts.credential) ? 'vertex-ai' : 'gemini-api-key' }
+            },
             privacy: { usageStatisticsEnabled: false },
             general: { disableAutoUpdate: true }
         };

@@ -79,3 +79,27 @@ export abstract class BaseProvider implements CredentialProvider {
     return []
   }
 }
+
+/** The names in the `grants` input, as written (aws and gcp, which agents look for, have no aliases). */
+export function grantedNames(ctx: GrantContext): string[] {
+  return ctx
+    .input('grants')
+    .split(/[\s,]+/)
+    .map((g) => g.trim().toLowerCase())
+    .filter(Boolean)
+}
+
+/** `NAME=value` lines of the `env` input (validated in full by the inputs module). */
+export function envInputValues(ctx: GrantContext): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of ctx.input('env').split(/\r?\n/)) {
+    const eq = line.indexOf('=')
+    if (eq > 0) out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim()
+  }
+  return out
+}
+
+/** The project of a user-managed service account (`name@<project>.iam.gserviceaccount.com`). */
+export function serviceAccountProject(email: string | undefined): string | undefined {
+  return /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email ?? '')?.[1]
+}

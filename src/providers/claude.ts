@@ -1,6 +1,13 @@
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
 import { AgentBase, claudeMcp } from './agent.js'
-import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import {
+  envInputValues,
+  grantedNames,
+  PLACEHOLDERS,
+  requireSecret,
+  serviceAccountProject,
+  staticCredential
+} from './base.js'
 import type { KeyCheck } from '../grant/validate.js'
 
 export const ANTHROPIC_HOST = 'api.anthropic.com'
@@ -181,22 +188,13 @@ function isCloud(cred: Credential): boolean {
   return cred.metadata?.auth === 'bedrock' || cred.metadata?.auth === 'vertex'
 }
 
-/** The names in the `grants` input, as written (aws and gcp have no aliases). */
-function grantNames(ctx: GrantContext): string[] {
-  return ctx
-    .input('grants')
-    .split(/[\s,]+/)
-    .map((g) => g.trim().toLowerCase())
-    .filter(Boolean)
-}
-
 /**
  * Claude through a cloud the run grants, or undefined. The region is `aws-region` for
  * Bedrock; for Vertex, `CLOUD_ML_REGION` in the `env` input or us-east5, and the project is
  * `ANTHROPIC_VERTEX_PROJECT_ID` there or the service account's.
  */
 function cloudMode(ctx: GrantContext): Credential | undefined {
-  const grants = grantNames(ctx)
+  const grants = grantedNames(ctx)
   const base = { provider: 'claude', token: '', createdAt: new Date() }
   if (grants.includes('aws'))
     return {
@@ -204,26 +202,13 @@ function cloudMode(ctx: GrantContext): Credential | undefined {
       metadata: { auth: 'bedrock', region: ctx.input('aws-region') || 'us-east-1' }
     }
   if (!grants.includes('gcp')) return undefined
-  const env = envInput(ctx.input('env'))
+  const env = envInputValues(ctx)
   const project =
-    env.ANTHROPIC_VERTEX_PROJECT_ID ??
-    /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(
-      ctx.input('gcp-service-account')
-    )?.[1]
+    env.ANTHROPIC_VERTEX_PROJECT_ID ?? serviceAccountProject(ctx.input('gcp-service-account'))
   const metadata: Record<string, string> = {
     auth: 'vertex',
     region: env.CLOUD_ML_REGION ?? DEFAULT_VERTEX_REGION
   }
   if (project) metadata.project = project
   return { ...base, metadata }
-}
-
-/** `NAME=value` lines of the `env` input (validated in full by the inputs module). */
-function envInput(text: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const line of text.split(/\r?\n/)) {
-    const eq = line.indexOf('=')
-    if (eq > 0) out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim()
-  }
-  return out
 }

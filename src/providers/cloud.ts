@@ -26,8 +26,9 @@ import {
 } from '../grant/gcp-sts.js'
 import { GrantNetworkError, type RetryPolicy } from '../grant/http.js'
 import { idTokenFor } from '../grant/oidc.js'
+import { AIRLOCK_ENDPOINT_HOST } from '../proxy/policy.js'
 import { createSigV4Signer } from '../proxy/sigv4.js'
-import { BaseProvider, PLACEHOLDERS } from './base.js'
+import { BaseProvider, PLACEHOLDERS, serviceAccountProject } from './base.js'
 
 /**
  * Where the aws grant re-signs requests: the commercial and GovCloud partitions, China's,
@@ -35,6 +36,9 @@ import { BaseProvider, PLACEHOLDERS } from './base.js'
  * reachable.
  */
 export const AWS_HOST_PATTERNS = ['*.amazonaws.com', '*.amazonaws.com.cn', '*.api.aws']
+
+/** Where the gcp grant's metadata server answers, on the proxy. */
+export const GCE_METADATA_PREFIX = '/computeMetadata/v1/'
 
 /** Test and embedding knobs for the OIDC-based providers; the defaults are for real runs. */
 export interface CloudProviderOptions {
@@ -252,7 +256,7 @@ export const GOOGLE_APIS_PATTERN = '*.googleapis.com'
  * bucket): the workflow allows the Google APIs it needs in `allowed-endpoints`, and only
  * those get the token.
  */
-export class GcpProvider extends BaseProvider implements RefreshableProvider {
+export class GcpProvider extends BaseProvider implements EndpointProvider, RefreshableProvider {
   readonly name = 'gcp'
 
   constructor(private readonly opts: CloudProviderOptions = {}) {
@@ -374,16 +378,60 @@ export class GcpProvider extends BaseProvider implements RefreshableProvider {
    * (`GOOGLE_OAUTH_ACCESS_TOKEN`), Claude Code on Vertex (`CLAUDE_CODE_SKIP_VERTEX_AUTH`).
    * The project defaults to the service account's.
    */
+  /**
+   * A GCE metadata server on the proxy (`http://airlock.internal/computeMetadata/v1/`), so
+   * Application Default Credentials work in the container unchanged (Google's client
+   * libraries, Gemini CLI on Vertex AI): it hands out the placeholder token, which the proxy
+   * swaps for the real one on `*.googleapis.com`, and names the project and account.
+   */
+  registerEndpoints(router: EndpointRouter, cred: Credential): void {
+    const account = cred.metadata?.service_account ?? 'default'
+    const project = serviceAccountProject(cred.metadata?.service_account) ?? ''
+    router.handle(GCE_METADATA_PREFIX, (req, res) => {
+      const reply = (status: number, body: string, type = 'application/text'): void => {
+        res.writeHead(status, { 'metadata-flavor': 'Google', 'content-type': type })
+        res.end(body)
+      }
+      // The header real metadata servers require (it keeps browsers and SSRF out).
+      if (req.headers['metadata-flavor'] !== 'Google')
+        return reply(403, 'Missing Metadata-Flavor:Google header.')
+      const path = new URL(req.url ?? '/', 'http://metadata').pathname
+      const rel = path.slice(GCE_METADATA_PREFIX.length).replace(/\/+$/, '')
+      const sa = /^instance\/service-accounts\/(default|[^/]+)(?:\/(.*))?$/.exec(rel)
+      if (rel === '' || rel === 'instance' || rel === 'project') return reply(200, '')
+      if (rel === 'project/project-id' && project) return reply(200, project)
+      if (rel === 'universe/universe-domain') return reply(200, 'googleapis.com')
+      if (sa && (sa[1] === 'default' || sa[1] === account)) {
+        if (sa[2] === 'token')
+          return reply(
+            200,
+            JSON.stringify({
+              access_token: PLACEHOLDERS.gcp,
+              expires_in: 3599,
+              token_type: 'Bearer'
+            }),
+            'application/json'
+          )
+        if (sa[2] === 'email') return reply(200, account)
+        if (sa[2] === 'scopes') return reply(200, 'https://www.googleapis.com/auth/cloud-platform')
+        if (sa[2] === undefined || sa[2] === '') return reply(200, '')
+      }
+      reply(404, 'Not found')
+    })
+  }
+
   override containerEnv(cred: Credential): string[] {
     const env = [
+      // Application Default Credentials: the proxy's metadata server (registerEndpoints).
+      `GCE_METADATA_HOST=${AIRLOCK_ENDPOINT_HOST}`,
+      `GCE_METADATA_IP=${AIRLOCK_ENDPOINT_HOST}`,
+      'METADATA_SERVER_DETECTION=assume-present',
       `CLOUDSDK_AUTH_ACCESS_TOKEN=${PLACEHOLDERS.gcp}`,
       `GOOGLE_OAUTH_ACCESS_TOKEN=${PLACEHOLDERS.gcp}`,
       'CLAUDE_CODE_SKIP_VERTEX_AUTH=1',
       'CLOUDSDK_CORE_DISABLE_PROMPTS=1'
     ]
-    const project = /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(
-      cred.metadata?.service_account ?? ''
-    )?.[1]
+    const project = serviceAccountProject(cred.metadata?.service_account)
     if (project) env.push(`GOOGLE_CLOUD_PROJECT=${project}`, `CLOUDSDK_CORE_PROJECT=${project}`)
     return env
   }

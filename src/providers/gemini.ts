@@ -1,28 +1,60 @@
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
 import { AgentBase, geminiMcp } from './agent.js'
-import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import {
+  envInputValues,
+  grantedNames,
+  PLACEHOLDERS,
+  requireSecret,
+  serviceAccountProject,
+  staticCredential
+} from './base.js'
 import type { KeyCheck } from '../grant/validate.js'
 
 export const GEMINI_HOST = 'generativelanguage.googleapis.com'
 
-/** Gemini CLI with a Gemini API key. */
+/** Vertex AI's location for Gemini when the run does not say. */
+export const DEFAULT_VERTEX_LOCATION = 'us-central1'
+
+/** Gemini CLI with a Gemini API key, or on Vertex AI through the gcp grant. */
 export class GeminiProvider extends AgentBase {
   readonly name = 'gemini'
   readonly npmPackage = '@google/gemini-cli'
   readonly defaultVersion = '0.61.0'
   readonly binary = 'gemini'
 
+  /**
+   * The key (`gemini-api-key`); without one, Vertex AI when the run grants `gcp`: the CLI
+   * gets its token from Application Default Credentials (the gcp grant's metadata server on
+   * the proxy) and this grant holds no secret of its own.
+   */
   async grant(ctx: GrantContext): Promise<Credential> {
+    if (!ctx.input('gemini-api-key') && grantedNames(ctx).includes('gcp')) {
+      const env = envInputValues(ctx)
+      const metadata: Record<string, string> = {
+        auth: 'vertex',
+        location: env.GOOGLE_CLOUD_LOCATION ?? DEFAULT_VERTEX_LOCATION
+      }
+      const project =
+        env.GOOGLE_CLOUD_PROJECT ?? serviceAccountProject(ctx.input('gcp-service-account'))
+      if (project) metadata.project = project
+      return { provider: this.name, token: '', createdAt: new Date(), metadata }
+    }
     const [, token] = requireSecret(
       ctx,
       this.name,
       ['gemini-api-key'],
-      'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}); Gemini CLI on Vertex AI through the gcp grant is not supported yet.'
+      'Set gemini-api-key (e.g. ${{ secrets.GEMINI_API_KEY }}), or grant gcp for Vertex AI.'
     )
     return staticCredential(this.name, token)
   }
 
+  isVertex(cred: Credential): boolean {
+    return cred.metadata?.auth === 'vertex'
+  }
+
   configureProxy(p: ProxyConfigurer, cred: Credential): void {
+    // On Vertex AI the gcp grant authorises the calls.
+    if (this.isVertex(cred)) return
     // Header only, no token substitution: swapping the placeholder wherever it appears (a
     // prompt body, a query) would let an injected agent ask the model to hand the real key
     // back transformed, past any scrubber (security battery 16.12–16.14).
@@ -39,7 +71,8 @@ export class GeminiProvider extends AgentBase {
    * `GET /v1beta/models`. Google answers a key it does not know with 400 API_KEY_INVALID, and
    * one whose restrictions or project do not allow this API with 403.
    */
-  keyCheck(cred: Credential): KeyCheck {
+  keyCheck(cred: Credential): KeyCheck | undefined {
+    if (this.isVertex(cred)) return undefined
     return {
       provider: this.name,
       input: 'gemini-api-key',
@@ -53,12 +86,22 @@ export class GeminiProvider extends AgentBase {
     }
   }
 
-  hosts(_cred: Credential): string[] {
-    return [GEMINI_HOST]
+  hosts(cred: Credential): string[] {
+    if (!this.isVertex(cred)) return [GEMINI_HOST]
+    const location = cred.metadata?.location ?? DEFAULT_VERTEX_LOCATION
+    return location === 'global'
+      ? ['aiplatform.googleapis.com']
+      : [`${location}-aiplatform.googleapis.com`, 'aiplatform.googleapis.com']
   }
 
-  override containerEnv(_cred: Credential): string[] {
-    return [`GEMINI_API_KEY=${PLACEHOLDERS.gemini}`]
+  override containerEnv(cred: Credential): string[] {
+    if (!this.isVertex(cred)) return [`GEMINI_API_KEY=${PLACEHOLDERS.gemini}`]
+    const m = cred.metadata ?? {}
+    return [
+      'GOOGLE_GENAI_USE_VERTEXAI=true',
+      `GOOGLE_CLOUD_LOCATION=${m.location ?? DEFAULT_VERTEX_LOCATION}`,
+      ...(m.project ? [`GOOGLE_CLOUD_PROJECT=${m.project}`] : [])
+    ]
   }
 
   protected agentEnv(_opts: PrepareOpts): string[] {
@@ -67,7 +110,9 @@ export class GeminiProvider extends AgentBase {
 
   protected homeFiles(opts: PrepareOpts): Record<string, string> {
     const settings: Record<string, unknown> = {
-      security: { auth: { selectedType: 'gemini-api-key' } },
+      security: {
+        auth: { selectedType: this.isVertex(opts.credential) ? 'vertex-ai' : 'gemini-api-key' }
+      },
       privacy: { usageStatisticsEnabled: false },
       general: { disableAutoUpdate: true }
     }

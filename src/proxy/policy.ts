@@ -11,6 +11,12 @@ import { lookup } from 'node:dns/promises'
 
 import { classifyAddress, parseIpLiteral, type AddressClass } from './ip.js'
 
+/**
+ * The name containers use for the proxy's own endpoints (the gcp grant's metadata server):
+ * a reserved `.internal` name that never resolves, so it can only mean this proxy.
+ */
+export const AIRLOCK_ENDPOINT_HOST = 'airlock.internal'
+
 export { classifyAddress, parseIpLiteral } from './ip.js'
 export type { AddressClass } from './ip.js'
 

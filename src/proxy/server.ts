@@ -16,7 +16,7 @@ import {
   type InjectionResult
 } from './inject.js'
 import { redactHeaders, type JsonlWriter, type NetworkEntry } from './log.js'
-import { normalizeHost, type Decision, type EgressPolicy } from './policy.js'
+import { AIRLOCK_ENDPOINT_HOST, normalizeHost, type Decision, type EgressPolicy } from './policy.js'
 import type { CertificateAuthority } from './tls.js'
 import { Upstream, UpstreamBlockedError } from './upstream.js'
 import { WsFrameScrubber } from './ws-scrub.js'
@@ -97,6 +97,7 @@ export interface ProxyStats {
 export class AirlockProxy implements EndpointRouter {
   private readonly outer: http.Server
   private readonly inner: http.Server
+  private readonly endpointServer: http.Server
   private readonly tcp: net.Server[] = []
   private readonly tunnels = new WeakMap<net.Socket, Tunnel>()
   private readonly sockets = new Set<net.Socket>()
@@ -160,6 +161,20 @@ export class AirlockProxy implements EndpointRouter {
       this.block(req, socket, 'nested-connect', 'CONNECT inside a tunnel is refused')
     })
     this.inner.on('clientError', (_err, socket: net.Socket) => socket.destroy())
+    // Plain HTTP inside `CONNECT airlock.internal:80` (clients that tunnel every request,
+    // undici's among them): only the proxy's own endpoints live there.
+    this.endpointServer = http.createServer(serverOpts, (req, res) => {
+      const named = (req.headers.host ?? '').toLowerCase().replace(/:80$/, '')
+      if (named !== AIRLOCK_ENDPOINT_HOST)
+        return this.block(
+          req,
+          res,
+          'host-mismatch',
+          `Airlock: Host ${named} in a tunnel to ${AIRLOCK_ENDPOINT_HOST}`
+        )
+      this.serveEndpoint(req, res, req.url ?? '/')
+    })
+    this.endpointServer.on('clientError', (_err, socket: net.Socket) => socket.destroy())
   }
 
   handle(prefix: string, handler: EndpointHandler): void {
@@ -204,6 +219,7 @@ export class AirlockProxy implements EndpointRouter {
     // Connections of every listener are the outer server's, so this covers them all.
     this.outer.closeIdleConnections()
     this.inner.closeIdleConnections()
+    this.endpointServer.closeIdleConnections()
     const timer = setTimeout(() => {
       for (const s of this.sockets) s.destroy()
     }, graceMs)
@@ -349,6 +365,12 @@ export class AirlockProxy implements EndpointRouter {
         `Airlock blocked CONNECT ${req.url ?? ''}: not a host:port authority`
       )
     const { host, port } = authority
+    if (host === AIRLOCK_ENDPOINT_HOST && port === 80 && this.endpoints.length > 0) {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      if (head.length > 0) socket.unshift(head)
+      this.endpointServer.emit('connection', socket)
+      return
+    }
     // The policy sees the host as written, so a refusal names the form the agent used
     // (`2130706433`), not only the address it means; it normalises the same way.
     const decision = this.opts.policy.check(authority.raw, port, 'https')
@@ -485,6 +507,35 @@ export class AirlockProxy implements EndpointRouter {
     })
   }
 
+  /**
+   * A request for the proxy's own endpoints by name (`http://airlock.internal/…`, through the
+   * proxy like any plain-HTTP request, so only holders of the run token reach it). Logged
+   * like every other request; nothing leaves the runner.
+   */
+  private serveEndpoint(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const endpoint = this.endpoints.find(([prefix]) => path.startsWith(prefix))
+    const url = `http://${AIRLOCK_ENDPOINT_HOST}${path}`
+    if (!endpoint) return this.block(req, res, 'not-allowed', `Airlock: no endpoint at ${url}`, url)
+    const started = performance.now()
+    const entry: NetworkEntry = {
+      time: new Date().toISOString(),
+      id: this.nextId++,
+      method: req.method ?? 'GET',
+      url,
+      bytesOut: 0,
+      bytesIn: 0,
+      durationMs: 0
+    }
+    this.stats.requests++
+    res.once('finish', () => {
+      entry.status = res.statusCode
+      entry.durationMs = Math.round(performance.now() - started)
+      this.opts.networkLog.write(entry)
+    })
+    req.url = path
+    endpoint[1](req, res)
+  }
+
   /** Plain-HTTP proxying (absolute-form) and direct requests to the proxy's own endpoints. */
   private async onPlainRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? ''
@@ -505,6 +556,7 @@ export class AirlockProxy implements EndpointRouter {
       )
     if (abs.scheme !== 'http')
       return this.block(req, res, 'plain-http', `Airlock blocked ${url}: use CONNECT for https`)
+    if (abs.host === AIRLOCK_ENDPOINT_HOST) return this.serveEndpoint(req, res, abs.path)
     if (req.method === 'TRACE' || req.method === 'TRACK')
       return this.block(req, res, 'method', `Airlock blocked ${req.method} ${url}`)
     const decision = this.opts.policy.check(abs.host, abs.port, 'http')

@@ -450,11 +450,41 @@ describe('GeminiProvider', () => {
     expect(ctx.masked).toEqual([GEMINI_KEY])
   })
 
-  it('without a key names gemini-api-key', async () => {
-    const err = await grantError(gemini.grant(context({ grants: 'gcp' })))
+  it('without a key (and no gcp grant) names gemini-api-key and the gcp way', async () => {
+    const err = await grantError(gemini.grant(context({ grants: 'github' })))
     expect(err.provider).toBe('gemini')
     expect(err.message).toContain('`gemini-api-key` is empty')
     expect(err.hint).toContain('gemini-api-key')
+    expect(err.hint).toContain('grant gcp for Vertex AI')
+  })
+
+  it('without a key but with gcp granted runs on Vertex AI through ADC', async () => {
+    const cred = await gemini.grant(
+      context({
+        grants: 'gcp',
+        'gcp-service-account': 'agent@proj-vertex-1.iam.gserviceaccount.com',
+        env: 'GOOGLE_CLOUD_LOCATION=europe-west4'
+      })
+    )
+    expect(cred.token).toBe('')
+    expect(gemini.hosts(cred)).toEqual([
+      'europe-west4-aiplatform.googleapis.com',
+      'aiplatform.googleapis.com'
+    ])
+    expect(gemini.containerEnv(cred)).toEqual([
+      'GOOGLE_GENAI_USE_VERTEXAI=true',
+      'GOOGLE_CLOUD_LOCATION=europe-west4',
+      'GOOGLE_CLOUD_PROJECT=proj-vertex-1'
+    ])
+    expect(gemini.keyCheck(cred)).toBeUndefined()
+    const rec = new RecordingConfigurer()
+    gemini.configureProxy(rec, cred)
+    expect(rec.calls).toEqual([])
+    const opts = prepareOpts(cred, { prompt: 'p' })
+    await gemini.prepareContainer(opts)
+    expect(readJson(join(opts.stagingDir, 'home/.gemini/settings.json')).security).toEqual({
+      auth: { selectedType: 'vertex-ai' }
+    })
   })
 
   it('injects x-goog-api-key on generativelanguage.googleapis.com, with no token substitution', async () => {
@@ -487,7 +517,7 @@ describe('GeminiProvider', () => {
 
   it('keyCheck: GET /v1beta/models with x-goog-api-key; a 400 counts only for a bad key', async () => {
     const cred = await gemini.grant(context({ 'gemini-api-key': GEMINI_KEY }))
-    const check = gemini.keyCheck(cred)
+    const check = gemini.keyCheck(cred)!
     expect(check).toMatchObject({
       provider: 'gemini',
       input: 'gemini-api-key',

@@ -39,6 +39,8 @@ export interface GeminiRequest {
   status: number
   /** The function declarations the request offered, by name. */
   tools: string[]
+  /** For Gemini on Vertex AI: what the path named. */
+  vertex?: { project: string; location: string }
   /**
    * For generateContent calls: the index of the scripted turn answered, or `side` for the
    * CLI's utility calls (routing, next-speaker checks, titles).
@@ -66,6 +68,11 @@ export interface FakeGeminiOptions {
   usage?: { input: number; output: number }
   /** Tools that mark a request as the main conversation (default write_file, run_shell_command). */
   mainTools?: string[]
+  /**
+   * Also serve Gemini on Vertex AI (`/v1[beta1]/projects/<p>/locations/<l>/publishers/google/
+   * models/<m>:<rpc>`), accepting the Bearer tokens this says are good.
+   */
+  vertex?: { accepts: (bearer: string) => boolean }
 }
 
 /** A running fake of the Gemini API; see {@link startFakeGemini}. */
@@ -277,7 +284,14 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
     }
     const url = req.url ?? '/'
     const u = new URL(url, 'https://generativelanguage.googleapis.com')
-    const m = /^\/v1(?:beta|alpha)?\/models\/([^/:]+):([A-Za-z]+)$/.exec(u.pathname)
+    const vertex = opts.vertex
+      ? /^\/v1(?:beta1)?\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):([A-Za-z]+)$/.exec(
+          u.pathname
+        )
+      : null
+    const m = vertex
+      ? ([vertex[0], vertex[3], vertex[4]] as const)
+      : /^\/v1(?:beta|alpha)?\/models\/([^/:]+):([A-Za-z]+)$/.exec(u.pathname)
     const r: GeminiRequest = {
       method: req.method ?? '',
       url,
@@ -296,9 +310,16 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
       googleError(res, status, code, message)
     }
 
-    const key = req.headers['x-goog-api-key'] ?? r.keyParam
-    if (key !== opts.apiKey)
-      return fail(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.')
+    if (vertex) {
+      r.vertex = { project: vertex[1]!, location: vertex[2]! }
+      const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1]
+      if (!bearer || !opts.vertex!.accepts(bearer))
+        return fail(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.')
+    } else {
+      const key = req.headers['x-goog-api-key'] ?? r.keyParam
+      if (key !== opts.apiKey)
+        return fail(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.')
+    }
     if (req.method === 'GET' && /^\/v1(?:beta|alpha)?\/models$/.test(u.pathname)) {
       // The key check Airlock runs before starting the container.
       r.status = 200

@@ -167,6 +167,8 @@ export interface DaemonOptions {
   githubToken?: string
   /** The GitHub the token is for (GITHUB_API_URL; GitHub Enterprise), default github.com. */
   githubApiUrl?: string
+  /** The service account a `gcp` grant's token stands for. */
+  gcpServiceAccount?: string
   /** More grants: provider name and its real token (static credentials). */
   grants?: Array<{ provider: string; token: string }>
   mode?: 'block' | 'audit'
@@ -207,6 +209,18 @@ export interface TestDaemon {
   stop(): Promise<{ head: string; entries: AuditEntry[] }>
 }
 
+/** Metadata a static test credential carries: which GitHub, which service account. */
+function credentialMetadata(
+  provider: string,
+  opts: DaemonOptions
+): { metadata?: Record<string, string> } {
+  if (provider === 'github' && opts.githubApiUrl)
+    return { metadata: { api_url: opts.githubApiUrl } }
+  if (provider === 'gcp' && opts.gcpServiceAccount)
+    return { metadata: { service_account: opts.gcpServiceAccount } }
+  return {}
+}
+
 /** The daemon config the harness uses, for files in dir. */
 export function daemonConfig(dir: string, opts: DaemonOptions): DaemonConfig {
   const token = randomBytes(24).toString('hex')
@@ -230,9 +244,7 @@ export function daemonConfig(dir: string, opts: DaemonOptions): DaemonConfig {
         provider,
         token,
         created_at: new Date().toISOString(),
-        ...(provider === 'github' && opts.githubApiUrl
-          ? { metadata: { api_url: opts.githubApiUrl } }
-          : {})
+        ...credentialMetadata(provider, opts)
       }
     }))
   }
