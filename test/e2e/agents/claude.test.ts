@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireDocker } from '../../support/docker.js'
@@ -8,10 +8,7 @@ import {
   type FakeAnthropic,
   type ScriptedTurn
 } from '../../support/fake-anthropic.js'
-import { startFakeGoogle, type FakeGoogle } from '../../support/fake-google.js'
-import { startFakeIdTokenEndpoint, type FakeIdTokenEndpoint } from '../../support/fake-sts.js'
 import { runnerIdentity, type ActionRun, type NodeName } from '../../support/runner.js'
-import { createTestPki } from '../../support/test-ca.js'
 import {
   expectCompleted,
   expectKeyContained,
@@ -20,7 +17,9 @@ import {
   PROMPT,
   removeAgentRun,
   runAgent,
-  type AgentRun
+  startGcpWorld,
+  type AgentRun,
+  type GcpWorld
 } from './run-agent.js'
 
 const HOST = 'api.anthropic.com'
@@ -164,62 +163,29 @@ describe.skipIf(!hasDocker)('Claude Code on Vertex AI through the gcp grant', ()
   const REGION = 'us-east5'
   const VERTEX = `${REGION}-aiplatform.googleapis.com`
   const PROJECT = 'airlock-vertex-42'
-  const SA = `agent@${PROJECT}.iam.gserviceaccount.com`
-  const WIP = 'projects/123456789/locations/global/workloadIdentityPools/gh-pool/providers/gh'
   let c: ClaudeRun
-  let google: FakeGoogle
-  let issuer: FakeIdTokenEndpoint
+  let gcp: GcpWorld
 
   beforeAll(async () => {
-    const pki = await createTestPki([
-      VERTEX,
-      'sts.googleapis.com',
-      'iamcredentials.googleapis.com',
-      'pipelines.actions.test'
-    ])
-    chmodSync(pki.dir, 0o755)
-    issuer = await startFakeIdTokenEndpoint({ pki })
-    google = await startFakeGoogle({
-      pki,
-      issuer,
-      workloadIdentityProvider: WIP,
-      serviceAccounts: [SA]
-    })
-    const serviceAccountToken = (t: string): boolean =>
-      google.issued.some((i) => i.kind === 'service-account' && i.token === t)
+    gcp = await startGcpWorld(VERTEX, PROJECT)
     c = await runAgent({
       agent: 'claude',
       host: VERTEX,
-      pki,
+      ...gcp.grant,
       startApi: (p) =>
         startFakeAnthropic({
           pki: p,
           // No Anthropic key exists in this run; only the Google token opens the fake.
           apiKey: 'sk-ant-api03-none-in-this-run',
           script: [WRITE_HELLO, { text: FINAL_ANSWER }],
-          vertex: { accepts: serviceAccountToken }
-        }),
-      inputs: {
-        grants: 'gcp',
-        'gcp-workload-identity-provider': WIP,
-        'gcp-service-account': SA
-      },
-      env: {
-        ACTIONS_ID_TOKEN_REQUEST_URL: issuer.url,
-        ACTIONS_ID_TOKEN_REQUEST_TOKEN: issuer.requestToken
-      },
-      connectTo: [
-        `sts.googleapis.com:443=127.0.0.1:${google.port}`,
-        `iamcredentials.googleapis.com:443=127.0.0.1:${google.port}`,
-        `pipelines.actions.test:443=127.0.0.1:${issuer.port}`
-      ]
+          vertex: { accepts: gcp.accepts }
+        })
     })
   }, 900_000)
 
   afterAll(async () => {
     await removeAgentRun(c)
-    await google?.close()
-    await issuer?.close()
+    await gcp?.close()
   })
 
   it('finishes the task calling streamRawPredict with the service account token', () => {
@@ -227,12 +193,11 @@ describe.skipIf(!hasDocker)('Claude Code on Vertex AI through the gcp grant', ()
     expectCompleted(run)
     const convo = api.conversation()
     expect(convo.map((r) => r.turn)).toEqual([0, 1])
-    const minted = google.issued.filter((i) => i.kind === 'service-account').map((i) => i.token)
     for (const r of convo) {
       expect(r.vertex).toMatchObject({ project: PROJECT, region: REGION })
       expect(r.vertex?.method).toBe('streamRawPredict')
       expect(r.streamed).toBe(true)
-      expect(minted).toContain(String(r.headers.authorization).replace(/^Bearer /, ''))
+      expect(gcp.minted()).toContain(String(r.headers.authorization).replace(/^Bearer /, ''))
     }
     // Every call went to Vertex; nothing tried api.anthropic.com.
     expect(api.requests.every((r) => r.vertex !== undefined)).toBe(true)
@@ -241,8 +206,7 @@ describe.skipIf(!hasDocker)('Claude Code on Vertex AI through the gcp grant', ()
   })
 
   it('keeps the Google token and the OIDC request token out of the container and the logs', () => {
-    const token = google.issued.find((i) => i.kind === 'service-account')!.token
-    expectKeyContained(c.run, token, VERTEX, 'gcp')
-    expectKeyContained(c.run, issuer.requestToken, VERTEX, 'gcp')
+    expectKeyContained(c.run, gcp.minted()[0]!, VERTEX, 'gcp')
+    expectKeyContained(c.run, gcp.issuer.requestToken, VERTEX, 'gcp')
   })
 })

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireDocker } from '../../support/docker.js'
@@ -8,10 +8,7 @@ import {
   type GeminiRequest,
   type ScriptedTurn
 } from '../../support/fake-gemini.js'
-import { startFakeGoogle, type FakeGoogle } from '../../support/fake-google.js'
-import { startFakeIdTokenEndpoint, type FakeIdTokenEndpoint } from '../../support/fake-sts.js'
 import { runnerIdentity, type ActionRun } from '../../support/runner.js'
-import { createTestPki } from '../../support/test-ca.js'
 import {
   expectCompleted,
   expectKeyContained,
@@ -21,7 +18,9 @@ import {
   networkEntries,
   removeAgentRun,
   runAgent,
-  type AgentRun
+  startGcpWorld,
+  type AgentRun,
+  type GcpWorld
 } from './run-agent.js'
 
 const HOST = 'generativelanguage.googleapis.com'
@@ -154,61 +153,28 @@ describe.skipIf(!hasDocker)('Gemini CLI on Vertex AI through the gcp grant', () 
   const LOCATION = 'us-central1'
   const VERTEX = `${LOCATION}-aiplatform.googleapis.com`
   const PROJECT = 'airlock-gemini-42'
-  const SA = `agent@${PROJECT}.iam.gserviceaccount.com`
-  const WIP = 'projects/123456789/locations/global/workloadIdentityPools/gh-pool/providers/gh'
   let c: GeminiRun
-  let google: FakeGoogle
-  let issuer: FakeIdTokenEndpoint
+  let gcp: GcpWorld
 
   beforeAll(async () => {
-    const pki = await createTestPki([
-      VERTEX,
-      'sts.googleapis.com',
-      'iamcredentials.googleapis.com',
-      'pipelines.actions.test'
-    ])
-    chmodSync(pki.dir, 0o755)
-    issuer = await startFakeIdTokenEndpoint({ pki })
-    google = await startFakeGoogle({
-      pki,
-      issuer,
-      workloadIdentityProvider: WIP,
-      serviceAccounts: [SA]
-    })
-    const serviceAccountToken = (t: string): boolean =>
-      google.issued.some((i) => i.kind === 'service-account' && i.token === t)
+    gcp = await startGcpWorld(VERTEX, PROJECT)
     c = await runAgent({
       agent: 'gemini',
       host: VERTEX,
-      pki,
+      ...gcp.grant,
       startApi: (p) =>
         startFakeGemini({
           pki: p,
           apiKey: 'AIza-no-key-in-this-run',
           script: SCRIPT,
-          vertex: { accepts: serviceAccountToken }
-        }),
-      inputs: {
-        grants: 'gcp',
-        'gcp-workload-identity-provider': WIP,
-        'gcp-service-account': SA
-      },
-      env: {
-        ACTIONS_ID_TOKEN_REQUEST_URL: issuer.url,
-        ACTIONS_ID_TOKEN_REQUEST_TOKEN: issuer.requestToken
-      },
-      connectTo: [
-        `sts.googleapis.com:443=127.0.0.1:${google.port}`,
-        `iamcredentials.googleapis.com:443=127.0.0.1:${google.port}`,
-        `pipelines.actions.test:443=127.0.0.1:${issuer.port}`
-      ]
+          vertex: { accepts: gcp.accepts }
+        })
     })
   }, 900_000)
 
   afterAll(async () => {
     await removeAgentRun(c)
-    await google?.close()
-    await issuer?.close()
+    await gcp?.close()
   })
 
   it('finishes the task on Vertex AI with the service account token', () => {
@@ -216,10 +182,9 @@ describe.skipIf(!hasDocker)('Gemini CLI on Vertex AI through the gcp grant', () 
     expectCompleted(run, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
     const convo = api.conversation()
     expect(convo.map((r) => r.turn)).toEqual([0, 1, 2])
-    const minted = google.issued.filter((i) => i.kind === 'service-account').map((i) => i.token)
     for (const r of api.requests) {
       expect(r.vertex, r.url).toEqual({ project: PROJECT, location: LOCATION })
-      expect(minted).toContain(String(r.headers.authorization).replace(/^Bearer /, ''))
+      expect(gcp.minted()).toContain(String(r.headers.authorization).replace(/^Bearer /, ''))
       expect(r.status, r.url).toBe(200)
     }
     expect(readFileSync(join(c.workspace, 'hello.txt'), 'utf8')).toBe(HELLO)
@@ -237,7 +202,6 @@ describe.skipIf(!hasDocker)('Gemini CLI on Vertex AI through the gcp grant', () 
       JSON.stringify(entries.map((e) => e.url))
     ).toBe(true)
     expect(entries.filter((e) => e.blocked).map((e) => e.url)).toEqual([])
-    const token = google.issued.find((i) => i.kind === 'service-account')!.token
-    expectKeyContained(c.run, token, VERTEX, 'gcp')
+    expectKeyContained(c.run, gcp.minted()[0]!, VERTEX, 'gcp')
   })
 })

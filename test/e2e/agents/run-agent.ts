@@ -17,6 +17,8 @@ import {
   type ActionRun,
   type NodeName
 } from '../../support/runner.js'
+import { startFakeGoogle, type FakeGoogle } from '../../support/fake-google.js'
+import { startFakeIdTokenEndpoint, type FakeIdTokenEndpoint } from '../../support/fake-sts.js'
 import { createTestPki, type TestPki } from '../../support/test-ca.js'
 
 export const FINAL_ANSWER = 'Created hello.txt in the workspace; git status shows it as untracked.'
@@ -162,4 +164,72 @@ export function expectKeyContained(
   for (const text of everything) expect(text).not.toContain(realKey)
   const logDir = join(run.outputs['network-log']!, '..')
   for (const f of filesUnder(logDir)) expect(readFileSync(f, 'utf8'), f).not.toContain(realKey)
+}
+
+/**
+ * A gcp grant the way a workflow gets one, for an agent on Vertex AI: the runner's ID-token
+ * endpoint and Google STS + IAM (fakes speaking their wire formats, reached by connect-to),
+ * with a PKI that also covers the Vertex host. Spread `grant` into runAgent's options.
+ */
+export interface GcpWorld {
+  pki: TestPki
+  google: FakeGoogle
+  issuer: FakeIdTokenEndpoint
+  serviceAccount: string
+  /** Whether a Bearer token is one the fake IAM minted for the service account. */
+  accepts: (bearer: string) => boolean
+  /** The access tokens minted for the service account so far. */
+  minted: () => string[]
+  grant: Pick<AgentRunOptions<ApiServer>, 'pki' | 'inputs' | 'env' | 'connectTo'>
+  close(): Promise<void>
+}
+
+export async function startGcpWorld(vertexHost: string, project: string): Promise<GcpWorld> {
+  const serviceAccount = `agent@${project}.iam.gserviceaccount.com`
+  const wip = 'projects/123456789/locations/global/workloadIdentityPools/gh-pool/providers/gh'
+  const pki = await createTestPki([
+    vertexHost,
+    'sts.googleapis.com',
+    'iamcredentials.googleapis.com',
+    'pipelines.actions.test'
+  ])
+  chmodSync(pki.dir, 0o755)
+  const issuer = await startFakeIdTokenEndpoint({ pki })
+  const google = await startFakeGoogle({
+    pki,
+    issuer,
+    workloadIdentityProvider: wip,
+    serviceAccounts: [serviceAccount]
+  })
+  const minted = (): string[] =>
+    google.issued.filter((i) => i.kind === 'service-account').map((i) => i.token)
+  return {
+    pki,
+    google,
+    issuer,
+    serviceAccount,
+    minted,
+    accepts: (t) => minted().includes(t),
+    grant: {
+      pki,
+      inputs: {
+        grants: 'gcp',
+        'gcp-workload-identity-provider': wip,
+        'gcp-service-account': serviceAccount
+      },
+      env: {
+        ACTIONS_ID_TOKEN_REQUEST_URL: issuer.url,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: issuer.requestToken
+      },
+      connectTo: [
+        `sts.googleapis.com:443=127.0.0.1:${google.port}`,
+        `iamcredentials.googleapis.com:443=127.0.0.1:${google.port}`,
+        `pipelines.actions.test:443=127.0.0.1:${issuer.port}`
+      ]
+    },
+    close: async () => {
+      await google.close()
+      await issuer.close()
+    }
+  }
 }
