@@ -300,7 +300,8 @@ function parseConnectToInput(value: string): string[] {
   return lines
 }
 
-function parseEnv(value: string): Record<string, string> {
+/** The `env` input: `NAME=value` lines; a reserved or malformed name is an InputError. */
+export function parseEnv(value: string): Record<string, string> {
   const out: Record<string, string> = {}
   for (const raw of value.split(/\r?\n/)) {
     const line = raw.trim()

@@ -39351,7 +39351,7 @@ __webpack_unused_export__ = debug; // for test
 
 /***/ }),
 
-/***/ 6752:
+/***/ 4371:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -40035,7 +40035,7 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 4043:
+/***/ 6424:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -40595,7 +40595,7 @@ module.exports = upgrade
 
 
 
-module.exports.request = __nccwpck_require__(4043)
+module.exports.request = __nccwpck_require__(6424)
 module.exports.stream = __nccwpck_require__(3560)
 module.exports.pipeline = __nccwpck_require__(6862)
 module.exports.upgrade = __nccwpck_require__(9501)
@@ -81558,351 +81558,8 @@ function clear() {
 var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-;// CONCATENATED MODULE: ./src/providers/base.ts
-
-/**
- * Placeholders: format-valid for the CLI that checks them, obviously fake to a human, and
- * fixed, so the proxy can tell which credential a request asked for.
- */
-const PLACEHOLDERS = {
-    github: 'ghp_AirlockPlaceholderNotARealToken000000',
-    anthropicKey: 'sk-ant-api03-airlock-placeholder-not-a-real-key-00000000000000000000000000000000000000000000000000000000000000000000AA',
-    claudeOauth: 'sk-ant-oat01-airlock-placeholder-not-a-real-token-000000000000000000000000000000000000000000000000000000000000000000AA',
-    openai: 'sk-airlock-placeholder-not-a-real-key-000000000000000000000000000000',
-    gemini: 'AIzaAirlockPlaceholderNotARealKey000000',
-    awsAccessKeyId: 'AKIAAIRLOCKPLACEHOLDR',
-    awsSecretAccessKey: 'airlock/placeholder/not/a/real/secret/000000',
-    npm: 'npm_AirlockPlaceholderNotARealToken0000000',
-    gcp: 'ya29.airlock-placeholder-not-a-real-token'
-};
-/** A credential from a static secret input. */
-function staticCredential(provider, token, source = 'secret') {
-    return { provider, token, createdAt: new Date(), metadata: { [META_KEY_TOKEN_SOURCE]: source } };
-}
-/** The first non-empty input among `names`, or a GrantError whose hint names them all. */
-function requireSecret(ctx, provider, names, hint) {
-    for (const name of names) {
-        const value = ctx.input(name);
-        if (value) {
-            ctx.setSecret(value);
-            return [name, value];
-        }
-    }
-    throw new GrantError(provider, `no credential: ${names.map((n) => `\`${n}\``).join(' and ')} ${names.length > 1 ? 'are' : 'is'} empty`, hint);
-}
-/** Defaults for the parts of `CredentialProvider` most providers do not use. */
-class BaseProvider {
-    containerEnv(_cred) {
-        return [];
-    }
-    containerMounts(_cred, _containerHome, _stagingDir) {
-        return Promise.resolve({ mounts: [] });
-    }
-    cleanup(_cleanupPath) {
-        return Promise.resolve();
-    }
-    impliedDependencies() {
-        return [];
-    }
-}
-/** The names in the `grants` input, as written (aws and gcp, which agents look for, have no aliases). */
-function grantedNames(ctx) {
-    return ctx
-        .input('grants')
-        .split(/[\s,]+/)
-        .map((g) => g.trim().toLowerCase())
-        .filter(Boolean);
-}
-/** `NAME=value` lines of the `env` input (validated in full by the inputs module). */
-function envInputValues(ctx) {
-    const out = {};
-    for (const line of ctx.input('env').split(/\r?\n/)) {
-        const eq = line.indexOf('=');
-        if (eq > 0)
-            out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
-    }
-    return out;
-}
-/** The project of a user-managed service account (`name@<project>.iam.gserviceaccount.com`). */
-function serviceAccountProject(email) {
-    return /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email ?? '')?.[1];
-}
-
-;// CONCATENATED MODULE: ./src/providers/agent.ts
-
-
-
-// The CLI sets the runner; providers stay free of the sandbox code and of import cycles.
-let cliRunner;
-function setAgentCliRunner(runner) {
-    cliRunner = runner;
-}
-const collect = (value, previous) => [...previous, value];
-/** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
-class AgentBase extends BaseProvider {
-    async prepareContainer(opts) {
-        const home = (0,external_node_path_.join)(opts.stagingDir, 'home');
-        for (const [rel, content] of Object.entries(this.homeFiles(opts))) {
-            const file = (0,external_node_path_.join)(home, rel);
-            await (0,promises_.mkdir)((0,external_node_path_.dirname)(file), { recursive: true, mode: 0o755 });
-            // World-readable on purpose: the container runs as the runner's uid but the staging
-            // directory is mounted read-only and holds placeholders only.
-            await (0,promises_.writeFile)(file, content, { mode: 0o644 });
-        }
-        const config = {
-            env: [...this.containerEnv(opts.credential), ...this.agentEnv(opts)],
-            mounts: [],
-            stagingDir: opts.stagingDir
-        };
-        if (opts.prompt !== undefined)
-            config.command = this.command(opts.prompt, opts.agentArgs ?? []);
-        return config;
-    }
-    registerCli(program) {
-        program
-            .command(this.name)
-            .description(`run ${this.binary} non-interactively in the airlock (credentials from the environment)`)
-            .requiredOption('-p, --prompt <text>', 'the task')
-            .option('--grant <provider>', 'another provider to grant (repeatable)', collect, [])
-            .option('--allow <pattern>', 'another host to allow (repeatable)', collect, [])
-            .option('--connect-to <host:port=target:port>', 'route a host elsewhere (repeatable)', collect, [])
-            .option('--upstream-ca <file>', 'extra CA for upstream TLS')
-            .option('--image <image>', 'container image')
-            .option('--workspace <dir>', 'directory mounted at /workspace (default: cwd)')
-            .option('--read-only', 'mount the workspace read-only')
-            .option('--agent-version <version>', `${this.npmPackage} version (default ${this.defaultVersion})`)
-            .argument('[args...]', 'extra arguments for the agent')
-            .action(async (args, opts) => {
-            if (!cliRunner)
-                throw new Error('the agent commands need the airlock CLI');
-            await cliRunner(this.name, { ...opts, args });
-        });
-    }
-}
-/** MCP servers in the common shape, minus anything undefined, for JSON config files. */
-/**
- * `mcp-servers` in the shape Claude Code reads (`.claude.json`): a remote server needs its
- * `type` (without one Claude Code takes it for stdio), `http` unless the input said `sse`.
- */
-function claudeMcp(opts) {
-    const out = {};
-    for (const [name, s] of Object.entries(opts.mcpServers))
-        out[name] = s.url
-            ? {
-                type: s.type === 'sse' ? 'sse' : 'http',
-                url: s.url,
-                ...(s.headers ? { headers: s.headers } : {})
-            }
-            : { type: 'stdio', command: s.command, args: s.args ?? [], env: s.env ?? {} };
-    return out;
-}
-/**
- * `mcp-servers` in the shape Gemini CLI reads (`settings.json`): `httpUrl` is streamable
- * HTTP, `url` is SSE.
- */
-function geminiMcp(opts) {
-    const out = {};
-    for (const [name, s] of Object.entries(opts.mcpServers))
-        out[name] = s.url
-            ? {
-                [s.type === 'sse' ? 'url' : 'httpUrl']: s.url,
-                ...(s.headers ? { headers: s.headers } : {})
-            }
-            : {
-                command: s.command,
-                ...(s.args ? { args: s.args } : {}),
-                ...(s.env ? { env: s.env } : {})
-            };
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/providers/claude.ts
-
-
-const ANTHROPIC_HOST = 'api.anthropic.com';
-const OAUTH_PREFIX = 'sk-ant-oat';
-/** Claude Code with an Anthropic API key or a Claude Code OAuth token. */
-class ClaudeProvider extends AgentBase {
-    name = 'claude';
-    npmPackage = '@anthropic-ai/claude-code';
-    defaultVersion = '2.1.332';
-    binary = 'claude';
-    /**
-     * The key (`anthropic-api-key`), or the OAuth token (`claude-code-oauth-token`); without
-     * either, Amazon Bedrock when the run grants `aws`, or Google Vertex AI when it grants
-     * `gcp`: then the model calls carry the cloud credential the proxy handles, and this grant
-     * holds no secret of its own.
-     */
-    async grant(ctx) {
-        const cloud = cloudMode(ctx);
-        if (!ctx.input('anthropic-api-key') && !ctx.input('claude-code-oauth-token') && cloud)
-            return cloud;
-        const [input, token] = requireSecret(ctx, this.name, ['anthropic-api-key', 'claude-code-oauth-token'], 'Set anthropic-api-key or claude-code-oauth-token, or grant aws (Amazon Bedrock) or gcp (Google Vertex AI).');
-        const cred = staticCredential(this.name, token);
-        cred.metadata = {
-            ...cred.metadata,
-            auth: input === 'claude-code-oauth-token' || token.startsWith(OAUTH_PREFIX) ? 'oauth' : 'api-key'
-        };
-        return cred;
-    }
-    isOAuth(cred) {
-        return cred.metadata?.auth === 'oauth';
-    }
-    configureProxy(p, cred) {
-        // On Bedrock or Vertex the aws or gcp grant signs or authorises the model calls.
-        if (isCloud(cred))
-            return;
-        if (this.isOAuth(cred)) {
-            p.setCredentialWithGrant(ANTHROPIC_HOST, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.claudeOauth);
-            // The API rejects OAuth bearer tokens without this beta flag.
-            p.addExtraHeader(ANTHROPIC_HOST, 'anthropic-beta', 'oauth-2025-04-20');
-            p.removeRequestHeader(ANTHROPIC_HOST, 'x-api-key');
-        }
-        else {
-            p.setCredentialWithGrant(ANTHROPIC_HOST, 'x-api-key', cred.token, this.name, PLACEHOLDERS.anthropicKey);
-            p.removeRequestHeader(ANTHROPIC_HOST, 'authorization');
-        }
-    }
-    /**
-     * An API key is checked with `GET /v1/models` (free, read-only). An OAuth token is not:
-     * it is meant for Claude Code's own calls, and no read-only endpoint is documented for it.
-     */
-    keyCheck(cred) {
-        if (this.isOAuth(cred) || isCloud(cred))
-            return undefined;
-        return {
-            provider: this.name,
-            input: 'anthropic-api-key',
-            url: `https://${ANTHROPIC_HOST}/v1/models?limit=1`,
-            headers: { 'x-api-key': cred.token, 'anthropic-version': '2023-06-01' },
-            refused: (status) => status === 401 || status === 403,
-            hint: 'Check that anthropic-api-key holds a current key from the Anthropic Console (not revoked, its workspace active); a Claude Code OAuth token belongs in claude-code-oauth-token.'
-        };
-    }
-    hosts(cred) {
-        const m = cred.metadata ?? {};
-        if (m.auth === 'bedrock')
-            return [`bedrock-runtime.${m.region}.amazonaws.com`];
-        if (m.auth === 'vertex')
-            return m.region === 'global'
-                ? ['aiplatform.googleapis.com']
-                : [`${m.region}-aiplatform.googleapis.com`, 'aiplatform.googleapis.com'];
-        return [ANTHROPIC_HOST];
-    }
-    containerEnv(cred) {
-        const m = cred.metadata ?? {};
-        // Bedrock: Claude Code signs with the placeholder keys the aws grant gives the container,
-        // and the proxy checks that signature and signs again with the real ones (so Bedrock's
-        // own auth is not skipped: an unsigned request would get no credentials at all).
-        if (m.auth === 'bedrock')
-            return ['CLAUDE_CODE_USE_BEDROCK=1', `AWS_REGION=${m.region}`];
-        // Vertex: Claude Code skips Google auth (the gcp grant sets CLAUDE_CODE_SKIP_VERTEX_AUTH)
-        // and the proxy adds the access token.
-        if (m.auth === 'vertex')
-            return [
-                'CLAUDE_CODE_USE_VERTEX=1',
-                'CLAUDE_CODE_SKIP_VERTEX_AUTH=1',
-                `CLOUD_ML_REGION=${m.region}`,
-                ...(m.project ? [`ANTHROPIC_VERTEX_PROJECT_ID=${m.project}`] : [])
-            ];
-        return this.isOAuth(cred)
-            ? [`CLAUDE_CODE_OAUTH_TOKEN=${PLACEHOLDERS.claudeOauth}`]
-            : [`ANTHROPIC_API_KEY=${PLACEHOLDERS.anthropicKey}`];
-    }
-    agentEnv(_opts) {
-        // Telemetry and update checks would be blocked anyway; turning them off keeps the
-        // network log to what the agent did.
-        // IS_SANDBOX: as root (self-hosted runners that run as root run the container as root)
-        // Claude Code refuses --dangerously-skip-permissions unless told it is in a sandbox, and
-        // this container is one: no network, no capabilities, no-new-privileges.
-        return [
-            'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1',
-            'DISABLE_AUTOUPDATER=1',
-            'DISABLE_TELEMETRY=1',
-            'DISABLE_ERROR_REPORTING=1',
-            'IS_SANDBOX=1'
-        ];
-    }
-    homeFiles(opts) {
-        const claudeJson = {
-            hasCompletedOnboarding: true,
-            projects: {
-                '/workspace': { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true }
-            }
-        };
-        if (Object.keys(opts.mcpServers).length > 0)
-            claudeJson.mcpServers = claudeMcp(opts);
-        const settings = {
-            permissions: { defaultMode: 'bypassPermissions' },
-            skipDangerousModePermissionPrompt: true
-        };
-        return {
-            '.claude.json': JSON.stringify(claudeJson, null, 2),
-            '.claude/settings.json': JSON.stringify(settings, null, 2)
-        };
-    }
-    installSpec(version) {
-        // The native binary ships in a platform package; it needs glibc (with librt).
-        return {
-            packageName: '@anthropic-ai/claude-code-linux-x64',
-            packageVersion: version,
-            argv: (dir) => [`${dir}/package/claude`]
-        };
-    }
-    command(prompt, args) {
-        // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
-        return [
-            '-p',
-            '--output-format',
-            'json',
-            '--dangerously-skip-permissions',
-            ...args,
-            '--',
-            prompt
-        ];
-    }
-}
-/** Vertex AI's region for Claude when the run does not say (one Claude models are served in). */
-const DEFAULT_VERTEX_REGION = 'us-east5';
-function isCloud(cred) {
-    return cred.metadata?.auth === 'bedrock' || cred.metadata?.auth === 'vertex';
-}
-/**
- * Claude through a cloud the run grants, or undefined. The region is `aws-region` for
- * Bedrock; for Vertex, `CLOUD_ML_REGION` in the `env` input or us-east5, and the project is
- * `ANTHROPIC_VERTEX_PROJECT_ID` there or the service account's.
- */
-function cloudMode(ctx) {
-    const grants = grantedNames(ctx);
-    const base = { provider: 'claude', token: '', createdAt: new Date() };
-    if (grants.includes('aws'))
-        return {
-            ...base,
-            metadata: { auth: 'bedrock', region: ctx.input('aws-region') || 'us-east-1' }
-        };
-    if (!grants.includes('gcp'))
-        return undefined;
-    const env = envInputValues(ctx);
-    const project = env.ANTHROPIC_VERTEX_PROJECT_ID ?? serviceAccountProject(ctx.input('gcp-service-account'));
-    const metadata = {
-        auth: 'vertex',
-        region: env.CLOUD_ML_REGION ?? DEFAULT_VERTEX_REGION
-    };
-    if (project)
-        metadata.project = project;
-    return { ...base, metadata };
-}
-
-// EXTERNAL MODULE: external "node:events"
-var external_node_events_ = __nccwpck_require__(8474);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
-// EXTERNAL MODULE: external "node:tls"
-var external_node_tls_ = __nccwpck_require__(1692);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var node_modules_undici = __nccwpck_require__(6752);
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: external "node:dns/promises"
 const external_node_dns_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns/promises");
 ;// CONCATENATED MODULE: ./src/proxy/ip.ts
@@ -82732,6 +82389,781 @@ function bestMatch(matches) {
     return matches.reduce((best, p) => (score(p) > score(best) ? p : best));
 }
 
+;// CONCATENATED MODULE: ./src/inputs.ts
+
+
+
+
+
+/** Inputs whose values are secrets: masked the moment they are read. */
+const SECRET_INPUTS = (/* unused pure expression or super */ null && ([
+    'anthropic-api-key',
+    'claude-code-oauth-token',
+    'openai-api-key',
+    'gemini-api-key',
+    'github-token',
+    'github-app-private-key',
+    'npm-token'
+]));
+const AGENTS = (/* unused pure expression or super */ null && (['claude', 'codex', 'gemini']));
+/**
+ * Variables the container's environment is built around; `env` may not override them, or a
+ * user could point the agent past the proxy or swap a placeholder.
+ */
+const RESERVED_ENV = /^(https?_proxy|all_proxy|no_proxy|ftp_proxy|ssl_cert_file|ssl_cert_dir|node_extra_ca_certs|node_use_env_proxy|node_options|requests_ca_bundle|curl_ca_bundle|git_ssl_cainfo|aws_ca_bundle|git_config_.*|home|path|ld_preload|ld_library_path|airlock_.*|actions_.*|github_token|gh_token)$/i;
+/** Reads inputs the way the runner passes them (`INPUT_*`), trimmed. */
+const actionInput = (name) => core.getInput(name);
+/**
+ * Reads and validates every input into one RunPlan. Throws `InputError` naming the input on
+ * the first problem; nothing outside this function has happened yet when it does.
+ */
+function readInputs(input = actionInput, env = process.env, mask = core.setSecret) {
+    // Mask first: a later validation error must not be able to echo a secret.
+    const secrets = {};
+    for (const name of SECRET_INPUTS) {
+        const value = input(name);
+        if (value) {
+            mask(value);
+            secrets[name] = value;
+        }
+    }
+    // A PEM key spans lines; the masker works per line, so each line is registered too.
+    const appKey = secrets['github-app-private-key'];
+    if (appKey)
+        for (const line of appKey.split(/\r?\n/))
+            if (line.trim().length > 8)
+                mask(line.trim());
+    const agent = parseAgent(input('agent'));
+    const grants = parseGrants(input('grants'), agent);
+    const customCredentials = parseCustomCredentials(input('custom-credentials'), mask);
+    if (customCredentials.length > 0 && !grants.includes('custom'))
+        grants.push('custom');
+    const prompt = input('prompt');
+    const promptFile = input('prompt-file');
+    const command = input('command');
+    const workspace = input('workspace') || env.GITHUB_WORKSPACE || process.cwd();
+    if (!agent && !command) {
+        throw new InputError('agent', 'set `agent` (claude, codex or gemini) or `command` to say what runs in the sandbox');
+    }
+    if (agent && !prompt && !promptFile && !command) {
+        throw new InputError('prompt', `the ${agent} agent needs a task: set \`prompt\` or \`prompt-file\``);
+    }
+    const plan = {
+        prompt,
+        command,
+        grants,
+        secrets,
+        githubAppId: parseAppId(input('github-app-id')),
+        githubAppPermissions: parsePermissions(input('github-app-permissions')),
+        awsRoleArn: parseRoleArn(input('aws-role-arn')),
+        awsRegion: parseRegion(input('aws-region') || 'us-east-1'),
+        awsSessionDuration: parseIntInRange('aws-session-duration', input('aws-session-duration') || '3600', 900, 43200, 'seconds'),
+        gcpWorkloadIdentityProvider: parseWorkloadProvider(input('gcp-workload-identity-provider')),
+        gcpServiceAccount: parseServiceAccount(input('gcp-service-account')),
+        customCredentials,
+        egressPolicy: parseEnum('egress-policy', input('egress-policy') || 'block', ['block', 'audit']),
+        allowedEndpoints: parseAllowedEndpoints(input('allowed-endpoints')),
+        image: parseImage(input('image') || 'node:22-bookworm'),
+        workspace,
+        workspaceAccess: parseEnum('workspace-access', input('workspace-access') || 'read-write', [
+            'read-write',
+            'read-only'
+        ]),
+        agentVersion: parseVersion(input('agent-version')),
+        agentArgs: splitArgs('agent-args', input('agent-args')),
+        mcpServers: parseMcpServers(input('mcp-servers')),
+        env: parseEnv(input('env')),
+        timeoutMinutes: parseMinutes(input('timeout-minutes') || '30'),
+        connectTo: parseConnectToInput(input('connect-to')),
+        upstreamCa: input('upstream-ca'),
+        auditArtifact: parseArtifactName(input('audit-artifact'))
+    };
+    if (agent)
+        plan.agent = agent;
+    if (!prompt && promptFile)
+        plan.prompt = `@file:${promptFile}`;
+    return Object.freeze(plan);
+}
+/** Splits a comma- or newline-separated list, dropping blanks and `#` comments. */
+function splitList(value) {
+    return value
+        .split(/\r?\n/)
+        .map((line) => line.replace(/(^|\s)#.*$/, ''))
+        .flatMap((line) => line.split(','))
+        .map((item) => item.trim())
+        .filter((item) => item.length > 0);
+}
+function parseAgent(value) {
+    if (!value)
+        return undefined;
+    const canonical = registry.resolveName(value.toLowerCase());
+    if (AGENTS.includes(canonical))
+        return canonical;
+    throw new InputError('agent', `unknown agent "${value}". Use claude (anthropic), codex (openai) or gemini (google), or leave it empty and set \`command\``);
+}
+function knownProviders() {
+    return registry
+        .names()
+        .map((name) => {
+        const aliases = registry.aliasesOf(name);
+        return aliases.length > 0 ? `${name} (${aliases.join(', ')})` : name;
+    })
+        .join(', ');
+}
+function parseGrants(value, agent) {
+    const out = agent ? [agent] : [];
+    for (const item of splitList(value)) {
+        const p = registry.get(item.toLowerCase());
+        if (!p) {
+            const hint = closest(item.toLowerCase(), [...registry.names()]);
+            throw new InputError('grants', `unknown provider "${item}"${hint ? ` (did you mean ${hint}?)` : ''}. Known providers: ${knownProviders()}`);
+        }
+        if (!out.includes(p.name))
+            out.push(p.name);
+    }
+    return out;
+}
+/** The candidate within edit distance 2, for "did you mean". */
+function closest(word, candidates) {
+    let best;
+    let bestDistance = 3;
+    for (const c of candidates) {
+        const d = editDistance(word, c);
+        if (d < bestDistance)
+            [best, bestDistance] = [c, d];
+    }
+    return best;
+}
+function editDistance(a, b) {
+    // Optimal string alignment: a transposition (githbu → github) costs one edit.
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++)
+        d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            let v = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+                v = Math.min(v, d[i - 2][j - 2] + 1);
+            d[i][j] = v;
+        }
+    }
+    return d[a.length][b.length];
+}
+function parseEnum(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new InputError(name, `"${value}" is not one of ${allowed.map((a) => `\`${a}\``).join(', ')}`);
+}
+function parseIntInRange(name, value, min, max, unit) {
+    if (!/^\d+$/.test(value))
+        throw new InputError(name, `"${value}" is not a whole number of ${unit} (${min}-${max})`);
+    const n = Number(value);
+    if (n < min || n > max)
+        throw new InputError(name, `${n} is outside ${min}-${max} ${unit}`);
+    return n;
+}
+/** Minutes, fractions allowed (0.5 = 30 s), from 0.1 to 360. */
+function parseMinutes(value) {
+    if (!/^\d+(\.\d+)?$/.test(value)) {
+        throw new InputError('timeout-minutes', `"${value}" is not a number of minutes (0.1-360)`);
+    }
+    const n = Number(value);
+    if (n < 0.1 || n > 360)
+        throw new InputError('timeout-minutes', `${n} is outside 0.1-360 minutes`);
+    return n;
+}
+function parseAllowedEndpoints(value) {
+    const out = [];
+    for (const item of splitList(value)) {
+        try {
+            parseHostPattern(item);
+        }
+        catch (err) {
+            if (err instanceof PolicyError) {
+                throw new InputError('allowed-endpoints', `${err.message}. Expected \`host\`, \`*.suffix\`, \`host:port\` or \`http://host\``);
+            }
+            throw err;
+        }
+        out.push(item);
+    }
+    return out;
+}
+function parseConnectToInput(value) {
+    const lines = splitList(value);
+    try {
+        parseConnectTo(lines);
+    }
+    catch (err) {
+        if (err instanceof PolicyError)
+            throw new InputError('connect-to', `${err.message}. Expected one \`host:port=target:port\` per line`);
+        throw err;
+    }
+    return lines;
+}
+/** The `env` input: `NAME=value` lines; a reserved or malformed name is an InputError. */
+function parseEnv(value) {
+    const out = {};
+    for (const raw of value.split(/\r?\n/)) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            continue;
+        const eq = line.indexOf('=');
+        const name = eq > 0 ? line.slice(0, eq).trim() : '';
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+            throw new errors_InputError('env', `"${line}" is not \`NAME=value\` (one per line; NAME is letters, digits and _)`);
+        }
+        if (RESERVED_ENV.test(name)) {
+            throw new errors_InputError('env', `${name} is set by Airlock (proxy, CA, credential or runner variable) and cannot be overridden`);
+        }
+        out[name] = line.slice(eq + 1);
+    }
+    return out;
+}
+function parseMcpServers(value) {
+    if (!value)
+        return {};
+    let doc;
+    try {
+        doc = JSON.parse(value);
+    }
+    catch (err) {
+        throw new InputError('mcp-servers', `not valid JSON (${err.message}). Expected {"mcpServers": {"name": {"url": "https://…"} | {"command": "…", "args": […]}}}`);
+    }
+    const servers = isRecord(doc) && isRecord(doc.mcpServers) ? doc.mcpServers : undefined;
+    if (!servers)
+        throw new InputError('mcp-servers', 'expected an object with an "mcpServers" object inside');
+    const out = {};
+    for (const [name, raw] of Object.entries(servers)) {
+        if (!/^[A-Za-z0-9_-]+$/.test(name))
+            throw new InputError('mcp-servers', `server name "${name}" must be letters, digits, - and _`);
+        if (!isRecord(raw))
+            throw new InputError('mcp-servers', `server "${name}" must be an object`);
+        const cfg = {};
+        if (typeof raw.url === 'string') {
+            if (!/^https?:\/\//.test(raw.url))
+                throw new InputError('mcp-servers', `server "${name}": url must start with https:// or http://`);
+            cfg.url = raw.url;
+        }
+        if (typeof raw.command === 'string')
+            cfg.command = raw.command;
+        if (!cfg.url && !cfg.command)
+            throw new InputError('mcp-servers', `server "${name}" needs a "url" or a "command"`);
+        if (raw.type === 'http' || raw.type === 'sse' || raw.type === 'stdio')
+            cfg.type = raw.type;
+        if (Array.isArray(raw.args))
+            cfg.args = raw.args.map(String);
+        if (isRecord(raw.env))
+            cfg.env = Object.fromEntries(Object.entries(raw.env).map(([k, v]) => [k, String(v)]));
+        if (isRecord(raw.headers))
+            cfg.headers = Object.fromEntries(Object.entries(raw.headers).map(([k, v]) => [k, String(v)]));
+        out[name] = cfg;
+    }
+    return out;
+}
+function parseCustomCredentials(value, mask = core_setSecret) {
+    if (!value)
+        return [];
+    const form = 'Expected a YAML list of {name, hosts: [host, …], header, prefix, value, env}';
+    let doc;
+    try {
+        doc = (0,dist/* parse */.qg)(value);
+    }
+    catch {
+        // The YAML error quotes the source, which holds secrets: say where, not what.
+        throw new errors_InputError('custom-credentials', `not valid YAML. ${form}`);
+    }
+    if (!Array.isArray(doc))
+        throw new errors_InputError('custom-credentials', `not a list. ${form}`);
+    const seen = new Set();
+    return doc.map((raw, i) => {
+        const at = `entry ${i + 1}`;
+        if (!isRecord(raw))
+            throw new errors_InputError('custom-credentials', `${at} is not a mapping. ${form}`);
+        const name = typeof raw.name === 'string' ? raw.name.trim() : '';
+        if (!/^[a-z0-9][a-z0-9-]*$/.test(name))
+            throw new errors_InputError('custom-credentials', `${at}: name must be lower-case letters, digits and -`);
+        if (seen.has(name))
+            throw new errors_InputError('custom-credentials', `${at}: name "${name}" is used twice`);
+        seen.add(name);
+        const secret = typeof raw.value === 'string' || typeof raw.value === 'number' ? String(raw.value) : '';
+        if (!secret)
+            throw new errors_InputError('custom-credentials', `${name}: value is empty (pass it from a secret, e.g. value: \${{ secrets.MY_KEY }})`);
+        mask(secret);
+        const hosts = Array.isArray(raw.hosts)
+            ? raw.hosts.map(String)
+            : typeof raw.hosts === 'string'
+                ? splitList(raw.hosts)
+                : [];
+        if (hosts.length === 0)
+            throw new errors_InputError('custom-credentials', `${name}: hosts must list at least one host`);
+        for (const h of hosts) {
+            try {
+                const p = policy_parseHostPattern(h);
+                if (p.scheme === 'http')
+                    throw new errors_InputError('custom-credentials', `${name}: credentials are never sent over plain HTTP (${h})`);
+            }
+            catch (err) {
+                if (err instanceof policy_PolicyError)
+                    throw new errors_InputError('custom-credentials', `${name}: ${err.message}`);
+                throw err;
+            }
+        }
+        const header = typeof raw.header === 'string' && raw.header ? raw.header : 'Authorization';
+        if (!/^[A-Za-z0-9-]+$/.test(header))
+            throw new errors_InputError('custom-credentials', `${name}: header "${header}" is not a valid header name`);
+        const cred = {
+            name,
+            hosts,
+            header,
+            prefix: typeof raw.prefix === 'string' ? raw.prefix : '',
+            value: secret
+        };
+        if (typeof raw.env === 'string' && raw.env) {
+            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(raw.env) || RESERVED_ENV.test(raw.env)) {
+                throw new errors_InputError('custom-credentials', `${name}: env "${raw.env}" is not a usable variable name`);
+            }
+            cred.env = raw.env;
+        }
+        return cred;
+    });
+}
+function parseAppId(value) {
+    if (value && !/^\d+$/.test(value))
+        throw new InputError('github-app-id', `"${value}" is not a numeric GitHub App id`);
+    return value;
+}
+function parsePermissions(value) {
+    const out = {};
+    for (const item of splitList(value)) {
+        const m = /^([a-z_]+)\s*[:=]\s*(read|write|admin)$/.exec(item);
+        if (!m)
+            throw new InputError('github-app-permissions', `"${item}" is not \`permission:read|write|admin\` (e.g. contents:read)`);
+        out[m[1]] = m[2];
+    }
+    return out;
+}
+function parseRoleArn(value) {
+    if (value && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(value)) {
+        throw new InputError('aws-role-arn', `"${value}" is not an IAM role ARN (arn:aws:iam::123456789012:role/name)`);
+    }
+    return value;
+}
+function parseRegion(value) {
+    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(value))
+        throw new InputError('aws-region', `"${value}" is not an AWS region (e.g. us-east-1)`);
+    return value;
+}
+function parseWorkloadProvider(value) {
+    if (value &&
+        !/^projects\/\d+\/locations\/global\/workloadIdentityPools\/[^/]+\/providers\/[^/]+$/.test(value)) {
+        throw new InputError('gcp-workload-identity-provider', `"${value}" is not projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`);
+    }
+    return value;
+}
+function parseServiceAccount(value) {
+    if (value && !/^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$/.test(value)) {
+        throw new InputError('gcp-service-account', `"${value}" is not a service account email (name@project.iam.gserviceaccount.com)`);
+    }
+    return value;
+}
+function parseImage(value) {
+    if (!/^[a-z0-9][a-z0-9._/:@-]*$/i.test(value) || value.includes('..')) {
+        throw new InputError('image', `"${value}" is not an image reference (e.g. node:22-bookworm)`);
+    }
+    return value;
+}
+function parseVersion(value) {
+    if (value && !/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(value)) {
+        throw new InputError('agent-version', `"${value}" is not an exact version (e.g. 2.1.3)`);
+    }
+    return value;
+}
+function parseArtifactName(value) {
+    if (value && /["<>|*?\r\n\\/:]/.test(value))
+        throw new InputError('audit-artifact', `"${value}" has characters artifact names cannot hold`);
+    return value;
+}
+/** Splits shell-style words: single and double quotes, backslash escapes; no expansion. */
+function splitArgs(name, value) {
+    const out = [];
+    let word;
+    let quote;
+    for (let i = 0; i < value.length; i++) {
+        const c = value[i];
+        if (quote) {
+            if (c === quote)
+                quote = undefined;
+            else if (c === '\\' && quote === '"' && i + 1 < value.length)
+                word = (word ?? '') + value[++i];
+            else
+                word = (word ?? '') + c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            word ??= '';
+        }
+        else if (c === '\\' && i + 1 < value.length) {
+            word = (word ?? '') + value[++i];
+        }
+        else if (/\s/.test(c)) {
+            if (word !== undefined)
+                out.push(word);
+            word = undefined;
+        }
+        else {
+            word = (word ?? '') + c;
+        }
+    }
+    if (quote)
+        throw new InputError(name, `unterminated ${quote} quote`);
+    if (word !== undefined)
+        out.push(word);
+    return out;
+}
+function isRecord(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./src/providers/base.ts
+
+
+/**
+ * Placeholders: format-valid for the CLI that checks them, obviously fake to a human, and
+ * fixed, so the proxy can tell which credential a request asked for.
+ */
+const PLACEHOLDERS = {
+    github: 'ghp_AirlockPlaceholderNotARealToken000000',
+    anthropicKey: 'sk-ant-api03-airlock-placeholder-not-a-real-key-00000000000000000000000000000000000000000000000000000000000000000000AA',
+    claudeOauth: 'sk-ant-oat01-airlock-placeholder-not-a-real-token-000000000000000000000000000000000000000000000000000000000000000000AA',
+    openai: 'sk-airlock-placeholder-not-a-real-key-000000000000000000000000000000',
+    gemini: 'AIzaAirlockPlaceholderNotARealKey000000',
+    awsAccessKeyId: 'AKIAAIRLOCKPLACEHOLDR',
+    awsSecretAccessKey: 'airlock/placeholder/not/a/real/secret/000000',
+    npm: 'npm_AirlockPlaceholderNotARealToken0000000',
+    gcp: 'ya29.airlock-placeholder-not-a-real-token'
+};
+/** A credential from a static secret input. */
+function staticCredential(provider, token, source = 'secret') {
+    return { provider, token, createdAt: new Date(), metadata: { [META_KEY_TOKEN_SOURCE]: source } };
+}
+/** The first non-empty input among `names`, or a GrantError whose hint names them all. */
+function requireSecret(ctx, provider, names, hint) {
+    for (const name of names) {
+        const value = ctx.input(name);
+        if (value) {
+            ctx.setSecret(value);
+            return [name, value];
+        }
+    }
+    throw new GrantError(provider, `no credential: ${names.map((n) => `\`${n}\``).join(' and ')} ${names.length > 1 ? 'are' : 'is'} empty`, hint);
+}
+/** Defaults for the parts of `CredentialProvider` most providers do not use. */
+class BaseProvider {
+    containerEnv(_cred) {
+        return [];
+    }
+    containerMounts(_cred, _containerHome, _stagingDir) {
+        return Promise.resolve({ mounts: [] });
+    }
+    cleanup(_cleanupPath) {
+        return Promise.resolve();
+    }
+    impliedDependencies() {
+        return [];
+    }
+}
+/**
+ * The names in the `grants` input, split as the inputs module splits them (aws and gcp,
+ * which the agents look for, have no aliases).
+ */
+function grantedNames(ctx) {
+    return splitList(ctx.input('grants')).map((g) => g.toLowerCase());
+}
+/** The `env` input's variables (already validated when the plan was read). */
+function envInputValues(ctx) {
+    return parseEnv(ctx.input('env'));
+}
+/** The project of a user-managed service account (`name@<project>.iam.gserviceaccount.com`). */
+function serviceAccountProject(email) {
+    return /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email ?? '')?.[1];
+}
+
+;// CONCATENATED MODULE: ./src/providers/agent.ts
+
+
+
+// The CLI sets the runner; providers stay free of the sandbox code and of import cycles.
+let cliRunner;
+function setAgentCliRunner(runner) {
+    cliRunner = runner;
+}
+const collect = (value, previous) => [...previous, value];
+/** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
+class AgentBase extends BaseProvider {
+    async prepareContainer(opts) {
+        const home = (0,external_node_path_.join)(opts.stagingDir, 'home');
+        for (const [rel, content] of Object.entries(this.homeFiles(opts))) {
+            const file = (0,external_node_path_.join)(home, rel);
+            await (0,promises_.mkdir)((0,external_node_path_.dirname)(file), { recursive: true, mode: 0o755 });
+            // World-readable on purpose: the container runs as the runner's uid but the staging
+            // directory is mounted read-only and holds placeholders only.
+            await (0,promises_.writeFile)(file, content, { mode: 0o644 });
+        }
+        const config = {
+            env: [...this.containerEnv(opts.credential), ...this.agentEnv(opts)],
+            mounts: [],
+            stagingDir: opts.stagingDir
+        };
+        if (opts.prompt !== undefined)
+            config.command = this.command(opts.prompt, opts.agentArgs ?? []);
+        return config;
+    }
+    registerCli(program) {
+        program
+            .command(this.name)
+            .description(`run ${this.binary} non-interactively in the airlock (credentials from the environment)`)
+            .requiredOption('-p, --prompt <text>', 'the task')
+            .option('--grant <provider>', 'another provider to grant (repeatable)', collect, [])
+            .option('--allow <pattern>', 'another host to allow (repeatable)', collect, [])
+            .option('--connect-to <host:port=target:port>', 'route a host elsewhere (repeatable)', collect, [])
+            .option('--upstream-ca <file>', 'extra CA for upstream TLS')
+            .option('--image <image>', 'container image')
+            .option('--workspace <dir>', 'directory mounted at /workspace (default: cwd)')
+            .option('--read-only', 'mount the workspace read-only')
+            .option('--agent-version <version>', `${this.npmPackage} version (default ${this.defaultVersion})`)
+            .argument('[args...]', 'extra arguments for the agent')
+            .action(async (args, opts) => {
+            if (!cliRunner)
+                throw new Error('the agent commands need the airlock CLI');
+            await cliRunner(this.name, { ...opts, args });
+        });
+    }
+}
+/** MCP servers in the common shape, minus anything undefined, for JSON config files. */
+/**
+ * `mcp-servers` in the shape Claude Code reads (`.claude.json`): a remote server needs its
+ * `type` (without one Claude Code takes it for stdio), `http` unless the input said `sse`.
+ */
+function claudeMcp(opts) {
+    const out = {};
+    for (const [name, s] of Object.entries(opts.mcpServers))
+        out[name] = s.url
+            ? {
+                type: s.type === 'sse' ? 'sse' : 'http',
+                url: s.url,
+                ...(s.headers ? { headers: s.headers } : {})
+            }
+            : { type: 'stdio', command: s.command, args: s.args ?? [], env: s.env ?? {} };
+    return out;
+}
+/**
+ * `mcp-servers` in the shape Gemini CLI reads (`settings.json`): `httpUrl` is streamable
+ * HTTP, `url` is SSE.
+ */
+function geminiMcp(opts) {
+    const out = {};
+    for (const [name, s] of Object.entries(opts.mcpServers))
+        out[name] = s.url
+            ? {
+                [s.type === 'sse' ? 'url' : 'httpUrl']: s.url,
+                ...(s.headers ? { headers: s.headers } : {})
+            }
+            : {
+                command: s.command,
+                ...(s.args ? { args: s.args } : {}),
+                ...(s.env ? { env: s.env } : {})
+            };
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/providers/claude.ts
+
+
+const ANTHROPIC_HOST = 'api.anthropic.com';
+const OAUTH_PREFIX = 'sk-ant-oat';
+/** Claude Code with an Anthropic API key or a Claude Code OAuth token. */
+class ClaudeProvider extends AgentBase {
+    name = 'claude';
+    npmPackage = '@anthropic-ai/claude-code';
+    defaultVersion = '2.1.332';
+    binary = 'claude';
+    /**
+     * The key (`anthropic-api-key`), or the OAuth token (`claude-code-oauth-token`); without
+     * either, Amazon Bedrock when the run grants `aws`, or Google Vertex AI when it grants
+     * `gcp`: then the model calls carry the cloud credential the proxy handles, and this grant
+     * holds no secret of its own.
+     */
+    async grant(ctx) {
+        const cloud = cloudMode(ctx);
+        if (!ctx.input('anthropic-api-key') && !ctx.input('claude-code-oauth-token') && cloud)
+            return cloud;
+        const [input, token] = requireSecret(ctx, this.name, ['anthropic-api-key', 'claude-code-oauth-token'], 'Set anthropic-api-key or claude-code-oauth-token, or grant aws (Amazon Bedrock) or gcp (Google Vertex AI).');
+        const cred = staticCredential(this.name, token);
+        cred.metadata = {
+            ...cred.metadata,
+            auth: input === 'claude-code-oauth-token' || token.startsWith(OAUTH_PREFIX) ? 'oauth' : 'api-key'
+        };
+        return cred;
+    }
+    isOAuth(cred) {
+        return cred.metadata?.auth === 'oauth';
+    }
+    configureProxy(p, cred) {
+        // On Bedrock or Vertex the aws or gcp grant signs or authorises the model calls.
+        if (isCloud(cred))
+            return;
+        if (this.isOAuth(cred)) {
+            p.setCredentialWithGrant(ANTHROPIC_HOST, 'Authorization', `Bearer ${cred.token}`, this.name, PLACEHOLDERS.claudeOauth);
+            // The API rejects OAuth bearer tokens without this beta flag.
+            p.addExtraHeader(ANTHROPIC_HOST, 'anthropic-beta', 'oauth-2025-04-20');
+            p.removeRequestHeader(ANTHROPIC_HOST, 'x-api-key');
+        }
+        else {
+            p.setCredentialWithGrant(ANTHROPIC_HOST, 'x-api-key', cred.token, this.name, PLACEHOLDERS.anthropicKey);
+            p.removeRequestHeader(ANTHROPIC_HOST, 'authorization');
+        }
+    }
+    /**
+     * An API key is checked with `GET /v1/models` (free, read-only). An OAuth token is not:
+     * it is meant for Claude Code's own calls, and no read-only endpoint is documented for it.
+     */
+    keyCheck(cred) {
+        if (this.isOAuth(cred) || isCloud(cred))
+            return undefined;
+        return {
+            provider: this.name,
+            input: 'anthropic-api-key',
+            url: `https://${ANTHROPIC_HOST}/v1/models?limit=1`,
+            headers: { 'x-api-key': cred.token, 'anthropic-version': '2023-06-01' },
+            refused: (status) => status === 401 || status === 403,
+            hint: 'Check that anthropic-api-key holds a current key from the Anthropic Console (not revoked, its workspace active); a Claude Code OAuth token belongs in claude-code-oauth-token.'
+        };
+    }
+    hosts(cred) {
+        const m = cred.metadata ?? {};
+        if (m.auth === 'bedrock')
+            return [`bedrock-runtime.${m.region}.amazonaws.com`];
+        if (m.auth === 'vertex')
+            return m.region === 'global'
+                ? ['aiplatform.googleapis.com']
+                : [`${m.region}-aiplatform.googleapis.com`, 'aiplatform.googleapis.com'];
+        return [ANTHROPIC_HOST];
+    }
+    containerEnv(cred) {
+        const m = cred.metadata ?? {};
+        // Bedrock: Claude Code signs with the placeholder keys the aws grant gives the container,
+        // and the proxy checks that signature and signs again with the real ones (so Bedrock's
+        // own auth is not skipped: an unsigned request would get no credentials at all).
+        if (m.auth === 'bedrock')
+            return ['CLAUDE_CODE_USE_BEDROCK=1', `AWS_REGION=${m.region}`];
+        // Vertex: Claude Code skips Google auth (the gcp grant sets CLAUDE_CODE_SKIP_VERTEX_AUTH)
+        // and the proxy adds the access token.
+        if (m.auth === 'vertex')
+            return [
+                'CLAUDE_CODE_USE_VERTEX=1',
+                'CLAUDE_CODE_SKIP_VERTEX_AUTH=1',
+                `CLOUD_ML_REGION=${m.region}`,
+                ...(m.project ? [`ANTHROPIC_VERTEX_PROJECT_ID=${m.project}`] : [])
+            ];
+        return this.isOAuth(cred)
+            ? [`CLAUDE_CODE_OAUTH_TOKEN=${PLACEHOLDERS.claudeOauth}`]
+            : [`ANTHROPIC_API_KEY=${PLACEHOLDERS.anthropicKey}`];
+    }
+    agentEnv(_opts) {
+        // Telemetry and update checks would be blocked anyway; turning them off keeps the
+        // network log to what the agent did.
+        // IS_SANDBOX: as root (self-hosted runners that run as root run the container as root)
+        // Claude Code refuses --dangerously-skip-permissions unless told it is in a sandbox, and
+        // this container is one: no network, no capabilities, no-new-privileges.
+        return [
+            'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1',
+            'DISABLE_AUTOUPDATER=1',
+            'DISABLE_TELEMETRY=1',
+            'DISABLE_ERROR_REPORTING=1',
+            'IS_SANDBOX=1'
+        ];
+    }
+    homeFiles(opts) {
+        const claudeJson = {
+            hasCompletedOnboarding: true,
+            projects: {
+                '/workspace': { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true }
+            }
+        };
+        if (Object.keys(opts.mcpServers).length > 0)
+            claudeJson.mcpServers = claudeMcp(opts);
+        const settings = {
+            permissions: { defaultMode: 'bypassPermissions' },
+            skipDangerousModePermissionPrompt: true
+        };
+        return {
+            '.claude.json': JSON.stringify(claudeJson, null, 2),
+            '.claude/settings.json': JSON.stringify(settings, null, 2)
+        };
+    }
+    installSpec(version) {
+        // The native binary ships in a platform package; it needs glibc (with librt).
+        return {
+            packageName: '@anthropic-ai/claude-code-linux-x64',
+            packageVersion: version,
+            argv: (dir) => [`${dir}/package/claude`]
+        };
+    }
+    command(prompt, args) {
+        // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
+        return [
+            '-p',
+            '--output-format',
+            'json',
+            '--dangerously-skip-permissions',
+            ...args,
+            '--',
+            prompt
+        ];
+    }
+}
+/** Vertex AI's region for Claude when the run does not say (one Claude models are served in). */
+const DEFAULT_VERTEX_REGION = 'us-east5';
+function isCloud(cred) {
+    return cred.metadata?.auth === 'bedrock' || cred.metadata?.auth === 'vertex';
+}
+/**
+ * Claude through a cloud the run grants, or undefined. The region is `aws-region` for
+ * Bedrock; for Vertex, `CLOUD_ML_REGION` in the `env` input or us-east5, and the project is
+ * `ANTHROPIC_VERTEX_PROJECT_ID` there or the service account's.
+ */
+function cloudMode(ctx) {
+    const grants = grantedNames(ctx);
+    const base = { provider: 'claude', token: '', createdAt: new Date() };
+    if (grants.includes('aws'))
+        return {
+            ...base,
+            metadata: { auth: 'bedrock', region: ctx.input('aws-region') || 'us-east-1' }
+        };
+    if (!grants.includes('gcp'))
+        return undefined;
+    const env = envInputValues(ctx);
+    const project = env.ANTHROPIC_VERTEX_PROJECT_ID ?? serviceAccountProject(ctx.input('gcp-service-account'));
+    const metadata = {
+        auth: 'vertex',
+        region: env.CLOUD_ML_REGION ?? DEFAULT_VERTEX_REGION
+    };
+    if (project)
+        metadata.project = project;
+    return { ...base, metadata };
+}
+
+// EXTERNAL MODULE: external "node:events"
+var external_node_events_ = __nccwpck_require__(8474);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+// EXTERNAL MODULE: external "node:tls"
+var external_node_tls_ = __nccwpck_require__(1692);
+// EXTERNAL MODULE: ./node_modules/undici/index.js
+var node_modules_undici = __nccwpck_require__(4371);
 ;// CONCATENATED MODULE: ./src/grant/http.ts
 
 
@@ -85217,7 +85649,7 @@ function stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTempora
 
 
 /** @deprecated use `import * as ... from 'smol-toml'` instead */
-/* harmony default export */ const dist = ({ parse: parse, stringify: stringify, TomlDate: TomlDate, TomlError: TomlError });
+/* harmony default export */ const smol_toml_dist = ({ parse: parse, stringify: stringify, TomlDate: TomlDate, TomlError: TomlError });
 
 ;// CONCATENATED MODULE: ./src/providers/codex.ts
 
@@ -85301,443 +85733,6 @@ class CodexProvider extends AgentBase {
         // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
         return ['exec', '--json', '--skip-git-repo-check', ...args, '--', prompt];
     }
-}
-
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var yaml_dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: ./src/inputs.ts
-
-
-
-
-
-/** Inputs whose values are secrets: masked the moment they are read. */
-const SECRET_INPUTS = (/* unused pure expression or super */ null && ([
-    'anthropic-api-key',
-    'claude-code-oauth-token',
-    'openai-api-key',
-    'gemini-api-key',
-    'github-token',
-    'github-app-private-key',
-    'npm-token'
-]));
-const AGENTS = (/* unused pure expression or super */ null && (['claude', 'codex', 'gemini']));
-/**
- * Variables the container's environment is built around; `env` may not override them, or a
- * user could point the agent past the proxy or swap a placeholder.
- */
-const RESERVED_ENV = /^(https?_proxy|all_proxy|no_proxy|ftp_proxy|ssl_cert_file|ssl_cert_dir|node_extra_ca_certs|node_use_env_proxy|node_options|requests_ca_bundle|curl_ca_bundle|git_ssl_cainfo|aws_ca_bundle|git_config_.*|home|path|ld_preload|ld_library_path|airlock_.*|actions_.*|github_token|gh_token)$/i;
-/** Reads inputs the way the runner passes them (`INPUT_*`), trimmed. */
-const actionInput = (name) => core.getInput(name);
-/**
- * Reads and validates every input into one RunPlan. Throws `InputError` naming the input on
- * the first problem; nothing outside this function has happened yet when it does.
- */
-function readInputs(input = actionInput, env = process.env, mask = core.setSecret) {
-    // Mask first: a later validation error must not be able to echo a secret.
-    const secrets = {};
-    for (const name of SECRET_INPUTS) {
-        const value = input(name);
-        if (value) {
-            mask(value);
-            secrets[name] = value;
-        }
-    }
-    // A PEM key spans lines; the masker works per line, so each line is registered too.
-    const appKey = secrets['github-app-private-key'];
-    if (appKey)
-        for (const line of appKey.split(/\r?\n/))
-            if (line.trim().length > 8)
-                mask(line.trim());
-    const agent = parseAgent(input('agent'));
-    const grants = parseGrants(input('grants'), agent);
-    const customCredentials = parseCustomCredentials(input('custom-credentials'), mask);
-    if (customCredentials.length > 0 && !grants.includes('custom'))
-        grants.push('custom');
-    const prompt = input('prompt');
-    const promptFile = input('prompt-file');
-    const command = input('command');
-    const workspace = input('workspace') || env.GITHUB_WORKSPACE || process.cwd();
-    if (!agent && !command) {
-        throw new InputError('agent', 'set `agent` (claude, codex or gemini) or `command` to say what runs in the sandbox');
-    }
-    if (agent && !prompt && !promptFile && !command) {
-        throw new InputError('prompt', `the ${agent} agent needs a task: set \`prompt\` or \`prompt-file\``);
-    }
-    const plan = {
-        prompt,
-        command,
-        grants,
-        secrets,
-        githubAppId: parseAppId(input('github-app-id')),
-        githubAppPermissions: parsePermissions(input('github-app-permissions')),
-        awsRoleArn: parseRoleArn(input('aws-role-arn')),
-        awsRegion: parseRegion(input('aws-region') || 'us-east-1'),
-        awsSessionDuration: parseIntInRange('aws-session-duration', input('aws-session-duration') || '3600', 900, 43200, 'seconds'),
-        gcpWorkloadIdentityProvider: parseWorkloadProvider(input('gcp-workload-identity-provider')),
-        gcpServiceAccount: parseServiceAccount(input('gcp-service-account')),
-        customCredentials,
-        egressPolicy: parseEnum('egress-policy', input('egress-policy') || 'block', ['block', 'audit']),
-        allowedEndpoints: parseAllowedEndpoints(input('allowed-endpoints')),
-        image: parseImage(input('image') || 'node:22-bookworm'),
-        workspace,
-        workspaceAccess: parseEnum('workspace-access', input('workspace-access') || 'read-write', [
-            'read-write',
-            'read-only'
-        ]),
-        agentVersion: parseVersion(input('agent-version')),
-        agentArgs: splitArgs('agent-args', input('agent-args')),
-        mcpServers: parseMcpServers(input('mcp-servers')),
-        env: parseEnv(input('env')),
-        timeoutMinutes: parseMinutes(input('timeout-minutes') || '30'),
-        connectTo: parseConnectToInput(input('connect-to')),
-        upstreamCa: input('upstream-ca'),
-        auditArtifact: parseArtifactName(input('audit-artifact'))
-    };
-    if (agent)
-        plan.agent = agent;
-    if (!prompt && promptFile)
-        plan.prompt = `@file:${promptFile}`;
-    return Object.freeze(plan);
-}
-/** Splits a comma- or newline-separated list, dropping blanks and `#` comments. */
-function splitList(value) {
-    return value
-        .split(/\r?\n/)
-        .map((line) => line.replace(/(^|\s)#.*$/, ''))
-        .flatMap((line) => line.split(','))
-        .map((item) => item.trim())
-        .filter((item) => item.length > 0);
-}
-function parseAgent(value) {
-    if (!value)
-        return undefined;
-    const canonical = registry.resolveName(value.toLowerCase());
-    if (AGENTS.includes(canonical))
-        return canonical;
-    throw new InputError('agent', `unknown agent "${value}". Use claude (anthropic), codex (openai) or gemini (google), or leave it empty and set \`command\``);
-}
-function knownProviders() {
-    return registry
-        .names()
-        .map((name) => {
-        const aliases = registry.aliasesOf(name);
-        return aliases.length > 0 ? `${name} (${aliases.join(', ')})` : name;
-    })
-        .join(', ');
-}
-function parseGrants(value, agent) {
-    const out = agent ? [agent] : [];
-    for (const item of splitList(value)) {
-        const p = registry.get(item.toLowerCase());
-        if (!p) {
-            const hint = closest(item.toLowerCase(), [...registry.names()]);
-            throw new InputError('grants', `unknown provider "${item}"${hint ? ` (did you mean ${hint}?)` : ''}. Known providers: ${knownProviders()}`);
-        }
-        if (!out.includes(p.name))
-            out.push(p.name);
-    }
-    return out;
-}
-/** The candidate within edit distance 2, for "did you mean". */
-function closest(word, candidates) {
-    let best;
-    let bestDistance = 3;
-    for (const c of candidates) {
-        const d = editDistance(word, c);
-        if (d < bestDistance)
-            [best, bestDistance] = [c, d];
-    }
-    return best;
-}
-function editDistance(a, b) {
-    // Optimal string alignment: a transposition (githbu → github) costs one edit.
-    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-    for (let j = 1; j <= b.length; j++)
-        d[0][j] = j;
-    for (let i = 1; i <= a.length; i++) {
-        for (let j = 1; j <= b.length; j++) {
-            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-            let v = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-                v = Math.min(v, d[i - 2][j - 2] + 1);
-            d[i][j] = v;
-        }
-    }
-    return d[a.length][b.length];
-}
-function parseEnum(name, value, allowed) {
-    if (allowed.includes(value))
-        return value;
-    throw new InputError(name, `"${value}" is not one of ${allowed.map((a) => `\`${a}\``).join(', ')}`);
-}
-function parseIntInRange(name, value, min, max, unit) {
-    if (!/^\d+$/.test(value))
-        throw new InputError(name, `"${value}" is not a whole number of ${unit} (${min}-${max})`);
-    const n = Number(value);
-    if (n < min || n > max)
-        throw new InputError(name, `${n} is outside ${min}-${max} ${unit}`);
-    return n;
-}
-/** Minutes, fractions allowed (0.5 = 30 s), from 0.1 to 360. */
-function parseMinutes(value) {
-    if (!/^\d+(\.\d+)?$/.test(value)) {
-        throw new InputError('timeout-minutes', `"${value}" is not a number of minutes (0.1-360)`);
-    }
-    const n = Number(value);
-    if (n < 0.1 || n > 360)
-        throw new InputError('timeout-minutes', `${n} is outside 0.1-360 minutes`);
-    return n;
-}
-function parseAllowedEndpoints(value) {
-    const out = [];
-    for (const item of splitList(value)) {
-        try {
-            parseHostPattern(item);
-        }
-        catch (err) {
-            if (err instanceof PolicyError) {
-                throw new InputError('allowed-endpoints', `${err.message}. Expected \`host\`, \`*.suffix\`, \`host:port\` or \`http://host\``);
-            }
-            throw err;
-        }
-        out.push(item);
-    }
-    return out;
-}
-function parseConnectToInput(value) {
-    const lines = splitList(value);
-    try {
-        parseConnectTo(lines);
-    }
-    catch (err) {
-        if (err instanceof PolicyError)
-            throw new InputError('connect-to', `${err.message}. Expected one \`host:port=target:port\` per line`);
-        throw err;
-    }
-    return lines;
-}
-function parseEnv(value) {
-    const out = {};
-    for (const raw of value.split(/\r?\n/)) {
-        const line = raw.trim();
-        if (!line || line.startsWith('#'))
-            continue;
-        const eq = line.indexOf('=');
-        const name = eq > 0 ? line.slice(0, eq).trim() : '';
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-            throw new InputError('env', `"${line}" is not \`NAME=value\` (one per line; NAME is letters, digits and _)`);
-        }
-        if (RESERVED_ENV.test(name)) {
-            throw new InputError('env', `${name} is set by Airlock (proxy, CA, credential or runner variable) and cannot be overridden`);
-        }
-        out[name] = line.slice(eq + 1);
-    }
-    return out;
-}
-function parseMcpServers(value) {
-    if (!value)
-        return {};
-    let doc;
-    try {
-        doc = JSON.parse(value);
-    }
-    catch (err) {
-        throw new InputError('mcp-servers', `not valid JSON (${err.message}). Expected {"mcpServers": {"name": {"url": "https://…"} | {"command": "…", "args": […]}}}`);
-    }
-    const servers = isRecord(doc) && isRecord(doc.mcpServers) ? doc.mcpServers : undefined;
-    if (!servers)
-        throw new InputError('mcp-servers', 'expected an object with an "mcpServers" object inside');
-    const out = {};
-    for (const [name, raw] of Object.entries(servers)) {
-        if (!/^[A-Za-z0-9_-]+$/.test(name))
-            throw new InputError('mcp-servers', `server name "${name}" must be letters, digits, - and _`);
-        if (!isRecord(raw))
-            throw new InputError('mcp-servers', `server "${name}" must be an object`);
-        const cfg = {};
-        if (typeof raw.url === 'string') {
-            if (!/^https?:\/\//.test(raw.url))
-                throw new InputError('mcp-servers', `server "${name}": url must start with https:// or http://`);
-            cfg.url = raw.url;
-        }
-        if (typeof raw.command === 'string')
-            cfg.command = raw.command;
-        if (!cfg.url && !cfg.command)
-            throw new InputError('mcp-servers', `server "${name}" needs a "url" or a "command"`);
-        if (raw.type === 'http' || raw.type === 'sse' || raw.type === 'stdio')
-            cfg.type = raw.type;
-        if (Array.isArray(raw.args))
-            cfg.args = raw.args.map(String);
-        if (isRecord(raw.env))
-            cfg.env = Object.fromEntries(Object.entries(raw.env).map(([k, v]) => [k, String(v)]));
-        if (isRecord(raw.headers))
-            cfg.headers = Object.fromEntries(Object.entries(raw.headers).map(([k, v]) => [k, String(v)]));
-        out[name] = cfg;
-    }
-    return out;
-}
-function parseCustomCredentials(value, mask = core_setSecret) {
-    if (!value)
-        return [];
-    const form = 'Expected a YAML list of {name, hosts: [host, …], header, prefix, value, env}';
-    let doc;
-    try {
-        doc = (0,yaml_dist/* parse */.qg)(value);
-    }
-    catch {
-        // The YAML error quotes the source, which holds secrets: say where, not what.
-        throw new errors_InputError('custom-credentials', `not valid YAML. ${form}`);
-    }
-    if (!Array.isArray(doc))
-        throw new errors_InputError('custom-credentials', `not a list. ${form}`);
-    const seen = new Set();
-    return doc.map((raw, i) => {
-        const at = `entry ${i + 1}`;
-        if (!isRecord(raw))
-            throw new errors_InputError('custom-credentials', `${at} is not a mapping. ${form}`);
-        const name = typeof raw.name === 'string' ? raw.name.trim() : '';
-        if (!/^[a-z0-9][a-z0-9-]*$/.test(name))
-            throw new errors_InputError('custom-credentials', `${at}: name must be lower-case letters, digits and -`);
-        if (seen.has(name))
-            throw new errors_InputError('custom-credentials', `${at}: name "${name}" is used twice`);
-        seen.add(name);
-        const secret = typeof raw.value === 'string' || typeof raw.value === 'number' ? String(raw.value) : '';
-        if (!secret)
-            throw new errors_InputError('custom-credentials', `${name}: value is empty (pass it from a secret, e.g. value: \${{ secrets.MY_KEY }})`);
-        mask(secret);
-        const hosts = Array.isArray(raw.hosts)
-            ? raw.hosts.map(String)
-            : typeof raw.hosts === 'string'
-                ? splitList(raw.hosts)
-                : [];
-        if (hosts.length === 0)
-            throw new errors_InputError('custom-credentials', `${name}: hosts must list at least one host`);
-        for (const h of hosts) {
-            try {
-                const p = policy_parseHostPattern(h);
-                if (p.scheme === 'http')
-                    throw new errors_InputError('custom-credentials', `${name}: credentials are never sent over plain HTTP (${h})`);
-            }
-            catch (err) {
-                if (err instanceof policy_PolicyError)
-                    throw new errors_InputError('custom-credentials', `${name}: ${err.message}`);
-                throw err;
-            }
-        }
-        const header = typeof raw.header === 'string' && raw.header ? raw.header : 'Authorization';
-        if (!/^[A-Za-z0-9-]+$/.test(header))
-            throw new errors_InputError('custom-credentials', `${name}: header "${header}" is not a valid header name`);
-        const cred = {
-            name,
-            hosts,
-            header,
-            prefix: typeof raw.prefix === 'string' ? raw.prefix : '',
-            value: secret
-        };
-        if (typeof raw.env === 'string' && raw.env) {
-            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(raw.env) || RESERVED_ENV.test(raw.env)) {
-                throw new errors_InputError('custom-credentials', `${name}: env "${raw.env}" is not a usable variable name`);
-            }
-            cred.env = raw.env;
-        }
-        return cred;
-    });
-}
-function parseAppId(value) {
-    if (value && !/^\d+$/.test(value))
-        throw new InputError('github-app-id', `"${value}" is not a numeric GitHub App id`);
-    return value;
-}
-function parsePermissions(value) {
-    const out = {};
-    for (const item of splitList(value)) {
-        const m = /^([a-z_]+)\s*[:=]\s*(read|write|admin)$/.exec(item);
-        if (!m)
-            throw new InputError('github-app-permissions', `"${item}" is not \`permission:read|write|admin\` (e.g. contents:read)`);
-        out[m[1]] = m[2];
-    }
-    return out;
-}
-function parseRoleArn(value) {
-    if (value && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(value)) {
-        throw new InputError('aws-role-arn', `"${value}" is not an IAM role ARN (arn:aws:iam::123456789012:role/name)`);
-    }
-    return value;
-}
-function parseRegion(value) {
-    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(value))
-        throw new InputError('aws-region', `"${value}" is not an AWS region (e.g. us-east-1)`);
-    return value;
-}
-function parseWorkloadProvider(value) {
-    if (value &&
-        !/^projects\/\d+\/locations\/global\/workloadIdentityPools\/[^/]+\/providers\/[^/]+$/.test(value)) {
-        throw new InputError('gcp-workload-identity-provider', `"${value}" is not projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`);
-    }
-    return value;
-}
-function parseServiceAccount(value) {
-    if (value && !/^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$/.test(value)) {
-        throw new InputError('gcp-service-account', `"${value}" is not a service account email (name@project.iam.gserviceaccount.com)`);
-    }
-    return value;
-}
-function parseImage(value) {
-    if (!/^[a-z0-9][a-z0-9._/:@-]*$/i.test(value) || value.includes('..')) {
-        throw new InputError('image', `"${value}" is not an image reference (e.g. node:22-bookworm)`);
-    }
-    return value;
-}
-function parseVersion(value) {
-    if (value && !/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(value)) {
-        throw new InputError('agent-version', `"${value}" is not an exact version (e.g. 2.1.3)`);
-    }
-    return value;
-}
-function parseArtifactName(value) {
-    if (value && /["<>|*?\r\n\\/:]/.test(value))
-        throw new InputError('audit-artifact', `"${value}" has characters artifact names cannot hold`);
-    return value;
-}
-/** Splits shell-style words: single and double quotes, backslash escapes; no expansion. */
-function splitArgs(name, value) {
-    const out = [];
-    let word;
-    let quote;
-    for (let i = 0; i < value.length; i++) {
-        const c = value[i];
-        if (quote) {
-            if (c === quote)
-                quote = undefined;
-            else if (c === '\\' && quote === '"' && i + 1 < value.length)
-                word = (word ?? '') + value[++i];
-            else
-                word = (word ?? '') + c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            word ??= '';
-        }
-        else if (c === '\\' && i + 1 < value.length) {
-            word = (word ?? '') + value[++i];
-        }
-        else if (/\s/.test(c)) {
-            if (word !== undefined)
-                out.push(word);
-            word = undefined;
-        }
-        else {
-            word = (word ?? '') + c;
-        }
-    }
-    if (quote)
-        throw new InputError(name, `unterminated ${quote} quote`);
-    if (word !== undefined)
-        out.push(word);
-    return out;
-}
-function isRecord(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 ;// CONCATENATED MODULE: ./src/providers/custom.ts
@@ -88709,7 +88704,7 @@ var Alias = __nccwpck_require__(4065);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 var Schema = __nccwpck_require__(5840);
 var stringifyDocument = __nccwpck_require__(6829);
 var anchors = __nccwpck_require__(1596);
@@ -89635,7 +89630,7 @@ var anchors = __nccwpck_require__(1596);
 var visit = __nccwpck_require__(204);
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -89918,7 +89913,7 @@ exports.isEmptyPath = isEmptyPath;
 
 var applyReviver = __nccwpck_require__(3661);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class NodeBase {
     constructor(type) {
@@ -90011,7 +90006,7 @@ exports.createPair = createPair;
 
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -90202,7 +90197,7 @@ var stringifyCollection = __nccwpck_require__(1212);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -90323,7 +90318,7 @@ var log = __nccwpck_require__(7249);
 var merge = __nccwpck_require__(452);
 var stringify = __nccwpck_require__(2148);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -90446,7 +90441,7 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 6424:
+/***/ 4043:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -93290,7 +93285,7 @@ var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var schema$2 = __nccwpck_require__(5913);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(4371);
+var timestamp = __nccwpck_require__(6752);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -93713,7 +93708,7 @@ exports.merge = merge;
 
 
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 var YAMLMap = __nccwpck_require__(4454);
 var YAMLSeq = __nccwpck_require__(2223);
 var pairs = __nccwpck_require__(8385);
@@ -93897,7 +93892,7 @@ var merge = __nccwpck_require__(452);
 var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(4371);
+var timestamp = __nccwpck_require__(6752);
 
 const schema = [
     map.map,
@@ -94031,7 +94026,7 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 4371:
+/***/ 6752:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 

@@ -7,6 +7,7 @@ import {
   type MountConfig,
   type ProxyConfigurer
 } from '../provider/index.js'
+import { parseEnv, splitList } from '../inputs.js'
 
 /**
  * Placeholders: format-valid for the CLI that checks them, obviously fake to a human, and
@@ -80,23 +81,17 @@ export abstract class BaseProvider implements CredentialProvider {
   }
 }
 
-/** The names in the `grants` input, as written (aws and gcp, which agents look for, have no aliases). */
+/**
+ * The names in the `grants` input, split as the inputs module splits them (aws and gcp,
+ * which the agents look for, have no aliases).
+ */
 export function grantedNames(ctx: GrantContext): string[] {
-  return ctx
-    .input('grants')
-    .split(/[\s,]+/)
-    .map((g) => g.trim().toLowerCase())
-    .filter(Boolean)
+  return splitList(ctx.input('grants')).map((g) => g.toLowerCase())
 }
 
-/** `NAME=value` lines of the `env` input (validated in full by the inputs module). */
+/** The `env` input's variables (already validated when the plan was read). */
 export function envInputValues(ctx: GrantContext): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const line of ctx.input('env').split(/\r?\n/)) {
-    const eq = line.indexOf('=')
-    if (eq > 0) out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim()
-  }
-  return out
+  return parseEnv(ctx.input('env'))
 }
 
 /** The project of a user-managed service account (`name@<project>.iam.gserviceaccount.com`). */
