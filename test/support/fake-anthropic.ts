@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import https from 'node:https'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import type net from 'node:net'
 import type { TestPki } from './test-ca.js'
+import { isRecord, listenHttps, readJson, sleep } from './https-fake.js'
 
 /** One tool call the scripted assistant makes. */
 export interface ScriptedToolUse {
@@ -70,8 +69,6 @@ export interface FakeAnthropic {
   close(): Promise<void>
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 function apiError(res: ServerResponse, status: number, type: string, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json', 'request-id': requestId() })
   res.end(JSON.stringify({ type: 'error', error: { type, message } }))
@@ -79,10 +76,6 @@ function apiError(res: ServerResponse, status: number, type: string, message: st
 
 function requestId(): string {
   return `req_${randomBytes(12).toString('hex')}`
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 /** The tools of a Messages request, by name. */
@@ -197,7 +190,6 @@ const VERTEX_PATH =
 export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<FakeAnthropic> {
   const usage = opts.usage ?? { input: 100, output: 20 }
   const requests: AnthropicRequest[] = []
-  const sockets = new Set<net.Socket>()
 
   const authorised = (h: IncomingHttpHeaders): boolean =>
     h['x-api-key'] === opts.apiKey ||
@@ -267,16 +259,7 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const chunks: Buffer[] = []
-    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c)
-    const text = Buffer.concat(chunks).toString('utf8')
-    let json: Record<string, unknown> | undefined
-    try {
-      const parsed: unknown = text ? JSON.parse(text) : undefined
-      json = isRecord(parsed) ? parsed : undefined
-    } catch {
-      json = undefined
-    }
+    const { text, json } = await readJson(req)
     const url = req.url ?? '/'
     const path = new URL(url, 'https://api.anthropic.com').pathname
     const r: AnthropicRequest = {
@@ -334,32 +317,14 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
     fail(404, 'not_found_error', `${req.method} ${path} is not part of this fake`)
   }
 
-  const server = https.createServer(
-    {
-      key: opts.pki.keyPem,
-      cert: opts.pki.certPem,
-      ALPNProtocols: ['http/1.1'],
-      requestTimeout: 0
-    },
-    (req, res) => {
-      handle(req, res).catch(() => res.destroy())
-    }
-  )
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
+  const { port, close } = await listenHttps(opts.pki, (req, res) => {
+    handle(req, res).catch(() => res.destroy())
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
   return {
     url: `https://127.0.0.1:${port}`,
     port,
     requests,
     conversation: () => requests.filter((r) => typeof r.turn === 'number'),
-    close: async (): Promise<void> => {
-      for (const s of sockets) s.destroy()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    close
   }
 }

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import https from 'node:https'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import type net from 'node:net'
 import type { TestPki } from './test-ca.js'
+import { isRecord, listenHttps, readJson, sleep } from './https-fake.js'
 
 /** One function call the scripted model makes: a tool the request offers, with its args. */
 export interface ScriptedCall {
@@ -84,12 +83,6 @@ export interface FakeGemini {
   /** The requests of the main conversation (those answered from the script). */
   conversation(): GeminiRequest[]
   close(): Promise<void>
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 /** The function declarations of a generateContent request, by name. */
@@ -175,7 +168,6 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
   const usage = opts.usage ?? { input: 100, output: 20 }
   const mainTools = opts.mainTools ?? ['write_file', 'run_shell_command']
   const requests: GeminiRequest[] = []
-  const sockets = new Set<net.Socket>()
 
   /** The answer's parts and finish reason for a generateContent call. */
   const answer = (
@@ -272,16 +264,7 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const chunks: Buffer[] = []
-    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c)
-    const text = Buffer.concat(chunks).toString('utf8')
-    let json: Record<string, unknown> | undefined
-    try {
-      const parsed: unknown = text ? JSON.parse(text) : undefined
-      json = isRecord(parsed) ? parsed : undefined
-    } catch {
-      json = undefined
-    }
+    const { text, json } = await readJson(req)
     const url = req.url ?? '/'
     const u = new URL(url, 'https://generativelanguage.googleapis.com')
     const vertex = opts.vertex
@@ -340,32 +323,14 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
     fail(404, 'NOT_FOUND', `models/${r.model}:${r.rpc} is not part of this fake`)
   }
 
-  const server = https.createServer(
-    {
-      key: opts.pki.keyPem,
-      cert: opts.pki.certPem,
-      ALPNProtocols: ['http/1.1'],
-      requestTimeout: 0
-    },
-    (req, res) => {
-      handle(req, res).catch(() => res.destroy())
-    }
-  )
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
+  const { port, close } = await listenHttps(opts.pki, (req, res) => {
+    handle(req, res).catch(() => res.destroy())
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
   return {
     url: `https://127.0.0.1:${port}`,
     port,
     requests,
     conversation: () => requests.filter((r) => typeof r.turn === 'number'),
-    close: async (): Promise<void> => {
-      for (const s of sockets) s.destroy()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    close
   }
 }

@@ -1,12 +1,7 @@
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import type { TestPki } from './test-ca.js'
-import {
-  listenHttps,
-  readBody,
-  verifyJwt,
-  type FakeRequest,
-  type ScriptedFailure
-} from './fake-sts.js'
+import { listenHttps, readBody } from './https-fake.js'
+import { verifyJwt, type FakeRequest, type ScriptedFailure } from './fake-sts.js'
 
 /** A GitHub App's key pair, the private half PKCS#1 PEM as GitHub's download is. */
 export function generateAppKey(): { privateKeyPem: string; publicKey: KeyObject } {

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { TestPki } from './test-ca.js'
+import { listenHttps, readBody } from './https-fake.js'
 import {
-  listenHttps,
-  readBody,
   verifyJwt,
   type FakeIdTokenEndpoint,
   type FakeRequest,

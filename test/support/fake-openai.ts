@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
-import https from 'node:https'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type net from 'node:net'
 import type { TestPki } from './test-ca.js'
+import { isRecord, listenHttps, readJson, sleep } from './https-fake.js'
 
 /**
  * One tool call the scripted assistant makes. `shell` is a command line, run through the
@@ -81,12 +81,6 @@ export interface FakeOpenAI {
    */
   conversation(): OpenAIRequest[]
   close(): Promise<void>
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 function id(prefix: string): string {
@@ -380,7 +374,6 @@ function serveWebSocket(socket: net.Socket, head: Buffer, onText: (text: string)
 export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpenAI> {
   const usage = opts.usage ?? { input: 100, output: 20 }
   const requests: OpenAIRequest[] = []
-  const sockets = new Set<net.Socket>()
   // The scripted turn that issued each tool call, by call id.
   const callTurn = new Map<string, number>()
   let connections = 0
@@ -459,8 +452,6 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
   }
 
   const onUpgrade = (req: IncomingMessage, socket: net.Socket, head: Buffer): void => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
     const url = req.url ?? '/'
     const path = new URL(url, 'https://api.openai.com').pathname
     const r: OpenAIRequest = {
@@ -560,16 +551,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const chunks: Buffer[] = []
-    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c)
-    const text = Buffer.concat(chunks).toString('utf8')
-    let json: Record<string, unknown> | undefined
-    try {
-      const parsed: unknown = text ? JSON.parse(text) : undefined
-      json = isRecord(parsed) ? parsed : undefined
-    } catch {
-      json = undefined
-    }
+    const { text, json } = await readJson(req)
     const url = req.url ?? '/'
     const path = new URL(url, 'https://api.openai.com').pathname
     const r: OpenAIRequest = {
@@ -642,34 +624,18 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
     fail(404, 'invalid_request_error', `${req.method} ${path} is not part of this fake`, null)
   }
 
-  const server = https.createServer(
-    {
-      key: opts.pki.keyPem,
-      cert: opts.pki.certPem,
-      ALPNProtocols: ['http/1.1'],
-      requestTimeout: 0
-    },
+  const { port, close } = await listenHttps(
+    opts.pki,
     (req, res) => {
       handle(req, res).catch(() => res.destroy())
-    }
+    },
+    onUpgrade
   )
-  server.on('upgrade', onUpgrade)
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
-  server.on('clientError', (_err, socket) => socket.destroy())
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
   return {
     url: `https://127.0.0.1:${port}`,
     port,
     requests,
     conversation: () => requests.filter((r) => typeof r.turn === 'number'),
-    close: async (): Promise<void> => {
-      for (const s of sockets) s.destroy()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    close
   }
 }

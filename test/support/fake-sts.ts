@@ -1,8 +1,7 @@
 import { generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
-import https from 'node:https'
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import type net from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { TestPki } from './test-ca.js'
+import { listenHttps, readBody } from './https-fake.js'
 
 /**
  * Fakes of the OIDC side of a workflow run: the runner's ID-token endpoint (GitHub's OIDC
@@ -61,35 +60,6 @@ export function verifyJwt(token: string, key: KeyObject): Record<string, unknown
   if (!verify('sha256', Buffer.from(`${head}.${body}`), key, Buffer.from(sig, 'base64url')))
     throw new Error('signature does not verify')
   return JSON.parse(Buffer.from(body, 'base64url').toString()) as Record<string, unknown>
-}
-
-export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const c of req as AsyncIterable<Buffer>) chunks.push(c)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-/** An HTTPS server on 127.0.0.1 with a random port that closes every connection on close. */
-export async function listenHttps(
-  pki: TestPki,
-  handler: (req: IncomingMessage, res: ServerResponse) => void
-): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>()
-  const server = https.createServer({ cert: pki.certPem, key: pki.keyPem }, handler)
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
-  return {
-    port,
-    close: async () => {
-      for (const s of sockets) s.destroy()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
-  }
 }
 
 /** The runner's ID-token endpoint. */

@@ -20,6 +20,8 @@ import {
 import { startFakeGoogle, type FakeGoogle } from '../../support/fake-google.js'
 import { startFakeIdTokenEndpoint, type FakeIdTokenEndpoint } from '../../support/fake-sts.js'
 import { createTestPki, type TestPki } from '../../support/test-ca.js'
+import type { NetworkEntry } from '../../../src/proxy/log.js'
+import { readNetworkLog } from '../../security/support/run.js'
 
 export const FINAL_ANSWER = 'Created hello.txt in the workspace; git status shows it as untracked.'
 // Starts with "- " like a markdown task list: the CLIs must not read it as an option.
@@ -127,13 +129,8 @@ export function expectCompleted(run: ActionRun, sessionId = /^[0-9a-f-]{36}$/): 
 }
 
 /** network.jsonl as the step left it. */
-export function networkEntries(
-  run: ActionRun
-): Array<{ url: string; status?: number; blocked?: string }> {
-  return readFileSync(run.outputs['network-log']!, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { url: string; status?: number; blocked?: string })
+export function networkEntries(run: ActionRun): NetworkEntry[] {
+  return readNetworkLog(run.outputs['network-log'])
 }
 
 /**
