@@ -286,8 +286,16 @@ export function scrubText(text: string, secrets: ReadonlyArray<[string, string]>
 
 type ByteSecrets = ReadonlyArray<readonly [Buffer, Buffer]>
 
+/** Byte forms per secret list: secretList() returns one array until a secret changes. */
+const bytesOf = new WeakMap<ReadonlyArray<[string, string]>, ByteSecrets>()
+
 function toBytes(secrets: ReadonlyArray<[string, string]>): ByteSecrets {
-  return secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)] as const)
+  let bytes = bytesOf.get(secrets)
+  if (!bytes) {
+    bytes = secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)] as const)
+    bytesOf.set(secrets, bytes)
+  }
+  return bytes
 }
 
 /**
