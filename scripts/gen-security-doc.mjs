@@ -38,7 +38,22 @@ export const CLASSES = [
   [19, 'Actions runtime credentials'],
   [20, 'Escalation out of the sandbox'],
   [21, 'Fail-open on proxy failure'],
-  [22, 'Resource exhaustion of the proxy']
+  [22, 'Resource exhaustion of the proxy'],
+  // The runner↔sandbox boundary (issue 11) and the PR workflows (issue 17).
+  [23, 'Responses outside the scrubber’s usual path (declined upgrades, 1xx, HEAD, 304, errors, trailers)'],
+  [24, 'WebSocket messages split across frames, compressed, or in control frames'],
+  [25, 'Transfer codings other than chunked'],
+  [26, 'Host forms that only normalise to the tunnel’s name'],
+  [27, 'Markdown Airlock writes from hostile text'],
+  [28, 'Workflow commands printed from the sandbox'],
+  [29, 'Checkout credentials elsewhere in the workspace'],
+  [30, 'Restores written through a link'],
+  [31, 'Runner-side reads driven by input text'],
+  [32, 'Audit log verification of empty or cut-short logs'],
+  [33, 'Push delivery onto the default or a protected branch'],
+  [34, 'Agent configuration a pull request can plant'],
+  [35, 'Trigger text that Markdown renders as someone else’s'],
+  [36, 'Protected paths: the directory entry itself, case variants']
 ]
 
 const SUITES = {
