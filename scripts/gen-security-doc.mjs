@@ -53,14 +53,16 @@ export const CLASSES = [
   [33, 'Push delivery onto the default or a protected branch'],
   [34, 'Agent configuration a pull request can plant'],
   [35, 'Trigger text that Markdown renders as someone else’s'],
-  [36, 'Protected paths: the directory entry itself, case variants']
+  [36, 'Protected paths: the directory entry itself, case variants'],
+  [48, 'Secrets pasted into text that enters the sandbox (command, prompt, env, agent-args, MCP config)']
 ]
 
 const SUITES = {
   egress: 'test/security/egress.test.ts',
   'leak-scan': 'test/security/leak-scan.test.ts',
   faults: 'test/security/faults.test.ts',
-  load: 'test/security/load.test.ts'
+  load: 'test/security/load.test.ts',
+  'boundary-inputs': 'test/security/boundary-inputs.test.ts'
 }
 
 function compareIds(a, b) {

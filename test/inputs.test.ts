@@ -205,6 +205,62 @@ describe('readInputs', () => {
   })
 })
 
+describe('secrets bound for the sandbox', () => {
+  const TOKEN = 'ghs_realTokenValue1234567890'
+  const KEY = 'sk-ant-api03-realkey-abcdefgh'
+  const custom = `- {name: acme, hosts: [api.acme.example], header: X-Key, value: acme-real-value-99}`
+  it.each([
+    [{ command: `curl -H "Authorization: token ${TOKEN}" https://api.github.com` }, 'command'],
+    [{ agent: 'claude', prompt: `use ${KEY} to call the API`, command: '' }, 'prompt'],
+    [{ env: `MY_VAR=prefix-${TOKEN}` }, 'env'],
+    [{ agent: 'claude', prompt: 'x', 'agent-args': `--header ${KEY}` }, 'agent-args'],
+    [{ 'custom-credentials': custom, env: 'X=acme-real-value-99' }, 'env'],
+    [
+      { 'mcp-servers': JSON.stringify({ mcpServers: { a: { command: 'x', env: { T: TOKEN } } } }) },
+      'mcp-servers'
+    ],
+    [
+      {
+        'mcp-servers': JSON.stringify({ mcpServers: { a: { url: `https://m.example/?k=${KEY}` } } })
+      },
+      'mcp-servers'
+    ]
+  ])('refuses a secret value in %j, naming the input and never the value', (values, input) => {
+    const err = failure({ 'github-token': TOKEN, 'anthropic-api-key': KEY, ...values })
+    expect(err.input).toBe(input)
+    expect(err.message).toMatch(/placeholder/)
+    expect(err.message).not.toContain(TOKEN)
+    expect(err.message).not.toContain(KEY)
+    expect(err.message).not.toContain('acme-real-value-99')
+  })
+
+  it.each(['Authorization', 'x-api-key', 'Cookie', 'X-Auth-Token', 'PRIVATE-TOKEN', 'X-Secret'])(
+    'refuses an MCP credential header %s and says how to inject it instead',
+    (header) => {
+      const err = failure({
+        'mcp-servers': JSON.stringify({
+          mcpServers: { docs: { url: 'https://mcp.example.com/mcp', headers: { [header]: 'v' } } }
+        })
+      })
+      expect(err.input).toBe('mcp-servers')
+      expect(err.message).toContain('custom-credentials')
+      expect(err.message).toContain('mcp.example.com')
+    }
+  )
+
+  it('lets placeholders, short values and non-credential headers through', () => {
+    const p = plan({
+      'github-token': TOKEN,
+      command: 'gh api user --header "Authorization: token $GH_TOKEN"',
+      env: 'MAX_TOKENS=4096',
+      'mcp-servers': JSON.stringify({
+        mcpServers: { docs: { url: 'https://mcp.example.com/mcp', headers: { 'X-Team': 'a' } } }
+      })
+    })
+    expect(p.env).toEqual({ MAX_TOKENS: '4096' })
+  })
+})
+
 describe('helpers', () => {
   it('splitList handles commas, newlines, blanks and comments', () => {
     expect(splitList('a, b\n\n c # x\n# only comment\nd,')).toEqual(['a', 'b', 'c', 'd'])

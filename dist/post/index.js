@@ -82482,7 +82482,49 @@ function readInputs(input = actionInput, env = process.env, mask = core.setSecre
         plan.agent = agent;
     if (!prompt && promptFile)
         plan.prompt = `@file:${promptFile}`;
+    refuseSecretsBoundForSandbox(plan, [
+        ...Object.values(secrets),
+        ...customCredentials.map((c) => c.value)
+    ]);
     return Object.freeze(plan);
+}
+/** Header names that carry a credential: they belong in the proxy, never in agent config. */
+const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key|api-key|x-auth-token|private-token)$|token|secret|password|api[-_]?key/i;
+/**
+ * Text inputs that enter the container as they are — `command`, `prompt`, `env`,
+ * `agent-args`, `mcp-servers` — must not carry a credential: the sandbox only ever holds
+ * placeholders, so one `${{ secrets.X }}` pasted into a command would undo the airlock. A
+ * value Airlock was given as a secret is refused wherever it appears (the message names the
+ * input, never the value), and MCP servers may not set credential headers at all: the proxy
+ * injects those (custom-credentials). Runs before anything else happens.
+ */
+function refuseSecretsBoundForSandbox(plan, secretValues) {
+    // Very short values would match by accident; no real credential is this short.
+    const secrets = secretValues.filter((s) => s.length >= 8);
+    const check = (inputName, where, text) => {
+        if (secrets.some((s) => text.includes(s)))
+            throw new InputError(inputName, `${where} contains the value of a secret Airlock was given. The container only ever holds placeholders: use the placeholder variable the grant sets (e.g. $GH_TOKEN) and let the proxy inject the real value`);
+    };
+    check('command', 'the command', plan.command);
+    check('prompt', 'the prompt', plan.prompt);
+    for (const [name, value] of Object.entries(plan.env))
+        check('env', name, value);
+    for (const arg of plan.agentArgs)
+        check('agent-args', 'an argument', arg);
+    for (const [name, server] of Object.entries(plan.mcpServers)) {
+        const where = `server "${name}"`;
+        for (const text of [server.url ?? '', server.command ?? '', ...(server.args ?? [])])
+            check('mcp-servers', where, text);
+        for (const [k, v] of Object.entries(server.env ?? {}))
+            check('mcp-servers', `${where} env ${k}`, v);
+        for (const [k, v] of Object.entries(server.headers ?? {})) {
+            check('mcp-servers', `${where} header ${k}`, v);
+            if (CREDENTIAL_HEADER.test(k)) {
+                const host = URL.parse(server.url ?? '')?.hostname || '<host>';
+                throw new InputError('mcp-servers', `${where} sets the credential header ${k}; credentials never go into the container. Inject it in the proxy instead: custom-credentials: [{name: ${name}, hosts: [${host}], header: ${k}, value: <secret>}]`);
+            }
+        }
+    }
 }
 /** Splits a comma- or newline-separated list, dropping blanks and `#` comments. */
 function splitList(value) {
