@@ -40,7 +40,10 @@ export const CLASSES = [
   [21, 'Fail-open on proxy failure'],
   [22, 'Resource exhaustion of the proxy'],
   // The runner↔sandbox boundary (issue 11) and the PR workflows (issue 17).
-  [23, 'Responses outside the scrubber’s usual path (declined upgrades, 1xx, HEAD, 304, errors, trailers)'],
+  [
+    23,
+    'Responses outside the scrubber’s usual path (declined upgrades, 1xx, HEAD, 304, errors, trailers)'
+  ],
   [24, 'WebSocket messages split across frames, compressed, or in control frames'],
   [25, 'Transfer codings other than chunked'],
   [26, 'Host forms that only normalise to the tunnel’s name'],
@@ -54,7 +57,10 @@ export const CLASSES = [
   [34, 'Agent configuration a pull request can plant'],
   [35, 'Trigger text that Markdown renders as someone else’s'],
   [36, 'Protected paths: the directory entry itself, case variants'],
-  [48, 'Secrets pasted into text that enters the sandbox (command, prompt, env, agent-args, MCP config)']
+  [
+    48,
+    'Secrets pasted into text that enters the sandbox (command, prompt, env, agent-args, MCP config)'
+  ]
 ]
 
 const SUITES = {
