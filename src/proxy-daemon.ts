@@ -1,3 +1,3 @@
-import { run } from './proxy/daemon-main.js'
+import { run } from './daemon/main.js'
 
 await run()

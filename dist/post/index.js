@@ -78374,7 +78374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8033);
+/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8347);
 
 await (0,_steps_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -78383,7 +78383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8033:
+/***/ 8347:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -82900,6 +82900,11 @@ function requireSecret(ctx, provider, names, hint) {
     }
     throw new GrantError(provider, `no credential: ${names.map((n) => `\`${n}\``).join(' and ')} ${names.length > 1 ? 'are' : 'is'} empty`, hint);
 }
+/**
+ * Minted credentials (App installation tokens, AWS and Google sessions) are refreshed by the
+ * proxy at this interval, or at 75 % of the remaining lifetime if that comes sooner.
+ */
+const REFRESH_INTERVAL_MS = 45 * 60_000;
 /** Defaults for the parts of `CredentialProvider` most providers do not use. */
 class BaseProvider {
     containerEnv(_cred) {
@@ -83590,112 +83595,6 @@ function awsCredentials(cred) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/grant/gcp-sts.ts
-
-const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token';
-const GOOGLE_IAM_CREDENTIALS_URL = 'https://iamcredentials.googleapis.com/v1';
-const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
-/**
- * The audience of the GitHub OIDC token Google STS accepts for a workload identity provider
- * (google-github-actions/auth's default): `https://iam.googleapis.com/<provider resource>`.
- */
-function workloadIdentityAudience(provider) {
-    return `https://iam.googleapis.com/${provider}`;
-}
-/** Google refused a call; `status` and Google's own reason are kept for the hint. */
-class GoogleAuthError extends Error {
-    step;
-    status;
-    reason;
-    detail;
-    code = 'AIRLOCK_GOOGLE_REFUSED';
-    constructor(step, status, reason, detail) {
-        super(`${step === 'sts' ? 'Google STS token exchange' : 'service account impersonation'} answered ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`);
-        this.step = step;
-        this.status = status;
-        this.reason = reason;
-        this.detail = detail;
-        this.name = 'GoogleAuthError';
-    }
-}
-/**
- * RFC 8693 token exchange at Google STS: the GitHub OIDC token for a federated access token
- * of the workload identity pool (form-encoded, as google-auth-library sends it).
- */
-async function exchangeToken(opts) {
-    const body = new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        audience: `//iam.googleapis.com/${opts.workloadIdentityProvider}`,
-        scope: CLOUD_PLATFORM_SCOPE,
-        requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-        subject_token: opts.subjectToken
-    });
-    const started = (opts.now ?? Date.now)();
-    const res = await http_requestWithRetry(opts.fetch, opts.url ?? GOOGLE_STS_URL, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: body.toString()
-    }, opts);
-    const json = parseJson(res.body);
-    if (res.status !== 200) {
-        // RFC 6749 §5.2 error shape: {error, error_description}.
-        throw new GoogleAuthError('sts', res.status, http_safeUpstreamText(str(json.error)), http_safeUpstreamText(str(json.error_description), [opts.subjectToken]));
-    }
-    const accessToken = str(json.access_token);
-    if (accessToken)
-        opts.setSecret(accessToken);
-    const expiresIn = Number(json.expires_in);
-    if (!accessToken || !Number.isFinite(expiresIn) || expiresIn <= 0)
-        throw new GoogleAuthError('sts', res.status, 'malformed_response', 'no access_token/expires_in');
-    return { accessToken, expiresAt: new Date(started + expiresIn * 1000) };
-}
-/**
- * IAM Credentials `generateAccessToken`: the federated identity impersonates the service
- * account (it needs `roles/iam.workloadIdentityUser` on it) for a cloud-platform token.
- */
-async function generateAccessToken(opts) {
-    const base = opts.url ?? GOOGLE_IAM_CREDENTIALS_URL;
-    const url = `${base}/projects/-/serviceAccounts/${encodeURIComponent(opts.serviceAccount).replace('%40', '@')}:generateAccessToken`;
-    const res = await http_requestWithRetry(opts.fetch, url, {
-        method: 'POST',
-        headers: {
-            authorization: `Bearer ${opts.federatedToken}`,
-            'content-type': 'application/json',
-            accept: 'application/json'
-        },
-        body: JSON.stringify({
-            scope: [CLOUD_PLATFORM_SCOPE],
-            lifetime: `${opts.lifetimeSeconds ?? 3600}s`
-        })
-    }, opts);
-    const json = parseJson(res.body);
-    if (res.status !== 200) {
-        // Google API error shape: {error: {code, message, status}}.
-        const err = (typeof json.error === 'object' && json.error !== null ? json.error : {});
-        throw new GoogleAuthError('iam', res.status, http_safeUpstreamText(str(err.status)), http_safeUpstreamText(str(err.message), [opts.federatedToken]));
-    }
-    const accessToken = str(json.accessToken);
-    if (accessToken)
-        opts.setSecret(accessToken);
-    const expiresAt = new Date(str(json.expireTime));
-    if (!accessToken || Number.isNaN(expiresAt.getTime()))
-        throw new GoogleAuthError('iam', res.status, 'malformed_response', 'no accessToken/expireTime');
-    return { accessToken, expiresAt };
-}
-function parseJson(body) {
-    try {
-        const v = JSON.parse(body);
-        return typeof v === 'object' && v !== null ? v : {};
-    }
-    catch {
-        return {};
-    }
-}
-function str(v) {
-    return typeof v === 'string' ? v : '';
-}
-
 ;// CONCATENATED MODULE: ./src/grant/oidc.ts
 
 
@@ -84025,8 +83924,14 @@ function createSigV4Signer(placeholder, real) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/providers/cloud.ts
+;// CONCATENATED MODULE: ./src/providers/cloud-common.ts
+/** The network failure hint shared by the cloud grants. */
+function networkHint(url, extra = '') {
+    return `Check that the runner can reach ${url} (a proxy goes in HTTPS_PROXY; a TLS-intercepting gateway's CA in upstream-ca${extra}).`;
+}
 
+;// CONCATENATED MODULE: ./src/providers/aws.ts
+/** The aws provider: GitHub OIDC → STS sessions, re-signed SigV4 in the proxy. */
 
 
 
@@ -84040,14 +83945,6 @@ function createSigV4Signer(placeholder, real) {
  * reachable.
  */
 const AWS_HOST_PATTERNS = ['*.amazonaws.com', '*.amazonaws.com.cn', '*.api.aws'];
-/** Where the gcp grant's metadata server answers, on the proxy. */
-const GCE_METADATA_PREFIX = '/computeMetadata/v1/';
-/** The proxy refreshes at this interval or at 75 % of the remaining lifetime, if sooner. */
-const REFRESH_INTERVAL_MS = 45 * 60_000;
-/** The network failure hint shared by the cloud grants. */
-function networkHint(url, extra = '') {
-    return `Check that the runner can reach ${url} (a proxy goes in HTTPS_PROXY; a TLS-intercepting gateway's CA in upstream-ca${extra}).`;
-}
 /**
  * AWS via GitHub OIDC → STS `AssumeRoleWithWebIdentity` on the regional endpoint, refreshed
  * before expiry. The credential's `token` is the JSON of the session credentials
@@ -84210,7 +84107,124 @@ class AwsProvider extends BaseProvider {
         return ['aws'];
     }
 }
-/** Injection target for Google Cloud: every Google API host the egress policy allows. */
+
+;// CONCATENATED MODULE: ./src/grant/gcp-sts.ts
+
+const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token';
+const GOOGLE_IAM_CREDENTIALS_URL = 'https://iamcredentials.googleapis.com/v1';
+const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+/**
+ * The audience of the GitHub OIDC token Google STS accepts for a workload identity provider
+ * (google-github-actions/auth's default): `https://iam.googleapis.com/<provider resource>`.
+ */
+function workloadIdentityAudience(provider) {
+    return `https://iam.googleapis.com/${provider}`;
+}
+/** Google refused a call; `status` and Google's own reason are kept for the hint. */
+class GoogleAuthError extends Error {
+    step;
+    status;
+    reason;
+    detail;
+    code = 'AIRLOCK_GOOGLE_REFUSED';
+    constructor(step, status, reason, detail) {
+        super(`${step === 'sts' ? 'Google STS token exchange' : 'service account impersonation'} answered ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`);
+        this.step = step;
+        this.status = status;
+        this.reason = reason;
+        this.detail = detail;
+        this.name = 'GoogleAuthError';
+    }
+}
+/**
+ * RFC 8693 token exchange at Google STS: the GitHub OIDC token for a federated access token
+ * of the workload identity pool (form-encoded, as google-auth-library sends it).
+ */
+async function exchangeToken(opts) {
+    const body = new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        audience: `//iam.googleapis.com/${opts.workloadIdentityProvider}`,
+        scope: CLOUD_PLATFORM_SCOPE,
+        requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        subject_token: opts.subjectToken
+    });
+    const started = (opts.now ?? Date.now)();
+    const res = await http_requestWithRetry(opts.fetch, opts.url ?? GOOGLE_STS_URL, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: body.toString()
+    }, opts);
+    const json = parseJson(res.body);
+    if (res.status !== 200) {
+        // RFC 6749 §5.2 error shape: {error, error_description}.
+        throw new GoogleAuthError('sts', res.status, http_safeUpstreamText(str(json.error)), http_safeUpstreamText(str(json.error_description), [opts.subjectToken]));
+    }
+    const accessToken = str(json.access_token);
+    if (accessToken)
+        opts.setSecret(accessToken);
+    const expiresIn = Number(json.expires_in);
+    if (!accessToken || !Number.isFinite(expiresIn) || expiresIn <= 0)
+        throw new GoogleAuthError('sts', res.status, 'malformed_response', 'no access_token/expires_in');
+    return { accessToken, expiresAt: new Date(started + expiresIn * 1000) };
+}
+/**
+ * IAM Credentials `generateAccessToken`: the federated identity impersonates the service
+ * account (it needs `roles/iam.workloadIdentityUser` on it) for a cloud-platform token.
+ */
+async function generateAccessToken(opts) {
+    const base = opts.url ?? GOOGLE_IAM_CREDENTIALS_URL;
+    const url = `${base}/projects/-/serviceAccounts/${encodeURIComponent(opts.serviceAccount).replace('%40', '@')}:generateAccessToken`;
+    const res = await http_requestWithRetry(opts.fetch, url, {
+        method: 'POST',
+        headers: {
+            authorization: `Bearer ${opts.federatedToken}`,
+            'content-type': 'application/json',
+            accept: 'application/json'
+        },
+        body: JSON.stringify({
+            scope: [CLOUD_PLATFORM_SCOPE],
+            lifetime: `${opts.lifetimeSeconds ?? 3600}s`
+        })
+    }, opts);
+    const json = parseJson(res.body);
+    if (res.status !== 200) {
+        // Google API error shape: {error: {code, message, status}}.
+        const err = (typeof json.error === 'object' && json.error !== null ? json.error : {});
+        throw new GoogleAuthError('iam', res.status, http_safeUpstreamText(str(err.status)), http_safeUpstreamText(str(err.message), [opts.federatedToken]));
+    }
+    const accessToken = str(json.accessToken);
+    if (accessToken)
+        opts.setSecret(accessToken);
+    const expiresAt = new Date(str(json.expireTime));
+    if (!accessToken || Number.isNaN(expiresAt.getTime()))
+        throw new GoogleAuthError('iam', res.status, 'malformed_response', 'no accessToken/expireTime');
+    return { accessToken, expiresAt };
+}
+function parseJson(body) {
+    try {
+        const v = JSON.parse(body);
+        return typeof v === 'object' && v !== null ? v : {};
+    }
+    catch {
+        return {};
+    }
+}
+function str(v) {
+    return typeof v === 'string' ? v : '';
+}
+
+;// CONCATENATED MODULE: ./src/providers/gcp.ts
+/** The gcp provider: GitHub OIDC → Google STS (→ IAM impersonation), and a GCE metadata server on the proxy. */
+
+
+
+
+
+
+
+/** Where the gcp grant's metadata server answers, on the proxy. */
+const GCE_METADATA_PREFIX = '/computeMetadata/v1/';
 const GOOGLE_APIS_PATTERN = '*.googleapis.com';
 /**
  * Google Cloud via GitHub OIDC → Google STS token exchange → (with `gcp-service-account`)
@@ -86129,8 +86143,6 @@ function githubHosts(apiUrl = GITHUB_DEFAULT_API_URL) {
 }
 /** Metadata `token_source` of an installation token minted from a GitHub App. */
 const GITHUB_APP_SOURCE = 'github-app';
-/** Installation tokens live one hour; the proxy also refreshes at 75 % of what is left. */
-const github_REFRESH_INTERVAL_MS = 45 * 60_000;
 /**
  * GitHub: Bearer for the REST/GraphQL API, Basic `x-access-token` for git smart HTTP. The
  * token is `github-token`, or, when `github-app-id` and `github-app-private-key` are set,
@@ -86241,7 +86253,7 @@ class GitHubProvider extends BaseProvider {
         return cred.metadata?.[META_KEY_TOKEN_SOURCE] === GITHUB_APP_SOURCE;
     }
     refreshInterval() {
-        return github_REFRESH_INTERVAL_MS;
+        return REFRESH_INTERVAL_MS;
     }
     /**
      * Mints a new installation token (an installation token cannot be extended), swaps the
@@ -86382,6 +86394,7 @@ class NpmProvider extends BaseProvider {
 
 
 
+
 /** Registers every built-in provider and alias. Explicit, never an import side effect. */
 function registerAll() {
     for (const p of [
@@ -86405,7 +86418,7 @@ function registerAll() {
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: ./src/proxy/start.ts
+;// CONCATENATED MODULE: ./src/daemon/start.ts
 
 
 

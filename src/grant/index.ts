@@ -23,40 +23,57 @@ export interface GrantContextOptions {
   setSecret?: (value: string) => void
   /** Where warnings go (default: the step log). */
   warn?: (line: string) => void
+  /**
+   * The runner's environment: the ID-token endpoint, HTTPS_PROXY/NO_PROXY and the GitHub
+   * variables are read from it unless given below (the daemon's environment is empty by
+   * design, so it passes them in).
+   */
   env?: NodeJS.ProcessEnv
   signal?: AbortSignal
   /** `connect-to` lines: grant calls dial the mapped target, as the proxy does. */
   connectTo?: string[]
   /** Path of the `upstream-ca` PEM file, trusted for grant calls too. */
   upstreamCa?: string
+  /** The PEM text itself, when it was read already (the daemon gets it on stdin). */
+  upstreamCaPem?: string
+  /** The ID-token endpoint; default from `env`. */
+  oidc?: IdTokenEndpoint
+  /** The runner's proxy; default from `env`, null for none. */
+  proxy?: { url: string; noProxy?: string } | null
+  repository?: string
+  runId?: string
+  githubApiUrl?: string
 }
 
-/** The context grants run in: inputs, the log masker, OIDC from the runner, GitHub's API URL. */
+/**
+ * The one context grants run in, in the main step, the local CLI and the proxy daemon's
+ * refreshes alike: inputs, the log masker, OIDC, the runner's proxy, GitHub's API URL.
+ */
 export function makeGrantContext(opts: GrantContextOptions): GrantContext {
   const env = opts.env ?? process.env
   const setSecret = opts.setSecret ?? core.setSecret
   const signal = opts.signal ?? new AbortController().signal
-  // HTTPS_PROXY/NO_PROXY come from env; connect-to and upstream-ca as the proxy reads them.
+  const upstreamCa = opts.upstreamCaPem ?? (opts.upstreamCa ? readCa(opts.upstreamCa) : undefined)
+  // Grant calls leave the way the proxy's upstream connections do: connect-to, upstream-ca
+  // and the runner's proxy.
   const grantFetch = createGrantFetch({
     env,
     ...(opts.connectTo ? { connectTo: opts.connectTo } : {}),
-    ...(opts.upstreamCa ? { upstreamCa: readCa(opts.upstreamCa) } : {})
+    ...(upstreamCa ? { upstreamCa } : {}),
+    ...(opts.proxy !== undefined ? { proxy: opts.proxy } : {})
   })
+  const oidc = opts.oidc ?? idTokenEndpointFromEnv(env)
   return {
     signal,
     input: opts.input,
     fetch: grantFetch,
     getIDToken: (audience: string) =>
-      requestIdToken(idTokenEndpointFromEnv(env), audience, {
-        fetch: grantFetch,
-        setSecret,
-        signal
-      }),
+      requestIdToken(oidc, audience, { fetch: grantFetch, setSecret, signal }),
     setSecret,
     warn: opts.warn ?? ((line: string) => core.warning(line)),
-    repository: env.GITHUB_REPOSITORY ?? '',
-    runId: env.GITHUB_RUN_ID ?? 'local',
-    githubApiUrl: env.GITHUB_API_URL ?? 'https://api.github.com'
+    repository: opts.repository ?? env.GITHUB_REPOSITORY ?? '',
+    runId: opts.runId ?? env.GITHUB_RUN_ID ?? 'local',
+    githubApiUrl: opts.githubApiUrl ?? env.GITHUB_API_URL ?? 'https://api.github.com'
   }
 }
 

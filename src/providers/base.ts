@@ -53,6 +53,12 @@ export function requireSecret(
   )
 }
 
+/**
+ * Minted credentials (App installation tokens, AWS and Google sessions) are refreshed by the
+ * proxy at this interval, or at 75 % of the remaining lifetime if that comes sooner.
+ */
+export const REFRESH_INTERVAL_MS = 45 * 60_000
+
 /** Defaults for the parts of `CredentialProvider` most providers do not use. */
 export abstract class BaseProvider implements CredentialProvider {
   abstract readonly name: string

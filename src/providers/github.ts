@@ -15,7 +15,13 @@ import {
 } from '../grant/github-app.js'
 import { GrantNetworkError, type RetryPolicy } from '../grant/http.js'
 import type { RevocableProvider } from '../grant/index.js'
-import { BaseProvider, PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import {
+  BaseProvider,
+  PLACEHOLDERS,
+  REFRESH_INTERVAL_MS,
+  requireSecret,
+  staticCredential
+} from './base.js'
 
 export const GITHUB_API_HOSTS = ['api.github.com', 'uploads.github.com']
 export const GITHUB_GIT_HOST = 'github.com'
@@ -55,9 +61,6 @@ export function githubHosts(apiUrl: string = GITHUB_DEFAULT_API_URL): GitHubHost
 
 /** Metadata `token_source` of an installation token minted from a GitHub App. */
 export const GITHUB_APP_SOURCE = 'github-app'
-
-/** Installation tokens live one hour; the proxy also refreshes at 75 % of what is left. */
-const REFRESH_INTERVAL_MS = 45 * 60_000
 
 export interface GitHubProviderOptions {
   retry?: Partial<RetryPolicy>

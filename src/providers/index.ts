@@ -1,6 +1,7 @@
 import { registry } from '../provider/index.js'
 import { ClaudeProvider } from './claude.js'
-import { AwsProvider, GcpProvider } from './cloud.js'
+import { AwsProvider } from './aws.js'
+import { GcpProvider } from './gcp.js'
 import { CodexProvider } from './codex.js'
 import { CustomProvider } from './custom.js'
 import { GeminiProvider } from './gemini.js'

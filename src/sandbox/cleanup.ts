@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { rm, unlink } from 'node:fs/promises'
 import { registry } from '../provider/index.js'
-import { stopProcess } from '../proxy/start.js'
+import { stopProcess } from '../daemon/start.js'
 import type { Resource } from '../state.js'
 import { removeByLabel } from './docker.js'
 import { restoreGitCredentials } from './git-credentials.js'

@@ -689,7 +689,7 @@ async function startAirlock(cli, dir, pki, upstream, benchHosts) {
     ]
     // BENCH_AIRLOCK_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the proxy.
     const nodeArgs = (process.env.BENCH_AIRLOCK_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
-    // The action runs its proxy daemon with DAEMON_NODE_FLAGS (src/proxy/start.ts); so does
+    // The action runs its proxy daemon with DAEMON_NODE_FLAGS (src/daemon/start.ts); so does
     // the bench, or it would measure a process the action never runs.
     const child = spawn(process.execPath, ['--max-semi-space-size=8', ...nodeArgs, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,7 +9,7 @@ import { readInputs } from '../../src/inputs.js'
 import { credentialToJSON, registry } from '../../src/provider/index.js'
 import { PLACEHOLDERS } from '../../src/providers/base.js'
 import { registerAll } from '../../src/providers/index.js'
-import { startProxyDaemon, stopProcess } from '../../src/proxy/start.js'
+import { startProxyDaemon, stopProcess } from '../../src/daemon/start.js'
 import {
   daemonConfig,
   ensureBuilt,

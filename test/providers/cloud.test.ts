@@ -8,7 +8,8 @@ import {
   type GrantContext
 } from '../../src/provider/index.js'
 import { PLACEHOLDERS } from '../../src/providers/base.js'
-import { AwsProvider, GcpProvider } from '../../src/providers/cloud.js'
+import { AwsProvider } from '../../src/providers/aws.js'
+import { GcpProvider } from '../../src/providers/gcp.js'
 import { GeminiProvider } from '../../src/providers/gemini.js'
 import { InjectionTable } from '../../src/proxy/inject.js'
 import {

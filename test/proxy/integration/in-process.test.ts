@@ -18,7 +18,7 @@ import {
   type World,
   waitFor
 } from './harness.js'
-import type { RunningDaemon } from '../../../src/proxy/daemon.js'
+import type { RunningDaemon } from '../../../src/daemon/daemon.js'
 import { PLACEHOLDERS } from '../../../src/providers/base.js'
 
 const TOKEN = realToken()

@@ -23,7 +23,7 @@ import {
   type TestDaemon,
   type World
 } from './harness.js'
-import { ProxyStartError, startProxyDaemon, stopProcess } from '../../../src/proxy/start.js'
+import { ProxyStartError, startProxyDaemon, stopProcess } from '../../../src/daemon/start.js'
 
 const TOKEN = realToken()
 

@@ -9,17 +9,15 @@ import {
   type CredentialJSON,
   type GrantContext
 } from '../provider/index.js'
-import { createGrantFetch } from '../grant/http.js'
-import { requestIdToken } from '../grant/oidc.js'
-import { revokeAll } from '../grant/index.js'
+import { makeGrantContext, revokeAll } from '../grant/index.js'
 import { registerAll } from '../providers/index.js'
-import { AuditLog } from './audit.js'
-import { InjectionTable } from './inject.js'
-import { JsonlWriter } from './log.js'
-import { EgressPolicy, parseConnectTo, type EgressMode } from './policy.js'
-import { AirlockProxy, type ProxyLimits } from './server.js'
-import { CertificateAuthority } from './tls.js'
-import { Upstream } from './upstream.js'
+import { AuditLog } from '../proxy/audit.js'
+import { InjectionTable } from '../proxy/inject.js'
+import { JsonlWriter } from '../proxy/log.js'
+import { EgressPolicy, parseConnectTo, type EgressMode } from '../proxy/policy.js'
+import { AirlockProxy, type ProxyLimits } from '../proxy/server.js'
+import { CertificateAuthority } from '../proxy/tls.js'
+import { Upstream } from '../proxy/upstream.js'
 
 /** Everything the daemon needs, sent as one JSON document on stdin (never argv, env or a file). */
 export interface DaemonConfig {
@@ -268,26 +266,21 @@ function scheduleRefreshes(
 
 function daemonGrantContext(config: DaemonConfig): GrantContext {
   const inputs = config.inputs ?? {}
-  const signal = new AbortController().signal
-  // Refresh calls leave the way the main step's grants did: connect-to, upstream-ca and the
-  // runner's proxy, passed in because this process's environment is empty by design.
-  const grantFetch = createGrantFetch({
-    connectTo: config.connectTo,
-    ...(config.upstreamCa ? { upstreamCa: config.upstreamCa } : {}),
-    proxy: config.upstreamProxy ?? null
-  })
-  return {
-    signal,
+  // This process's environment is empty by design: everything comes from the config. No log
+  // masker here: the daemon never logs a credential.
+  return makeGrantContext({
     input: (name) => inputs[name] ?? '',
-    fetch: grantFetch,
-    // No log masker here: the daemon never logs a credential.
-    getIDToken: (audience) =>
-      requestIdToken(config.oidc, audience, { fetch: grantFetch, setSecret: () => {}, signal }),
+    env: {},
     setSecret: () => {},
+    warn: () => {},
+    connectTo: config.connectTo,
+    ...(config.upstreamCa ? { upstreamCaPem: config.upstreamCa } : {}),
+    ...(config.oidc ? { oidc: config.oidc } : {}),
+    proxy: config.upstreamProxy ?? null,
     repository: config.repository ?? '',
     runId: config.runId,
     githubApiUrl: config.githubApiUrl ?? 'https://api.github.com'
-  }
+  })
 }
 
 /** Leaf certificates for the exact names among the patterns, one at a time, in the background. */
