@@ -81412,47 +81412,38 @@ function credentialFromJSON(json) {
 }
 
 ;// CONCATENATED MODULE: ./src/provider/errors.ts
+
 /**
  * The seed's sentinel errors as classes with stable `code`s, so callers branch on
  * `err.code` (or `instanceof`) instead of comparing messages.
  */
-class ProviderError extends Error {
+class ProviderError extends AirlockError {
 }
 class ProviderNotFoundError extends ProviderError {
     providerName;
-    code = 'AIRLOCK_PROVIDER_NOT_FOUND';
     constructor(providerName) {
-        super(`provider not found: ${providerName}`);
+        super('AIRLOCK_PROVIDER_NOT_FOUND', `provider not found: ${providerName}`);
         this.providerName = providerName;
-        this.name = 'ProviderNotFoundError';
     }
 }
 class CredentialNotFoundError extends ProviderError {
-    code = 'AIRLOCK_CREDENTIAL_NOT_FOUND';
     constructor(message = 'credential not found') {
-        super(message);
-        this.name = 'CredentialNotFoundError';
+        super('AIRLOCK_CREDENTIAL_NOT_FOUND', message);
     }
 }
 class CredentialExpiredError extends ProviderError {
-    code = 'AIRLOCK_CREDENTIAL_EXPIRED';
     constructor(message = 'credential expired') {
-        super(message);
-        this.name = 'CredentialExpiredError';
+        super('AIRLOCK_CREDENTIAL_EXPIRED', message);
     }
 }
 class RefreshNotSupportedError extends ProviderError {
-    code = 'AIRLOCK_REFRESH_NOT_SUPPORTED';
     constructor(message = 'credential refresh not supported') {
-        super(message);
-        this.name = 'RefreshNotSupportedError';
+        super('AIRLOCK_REFRESH_NOT_SUPPORTED', message);
     }
 }
 class TokenRevokedError extends ProviderError {
-    code = 'AIRLOCK_TOKEN_REVOKED';
     constructor(message = 'refresh token revoked') {
-        super(message);
-        this.name = 'TokenRevokedError';
+        super('AIRLOCK_TOKEN_REVOKED', message);
     }
 }
 /**
@@ -81461,13 +81452,13 @@ class TokenRevokedError extends ProviderError {
  * The cause is chained as the standard `Error.cause`.
  */
 class GrantError extends ProviderError {
-    code = 'AIRLOCK_GRANT_FAILED';
     provider;
     hint;
     constructor(provider, cause, hint = '') {
         const err = typeof cause === 'string' ? new Error(cause) : cause;
-        super(`grant ${provider}: ${err.message}${hint ? `\n\n${hint}` : ''}`, { cause: err });
-        this.name = 'GrantError';
+        super('AIRLOCK_GRANT_FAILED', `grant ${provider}: ${err.message}${hint ? `\n\n${hint}` : ''}`, {
+            cause: err
+        });
         this.provider = provider;
         this.hint = hint;
     }
@@ -81486,6 +81477,17 @@ function isRefreshableProvider(p) {
     return (p !== undefined &&
         typeof p.refresh === 'function' &&
         typeof p.canRefresh === 'function');
+}
+function isRevocableProvider(p) {
+    return p !== undefined && typeof p.revoke === 'function';
+}
+function isValidatingProvider(p) {
+    return typeof p?.keyCheck === 'function';
+}
+function isInstallableAgent(p) {
+    return (isAgentProvider(p) &&
+        typeof p.installSpec === 'function' &&
+        typeof p.npmPackage === 'string');
 }
 
 ;// CONCATENATED MODULE: ./src/provider/registry.ts
@@ -83218,6 +83220,7 @@ var node_modules_undici = __nccwpck_require__(4371);
 
 
 
+
 /**
  * A `fetch` for grant calls (STS, Google, GitHub, the runner's ID-token endpoint). Every
  * connection honours `connect-to` (dial elsewhere, still verify the certificate for the name
@@ -83359,15 +83362,13 @@ const DEFAULT_RETRY = {
 /** 5xx and 429 are transient everywhere; APIs with richer error bodies add their own codes. */
 const retryOnServerErrors = (res) => res.status >= 500 || res.status === 429;
 /** The grant HTTP call failed without an answer (DNS, refused, TLS, timeout) on every attempt. */
-class GrantNetworkError extends Error {
+class GrantNetworkError extends AirlockError {
     url;
     attempts;
-    code = 'AIRLOCK_GRANT_NETWORK';
     constructor(url, attempts, cause) {
-        super(`cannot reach ${url} (${attempts} attempts): ${describeNetworkError(cause)}`, { cause });
+        super('AIRLOCK_GRANT_NETWORK', `cannot reach ${url} (${attempts} attempts): ${describeNetworkError(cause)}`, { cause });
         this.url = url;
         this.attempts = attempts;
-        this.name = 'GrantNetworkError';
     }
 }
 function describeNetworkError(err) {
@@ -83457,6 +83458,7 @@ function http_safeUpstreamText(text, secrets = []) {
 
 ;// CONCATENATED MODULE: ./src/grant/aws-sts.ts
 
+
 /** The audience AWS expects in a GitHub OIDC token (aws-actions/configure-aws-credentials). */
 function stsAudience(region) {
     // The China partition's IAM OIDC providers are created with the .cn client id.
@@ -83488,17 +83490,15 @@ function roleSessionName(repository, runId) {
     return name.slice(0, 64);
 }
 /** An STS error answer (`<ErrorResponse><Error><Code>…`). */
-class StsError extends Error {
+class StsError extends AirlockError {
     status;
     stsCode;
     stsMessage;
-    code = 'AIRLOCK_STS_REFUSED';
     constructor(status, stsCode, stsMessage) {
-        super(`STS answered ${status}${stsCode ? ` ${stsCode}` : ''}${stsMessage ? `: ${stsMessage}` : ''}`);
+        super('AIRLOCK_STS_REFUSED', `STS answered ${status}${stsCode ? ` ${stsCode}` : ''}${stsMessage ? `: ${stsMessage}` : ''}`);
         this.status = status;
         this.stsCode = stsCode;
         this.stsMessage = stsMessage;
-        this.name = 'StsError';
     }
 }
 /** STS error codes worth another attempt (throttling, and the IdP being briefly unreachable). */
@@ -83598,15 +83598,13 @@ function awsCredentials(cred) {
 ;// CONCATENATED MODULE: ./src/grant/oidc.ts
 
 
+
 /** The hint every "no OIDC" failure carries: the one thing the workflow must change. */
 const ID_TOKEN_PERMISSION_HINT = 'Give the job `permissions: id-token: write` (workflows from forked pull requests never get OIDC tokens).';
 /** No GitHub OIDC token could be had (no endpoint, or the endpoint refused). */
-class OidcError extends Error {
-    code;
+class OidcError extends AirlockError {
     constructor(code, message) {
-        super(message);
-        this.name = 'OidcError';
-        this.code = code;
+        super(code, message);
     }
 }
 /** The endpoint when the job may mint ID tokens (`id-token: write`), else undefined. */
@@ -84110,6 +84108,7 @@ class AwsProvider extends BaseProvider {
 
 ;// CONCATENATED MODULE: ./src/grant/gcp-sts.ts
 
+
 const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token';
 const GOOGLE_IAM_CREDENTIALS_URL = 'https://iamcredentials.googleapis.com/v1';
 const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -84121,19 +84120,17 @@ function workloadIdentityAudience(provider) {
     return `https://iam.googleapis.com/${provider}`;
 }
 /** Google refused a call; `status` and Google's own reason are kept for the hint. */
-class GoogleAuthError extends Error {
+class GoogleAuthError extends AirlockError {
     step;
     status;
     reason;
     detail;
-    code = 'AIRLOCK_GOOGLE_REFUSED';
     constructor(step, status, reason, detail) {
-        super(`${step === 'sts' ? 'Google STS token exchange' : 'service account impersonation'} answered ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`);
+        super('AIRLOCK_GOOGLE_REFUSED', `${step === 'sts' ? 'Google STS token exchange' : 'service account impersonation'} answered ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`);
         this.step = step;
         this.status = status;
         this.reason = reason;
         this.detail = detail;
-        this.name = 'GoogleAuthError';
     }
 }
 /**
@@ -85949,26 +85946,23 @@ class GeminiProvider extends AgentBase {
 ;// CONCATENATED MODULE: ./src/grant/github-app.ts
 
 
+
 /** An unusable `github-app-private-key` (not a PEM RSA private key). */
-class AppKeyError extends Error {
-    code = 'AIRLOCK_BAD_APP_KEY';
+class AppKeyError extends AirlockError {
     constructor(message) {
-        super(message);
-        this.name = 'AppKeyError';
+        super('AIRLOCK_BAD_APP_KEY', message);
     }
 }
 /** GitHub refused (or failed) one step of the App flow. */
-class GitHubAppError extends Error {
+class GitHubAppError extends AirlockError {
     step;
     status;
     detail;
-    code = 'AIRLOCK_GITHUB_APP_REFUSED';
     constructor(step, status, detail) {
-        super(`${STEP_TEXT[step]} answered ${status}${detail ? `: ${detail}` : ''}`);
+        super('AIRLOCK_GITHUB_APP_REFUSED', `${STEP_TEXT[step]} answered ${status}${detail ? `: ${detail}` : ''}`);
         this.step = step;
         this.status = status;
         this.detail = detail;
-        this.name = 'GitHubAppError';
     }
 }
 const STEP_TEXT = {

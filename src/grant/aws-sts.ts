@@ -1,5 +1,6 @@
 import type { Credential } from '../provider/index.js'
 import { requestWithRetry, safeUpstreamText, type HttpResult, type RequestOptions } from './http.js'
+import { AirlockError } from '../errors.js'
 
 /** The audience AWS expects in a GitHub OIDC token (aws-actions/configure-aws-credentials). */
 export function stsAudience(region: string): string {
@@ -44,17 +45,16 @@ export interface AwsSessionCredentials {
 }
 
 /** An STS error answer (`<ErrorResponse><Error><Code>…`). */
-export class StsError extends Error {
-  readonly code = 'AIRLOCK_STS_REFUSED'
+export class StsError extends AirlockError {
   constructor(
     readonly status: number,
     readonly stsCode: string,
     readonly stsMessage: string
   ) {
     super(
+      'AIRLOCK_STS_REFUSED',
       `STS answered ${status}${stsCode ? ` ${stsCode}` : ''}${stsMessage ? `: ${stsMessage}` : ''}`
     )
-    this.name = 'StsError'
   }
 }
 

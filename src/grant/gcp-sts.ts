@@ -1,4 +1,5 @@
 import { requestWithRetry, safeUpstreamText, type RequestOptions } from './http.js'
+import { AirlockError } from '../errors.js'
 
 export const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token'
 export const GOOGLE_IAM_CREDENTIALS_URL = 'https://iamcredentials.googleapis.com/v1'
@@ -19,8 +20,7 @@ export interface GoogleAccessToken {
 }
 
 /** Google refused a call; `status` and Google's own reason are kept for the hint. */
-export class GoogleAuthError extends Error {
-  readonly code = 'AIRLOCK_GOOGLE_REFUSED'
+export class GoogleAuthError extends AirlockError {
   constructor(
     readonly step: 'sts' | 'iam',
     readonly status: number,
@@ -28,9 +28,9 @@ export class GoogleAuthError extends Error {
     readonly detail: string
   ) {
     super(
+      'AIRLOCK_GOOGLE_REFUSED',
       `${step === 'sts' ? 'Google STS token exchange' : 'service account impersonation'} answered ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`
     )
-    this.name = 'GoogleAuthError'
   }
 }
 

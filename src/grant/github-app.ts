@@ -1,25 +1,25 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto'
 import { requestWithRetry, safeUpstreamText, type RequestOptions } from './http.js'
+import { AirlockError } from '../errors.js'
 
 /** An unusable `github-app-private-key` (not a PEM RSA private key). */
-export class AppKeyError extends Error {
-  readonly code = 'AIRLOCK_BAD_APP_KEY'
+export class AppKeyError extends AirlockError {
   constructor(message: string) {
-    super(message)
-    this.name = 'AppKeyError'
+    super('AIRLOCK_BAD_APP_KEY', message)
   }
 }
 
 /** GitHub refused (or failed) one step of the App flow. */
-export class GitHubAppError extends Error {
-  readonly code = 'AIRLOCK_GITHUB_APP_REFUSED'
+export class GitHubAppError extends AirlockError {
   constructor(
     readonly step: 'installation' | 'token' | 'revoke',
     readonly status: number,
     readonly detail: string
   ) {
-    super(`${STEP_TEXT[step]} answered ${status}${detail ? `: ${detail}` : ''}`)
-    this.name = 'GitHubAppError'
+    super(
+      'AIRLOCK_GITHUB_APP_REFUSED',
+      `${STEP_TEXT[step]} answered ${status}${detail ? `: ${detail}` : ''}`
+    )
   }
 }
 

@@ -4,6 +4,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { parseConnectTo } from '../proxy/policy.js'
+import { AirlockError } from '../errors.js'
 
 /** How grant HTTP reaches the outside world (the same knobs the proxy's upstream honours). */
 export interface GrantHttpOptions {
@@ -182,15 +183,17 @@ export type RetryDecider = (res: HttpResult) => boolean
 export const retryOnServerErrors: RetryDecider = (res) => res.status >= 500 || res.status === 429
 
 /** The grant HTTP call failed without an answer (DNS, refused, TLS, timeout) on every attempt. */
-export class GrantNetworkError extends Error {
-  readonly code = 'AIRLOCK_GRANT_NETWORK'
+export class GrantNetworkError extends AirlockError {
   constructor(
     readonly url: string,
     readonly attempts: number,
     cause: Error
   ) {
-    super(`cannot reach ${url} (${attempts} attempts): ${describeNetworkError(cause)}`, { cause })
-    this.name = 'GrantNetworkError'
+    super(
+      'AIRLOCK_GRANT_NETWORK',
+      `cannot reach ${url} (${attempts} attempts): ${describeNetworkError(cause)}`,
+      { cause }
+    )
   }
 }
 

@@ -4,13 +4,14 @@ import { InputError } from '../errors.js'
 import type { RunPlan } from '../inputs.js'
 import {
   GrantError,
+  isRevocableProvider,
+  isValidatingProvider,
   registry,
   type Credential,
-  type CredentialProvider,
   type GrantContext
 } from '../provider/index.js'
 import { createGrantFetch } from './http.js'
-import { checkKey, isValidatingProvider } from './validate.js'
+import { checkKey } from './validate.js'
 import { idTokenEndpointFromEnv, requestIdToken, type IdTokenEndpoint } from './oidc.js'
 
 export interface Granted {
@@ -114,22 +115,6 @@ export async function grantAll(names: string[], ctx: GrantContext): Promise<Gran
     })
   )
   return out
-}
-
-/** Providers whose minted credentials can be revoked before they expire (GitHub App tokens). */
-export interface RevocableProvider {
-  /**
-   * Revokes cred. Resolves true when revoked, false when there was nothing to revoke
-   * (a static secret, or a token already expired or invalid).
-   */
-  revoke(ctx: GrantContext, cred: Credential): Promise<boolean>
-}
-
-/** Whether p can revoke what it minted (has `revoke`). */
-export function isRevocableProvider(
-  p: CredentialProvider | undefined
-): p is CredentialProvider & RevocableProvider {
-  return p !== undefined && typeof (p as Partial<RevocableProvider>).revoke === 'function'
 }
 
 /**

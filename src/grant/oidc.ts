@@ -1,3 +1,4 @@
+import { AirlockError } from '../errors.js'
 import { GrantError, type GrantContext } from '../provider/index.js'
 import { requestWithRetry, safeUpstreamText, type RequestOptions } from './http.js'
 
@@ -6,12 +7,10 @@ export const ID_TOKEN_PERMISSION_HINT =
   'Give the job `permissions: id-token: write` (workflows from forked pull requests never get OIDC tokens).'
 
 /** No GitHub OIDC token could be had (no endpoint, or the endpoint refused). */
-export class OidcError extends Error {
-  readonly code: 'AIRLOCK_OIDC_UNAVAILABLE' | 'AIRLOCK_OIDC_FAILED'
+export class OidcError extends AirlockError {
+  declare readonly code: 'AIRLOCK_OIDC_UNAVAILABLE' | 'AIRLOCK_OIDC_FAILED'
   constructor(code: OidcError['code'], message: string) {
-    super(message)
-    this.name = 'OidcError'
-    this.code = code
+    super(code, message)
   }
 }
 

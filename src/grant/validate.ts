@@ -1,34 +1,7 @@
-import { GrantError, type Credential, type GrantContext } from '../provider/index.js'
+import { GrantError, type GrantContext, type KeyCheck } from '../provider/index.js'
 
 /** How long a key check may take before the run goes on without it. */
 export const KEY_CHECK_TIMEOUT_MS = 10_000
-
-/** One cheap, read-only call that tells whether an API accepts a key. */
-export interface KeyCheck {
-  provider: string
-  /** The input the key came from, named in the error. */
-  input: string
-  url: string
-  method?: 'GET' | 'POST'
-  headers: Record<string, string>
-  body?: string
-  /** Whether this answer means the API does not accept the key (as opposed to a hiccup). */
-  refused: (status: number, body: string) => boolean
-  /** What to check when it is refused. */
-  hint: string
-}
-
-/**
- * Providers that can ask their API whether a granted key works, so a wrong or revoked secret
- * fails the step before a container starts, instead of deep inside the agent's run.
- */
-export interface ValidatingProvider {
-  keyCheck(cred: Credential): KeyCheck | undefined
-}
-
-export function isValidatingProvider(p: unknown): p is ValidatingProvider {
-  return typeof (p as Partial<ValidatingProvider> | undefined)?.keyCheck === 'function'
-}
 
 /**
  * Runs a key check. A refusal throws a GrantError naming the provider, the input, the host

@@ -1,48 +1,38 @@
+import { AirlockError } from '../errors.js'
+
 /**
  * The seed's sentinel errors as classes with stable `code`s, so callers branch on
  * `err.code` (or `instanceof`) instead of comparing messages.
  */
-export abstract class ProviderError extends Error {
-  abstract readonly code: string
-}
+export abstract class ProviderError extends AirlockError {}
 
 export class ProviderNotFoundError extends ProviderError {
-  readonly code = 'AIRLOCK_PROVIDER_NOT_FOUND'
   constructor(readonly providerName: string) {
-    super(`provider not found: ${providerName}`)
-    this.name = 'ProviderNotFoundError'
+    super('AIRLOCK_PROVIDER_NOT_FOUND', `provider not found: ${providerName}`)
   }
 }
 
 export class CredentialNotFoundError extends ProviderError {
-  readonly code = 'AIRLOCK_CREDENTIAL_NOT_FOUND'
   constructor(message = 'credential not found') {
-    super(message)
-    this.name = 'CredentialNotFoundError'
+    super('AIRLOCK_CREDENTIAL_NOT_FOUND', message)
   }
 }
 
 export class CredentialExpiredError extends ProviderError {
-  readonly code = 'AIRLOCK_CREDENTIAL_EXPIRED'
   constructor(message = 'credential expired') {
-    super(message)
-    this.name = 'CredentialExpiredError'
+    super('AIRLOCK_CREDENTIAL_EXPIRED', message)
   }
 }
 
 export class RefreshNotSupportedError extends ProviderError {
-  readonly code = 'AIRLOCK_REFRESH_NOT_SUPPORTED'
   constructor(message = 'credential refresh not supported') {
-    super(message)
-    this.name = 'RefreshNotSupportedError'
+    super('AIRLOCK_REFRESH_NOT_SUPPORTED', message)
   }
 }
 
 export class TokenRevokedError extends ProviderError {
-  readonly code = 'AIRLOCK_TOKEN_REVOKED'
   constructor(message = 'refresh token revoked') {
-    super(message)
-    this.name = 'TokenRevokedError'
+    super('AIRLOCK_TOKEN_REVOKED', message)
   }
 }
 
@@ -52,15 +42,15 @@ export class TokenRevokedError extends ProviderError {
  * The cause is chained as the standard `Error.cause`.
  */
 export class GrantError extends ProviderError {
-  readonly code = 'AIRLOCK_GRANT_FAILED'
   readonly provider: string
   readonly hint: string
   declare readonly cause: Error
 
   constructor(provider: string, cause: Error | string, hint = '') {
     const err = typeof cause === 'string' ? new Error(cause) : cause
-    super(`grant ${provider}: ${err.message}${hint ? `\n\n${hint}` : ''}`, { cause: err })
-    this.name = 'GrantError'
+    super('AIRLOCK_GRANT_FAILED', `grant ${provider}: ${err.message}${hint ? `\n\n${hint}` : ''}`, {
+      cause: err
+    })
     this.provider = provider
     this.hint = hint
   }

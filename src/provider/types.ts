@@ -233,3 +233,82 @@ export function isRefreshableProvider(
     typeof (p as Partial<RefreshableProvider>).canRefresh === 'function'
   )
 }
+
+/**
+ * Optional: providers whose minted credentials can be revoked before they expire (GitHub
+ * App installation tokens).
+ */
+export interface RevocableProvider {
+  /**
+   * Revokes cred. Resolves true when revoked, false when there was nothing to revoke
+   * (a static secret, or a token already expired or invalid).
+   */
+  revoke(ctx: GrantContext, cred: Credential): Promise<boolean>
+}
+
+export function isRevocableProvider(
+  p: CredentialProvider | undefined
+): p is CredentialProvider & RevocableProvider {
+  return p !== undefined && typeof (p as Partial<RevocableProvider>).revoke === 'function'
+}
+
+/** One cheap, read-only call that tells whether an API accepts a key. */
+export interface KeyCheck {
+  provider: string
+  /** The input the key came from, named in the error. */
+  input: string
+  url: string
+  method?: 'GET' | 'POST'
+  headers: Record<string, string>
+  body?: string
+  /** Whether this answer means the API does not accept the key (as opposed to a hiccup). */
+  refused: (status: number, body: string) => boolean
+  /** What to check when it is refused. */
+  hint: string
+}
+
+/**
+ * Optional: providers that can ask their API whether a granted key works, so a wrong or
+ * revoked secret fails the step before a container starts, instead of deep inside the run.
+ */
+export interface ValidatingProvider {
+  keyCheck(cred: Credential): KeyCheck | undefined
+}
+
+export function isValidatingProvider(p: unknown): p is ValidatingProvider {
+  return typeof (p as Partial<ValidatingProvider> | undefined)?.keyCheck === 'function'
+}
+
+/** Where an agent's CLI comes from in the npm registry, and how it is started once mounted. */
+export interface AgentInstallSpec {
+  packageName: string
+  packageVersion: string
+  argv: (mountDir: string) => string[]
+}
+
+/**
+ * Optional: agents Airlock installs from the npm registry (every built-in one). The sandbox
+ * depends on this and on AgentProvider, never on a provider class.
+ */
+export interface InstallableAgent {
+  /** The npm package holding the CLI, and the version this release pins. */
+  readonly npmPackage: string
+  readonly defaultVersion: string
+  /** The command's name, as users know it. */
+  readonly binary: string
+  /**
+   * The registry package that holds the runnable files for this machine (a platform
+   * package for native CLIs), and the argv prefix that runs it.
+   */
+  installSpec(version: string): AgentInstallSpec
+}
+
+export function isInstallableAgent(
+  p: CredentialProvider | undefined
+): p is AgentProvider & InstallableAgent {
+  return (
+    isAgentProvider(p) &&
+    typeof (p as Partial<InstallableAgent>).installSpec === 'function' &&
+    typeof (p as Partial<InstallableAgent>).npmPackage === 'string'
+  )
+}

@@ -1,7 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
-import type { AgentProvider, ContainerConfig, Credential, PrepareOpts } from '../provider/index.js'
+import type {
+  AgentInstallSpec,
+  AgentProvider,
+  ContainerConfig,
+  Credential,
+  InstallableAgent,
+  PrepareOpts
+} from '../provider/index.js'
 import { BaseProvider } from './base.js'
 
 /** Options the local CLI collects for `airlock <agent> …`. */
@@ -30,7 +37,7 @@ export function setAgentCliRunner(runner: AgentCliRunner): void {
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
 
 /** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
-export abstract class AgentBase extends BaseProvider implements AgentProvider {
+export abstract class AgentBase extends BaseProvider implements AgentProvider, InstallableAgent {
   /** The npm package holding the CLI, and the version this release pins. */
   abstract readonly npmPackage: string
   abstract readonly defaultVersion: string
@@ -41,11 +48,7 @@ export abstract class AgentBase extends BaseProvider implements AgentProvider {
    * The registry package that holds the runnable files for linux-x64 (a platform package
    * for native CLIs), and the argv prefix that runs it, relative to where it is mounted.
    */
-  abstract installSpec(version: string): {
-    packageName: string
-    packageVersion: string
-    argv: (mountDir: string) => string[]
-  }
+  abstract installSpec(version: string): AgentInstallSpec
 
   /** The files (relative to HOME) and env the agent needs to run unattended behind the proxy. */
   protected abstract homeFiles(opts: PrepareOpts): Record<string, string>

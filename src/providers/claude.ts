@@ -8,7 +8,7 @@ import {
   serviceAccountProject,
   staticCredential
 } from './base.js'
-import type { KeyCheck } from '../grant/validate.js'
+import type { KeyCheck } from '../provider/index.js'
 
 export const ANTHROPIC_HOST = 'api.anthropic.com'
 const OAUTH_PREFIX = 'sk-ant-oat'

@@ -2,7 +2,7 @@ import { stringify as toToml } from 'smol-toml'
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
 import { AgentBase } from './agent.js'
 import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
-import type { KeyCheck } from '../grant/validate.js'
+import type { KeyCheck } from '../provider/index.js'
 
 export const OPENAI_HOST = 'api.openai.com'
 

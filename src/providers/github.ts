@@ -14,7 +14,7 @@ import {
   revokeInstallationToken
 } from '../grant/github-app.js'
 import { GrantNetworkError, type RetryPolicy } from '../grant/http.js'
-import type { RevocableProvider } from '../grant/index.js'
+import type { RevocableProvider } from '../provider/index.js'
 import {
   BaseProvider,
   PLACEHOLDERS,

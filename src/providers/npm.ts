@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Credential, GrantContext, MountConfig, ProxyConfigurer } from '../provider/index.js'
 import { BaseProvider, PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
-import type { KeyCheck } from '../grant/validate.js'
+import type { KeyCheck } from '../provider/index.js'
 
 export const NPM_REGISTRY_HOST = 'registry.npmjs.org'
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import * as tc from '@actions/tool-cache'
 import { AirlockError } from '../errors.js'
-import type { AgentBase } from '../providers/agent.js'
+import type { AgentProvider, InstallableAgent } from '../provider/index.js'
 
 export class AgentInstallError extends AirlockError {
   constructor(message: string) {
@@ -38,7 +38,7 @@ async function sha512(file: string): Promise<string> {
  * Returns the directory to mount and the argv that runs the CLI from the mount.
  */
 export async function installAgent(
-  agent: AgentBase,
+  agent: AgentProvider & InstallableAgent,
   version: string,
   log: (line: string) => void,
   env: NodeJS.ProcessEnv = process.env

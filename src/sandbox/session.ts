@@ -5,8 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { daemonOidc, refreshInputs, type Granted } from '../grant/index.js'
 import type { RunPlan } from '../inputs.js'
-import { credentialToJSON, registry } from '../provider/index.js'
-import type { AgentBase } from '../providers/agent.js'
+import { credentialToJSON, isInstallableAgent, registry } from '../provider/index.js'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { newProxyToken } from '../daemon/daemon.js'
 import { alive, startProxyDaemon, stopProcess } from '../daemon/start.js'
@@ -138,7 +137,8 @@ export async function runSession(
       hooks.track({ kind: 'provider-cleanup', provider: p.name, path: m.cleanupPath })
   }
   let command = ['sh', '-c', plan.command]
-  const agent = plan.agent ? (registry.getAgent(plan.agent) as AgentBase | undefined) : undefined
+  const found = plan.agent ? registry.getAgent(plan.agent) : undefined
+  const agent = isInstallableAgent(found) ? found : undefined
   if (agent) {
     const cred = granted.find((g) => g.provider === agent.name)!.credential
     const prompt = plan.prompt.startsWith('@file:')
