@@ -1,40 +1,26 @@
 import * as core from '@actions/core'
 import { parse as parseYaml } from 'yaml'
 import { InputError } from './errors.js'
-import { registry, type MCPServerConfig } from './provider/index.js'
+import {
+  DEFAULT_AWS_REGION,
+  DEFAULT_AWS_SESSION_SECONDS,
+  registry,
+  SECRET_INPUTS,
+  type CustomCredential,
+  type GrantSettings,
+  type MCPServerConfig,
+  type SecretInput
+} from './provider/index.js'
 import { parseConnectTo, parseHostPattern, PolicyError, type EgressMode } from './proxy/policy.js'
 
 export type AgentName = 'claude' | 'codex' | 'gemini'
 export type WorkspaceAccess = 'read-write' | 'read-only'
 
-/** One `custom-credentials` entry: a header the proxy sets on the listed hosts. */
-export interface CustomCredential {
-  name: string
-  hosts: string[]
-  header: string
-  prefix: string
-  value: string
-  /** Variable the container gets holding a placeholder, if any. */
-  env?: string
-}
-
 /** Everything the run needs, read and validated once before any side effect. */
-export interface RunPlan {
+export interface RunPlan extends GrantSettings {
   agent?: AgentName
   prompt: string
   command: string
-  /** Canonical provider names, deduplicated, the agent's own first. */
-  grants: string[]
-  /** Secret inputs by input name (already masked); only non-empty ones. */
-  secrets: Readonly<Record<string, string>>
-  githubAppId: string
-  githubAppPermissions: Record<string, string>
-  awsRoleArn: string
-  awsRegion: string
-  awsSessionDuration: number
-  gcpWorkloadIdentityProvider: string
-  gcpServiceAccount: string
-  customCredentials: CustomCredential[]
   egressPolicy: EgressMode
   allowedEndpoints: string[]
   image: string
@@ -43,23 +29,13 @@ export interface RunPlan {
   agentVersion: string
   agentArgs: string[]
   mcpServers: Record<string, MCPServerConfig>
-  env: Record<string, string>
   timeoutMinutes: number
   connectTo: string[]
   upstreamCa: string
   auditArtifact: string
 }
 
-/** Inputs whose values are secrets: masked the moment they are read. */
-export const SECRET_INPUTS = [
-  'anthropic-api-key',
-  'claude-code-oauth-token',
-  'openai-api-key',
-  'gemini-api-key',
-  'github-token',
-  'github-app-private-key',
-  'npm-token'
-] as const
+export { SECRET_INPUTS, type CustomCredential } from './provider/index.js'
 
 const AGENTS: readonly AgentName[] = ['claude', 'codex', 'gemini']
 
@@ -84,24 +60,8 @@ export function readInputs(
   env = process.env,
   mask: (secret: string) => void = core.setSecret
 ): RunPlan {
-  // Mask first: a later validation error must not be able to echo a secret.
-  const secrets: Record<string, string> = {}
-  for (const name of SECRET_INPUTS) {
-    const value = input(name)
-    if (value) {
-      mask(value)
-      secrets[name] = value
-    }
-  }
-  // A PEM key spans lines; the masker works per line, so each line is registered too.
-  const appKey = secrets['github-app-private-key']
-  if (appKey)
-    for (const line of appKey.split(/\r?\n/)) if (line.trim().length > 8) mask(line.trim())
-
   const agent = parseAgent(input('agent'))
-  const grants = parseGrants(input('grants'), agent)
-  const customCredentials = parseCustomCredentials(input('custom-credentials'), mask)
-  if (customCredentials.length > 0 && !grants.includes('custom')) grants.push('custom')
+  const settings = readGrantSettings(input, agent, mask)
 
   const prompt = input('prompt')
   const promptFile = input('prompt-file')
@@ -121,24 +81,9 @@ export function readInputs(
   }
 
   const plan: RunPlan = {
+    ...settings,
     prompt,
     command,
-    grants,
-    secrets,
-    githubAppId: parseAppId(input('github-app-id')),
-    githubAppPermissions: parsePermissions(input('github-app-permissions')),
-    awsRoleArn: parseRoleArn(input('aws-role-arn')),
-    awsRegion: parseRegion(input('aws-region') || 'us-east-1'),
-    awsSessionDuration: parseIntInRange(
-      'aws-session-duration',
-      input('aws-session-duration') || '3600',
-      900,
-      43200,
-      'seconds'
-    ),
-    gcpWorkloadIdentityProvider: parseWorkloadProvider(input('gcp-workload-identity-provider')),
-    gcpServiceAccount: parseServiceAccount(input('gcp-service-account')),
-    customCredentials,
     egressPolicy: parseEnum('egress-policy', input('egress-policy') || 'block', ['block', 'audit']),
     allowedEndpoints: parseAllowedEndpoints(input('allowed-endpoints')),
     image: parseImage(input('image') || 'node:22-bookworm'),
@@ -150,7 +95,6 @@ export function readInputs(
     agentVersion: parseVersion(input('agent-version')),
     agentArgs: splitArgs('agent-args', input('agent-args')),
     mcpServers: parseMcpServers(input('mcp-servers')),
-    env: parseEnv(input('env')),
     timeoutMinutes: parseMinutes(input('timeout-minutes') || '30'),
     connectTo: parseConnectToInput(input('connect-to')),
     upstreamCa: input('upstream-ca'),
@@ -159,8 +103,8 @@ export function readInputs(
   if (agent) plan.agent = agent
   if (!prompt && promptFile) plan.prompt = `@file:${promptFile}`
   refuseSecretsBoundForSandbox(plan, [
-    ...Object.values(secrets),
-    ...customCredentials.map((c) => c.value)
+    ...Object.values(settings.secrets),
+    ...settings.custom.map((c) => c.value)
   ])
   return Object.freeze(plan)
 }
@@ -207,6 +151,60 @@ function refuseSecretsBoundForSandbox(plan: RunPlan, secretValues: string[]): vo
         )
       }
     }
+  }
+}
+
+/**
+ * The part of the plan grants run with (see GrantSettings): secrets masked first, then every
+ * provider section parsed with its defaults. The action, the local CLI and the tests read
+ * settings through this one function.
+ */
+export function readGrantSettings(
+  input: InputReader,
+  agent?: AgentName,
+  mask: (secret: string) => void = core.setSecret
+): GrantSettings {
+  // Mask first: a later validation error must not be able to echo a secret.
+  const secrets: Partial<Record<SecretInput, string>> = {}
+  for (const name of SECRET_INPUTS) {
+    const value = input(name)
+    if (value) {
+      mask(value)
+      secrets[name] = value
+    }
+  }
+  // A PEM key spans lines; the masker works per line, so each line is registered too.
+  const appKey = secrets['github-app-private-key']
+  if (appKey)
+    for (const line of appKey.split(/\r?\n/)) if (line.trim().length > 8) mask(line.trim())
+
+  const grants = parseGrants(input('grants'), agent)
+  const custom = parseCustomCredentials(input('custom-credentials'), mask)
+  if (custom.length > 0 && !grants.includes('custom')) grants.push('custom')
+  return {
+    grants,
+    secrets,
+    githubApp: {
+      id: parseAppId(input('github-app-id')),
+      permissions: parsePermissions(input('github-app-permissions'))
+    },
+    aws: {
+      roleArn: parseRoleArn(input('aws-role-arn')),
+      region: parseRegion(input('aws-region') || DEFAULT_AWS_REGION),
+      sessionDuration: parseIntInRange(
+        'aws-session-duration',
+        input('aws-session-duration') || String(DEFAULT_AWS_SESSION_SECONDS),
+        900,
+        43200,
+        'seconds'
+      )
+    },
+    gcp: {
+      workloadIdentityProvider: parseWorkloadProvider(input('gcp-workload-identity-provider')),
+      serviceAccount: parseServiceAccount(input('gcp-service-account'))
+    },
+    custom,
+    env: parseEnv(input('env'))
   }
 }
 

@@ -179,7 +179,7 @@ describe('readInputs', () => {
         '- name: acme\n  hosts: [api.acme.example]\n  header: X-Key\n  value: supersecretvalue\n  env: ACME_KEY'
     })
     expect(ok.grants).toEqual(['custom'])
-    expect(ok.customCredentials[0]).toMatchObject({
+    expect(ok.custom[0]).toMatchObject({
       name: 'acme',
       header: 'X-Key',
       env: 'ACME_KEY',
@@ -200,8 +200,21 @@ describe('readInputs', () => {
       docs: { url: 'https://mcp.example/sse', headers: { X: '1' } },
       local: { command: 'node', args: ['s.js'] }
     })
-    expect(p.githubAppPermissions).toEqual({ contents: 'read', pull_requests: 'write' })
+    expect(p.githubApp.permissions).toEqual({ contents: 'read', pull_requests: 'write' })
     expect(p.agentArgs).toEqual(['--model', 'big one', '--flag', 'its'])
+  })
+})
+
+describe('github-app-permissions (parsed once, here)', () => {
+  it('parses pairs and refuses anything else', () => {
+    expect(
+      plan({ 'github-app-permissions': 'contents:read, issues=write\npull_requests:write' })
+        .githubApp.permissions
+    ).toEqual({ contents: 'read', issues: 'write', pull_requests: 'write' })
+    expect(plan({}).githubApp.permissions).toEqual({})
+    expect(failure({ 'github-app-permissions': 'contents:everything' }).message).toContain(
+      'contents:everything'
+    )
   })
 })
 

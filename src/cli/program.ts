@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Command, CommanderError } from 'commander'
 import { errorMessage } from '../errors.js'
 import { grantAll, makeGrantContext } from '../grant/index.js'
-import { splitList } from '../inputs.js'
+import { readGrantSettings, splitList } from '../inputs.js'
 import { registry } from '../provider/index.js'
 import { registerAll } from '../providers/index.js'
 import { verifyAuditFile } from '../proxy/audit.js'
@@ -61,11 +61,18 @@ export function buildProgram(): Command {
           )
         for (const a of opts.allow.flatMap(splitList)) parseHostPattern(a)
         parseConnectTo(opts.connectTo)
-        const names = opts.grant.flatMap(splitList).map((g) => registry.mustGet(g).name)
+        const fromEnv = envInput()
+        // The same reader as the action's, with --grant in place of the grants input (an
+        // unknown name gets the did-you-mean there).
+        const settings = readGrantSettings(
+          (name) => (name === 'grants' ? opts.grant.join(',') : fromEnv(name)),
+          undefined,
+          () => {}
+        )
         const granted = await grantAll(
-          names,
+          settings.grants,
           makeGrantContext({
-            input: envInput(),
+            settings,
             setSecret: () => {},
             // stdout carries the ready line; warnings go to stderr.
             warn: (l) => process.stderr.write(`airlock: warning: ${l}\n`),

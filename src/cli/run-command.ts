@@ -65,7 +65,7 @@ export async function localRun(
   const granted = await grantAll(
     plan.grants,
     makeGrantContext({
-      input,
+      settings: plan,
       setSecret: () => {},
       warn: (l) => err(`airlock: warning: ${l}`),
       env,

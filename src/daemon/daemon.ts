@@ -7,7 +7,8 @@ import {
   registry,
   type Credential,
   type CredentialJSON,
-  type GrantContext
+  type GrantContext,
+  type GrantSettings
 } from '../provider/index.js'
 import { makeGrantContext, revokeAll } from '../grant/index.js'
 import { registerAll } from '../providers/index.js'
@@ -39,8 +40,8 @@ export interface DaemonConfig {
   /** Written (atomically) once the proxy listens: `{pid, port, socketPath, caCertFile}`. */
   readyFile?: string
   grants: Array<{ provider: string; credential: CredentialJSON }>
-  /** Inputs refresh needs (non-secret ones and the secrets the grants came from). */
-  inputs?: Record<string, string>
+  /** What refresh needs to re-mint (settingsForRefresh: the App key is its one secret). */
+  settings?: GrantSettings
   repository?: string
   githubApiUrl?: string
   /** The runner's ID-token endpoint, for refreshing OIDC-minted credentials. */
@@ -265,11 +266,10 @@ function scheduleRefreshes(
 }
 
 function daemonGrantContext(config: DaemonConfig): GrantContext {
-  const inputs = config.inputs ?? {}
   // This process's environment is empty by design: everything comes from the config. No log
   // masker here: the daemon never logs a credential.
   return makeGrantContext({
-    input: (name) => inputs[name] ?? '',
+    ...(config.settings ? { settings: config.settings } : {}),
     env: {},
     setSecret: () => {},
     warn: () => {},

@@ -65,18 +65,6 @@ export function appJwt(appId: string, key: KeyObject, now: number = Date.now()):
   return `${header}.${payload}.${b64url(signature)}`
 }
 
-/** `contents:read, issues:write` → `{contents: 'read', issues: 'write'}` (bad items throw). */
-export function parsePermissionList(value: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const item of value.split(/[,\n]/).map((s) => s.trim())) {
-    if (!item || item.startsWith('#')) continue
-    const m = /^([a-z_]+)\s*[:=]\s*(read|write|admin)$/.exec(item)
-    if (!m) throw new Error(`"${item}" is not permission:read|write|admin`)
-    out[m[1]!] = m[2]!
-  }
-  return out
-}
-
 interface GitHubOptions extends RequestOptions {
   /** `https://api.github.com`, or `https://<ghes>/api/v3` (GITHUB_API_URL). */
   apiUrl: string

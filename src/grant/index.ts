@@ -1,14 +1,15 @@
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
 import { InputError } from '../errors.js'
-import type { RunPlan } from '../inputs.js'
 import {
+  emptySettings,
   GrantError,
   isRevocableProvider,
   isValidatingProvider,
   registry,
   type Credential,
-  type GrantContext
+  type GrantContext,
+  type GrantSettings
 } from '../provider/index.js'
 import { createGrantFetch } from './http.js'
 import { checkKey } from './validate.js'
@@ -20,7 +21,8 @@ export interface Granted {
 }
 
 export interface GrantContextOptions {
-  input: (name: string) => string
+  /** What the run was configured with (readGrantSettings); default: nothing set. */
+  settings?: GrantSettings
   setSecret?: (value: string) => void
   /** Where warnings go (default: the step log). */
   warn?: (line: string) => void
@@ -66,7 +68,7 @@ export function makeGrantContext(opts: GrantContextOptions): GrantContext {
   const oidc = opts.oidc ?? idTokenEndpointFromEnv(env)
   return {
     signal,
-    input: opts.input,
+    settings: opts.settings ?? emptySettings(),
     fetch: grantFetch,
     getIDToken: (audience: string) =>
       requestIdToken(oidc, audience, { fetch: grantFetch, setSecret, signal }),
@@ -152,30 +154,21 @@ export async function revokeAll(
 }
 
 /**
- * The inputs the proxy daemon needs to re-mint credentials, and no others: the App key only
- * when a GitHub App is in use; the non-secret cloud settings for the grants that use them.
- * (Refresh reads most parameters from the credential's metadata; these are the fallback.)
+ * The settings the proxy daemon needs to re-mint credentials: every section (none is
+ * secret) but only the one secret refresh uses, the App key, and only when an App is used.
  */
-export function refreshInputs(plan: RunPlan): Record<string, string> {
-  const out: Record<string, string> = {}
+export function settingsForRefresh(plan: GrantSettings): GrantSettings {
   const key = plan.secrets['github-app-private-key']
-  if (plan.grants.includes('github') && plan.githubAppId && key) {
-    out['github-app-id'] = plan.githubAppId
-    out['github-app-private-key'] = key
-    out['github-app-permissions'] = Object.entries(plan.githubAppPermissions)
-      .map(([k, v]) => `${k}:${v}`)
-      .join(',')
+  const useApp = plan.grants.includes('github') && plan.githubApp.id && key
+  return {
+    grants: plan.grants,
+    secrets: useApp ? { 'github-app-private-key': key } : {},
+    githubApp: plan.githubApp,
+    aws: plan.aws,
+    gcp: plan.gcp,
+    custom: [],
+    env: {}
   }
-  if (plan.grants.includes('aws') && plan.awsRoleArn) {
-    out['aws-role-arn'] = plan.awsRoleArn
-    out['aws-region'] = plan.awsRegion
-    out['aws-session-duration'] = String(plan.awsSessionDuration)
-  }
-  if (plan.grants.includes('gcp') && plan.gcpWorkloadIdentityProvider) {
-    out['gcp-workload-identity-provider'] = plan.gcpWorkloadIdentityProvider
-    if (plan.gcpServiceAccount) out['gcp-service-account'] = plan.gcpServiceAccount
-  }
-  return out
 }
 
 /**
@@ -184,7 +177,7 @@ export function refreshInputs(plan: RunPlan): Record<string, string> {
  * needed.
  */
 export function daemonOidc(
-  plan: RunPlan,
+  plan: Pick<GrantSettings, 'grants'>,
   env: NodeJS.ProcessEnv = process.env
 ): IdTokenEndpoint | undefined {
   if (!plan.grants.some((g) => g === 'aws' || g === 'gcp')) return undefined

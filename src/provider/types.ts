@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { GrantSettings } from './settings.js'
 import type { Command } from 'commander'
 import type { Credential } from './credential.js'
 
@@ -147,8 +148,8 @@ export interface ProxyConfigurer {
 /** Everything a grant may need from the outside world, so providers stay testable. */
 export interface GrantContext {
   signal: AbortSignal
-  /** A trimmed action input (or CLI/env equivalent); '' when unset. */
-  input: (name: string) => string
+  /** What the run was configured with, read and validated once. */
+  settings: GrantSettings
   /** HTTP for grant calls: honours `connect-to`, `upstream-ca` and the runner's HTTPS_PROXY. */
   fetch: typeof fetch
   /** A GitHub OIDC ID token for audience (needs `id-token: write`). */

@@ -58,7 +58,7 @@ export class AwsProvider extends BaseProvider implements EndpointProvider, Refre
   }
 
   async grant(ctx: GrantContext): Promise<Credential> {
-    const roleArn = ctx.input('aws-role-arn')
+    const { roleArn, region, sessionDuration } = ctx.settings.aws
     if (!roleArn) {
       throw new GrantError(
         this.name,
@@ -66,12 +66,10 @@ export class AwsProvider extends BaseProvider implements EndpointProvider, Refre
         'Set aws-role-arn to the role to assume with GitHub OIDC, and give the job `permissions: id-token: write`.'
       )
     }
-    const region = ctx.input('aws-region') || 'us-east-1'
-    const duration = Number(ctx.input('aws-session-duration') || '3600')
     return this.assume(ctx, {
       roleArn,
       region,
-      durationSeconds: Number.isInteger(duration) ? duration : 3600,
+      durationSeconds: sessionDuration,
       endpoint: stsEndpoint(region, this.opts.env ?? process.env),
       sessionName: roleSessionName(ctx.repository, ctx.runId)
     })

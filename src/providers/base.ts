@@ -5,9 +5,9 @@ import {
   type CredentialProvider,
   type GrantContext,
   type MountConfig,
-  type ProxyConfigurer
+  type ProxyConfigurer,
+  type SecretInput
 } from '../provider/index.js'
-import { parseEnv, splitList } from '../inputs.js'
 
 /**
  * Placeholders: format-valid for the CLI that checks them, obviously fake to a human, and
@@ -36,11 +36,11 @@ export function staticCredential(provider: string, token: string, source = 'secr
 export function requireSecret(
   ctx: GrantContext,
   provider: string,
-  names: string[],
+  names: SecretInput[],
   hint: string
-): [string, string] {
+): [SecretInput, string] {
   for (const name of names) {
-    const value = ctx.input(name)
+    const value = ctx.settings.secrets[name]
     if (value) {
       ctx.setSecret(value)
       return [name, value]
@@ -85,19 +85,6 @@ export abstract class BaseProvider implements CredentialProvider {
   impliedDependencies(): string[] {
     return []
   }
-}
-
-/**
- * The names in the `grants` input, split as the inputs module splits them (aws and gcp,
- * which the agents look for, have no aliases).
- */
-export function grantedNames(ctx: GrantContext): string[] {
-  return splitList(ctx.input('grants')).map((g) => g.toLowerCase())
-}
-
-/** The `env` input's variables (already validated when the plan was read). */
-export function envInputValues(ctx: GrantContext): Record<string, string> {
-  return parseEnv(ctx.input('env'))
 }
 
 /** The project of a user-managed service account (`name@<project>.iam.gserviceaccount.com`). */

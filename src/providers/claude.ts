@@ -1,13 +1,6 @@
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
 import { AgentBase, claudeMcp } from './agent.js'
-import {
-  envInputValues,
-  grantedNames,
-  PLACEHOLDERS,
-  requireSecret,
-  serviceAccountProject,
-  staticCredential
-} from './base.js'
+import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './base.js'
 import type { KeyCheck } from '../provider/index.js'
 
 export const ANTHROPIC_HOST = 'api.anthropic.com'
@@ -28,8 +21,8 @@ export class ClaudeProvider extends AgentBase {
    */
   async grant(ctx: GrantContext): Promise<Credential> {
     const cloud = cloudMode(ctx)
-    if (!ctx.input('anthropic-api-key') && !ctx.input('claude-code-oauth-token') && cloud)
-      return cloud
+    const { secrets } = ctx.settings
+    if (!secrets['anthropic-api-key'] && !secrets['claude-code-oauth-token'] && cloud) return cloud
     const [input, token] = requireSecret(
       ctx,
       this.name,
@@ -194,17 +187,15 @@ function isCloud(cred: Credential): boolean {
  * `ANTHROPIC_VERTEX_PROJECT_ID` there or the service account's.
  */
 function cloudMode(ctx: GrantContext): Credential | undefined {
-  const grants = grantedNames(ctx)
+  const { grants, env, aws, gcp } = ctx.settings
   const base = { provider: 'claude', token: '', createdAt: new Date() }
   if (grants.includes('aws'))
     return {
       ...base,
-      metadata: { auth: 'bedrock', region: ctx.input('aws-region') || 'us-east-1' }
+      metadata: { auth: 'bedrock', region: aws.region }
     }
   if (!grants.includes('gcp')) return undefined
-  const env = envInputValues(ctx)
-  const project =
-    env.ANTHROPIC_VERTEX_PROJECT_ID ?? serviceAccountProject(ctx.input('gcp-service-account'))
+  const project = env.ANTHROPIC_VERTEX_PROJECT_ID ?? serviceAccountProject(gcp.serviceAccount)
   const metadata: Record<string, string> = {
     auth: 'vertex',
     region: env.CLOUD_ML_REGION ?? DEFAULT_VERTEX_REGION

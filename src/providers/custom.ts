@@ -5,7 +5,7 @@ import {
   type GrantContext,
   type ProxyConfigurer
 } from '../provider/index.js'
-import { parseCustomCredentials, type CustomCredential } from '../inputs.js'
+import type { CustomCredential } from '../provider/index.js'
 import { BaseProvider, staticCredential } from './base.js'
 
 /** A placeholder for a custom credential's env variable: fixed per name, plainly fake. */
@@ -21,16 +21,17 @@ export class CustomProvider extends BaseProvider {
   readonly name = 'custom'
 
   async grant(ctx: GrantContext): Promise<Credential> {
-    const raw = ctx.input('custom-credentials')
-    if (!raw) {
+    const entries = ctx.settings.custom
+    if (entries.length === 0) {
       throw new GrantError(
         this.name,
         'no credential: `custom-credentials` is empty',
         'Set custom-credentials to a YAML list of {name, hosts, header, prefix, value, env}.'
       )
     }
-    // Parsing masks every value; the entries travel to the proxy as one JSON token.
-    return staticCredential(this.name, JSON.stringify(parseCustomCredentials(raw, ctx.setSecret)))
+    // Reading the settings masked every value; the entries travel to the proxy as one JSON token.
+    for (const e of entries) ctx.setSecret(e.value)
+    return staticCredential(this.name, JSON.stringify(entries))
   }
 
   entries(cred: Credential): CustomCredential[] {

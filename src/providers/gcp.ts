@@ -48,7 +48,7 @@ export class GcpProvider extends BaseProvider implements EndpointProvider, Refre
   }
 
   grant(ctx: GrantContext): Promise<Credential> {
-    const provider = ctx.input('gcp-workload-identity-provider')
+    const { workloadIdentityProvider: provider, serviceAccount } = ctx.settings.gcp
     if (!provider) {
       return Promise.reject(
         new GrantError(
@@ -58,7 +58,7 @@ export class GcpProvider extends BaseProvider implements EndpointProvider, Refre
         )
       )
     }
-    return this.mint(ctx, provider, ctx.input('gcp-service-account'))
+    return this.mint(ctx, provider, serviceAccount)
   }
 
   private async mint(

@@ -1,13 +1,6 @@
 import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
 import { AgentBase, geminiMcp } from './agent.js'
-import {
-  envInputValues,
-  grantedNames,
-  PLACEHOLDERS,
-  requireSecret,
-  serviceAccountProject,
-  staticCredential
-} from './base.js'
+import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './base.js'
 import type { KeyCheck } from '../provider/index.js'
 
 export const GEMINI_HOST = 'generativelanguage.googleapis.com'
@@ -28,14 +21,13 @@ export class GeminiProvider extends AgentBase {
    * the proxy) and this grant holds no secret of its own.
    */
   async grant(ctx: GrantContext): Promise<Credential> {
-    if (!ctx.input('gemini-api-key') && grantedNames(ctx).includes('gcp')) {
-      const env = envInputValues(ctx)
+    const { secrets, grants, env, gcp } = ctx.settings
+    if (!secrets['gemini-api-key'] && grants.includes('gcp')) {
       const metadata: Record<string, string> = {
         auth: 'vertex',
         location: env.GOOGLE_CLOUD_LOCATION ?? DEFAULT_VERTEX_LOCATION
       }
-      const project =
-        env.GOOGLE_CLOUD_PROJECT ?? serviceAccountProject(ctx.input('gcp-service-account'))
+      const project = env.GOOGLE_CLOUD_PROJECT ?? serviceAccountProject(gcp.serviceAccount)
       if (project) metadata.project = project
       return { provider: this.name, token: '', createdAt: new Date(), metadata }
     }

@@ -10,7 +10,6 @@ import {
   AppKeyError,
   GitHubAppError,
   mintInstallationToken,
-  parsePermissionList,
   revokeInstallationToken
 } from '../grant/github-app.js'
 import { GrantNetworkError, type RetryPolicy } from '../grant/http.js'
@@ -82,8 +81,8 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
   }
 
   async grant(ctx: GrantContext): Promise<Credential> {
-    const appId = ctx.input('github-app-id')
-    const appKey = ctx.input('github-app-private-key')
+    const appId = ctx.settings.githubApp.id
+    const appKey = ctx.settings.secrets['github-app-private-key']
     if (appKey) maskKey(ctx, appKey)
     // The App wins over github-token: github-token defaults to the job token, always set.
     if (appId || appKey) {
@@ -94,16 +93,7 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
           'Set both github-app-id and github-app-private-key to use a GitHub App (or neither, to use github-token).'
         )
       }
-      let permissions: Record<string, string>
-      try {
-        permissions = parsePermissionList(ctx.input('github-app-permissions'))
-      } catch (err) {
-        throw new GrantError(
-          this.name,
-          err as Error,
-          'Write github-app-permissions as permission:level pairs, e.g. contents:write, pull_requests:write.'
-        )
-      }
+      const { permissions } = ctx.settings.githubApp
       return this.mint(ctx, appId, appKey, permissions, ctx.githubApiUrl, ctx.repository)
     }
     const [, token] = requireSecret(
@@ -224,7 +214,7 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
    */
   async refresh(ctx: GrantContext, p: ProxyConfigurer, cred: Credential): Promise<Credential> {
     const m = cred.metadata ?? {}
-    const key = ctx.input('github-app-private-key')
+    const key = ctx.settings.secrets['github-app-private-key']
     if (!key) {
       throw new GrantError(
         this.name,
@@ -235,7 +225,7 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
     const permissions = JSON.parse(m.permissions ?? '{}') as Record<string, string>
     const next = await this.mint(
       ctx,
-      m.app_id ?? ctx.input('github-app-id'),
+      m.app_id ?? ctx.settings.githubApp.id,
       key,
       permissions,
       m.api_url ?? ctx.githubApiUrl,

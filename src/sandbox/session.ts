@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { daemonOidc, refreshInputs, type Granted } from '../grant/index.js'
+import { daemonOidc, settingsForRefresh, type Granted } from '../grant/index.js'
 import type { RunPlan } from '../inputs.js'
 import { credentialToJSON, isInstallableAgent, registry } from '../provider/index.js'
 import { verifyAuditFile } from '../proxy/audit.js'
@@ -105,7 +105,7 @@ export async function runSession(
       repository: process.env.GITHUB_REPOSITORY ?? '',
       githubApiUrl: process.env.GITHUB_API_URL ?? 'https://api.github.com',
       // What refresh needs to re-mint (App key, OIDC endpoint); on stdin like the grants.
-      inputs: refreshInputs(plan),
+      settings: settingsForRefresh(plan),
       ...(daemonOidc(plan) ? { oidc: daemonOidc(plan) } : {}),
       ...(process.env.HTTPS_PROXY || process.env.https_proxy
         ? {

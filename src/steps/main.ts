@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { errorMessage } from '../errors.js'
 import { grantAll, makeGrantContext, revokeAll, type Granted } from '../grant/index.js'
 import type { GrantContext } from '../provider/index.js'
-import { actionInput, readInputs } from '../inputs.js'
+import { readInputs } from '../inputs.js'
 import { registerAll } from '../providers/index.js'
 import { uploadLogs } from '../report/artifact.js'
 import { summarizeNetwork } from '../report/network.js'
@@ -26,7 +26,7 @@ export async function run(): Promise<void> {
     const runId = newRunId()
     saveRunId(runId)
     grantCtx = makeGrantContext({
-      input: actionInput,
+      settings: plan,
       signal: abort.signal,
       connectTo: plan.connectTo,
       upstreamCa: plan.upstreamCa

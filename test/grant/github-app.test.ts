@@ -1,11 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import {
-  AppKeyError,
-  appJwt,
-  loadAppPrivateKey,
-  parsePermissionList
-} from '../../src/grant/github-app.js'
+import { AppKeyError, appJwt, loadAppPrivateKey } from '../../src/grant/github-app.js'
 import { generateAppKey } from '../support/fake-github-app.js'
 import { verifyJwt } from '../support/fake-sts.js'
 
@@ -56,17 +51,5 @@ describe('loadAppPrivateKey', () => {
       .privateKey.export({ type: 'pkcs8', format: 'pem' })
       .toString()
     expect(() => loadAppPrivateKey(ec)).toThrow('is a ec key; GitHub App keys are RSA')
-  })
-})
-
-describe('parsePermissionList', () => {
-  it('parses pairs and refuses anything else', () => {
-    expect(parsePermissionList('contents:read, issues=write\npull_requests:write')).toEqual({
-      contents: 'read',
-      issues: 'write',
-      pull_requests: 'write'
-    })
-    expect(parsePermissionList('')).toEqual({})
-    expect(() => parsePermissionList('contents:everything')).toThrow('contents:everything')
   })
 })

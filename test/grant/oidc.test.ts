@@ -117,7 +117,6 @@ describe('makeGrantContext.getIDToken and idTokenFor', () => {
   it('gets a token through connect-to and upstream-ca from the runner environment', async () => {
     const masked: string[] = []
     const ctx = makeGrantContext({
-      input: () => '',
       setSecret: (v) => masked.push(v),
       env: {
         ACTIONS_ID_TOKEN_REQUEST_URL: issuer.url,
@@ -132,7 +131,7 @@ describe('makeGrantContext.getIDToken and idTokenFor', () => {
   })
 
   it('turns a missing permission into a GrantError for the provider with the hint', async () => {
-    const ctx = makeGrantContext({ input: () => '', setSecret: () => {}, env: {} })
+    const ctx = makeGrantContext({ setSecret: () => {}, env: {} })
     const err = await idTokenFor(ctx, 'aws', 'sts.amazonaws.com').then(
       () => undefined,
       (e: unknown) => e as GrantError

@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { daemonOidc, makeGrantContext, refreshInputs, type Granted } from '../../src/grant/index.js'
+import {
+  daemonOidc,
+  makeGrantContext,
+  settingsForRefresh,
+  type Granted
+} from '../../src/grant/index.js'
 import { readInputs } from '../../src/inputs.js'
 import { credentialToJSON, registry } from '../../src/provider/index.js'
 import { PLACEHOLDERS } from '../../src/providers/base.js'
@@ -109,7 +114,7 @@ describe('refresh in the proxy daemon', () => {
       () => {}
     )
     const ctx = makeGrantContext({
-      input: (n) => inputs[n] ?? '',
+      settings: plan,
       setSecret: () => {},
       env,
       connectTo,
@@ -122,14 +127,15 @@ describe('refresh in the proxy daemon', () => {
     const firstGoogle = granted[1]!.credential.token
 
     // What session.ts hands the daemon.
-    const daemonInputs = refreshInputs(plan)
-    expect(Object.keys(daemonInputs).sort()).toEqual([
-      'gcp-service-account',
-      'gcp-workload-identity-provider',
-      'github-app-id',
-      'github-app-permissions',
-      'github-app-private-key'
-    ])
+    const daemonSettings = settingsForRefresh(plan)
+    // The App key is the one secret that goes to the daemon; the rest are the typed sections.
+    expect(daemonSettings.secrets).toEqual({ 'github-app-private-key': key.privateKeyPem })
+    expect(daemonSettings.githubApp).toEqual({
+      id: String(APP_ID),
+      permissions: { contents: 'read' }
+    })
+    expect(daemonSettings.gcp).toEqual({ workloadIdentityProvider: WIP, serviceAccount: SA })
+    expect(daemonSettings.custom).toEqual([])
     const oidc = daemonOidc(plan, env)
     expect(oidc).toEqual({ url: issuer.url, token: issuer.requestToken })
 
@@ -143,7 +149,7 @@ describe('refresh in the proxy daemon', () => {
       provider: g.provider,
       credential: credentialToJSON(g.credential)
     }))
-    config.inputs = daemonInputs
+    config.settings = daemonSettings
     config.oidc = oidc!
     config.repository = REPO
     const ready = await startProxyDaemon(config, {

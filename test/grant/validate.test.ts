@@ -11,6 +11,7 @@ import { registry } from '../../src/provider/index.js'
 import { registerAll } from '../../src/providers/index.js'
 import { createTestPki, type TestPki } from '../support/test-ca.js'
 import { grantError } from '../support/grant-context.js'
+import { settingsFrom } from '../support/grant-context.js'
 
 const GOOD = {
   'anthropic-api-key': 'sk-ant-api03-GoodKeyForTheCheck000000000000',
@@ -112,7 +113,7 @@ afterAll(async () => {
 
 function context(inputs: Record<string, string>, warnings: string[], to = port) {
   return makeGrantContext({
-    input: (n) => inputs[n] ?? '',
+    settings: settingsFrom(inputs),
     setSecret: () => {},
     warn: (l) => warnings.push(l),
     env: {},

@@ -4,12 +4,13 @@ import { makeGrantContext } from '../../src/grant/index.js'
 import { GrantError } from '../../src/provider/index.js'
 import { ClaudeProvider } from '../../src/providers/claude.js'
 import { InjectionTable } from '../../src/proxy/inject.js'
+import { settingsFrom } from '../support/grant-context.js'
 
 const claude = new ClaudeProvider()
 
 function grant(inputs: Record<string, string>) {
   return claude.grant(
-    makeGrantContext({ input: (n) => inputs[n] ?? '', setSecret: () => {}, env: {} })
+    makeGrantContext({ settings: settingsFrom(inputs), setSecret: () => {}, env: {} })
   )
 }
 

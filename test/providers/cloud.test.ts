@@ -22,6 +22,7 @@ import {
 import { startFakeGoogle, type FakeGoogle } from '../support/fake-google.js'
 import { RecordingConfigurer } from '../support/recording-configurer.js'
 import { createTestPki, type TestPki } from '../support/test-ca.js'
+import { settingsFrom } from '../support/grant-context.js'
 
 const REPO = 'octo-org/octo-repo'
 const WIP = 'projects/123456789/locations/global/workloadIdentityPools/gh-pool/providers/gh'
@@ -90,7 +91,7 @@ function context(inputs: Record<string, string>, opts: { oidc?: boolean } = {}):
     env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = issuer.requestToken
   }
   const ctx = makeGrantContext({
-    input: (n) => inputs[n] ?? '',
+    settings: settingsFrom(inputs),
     setSecret: (v) => masked.push(v),
     env,
     connectTo,

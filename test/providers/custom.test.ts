@@ -10,6 +10,8 @@ import { GrantError, type Credential, type GrantContext } from '../../src/provid
 import { CustomProvider, customPlaceholder } from '../../src/providers/custom.js'
 import { InjectionTable } from '../../src/proxy/inject.js'
 import { RecordingConfigurer } from '../support/recording-configurer.js'
+import { settingsFrom } from '../support/grant-context.js'
+import { readGrantSettings } from '../../src/inputs.js'
 
 const custom = new CustomProvider()
 
@@ -36,7 +38,7 @@ interface Ctx extends GrantContext {
 function context(yaml: string): Ctx {
   const masked: string[] = []
   const ctx = makeGrantContext({
-    input: (n) => (n === 'custom-credentials' ? yaml : ''),
+    settings: settingsFrom({ 'custom-credentials': yaml }),
     setSecret: (v) => masked.push(v),
     env: {}
   })
@@ -261,9 +263,21 @@ describe('CustomProvider', () => {
     ]
   ]
 
-  it.each(bad)('rejects %s, naming the entry', async (_what, yaml, message, masked) => {
-    const ctx = context(yaml)
-    const err = await rejection(custom.grant(ctx))
+  // Settings are read (and masked) once, before any grant: that is where a bad entry stops.
+  it.each(bad)('rejects %s, naming the entry', (_what, yaml, message, masked) => {
+    const seen: string[] = []
+    let err: Error | undefined
+    try {
+      readGrantSettings(
+        (n) => (n === 'custom-credentials' ? yaml : ''),
+        undefined,
+        (v) => seen.push(v)
+      )
+    } catch (e) {
+      err = e as Error
+    }
+    if (!err) throw new Error('no error')
+    const ctx = { masked: seen }
     expect(err).toBeInstanceOf(InputError)
     expect((err as InputError).input).toBe('custom-credentials')
     expect(err.message).toMatch(/^custom-credentials: /)

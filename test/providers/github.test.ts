@@ -15,6 +15,7 @@ import {
 } from '../support/fake-github-app.js'
 import { RecordingConfigurer } from '../support/recording-configurer.js'
 import { createTestPki, type TestPki } from '../support/test-ca.js'
+import { settingsFrom } from '../support/grant-context.js'
 
 const APP_ID = 31337
 const REPO = 'octo-org/octo-repo'
@@ -60,7 +61,7 @@ interface Ctx extends GrantContext {
 function context(inputs: Record<string, string>, env: NodeJS.ProcessEnv = {}): Ctx {
   const masked: string[] = []
   const ctx = makeGrantContext({
-    input: (n) => inputs[n] ?? '',
+    settings: settingsFrom(inputs),
     setSecret: (v) => masked.push(v),
     env: { GITHUB_REPOSITORY: REPO, GITHUB_RUN_ID: '1', ...env },
     connectTo: [

@@ -1,7 +1,20 @@
 /** Shared by the provider and grant unit tests: a grant context that records masking. */
 import { expect } from 'vitest'
 import { makeGrantContext, type GrantContextOptions } from '../../src/grant/index.js'
-import { GrantError, type GrantContext } from '../../src/provider/index.js'
+import { readGrantSettings, splitList } from '../../src/inputs.js'
+import { GrantError, type GrantContext, type GrantSettings } from '../../src/provider/index.js'
+
+/**
+ * Settings read from action-style inputs by the real reader (no masking here: the tests
+ * record what the providers themselves mask). `grants` is split without the registry, which
+ * provider tests fill with only the providers they test.
+ */
+export function settingsFrom(inputs: Record<string, string>): GrantSettings {
+  const read = (n: string): string => (n === 'grants' ? '' : (inputs[n] ?? ''))
+  const settings = readGrantSettings(read, undefined, () => {})
+  const named = splitList(inputs.grants ?? '').map((g) => g.toLowerCase())
+  return { ...settings, grants: [...new Set([...named, ...settings.grants])] }
+}
 
 export interface RecordingContext extends GrantContext {
   /** Every value handed to setSecret, in order. */
@@ -15,7 +28,7 @@ export function grantContext(
 ): RecordingContext {
   const masked: string[] = []
   const ctx = makeGrantContext({
-    input: (n) => inputs[n] ?? '',
+    settings: settingsFrom(inputs),
     setSecret: (v) => masked.push(v),
     env: {},
     ...opts
