@@ -4,6 +4,7 @@ import { InputError } from './errors.js'
 import {
   DEFAULT_AWS_REGION,
   DEFAULT_AWS_SESSION_SECONDS,
+  maskedParts,
   registry,
   SECRET_INPUTS,
   type CustomCredential,
@@ -169,14 +170,10 @@ export function readGrantSettings(
   for (const name of SECRET_INPUTS) {
     const value = input(name)
     if (value) {
-      mask(value)
+      for (const part of maskedParts(value)) mask(part)
       secrets[name] = value
     }
   }
-  // A PEM key spans lines; the masker works per line, so each line is registered too.
-  const appKey = secrets['github-app-private-key']
-  if (appKey)
-    for (const line of appKey.split(/\r?\n/)) if (line.trim().length > 8) mask(line.trim())
 
   const grants = parseGrants(input('grants'), agent)
   const custom = parseCustomCredentials(input('custom-credentials'), mask)

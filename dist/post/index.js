@@ -78374,7 +78374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5628);
+/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8424);
 
 await (0,_steps_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -78383,7 +78383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5628:
+/***/ 8424:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -81550,6 +81550,52 @@ function clear() {
     aliases.clear();
 }
 
+;// CONCATENATED MODULE: ./src/provider/settings.ts
+/**
+ * The typed settings grants run with: read and validated once (from the action's inputs, or
+ * the local CLI's flags and environment), then carried as they are — in the grant context,
+ * and in the proxy daemon's config for refreshes. Each default and parse rule lives in the
+ * reader (src/inputs.ts), never in a provider.
+ */
+/** Inputs whose values are secrets: masked the moment they are read. */
+const SECRET_INPUTS = (/* unused pure expression or super */ null && ([
+    'anthropic-api-key',
+    'claude-code-oauth-token',
+    'openai-api-key',
+    'gemini-api-key',
+    'github-token',
+    'github-app-private-key',
+    'npm-token'
+]));
+/**
+ * What the log masker must know of a secret: the value, and for a multi-line one (a PEM key,
+ * its newlines real or written as `\n`) each line, because the runner masks line by line.
+ * Armour lines (`-----BEGIN …`) are public and short lines would mask innocent text.
+ */
+function maskedParts(value) {
+    const parts = [value];
+    for (const line of value.split(/\r?\n|\\n/)) {
+        const l = line.trim();
+        if (l !== value && l.length > 8 && !l.startsWith('-----'))
+            parts.push(l);
+    }
+    return parts;
+}
+const DEFAULT_AWS_REGION = 'us-east-1';
+const DEFAULT_AWS_SESSION_SECONDS = 3600;
+/** Settings with nothing set (a context for calls that grant nothing, e.g. ID tokens). */
+function emptySettings() {
+    return {
+        grants: [],
+        secrets: {},
+        githubApp: { id: '', permissions: {} },
+        aws: { roleArn: '', region: DEFAULT_AWS_REGION, sessionDuration: DEFAULT_AWS_SESSION_SECONDS },
+        gcp: { workloadIdentityProvider: '', serviceAccount: '' },
+        custom: [],
+        env: {}
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/provider/index.ts
 
 
@@ -83562,7 +83608,7 @@ class AwsProvider extends BaseProvider {
     /** Re-assumes the role with a fresh ID token, with the parameters of the first grant. */
     async refresh(ctx, p, cred) {
         const m = cred.metadata ?? {};
-        const region = m.region ?? 'us-east-1';
+        const region = m.region ?? DEFAULT_AWS_REGION;
         const next = await this.assume(ctx, {
             roleArn: m.role_arn ?? '',
             region,
@@ -83597,7 +83643,7 @@ class AwsProvider extends BaseProvider {
         return [];
     }
     containerEnv(cred) {
-        const region = cred.metadata?.region ?? 'us-east-1';
+        const region = cred.metadata?.region ?? DEFAULT_AWS_REGION;
         return [
             `AWS_ACCESS_KEY_ID=${PLACEHOLDERS.awsAccessKeyId}`,
             `AWS_SECRET_ACCESS_KEY=${PLACEHOLDERS.awsSecretAccessKey}`,
@@ -85809,12 +85855,8 @@ class GitHubProvider extends BaseProvider {
 }
 /** The log masker works per line, so a PEM key is masked whole and line by line. */
 function maskKey(ctx, key) {
-    ctx.setSecret(key);
-    for (const line of key.split(/\r?\n|\\n/)) {
-        const l = line.trim();
-        if (l.length > 8 && !l.startsWith('-----'))
-            ctx.setSecret(l);
-    }
+    for (const part of maskedParts(key))
+        ctx.setSecret(part);
 }
 
 ;// CONCATENATED MODULE: ./src/providers/npm.ts

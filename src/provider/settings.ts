@@ -44,6 +44,20 @@ export interface GrantSettings {
   env: Record<string, string>
 }
 
+/**
+ * What the log masker must know of a secret: the value, and for a multi-line one (a PEM key,
+ * its newlines real or written as `\n`) each line, because the runner masks line by line.
+ * Armour lines (`-----BEGIN …`) are public and short lines would mask innocent text.
+ */
+export function maskedParts(value: string): string[] {
+  const parts = [value]
+  for (const line of value.split(/\r?\n|\\n/)) {
+    const l = line.trim()
+    if (l !== value && l.length > 8 && !l.startsWith('-----')) parts.push(l)
+  }
+  return parts
+}
+
 export const DEFAULT_AWS_REGION = 'us-east-1'
 export const DEFAULT_AWS_SESSION_SECONDS = 3600
 

@@ -1,5 +1,6 @@
 /** The aws provider: GitHub OIDC → STS sessions, re-signed SigV4 in the proxy. */
 import {
+  DEFAULT_AWS_REGION,
   GrantError,
   META_KEY_TOKEN_SOURCE,
   type Credential,
@@ -156,7 +157,7 @@ export class AwsProvider extends BaseProvider implements EndpointProvider, Refre
   /** Re-assumes the role with a fresh ID token, with the parameters of the first grant. */
   async refresh(ctx: GrantContext, p: ProxyConfigurer, cred: Credential): Promise<Credential> {
     const m = cred.metadata ?? {}
-    const region = m.region ?? 'us-east-1'
+    const region = m.region ?? DEFAULT_AWS_REGION
     const next = await this.assume(ctx, {
       roleArn: m.role_arn ?? '',
       region,
@@ -197,7 +198,7 @@ export class AwsProvider extends BaseProvider implements EndpointProvider, Refre
   }
 
   override containerEnv(cred: Credential): string[] {
-    const region = cred.metadata?.region ?? 'us-east-1'
+    const region = cred.metadata?.region ?? DEFAULT_AWS_REGION
     return [
       `AWS_ACCESS_KEY_ID=${PLACEHOLDERS.awsAccessKeyId}`,
       `AWS_SECRET_ACCESS_KEY=${PLACEHOLDERS.awsSecretAccessKey}`,

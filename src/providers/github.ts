@@ -1,5 +1,6 @@
 import {
   GrantError,
+  maskedParts,
   META_KEY_TOKEN_SOURCE,
   type Credential,
   type GrantContext,
@@ -305,9 +306,5 @@ export class GitHubProvider extends BaseProvider implements RefreshableProvider,
 
 /** The log masker works per line, so a PEM key is masked whole and line by line. */
 function maskKey(ctx: GrantContext, key: string): void {
-  ctx.setSecret(key)
-  for (const line of key.split(/\r?\n|\\n/)) {
-    const l = line.trim()
-    if (l.length > 8 && !l.startsWith('-----')) ctx.setSecret(l)
-  }
+  for (const part of maskedParts(key)) ctx.setSecret(part)
 }
