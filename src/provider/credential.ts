@@ -12,7 +12,10 @@ export interface Credential {
   metadata?: Record<string, string>
 }
 
-/** The accessor shape of the seed's storage credential, kept so stored credentials convert. */
+/**
+ * The accessor shape of the seed's storage credential, kept so stored credentials convert
+ * (seed parity, provider-api.md; unused by Airlock).
+ */
 export interface LegacyCredential {
   getProvider(): string
   getToken(): string
@@ -22,6 +25,7 @@ export interface LegacyCredential {
   getMetadata(): Record<string, string>
 }
 
+/** Converts a seed storage credential (seed parity, provider-api.md; unused by Airlock). */
 export function fromLegacy(cred: LegacyCredential): Credential {
   const out: Credential = {
     provider: cred.getProvider(),

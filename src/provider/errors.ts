@@ -12,24 +12,28 @@ export class ProviderNotFoundError extends ProviderError {
   }
 }
 
+/** A seed sentinel (seed parity, provider-api.md; unused by Airlock). */
 export class CredentialNotFoundError extends ProviderError {
   constructor(message = 'credential not found') {
     super('AIRLOCK_CREDENTIAL_NOT_FOUND', message)
   }
 }
 
+/** A seed sentinel (seed parity, provider-api.md; unused by Airlock). */
 export class CredentialExpiredError extends ProviderError {
   constructor(message = 'credential expired') {
     super('AIRLOCK_CREDENTIAL_EXPIRED', message)
   }
 }
 
+/** A seed sentinel (seed parity, provider-api.md; unused by Airlock). */
 export class RefreshNotSupportedError extends ProviderError {
   constructor(message = 'credential refresh not supported') {
     super('AIRLOCK_REFRESH_NOT_SUPPORTED', message)
   }
 }
 
+/** A seed sentinel (seed parity, provider-api.md; unused by Airlock). */
 export class TokenRevokedError extends ProviderError {
   constructor(message = 'refresh token revoked') {
     super('AIRLOCK_TOKEN_REVOKED', message)

@@ -51,6 +51,7 @@ export function aliasesOf(canonical: string): string[] {
     .sort()
 }
 
+/** Every registered provider (seed parity, provider-api.md; unused by Airlock). */
 export function all(): CredentialProvider[] {
   return names().map((n) => providers.get(n)!)
 }
@@ -64,6 +65,8 @@ export function getAgent(name: string): AgentProvider | undefined {
   return isAgentProvider(p) ? p : undefined
 }
 
+/** Parity with the seed package, provider-api.md; Airlock itself does not use it. */
+/** The endpoint provider of that name (seed parity, provider-api.md; unused by Airlock). */
 export function getEndpoint(name: string): EndpointProvider | undefined {
   const p = get(name)
   return isEndpointProvider(p) ? p : undefined
