@@ -20,6 +20,13 @@ export class InputError extends AirlockError {
   }
 }
 
+/** The runner's OS or CPU is one Airlock cannot run an agent on. */
+export class PlatformError extends AirlockError {
+  constructor(message: string) {
+    super('AIRLOCK_UNSUPPORTED_PLATFORM', message)
+  }
+}
+
 /** The message of anything thrown, for `core.setFailed`. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)

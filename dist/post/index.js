@@ -81355,6 +81355,12 @@ class InputError extends AirlockError {
         this.input = input;
     }
 }
+/** The runner's OS or CPU is one Airlock cannot run an agent on. */
+class PlatformError extends AirlockError {
+    constructor(message) {
+        super('AIRLOCK_UNSUPPORTED_PLATFORM', message);
+    }
+}
 /** The message of anything thrown, for `core.setFailed`. */
 function errorMessage(err) {
     return err instanceof Error ? err.message : String(err);
@@ -81363,6 +81369,7 @@ function errorMessage(err) {
 ;// CONCATENATED MODULE: ./src/provider/credential.ts
 /** Metadata key recording how a token was obtained (`secret`, `oidc`, `github-app`, `env`, …). */
 const META_KEY_TOKEN_SOURCE = 'token_source';
+/** Converts a seed storage credential (seed parity, provider-api.md; unused by Airlock). */
 function fromLegacy(cred) {
     const out = {
         provider: cred.getProvider(),
@@ -81426,21 +81433,25 @@ class ProviderNotFoundError extends ProviderError {
         this.providerName = providerName;
     }
 }
+/** A seed sentinel (seed parity, provider-api.md; unused by Airlock). */
 class CredentialNotFoundError extends ProviderError {
     constructor(message = 'credential not found') {
         super('AIRLOCK_CREDENTIAL_NOT_FOUND', message);
     }
 }
+/** A seed sentinel (seed parity, provider-api.md; unused by Airlock). */
 class CredentialExpiredError extends ProviderError {
     constructor(message = 'credential expired') {
         super('AIRLOCK_CREDENTIAL_EXPIRED', message);
     }
 }
+/** A seed sentinel (seed parity, provider-api.md; unused by Airlock). */
 class RefreshNotSupportedError extends ProviderError {
     constructor(message = 'credential refresh not supported') {
         super('AIRLOCK_REFRESH_NOT_SUPPORTED', message);
     }
 }
+/** A seed sentinel (seed parity, provider-api.md; unused by Airlock). */
 class TokenRevokedError extends ProviderError {
     constructor(message = 'refresh token revoked') {
         super('AIRLOCK_TOKEN_REVOKED', message);
@@ -81530,6 +81541,7 @@ function aliasesOf(canonical) {
         .map(([a]) => a)
         .sort();
 }
+/** Every registered provider (seed parity, provider-api.md; unused by Airlock). */
 function registry_all() {
     return names().map((n) => providers.get(n));
 }
@@ -81540,6 +81552,8 @@ function getAgent(name) {
     const p = get(name);
     return isAgentProvider(p) ? p : undefined;
 }
+/** Parity with the seed package, provider-api.md; Airlock itself does not use it. */
+/** The endpoint provider of that name (seed parity, provider-api.md; unused by Airlock). */
 function getEndpoint(name) {
     const p = get(name);
     return isEndpointProvider(p) ? p : undefined;
@@ -81668,12 +81682,21 @@ function serviceAccountProject(email) {
 
 
 
+
 // The CLI sets the runner; providers stay free of the sandbox code and of import cycles.
 let cliRunner;
 function setAgentCliRunner(runner) {
     cliRunner = runner;
 }
 const collect = (value, previous) => [...previous, value];
+/** The names a Linux platform package uses for the runner's CPU (Node's `process.arch`). */
+function linuxArch(agent, arch) {
+    if (arch === 'x64')
+        return { npm: 'x64', triple: 'x86_64' };
+    if (arch === 'arm64')
+        return { npm: 'arm64', triple: 'aarch64' };
+    throw new PlatformError(`${agent}: no Linux build for the CPU architecture "${arch}"; Airlock runs agents on x64 and arm64 runners`);
+}
 /** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
 class AgentBase extends BaseProvider {
     async prepareContainer(opts) {
@@ -81878,10 +81901,10 @@ class ClaudeProvider extends AgentBase {
             '.claude/settings.json': JSON.stringify(settings, null, 2)
         };
     }
-    installSpec(version) {
-        // The native binary ships in a platform package; it needs glibc (with librt).
+    installSpec(version, arch = process.arch) {
+        // The native binary ships in a platform package per CPU; it needs glibc (with librt).
         return {
-            packageName: '@anthropic-ai/claude-code-linux-x64',
+            packageName: `@anthropic-ai/claude-code-linux-${linuxArch(this.name, arch).npm}`,
             packageVersion: version,
             argv: (dir) => [`${dir}/package/claude`]
         };
@@ -85327,12 +85350,14 @@ class CodexProvider extends AgentBase {
             '.codex/auth.json': JSON.stringify({ OPENAI_API_KEY: PLACEHOLDERS.openai })
         };
     }
-    installSpec(version) {
-        // The platform build is published as a version suffix of the main package.
+    installSpec(version, arch = process.arch) {
+        // The platform build is published as a version suffix of the main package; it is a
+        // static musl binary, so any Linux image runs it.
+        const { npm, triple } = linuxArch(this.name, arch);
         return {
             packageName: '@openai/codex',
-            packageVersion: `${version}-linux-x64`,
-            argv: (dir) => [`${dir}/package/vendor/x86_64-unknown-linux-musl/bin/codex`]
+            packageVersion: `${version}-linux-${npm}`,
+            argv: (dir) => [`${dir}/package/vendor/${triple}-unknown-linux-musl/bin/codex`]
         };
     }
     command(prompt, args) {

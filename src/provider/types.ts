@@ -301,7 +301,7 @@ export interface InstallableAgent {
    * The registry package that holds the runnable files for this machine (a platform
    * package for native CLIs), and the argv prefix that runs it.
    */
-  installSpec(version: string): AgentInstallSpec
+  installSpec(version: string, arch?: string): AgentInstallSpec
 }
 
 export function isInstallableAgent(

@@ -9,6 +9,7 @@ import type {
   InstallableAgent,
   PrepareOpts
 } from '../provider/index.js'
+import { PlatformError } from '../errors.js'
 import { BaseProvider } from './base.js'
 
 /** Options the local CLI collects for `airlock <agent> …`. */
@@ -36,6 +37,15 @@ export function setAgentCliRunner(runner: AgentCliRunner): void {
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
 
+/** The names a Linux platform package uses for the runner's CPU (Node's `process.arch`). */
+export function linuxArch(agent: string, arch: string): { npm: string; triple: string } {
+  if (arch === 'x64') return { npm: 'x64', triple: 'x86_64' }
+  if (arch === 'arm64') return { npm: 'arm64', triple: 'aarch64' }
+  throw new PlatformError(
+    `${agent}: no Linux build for the CPU architecture "${arch}"; Airlock runs agents on x64 and arm64 runners`
+  )
+}
+
 /** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
 export abstract class AgentBase extends BaseProvider implements AgentProvider, InstallableAgent {
   /** The npm package holding the CLI, and the version this release pins. */
@@ -48,7 +58,7 @@ export abstract class AgentBase extends BaseProvider implements AgentProvider, I
    * The registry package that holds the runnable files for linux-x64 (a platform package
    * for native CLIs), and the argv prefix that runs it, relative to where it is mounted.
    */
-  abstract installSpec(version: string): AgentInstallSpec
+  abstract installSpec(version: string, arch?: string): AgentInstallSpec
 
   /** The files (relative to HOME) and env the agent needs to run unattended behind the proxy. */
   protected abstract homeFiles(opts: PrepareOpts): Record<string, string>

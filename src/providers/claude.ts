@@ -1,7 +1,13 @@
-import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
-import { AgentBase, claudeMcp } from './agent.js'
+import type {
+  AgentInstallSpec,
+  Credential,
+  GrantContext,
+  KeyCheck,
+  PrepareOpts,
+  ProxyConfigurer
+} from '../provider/index.js'
+import { AgentBase, claudeMcp, linuxArch } from './agent.js'
 import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './base.js'
-import type { KeyCheck } from '../provider/index.js'
 
 export const ANTHROPIC_HOST = 'api.anthropic.com'
 const OAUTH_PREFIX = 'sk-ant-oat'
@@ -147,14 +153,10 @@ export class ClaudeProvider extends AgentBase {
     }
   }
 
-  installSpec(version: string): {
-    packageName: string
-    packageVersion: string
-    argv: (mountDir: string) => string[]
-  } {
-    // The native binary ships in a platform package; it needs glibc (with librt).
+  installSpec(version: string, arch: string = process.arch): AgentInstallSpec {
+    // The native binary ships in a platform package per CPU; it needs glibc (with librt).
     return {
-      packageName: '@anthropic-ai/claude-code-linux-x64',
+      packageName: `@anthropic-ai/claude-code-linux-${linuxArch(this.name, arch).npm}`,
       packageVersion: version,
       argv: (dir) => [`${dir}/package/claude`]
     }

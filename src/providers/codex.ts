@@ -1,8 +1,14 @@
 import { stringify as toToml } from 'smol-toml'
-import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
-import { AgentBase } from './agent.js'
+import type {
+  AgentInstallSpec,
+  Credential,
+  GrantContext,
+  KeyCheck,
+  PrepareOpts,
+  ProxyConfigurer
+} from '../provider/index.js'
+import { AgentBase, linuxArch } from './agent.js'
 import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
-import type { KeyCheck } from '../provider/index.js'
 
 export const OPENAI_HOST = 'api.openai.com'
 
@@ -89,16 +95,14 @@ export class CodexProvider extends AgentBase {
     }
   }
 
-  installSpec(version: string): {
-    packageName: string
-    packageVersion: string
-    argv: (mountDir: string) => string[]
-  } {
-    // The platform build is published as a version suffix of the main package.
+  installSpec(version: string, arch: string = process.arch): AgentInstallSpec {
+    // The platform build is published as a version suffix of the main package; it is a
+    // static musl binary, so any Linux image runs it.
+    const { npm, triple } = linuxArch(this.name, arch)
     return {
       packageName: '@openai/codex',
-      packageVersion: `${version}-linux-x64`,
-      argv: (dir) => [`${dir}/package/vendor/x86_64-unknown-linux-musl/bin/codex`]
+      packageVersion: `${version}-linux-${npm}`,
+      argv: (dir) => [`${dir}/package/vendor/${triple}-unknown-linux-musl/bin/codex`]
     }
   }
 

@@ -1,7 +1,13 @@
-import type { Credential, GrantContext, PrepareOpts, ProxyConfigurer } from '../provider/index.js'
+import type {
+  AgentInstallSpec,
+  Credential,
+  GrantContext,
+  KeyCheck,
+  PrepareOpts,
+  ProxyConfigurer
+} from '../provider/index.js'
 import { AgentBase, geminiMcp } from './agent.js'
 import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './base.js'
-import type { KeyCheck } from '../provider/index.js'
 
 export const GEMINI_HOST = 'generativelanguage.googleapis.com'
 
@@ -112,11 +118,7 @@ export class GeminiProvider extends AgentBase {
     return { '.gemini/settings.json': JSON.stringify(settings, null, 2) }
   }
 
-  installSpec(version: string): {
-    packageName: string
-    packageVersion: string
-    argv: (mountDir: string) => string[]
-  } {
+  installSpec(version: string): AgentInstallSpec {
     // A single-file Node bundle: run it with the runner's Node, mounted at /airlock/node.
     return {
       packageName: '@google/gemini-cli',

@@ -41,11 +41,13 @@ export async function installAgent(
   agent: AgentProvider & InstallableAgent,
   version: string,
   log: (line: string) => void,
-  env: NodeJS.ProcessEnv = process.env
+  env: NodeJS.ProcessEnv = process.env,
+  arch: string = process.arch
 ): Promise<{ dir: string; argv: string[]; cached: boolean }> {
-  const spec = agent.installSpec(version)
+  const spec = agent.installSpec(version, arch)
   const toolName = `airlock-${agent.name}`
-  const found = tc.find(toolName, version)
+  // The tool cache keeps one copy per CPU architecture.
+  const found = tc.find(toolName, version, arch)
   if (found) return { dir: found, argv: spec.argv(AGENT_MOUNT), cached: true }
 
   const registry = registryUrl(env)
@@ -77,6 +79,6 @@ export async function installAgent(
     )
   }
   const extracted = await tc.extractTar(file, undefined, 'xz')
-  const dir = await tc.cacheDir(extracted, toolName, version)
+  const dir = await tc.cacheDir(extracted, toolName, version, arch)
   return { dir, argv: spec.argv(AGENT_MOUNT), cached: false }
 }

@@ -298,7 +298,7 @@ describe('ClaudeProvider', () => {
 
   it('installs the linux-x64 platform package and runs its native binary', () => {
     expect(claude.npmPackage).toBe('@anthropic-ai/claude-code')
-    const spec = claude.installSpec(claude.defaultVersion)
+    const spec = claude.installSpec(claude.defaultVersion, 'x64')
     expect(spec.packageName).toBe('@anthropic-ai/claude-code-linux-x64')
     expect(spec.packageVersion).toBe(claude.defaultVersion)
     expect(spec.argv('/airlock/agent')).toEqual(['/airlock/agent/package/claude'])
@@ -430,7 +430,7 @@ describe('CodexProvider', () => {
 
   it('installs the linux-x64 build of @openai/codex and runs its musl binary', () => {
     expect(codex.npmPackage).toBe('@openai/codex')
-    const spec = codex.installSpec(codex.defaultVersion)
+    const spec = codex.installSpec(codex.defaultVersion, 'x64')
     expect(spec.packageName).toBe('@openai/codex')
     expect(spec.packageVersion).toBe(`${codex.defaultVersion}-linux-x64`)
     expect(spec.argv('/airlock/agent')).toEqual([

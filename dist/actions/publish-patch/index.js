@@ -70374,6 +70374,12 @@ class InputError extends AirlockError {
         this.input = input;
     }
 }
+/** The runner's OS or CPU is one Airlock cannot run an agent on. */
+class PlatformError extends AirlockError {
+    constructor(message) {
+        super('AIRLOCK_UNSUPPORTED_PLATFORM', message);
+    }
+}
 /** The message of anything thrown, for `core.setFailed`. */
 function errorMessage(err) {
     return err instanceof Error ? err.message : String(err);
