@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml'
 import { InputError } from './errors.js'
 import { registry, type MCPServerConfig } from './provider/index.js'
 import { parseConnectTo, parseHostPattern, PolicyError, type EgressMode } from './proxy/policy.js'
+import { resolvePromptFile } from './sandbox/prompt-file.js'
 
 export type AgentName = 'claude' | 'codex' | 'gemini'
 export type WorkspaceAccess = 'read-write' | 'read-only'
@@ -21,7 +22,13 @@ export interface CustomCredential {
 /** Everything the run needs, read and validated once before any side effect. */
 export interface RunPlan {
   agent?: AgentName
+  /** The task, as text: never interpreted (no `@file:` or any other form reads a file). */
   prompt: string
+  /**
+   * `prompt-file`, when it is the task (no `prompt`): its real path, checked to be a regular
+   * file inside the workspace; read by the session only after credentials are hidden.
+   */
+  promptFile: string
   command: string
   /** Canonical provider names, deduplicated, the agent's own first. */
   grants: string[]
@@ -122,6 +129,8 @@ export function readInputs(
 
   const plan: RunPlan = {
     prompt,
+    // Checked now, before any grant: a missing or escaping file stops the step here.
+    promptFile: agent && !prompt && promptFile ? resolvePromptFile(workspace, promptFile) : '',
     command,
     grants,
     secrets,
@@ -157,7 +166,6 @@ export function readInputs(
     auditArtifact: parseArtifactName(input('audit-artifact'))
   }
   if (agent) plan.agent = agent
-  if (!prompt && promptFile) plan.prompt = `@file:${promptFile}`
   return Object.freeze(plan)
 }
 
