@@ -174,7 +174,7 @@ export async function runSession(
   // google-github-actions/auth writes its credentials file into the workspace root; the
   // agent sees an empty file there instead (a mount, so nothing needs restoring).
   for (const f of readdirSync(plan.workspace)) {
-    if (/^gha-creds-[\w-]*\.json$/.test(f)) {
+    if (GHA_CREDS.test(f)) {
       mounts.push({ source: '/dev/null', target: `${CONTAINER.workspace}/${f}`, readOnly: true })
     }
   }
@@ -283,8 +283,9 @@ async function guardWorkspace(
   privateDir: string,
   hooks: SessionHooks
 ): Promise<{ mounts: MountConfig[]; hidden: HiddenGitConfig[] }> {
-  const needles = secretNeedles(heldSecrets(plan, granted))
-  const scan = scanWorkspace(plan.workspace, needles)
+  const needles = secretNeedles(heldSecrets(plan, granted, process.env))
+  // The auth action's files at the root are masked by a mount of /dev/null (below).
+  const scan = scanWorkspace(plan.workspace, needles, undefined, (rel) => GHA_CREDS.test(rel))
   const git = await hideGitCredentials(plan.workspace, privateDir, scan.gitConfigs, scan.gitFiles)
   if (git.hidden.length > 0)
     hooks.info(
@@ -309,9 +310,28 @@ async function guardWorkspace(
   return { mounts: git.mounts, hidden: git.hidden }
 }
 
+/** google-github-actions/auth's credentials files, at the workspace root. */
+const GHA_CREDS = /^gha-creds-[\w-]*\.json$/
+
+/**
+ * The runner's job tokens Airlock itself is handed (to mint OIDC tokens, to upload the log
+ * artifact). Other actions copy them into files (google-github-actions/auth writes the OIDC
+ * request token into its credentials file): one of those anywhere in the workspace would give
+ * the agent a way to mint the job's cloud identities.
+ */
+const RUNNER_TOKENS = ['ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'ACTIONS_RUNTIME_TOKEN'] as const
+
 /** Every secret value this run holds, labelled by where it came from (the label is shown). */
-function heldSecrets(plan: RunPlan, granted: Granted[]): Array<{ label: string; value: string }> {
+function heldSecrets(
+  plan: RunPlan,
+  granted: Granted[],
+  env: NodeJS.ProcessEnv
+): Array<{ label: string; value: string }> {
   const out: Array<{ label: string; value: string }> = []
+  for (const name of RUNNER_TOKENS) {
+    const value = env[name]
+    if (value) out.push({ label: name, value })
+  }
   for (const [name, value] of Object.entries(plan.secrets)) out.push({ label: name, value })
   for (const c of plan.customCredentials)
     out.push({ label: `custom-credentials ${c.name}`, value: c.value })
