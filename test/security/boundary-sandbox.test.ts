@@ -167,6 +167,13 @@ describe.skipIf(!hasDocker)('boundary: the runner and the sandbox', () => {
       '/workspace/../creds.config'
     ])
     git(['config', '--file', join(ws, 'nested/.git/config'), 'include.path', credFile])
+    // A submodule whose name (from the PR's .gitmodules) is a mount spec of its own (43).
+    const odd = join(ws, '.git', 'modules', `x,source=${outside},target=/pwned`)
+    mkdirSync(odd, { recursive: true })
+    writeFileSync(
+      join(odd, 'config'),
+      `[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic ${BASIC}\n`
+    )
     // What the search of the workspace must survive without hanging or following (40).
     symlinkSync(join(outside, 'secret.txt'), join(ws, 'link-out'))
     symlinkSync('/proc/self/environ', join(ws, 'environ'))
@@ -183,7 +190,8 @@ describe.skipIf(!hasDocker)('boundary: the runner and the sandbox', () => {
       'env > /workspace/out/env.txt',
       "tr '\\0' ' ' < /proc/1/cmdline > /workspace/out/cmdline.txt; tr '\\0' ' ' < /proc/self/cmdline >> /workspace/out/cmdline.txt",
       'cd /workspace',
-      'for c in .git/config .git/modules/sub/config nested/.git/config; do echo "== $c"; cat "$c"; done > out/configs.txt 2>&1',
+      'for c in .git/config .git/modules/sub/config nested/.git/config .git/modules/x,source=*/config; do echo "== $c"; cat "$c"; done > out/configs.txt 2>&1',
+      'ls -la /pwned /pwned/config > out/pwned.txt 2>&1; echo "ls=$?" >> out/pwned.txt',
       'for d in . sub nested; do echo "== $d"; git -C "$d" config --list --show-origin; git -C "$d" status --short | head -3; done > out/git.txt 2>&1',
       // Halves, so this script does not hold the secret (or its base64, which BASIC ends with).
       `A='${A}'; B='${B}'; C='${S64.slice(0, 6)}'; D='${S64.slice(6)}'`,
@@ -493,6 +501,25 @@ describe.skipIf(!hasDocker)('boundary: the runner and the sandbox', () => {
         '`airlock audit verify` on an empty file, and on a log cut at an entry boundary (no `--head`)',
       outcome:
         'both exit 1 (empty; INCOMPLETE: no stop entry); a run still going verifies only with `--in-progress`',
+      verdict: problems.length ? 'fail' : 'pass'
+    })
+    expect(problems).toEqual([])
+  })
+
+  it('43: a submodule name cannot add fields to the mount spec of its hidden config', () => {
+    const pwned = readFileSync(join(ws, 'out', 'pwned.txt'), 'utf8')
+    const configs = readFileSync(join(ws, 'out', 'configs.txt'), 'utf8')
+    const problems: string[] = []
+    if (!/^ls=[1-9]/m.test(pwned) || pwned.includes('secret.txt'))
+      problems.push('a runner directory was mounted at /pwned')
+    if (!configs.includes('== .git/modules/x,source=')) problems.push('the odd config was not read')
+    record({
+      id: '43.1',
+      cls: 43,
+      attack:
+        "A submodule named `x,source=<runner dir>,target=/pwned` (its name comes from the pull request's `.gitmodules`), whose config holds the persisted token, so Airlock mounts a cleaned copy over `.git/modules/<name>/config`",
+      outcome:
+        'every `--mount` field is CSV-quoted: the name stays a path, nothing of the runner is mounted, the container reads the cleaned copy',
       verdict: problems.length ? 'fail' : 'pass'
     })
     expect(problems).toEqual([])
