@@ -51,7 +51,9 @@ export async function run(): Promise<void> {
     )
     core.startGroup(plan.agent ? `${plan.agent} in the airlock` : `$ ${plan.command}`)
     const result = await runSession(plan, granted, runId, {
-      info: own(core.info),
+      // Info lines can name workspace paths (a submodule's name is the PR's text): core.info
+      // prints as is, so they are made plain text; warnings are escaped by core itself.
+      info: own((line) => core.info(logSafe(line))),
       warn: own(core.warning),
       track: (r) => {
         resources.push(r)

@@ -174,6 +174,13 @@ describe.skipIf(!hasDocker)('boundary: the runner and the sandbox', () => {
       join(odd, 'config'),
       `[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic ${BASIC}\n`
     )
+    // One whose name carries a line of its own into Airlock's "hid the credentials" line (28).
+    const nl = join(ws, '.git', 'modules', 'n\n::set-output name=pwned::PWNED-name')
+    mkdirSync(nl, { recursive: true })
+    writeFileSync(
+      join(nl, 'config'),
+      `[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic ${BASIC}\n`
+    )
     // What the search of the workspace must survive without hanging or following (40).
     symlinkSync(join(outside, 'secret.txt'), join(ws, 'link-out'))
     symlinkSync('/proc/self/environ', join(ws, 'environ'))
@@ -243,6 +250,24 @@ describe.skipIf(!hasDocker)('boundary: the runner and the sandbox', () => {
         'The container prints every workflow command form (`::add-mask::`, `::set-output`, `::save-state::`, `::set-env`, `::add-path::`, annotations, `::group::`/`::endgroup::`, `::stop-commands::`, `##[…]` legacy, indented, CR-separated, unterminated) on stdout and stderr',
       outcome:
         "none took effect as the runner parses the log: the output is fenced with a fresh `::stop-commands::` token; no mask, output, state, env, path or annotation; Airlock's own commands after the fence work",
+      verdict: problems.length ? 'fail' : 'pass'
+    })
+    expect(problems).toEqual([])
+  })
+
+  it("28: a workspace path in Airlock's own log line is text", () => {
+    const line = a.main.stdout.split('\n').find((l) => l.startsWith('hid the credentials'))
+    const problems: string[] = []
+    if (!line?.includes('PWNED-name')) problems.push('the hidden submodule was not named')
+    if (injected(a.main.stdout).some((c) => c.data.includes('PWNED-name')))
+      problems.push('its name became a command')
+    record({
+      id: '28.6',
+      cls: 28,
+      attack:
+        'A submodule named `n⏎::set-output name=pwned::…`, so the line where Airlock says which git configs it hid (printed outside the fence) carries a command',
+      outcome:
+        "Airlock's info lines show line breaks and `::` escaped: one line of text, no output set",
       verdict: problems.length ? 'fail' : 'pass'
     })
     expect(problems).toEqual([])
