@@ -13,6 +13,7 @@ import {
   type SecretInput
 } from './provider/index.js'
 import { parseConnectTo, parseHostPattern, PolicyError, type EgressMode } from './proxy/policy.js'
+import { resolvePromptFile } from './sandbox/prompt-file.js'
 
 export type AgentName = 'claude' | 'codex' | 'gemini'
 export type WorkspaceAccess = 'read-write' | 'read-only'
@@ -20,7 +21,13 @@ export type WorkspaceAccess = 'read-write' | 'read-only'
 /** Everything the run needs, read and validated once before any side effect. */
 export interface RunPlan extends GrantSettings {
   agent?: AgentName
+  /** The task, as text: never interpreted (no `@file:` or any other form reads a file). */
   prompt: string
+  /**
+   * `prompt-file`, when it is the task (no `prompt`): its real path, checked to be a regular
+   * file inside the workspace; read by the session only after credentials are hidden.
+   */
+  promptFile: string
   command: string
   egressPolicy: EgressMode
   allowedEndpoints: string[]
@@ -84,6 +91,8 @@ export function readInputs(
   const plan: RunPlan = {
     ...settings,
     prompt,
+    // Checked now, before any grant: a missing or escaping file stops the step here.
+    promptFile: agent && !prompt && promptFile ? resolvePromptFile(workspace, promptFile) : '',
     command,
     egressPolicy: parseEnum('egress-policy', input('egress-policy') || 'block', ['block', 'audit']),
     allowedEndpoints: parseAllowedEndpoints(input('allowed-endpoints')),
@@ -102,7 +111,6 @@ export function readInputs(
     auditArtifact: parseArtifactName(input('audit-artifact'))
   }
   if (agent) plan.agent = agent
-  if (!prompt && promptFile) plan.prompt = `@file:${promptFile}`
   refuseSecretsBoundForSandbox(plan, [
     ...Object.values(settings.secrets),
     ...settings.custom.map((c) => c.value)

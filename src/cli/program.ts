@@ -133,20 +133,31 @@ export function buildProgram(): Command {
   const audit = program.command('audit').description('work with audit logs')
   audit
     .command('verify')
-    .description('check an audit.jsonl hash chain (and, with --head, that nothing was cut off)')
+    .description(
+      'check an audit.jsonl hash chain, and that it is complete (ends with the stop entry); with --head, that nothing was cut off'
+    )
     .argument('<file>', 'the audit log')
     .option('--head <hash>', 'the audit-head output the log must end at')
-    .action((file: string, opts: { head?: string }) => {
+    .option(
+      '--in-progress',
+      'the run is still going: a log without its stop entry is accepted (the chain is still checked)'
+    )
+    .action((file: string, opts: { head?: string; inProgress?: boolean }) => {
       const result = verifyAuditFile(file, opts.head ? { head: opts.head } : {})
-      if (!result.ok) {
-        process.stderr.write(
-          `airlock: audit log INVALID at line ${result.error?.line}: ${result.error?.reason}\n`
-        )
+      const fail = (why: string): void => {
+        process.stderr.write(`airlock: audit log ${why}\n`)
         process.exitCode = 1
-        return
       }
+      if (!result.ok) return fail(`INVALID at line ${result.error?.line}: ${result.error?.reason}`)
+      // Nothing to check is not a checked log: a real run always writes its start entry.
+      if (result.entries === 0) return fail('INVALID: it is empty (no entries at all)')
+      // Without the proxy's stop entry the end may have been cut off: not complete.
+      if (!result.closed && !opts.inProgress)
+        return fail(
+          `INCOMPLETE: ${result.entries} entries but no stop entry, so the end may have been cut off. Check it with --head <audit-head>, or pass --in-progress for a run that is still going`
+        )
       out(
-        `ok: ${result.entries} entries, head ${result.head}${result.closed ? '' : ' (no stop entry: the run did not finish cleanly)'}`
+        `ok: ${result.entries} entries, head ${result.head}${result.closed ? '' : ' (in progress: no stop entry yet)'}`
       )
     })
 

@@ -5,6 +5,7 @@ import { readInputs, splitList } from '../inputs.js'
 import { setAgentCliRunner, type AgentCliOptions } from '../providers/agent.js'
 import { summarizeNetwork, remedy } from '../report/network.js'
 import { releaseAll } from '../sandbox/cleanup.js'
+import { CommandFence, logSafe } from '../sandbox/log-fence.js'
 import { newRunId, runSession, type SessionResult } from '../sandbox/session.js'
 import type { Resource } from '../state.js'
 import { envInput } from './env-inputs.js'
@@ -78,19 +79,27 @@ export async function localRun(
   const onSignal = (): void => abort.abort()
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  // Run from a workflow step, the container's output would reach the runner, which obeys
+  // workflow commands in it: fenced off as the action does (both streams on stdout, in order).
+  const fence =
+    env.GITHUB_ACTIONS === 'true' ? new CommandFence((t) => process.stdout.write(t)) : undefined
+  const closeFence = (): void => fence?.close()
+  process.once('exit', closeFence)
   try {
     const runId = newRunId({ ...env, GITHUB_RUN_ID: 'local' })
     const result = await runSession(plan, granted, runId, {
-      info: (l) => err(`airlock: ${l}`),
-      warn: (l) => err(`airlock: warning: ${l}`),
+      info: (l) => err(`airlock: ${logSafe(l)}`),
+      warn: (l) => err(`airlock: warning: ${logSafe(l)}`),
       track: (r) => resources.push(r),
-      stdout: (d) => process.stdout.write(d),
-      stderr: (d) => process.stderr.write(d),
+      stdout: (d) => (fence ? fence.output(d) : process.stdout.write(d)),
+      stderr: (d) => (fence ? fence.output(d) : process.stderr.write(d)),
       signal: abort.signal
-    })
+    }).finally(closeFence)
     printReport(result)
     return result
   } finally {
+    closeFence()
+    process.off('exit', closeFence)
     await releaseAll(resources, (m) => err(`airlock: warning: ${m}`))
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
@@ -108,11 +117,13 @@ function printReport(result: SessionResult): void {
       .map(([s, n]) => `${s}×${n}`)
       .join(' ')
     err(
-      `  ${h.host.padEnd(40)} ${String(h.requests).padStart(4)} req  ${statuses}${h.grants.length ? `  [${h.grants.join(',')}]` : ''}`
+      `  ${logSafe(h.host).padEnd(40)} ${String(h.requests).padStart(4)} req  ${statuses}${h.grants.length ? `  [${h.grants.join(',')}]` : ''}`
     )
   }
   for (const b of net.blocked)
-    err(`  blocked ${b.method} ${b.url} (${b.blocked ?? ''}): ${remedy(b.blocked ?? '')}`)
+    err(
+      `  blocked ${logSafe(`${b.method} ${b.url}`)} (${b.blocked ?? ''}): ${remedy(b.blocked ?? '')}`
+    )
   err(`airlock: network log ${result.networkLog}`)
   err(
     `airlock: audit log ${result.auditLog} (head ${result.auditHead}); check with: airlock audit verify ${join(result.auditLog)} --head ${result.auditHead}`

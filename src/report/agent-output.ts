@@ -20,9 +20,15 @@ function lastJsonObject(stdout: string): Record<string, unknown> | undefined {
   return undefined
 }
 
+// Token counts and the session id become step outputs that workflows put in `run:` scripts
+// and `if:` expressions as if they were numbers and identifiers; the agent's output says what
+// they are, so anything else (text, a shell expansion, a second line) is dropped, not passed on.
 const num = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) ? v : undefined
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+/** A session id as the agents make them (UUIDs, `thread_…`): word characters, `.`, `:`, `-`. */
+const id = (v: unknown): string | undefined =>
+  typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(v) ? v : undefined
 
 /** Claude: one object with result, session_id and usage. */
 function claude(stdout: string): AgentReport {
@@ -31,7 +37,7 @@ function claude(stdout: string): AgentReport {
   const usage = (o.usage ?? {}) as Record<string, unknown>
   return {
     result: str(o.result),
-    sessionId: str(o.session_id),
+    sessionId: id(o.session_id),
     inputTokens: num(usage.input_tokens),
     outputTokens: num(usage.output_tokens)
   }
@@ -51,7 +57,7 @@ function codex(stdout: string): AgentReport {
     } catch {
       continue
     }
-    if (e.type === 'thread.started') out.sessionId = str(e.thread_id) ?? out.sessionId
+    if (e.type === 'thread.started') out.sessionId = id(e.thread_id) ?? out.sessionId
     const item = e.item as Record<string, unknown> | undefined
     if (e.type === 'item.completed' && item?.type === 'agent_message')
       out.result = str(item.text) ?? out.result
@@ -80,7 +86,7 @@ function gemini(stdout: string): AgentReport {
   }
   return {
     result: str(o.response),
-    sessionId: str(o.session_id),
+    sessionId: id(o.session_id),
     inputTokens: input,
     outputTokens: output
   }

@@ -37,7 +37,10 @@ export async function releaseAll(
           break
         case 'hidden-git-credentials':
           if (existsSync(r.backupPath)) {
-            await restoreGitCredentials(r.configPath, r.backupPath)
+            if (!restoreGitCredentials(r.configPath, r.backupPath))
+              warn(
+                `${r.configPath} was replaced during the run (a link or not a file); it was not restored`
+              )
             await unlink(r.backupPath)
           }
           break

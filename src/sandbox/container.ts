@@ -23,6 +23,23 @@ export interface ContainerSpec {
 }
 
 /**
+ * One `--mount` value. Docker reads it as a CSV record, and the paths in it can come from the
+ * workspace (a submodule's name becomes `.git/modules/<name>/config`, and a name may hold
+ * `,` and `/`): unquoted, `x,source=/etc,target=/y` would add fields of its own and bind any
+ * runner path into the container. Every field is quoted as CSV, so a path is only ever a path.
+ */
+export function mountSpec(m: { source: string; target: string; readOnly?: boolean }): string {
+  const field = (f: string): string =>
+    /[",\r\n]|^\s|\s$/.test(f) ? `"${f.replace(/"/g, '""')}"` : f
+  return [
+    'type=bind',
+    field(`source=${m.source}`),
+    field(`target=${m.target}`),
+    ...(m.readOnly ? ['readonly'] : [])
+  ].join(',')
+}
+
+/**
  * `docker run` arguments: no network, no capabilities, no privilege escalation, the
  * runner's uid, a private tmpfs HOME, the proxy socket as the only way out.
  */
@@ -61,19 +78,19 @@ export async function runArgs(spec: ContainerSpec): Promise<string[]> {
     '--workdir',
     CONTAINER.workspace,
     '--mount',
-    `type=bind,source=${spec.workspace},target=${CONTAINER.workspace}${spec.readOnlyWorkspace ? ',readonly' : ''}`,
+    mountSpec({
+      source: spec.workspace,
+      target: CONTAINER.workspace,
+      readOnly: spec.readOnlyWorkspace
+    }),
     '--mount',
-    `type=bind,source=${spec.stagingDir},target=${CONTAINER.staging},readonly`,
+    mountSpec({ source: spec.stagingDir, target: CONTAINER.staging, readOnly: true }),
     '--mount',
-    `type=bind,source=${spec.socketPath},target=${CONTAINER.socket}`,
+    mountSpec({ source: spec.socketPath, target: CONTAINER.socket }),
     '--mount',
-    `type=bind,source=${spec.nodeBinary},target=${CONTAINER.node},readonly`
+    mountSpec({ source: spec.nodeBinary, target: CONTAINER.node, readOnly: true })
   ]
-  for (const m of spec.mounts)
-    args.push(
-      '--mount',
-      `type=bind,source=${m.source},target=${m.target}${m.readOnly ? ',readonly' : ''}`
-    )
+  for (const m of spec.mounts) args.push('--mount', mountSpec(m))
   args.push('--entrypoint', CONTAINER.node, spec.image, CONTAINER.init, '--', ...spec.command)
   return args
 }
@@ -99,7 +116,7 @@ export async function checkImage(
     '--user',
     `${spec.user.uid}:${spec.user.gid}`,
     '--mount',
-    `type=bind,source=${spec.nodeBinary},target=${CONTAINER.node},readonly`,
+    mountSpec({ source: spec.nodeBinary, target: CONTAINER.node, readOnly: true }),
     '--entrypoint',
     CONTAINER.node,
     spec.image,

@@ -5,7 +5,12 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { daemonOidc, settingsForRefresh, type Granted } from '../grant/index.js'
 import type { RunPlan } from '../inputs.js'
-import { credentialToJSON, isInstallableAgent, registry } from '../provider/index.js'
+import {
+  credentialToJSON,
+  isInstallableAgent,
+  registry,
+  type MountConfig
+} from '../provider/index.js'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { newProxyToken } from '../daemon/daemon.js'
 import { alive, startProxyDaemon, stopProcess } from '../daemon/start.js'
@@ -14,7 +19,9 @@ import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
 import { AGENT_MOUNT, installAgent } from './agent-install.js'
 import { checkImage, runArgs } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
-import { hideGitCredentials } from './git-credentials.js'
+import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
+import { readPromptFile } from './prompt-file.js'
+import { scanWorkspace, secretNeedles, WorkspaceSecretError } from './workspace-scan.js'
 import { CONTAINER, sandboxEnv, writeStaging } from './staging.js'
 
 export type Conclusion = 'success' | 'failure' | 'timeout' | 'cancelled'
@@ -79,6 +86,10 @@ export async function runSession(
   if (user.uid === 0)
     hooks.warn('the runner runs as root, so the container does too (with no capabilities)')
 
+  // Before anything else touches the workspace for the container: checkout credentials
+  // hidden, every file the container can read searched for the secrets Airlock holds.
+  const guard = await guardWorkspace(plan, granted, dir, hooks)
+
   await ensureImage(plan.image)
   await checkImage({ image: plan.image, nodeBinary: process.execPath, user, runId })
 
@@ -141,9 +152,8 @@ export async function runSession(
   const agent = isInstallableAgent(found) ? found : undefined
   if (agent) {
     const cred = granted.find((g) => g.provider === agent.name)!.credential
-    const prompt = plan.prompt.startsWith('@file:')
-      ? readFileSync(resolve(plan.workspace, plan.prompt.slice(6)), 'utf8')
-      : plan.prompt
+    // Read only now, with the credentials hidden; `prompt` itself is never interpreted.
+    const prompt = plan.promptFile ? readPromptFile(plan.workspace, plan.promptFile) : plan.prompt
     const cfg = await agent.prepareContainer({
       credential: cred,
       containerHome: CONTAINER.home,
@@ -164,18 +174,12 @@ export async function runSession(
     if (!plan.command && cfg.command) command = [...installed.argv, ...cfg.command]
   }
 
-  if (plan.workspaceAccess === 'read-write' || plan.workspaceAccess === 'read-only') {
-    const hidden = await hideGitCredentials(plan.workspace, dir)
-    if (hidden) {
-      hooks.track({ kind: 'hidden-git-credentials', ...hidden })
-      hooks.info('hid the credentials actions/checkout persisted in .git/config for the run')
-    }
-  }
+  mounts.push(...guard.mounts)
 
   // google-github-actions/auth writes its credentials file into the workspace root; the
   // agent sees an empty file there instead (a mount, so nothing needs restoring).
   for (const f of readdirSync(plan.workspace)) {
-    if (/^gha-creds-[\w-]*\.json$/.test(f)) {
+    if (GHA_CREDS.test(f)) {
       mounts.push({ source: '/dev/null', target: `${CONTAINER.workspace}/${f}`, readOnly: true })
     }
   }
@@ -248,6 +252,10 @@ export async function runSession(
   clearInterval(watch)
   hooks.signal?.removeEventListener('abort', onAbort)
   const exitCode = result.code
+  for (const rel of tamperedGitConfigs(plan.workspace, guard.hidden))
+    hooks.warn(
+      `${rel} is not the file it was before the run (replaced, moved or linked); the credentials hidden from it were never written back, check it before trusting it`
+    )
 
   const { auditHead, failureReason: failed } = await stopProxy(
     ready.pid,
@@ -266,6 +274,86 @@ export async function runSession(
     report: parseAgentOutput(agent?.name, agentStdout),
     durationMs: Date.now() - started
   }
+}
+
+/**
+ * Hides the git credentials in the workspace (cleaned copies mounted over the originals)
+ * and then searches what the container will be able to read for every secret Airlock holds:
+ * the secret inputs, each grant's credential. A hit refuses the run, naming the files
+ * (never the secret): a file there would hand the agent a real credential past the proxy.
+ */
+async function guardWorkspace(
+  plan: RunPlan,
+  granted: Granted[],
+  privateDir: string,
+  hooks: SessionHooks
+): Promise<{ mounts: MountConfig[]; hidden: HiddenGitConfig[] }> {
+  const needles = secretNeedles(heldSecrets(plan, granted, process.env))
+  // The auth action's files at the root are masked by a mount of /dev/null (below).
+  const scan = scanWorkspace(plan.workspace, needles, undefined, (rel) => GHA_CREDS.test(rel))
+  const git = await hideGitCredentials(plan.workspace, privateDir, scan.gitConfigs, scan.gitFiles)
+  if (git.hidden.length > 0)
+    hooks.info(
+      `hid the credentials actions/checkout persisted in ${git.hidden.map((h) => h.rel).join(', ')} for the run`
+    )
+  const hiddenRels = new Set(git.hidden.map((h) => h.rel))
+  const hits = scan.hits.filter((h) => !hiddenRels.has(h.path))
+  for (const v of git.visible) {
+    const text = Buffer.from(v.text)
+    const n = needles.find((x) => text.includes(x.bytes))
+    if (n) hits.push({ path: v.rel, label: n.label })
+  }
+  if (hits.length > 0) throw new WorkspaceSecretError(hits)
+  if (scan.incomplete)
+    hooks.warn(
+      `the search of the workspace for leaked secrets stopped early (${scan.incomplete}); files after that point were not checked`
+    )
+  if (scan.skippedLarge.length > 0)
+    hooks.info(
+      `the search of the workspace for leaked secrets did not read ${scan.skippedLarge.length} file(s) over the size limit`
+    )
+  return { mounts: git.mounts, hidden: git.hidden }
+}
+
+/** google-github-actions/auth's credentials files, at the workspace root. */
+const GHA_CREDS = /^gha-creds-[\w-]*\.json$/
+
+/**
+ * The runner's job tokens Airlock itself is handed (to mint OIDC tokens, to upload the log
+ * artifact). Other actions copy them into files (google-github-actions/auth writes the OIDC
+ * request token into its credentials file): one of those anywhere in the workspace would give
+ * the agent a way to mint the job's cloud identities.
+ */
+const RUNNER_TOKENS = ['ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'ACTIONS_RUNTIME_TOKEN'] as const
+
+/** Every secret value this run holds, labelled by where it came from (the label is shown). */
+function heldSecrets(
+  plan: RunPlan,
+  granted: Granted[],
+  env: NodeJS.ProcessEnv
+): Array<{ label: string; value: string }> {
+  const out: Array<{ label: string; value: string }> = []
+  for (const name of RUNNER_TOKENS) {
+    const value = env[name]
+    if (value) out.push({ label: name, value })
+  }
+  for (const [name, value] of Object.entries(plan.secrets)) out.push({ label: name, value })
+  for (const c of plan.custom) out.push({ label: `custom-credentials ${c.name}`, value: c.value })
+  for (const g of granted) {
+    const token = g.credential.token
+    if (!token) continue
+    out.push({ label: `${g.provider} grant`, value: token })
+    // Structured tokens (AWS session JSON): each long string inside is a secret of its own.
+    if (token.startsWith('{'))
+      try {
+        for (const v of Object.values(JSON.parse(token) as Record<string, unknown>))
+          if (typeof v === 'string' && v.length >= 16)
+            out.push({ label: `${g.provider} grant`, value: v })
+      } catch {
+        // not JSON after all: the whole value is searched for already
+      }
+  }
+  return out
 }
 
 /**

@@ -8,6 +8,7 @@ import { uploadLogs } from '../report/artifact.js'
 import { summarizeNetwork } from '../report/network.js'
 import { renderSummary, writeSummary } from '../report/summary.js'
 import { releaseAll } from '../sandbox/cleanup.js'
+import { CommandFence, logSafe } from '../sandbox/log-fence.js'
 import { newRunId, runSession } from '../sandbox/session.js'
 import { pushResource, saveRunId, type Resource } from '../state.js'
 
@@ -20,6 +21,19 @@ export async function run(): Promise<void> {
   process.once('SIGTERM', onSignal)
   let granted: Granted[] = []
   let grantCtx: GrantContext | undefined
+  // The container's stdout and stderr both go to the step's stdout inside the fence, so the
+  // runner sees them in order with the fence markers (it reads the two streams separately).
+  const fence = new CommandFence((t) => process.stdout.write(t))
+  // Whatever way main ends (an exception, process.exit), the resume line is printed.
+  const closeFence = (): void => fence.close()
+  process.once('exit', closeFence)
+  /** Airlock's own lines end the fence first, or the runner would not see them as commands. */
+  const own =
+    (log: (line: string) => void) =>
+    (line: string): void => {
+      fence.close()
+      log(line)
+    }
   try {
     registerAll()
     const plan = readInputs()
@@ -37,16 +51,21 @@ export async function run(): Promise<void> {
     )
     core.startGroup(plan.agent ? `${plan.agent} in the airlock` : `$ ${plan.command}`)
     const result = await runSession(plan, granted, runId, {
-      info: core.info,
-      warn: core.warning,
+      // Info lines can name workspace paths (a submodule's name is the PR's text): core.info
+      // prints as is, so they are made plain text; warnings are escaped by core itself.
+      info: own((line) => core.info(logSafe(line))),
+      warn: own(core.warning),
       track: (r) => {
         resources.push(r)
         pushResource(r)
       },
-      stdout: (d) => process.stdout.write(d),
-      stderr: (d) => process.stderr.write(d),
+      stdout: (d) => fence.output(d),
+      stderr: (d) => fence.output(d),
       signal: abort.signal
-    }).finally(() => core.endGroup())
+    }).finally(() => {
+      fence.close()
+      core.endGroup()
+    })
     const net = summarizeNetwork(result.networkLog)
     core.setOutput('conclusion', result.conclusion)
     core.setOutput('exit-code', String(result.exitCode))
@@ -83,7 +102,8 @@ export async function run(): Promise<void> {
         )
     }
     for (const b of net.blocked.slice(0, 20))
-      core.warning(`Airlock blocked ${b.method} ${b.url} (${b.blocked ?? ''})`)
+      // Method and URL are the agent's (or the network's) text: shown, never parsed.
+      core.warning(logSafe(`Airlock blocked ${b.method} ${b.url} (${b.blocked ?? ''})`))
     if (result.conclusion !== 'success') {
       core.setFailed(
         result.failureReason ??
@@ -95,15 +115,18 @@ export async function run(): Promise<void> {
       )
     }
   } catch (err) {
+    fence.close()
     core.setFailed(errorMessage(err))
   } finally {
+    fence.close()
     // Release what main made (post repeats this from state, in case main never got here).
-    await releaseAll(resources, (m) => core.warning(m))
+    await releaseAll(resources, own(core.warning))
     // Once started, the proxy revokes minted tokens when it stops; without it, main does.
     if (grantCtx && !resources.some((r) => r.kind === 'proxy')) {
       await revokeAll(granted, grantCtx, (m) => core.warning(m))
     }
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    process.off('exit', closeFence)
   }
 }

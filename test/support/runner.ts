@@ -228,3 +228,51 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
     runnerTemp
   }
 }
+
+/** A workflow command the runner would have acted on. */
+export interface WorkflowCommand {
+  command: string
+  properties: string
+  data: string
+  /** `::name::` (v2) or the legacy `##[name]` form. */
+  form: 'v2' | 'legacy'
+}
+
+/**
+ * The runner's own reading of a step's log (actions/runner ActionCommandManager): every line
+ * (split on \r, \n or \r\n) is trimmed at the start; `::name props::data` is a command, and so
+ * is the legacy `##[name props]data` anywhere in a line. `::stop-commands::TOKEN` turns all of
+ * them off until a line `::TOKEN::` (token compared case-insensitively). Returns the commands
+ * that took effect, in order, and whether commands were still stopped at the end.
+ */
+export function workflowCommands(log: string): { commands: WorkflowCommand[]; stopped: boolean } {
+  const commands: WorkflowCommand[] = []
+  let stopToken: string | undefined
+  for (const raw of log.split(/\r\n|\r|\n/)) {
+    const line = raw.trimStart()
+    let cmd: WorkflowCommand | undefined
+    const v2 = /^::([^\s:]*)((?: [^:]*)?)::(.*)$/s.exec(line)
+    if (v2) cmd = { command: v2[1]!, properties: v2[2]!.trim(), data: v2[3]!, form: 'v2' }
+    else {
+      const legacy = /##\[([^\s\]]+)([^\]]*)\](.*)$/s.exec(line)
+      if (legacy)
+        cmd = {
+          command: legacy[1]!,
+          properties: legacy[2]!.trim(),
+          data: legacy[3]!,
+          form: 'legacy'
+        }
+    }
+    if (!cmd) continue
+    if (stopToken !== undefined) {
+      if (cmd.command.toLowerCase() === stopToken.toLowerCase()) stopToken = undefined
+      continue
+    }
+    if (cmd.command === 'stop-commands' && cmd.data) {
+      stopToken = cmd.data
+      continue
+    }
+    commands.push(cmd)
+  }
+  return { commands, stopped: stopToken !== undefined }
+}

@@ -108,3 +108,49 @@ describe('audit log of a real run', () => {
     expect(r.stderr).toContain('INVALID')
   })
 })
+
+describe('airlock audit verify: an incomplete or empty log is not a verified log', () => {
+  const verifyArgs = (file: string, ...extra: string[]) =>
+    run(process.execPath, [CLI_SCRIPT, 'audit', 'verify', file, ...extra])
+
+  it('fails on an empty file', async () => {
+    const file = join(daemon.dir, 'empty.jsonl')
+    await writeFile(file, '')
+    const r = await verifyArgs(file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).not.toContain('ok')
+    expect(r.stderr).toContain('empty')
+    // Not even for a run in progress: a running proxy has written its start entry.
+    expect((await verifyArgs(file, '--in-progress')).code).toBe(1)
+  })
+
+  it('fails on a log cut short at an entry boundary, without --head', async () => {
+    const file = join(daemon.dir, 'cut.jsonl')
+    const lines = auditText.trimEnd().split('\n')
+    await writeFile(file, `${lines.slice(0, 2).join('\n')}\n`)
+    const r = await verifyArgs(file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).not.toContain('ok')
+    expect(r.stderr).toContain('INCOMPLETE')
+    expect(r.stderr).toContain('--in-progress')
+  })
+
+  it('accepts a log without its stop entry only with --in-progress, the chain still checked', async () => {
+    const file = join(daemon.dir, 'running.jsonl')
+    const lines = auditText.trimEnd().split('\n')
+    await writeFile(file, `${lines.slice(0, 2).join('\n')}\n`)
+    const r = await verifyArgs(file, '--in-progress')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('ok: 2 entries')
+    expect(r.stdout).toContain('in progress')
+    const edited = join(daemon.dir, 'running-edited.jsonl')
+    await writeFile(edited, `${lines[0]}\n${lines[1]!.replace('"seq":1', '"seq":2')}\n`)
+    expect((await verifyArgs(edited, '--in-progress')).code).toBe(1)
+  })
+
+  it('passes a complete log without --head', async () => {
+    const r = await verifyArgs(daemon.auditLog)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain(`ok: ${entries.length} entries`)
+  })
+})
