@@ -26,7 +26,14 @@ describe('the agent configuration list', () => {
   })
 
   it('leaves ordinary files alone', () => {
-    for (const p of ['src/claude.ts', 'docs/agents.md', 'fixtures/.env', '.envrc', 'env/.env.x'])
+    for (const p of [
+      'src/claude.ts',
+      'docs/agents.txt',
+      'agents/x.md',
+      'fixtures/.env',
+      '.envrc',
+      'env/.env.x'
+    ])
       expect(isAgentConfigPath(p), p).toBe(false)
   })
 
