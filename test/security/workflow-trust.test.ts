@@ -43,7 +43,7 @@ let gh: FakeGitHub
 let dir: string
 const results: AttackResult[] = []
 /** How many attacks the suite records: the file is written only for a complete run. */
-const EXPECTED = 65
+const EXPECTED = 66
 
 beforeEach(async () => {
   gh = await startFakeGitHub({ owner: 'octo-org', repo: 'widgets', token: TOKEN })
@@ -783,6 +783,56 @@ describe('45 runner-side git in the agent\u2019s workspace', () => {
       '45.1',
       'Agent plants `core.fsmonitor`, `core.hooksPath`, hooks, `filter`/`textconv`/`diff.external` drivers in `.git/config`, a nested repository with the same config, a `.git` gitfile pointing at a hostile git dir, and `.gitattributes` naming the drivers; the collect step then runs git on the runner',
       'no planted program ran; the patch was made from the snapshot git dir',
+      problems
+    )
+  })
+})
+
+describe('45 runner-side git, the workspace .git replaced', () => {
+  it('45.2 the workspace .git replaced by a gitfile to a hostile repository runs nothing', async () => {
+    const marker = join(dir, 'pwned')
+    const evil = join(dir, 'evil.sh')
+    writeFileSync(evil, `#!/bin/sh\necho "$0 $*" >> ${marker}\ncat\n`, { mode: 0o755 })
+    const base = gh.commit({ 'README.md': 'a\n' })
+    const ws = checkout({ 'README.md': 'a\n' })
+    const prep = await runStep(prepare, {
+      env: env('issue_comment.created.issue', { GITHUB_WORKSPACE: ws }),
+      inputs: { 'github-token': TOKEN, mode: 'respond', number: '7', 'work-sha': base }
+    })
+    expect(prep.errors).toEqual([])
+    const hostileRepo = join(dir, 'hostile2')
+    mkdirSync(hostileRepo)
+    git(hostileRepo, 'init', '-q')
+    git(hostileRepo, 'commit', '-q', '--allow-empty', '-m', 'h')
+    writeFileSync(
+      join(hostileRepo, '.git', 'config'),
+      `${readFileSync(join(hostileRepo, '.git', 'config'), 'utf8')}\n[core]\n\tfsmonitor = ${evil}\n\thooksPath = ${dir}\n[filter "x"]\n\tclean = ${evil}\n`
+    )
+    writeFileSync(join(dir, 'post-index-change'), `#!/bin/sh\n${evil}\n`, { mode: 0o755 })
+    rmSync(join(ws, '.git'), { recursive: true, force: true })
+    writeFileSync(join(ws, '.git'), `gitdir: ${join(hostileRepo, '.git')}\n`)
+    writeFileSync(join(ws, '.gitattributes'), '* filter=x\n')
+    writeFileSync(join(ws, 'README.md'), 'b\n')
+    const out = join(dir, 'out2')
+    const col = await runStep(collect, {
+      env: env('issue_comment.created.issue', { GITHUB_WORKSPACE: ws }),
+      inputs: {
+        mode: 'patch',
+        'output-dir': out,
+        result: 'done',
+        'git-dir': prep.outputs['git-dir']!,
+        'start-tree': prep.outputs['start-tree']!
+      }
+    })
+    const problems: string[] = []
+    if (existsSync(marker)) problems.push(`agent code ran: ${readFileSync(marker, 'utf8')}`)
+    if (col.failed) problems.push(`collect failed: ${col.errors.join('; ')}`)
+    else if (!readFileSync(join(out, 'patch.diff'), 'utf8').includes('+b'))
+      problems.push('README change missing from the patch')
+    record(
+      '45.2',
+      'Agent deletes the workspace `.git` and puts a `.git` file there pointing at a repository whose config sets `core.fsmonitor`, `core.hooksPath` and a clean filter the new `.gitattributes` names',
+      'no planted program ran; git read the snapshot taken before the agent started',
       problems
     )
   })
