@@ -360,7 +360,7 @@ async function assertTreeShape(
     if (e.sha === null && at !== 'blob')
       throw new PublishError(
         'AIRLOCK_PATCH_CONFLICT',
-        `${e.path}: the patch deletes it, but the base commit holds ${at === 'tree' ? 'a directory' : 'nothing'} there`
+        `${e.path}: the patch deletes it, but the base commit holds ${at === 'tree' ? 'a directory' : at === 'commit' ? 'a submodule' : 'nothing'} there`
       )
     if (e.sha !== null && added.has(e.path) && at === 'blob' && !deleted.has(e.path))
       throw new PublishError(
@@ -372,10 +372,17 @@ async function assertTreeShape(
         'AIRLOCK_PATCH_CONFLICT',
         `${e.path}: is a directory in the base commit; a file there would replace all of it`
       )
+    // A gitlink (type `commit`): a file written there would drop the submodule.
+    if (e.sha !== null && at !== undefined && at !== 'blob' && at !== 'tree')
+      throw new PublishError(
+        'AIRLOCK_PATCH_CONFLICT',
+        `${e.path}: is a ${at === 'commit' ? 'submodule' : at} in the base commit`
+      )
     const segs = e.path.split('/')
     for (let i = 1; i < segs.length; i++) {
       const parent = segs.slice(0, i).join('/')
-      if (shape.get(parent) === 'blob' && !deleted.has(parent))
+      const kind = shape.get(parent)
+      if (kind !== undefined && kind !== 'tree' && !deleted.has(parent))
         throw new PublishError(
           'AIRLOCK_PATCH_CONFLICT',
           `${e.path}: ${parent} is a file in the base commit`

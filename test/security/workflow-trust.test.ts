@@ -43,7 +43,7 @@ let gh: FakeGitHub
 let dir: string
 const results: AttackResult[] = []
 /** How many attacks the suite records: the file is written only for a complete run. */
-const EXPECTED = 66
+const EXPECTED = 67
 
 beforeEach(async () => {
   gh = await startFakeGitHub({ owner: 'octo-org', repo: 'widgets', token: TOKEN })
@@ -680,6 +680,31 @@ describe('36 protected paths and the directory entry itself', () => {
       '36.19',
       'As 36.15, with the recursive tree listing truncated',
       'each directory on the path listed on its own; refused before POST /git/trees',
+      problems
+    )
+  })
+
+  it('36.20 a file written over a submodule', async () => {
+    const { base } = world()
+    // The base's tree gains a gitlink at vendor/lib, as a repository with a submodule has.
+    gh.trees.get(gh.commits.get(base)!.tree)!.set('vendor/lib', {
+      mode: '160000',
+      sha: '4444444444444444444444444444444444444444'
+    })
+    const r = await publish(base, Buffer.from(raw('vendor/lib')), {
+      delivery: 'pull-request',
+      branch: 'airlock/issue-7',
+      'is-pr': 'false',
+      number: '7'
+    })
+    const problems = onlyMoved(r, base, [])
+    if (gh.callLines().some((l) => l === `POST ${R}/git/trees`)) problems.push('tree written')
+    if (!r.step.errors[0]?.includes('vendor/lib: is a submodule in the base commit'))
+      problems.push(`error: ${r.step.errors[0]}`)
+    record(
+      '36.20',
+      'A "new file" `vendor/lib` where the base has a submodule (gitlink) — the tree API would drop it',
+      'refused after reading the base tree, before POST /git/trees',
       problems
     )
   })

@@ -442,7 +442,12 @@ export class FakeGitHub {
         const segs = path.split('/')
         for (let i = 1; i < segs.length; i++) dirs.add(segs.slice(0, i).join('/'))
         if (recursive || segs.length === 1)
-          entries.push({ path, mode: e.mode, type: 'blob', sha: e.sha })
+          entries.push({
+            path,
+            mode: e.mode,
+            type: e.mode === '160000' ? 'commit' : 'blob',
+            sha: e.sha
+          })
       }
       for (const d of dirs)
         if (recursive || !d.includes('/')) {
