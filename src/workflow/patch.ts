@@ -1,26 +1,20 @@
 import { AirlockError } from '../errors.js'
+import { agentConfigGlobs } from './agent-config.js'
 import { DiffError, filePath, parseUnifiedDiff, type FileDiff } from './diff.js'
 
 /**
  * Paths a patch may not touch unless the workflow author allows them by pattern. They steer
  * CI (`.github/`), review routing (`CODEOWNERS`), what gets cloned (`.gitmodules`) or what the
- * next agent run believes (agent configuration): a prompt-injected agent would aim there.
- * Matched case-insensitively, because checkouts on case-insensitive file systems read
- * `claude.md` as `CLAUDE.md`.
+ * next agent run believes (agent configuration, agent-config.ts): a prompt-injected agent
+ * would aim there. Matched case-insensitively, because checkouts on case-insensitive file
+ * systems read `claude.md` as `CLAUDE.md`; a path is also protected when it is the directory
+ * entry that holds protected paths (see {@link isProtectedPath}).
  */
 export const PROTECTED_PATHS: readonly string[] = [
   '.github/**',
   '**/CODEOWNERS',
   '**/.gitmodules',
-  '**/CLAUDE.md',
-  '**/CLAUDE.local.md',
-  '**/AGENTS.md',
-  '**/AGENTS.override.md',
-  '**/GEMINI.md',
-  '**/.mcp.json',
-  '**/.claude/**',
-  '**/.codex/**',
-  '**/.gemini/**'
+  ...agentConfigGlobs()
 ]
 
 /** Limits and exceptions for {@link validatePatch}. */
@@ -75,6 +69,30 @@ export function globToRegExp(glob: string): RegExp {
 /** Whether `path` matches any of the globs. */
 export function matchesAny(path: string, globs: readonly string[]): boolean {
   return globs.some((g) => globToRegExp(g).test(path))
+}
+
+/**
+ * The path as a case-folding, trailing-dot-dropping file system (Windows, macOS) would see
+ * each segment: `.github./x` and `.GitHub /x` are `.github/x` there.
+ */
+function foldSegments(path: string): string {
+  return path
+    .split('/')
+    .map((s) => s.replace(/[. ]+$/, '') || s)
+    .join('/')
+}
+
+/**
+ * Whether `path` is protected: it matches a protected glob itself, or it is a directory entry
+ * under which a protected path could lie. The second half matters because the Git database
+ * API (POST /git/trees with `base_tree`) replaces a whole subtree when an entry of type blob
+ * is written at its path, and removes it when the entry's sha is null: a "file" named
+ * `.github` deletes every workflow. NUL cannot occur in a path, so `path/<NUL>` stands for
+ * "anything inside path".
+ */
+export function isProtectedPath(path: string, globs: readonly string[]): boolean {
+  const candidates = new Set([path, foldSegments(path)])
+  return [...candidates].some((p) => matchesAny(p, globs) || matchesAny(`${p}/\0`, globs))
 }
 
 /**
@@ -149,7 +167,9 @@ export function validatePatch(patch: Buffer | string, policy: PatchPolicy = {}):
         problems.push(`${JSON.stringify(p)}: ${unsafe}`)
         continue
       }
-      if (matchesAny(p, protectedPaths) && !matchesAny(p, allow))
+      // allow-paths lift protection for what they match themselves, never for the entry
+      // holding them: `.github/workflows/**` does not let a blob replace `.github/workflows`.
+      if (isProtectedPath(p, protectedPaths) && !matchesAny(p, allow))
         problems.push(`${p}: protected path (allow it explicitly with allow-paths to change it)`)
     }
     if (f.newPath !== null) {

@@ -221,6 +221,11 @@ export interface PublishPatchInput {
   workSha: string
   branch: string
   baseBranch: string
+  /**
+   * Prefix of Airlock's own branches (default `airlock/`). Push delivery never writes under
+   * it, and pull-request delivery only writes `<prefix>issue-<n>` or `<prefix>pr-<n>`.
+   */
+  branchPrefix?: string
   /** Who asked; credited with a Co-authored-by trailer. */
   actor: string
   actorId: number
@@ -241,6 +246,10 @@ export interface PublishedPatch {
   pullUrl?: string
   /** Whether an existing pull request was updated rather than opened. */
   updatedPull?: boolean
+  /** The branch written (after any fallback from push to a pull request). */
+  branch?: string
+  /** Why the delivery differs from the gate's, one line each. */
+  notes?: string[]
 }
 
 interface TreeEntry {
@@ -269,6 +278,119 @@ async function readBase(
   }
 }
 
+interface ListedEntry {
+  path: string
+  type: string
+  sha: string
+}
+
+/**
+ * What the base tree holds at each of `paths` and their parent directories: `blob`, `tree`,
+ * or absent. One recursive listing; when GitHub truncates it, each directory on the way is
+ * listed on its own.
+ */
+async function baseShape(
+  client: GitHubClient,
+  repo: RepoRef,
+  treeSha: string,
+  paths: string[]
+): Promise<Map<string, string>> {
+  const shape = new Map<string, string>()
+  const full = await client.request<{ tree: ListedEntry[]; truncated?: boolean }>(
+    'GET',
+    repoPath(repo, 'git', 'trees', treeSha),
+    { query: { recursive: '1' } }
+  )
+  if (!full.truncated) {
+    for (const e of full.tree) shape.set(e.path, e.type)
+    return shape
+  }
+  const listed = new Map<string, ListedEntry[]>()
+  const list = async (dir: string, sha: string): Promise<ListedEntry[]> => {
+    const known = listed.get(dir)
+    if (known) return known
+    const r = await client.request<{ tree: ListedEntry[] }>(
+      'GET',
+      repoPath(repo, 'git', 'trees', sha)
+    )
+    listed.set(dir, r.tree)
+    for (const e of r.tree) shape.set(dir ? `${dir}/${e.path}` : e.path, e.type)
+    return r.tree
+  }
+  for (const p of paths) {
+    const segs = p.split('/')
+    let dir = ''
+    let sha = treeSha
+    for (let i = 0; i < segs.length; i++) {
+      const entry = (await list(dir, sha)).find((e) => e.path === segs[i])
+      if (!entry || entry.type !== 'tree' || i === segs.length - 1) break
+      dir = dir ? `${dir}/${segs[i]}` : segs[i]!
+      sha = entry.sha
+    }
+  }
+  return shape
+}
+
+/**
+ * Refuses tree entries that would change the tree's shape behind the patch's back. In the
+ * Git database API a blob written at a path that is a directory in `base_tree` replaces the
+ * whole directory, and a null sha at a directory's path deletes it, so a patch that merely
+ * "adds a file" `docs` (or "deletes" it) would remove every file under `docs/` without naming
+ * one of them. Only files are deleted, files never land where a directory is, and a directory
+ * is made where a file was only when the same patch deletes that file; an added file must
+ * not exist yet.
+ */
+async function assertTreeShape(
+  client: GitHubClient,
+  repo: RepoRef,
+  treeSha: string,
+  entries: TreeEntry[],
+  added: ReadonlySet<string>
+): Promise<void> {
+  if (entries.length === 0) return
+  const shape = await baseShape(
+    client,
+    repo,
+    treeSha,
+    entries.map((e) => e.path)
+  )
+  const deleted = new Set(entries.filter((e) => e.sha === null).map((e) => e.path))
+  for (const e of entries) {
+    const at = shape.get(e.path)
+    if (e.sha === null && at !== 'blob')
+      throw new PublishError(
+        'AIRLOCK_PATCH_CONFLICT',
+        `${e.path}: the patch deletes it, but the base commit holds ${at === 'tree' ? 'a directory' : at === 'commit' ? 'a submodule' : 'nothing'} there`
+      )
+    if (e.sha !== null && added.has(e.path) && at === 'blob' && !deleted.has(e.path))
+      throw new PublishError(
+        'AIRLOCK_PATCH_CONFLICT',
+        `${e.path}: the patch adds it, but the base commit already holds that file`
+      )
+    if (e.sha !== null && at === 'tree')
+      throw new PublishError(
+        'AIRLOCK_PATCH_CONFLICT',
+        `${e.path}: is a directory in the base commit; a file there would replace all of it`
+      )
+    // A gitlink (type `commit`): a file written there would drop the submodule.
+    if (e.sha !== null && at !== undefined && at !== 'blob' && at !== 'tree')
+      throw new PublishError(
+        'AIRLOCK_PATCH_CONFLICT',
+        `${e.path}: is a ${at === 'commit' ? 'submodule' : at} in the base commit`
+      )
+    const segs = e.path.split('/')
+    for (let i = 1; i < segs.length; i++) {
+      const parent = segs.slice(0, i).join('/')
+      const kind = shape.get(parent)
+      if (kind !== undefined && kind !== 'tree' && !deleted.has(parent))
+        throw new PublishError(
+          'AIRLOCK_PATCH_CONFLICT',
+          `${e.path}: ${parent} is a file in the base commit`
+        )
+    }
+  }
+}
+
 /**
  * Makes the commit a validated patch describes, through the Git database API: no checkout and
  * no git on the writing runner, and the result is a signed commit by the token's identity.
@@ -291,6 +413,13 @@ export async function commitPatch(
     const name = filePath(f)
     let original: Buffer | null = null
     if (f.oldPath !== null) {
+      // Without the base blob id nothing ties the change to what the commit holds (a
+      // "deletion" of a directory would pass): git's --full-index patches always name it.
+      if (!f.oldIndex || ZERO.test(f.oldIndex))
+        throw new PublishError(
+          'AIRLOCK_PATCH_CONFLICT',
+          `${f.oldPath}: the patch does not name the blob it changes`
+        )
       original = await readBase(client, repo, f.oldPath, baseSha)
       if (original === null)
         throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${f.oldPath}: not found at ${baseSha}`)
@@ -301,7 +430,8 @@ export async function commitPatch(
         )
     }
     const text = applyHunks(original === null ? null : original.toString('latin1'), f)
-    if (f.oldPath !== null && f.oldPath !== f.newPath)
+    // A rename or a deletion removes the old path; a copy keeps its source.
+    if (f.oldPath !== null && f.oldPath !== f.newPath && f.status !== 'copied')
       tree.push({ path: f.oldPath, mode: f.oldMode ?? '100644', type: 'blob', sha: null })
     if (text === null || f.newPath === null) continue
     const content = Buffer.from(text, 'latin1')
@@ -320,6 +450,8 @@ export async function commitPatch(
       sha: blob.sha
     })
   }
+  const added = new Set(files.filter((f) => f.oldPath === null).map(filePath))
+  await assertTreeShape(client, repo, base.tree.sha, tree, added)
   const newTree = await client.request<{ sha: string }>('POST', repoPath(repo, 'git', 'trees'), {
     body: { base_tree: base.tree.sha, tree }
   })
@@ -365,6 +497,186 @@ export async function updateBranch(
   })
 }
 
+/**
+ * Why `name` is not a branch name Airlock will write to by name: anything `git
+ * check-ref-format --branch` refuses, and spellings the REST API could read as another ref
+ * (`refs/heads/main` is the branch `refs/heads/refs/heads/main` to git, but a reader of the
+ * API path may well take it for `main`).
+ */
+export function branchNameProblem(name: string): string | undefined {
+  if (name === '') return 'no branch name'
+  if (/^(refs|heads|remotes|tags)\//i.test(name)) return `"${name}" is spelled like a full ref`
+  if (
+    [...name].some(
+      (c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f || '~^:?*[\\'.includes(c)
+    )
+  )
+    return `"${name}" holds a character refs may not`
+  if (
+    name.startsWith('/') ||
+    name.endsWith('/') ||
+    name.endsWith('.') ||
+    name.includes('//') ||
+    name.includes('..') ||
+    name.includes('@{') ||
+    name === '@' ||
+    name.startsWith('-') ||
+    name.split('/').some((seg) => seg.startsWith('.') || seg.endsWith('.lock'))
+  )
+    return `"${name}" is not a valid branch name`
+  return undefined
+}
+
+/** Rule types of a repository ruleset that stop a direct push. */
+const BLOCKING_RULES = new Set([
+  'pull_request',
+  'update',
+  'required_status_checks',
+  'required_deployments',
+  'merge_queue',
+  'required_signatures'
+])
+
+/**
+ * Why Airlock must not write `branch` directly, asking GitHub rather than trusting names:
+ * it is the default branch, it has branch protection, or a ruleset guards it. A failed
+ * lookup counts as protected. A branch that does not exist yet is not protected by a
+ * branch protection rule (rulesets are still asked: they can match names not yet created).
+ */
+async function branchGuard(
+  client: GitHubClient,
+  repo: RepoRef,
+  branch: string,
+  defaultBranch: string
+): Promise<string | undefined> {
+  if (branch.toLowerCase() === defaultBranch.toLowerCase()) return `${branch} is the default branch`
+  try {
+    const b = await client.request<{ protected?: boolean; name?: string }>(
+      'GET',
+      repoPath(repo, 'branches', encodePath(branch))
+    )
+    if (b.protected !== false) return `${branch} is a protected branch`
+    if (b.name !== undefined && b.name !== branch)
+      return `GitHub resolved ${branch} to another branch (${b.name})`
+  } catch (err) {
+    if (!(err instanceof GitHubApiError && err.status === 404))
+      return `could not tell whether ${branch} is protected (${err instanceof Error ? err.message : String(err)})`
+  }
+  try {
+    const rules = await client.request<{ type?: string }[]>(
+      'GET',
+      repoPath(repo, 'rules', 'branches', encodePath(branch))
+    )
+    const blocking = (Array.isArray(rules) ? rules : []).filter((r) =>
+      BLOCKING_RULES.has(String(r.type))
+    )
+    if (blocking.length > 0)
+      return `rulesets guard ${branch} (${[...new Set(blocking.map((r) => r.type))].join(', ')})`
+  } catch (err) {
+    return `could not read the rulesets of ${branch} (${err instanceof Error ? err.message : String(err)})`
+  }
+  return undefined
+}
+
+/** Where {@link publishPatch} writes, as the publish job decided it. */
+export interface DeliveryPlan {
+  delivery: 'push' | 'pull-request' | 'comment'
+  branch: string
+  baseBranch: string
+  /** Why the plan differs from the gate's delivery. */
+  notes: string[]
+}
+
+/**
+ * Decides, in the writing job and from the API, where the patch goes. The gate's delivery
+ * is a request, not a fact to act on: a same-repository pull request's head can be `main`
+ * (anyone who can open a pull request can open one from `main` into another branch), an
+ * Airlock branch of another run, or a protected branch. The rules:
+ *
+ * - `push` only to the head branch of an open pull request of this repository, whose name is
+ *   a plain branch name outside the Airlock prefix, which is not the default branch and has
+ *   no branch protection or blocking ruleset. Anything else (or any lookup that fails) falls
+ *   back to `<prefix>pr-<n>` with a pull request into the head branch; a fork gets `comment`.
+ * - `pull-request` only to `<prefix>issue-<n>` or `<prefix>pr-<n>`, the name built from the
+ *   number, never taken from text; that branch must itself be unprotected.
+ */
+export async function planDelivery(
+  client: GitHubClient,
+  repo: RepoRef,
+  input: PublishPatchInput
+): Promise<DeliveryPlan> {
+  const prefix = input.branchPrefix ?? 'airlock/'
+  if (prefix !== '' && branchNameProblem(`${prefix}x`))
+    throw new PublishError('AIRLOCK_BAD_BRANCH', `branch prefix "${prefix}" makes invalid names`)
+  const notes: string[] = []
+  if (input.delivery === 'comment')
+    return { delivery: 'comment', branch: '', baseBranch: input.baseBranch, notes }
+  const own = `${prefix}${input.isPr ? 'pr' : 'issue'}-${input.number}`
+  let plan: DeliveryPlan = {
+    delivery: 'pull-request',
+    branch: own,
+    baseBranch: input.baseBranch,
+    notes
+  }
+  let defaultBranch: string | undefined
+  try {
+    const r = await client.request<{ default_branch?: string }>('GET', repoPath(repo))
+    defaultBranch = r.default_branch
+  } catch (err) {
+    notes.push(
+      `could not read the repository's default branch (${err instanceof Error ? err.message : String(err)})`
+    )
+  }
+  if (input.delivery === 'push') {
+    const refuse = await pushRefusal(client, repo, input, prefix, defaultBranch)
+    if (refuse === 'fork')
+      return { delivery: 'comment', branch: '', baseBranch: input.baseBranch, notes }
+    if (refuse === undefined)
+      return { delivery: 'push', branch: input.branch, baseBranch: input.baseBranch, notes }
+    notes.push(`not pushing to ${JSON.stringify(input.branch)}: ${refuse}; opening a pull request`)
+    plan = { ...plan, baseBranch: input.branch }
+  } else if (input.branch !== own) {
+    throw new PublishError(
+      'AIRLOCK_BAD_BRANCH',
+      `pull-request delivery writes ${own}, not ${JSON.stringify(input.branch)}`
+    )
+  }
+  if (defaultBranch === undefined)
+    throw new PublishError('AIRLOCK_BRANCH_PROTECTED', notes.join('; '))
+  const guard = await branchGuard(client, repo, own, defaultBranch)
+  if (guard) throw new PublishError('AIRLOCK_BRANCH_PROTECTED', `not writing ${own}: ${guard}`)
+  return plan
+}
+
+/** Why push delivery may not write the pull request's head branch (`fork`: nothing may). */
+async function pushRefusal(
+  client: GitHubClient,
+  repo: RepoRef,
+  input: PublishPatchInput,
+  prefix: string,
+  defaultBranch: string | undefined
+): Promise<string | undefined> {
+  if (!input.isPr) return 'the request is not on a pull request'
+  const named = branchNameProblem(input.branch)
+  if (named) return named
+  if (prefix !== '' && input.branch.toLowerCase().startsWith(prefix.toLowerCase()))
+    return `it is under Airlock's own prefix ${prefix}`
+  if (defaultBranch === undefined) return 'the default branch is unknown'
+  let pr: { state?: string; head?: { ref?: string; repo?: { full_name?: string } | null } }
+  try {
+    pr = await client.request('GET', repoPath(repo, 'pulls', input.number))
+  } catch (err) {
+    return `could not read pull request #${input.number} (${err instanceof Error ? err.message : String(err)})`
+  }
+  const headRepo = pr.head?.repo?.full_name
+  if (!headRepo || headRepo.toLowerCase() !== `${repo.owner}/${repo.repo}`.toLowerCase())
+    return 'fork'
+  if (pr.state !== 'open') return `pull request #${input.number} is not open`
+  if (pr.head?.ref !== input.branch)
+    return `pull request #${input.number} comes from ${JSON.stringify(pr.head?.ref)}`
+  return branchGuard(client, repo, input.branch, defaultBranch)
+}
+
 function commitMessage(input: PublishPatchInput): string {
   const what = input.isPr ? 'pull request' : 'issue'
   const subject = `Airlock: changes for ${what} #${input.number}`
@@ -391,16 +703,19 @@ export async function publishPatch(
   const names = files.map(filePath)
   if (files.length === 0) return { outcome: 'no-changes', files: names }
   if (input.delivery === 'comment') return { outcome: 'comment', files: names }
+  const plan = await planDelivery(client, repo, input)
+  const { branch, baseBranch, notes } = plan
+  if (plan.delivery === 'comment') return { outcome: 'comment', files: names, notes }
   const commitSha = await commitPatch(client, repo, files, input.workSha, commitMessage(input))
-  if (input.delivery === 'push') {
-    await updateBranch(client, repo, input.branch, commitSha, false)
-    return { outcome: 'pushed', files: names, commitSha }
+  if (plan.delivery === 'push') {
+    await updateBranch(client, repo, branch, commitSha, false)
+    return { outcome: 'pushed', files: names, commitSha, branch, notes }
   }
-  await updateBranch(client, repo, input.branch, commitSha, true)
+  await updateBranch(client, repo, branch, commitSha, true)
   const open = await client.request<{ number: number; html_url?: string }[]>(
     'GET',
     repoPath(repo, 'pulls'),
-    { query: { head: `${repo.owner}:${input.branch}`, base: input.baseBranch, state: 'open' } }
+    { query: { head: `${repo.owner}:${branch}`, base: baseBranch, state: 'open' } }
   )
   const existing = open[0]
   if (existing)
@@ -410,7 +725,9 @@ export async function publishPatch(
       commitSha,
       pullNumber: existing.number,
       pullUrl: existing.html_url ?? '',
-      updatedPull: true
+      updatedPull: true,
+      branch,
+      notes
     }
   const what = input.isPr ? 'pull request' : 'issue'
   const pr = await client.request<{ number: number; html_url?: string }>(
@@ -419,8 +736,8 @@ export async function publishPatch(
     {
       body: {
         title: `Airlock: ${input.title || `changes for ${what} #${input.number}`}`.slice(0, 250),
-        head: input.branch,
-        base: input.baseBranch,
+        head: branch,
+        base: baseBranch,
         body: `Changes Airlock made for ${what} #${input.number}, requested by @${input.actor}.${input.runUrl ? `\n\n[Run](${input.runUrl})` : ''}\n\n${TRACKING_MARKER}`,
         maintainer_can_modify: true
       }
@@ -432,7 +749,9 @@ export async function publishPatch(
     commitSha,
     pullNumber: pr.number,
     pullUrl: pr.html_url ?? '',
-    updatedPull: false
+    updatedPull: false,
+    branch,
+    notes
   }
 }
 

@@ -10,6 +10,7 @@ import {
 import { join, relative, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { AirlockError } from '../errors.js'
+import { isAgentConfigEntry, isAgentConfigPath } from './agent-config.js'
 import { repoPath, type GitHubClient, type RepoRef } from './github.js'
 
 const run = promisify(execFile)
@@ -17,29 +18,7 @@ const run = promisify(execFile)
 /** Directory in the workspace holding what Airlock hands the agent (diff, prompt) and takes back. */
 export const RUN_DIR = '.airlock-run'
 
-/** Agent configuration files, by name, wherever they are in the tree. */
-export const AGENT_CONFIG_FILES: readonly string[] = [
-  'CLAUDE.md',
-  'CLAUDE.local.md',
-  'AGENTS.md',
-  'AGENTS.override.md',
-  'GEMINI.md',
-  '.mcp.json'
-]
-
-/** Agent configuration directories, wherever they are in the tree. */
-export const AGENT_CONFIG_DIRS: readonly string[] = ['.claude', '.codex', '.gemini']
-
-const lower = (xs: readonly string[]): Set<string> => new Set(xs.map((x) => x.toLowerCase()))
-const FILES = lower(AGENT_CONFIG_FILES)
-const DIRS = lower(AGENT_CONFIG_DIRS)
-
-/** Whether a repository path is agent configuration (case-insensitive, any depth). */
-export function isAgentConfigPath(path: string): boolean {
-  const segs = path.split('/')
-  const last = segs[segs.length - 1]!.toLowerCase()
-  return FILES.has(last) || segs.slice(0, -1).some((s) => DIRS.has(s.toLowerCase()))
-}
+export { isAgentConfigPath } from './agent-config.js'
 
 /** Something in the workspace is not what Airlock expects. */
 export class WorkspaceError extends AirlockError {
@@ -49,24 +28,24 @@ export class WorkspaceError extends AirlockError {
 }
 
 /**
- * Removes every agent configuration file and directory from the checkout (never following a
- * symbolic link), and returns the repository paths removed.
+ * Removes every agent configuration file and directory (agent-config.ts) from the
+ * checkout (never following a symbolic link), and returns the repository paths removed.
  */
 export async function removeAgentConfig(workspace: string): Promise<string[]> {
   const removed: string[] = []
-  const walk = async (dir: string): Promise<void> => {
+  const walk = async (dir: string, depth: number): Promise<void> => {
     for (const d of await fs.readdir(dir, { withFileTypes: true })) {
       const abs = join(dir, d.name)
       const rel = relative(workspace, abs).split(sep).join('/')
       const name = d.name.toLowerCase()
       if (name === '.git' || rel === RUN_DIR) continue
-      if (DIRS.has(name) || FILES.has(name)) {
+      if (isAgentConfigEntry(d.name, depth)) {
         await fs.rm(abs, { recursive: true, force: true })
         removed.push(rel)
-      } else if (d.isDirectory()) await walk(abs)
+      } else if (d.isDirectory()) await walk(abs, depth + 1)
     }
   }
-  await walk(workspace)
+  await walk(workspace, 0)
   return removed.sort()
 }
 
@@ -134,7 +113,7 @@ export async function restoreAgentConfig(
       repoPath(repo, 'git', 'trees', baseSha)
     )
     entries = root.tree.filter((e) => e.type === 'blob')
-    for (const d of root.tree.filter((e) => e.type === 'tree' && DIRS.has(e.path.toLowerCase()))) {
+    for (const d of root.tree.filter((e) => e.type === 'tree' && isAgentConfigEntry(e.path, 0))) {
       const sub = await client.request<{ tree: TreeEntry[] }>(
         'GET',
         repoPath(repo, 'git', 'trees', d.sha),

@@ -79,6 +79,20 @@ export class FakeGitHub {
   readonly reactions: { path: string; content: string }[] = []
   /** Makes `POST …/reviews` with inline comments answer 422 (line not part of the diff). */
   rejectInlineComments = false
+  /** `GET /repos/{o}/{r}` answers this as `default_branch`. */
+  defaultBranch = 'main'
+  /** Branches with branch protection: `GET …/branches/{b}` says so, ref updates are refused. */
+  readonly protectedBranches = new Set<string>()
+  /** Ruleset rules per branch, as `GET …/rules/branches/{b}` answers them. */
+  readonly branchRules = new Map<string, { type: string }[]>()
+  /** Endpoints (`repo`, `branches`, `rules`, `pull`) answered with 403, as a token without access gets. */
+  readonly failLookups = new Set<string>()
+  /** Every attempt to create or move a ref, with whether the fake applied it. */
+  readonly refUpdates: { ref: string; sha: string; applied: boolean }[] = []
+  /** Makes recursive tree listings answer `truncated: true` with only the top level. */
+  truncateTrees = false
+  /** Synthetic ids of directories listed by `GET …/git/trees`, so they can be listed in turn. */
+  private readonly dirTrees = new Map<string, { tree: string; prefix: string }>()
   url = ''
   private server?: http.Server
   private nextId = 1000
@@ -214,13 +228,35 @@ export class FakeGitHub {
     send: (status: number, body: unknown, type?: string) => void
   ): void {
     const prefix = `/repos/${this.opts.owner}/${this.opts.repo}`
-    if (!call.path.startsWith(`${prefix}/`)) return send(404, { message: 'Not Found' })
+    if (call.path !== prefix && !call.path.startsWith(`${prefix}/`))
+      return send(404, { message: 'Not Found' })
     const p = call.path.slice(prefix.length)
     const body = (call.body ?? {}) as Record<string, unknown>
     const diffWanted = call.accept.includes('diff')
     const notFound = (): void => send(404, { message: 'Not Found' })
     let m: RegExpExecArray | null
 
+    if (p === '' && call.method === 'GET') {
+      if (this.failLookups.has('repo')) return send(403, { message: 'Resource not accessible' })
+      return send(200, {
+        full_name: `${this.opts.owner}/${this.opts.repo}`,
+        default_branch: this.defaultBranch
+      })
+    }
+    if ((m = /^\/branches\/(.+)$/.exec(p)) && call.method === 'GET') {
+      if (this.failLookups.has('branches')) return send(403, { message: 'Resource not accessible' })
+      const sha = this.refs.get(`heads/${m[1]}`)
+      if (!sha) return send(404, { message: 'Branch not found' })
+      return send(200, {
+        name: m[1],
+        commit: { sha },
+        protected: this.protectedBranches.has(m[1]!)
+      })
+    }
+    if ((m = /^\/rules\/branches\/(.+)$/.exec(p)) && call.method === 'GET') {
+      if (this.failLookups.has('rules')) return send(403, { message: 'Resource not accessible' })
+      return send(200, this.branchRules.get(m[1]!) ?? [])
+    }
     if ((m = /^\/collaborators\/([^/]+)\/permission$/.exec(p)) && call.method === 'GET') {
       const perm = this.permissions.get(m[1]!.toLowerCase())
       if (!perm) return notFound()
@@ -232,6 +268,7 @@ export class FakeGitHub {
       return diffWanted ? send(200, diff, 'text/plain') : send(200, { status: 'ahead' })
     }
     if ((m = /^\/pulls\/(\d+)$/.exec(p)) && call.method === 'GET') {
+      if (this.failLookups.has('pull')) return send(403, { message: 'Resource not accessible' })
       const pr = this.pulls.get(Number(m[1]))
       if (!pr) return notFound()
       if (diffWanted) return send(200, pr.diff ?? '', 'text/plain')
@@ -310,17 +347,27 @@ export class FakeGitHub {
     if ((m = /^\/git\/refs\/(heads\/.+)$/.exec(p)) && call.method === 'PATCH') {
       const cur = this.refs.get(m[1]!)
       const sha = String(body.sha)
+      const update = { ref: `refs/${m[1]}`, sha, applied: false }
+      this.refUpdates.push(update)
       if (!cur) return send(422, { message: 'Reference does not exist' })
       if (!this.commits.has(sha)) return send(422, { message: 'Object does not exist' })
+      if (this.protectedBranches.has(m[1]!.replace(/^heads\//, '')))
+        return send(422, { message: 'Protected branch update failed' })
       if (body.force !== true && !this.isAncestor(cur, sha))
         return send(422, { message: 'Update is not a fast forward' })
       this.refs.set(m[1]!, sha)
+      update.applied = true
       return send(200, { ref: `refs/${m[1]}`, object: { sha } })
     }
     if (p === '/git/refs' && call.method === 'POST') {
       const ref = String(body.ref).replace(/^refs\//, '')
+      const update = { ref: String(body.ref), sha: String(body.sha), applied: false }
+      this.refUpdates.push(update)
+      if (!/^refs\/heads\//.test(String(body.ref)))
+        return send(422, { message: 'Reference name is invalid' })
       if (this.refs.has(ref)) return send(422, { message: 'Reference already exists' })
       this.refs.set(ref, String(body.sha))
+      update.applied = true
       return send(201, { ref: body.ref, object: { sha: body.sha } })
     }
     if ((m = /^\/git\/commits\/([0-9a-f]+)$/.exec(p)) && call.method === 'GET') {
@@ -361,40 +408,77 @@ export class FakeGitHub {
         ? this.trees.get(text(body.base_tree))
         : new Map<string, TreeEntry>()
       if (!base) return send(422, { message: 'base_tree not found' })
+      // GitHub's semantics over a flat path map: an entry replaces whatever is at its path,
+      // a file or a whole directory (a blob named `.github` replaces the `.github` tree);
+      // a null sha removes the path, a directory with everything in it; writing below a
+      // path that is a file turns that file into a directory.
       const tree = new Map(base)
+      const removeAt = (path: string): void => {
+        for (const k of [...tree.keys()]) if (k === path || k.startsWith(`${path}/`)) tree.delete(k)
+      }
       for (const e of body.tree as { path: string; mode: string; sha: string | null }[]) {
-        if (e.sha === null) tree.delete(e.path)
-        else {
-          if (!this.blobs.has(e.sha)) return send(422, { message: `blob ${e.sha} not found` })
-          tree.set(e.path, { mode: e.mode, sha: e.sha })
-        }
+        if (e.sha !== null && !this.blobs.has(e.sha))
+          return send(422, { message: `blob ${e.sha} not found` })
+        removeAt(e.path)
+        const segs = e.path.split('/')
+        for (let i = 1; i < segs.length; i++) tree.delete(segs.slice(0, i).join('/'))
+        if (e.sha !== null) tree.set(e.path, { mode: e.mode, sha: e.sha })
       }
       return send(201, { sha: this.storeTree(tree) })
     }
     if ((m = /^\/git\/trees\/([0-9a-f]+)$/.exec(p)) && call.method === 'GET') {
-      const sha = this.commits.get(m[1]!)?.tree ?? m[1]!
+      const dir = this.dirTrees.get(m[1]!)
+      const sha = dir?.tree ?? this.commits.get(m[1]!)?.tree ?? m[1]!
+      const prefix = dir ? `${dir.prefix}/` : ''
       const tree = this.trees.get(sha)
       if (!tree) return notFound()
-      const recursive = call.query.recursive !== undefined
+      const truncated = this.truncateTrees && call.query.recursive !== undefined
+      const recursive = call.query.recursive !== undefined && !truncated
       const entries: { path: string; mode: string; type: string; sha: string }[] = []
       const dirs = new Set<string>()
-      for (const [path, e] of tree) {
+      for (const [full, e] of tree) {
+        if (!full.startsWith(prefix)) continue
+        const path = full.slice(prefix.length)
         const segs = path.split('/')
         for (let i = 1; i < segs.length; i++) dirs.add(segs.slice(0, i).join('/'))
         if (recursive || segs.length === 1)
-          entries.push({ path, mode: e.mode, type: 'blob', sha: e.sha })
+          entries.push({
+            path,
+            mode: e.mode,
+            type: e.mode === '160000' ? 'commit' : 'blob',
+            sha: e.sha
+          })
       }
       for (const d of dirs)
-        if (recursive || !d.includes('/'))
-          entries.push({ path: d, mode: '040000', type: 'tree', sha: sha1(`dir ${sha} ${d}`) })
+        if (recursive || !d.includes('/')) {
+          const id = sha1(`dir ${sha} ${prefix}${d}`)
+          this.dirTrees.set(id, { tree: sha, prefix: `${prefix}${d}` })
+          entries.push({ path: d, mode: '040000', type: 'tree', sha: id })
+        }
       entries.sort((a, b) => (a.path < b.path ? -1 : 1))
-      return send(200, { sha, tree: entries, truncated: false })
+      return send(200, { sha: m[1], tree: entries, truncated })
     }
     if ((m = /^\/contents\/(.+)$/.exec(p)) && call.method === 'GET') {
       const ref = call.query.ref ?? ''
       const commitSha = this.commits.has(ref) ? ref : this.refs.get(`heads/${ref}`)
       const c = commitSha ? this.commits.get(commitSha) : undefined
-      const entry = c ? this.trees.get(c.tree)?.get(m[1]!) : undefined
+      const tree = c ? this.trees.get(c.tree) : undefined
+      const entry = tree?.get(m[1]!)
+      if (!entry && tree) {
+        // A directory: GitHub answers with its listing (whatever media type was asked for).
+        const dirPath = m[1]!
+        const names = new Map<string, string>()
+        for (const k of tree.keys())
+          if (k.startsWith(`${dirPath}/`)) {
+            const rest = k.slice(dirPath.length + 1).split('/')
+            names.set(rest[0]!, rest.length > 1 ? 'dir' : 'file')
+          }
+        if (names.size > 0)
+          return send(
+            200,
+            [...names].map(([name, type]) => ({ name, path: `${dirPath}/${name}`, type }))
+          )
+      }
       if (!entry) return notFound()
       const content = this.blobs.get(entry.sha)!
       if (call.accept.includes('raw')) return send(200, content, 'application/octet-stream')

@@ -348,9 +348,13 @@ describe('respond: an issue comment becomes a pull request', () => {
     expect(pub.outputs).toMatchObject({ outcome: 'pull-request', 'pull-number': '100' })
     const commit = pub.outputs['commit-sha']!
     expect(gh.callLines()).toEqual([
+      `GET ${R}`,
+      `GET ${R}/branches/airlock/issue-7`,
+      `GET ${R}/rules/branches/airlock/issue-7`,
       `GET ${R}/git/commits/${base}`,
       `GET ${R}/contents/README.md?ref=${base}`,
       `POST ${R}/git/blobs`,
+      `GET ${R}/git/trees/${gh.commits.get(base)!.tree}?recursive=1`,
       `POST ${R}/git/trees`,
       `POST ${R}/git/commits`,
       `PATCH ${R}/git/refs/heads/airlock/issue-7`,
@@ -420,9 +424,13 @@ describe('respond: an issue comment becomes a pull request', () => {
     })
     expect(pub2.errors).toEqual([])
     expect(gh.callLines()).toEqual([
+      `GET ${R}`,
+      `GET ${R}/branches/airlock/issue-7`,
+      `GET ${R}/rules/branches/airlock/issue-7`,
       `GET ${R}/git/commits/${commit}`,
       `GET ${R}/contents/src/index.js?ref=${commit}`,
       `POST ${R}/git/blobs`,
+      `GET ${R}/git/trees/${gh.commits.get(commit)!.tree}?recursive=1`,
       `POST ${R}/git/trees`,
       `POST ${R}/git/commits`,
       `PATCH ${R}/git/refs/heads/airlock/issue-7`,
@@ -513,6 +521,15 @@ describe('respond on pull requests', () => {
     gh.commitAs(HEAD_SAME, PR_FILES, [BASE_SHA])
     gh.refs.set('heads/refactor-renderer', HEAD_SAME)
     gh.comments.set(5151, { id: 5151, issue: 15, body: 'working' })
+    gh.pulls.set(15, {
+      number: 15,
+      state: 'open',
+      title: 'Refactor the renderer',
+      body: '',
+      head: { ref: 'refactor-renderer', sha: HEAD_SAME, repo: { full_name: 'octo-org/widgets' } },
+      base: { ref: 'main', sha: BASE_SHA, repo: { full_name: 'octo-org/widgets' } },
+      user: { login: 'mona', id: 5001, type: 'User' }
+    })
   })
   const rename = (w: string) =>
     writeFileSync(
@@ -542,15 +559,20 @@ describe('respond on pull requests', () => {
     expect(pub.errors).toEqual([])
     expect(pub.outputs.outcome).toBe('pushed')
     expect(gh.callLines()).toEqual([
+      `GET ${R}`,
+      `GET ${R}/pulls/15`,
+      `GET ${R}/branches/refactor-renderer`,
+      `GET ${R}/rules/branches/refactor-renderer`,
       `GET ${R}/git/commits/${HEAD_SAME}`,
       `GET ${R}/contents/src/render.js?ref=${HEAD_SAME}`,
       `POST ${R}/git/blobs`,
+      `GET ${R}/git/trees/${gh.commits.get(HEAD_SAME)!.tree}?recursive=1`,
       `POST ${R}/git/trees`,
       `POST ${R}/git/commits`,
       `PATCH ${R}/git/refs/heads/refactor-renderer`,
       `PATCH ${R}/issues/comments/5151`
     ])
-    expect(gh.calls[5]!.body).toEqual({ sha: pub.outputs['commit-sha'], force: false })
+    expect(gh.calls[10]!.body).toEqual({ sha: pub.outputs['commit-sha'], force: false })
     expect(gh.files(gh.refs.get('heads/refactor-renderer')!)['src/render.js']).toContain(
       'const title'
     )

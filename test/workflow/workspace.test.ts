@@ -58,7 +58,7 @@ describe('isAgentConfigPath', () => {
     ['.gemini/extensions/e/gemini-extension.json', true],
     ['docs/CLAUDE.md.txt', false],
     ['src/claude.ts', false],
-    ['.claude', false]
+    ['.claude', true]
   ])('%s → %s', (p, want) => expect(isAgentConfigPath(p)).toBe(want))
 })
 

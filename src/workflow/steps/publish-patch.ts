@@ -60,6 +60,7 @@ export async function run(): Promise<void> {
       workSha: requiredInput('work-sha'),
       branch: input('branch'),
       baseBranch: input('base-branch'),
+      branchPrefix: input('branch-prefix') || 'airlock/',
       actor: input('actor'),
       actorId: Number(input('actor-id') || 0),
       result,
@@ -84,7 +85,14 @@ export async function run(): Promise<void> {
       await say(finishedBody({ input: patchInput, error: errorMessage(err) }))
       throw err
     }
-    await say(finishedBody({ input: patchInput, published, patch: patchInput.patch }))
+    for (const n of published.notes ?? []) core.notice(n)
+    await say(
+      finishedBody({
+        input: { ...patchInput, branch: published.branch ?? patchInput.branch },
+        published,
+        patch: patchInput.patch
+      })
+    )
     core.info(
       `${published.outcome}: ${published.files.length} file(s)${published.commitSha ? `, commit ${published.commitSha}` : ''}${published.pullUrl ? `, ${published.pullUrl}` : ''}`
     )

@@ -58,6 +58,8 @@ export interface AgentRunOptions<A extends ApiServer> {
   /** Run the steps (and so the container) as root, like many self-hosted runners. */
   asRoot?: boolean
   node?: NodeName
+  /** Fills the fresh git workspace before the run (e.g. files a pull request planted). */
+  setupWorkspace?: (workspace: string) => Promise<void> | void
 }
 
 /** Runs the built action with the agent against its fake API; the CLI comes from the registry. */
@@ -71,6 +73,7 @@ export async function runAgent<A extends ApiServer>(
   const api = await opts.startApi(pki)
   const workspace = runnerTempDir(`airlock-e2e-${opts.agent}-`)
   execFileSync('git', ['init', '-q', workspace])
+  await opts.setupWorkspace?.(workspace)
   // The workspace belongs to whoever runs the steps: a root container has no
   // CAP_DAC_OVERRIDE, so it cannot write into a directory the runner uid owns.
   const runner = runnerIdentity()
