@@ -57,10 +57,17 @@ export const CLASSES = [
   [34, 'Agent configuration a pull request can plant'],
   [35, 'Trigger text that Markdown renders as someone else’s'],
   [36, 'Protected paths: the directory entry itself, case variants'],
+  [40, 'The workspace secret search hung, looped or led outside the workspace'],
+  [41, 'Agent text posing as identifiers or numbers in step outputs'],
+  [42, 'Runner job tokens left in the workspace'],
+  [45, 'Runner-side git in the agent’s workspace'],
+  [46, 'Patches built to cross the artifact boundary'],
+  [47, 'The artifact beside the patch'],
   [
     48,
     'Secrets pasted into text that enters the sandbox (command, prompt, env, agent-args, MCP config)'
-  ]
+  ],
+  [49, 'Mount-spec injection through workspace path names']
 ]
 
 const SUITES = {
@@ -68,7 +75,11 @@ const SUITES = {
   'leak-scan': 'test/security/leak-scan.test.ts',
   faults: 'test/security/faults.test.ts',
   load: 'test/security/load.test.ts',
-  'boundary-inputs': 'test/security/boundary-inputs.test.ts'
+  'boundary-inputs': 'test/security/boundary-inputs.test.ts',
+  'boundary-sandbox': 'test/security/boundary-sandbox.test.ts',
+  'boundary-proxy': 'test/security/boundary-proxy.test.ts',
+  'boundary-markdown': 'test/security/boundary-markdown.test.ts',
+  'workflow-trust': 'test/security/workflow-trust.test.ts'
 }
 
 function compareIds(a, b) {
