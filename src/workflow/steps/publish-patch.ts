@@ -16,8 +16,10 @@ import {
   boolInput,
   choiceInput,
   clientFromInputs,
+  info,
   input,
   intInput,
+  logValue,
   requiredInput,
   setOutputs
 } from './io.js'
@@ -85,8 +87,8 @@ export async function run(): Promise<void> {
       throw err
     }
     await say(finishedBody({ input: patchInput, published, patch: patchInput.patch }))
-    core.info(
-      `${published.outcome}: ${published.files.length} file(s)${published.commitSha ? `, commit ${published.commitSha}` : ''}${published.pullUrl ? `, ${published.pullUrl}` : ''}`
+    info(
+      `${published.outcome}: ${published.files.length} file(s)${published.commitSha ? `, commit ${logValue(published.commitSha)}` : ''}${published.pullUrl ? `, ${logValue(published.pullUrl)}` : ''}`
     )
     setOutputs({
       outcome: published.outcome,
