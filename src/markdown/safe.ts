@@ -105,8 +105,10 @@ const LIVE = new RegExp(
     String.raw`\b(?:mailto|xmpp):[^\s<>]+`,
     String.raw`\bwww\.[^\s<>]+`,
     // e-mail addresses (GitHub autolinks them) before mentions, which they contain.
-    String.raw`[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+`,
-    String.raw`[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(?:#\d+|@[0-9a-fA-F]{7,40})\b`,
+    // (Each starts only where its run of name characters starts: tried at every position of a
+    // long run, it would cost quadratic time.)
+    String.raw`(?<![A-Za-z0-9._+-])[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+`,
+    String.raw`(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(?:#\d+|@[0-9a-fA-F]{7,40})\b`,
     String.raw`@[A-Za-z0-9_][A-Za-z0-9_-]*(?:\/[A-Za-z0-9_.-]+)?`,
     String.raw`(?<![\w&])#\d+\b`,
     String.raw`\bGH-\d+\b`
@@ -163,8 +165,8 @@ function escapePlain(s: string): string {
 
 /**
  * A single-line value for places that render only a little Markdown, like pull request
- * titles (code spans and references, no escapes): one line, invisible characters revealed,
- * backticks made quotes, and live things (mentions, references, URLs) in code spans.
+ * titles (code spans and references, no backslash escapes): one line, invisible characters
+ * revealed, backticks made quotes, live things (mentions, references, URLs) in code spans.
  */
 export function safeTitle(text: string, max = 200): string {
   const s = revealInvisible(
@@ -176,7 +178,28 @@ export function safeTitle(text: string, max = 200): string {
       max
     )
   )
-  return s.replace(LIVE, (m) => `\`${m}\``)
+  return (
+    s
+      .replace(LIVE, (m) => `\`${m}\``)
+      // Titles render no links, images or HTML today; should one ever be shown as Markdown,
+      // `](` and `<tag` still make none (a link needs `(` right after `]`).
+      .replace(/\]\(/g, '] (')
+      .replace(/<(?=[A-Za-z/!?])/g, '< ')
+  )
+}
+
+/**
+ * Whether a text is too costly to parse: a line opening more than 32 nested containers
+ * (`> > > …`, `- - - …`, `1. 1. …`), or more than 5,000 emphasis delimiters.
+ * The parser's time grows with the square of the nesting (20,000 levels take minutes) and
+ * its stack runs out; no one writes such text to be read, so it is shown as code instead.
+ */
+export function tooDeep(src: string): boolean {
+  // Emphasis delimiters cost the parser quadratic time too (20,000 of them take a minute).
+  let delimiters = 0
+  for (const c of src)
+    if ((c === '*' || c === '_' || c === '~') && ++delimiters > 5_000) return true
+  return /^(?:[ \t]{0,3}(?:>|[-*+](?=[ \t])|\d{1,9}[.)](?=[ \t]))[ \t]*){33}/m.test(src)
 }
 
 /** Options of {@link safeMarkdown}. */
@@ -208,22 +231,46 @@ export const TRUNCATED_NOTE = '*…(cut to fit GitHub’s length limit)*'
  */
 export function safeMarkdown(text: string, opts: SafeMarkdownOptions = {}): string {
   const max = opts.maxChars ?? 60_000
+  const room = Math.max(0, max - TRUNCATED_NOTE.length - 2)
   let src = text.replace(/\r\n?/g, '\n')
-  // Bound the parser's work: no surface takes more than this anyway.
-  if (src.length > max * 4) src = truncate(src, max * 4, '')
-  let out = render(src)
   let cut = false
-  while (out.length > max && src.length > 0) {
-    const keep = Math.floor((src.length * (max - TRUNCATED_NOTE.length - 2)) / out.length) - 1
-    let next = truncate(src, Math.max(0, Math.min(src.length - 1, keep)), '')
-    // Prefer a line boundary, so a block is not left half-written.
-    const nl = next.lastIndexOf('\n')
-    if (nl > next.length / 2) next = next.slice(0, nl)
-    src = next
-    out = render(src)
+  // Bound the parser's work (pathological emphasis or brackets take it seconds per 10,000
+  // characters): a text longer than its room is cut first, since it could not fit anyway.
+  if (src.length > max) {
+    src = cutSource(src, max)
     cut = true
   }
+  let out = renderOrShow(src)
+  // Escapes and code spans make the output longer than its source: cut the source in
+  // proportion and render again, a few times at most.
+  for (let i = 0; i < 4 && out.length > (cut ? room : max); i++) {
+    src = cutSource(src, Math.floor((src.length * room * 0.95) / out.length))
+    out = renderOrShow(src)
+    cut = true
+  }
+  // Still too long: the text as a code block, which is at most a fence longer than itself.
+  if (out.length > (cut ? room : max)) out = codeBlock(truncate(src, Math.floor(room / 3), ''))
   return cut ? `${out}${out ? '\n\n' : ''}${TRUNCATED_NOTE}` : out
+}
+
+/** The first `max` characters of Markdown source, at a line boundary when one is near. */
+function cutSource(src: string, max: number): string {
+  const next = truncate(src, Math.max(0, Math.min(src.length - 1, max)), '')
+  const nl = next.lastIndexOf('\n')
+  return nl > next.length / 2 ? next.slice(0, nl) : next
+}
+
+/**
+ * {@link render}, or the text as a code block when it cannot be rendered: nesting thousands
+ * deep (`> > > …`) exhausts the parser's stack, and a text that cannot be parsed is shown.
+ */
+function renderOrShow(src: string): string {
+  if (tooDeep(src)) return codeBlock(src)
+  try {
+    return render(src)
+  } catch {
+    return codeBlock(src)
+  }
 }
 
 function render(src: string): string {

@@ -1,5 +1,5 @@
 import type { PhrasingContent, RootContent } from 'mdast'
-import { parseMarkdown } from '../markdown/safe.js'
+import { parseMarkdown, tooDeep } from '../markdown/safe.js'
 
 /**
  * Inline HTML elements whose content is not the author's own prose as GitHub shows it: code
@@ -31,7 +31,15 @@ const OPAQUE_TAGS = new Set([
  * by spaces, so neighbouring words never join.
  */
 export function proseOnly(text: string): string {
-  const tree = parseMarkdown(text.replace(/\r\n?/g, '\n'))
+  // Nesting deep enough to stall the parser: no prose that can be trusted.
+  if (tooDeep(text)) return ''
+  let tree
+  try {
+    tree = parseMarkdown(text.replace(/\r\n?/g, '\n'))
+  } catch {
+    // Nesting deep enough to exhaust the parser's stack: no prose that can be trusted.
+    return ''
+  }
   const out: string[] = []
   const walk = (nodes: RootContent[]): void => {
     for (const n of nodes) {
@@ -49,7 +57,11 @@ export function proseOnly(text: string): string {
       }
     }
   }
-  walk(tree.children)
+  try {
+    walk(tree.children)
+  } catch {
+    return ''
+  }
   return out.join('\n')
 }
 

@@ -87,7 +87,8 @@ export function logLine(message: string): string {
     .split(/\r\n|\r|\n/)
     .map((line) => {
       const l = line.replace(/##\[/g, '##\\[')
-      return /^\s*::/.test(l) ? `\\${l}` : l
+      // .NET's TrimStart also drops U+0085 and U+180E, which JavaScript's \s does not cover.
+      return /^[\s\u0085\u180e]*::/.test(l) ? `\\${l}` : l
     })
     .join('\n')
 }
