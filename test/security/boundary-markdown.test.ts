@@ -757,6 +757,35 @@ describe('44: length limits', () => {
   })
 })
 
+describe('44: text that costs the parser too much', () => {
+  it('44.20 nesting thousands deep and emphasis storms are shown as code, not parsed', async () => {
+    const problems: string[] = []
+    for (const text of [
+      `${'> '.repeat(20_000)}![x](https://evil.example/q)`,
+      `${'- '.repeat(20_000)}@octocat`,
+      `${'1. '.repeat(13_000)}https://evil.example`,
+      `${'*a'.repeat(6_000)} ![x](https://evil.example/e)`
+    ]) {
+      const posted = await postReview({
+        summary: text.slice(0, 19_000),
+        comments: [{ path: 'src/parse.js', line: 3, body: text.slice(0, 3_900) }]
+      })
+      for (const p of liveParts(posted.body, REVIEW_OWN_HTML(posted.body))) problems.push(p)
+      for (const p of liveParts(posted.comments[0] ?? '')) problems.push(p)
+      if (hasTrigger(`${text.slice(0, 60_000)}\n\n@airlock`, '@airlock'))
+        problems.push('the gate read a trigger after unparsed text')
+    }
+    record(
+      '44.20',
+      44,
+      'agent prose nesting 20,000 quotes or lists deep (the parser’s time grows with the square of the nesting, its stack runs out), or 6,000 emphasis delimiters',
+      problems,
+      'shown as a code block without parsing; the gate reads no trigger in it'
+    )
+    expect(problems).toEqual([])
+  })
+})
+
 // ---------------------------------------------------------------------------------------
 // 28.50+: workflow commands in the logs of the workflow steps.
 
