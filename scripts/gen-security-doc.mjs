@@ -60,6 +60,8 @@ export const CLASSES = [
   [40, 'The workspace secret search hung, looped or led outside the workspace'],
   [41, 'Agent text posing as identifiers or numbers in step outputs'],
   [42, 'Runner job tokens left in the workspace'],
+  [43, 'Airlock’s own Markdown structure broken or forged from inside (tables, details, markers)'],
+  [44, 'Length limits, parser cost and invisible text in what Airlock renders'],
   [45, 'Runner-side git in the agent’s workspace'],
   [46, 'Patches built to cross the artifact boundary'],
   [47, 'The artifact beside the patch'],

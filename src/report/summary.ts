@@ -1,7 +1,11 @@
 import * as core from '@actions/core'
+import { codeSpan } from '../markdown/safe.js'
 import { remedy, type NetworkSummary } from './network.js'
 
 export interface RunOverview {
+  /** What ran: an agent by name, or a command. */
+  kind: 'agent' | 'command'
+  /** The agent's name or the command line (shown as code). */
   what: string
   image: string
   conclusion: string
@@ -12,21 +16,29 @@ export interface RunOverview {
   auditHead: string
 }
 
-const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+/**
+ * A table cell holding one value nobody vetted: the agent chose the URLs it asked for, and a
+ * refused request's URL, host or error is whatever the agent sent. Each is a code span that
+ * nothing can close or break out of (see {@link codeSpan}), cut to `max` characters.
+ */
+const cell = (s: string, max = 200): string => codeSpan(s, { table: true, max })
+
+/** A number from the log, shown only if it is one (the log is read back from disk). */
+const count = (n: unknown): string => (Number.isFinite(n) ? String(n) : '?')
 
 /** The job summary: run overview, grants (names only), network table, blocked requests, audit head. */
 export function renderSummary(run: RunOverview, net: NetworkSummary): string {
   const lines = [
     '## Airlock',
     '',
-    `| ${cell(run.what)} | |`,
+    `| ${run.kind} ${cell(run.what)} | |`,
     '| --- | --- |',
-    `| conclusion | **${run.conclusion}** (exit ${run.exitCode}) |`,
-    `| image | \`${cell(run.image)}\` |`,
+    `| conclusion | **${cell(run.conclusion, 40)}** (exit ${count(run.exitCode)}) |`,
+    `| image | ${cell(run.image)} |`,
     `| duration | ${(run.durationMs / 1000).toFixed(1)} s |`,
-    `| grants | ${run.grants.length > 0 ? run.grants.map((g) => `\`${g}\``).join(', ') : 'none'} |`,
-    `| egress policy | \`${run.egressPolicy}\` |`,
-    `| requests | ${net.requests} (${net.blocked.length} blocked${net.audited ? `, ${net.audited} would be blocked` : ''}) |`,
+    `| grants | ${run.grants.length > 0 ? run.grants.map((g) => cell(g, 80)).join(', ') : 'none'} |`,
+    `| egress policy | ${cell(run.egressPolicy, 40)} |`,
+    `| requests | ${count(net.requests)} (${net.blocked.length} blocked${net.audited ? `, ${count(net.audited)} would be blocked` : ''}) |`,
     '',
     '### Network',
     ''
@@ -42,7 +54,7 @@ export function renderSummary(run: RunOverview, net: NetworkSummary): string {
         .map(([s, n]) => `${s}×${n}`)
         .join(' ')
       lines.push(
-        `| ${cell(h.host)} | ${h.requests} | ${cell(statuses)} | ${h.bytesIn} | ${h.bytesOut} | ${h.grants.join(', ')} | ${h.blocked || ''} |`
+        `| ${cell(h.host)} | ${count(h.requests)} | ${cell(statuses)} | ${count(h.bytesIn)} | ${count(h.bytesOut)} | ${h.grants.map((g) => cell(g, 80)).join(', ')} | ${h.blocked ? count(h.blocked) : ''} |`
       )
     }
     if (net.hosts.length > 100)
@@ -52,12 +64,12 @@ export function renderSummary(run: RunOverview, net: NetworkSummary): string {
     lines.push('', '### Blocked', '', '| request | reason | to allow it |', '| --- | --- | --- |')
     for (const b of net.blocked.slice(0, 50))
       lines.push(
-        `| \`${cell(`${b.method} ${b.url}`)}\` | ${b.blocked ?? ''} | ${remedy(b.blocked ?? '')} |`
+        `| ${cell(`${b.method} ${b.url}`, 300)} | ${b.blocked ? cell(b.blocked, 60) : ''} | ${remedy(b.blocked ?? '')} |`
       )
   }
   lines.push(
     '',
-    `Audit head: \`${run.auditHead || 'unavailable'}\` — verify with \`airlock audit verify audit.jsonl --head ${run.auditHead || '<head>'}\``,
+    `Audit head: ${codeSpan(run.auditHead || 'unavailable', { max: 100 })} — verify with ${codeSpan(`airlock audit verify audit.jsonl --head ${run.auditHead || '<head>'}`, { max: 200 })}`,
     ''
   )
   return lines.join('\n')

@@ -80,7 +80,8 @@ export async function run(): Promise<void> {
     await writeSummary(
       renderSummary(
         {
-          what: plan.agent ? `agent \`${plan.agent}\`` : `command \`${plan.command}\``,
+          kind: plan.agent ? 'agent' : 'command',
+          what: plan.agent || plan.command,
           image: plan.image,
           conclusion: result.conclusion,
           exitCode: result.exitCode,

@@ -88,8 +88,9 @@ export class GateConfigError extends AirlockError {
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /**
- * Whether `body` mentions the trigger in prose: not inside code, quotes or HTML comments, and
- * not as part of a longer name (`@airlock-bot`, `me@airlock.dev`).
+ * Whether `body` mentions the trigger in the author's own words, as GitHub renders them (see
+ * {@link proseOnly}: not inside code, quotes, including their lazy continuation lines, HTML,
+ * links or image text), and not as part of a longer name (`@airlock-bot`, `me@airlock.dev`).
  */
 export function hasTrigger(body: string | null | undefined, trigger: string): boolean {
   if (!body || !trigger.trim()) return false

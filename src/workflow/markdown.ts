@@ -1,146 +1,105 @@
-/** A run of markdown text, marked as code (fenced block or inline span) or prose. */
-export interface Segment {
-  text: string
-  code: boolean
-}
-
-const FENCE_OPEN = /^ {0,3}(`{3,}|~{3,})(.*)$/
+import type { PhrasingContent, RootContent } from 'mdast'
+import { parseMarkdown, tooDeep } from '../markdown/safe.js'
 
 /**
- * Splits markdown into code and prose, the way GitHub renders it (CommonMark §4.5 fenced code
- * blocks, §6.1 code spans): a fence closes at a line of at least as many of the same
- * character (or the end of the text); a code span closes at the next backtick run of exactly
- * the same length, and an unmatched run is literal text.
+ * Inline HTML elements whose content is not the author's own prose as GitHub shows it: code
+ * (`<code>`, `<pre>`, …), link text (`<a>`), and elements GitHub strips with their content.
  */
-export function segments(text: string): Segment[] {
-  const out: Segment[] = []
-  const push = (t: string, code: boolean): void => {
-    if (t === '') return
-    const last = out[out.length - 1]
-    if (last && last.code === code) last.text += t
-    else out.push({ text: t, code })
-  }
-  const lines = text.split(/(?<=\n)/)
-  let prose = ''
-  let i = 0
-  while (i < lines.length) {
-    const line = lines[i]!
-    const m = FENCE_OPEN.exec(line.replace(/\r?\n$/, ''))
-    // A backtick fence's info string may not hold backticks (that is an inline span).
-    if (m && !(m[1]![0] === '`' && m[2]!.includes('`'))) {
-      pushInline(prose, push)
-      prose = ''
-      const ch = m[1]![0]!
-      const len = m[1]!.length
-      const close = new RegExp(`^ {0,3}\\${ch}{${len},}[ \\t]*$`)
-      let block = line
-      i++
-      while (i < lines.length) {
-        const l = lines[i]!
-        block += l
-        i++
-        if (close.test(l.replace(/\r?\n$/, ''))) break
-      }
-      push(block, true)
-      continue
-    }
-    prose += line
-    i++
-  }
-  pushInline(prose, push)
-  return out
-}
-
-function pushInline(text: string, push: (t: string, code: boolean) => void): void {
-  let i = 0
-  let plainStart = 0
-  while (i < text.length) {
-    if (text[i] !== '`') {
-      i++
-      continue
-    }
-    let j = i
-    while (text[j] === '`') j++
-    const run = j - i
-    // Find the next run of exactly `run` backticks.
-    let k = j
-    let closeAt = -1
-    while (k < text.length) {
-      if (text[k] !== '`') {
-        k++
-        continue
-      }
-      let e = k
-      while (text[e] === '`') e++
-      if (e - k === run) {
-        closeAt = k
-        break
-      }
-      k = e
-    }
-    if (closeAt < 0) {
-      i = j
-      continue
-    }
-    push(text.slice(plainStart, i), false)
-    push(text.slice(i, closeAt + run), true)
-    i = closeAt + run
-    plainStart = i
-  }
-  push(text.slice(plainStart), false)
-}
+const OPAQUE_TAGS = new Set([
+  'a',
+  'code',
+  'kbd',
+  'noscript',
+  'pre',
+  'samp',
+  'script',
+  'style',
+  'template',
+  'textarea',
+  'tt',
+  'var'
+])
 
 /**
- * The prose of a comment, for finding a trigger phrase: without code (fences, indented
- * blocks, spans, `<code>`/`<pre>`), quotes (`>` lines: someone quoting an earlier request is
- * not a new one) and HTML comments (invisible when rendered). Removed parts become spaces so
- * neighbouring words never join.
+ * The author's own words in a comment, for finding a trigger phrase: the text of paragraphs,
+ * headings and list items, judged by the CommonMark + GFM parser GitHub's rendering follows.
+ * Left out, as GitHub would show them as something other than the author's prose: block
+ * quotes (including lazy continuation lines, which GitHub renders inside the quote: someone
+ * quoting a request is not making one), code spans, fenced and indented code, HTML blocks and
+ * comments, inline `<code>`/`<a>`/… elements, link text and URLs, image alt text, autolinked
+ * addresses, tables and footnotes. Blocks are separated by newlines and left-out inline parts
+ * by spaces, so neighbouring words never join.
  */
 export function proseOnly(text: string): string {
-  const noComments = text.replace(/<!--[\s\S]*?(?:-->|$)/g, ' ')
-  const noHtmlCode = noComments.replace(/<(code|pre|tt|kbd|samp)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
-  const prose = segments(noHtmlCode)
-    .map((s) => (s.code ? s.text.replace(/[^\n]/g, ' ') : s.text))
-    .join('')
-  // Blanking keeps every newline, so line i of the blanked text is line i of the original;
-  // indentation and quote markers are judged on the original line.
-  const original = noHtmlCode.split('\n')
-  const lines = prose.split('\n')
-  const kept: string[] = []
-  let prevBlank = true
-  let inIndented = false
-  lines.forEach((line, i) => {
-    const orig = original[i] ?? ''
-    const blank = orig.trim() === ''
-    // CommonMark §4.4: an indented code block starts after a blank line (not inside a paragraph).
-    if (!blank && /^( {4}|\t)/.test(orig) && (prevBlank || inIndented)) {
-      inIndented = true
-      kept.push('')
-      prevBlank = false
-      return
+  // Nesting deep enough to stall the parser: no prose that can be trusted.
+  if (tooDeep(text)) return ''
+  let tree
+  try {
+    tree = parseMarkdown(text.replace(/\r\n?/g, '\n'))
+  } catch {
+    // Nesting deep enough to exhaust the parser's stack: no prose that can be trusted.
+    return ''
+  }
+  const out: string[] = []
+  const walk = (nodes: RootContent[]): void => {
+    for (const n of nodes) {
+      switch (n.type) {
+        case 'paragraph':
+        case 'heading':
+          out.push(phrasing(n.children))
+          break
+        case 'list':
+          for (const item of n.children) walk(item.children)
+          break
+        default:
+          // blockquote, code, html, table, definition, footnoteDefinition, thematicBreak…
+          break
+      }
     }
-    if (!blank) inIndented = false
-    kept.push(/^ {0,3}>/.test(orig) ? '' : line)
-    prevBlank = blank
-  })
-  return kept.join('\n')
+  }
+  try {
+    walk(tree.children)
+  } catch {
+    return ''
+  }
+  return out.join('\n')
 }
 
-/**
- * Turns `@name` and `@org/team` mentions in agent-written text into code spans, so a
- * prompt-injected agent cannot page people or teams. Text already in code is left alone.
- */
-export function neutralizeMentions(text: string): string {
-  return segments(text)
-    .map((s) =>
-      s.code
-        ? s.text
-        : s.text.replace(
-            /(^|[^\w`@/.-])@([A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\/[A-Za-z0-9._-]+)?)(?![\w-])/g,
-            '$1`@$2`'
-          )
-    )
-    .join('')
+function phrasing(nodes: PhrasingContent[]): string {
+  let out = ''
+  // Open inline HTML elements whose content is left out (`<code>…</code>`).
+  const open: string[] = []
+  const visit = (n: PhrasingContent): void => {
+    switch (n.type) {
+      case 'text':
+        out += open.length > 0 ? ' ' : n.value
+        break
+      case 'emphasis':
+      case 'strong':
+      case 'delete':
+        for (const c of n.children) visit(c)
+        break
+      case 'break':
+        out += '\n'
+        break
+      case 'html': {
+        const tag = /^<(\/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(\/?)>$/.exec(n.value.trim())
+        const name = tag?.[2]?.toLowerCase()
+        if (tag && name && OPAQUE_TAGS.has(name) && !tag[3]) {
+          if (!tag[1]) open.push(name)
+          else if (open.includes(name)) open.length = open.lastIndexOf(name)
+        }
+        out += ' '
+        break
+      }
+      default:
+        // inlineCode, link, linkReference, image, imageReference, footnoteReference.
+        out += ' '
+        break
+    }
+  }
+  for (const n of nodes) visit(n)
+  return out
 }
 
 /** A code fence long enough to wrap `text` (one backtick more than its longest run). */

@@ -1,8 +1,17 @@
 import { AirlockError } from '../errors.js'
+import { fenceFor } from './markdown.js'
 import { applyHunks, filePath, gitBlobSha, type FileDiff } from './diff.js'
 import type { Delivery } from './gate.js'
 import { GitHubApiError, encodePath, repoPath, type GitHubClient, type RepoRef } from './github.js'
-import { fenceFor, neutralizeMentions } from './markdown.js'
+import {
+  codeBlock,
+  codeSpan,
+  hasInvisible,
+  revealInvisible,
+  safeMarkdown,
+  safeText,
+  safeTitle
+} from '../markdown/safe.js'
 import { assertPatchAllowed, type PatchPolicy } from './patch.js'
 import { placeComments, type Review, type ReviewComment } from './review.js'
 
@@ -12,6 +21,23 @@ export const REVIEW_MARKER = '<!-- airlock:review -->'
 
 /** Longest comment GitHub accepts is 65536 characters; stay clear of it. */
 const MAX_COMMENT = 60_000
+
+/** Room for the agent's review summary and its final message (rendered, in characters). */
+const MAX_AGENT_TEXT = 40_000
+
+/** Room for one inline review comment, or one comment listed outside the diff. */
+const MAX_INLINE_COMMENT = 8_000
+
+/**
+ * A GitHub login as a mention (the requester is told their request was picked up). A login
+ * is letters, digits and single hyphens (a bot's ends in `[bot]`); anything else is not a
+ * login and is shown as code, so a forged actor cannot mention someone else or add Markdown.
+ */
+export function mentionLogin(login: string): string {
+  return /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$/.test(login)
+    ? `@${login}`
+    : codeSpan(login, { max: 60 })
+}
 
 /** What a reaction or reply is attached to. */
 export interface ReactionTarget {
@@ -68,16 +94,27 @@ export async function updateComment(
   })
 }
 
-function clip(body: string): string {
-  if (body.length <= MAX_COMMENT) return body
-  return `${body.slice(0, MAX_COMMENT)}\n\n…(cut at ${MAX_COMMENT} characters)`
+/**
+ * Keeps a body under GitHub's limit. Agent text is cut before it is neutralised (see
+ * safeMarkdown), so this is the last resort: it cuts at a line boundary (Airlock's Markdown
+ * never spans a code span or an escape over lines, so no neutralising construct is split)
+ * and keeps a trailing marker line.
+ */
+export function clip(body: string, max = MAX_COMMENT): string {
+  if (body.length <= max) return body
+  const lastNl = body.lastIndexOf('\n')
+  const tail = /^<!-- airlock:[a-z-]+ -->$/.test(body.slice(lastNl + 1)) ? body.slice(lastNl) : ''
+  const note = `\n\n…(cut at ${max} characters)`
+  let cut = body.lastIndexOf('\n', max - tail.length - note.length)
+  if (cut <= 0) cut = 0
+  return `${body.slice(0, cut)}${note}${tail}`
 }
 
 /** The tracking comment posted when a run starts. */
 export function workingBody(runUrl: string, actor: string): string {
   return [
     TRACKING_MARKER,
-    `**Airlock** is working on the request from @${actor} — [follow the run](${runUrl}).`
+    `**Airlock** is working on the request from ${mentionLogin(actor)} — [follow the run](${runUrl}).`
   ].join('\n')
 }
 
@@ -106,9 +143,16 @@ export interface PublishedReview {
 
 function formatOutside(list: { comment: ReviewComment; reason: string }[]): string {
   if (list.length === 0) return ''
+  // Each comment's path (the agent's) as code, its body re-rendered inert and indented under
+  // the list item; the <details> around it is Airlock's, and nothing in a rendered body can
+  // close it (raw HTML from the agent comes out as code).
   const items = list.map(({ comment: c }) => {
     const where = `${c.path}:${c.startLine ? `${c.startLine}-` : ''}${c.line}`
-    return `- \`${where.replace(/`/g, "'")}\`: ${neutralizeMentions(c.body).replace(/\n/g, '\n  ')}`
+    const body = safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT })
+    return `- ${codeSpan(where, { max: 300 })}\n\n${body
+      .split('\n')
+      .map((l) => (l === '' ? '' : `  ${l}`))
+      .join('\n')}`
   })
   return [
     '',
@@ -122,7 +166,9 @@ function formatOutside(list: { comment: ReviewComment; reason: string }[]): stri
 
 function reviewBody(summary: string, outside: string, commitId: string, runUrl?: string): string {
   const footer = `<sub>Review by Airlock of ${commitId.slice(0, 12)}${runUrl ? ` · [run](${runUrl})` : ''}</sub>`
-  return clip(`${neutralizeMentions(summary)}\n${outside}\n\n${footer}\n${REVIEW_MARKER}`)
+  return clip(
+    `${safeMarkdown(summary, { maxChars: MAX_AGENT_TEXT })}\n${outside}\n\n${footer}\n${REVIEW_MARKER}`
+  )
 }
 
 /** A review that cannot be posted under the chosen policy. */
@@ -157,7 +203,7 @@ export async function publishReview(
       path: c.path,
       line: c.line,
       side: c.side,
-      body: neutralizeMentions(c.body)
+      body: safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT })
     }
     if (c.startLine !== undefined) {
       o.start_line = c.startLine
@@ -685,7 +731,7 @@ function commitMessage(input: PublishPatchInput): string {
     input.actor && input.actorId
       ? `\n\nCo-authored-by: ${input.actor} <${input.actorId}+${input.actor}@users.noreply.${host}>`
       : ''
-  return `${subject}\n\nRequested by @${input.actor} in #${input.number}${input.runUrl ? `\n${input.runUrl}` : ''}.${trailer}`
+  return `${subject}\n\nRequested by ${mentionLogin(input.actor)} in #${input.number}${input.runUrl ? `\n${input.runUrl}` : ''}.${trailer}`
 }
 
 /**
@@ -735,10 +781,11 @@ export async function publishPatch(
     repoPath(repo, 'pulls'),
     {
       body: {
-        title: `Airlock: ${input.title || `changes for ${what} #${input.number}`}`.slice(0, 250),
+        // The issue's title is anyone's text: one line, no mentions, references or links.
+        title: `Airlock: ${input.title ? safeTitle(input.title, 200) : `changes for ${what} #${input.number}`}`,
         head: branch,
         base: baseBranch,
-        body: `Changes Airlock made for ${what} #${input.number}, requested by @${input.actor}.${input.runUrl ? `\n\n[Run](${input.runUrl})` : ''}\n\n${TRACKING_MARKER}`,
+        body: `Changes Airlock made for ${what} #${input.number}, requested by ${mentionLogin(input.actor)}.${input.runUrl ? `\n\n[Run](${input.runUrl})` : ''}\n\n${TRACKING_MARKER}`,
         maintainer_can_modify: true
       }
     }
@@ -766,9 +813,14 @@ export function finishedBody(opts: {
   const lines = [TRACKING_MARKER]
   const run = opts.input.runUrl ? ` — [run](${opts.input.runUrl})` : ''
   if (opts.agentFailed)
-    lines.push(`**Airlock** did not finish: the agent ${opts.agentFailed}${run}.`)
+    lines.push(`**Airlock** did not finish: the agent ${safeText(opts.agentFailed)}${run}.`)
   else if (opts.error)
-    lines.push(`**Airlock** could not publish the changes${run}:`, '', opts.error)
+    // An error can quote the agent (paths of its patch, a server's message): shown as text.
+    lines.push(
+      `**Airlock** could not publish the changes${run}:`,
+      '',
+      codeBlock(opts.error.slice(0, 4_000), 'text')
+    )
   else {
     const p = opts.published
     const sha = p?.commitSha?.slice(0, 12) ?? ''
@@ -776,14 +828,14 @@ export function finishedBody(opts: {
       !p || p.outcome === 'no-changes'
         ? 'finished with no changes to the files'
         : p.outcome === 'pushed'
-          ? `pushed ${sha} to \`${opts.input.branch}\``
+          ? `pushed ${sha} to ${codeSpan(opts.input.branch, { max: 250 })}`
           : p.outcome === 'pull-request'
-            ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on \`${opts.input.branch}\`)`
+            ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on ${codeSpan(opts.input.branch, { max: 250 })})`
             : 'made changes; this pull request comes from a fork, so they are below to apply'
     lines.push(`**Airlock** ${head}${run}.`)
   }
   const result = opts.input.result?.trim()
-  if (result) lines.push('', neutralizeMentions(result))
+  if (result) lines.push('', safeMarkdown(result, { maxChars: MAX_AGENT_TEXT }))
   if (opts.published?.outcome === 'comment' && opts.patch) {
     const text = opts.patch.toString('utf8')
     if (text.length + lines.join('\n').length > MAX_COMMENT - 1_000) {
@@ -793,6 +845,18 @@ export function finishedBody(opts: {
       )
       return lines.join('\n')
     }
+    // The patch must stay byte-exact to apply, so hidden characters in it are not revealed
+    // in place; the reader is warned instead (they could make the code read differently).
+    if (hasInvisible(text))
+      lines.push(
+        '',
+        `**Warning:** the patch holds invisible or bidirectional control characters (${codeSpan(
+          revealInvisible(
+            [...new Set(text.match(/[^\t\n\x20-\x7e]/gu) ?? [])].filter(hasInvisible).join('')
+          ),
+          { max: 200 }
+        )}); read it in the run's artifacts before applying it.`
+      )
     const fence = fenceFor(text)
     lines.push(
       '',

@@ -37,7 +37,21 @@ describe('hasTrigger', () => {
     ['<code>@airlock</code>', false],
     ['Text\n\n    @airlock in indented code', false],
     ['```\ncode\n```\n@airlock after the fence', true],
-    ['`inline` then @airlock', true]
+    ['`inline` then @airlock', true],
+    // GitHub renders a lazy continuation line inside the quote above it.
+    ['> From the reporter:\n@airlock please do it', false],
+    ['> - item\n@airlock lazy list line in a quote', false],
+    ['- > @airlock quote in a list', false],
+    ['[@airlock run](https://example.com)', false],
+    ['![@airlock run](x.png)', false],
+    ['<div>\n@airlock in an HTML block\n</div>', false],
+    ['<!--\n@airlock\n-->', false],
+    ['<a href="https://example.com">@airlock</a>', false],
+    ['``a ` @airlock``', false],
+    ['> quoted\n\n@airlock after the quote', true],
+    ['- @airlock in a list item', true],
+    ['# @airlock in a heading', true],
+    ['**@airlock** in bold', true]
   ])('%j → %s', (body, want) => {
     expect(hasTrigger(body, '@airlock')).toBe(want)
   })

@@ -6,7 +6,16 @@ import { validatePatch } from '../patch.js'
 import { REVIEW_FILE } from '../prompt.js'
 import { extractReviewJson, parseReview, REVIEW_DEFAULTS } from '../review.js'
 import { diffWorkspace, readAgentFile } from '../workspace.js'
-import { choiceInput, input, intInput, requiredInput, setOutputs } from './io.js'
+import {
+  choiceInput,
+  info,
+  input,
+  intInput,
+  logValue,
+  requiredInput,
+  setOutputs,
+  warning
+} from './io.js'
 
 /**
  * The collect step, in the agent job after the agent ran: gathers what the agent produced
@@ -42,8 +51,8 @@ export async function run(): Promise<void> {
           maxBytes,
           maxComments: intInput('max-comments', REVIEW_DEFAULTS.maxComments, 0, 100)
         })
-        for (const p of parsed.problems) core.warning(`review: ${p}`)
-        for (const w of parsed.warnings) core.info(`review: ${w}`)
+        for (const p of parsed.problems) warning(`review: ${logValue(p)}`)
+        for (const w of parsed.warnings) info(`review: ${logValue(w)}`)
         core.info(`review taken from ${source}`)
         setOutputs({ 'review-found': true })
         meta.review = true
@@ -58,7 +67,7 @@ export async function run(): Promise<void> {
       const v = validatePatch(patch, {
         maxBytes: intInput('max-patch-bytes', 1024 * 1024, 1, 64 * 1024 * 1024)
       })
-      for (const p of v.problems) core.warning(`patch: ${p}`)
+      for (const p of v.problems) warning(`patch: ${logValue(p)}`)
       core.info(`the agent changed ${v.files.length} file(s) (${patch.length} bytes of patch)`)
       setOutputs({ 'has-changes': v.files.length > 0, files: v.files.length })
       meta.files = v.files.length

@@ -3,7 +3,16 @@ import { errorMessage } from '../../errors.js'
 import { readContext, runUrl } from '../context.js'
 import { evaluateGate, parseList, type GateDecision } from '../gate.js'
 import { addReaction, createComment, workingBody } from '../publish.js'
-import { boolInput, choiceInput, clientFromInputs, input, setOutputs } from './io.js'
+import {
+  boolInput,
+  choiceInput,
+  clientFromInputs,
+  info,
+  input,
+  logValue,
+  setOutputs,
+  warning
+} from './io.js'
 
 function outputs(
   d: GateDecision,
@@ -52,11 +61,11 @@ export async function run(): Promise<void> {
       prDelivery: choiceInput('pr-delivery', ['push', 'pull-request'] as const, 'push')
     })
     if (!decision.run) {
-      core.notice(`Airlock is not running: ${decision.reason}`)
+      core.notice(`Airlock is not running: ${logValue(decision.reason)}`)
       setOutputs(outputs(decision))
       return
     }
-    core.info(`Airlock will ${decision.reason}`)
+    info(`Airlock will ${logValue(decision.reason)}`)
     let tracking = 0
     if (mode === 'respond' && boolInput('acknowledge', true)) {
       const reaction = input('reaction') || 'eyes'
@@ -69,7 +78,7 @@ export async function run(): Promise<void> {
         )
       } catch (err) {
         // A missing reaction is cosmetic; the tracking comment is what matters.
-        core.warning(`could not add the ${reaction} reaction: ${errorMessage(err)}`)
+        warning(`could not add the ${logValue(reaction)} reaction: ${logValue(errorMessage(err))}`)
       }
       tracking = (
         await createComment(

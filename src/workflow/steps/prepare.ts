@@ -8,7 +8,17 @@ import { fetchPullDiff } from '../pull-diff.js'
 import { DIFF_FILE, PROMPT_FILE, respondPrompt, reviewPrompt } from '../prompt.js'
 import { REVIEW_DEFAULTS } from '../review.js'
 import { RUN_DIR, restoreAgentConfig, snapshotWorkspace } from '../workspace.js'
-import { boolInput, choiceInput, clientFromInputs, input, intInput, setOutputs } from './io.js'
+import {
+  boolInput,
+  choiceInput,
+  clientFromInputs,
+  info,
+  input,
+  intInput,
+  logValue,
+  setOutputs,
+  warning
+} from './io.js'
 
 /**
  * The prepare step, in the agent job before the agent starts: refuses a cloud grant without
@@ -54,9 +64,9 @@ export async function run(): Promise<void> {
       core.info(
         `agent configuration from the base commit ${baseSha.slice(0, 12)}: removed ${r.removed.length} path(s) from the checkout, restored ${r.restored.length}`
       )
-      for (const p of r.removed) core.info(`  removed ${p}`)
-      for (const p of r.restored) core.info(`  restored ${p}`)
-      for (const w of r.warnings) core.warning(w)
+      for (const p of r.removed) info(`  removed ${logValue(p)}`)
+      for (const p of r.restored) info(`  restored ${logValue(p)}`)
+      for (const w of r.warnings) warning(logValue(w))
       out['restored-config'] = r.restored.length
     } else if (mode !== 'agent' && isPr) {
       throw new InputError('base-sha', 'is required for pull requests')

@@ -16,8 +16,10 @@ import {
   boolInput,
   choiceInput,
   clientFromInputs,
+  info,
   input,
   intInput,
+  logValue,
   requiredInput,
   setOutputs
 } from './io.js'
@@ -85,7 +87,7 @@ export async function run(): Promise<void> {
       await say(finishedBody({ input: patchInput, error: errorMessage(err) }))
       throw err
     }
-    for (const n of published.notes ?? []) core.notice(n)
+    for (const n of published.notes ?? []) core.notice(logValue(n))
     await say(
       finishedBody({
         input: { ...patchInput, branch: published.branch ?? patchInput.branch },
@@ -93,8 +95,8 @@ export async function run(): Promise<void> {
         patch: patchInput.patch
       })
     )
-    core.info(
-      `${published.outcome}: ${published.files.length} file(s)${published.commitSha ? `, commit ${published.commitSha}` : ''}${published.pullUrl ? `, ${published.pullUrl}` : ''}`
+    info(
+      `${published.outcome}: ${published.files.length} file(s)${published.commitSha ? `, commit ${logValue(published.commitSha)}` : ''}${published.pullUrl ? `, ${logValue(published.pullUrl)}` : ''}`
     )
     setOutputs({
       outcome: published.outcome,

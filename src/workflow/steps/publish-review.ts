@@ -6,7 +6,15 @@ import { fetchPullDiff } from '../pull-diff.js'
 import { publishReview } from '../publish.js'
 import { parseReview, REVIEW_DEFAULTS, ReviewRejectedError } from '../review.js'
 import { readAgentFile } from '../workspace.js'
-import { choiceInput, clientFromInputs, intInput, requiredInput, setOutputs } from './io.js'
+import {
+  choiceInput,
+  clientFromInputs,
+  info,
+  intInput,
+  logValue,
+  requiredInput,
+  setOutputs
+} from './io.js'
 
 /**
  * The publish-review step, in the writing job (which never runs the agent): validates the
@@ -30,7 +38,7 @@ export async function run(): Promise<void> {
     const raw = await readAgentFile(dir, 'review.json', limits.maxBytes)
     if (!raw) throw new ReviewRejectedError(['the agent produced no review.json'])
     const parsed = parseReview(raw.toString('utf8'), limits)
-    for (const w of parsed.warnings) core.info(`review: ${w}`)
+    for (const w of parsed.warnings) info(`review: ${logValue(w)}`)
     if (!parsed.review) throw new ReviewRejectedError(parsed.problems)
     const diff = await fetchPullDiff(client, ctx.repo, { number, baseSha, headSha })
     const published = await publishReview(client, ctx.repo, {
@@ -41,7 +49,7 @@ export async function run(): Promise<void> {
       outsideDiff: choiceInput('outside-diff', ['summary', 'drop', 'fail'] as const, 'summary'),
       runUrl: runUrl(ctx)
     })
-    for (const n of published.notes) core.info(`review: ${n}`)
+    for (const n of published.notes) info(`review: ${logValue(n)}`)
     core.info(
       `posted review ${published.reviewId}: ${published.inline} inline comment(s), ${published.outside} outside the diff`
     )
