@@ -195,6 +195,13 @@ export class InjectionTable implements ProxyConfigurer {
         : undefined
     set(secret, fake && `${scheme} ${fake}`)
     set(m[2], fake)
+    // The same base64 without its padding (and in the URL alphabet) still decodes to the
+    // token: an upstream that re-encodes the value (base64url, JWT-style) echoes it so.
+    const bare = m[2].replace(/=+$/, '')
+    const url = bare.replace(/\+/g, '-').replace(/\//g, '_')
+    const fakeBare = fake?.replace(/=+$/, '')
+    if (bare !== m[2]) set(bare, fakeBare)
+    if (url !== bare) set(url, fakeBare?.replace(/\+/g, '-').replace(/\//g, '_'))
     if (colon >= 0 && password.length >= 8) set(password, replacement)
   }
 

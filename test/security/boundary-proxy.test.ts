@@ -35,7 +35,6 @@ import { writeSuiteResults, type AttackResult, type CheckResult } from './suppor
 /** 49 characters: with `x-access-token:` 64, so the Basic form's base64 ends in `==`. */
 const TOKEN = `${realToken()}x`
 const B64 = Buffer.from(`x-access-token:${TOKEN}`).toString('base64')
-const BASIC = `Basic ${B64}`
 /** A custom credential sent as `X-Api-Key: Key <value>`; all lower case (header names). */
 const CUSTOM = `custsecret${randomBytes(12).toString('hex')}`
 /** A custom credential shaped like an AWS secret key: it holds `/` and `+`. */
@@ -46,10 +45,8 @@ const HOSTS = ['api.github.com', 'github.com', 'other.test']
 const FORMS = [
   TOKEN,
   TOKEN.toLowerCase(),
-  B64,
-  encodeURIComponent(B64),
-  encodeURIComponent(BASIC),
-  encodeURIComponent(BASIC).replace(/%20/g, '+'),
+  // The base64 without its padding: every echo of the Basic value, encoded or not, holds it.
+  B64.replace(/=+$/, ''),
   CUSTOM,
   SLASHY,
   encodeURIComponent(SLASHY),
@@ -369,7 +366,7 @@ afterAll(async () => {
   if (results.length === EXPECTED) writeSuiteResults('boundary-proxy', results)
 })
 
-const EXPECTED = 49
+const EXPECTED = 50
 
 // ---------------------------------------------------------------------------------------
 // Class 23: responses the scrubber never saw
@@ -1127,4 +1124,15 @@ describe('39 encoded echoes of the injected value', () => {
     const buf = await exchange('github.com', request('/enc-lower', 'github.com'))
     return noLeak(buf, 200, 'the lower-case escape form was replaced')
   })
+  scenarios.set('/enc-unpadded', (req, sock) =>
+    answer(sock, '200 OK', [], `seen=${req.auth.replace(/^Basic /, '').replace(/=+$/, '')}.`)
+  )
+  attack(
+    '39.5',
+    'An echo of the `Basic` value’s base64 with its `=` padding stripped (as base64url and JWT-style encoders write it)',
+    async () => {
+      const buf = await exchange('github.com', request('/enc-unpadded', 'github.com'))
+      return noLeak(buf, 200, 'the unpadded base64 is a known secret form and was replaced')
+    }
+  )
 })
