@@ -581,12 +581,11 @@ export class AirlockProxy implements EndpointRouter {
         decision.message ?? `Airlock blocked ${url}`,
         url
       )
-    // A Host that does not parse (`plain.test.`, `a@b`) is refused like one that differs: a
-    // shared server may route it to another virtual host (RFC 9112 §3.2.2 lets the URL win,
-    // but the upstream sees the header).
     // The URL's authority and the Host must each be an exact form of the origin the policy
-    // checked; forms that only normalise to it are refused, and the upstream gets the
-    // canonical Host (forward sets it), never the client's text.
+    // checked: one that differs or only normalises to it (`plain.test.`, `a@b`, `:0080`) is
+    // refused, since a shared server may route it to another virtual host (RFC 9112 §3.2.2
+    // lets the URL win, but the upstream sees the header). The upstream gets the canonical
+    // Host (forward sets it), never the client's text.
     const authority = rawAuthority(url)
     if (
       authority === undefined ||
