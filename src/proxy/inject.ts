@@ -165,7 +165,15 @@ export class InjectionTable implements ProxyConfigurer {
     // grant's raw token after its provider set a placeholder must not downgrade echoes of
     // the key from the placeholder to `airlock-redacted`.
     const set = (s: string, r: string | undefined): void => {
-      this.secrets.set(s, r ?? this.secrets.get(s) ?? 'airlock-redacted')
+      const replacement = r ?? this.secrets.get(s) ?? 'airlock-redacted'
+      this.secrets.set(s, replacement)
+      // An upstream may hand the value back encoded (a redirect's query, a JSON body that
+      // escapes `/`): a Basic value's base64 has `+`, `/`, `=`, and a header value a space.
+      // Each encoded form is a secret too, replaced by the same encoding of the replacement.
+      for (const encode of ENCODINGS) {
+        const form = encode(s)
+        if (form !== s && form.length >= 8) this.secrets.set(form, encode(replacement))
+      }
       this.sortedSecrets = undefined
     }
     // `Bearer x` / `Basic x`: the bare token too and, for Basic, the decoded password; each
@@ -187,6 +195,13 @@ export class InjectionTable implements ProxyConfigurer {
         : undefined
     set(secret, fake && `${scheme} ${fake}`)
     set(m[2], fake)
+    // The same base64 without its padding (and in the URL alphabet) still decodes to the
+    // token: an upstream that re-encodes the value (base64url, JWT-style) echoes it so.
+    const bare = m[2].replace(/=+$/, '')
+    const url = bare.replace(/\+/g, '-').replace(/\//g, '_')
+    const fakeBare = fake?.replace(/=+$/, '')
+    if (bare !== m[2]) set(bare, fakeBare)
+    if (url !== bare) set(url, fakeBare?.replace(/\+/g, '-').replace(/\//g, '_'))
     if (colon >= 0 && password.length >= 8) set(password, replacement)
   }
 
@@ -274,6 +289,33 @@ function chooseCredentials(
     }
   }
   return chosen
+}
+
+/** Encodings an echoed secret commonly arrives in (URL query, form, JSON with `\/`). */
+const ENCODINGS: ReadonlyArray<(s: string) => string> = [
+  (s) => encodeURIComponent(s),
+  (s) => encodeURIComponent(s).replace(/%20/g, '+'),
+  (s) => encodeURIComponent(s).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+  (s) => s.replace(/\//g, '\\/')
+]
+
+/** Lower-case forms per secret list, for header names (parsers lower-case them). */
+const lowerOf = new WeakMap<ReadonlyArray<[string, string]>, string[]>()
+
+/**
+ * Whether a header name holds a secret. Names are compared in lower case: the client's
+ * parser may fold them, and a name cannot carry a replacement (a placeholder may hold
+ * characters a name may not), so such a header is dropped, not rewritten.
+ */
+export function nameHoldsSecret(name: string, secrets: ReadonlyArray<[string, string]>): boolean {
+  if (name.length < 8) return false
+  let lower = lowerOf.get(secrets)
+  if (!lower) {
+    lower = secrets.map(([s]) => s.toLowerCase())
+    lowerOf.set(secrets, lower)
+  }
+  const n = name.toLowerCase()
+  return lower.some((s) => n.includes(s))
 }
 
 /** Replaces every occurrence of each secret in text (used on header values and small bodies). */

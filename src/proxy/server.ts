@@ -9,6 +9,7 @@ import type { EndpointHandler, EndpointRouter, RequestSigner } from '../provider
 import type { AuditLog } from './audit.js'
 import {
   InjectionTable,
+  nameHoldsSecret,
   scrubBuffer,
   StreamScrubber,
   scrubText,
@@ -329,6 +330,9 @@ export class AirlockProxy implements EndpointRouter {
     url?: string
   ): void {
     this.recordBlock(req.method ?? '', url ?? req.url ?? '', reason)
+    // A refusal quotes what the client sent (a URL, a Host): it goes through the scrubber
+    // like every other answer, so no answer of this proxy can carry a known secret.
+    message = scrubText(message, this.opts.injection.secretList())
     const body = `${message}\n`
     if (target instanceof net.Socket)
       this.refuseRaw(
@@ -465,7 +469,15 @@ export class AirlockProxy implements EndpointRouter {
     if (!path.startsWith('/')) {
       // Absolute-form inside a tunnel (RFC 9112 §3.2.2): allowed only for the tunnel's own origin.
       const abs = parseAbsolute(path)
-      if (!abs || abs.host !== tunnel.host || abs.port !== tunnel.port || abs.scheme !== 'https') {
+      const authority = rawAuthority(path)
+      if (
+        !abs ||
+        abs.host !== tunnel.host ||
+        abs.port !== tunnel.port ||
+        abs.scheme !== 'https' ||
+        authority === undefined ||
+        !isHostForm(authority, tunnel.host, tunnel.port, tunnel.port === 443)
+      ) {
         this.block(
           req,
           res,
@@ -477,8 +489,9 @@ export class AirlockProxy implements EndpointRouter {
       }
       path = abs.path
     }
-    const hostHeader = parseAuthority(req.headers.host ?? '', tunnel.port)
-    if (!hostHeader || hostHeader.host !== tunnel.host || hostHeader.port !== tunnel.port) {
+    // Only an exact form of the tunnel's name passes (not one that merely normalises to it),
+    // and what goes upstream is the canonical form checked here, never the client's text.
+    if (!isHostForm(req.headers.host ?? '', tunnel.host, tunnel.port, true)) {
       this.block(
         req,
         res,
@@ -568,14 +581,16 @@ export class AirlockProxy implements EndpointRouter {
         decision.message ?? `Airlock blocked ${url}`,
         url
       )
-    // A Host that does not parse (`plain.test.`, `a@b`) is refused like one that differs: a
-    // shared server may route it to another virtual host (RFC 9112 §3.2.2 lets the URL win,
-    // but the upstream sees the header).
-    const hostHeader =
-      req.headers.host === undefined ? undefined : parseAuthority(req.headers.host, abs.port)
+    // The URL's authority and the Host must each be an exact form of the origin the policy
+    // checked: one that differs or only normalises to it (`plain.test.`, `a@b`, `:0080`) is
+    // refused, since a shared server may route it to another virtual host (RFC 9112 §3.2.2
+    // lets the URL win, but the upstream sees the header). The upstream gets the canonical
+    // Host (forward sets it), never the client's text.
+    const authority = rawAuthority(url)
     if (
-      req.headers.host !== undefined &&
-      (!hostHeader || hostHeader.host !== abs.host || hostHeader.port !== abs.port)
+      authority === undefined ||
+      !isHostForm(authority, abs.host, abs.port, abs.port === 80) ||
+      (req.headers.host !== undefined && !isHostForm(req.headers.host, abs.host, abs.port, true))
     ) {
       return this.block(
         req,
@@ -685,6 +700,8 @@ export class AirlockProxy implements EndpointRouter {
     const origin = `${target.scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}${target.port === defaultPort ? '' : `:${target.port}`}`
     const logUrl = `${origin}${target.path}`
     const clientHeaders = stripHopByHop(req.headers)
+    // The Host checked against the tunnel (or URL) goes upstream in its one canonical form.
+    clientHeaders.host = hostHeaderFor(target.host, target.port, defaultPort)
     const inj: InjectionResult = target.inject
       ? this.opts.injection.apply(target.host, target.path, clientHeaders)
       : {
@@ -786,18 +803,13 @@ export class AirlockProxy implements EndpointRouter {
       })
       if (Buffer.isBuffer(body)) entry.bytesOut = body.length
       entry.status = up.statusCode
-      const respHeaders = stripHopByHop(up.headers)
-      if (scrub)
-        for (const [k, v] of Object.entries(respHeaders)) {
-          // Repeated headers (Set-Cookie above all) arrive as arrays; scrub every value.
-          if (typeof v === 'string') respHeaders[k] = scrubText(v, secrets)
-          else if (Array.isArray(v)) respHeaders[k] = v.map((x) => scrubText(x, secrets))
-        }
-      entry.responseHeaders = redactHeaders(respHeaders, undefined, secrets)
-      if (inj.transformers.length > 0 && isBufferable(respHeaders)) {
+      if (inj.transformers.length > 0 && isBufferable(up.headers)) {
+        const respHeaders = responseHeaders(up.headers, secrets)
+        entry.responseHeaders = redactHeaders(respHeaders, undefined, secrets)
+        const codings = scrub ? bodyCodings(up.headers) : []
         let buffered = await readAll(up.body, 1024 * 1024)
-        if (scrub && respHeaders['content-encoding'] !== undefined) {
-          buffered = decodeSync(String(respHeaders['content-encoding']), buffered)
+        if (codings.length > 0) {
+          for (const c of codings) buffered = decodeSync(c, buffered)
           delete respHeaders['content-encoding']
         }
         let out = { status: up.statusCode, headers: respHeaders, body: buffered }
@@ -813,71 +825,18 @@ export class AirlockProxy implements EndpointRouter {
         }
         entry.status = out.status
         // Scrub first, then frame: a replacement may be longer or shorter than the secret.
-        const final = scrub
-          ? Buffer.from(scrubText(out.body.toString('latin1'), secrets), 'latin1')
-          : out.body
+        const final = scrub ? scrubBuffer(out.body, secrets) : out.body
         out.headers['content-length'] = String(final.length)
         res.writeHead(out.status, out.headers as http.OutgoingHttpHeaders)
         res.end(final)
         entry.bytesIn = final.length
         return
       }
-      // A small response of known length (most API answers) is read whole, scrubbed and sent
-      // with its headers in one write and an exact Content-Length: streaming it through the
-      // scrubber would need chunked framing and a separate TLS record for the headers.
-      const declared = Number(respHeaders['content-length'] ?? NaN)
-      if (
-        scrub &&
-        Number.isInteger(declared) &&
-        declared <= SMALL_BODY_BYTES &&
-        respHeaders['content-encoding'] === undefined &&
-        responseHasBody(entry.method, up.statusCode)
-      ) {
-        const raw = await readAll(up.body, SMALL_BODY_BYTES)
-        entry.bytesIn = raw.length
-        const out = scrubBuffer(raw, secrets)
-        respHeaders['content-length'] = String(out.length)
-        res.writeHead(up.statusCode, respHeaders as http.OutgoingHttpHeaders)
-        res.end(out)
-        return
-      }
-      // One stage counts (and, for credentialed hosts, scrubs): every extra stream stage costs
-      // a hop per chunk on the hot path.
-      const scrubber =
-        scrub && secrets.length > 0 && responseHasBody(entry.method, up.statusCode)
-          ? new StreamScrubber(secrets)
-          : undefined
-      if (scrubber) {
-        // Scrubbing can change the length; let Node frame the body as chunked instead. A
-        // response without a body (HEAD, 204, 304) keeps its Content-Length: it describes
-        // the resource, and clients read sizes from HEAD (RFC 9110 §9.3.2).
-        delete respHeaders['content-length']
-      }
-      // A compressed body would hide a secret from the scrubber: decode it, and send it on
-      // uncompressed.
-      const decoder = scrubber ? decoderFor(respHeaders['content-encoding']) : undefined
-      if (decoder === null) throw new UpstreamEncodingError(String(respHeaders['content-encoding']))
-      if (decoder) delete respHeaders['content-encoding']
-      const stage = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          entry.bytesIn += chunk.length
-          cb(null, scrubber ? scrubber.push(chunk) : chunk)
-        },
-        flush(cb) {
-          cb(null, scrubber?.flush())
-        }
-      })
-      res.writeHead(up.statusCode, respHeaders as http.OutgoingHttpHeaders)
-      // Streams (SSE, ndjson: no length) get their headers at once; a response with a length
-      // sends headers with its first chunk, saving a TLS record per request.
-      if (respHeaders['content-length'] === undefined) res.flushHeaders()
-      // Every stage sits in one pipeline, so a failure anywhere (the client gone, shutdown)
-      // destroys the upstream body too and undici aborts that request. The callback form
-      // avoids an AbortController per response.
-      await new Promise<void>((resolve, reject) =>
-        decoder
-          ? streamPipeline(up.body, decoder, stage, res, (err) => (err ? reject(err) : resolve()))
-          : streamPipeline(up.body, stage, res, (err) => (err ? reject(err) : resolve()))
+      await this.relayResponse(
+        res,
+        { status: up.statusCode, headers: up.headers, body: up.body },
+        entry,
+        secrets
       )
     } catch (err) {
       if (err instanceof UpstreamBlockedError) {
@@ -888,7 +847,7 @@ export class AirlockProxy implements EndpointRouter {
       entry.error = errorCode(err)
       if (!res.headersSent) {
         entry.status = 502
-        const msg = `Airlock: upstream ${target.host} failed: ${entry.error}\n`
+        const msg = scrubText(`Airlock: upstream ${target.host} failed: ${entry.error}\n`, secrets)
         res.writeHead(502, {
           'content-type': 'text/plain; charset=utf-8',
           'content-length': Buffer.byteLength(msg)
@@ -904,7 +863,83 @@ export class AirlockProxy implements EndpointRouter {
     }
   }
 
-  /** WebSocket (and other Upgrade) requests inside a tunnel: inject, then splice the sockets. */
+  /**
+   * Sends an upstream answer on to the client. Every upstream response with a final status
+   * takes this one path (normal answers and declined WebSocket upgrades alike; the response
+   * transformers' buffered path applies the same steps), so none escapes the scrubber:
+   * hop-by-hop headers dropped, header values scrubbed and headers whose NAME holds a
+   * secret dropped, every transfer and content coding undone (or the response refused
+   * before a byte goes out) so the scrubber reads plain bytes, and the body scrubbed whole
+   * or as a stream. The status line is Node's own (no upstream reason phrase), and
+   * informational (1xx) answers and trailers are never relayed.
+   */
+  private async relayResponse(
+    res: ServerResponse,
+    up: { status: number; headers: Headers; body: Readable },
+    entry: NetworkEntry,
+    secrets: ReadonlyArray<[string, string]>
+  ): Promise<void> {
+    const scrub = secrets.length > 0
+    const respHeaders = responseHeaders(up.headers, secrets)
+    entry.responseHeaders = redactHeaders(respHeaders, undefined, secrets)
+    const withBody = responseHasBody(entry.method, up.status)
+    const codings = scrub && withBody ? bodyCodings(up.headers) : []
+    // A small response of known length (most API answers) is read whole, scrubbed and sent
+    // with its headers in one write and an exact Content-Length: streaming it through the
+    // scrubber would need chunked framing and a separate TLS record for the headers.
+    const declared = Number(respHeaders['content-length'] ?? NaN)
+    if (
+      scrub &&
+      withBody &&
+      codings.length === 0 &&
+      Number.isInteger(declared) &&
+      declared <= SMALL_BODY_BYTES
+    ) {
+      const raw = await readAll(up.body, SMALL_BODY_BYTES)
+      entry.bytesIn = raw.length
+      const out = scrubBuffer(raw, secrets)
+      respHeaders['content-length'] = String(out.length)
+      res.writeHead(up.status, respHeaders as http.OutgoingHttpHeaders)
+      res.end(out)
+      return
+    }
+    // One stage counts (and scrubs): every extra stream stage costs a hop per chunk on the
+    // hot path.
+    const scrubber = scrub && withBody ? new StreamScrubber(secrets) : undefined
+    if (scrubber) {
+      // Scrubbing can change the length; let Node frame the body as chunked instead. A
+      // response without a body (HEAD, 204, 304) keeps its Content-Length: it describes
+      // the resource, and clients read sizes from HEAD (RFC 9110 §9.3.2).
+      delete respHeaders['content-length']
+    }
+    // The body goes on decoded: the client gets what the scrubber read.
+    if (codings.length > 0) delete respHeaders['content-encoding']
+    const stage = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        entry.bytesIn += chunk.length
+        cb(null, scrubber ? scrubber.push(chunk) : chunk)
+      },
+      flush(cb) {
+        cb(null, scrubber?.flush())
+      }
+    })
+    res.writeHead(up.status, respHeaders as http.OutgoingHttpHeaders)
+    // Streams (SSE, ndjson: no length) get their headers at once; a response with a length
+    // sends headers with its first chunk, saving a TLS record per request.
+    if (respHeaders['content-length'] === undefined) res.flushHeaders()
+    // Every stage sits in one pipeline, so a failure anywhere (the client gone, shutdown, a
+    // corrupt compressed body) destroys the upstream body too and undici aborts that
+    // request; a body that fails to decode is cut, never passed on raw.
+    await new Promise<void>((resolve, reject) =>
+      codings.length === 0
+        ? streamPipeline(up.body, stage, res, (err) => (err ? reject(err) : resolve()))
+        : streamPipeline([up.body, ...codings.map(decoder), stage, res], (err) =>
+            err ? reject(err) : resolve()
+          )
+    )
+  }
+
+  /** WebSocket requests inside a tunnel: inject, then splice the sockets through the frame scrubber. */
   private async onTunnelUpgrade(
     req: IncomingMessage,
     socket: net.Socket,
@@ -918,13 +953,24 @@ export class AirlockProxy implements EndpointRouter {
     const path = this.bindRequest(req, res, tunnel)
     if (path === undefined) return
     res.detachSocket(socket)
+    const url = `wss://${tunnel.host}${tunnel.port === 443 ? '' : `:${tunnel.port}`}${path}`
+    // Only WebSocket is relayed: after a 101 for any other protocol (h2c, a custom one) the
+    // bytes are opaque, and a channel the scrubber cannot read is a channel for secrets.
+    if (!isWebSocketUpgrade(req.headers.upgrade))
+      return this.block(
+        req,
+        socket,
+        'upgrade-protocol',
+        `Airlock blocked an upgrade to "${String(req.headers.upgrade ?? '')}" for ${url}: only WebSocket is relayed`,
+        url
+      )
     const id = this.nextId++
     this.stats.requests++
     const started = performance.now()
-    const url = `wss://${tunnel.host}${tunnel.port === 443 ? '' : `:${tunnel.port}`}${path}`
     const clientHeaders: Headers = { ...req.headers }
     delete clientHeaders['proxy-authorization']
     delete clientHeaders['proxy-connection']
+    clientHeaders.host = hostHeaderFor(tunnel.host, tunnel.port, 443)
     const secrets = this.opts.injection.secretList()
     // Compressed frames would hide a secret from the frame scrubber.
     if (secrets.length > 0) delete clientHeaders['sec-websocket-extensions']
@@ -945,6 +991,13 @@ export class AirlockProxy implements EndpointRouter {
       this.noteInjections(tunnel.host, inj.grants)
     }
     if (tunnel.audited) entry.audited = tunnel.audited
+    let logged = false
+    const finish = (): void => {
+      if (logged) return
+      logged = true
+      entry.durationMs = Math.round(performance.now() - started)
+      this.opts.networkLog.write(entry)
+    }
     try {
       const upstream = await this.opts.upstream.connect(tunnel.host, tunnel.port, true)
       const upReq = http.request({
@@ -959,54 +1012,104 @@ export class AirlockProxy implements EndpointRouter {
         // from the upstream would be an uncaught exception and end the whole proxy.
         upSocket.on('error', () => upSocket.destroy())
         entry.status = upRes.statusCode
-        const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage}`]
-        for (let i = 0; i < upRes.rawHeaders.length; i += 2)
-          lines.push(`${upRes.rawHeaders[i]}: ${scrubText(upRes.rawHeaders[i + 1] ?? '', secrets)}`)
-        socket.write(`${lines.join('\r\n')}\r\n\r\n`)
-        if (upHead.length > 0) socket.write(upHead)
-        if (head.length > 0) upSocket.write(head)
-        upSocket.on('data', (d: Buffer) => (entry.bytesIn += d.length))
-        socket.on('data', (d: Buffer) => (entry.bytesOut += d.length))
-        upSocket.pipe(new WsFrameScrubber(secrets)).pipe(socket).pipe(upSocket)
         const done = (): void => {
           upSocket.destroy()
           socket.destroy()
         }
+        // The upstream must switch to the protocol asked for, without an extension (none was
+        // offered when secrets exist): anything else is a stream the scrubber cannot read.
+        const refused =
+          !isWebSocketUpgrade(upRes.headers.upgrade) ||
+          (secrets.length > 0 && upRes.headers['sec-websocket-extensions'] !== undefined)
+        if (refused) {
+          entry.error = 'AIRLOCK_UPGRADE_REFUSED'
+          finish()
+          upSocket.destroy()
+          this.refuseRaw(
+            socket,
+            502,
+            `upstream ${tunnel.host} switched to a protocol or extension the proxy cannot scrub`
+          )
+          return
+        }
+        // The status line is the proxy's own (an upstream reason phrase is its text), and a
+        // header whose name holds a secret is dropped like on every other response.
+        const lines = ['HTTP/1.1 101 Switching Protocols']
+        for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
+          const name = upRes.rawHeaders[i] ?? ''
+          if (secrets.length > 0 && nameHoldsSecret(name, secrets)) continue
+          lines.push(`${name}: ${scrubText(upRes.rawHeaders[i + 1] ?? '', secrets)}`)
+        }
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+        if (head.length > 0) upSocket.write(head)
+        upSocket.on('data', (d: Buffer) => (entry.bytesIn += d.length))
+        socket.on('data', (d: Buffer) => (entry.bytesOut += d.length))
+        const scrubber = new WsFrameScrubber(secrets)
+        // Frames that arrived with the 101 are frames like any other: through the scrubber.
+        if (upHead.length > 0) {
+          entry.bytesIn += upHead.length
+          scrubber.write(upHead)
+        }
+        // A frame the scrubber cannot read ends the connection rather than pass.
+        scrubber.on('error', (err) => {
+          entry.error = errorCode(err)
+          done()
+        })
+        upSocket.pipe(scrubber).pipe(socket).pipe(upSocket)
         upSocket.once('close', done)
         socket.once('close', () => {
           done()
-          entry.durationMs = Math.round(performance.now() - started)
-          this.opts.networkLog.write(entry)
+          finish()
         })
       })
       upReq.on('response', (upRes: IncomingMessage) => {
-        // The upstream declined the upgrade: relay its answer and close.
+        // The upstream declined the upgrade: its answer goes out through the same path (and
+        // scrubbing) as every other response, then the connection closes.
         entry.status = upRes.statusCode
         const out = new http.ServerResponse(req)
         out.assignSocket(socket)
-        out.writeHead(
-          upRes.statusCode ?? 502,
-          stripHopByHop(upRes.headers) as http.OutgoingHttpHeaders
+        out.shouldKeepAlive = false
+        this.relayResponse(
+          out,
+          { status: upRes.statusCode ?? 502, headers: upRes.headers, body: upRes },
+          entry,
+          secrets
         )
-        upRes.pipe(out)
-        out.on('finish', () => {
-          socket.end()
-          entry.durationMs = Math.round(performance.now() - started)
-          this.opts.networkLog.write(entry)
-        })
+          .then(
+            () => socket.end(),
+            (err: unknown) => {
+              entry.error = errorCode(err)
+              if (out.headersSent) return void socket.destroy()
+              out.detachSocket(socket)
+              this.refuseRaw(
+                socket,
+                502,
+                scrubText(`upstream ${tunnel.host} failed: ${entry.error}`, secrets)
+              )
+            }
+          )
+          .finally(finish)
       })
       upReq.on('error', (err) => {
         entry.error = errorCode(err)
-        this.opts.networkLog.write(entry)
-        this.refuseRaw(socket, 502, `upstream ${tunnel.host} failed: ${entry.error}`)
+        finish()
+        this.refuseRaw(
+          socket,
+          502,
+          scrubText(`upstream ${tunnel.host} failed: ${entry.error}`, secrets)
+        )
       })
       upReq.end()
     } catch (err) {
       if (err instanceof UpstreamBlockedError)
         return this.block(req, socket, err.reason, err.message, url)
       entry.error = errorCode(err)
-      this.opts.networkLog.write(entry)
-      this.refuseRaw(socket, 502, `upstream ${tunnel.host} failed: ${entry.error}`)
+      finish()
+      this.refuseRaw(
+        socket,
+        502,
+        scrubText(`upstream ${tunnel.host} failed: ${entry.error}`, secrets)
+      )
     }
   }
 }
@@ -1096,31 +1199,96 @@ function errorCode(err: unknown): string {
   return e.code ?? e.message ?? String(err)
 }
 
-/** The upstream used a content coding the scrubber cannot see through. */
+/** The upstream used a content or transfer coding the scrubber cannot see through. */
 class UpstreamEncodingError extends Error {
   readonly code = 'AIRLOCK_UNSUPPORTED_ENCODING'
   constructor(encoding: string) {
-    super(`unsupported content-encoding "${encoding}"`)
+    super(`unsupported coding "${encoding}"`)
   }
 }
 
-/** A decoding stream for a content coding; undefined for none, null for one we cannot read. */
-function decoderFor(encoding: string | string[] | undefined): Transform | null | undefined {
-  const e = String(encoding ?? '')
-    .trim()
-    .toLowerCase()
-  if (!e || e === 'identity') return undefined
-  if (e === 'gzip' || e === 'x-gzip') return zlib.createGunzip()
-  if (e === 'deflate') return zlib.createInflate()
-  if (e === 'br') return zlib.createBrotliDecompress()
-  return null
+/** Codings the proxy can undo, by name; a body in any other coding is refused. */
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => zlib.createGunzip(),
+  'x-gzip': () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress()
 }
 
-function decodeSync(encoding: string, body: Buffer): Buffer {
-  const e = encoding.trim().toLowerCase()
-  if (e === 'gzip' || e === 'x-gzip') return zlib.gunzipSync(body)
-  if (e === 'deflate') return zlib.inflateSync(body)
-  if (e === 'br') return zlib.brotliDecompressSync(body)
-  if (e === 'identity' || e === '') return body
-  throw new UpstreamEncodingError(encoding)
+function codingList(value: string | string[] | undefined): string[] {
+  if (value === undefined) return []
+  return (Array.isArray(value) ? value.join(',') : value)
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity')
+}
+
+/**
+ * The codings to undo, in order, before a body is plain bytes the scrubber can read: the
+ * transfer codings (the parser has already removed a final `chunked`) and then the content
+ * codings, each list last-applied first (RFC 9112 §6.1, RFC 9110 §8.4). Throws for a
+ * coding the proxy cannot undo (`zstd`, `compress`, a `chunked` that is not last): passing
+ * it would pass whatever it hides.
+ */
+function bodyCodings(headers: Headers): string[] {
+  const transfer = codingList(headers['transfer-encoding'])
+  if (transfer.at(-1) === 'chunked') transfer.pop()
+  const codings = [...codingList(headers['content-encoding']), ...transfer].reverse()
+  for (const c of codings) if (!Object.hasOwn(DECODERS, c)) throw new UpstreamEncodingError(c)
+  return codings
+}
+
+function decoder(coding: string): Transform {
+  return DECODERS[coding]!()
+}
+
+function decodeSync(coding: string, body: Buffer): Buffer {
+  if (coding === 'gzip' || coding === 'x-gzip') return zlib.gunzipSync(body)
+  if (coding === 'deflate') return zlib.inflateSync(body)
+  if (coding === 'br') return zlib.brotliDecompressSync(body)
+  throw new UpstreamEncodingError(coding)
+}
+
+/**
+ * The headers of an upstream answer as they go to the client: hop-by-hop ones dropped,
+ * secrets replaced in every value (repeated headers arrive as arrays: each one), and a
+ * header whose name holds a secret dropped.
+ */
+function responseHeaders(headers: Headers, secrets: ReadonlyArray<[string, string]>): Headers {
+  const out = stripHopByHop(headers)
+  if (secrets.length === 0) return out
+  for (const [k, v] of Object.entries(out)) {
+    if (nameHoldsSecret(k, secrets)) delete out[k]
+    else if (typeof v === 'string') out[k] = scrubText(v, secrets)
+    else if (Array.isArray(v)) out[k] = v.map((x) => scrubText(x, secrets))
+  }
+  return out
+}
+
+/** Whether an `Upgrade` header asks for (or names) exactly WebSocket. */
+function isWebSocketUpgrade(value: string | string[] | undefined): boolean {
+  return typeof value === 'string' && value.trim().toLowerCase() === 'websocket'
+}
+
+/** The Host a request to host:port carries upstream: the checked name, never the client's text. */
+function hostHeaderFor(host: string, port: number, defaultPort: number): string {
+  const name = host.includes(':') ? `[${host}]` : host
+  return port === defaultPort ? name : `${name}:${port}`
+}
+
+/**
+ * Whether value is exactly a form of host:port: the name case-insensitively (an IPv6
+ * address in brackets), with `:port` in canonical decimal, or bare when `bare` allows.
+ * Forms that only normalise to the name (`name.`, `[name]`, `:0443`, `%2e`, userinfo,
+ * another spelling of an IP) are not.
+ */
+function isHostForm(value: string, host: string, port: number, bare: boolean): boolean {
+  const v = value.toLowerCase()
+  const name = host.includes(':') ? `[${host}]` : host
+  return (bare && v === name) || v === `${name}:${port}`
+}
+
+/** The authority of an absolute URL exactly as written (`https://<this>/path`). */
+function rawAuthority(url: string): string | undefined {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(url)?.[1]
 }
