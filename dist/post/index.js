@@ -78374,7 +78374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8424);
+/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3787);
 
 await (0,_steps_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -78383,7 +78383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8424:
+/***/ 3787:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -79844,7 +79844,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod: io_util_chmod, copyFile: io_util_copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat: io_util_stat, symlink, unlink } = external_fs_namespaceObject.promises;
+const { chmod, copyFile, lstat, mkdir: io_util_mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -79875,7 +79875,7 @@ const READONLY = external_fs_namespaceObject.constants.O_RDONLY;
 function exists(fsPath) {
     return io_util_awaiter(this, void 0, void 0, function* () {
         try {
-            yield io_util_stat(fsPath);
+            yield stat(fsPath);
         }
         catch (err) {
             if (err.code === 'ENOENT') {
@@ -79888,7 +79888,7 @@ function exists(fsPath) {
 }
 function isDirectory(fsPath_1) {
     return io_util_awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
-        const stats = useStat ? yield io_util_stat(fsPath) : yield lstat(fsPath);
+        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
         return stats.isDirectory();
     });
 }
@@ -79918,7 +79918,7 @@ function tryGetExecutablePath(filePath, extensions) {
         let stats = undefined;
         try {
             // test file exists
-            stats = yield io_util_stat(filePath);
+            stats = yield stat(filePath);
         }
         catch (err) {
             if (err.code !== 'ENOENT') {
@@ -79946,7 +79946,7 @@ function tryGetExecutablePath(filePath, extensions) {
             filePath = originalFilePath + extension;
             stats = undefined;
             try {
-                stats = yield io_util_stat(filePath);
+                stats = yield stat(filePath);
             }
             catch (err) {
                 if (err.code !== 'ENOENT') {
@@ -85401,6 +85401,9 @@ class CustomProvider extends BaseProvider {
                 const pattern = parseHostPattern(host);
                 p.setCredentialWithGrant(pattern.wildcard ? `*.${pattern.host}` : pattern.host, e.header, `${e.prefix}${e.value}`, `custom:${e.name}`, e.env ? customPlaceholder(e.name) : undefined);
             }
+            // With a custom prefix (`Key `, `Token=`) only the whole header value is known as a
+            // secret; an upstream that echoes the bare value must be scrubbed too.
+            p.addSecret?.(e.value, e.env ? customPlaceholder(e.name) : undefined);
         }
     }
     hosts(cred) {
@@ -86118,41 +86121,253 @@ async function removeByLabel(runId) {
     return ids.length;
 }
 
+;// CONCATENATED MODULE: ./src/sandbox/staging.ts
+
+
+
+
+/** Paths inside the container; the staging directory is mounted read-only at /airlock/staging. */
+const staging_CONTAINER = {
+    staging: '/airlock/staging',
+    node: '/airlock/node',
+    socket: '/airlock/proxy.sock',
+    init: '/airlock/staging/init.mjs',
+    caCert: '/airlock/staging/ca.pem',
+    caBundle: '/airlock/staging/ca-bundle.pem',
+    home: '/home/airlock',
+    workspace: '/workspace'
+};
+/** The port the in-container forwarder listens on (loopback only, inside the container). */
+const FORWARDER_PORT = 3128;
+/**
+ * Writes the non-secret files the container reads: the init program and the CA trust files.
+ * `ca.pem` is written by the proxy daemon itself (certificate only; the key never leaves it).
+ */
+async function writeStaging(stagingDir, caCertPem) {
+    await mkdir(stagingDir, { recursive: true, mode: 0o755 });
+    await writeFile(join(stagingDir, 'init.mjs'), INIT_SCRIPT, { mode: 0o644 });
+    // Variables like SSL_CERT_FILE replace the system store, so they get the public roots too.
+    const bundle = [...tls.rootCertificates, caCertPem.trim()].join('\n') + '\n';
+    await writeFile(join(stagingDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
+}
+/** The environment the container starts with: built from scratch, nothing from the runner. */
+function sandboxEnv(opts) {
+    const proxy = `http://airlock:${opts.proxyToken}@127.0.0.1:${FORWARDER_PORT}`;
+    const git = [
+        ['safe.directory', staging_CONTAINER.workspace],
+        // git sends proxy credentials only after a 407 unless told to use Basic up front.
+        ['http.proxyAuthMethod', 'basic']
+    ];
+    const env = {
+        ...opts.user,
+        HOME: staging_CONTAINER.home,
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        HTTP_PROXY: proxy,
+        HTTPS_PROXY: proxy,
+        http_proxy: proxy,
+        https_proxy: proxy,
+        NO_PROXY: '',
+        no_proxy: '',
+        NODE_USE_ENV_PROXY: '1',
+        NODE_EXTRA_CA_CERTS: staging_CONTAINER.caCert,
+        SSL_CERT_FILE: staging_CONTAINER.caBundle,
+        REQUESTS_CA_BUNDLE: staging_CONTAINER.caBundle,
+        CURL_CA_BUNDLE: staging_CONTAINER.caBundle,
+        GIT_SSL_CAINFO: staging_CONTAINER.caBundle,
+        AWS_CA_BUNDLE: staging_CONTAINER.caBundle,
+        GIT_TERMINAL_PROMPT: '0',
+        GIT_CONFIG_COUNT: String(git.length),
+        AIRLOCK_PROXY_SOCKET: staging_CONTAINER.socket,
+        AIRLOCK_PROXY_PORT: String(FORWARDER_PORT),
+        AIRLOCK: '1'
+    };
+    git.forEach(([k, v], i) => {
+        env[`GIT_CONFIG_KEY_${i}`] = k;
+        env[`GIT_CONFIG_VALUE_${i}`] = v;
+    });
+    for (const pair of opts.extra) {
+        const eq = pair.indexOf('=');
+        if (eq > 0)
+            env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
 ;// CONCATENATED MODULE: ./src/sandbox/git-credentials.ts
 
 
 
+
+
+/** Git configs larger than this are not configs a checkout wrote; read no more. */
+const MAX_CONFIG_BYTES = (/* unused pure expression or super */ null && (4 * 1024 * 1024));
 /**
- * actions/checkout persists the job token in `.git/config` as an `http.<url>.extraheader`.
- * The agent must not read it: the config is backed up outside the workspace and rewritten
- * without those lines for the run, and restored in post. Returns the backup, if one was made.
+ * actions/checkout persists the job token in the repository's git config: an
+ * `http.<url>.extraheader` (v4 and older), or (v5+) an `includeIf "gitdir:…"` whose `path`
+ * is a credentials file under RUNNER_TEMP; with `submodules: true` in every
+ * `.git/modules/<name>/config` too, and a nested checkout (`path:`) has its own `.git`. The
+ * container must read none of it, and nothing Airlock does may depend on restoring a file the
+ * agent could have replaced: so the originals are never touched. Each config that holds
+ * credentials gets a cleaned copy in the private run directory, bind-mounted read-only over
+ * it (a mount point cannot be renamed over, unlinked or linked to from inside). Returns the
+ * mounts and what was hidden.
+ *
+ * `configs` are the git configs the workspace walk found (inside `.git` directories), and
+ * `gitFiles` the `.git` files (gitlinks): their gitdir, when inside the workspace, is added.
  */
-async function hideGitCredentials(workspace, backupDir) {
-    const configPath = join(workspace, '.git', 'config');
-    if (!existsSync(configPath))
-        return undefined;
-    const text = await readFile(configPath, 'utf8');
-    const cleaned = stripCredentials(text);
-    if (cleaned === text)
-        return undefined;
-    const backupPath = join(backupDir, 'git-config.backup');
-    await copyFile(configPath, backupPath);
-    await chmod(backupPath, 0o600);
-    const mode = (await stat(configPath)).mode & 0o777;
-    await writeFile(configPath, cleaned, { mode });
-    return { configPath, backupPath };
+async function hideGitCredentials(workspace, privateDir, configs, gitFiles) {
+    const root = realpathSync(workspace);
+    const all = new Set(configs);
+    for (const f of gitFiles)
+        for (const c of gitlinkConfigs(root, f))
+            all.add(c);
+    const hidden = [];
+    const mounts = [];
+    const visible = [];
+    let n = 0;
+    for (const rel of [...all].sort()) {
+        const file = readNoFollow(join(root, rel));
+        if (!file)
+            continue;
+        const cleaned = stripCredentials(file.text);
+        visible.push({ rel, text: cleaned });
+        if (cleaned === file.text)
+            continue;
+        if (n === 0)
+            await mkdir(join(privateDir, 'git-config'), { mode: 0o700 });
+        const copy = join(privateDir, 'git-config', `${n++}.config`);
+        writeFileSync(copy, cleaned, { mode: 0o600, flag: 'wx' });
+        hidden.push({ rel, copy, cleaned, fingerprint: file.fingerprint });
+        mounts.push({
+            source: copy,
+            target: `${CONTAINER.workspace}/${rel.split(sep).join('/')}`,
+            readOnly: true
+        });
+    }
+    return { mounts, hidden, visible };
 }
-async function restoreGitCredentials(configPath, backupPath) {
-    if (!(0,external_node_fs_.existsSync)(backupPath))
-        return;
-    await (0,promises_.copyFile)(backupPath, configPath);
+/**
+ * The hidden configs that are no longer the file they were before the run (replaced,
+ * linked, changed, gone): the container cannot write through the read-only mount, so any of
+ * these means something went around it, and is reported.
+ */
+function tamperedGitConfigs(workspace, hidden) {
+    return hidden
+        .filter((h) => readNoFollow(join(workspace, h.rel))?.fingerprint !== h.fingerprint)
+        .map((h) => h.rel);
 }
-/** Drops `extraheader` lines (any section) and `[credential]` helpers that point at secrets. */
+/** The config files of the gitdir a `.git` file points to, when that gitdir is in the workspace. */
+function gitlinkConfigs(root, gitFile) {
+    const file = readNoFollow(join(root, gitFile));
+    const m = file && /^gitdir:\s*(.+?)\s*$/m.exec(file.text);
+    if (!m)
+        return [];
+    const gitdir = resolve(dirname(join(root, gitFile)), m[1]);
+    let real;
+    try {
+        real = realpathSync(gitdir);
+    }
+    catch {
+        return [];
+    }
+    const rel = relative(root, real);
+    if (!rel || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+        return [];
+    return [join(rel, 'config'), join(rel, 'config.worktree')];
+}
+/**
+ * Reads a regular file without following a link at its last component and without blocking
+ * on a FIFO; undefined when it is anything else or unreadable.
+ */
+function readNoFollow(path) {
+    let fd;
+    try {
+        fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    }
+    catch {
+        return undefined;
+    }
+    try {
+        const st = fstatSync(fd);
+        if (!st.isFile() || st.size > MAX_CONFIG_BYTES)
+            return undefined;
+        const buf = Buffer.alloc(st.size);
+        let got = 0;
+        while (got < buf.length) {
+            const r = readSync(fd, buf, got, buf.length - got, null);
+            if (r === 0)
+                break;
+            got += r;
+        }
+        const text = buf.subarray(0, got).toString('utf8');
+        const hash = createHash('sha256').update(buf.subarray(0, got)).digest('hex');
+        return { text, fingerprint: `${st.dev}:${st.ino}:${hash}` };
+    }
+    finally {
+        closeSync(fd);
+    }
+}
+/**
+ * Drops what carries or leads to credentials: `extraheader` keys (any section, any case,
+ * wherever on a line), and whole `[include]` / `[includeIf …]` sections (checkout v5+ keeps
+ * the token in the file such a section names; the container must not resolve it).
+ */
 function stripCredentials(text) {
-    return text
-        .split('\n')
-        .filter((line) => !/^\s*extraheader\s*=/i.test(line))
-        .join('\n');
+    const out = [];
+    let inInclude = false;
+    for (const line of text.split('\n')) {
+        const header = /^\s*\[([^\]]*)\]/.exec(line);
+        if (header)
+            inInclude = /^\s*include(if)?\b/i.test(header[1]);
+        if (inInclude)
+            continue;
+        if (/extraheader/i.test(line))
+            continue;
+        out.push(line);
+    }
+    return out.join('\n');
+}
+/**
+ * Restores `backupPath` to `configPath` (state from a main that still rewrote the config in
+ * place) without ever following a link: the parent must be a real directory (no symlink on
+ * the way), the current file a regular file or absent, and the bytes go to a new file created
+ * exclusively beside it and renamed over it, so nothing is written anywhere else.
+ * Returns false (and writes nothing) when the file was replaced by something else.
+ */
+function restoreGitCredentials(configPath, backupPath) {
+    const parent = (0,external_node_path_.dirname)(configPath);
+    try {
+        if ((0,external_node_fs_.realpathSync)(parent) !== (0,external_node_path_.resolve)(parent) || !(0,external_node_fs_.lstatSync)(parent).isDirectory())
+            return false;
+    }
+    catch {
+        return false;
+    }
+    try {
+        if (!(0,external_node_fs_.lstatSync)(configPath).isFile())
+            return false;
+    }
+    catch (err) {
+        if (err.code !== 'ENOENT')
+            return false;
+    }
+    const content = (0,external_node_fs_.readFileSync)(backupPath);
+    const tmp = (0,external_node_path_.join)(parent, `.airlock-restore-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
+    const fd = (0,external_node_fs_.openSync)(tmp, external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL | external_node_fs_.constants.O_NOFOLLOW, 0o644);
+    try {
+        (0,external_node_fs_.writeSync)(fd, content);
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+    try {
+        (0,external_node_fs_.renameSync)(tmp, configPath);
+    }
+    catch (err) {
+        (0,external_node_fs_.unlinkSync)(tmp);
+        throw err;
+    }
+    return true;
 }
 
 ;// CONCATENATED MODULE: ./src/sandbox/cleanup.ts
@@ -86191,7 +86406,8 @@ async function releaseAll(resources, warn) {
                     break;
                 case 'hidden-git-credentials':
                     if ((0,external_node_fs_.existsSync)(r.backupPath)) {
-                        await restoreGitCredentials(r.configPath, r.backupPath);
+                        if (!restoreGitCredentials(r.configPath, r.backupPath))
+                            warn(`${r.configPath} was replaced during the run (a link or not a file); it was not restored`);
                         await (0,promises_.unlink)(r.backupPath);
                     }
                     break;

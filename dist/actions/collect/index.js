@@ -67393,7 +67393,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _workflow_steps_collect_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5325);
+/* harmony import */ var _workflow_steps_collect_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(188);
 
 await (0,_workflow_steps_collect_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -67402,7 +67402,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5325:
+/***/ 188:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70389,6 +70389,181 @@ function errorMessage(err) {
     return err instanceof Error ? err.message : String(err);
 }
 
+;// CONCATENATED MODULE: ./src/workflow/agent-config.ts
+/**
+ * What each supported agent CLI reads from the directory it works in, and so what a pull
+ * request could plant to steer the agent that reviews or edits it. The list is data: the
+ * prepare step strips every entry from the checkout (then restores the base commit's
+ * versions), the publish step refuses patches that write them, and docs/workflows.md shows it
+ * as a table. Each entry names where the behaviour is documented or implemented; when a CLI
+ * adds a new file, it is added here (and a test for it in test/workflow/agent-config.test.ts).
+ */
+const CLAUDE_MEMORY = 'https://code.claude.com/docs/en/memory';
+const CLAUDE_SETTINGS = 'https://code.claude.com/docs/en/settings';
+const CODEX_AGENTS_MD = 'https://developers.openai.com/codex/guides/agents-md';
+const CODEX_SKILLS = 'https://developers.openai.com/codex/skills';
+const GEMINI_SRC = 'google-gemini/gemini-cli';
+const AGENT_CONFIG = [
+    {
+        name: 'CLAUDE.md',
+        kind: 'file',
+        depth: 'any',
+        agents: ['claude'],
+        effect: 'project instructions; copies in subdirectories are loaded when the agent reads files there; `@path` imports',
+        source: CLAUDE_MEMORY
+    },
+    {
+        name: 'CLAUDE.local.md',
+        kind: 'file',
+        depth: 'any',
+        agents: ['claude'],
+        effect: 'personal project instructions, loaded like CLAUDE.md',
+        source: CLAUDE_MEMORY
+    },
+    {
+        name: '.claude',
+        kind: 'dir',
+        depth: 'any',
+        agents: ['claude'],
+        effect: '`settings.json`/`settings.local.json` (permissions, hooks that run commands, env, MCP and plugin enablement), `commands/`, `agents/`, `skills/`, `rules/`, `output-styles/`',
+        source: CLAUDE_SETTINGS
+    },
+    {
+        name: '.mcp.json',
+        kind: 'file',
+        depth: 'any',
+        agents: ['claude'],
+        effect: 'project MCP servers (commands the CLI starts)',
+        source: 'https://code.claude.com/docs/en/mcp'
+    },
+    {
+        name: 'AGENTS.md',
+        kind: 'file',
+        depth: 'any',
+        agents: ['codex'],
+        effect: 'project instructions, one per directory from the git root down to the working directory',
+        source: CODEX_AGENTS_MD
+    },
+    {
+        name: 'AGENTS.override.md',
+        kind: 'file',
+        depth: 'any',
+        agents: ['codex'],
+        effect: 'replaces AGENTS.md of the same directory',
+        source: CODEX_AGENTS_MD
+    },
+    {
+        name: '.codex',
+        kind: 'dir',
+        depth: 'any',
+        agents: ['codex'],
+        effect: '`config.toml` (project layers from the root down to the working directory, trusted projects: model provider, MCP servers, sandbox, `project_doc_fallback_filenames`), `hooks.json`, `rules/*.rules`',
+        source: 'https://developers.openai.com/codex/config-basic'
+    },
+    {
+        name: '.agents',
+        kind: 'dir',
+        depth: 'any',
+        agents: ['codex', 'gemini'],
+        effect: '`skills/` (Codex: from the working directory up to the repository root; Gemini: `.agents/skills` of the workspace), `plugins/marketplace.json`',
+        source: `${CODEX_SKILLS}; ${GEMINI_SRC} packages/core/src/config/storage.ts (getProjectAgentSkillsDir)`
+    },
+    {
+        name: 'GEMINI.md',
+        kind: 'file',
+        depth: 'any',
+        agents: ['gemini'],
+        effect: 'context file (hierarchical memory: up to the git root and down into subdirectories); other names only through the `context.fileName` setting, which lives in `.gemini/settings.json`',
+        source: `${GEMINI_SRC} packages/core/src/utils/memoryDiscovery.ts, tools/memoryTool.ts`
+    },
+    {
+        name: '.gemini',
+        kind: 'dir',
+        depth: 'any',
+        agents: ['gemini'],
+        effect: '`settings.json` (MCP servers, hooks, tools, `context.fileName`), `.env` (read before the root `.env`), `system.md` (system prompt with `GEMINI_SYSTEM_MD=true`), `commands/`, `skills/`, `agents/`, `extensions/`, `policies/`',
+        source: `${GEMINI_SRC} packages/core/src/config/storage.ts, packages/cli/src/config/settings.ts (findEnvFile)`
+    },
+    {
+        name: '.env',
+        kind: 'file',
+        depth: 'root',
+        agents: ['gemini', 'codex'],
+        effect: 'Gemini: in a trusted workspace (Airlock sets `GEMINI_CLI_TRUST_WORKSPACE`) every variable is loaded, e.g. `GEMINI_SYSTEM_MD=<file>` replaces the system prompt, `GOOGLE_GEMINI_BASE_URL`; the search starts in the working directory and walks up. Codex (older releases) loaded the working directory\u2019s `.env` too',
+        source: `${GEMINI_SRC} packages/cli/src/config/settings.ts (findEnvFile, loadEnvironment); openai/codex PR #1653`
+    },
+    {
+        name: '.geminiignore',
+        kind: 'file',
+        depth: 'any',
+        agents: ['gemini'],
+        effect: 'hides files from the agent\u2019s file tools: a PR could hide what it changes from its reviewer',
+        source: `${GEMINI_SRC} packages/core/src/config/constants.ts (GEMINI_IGNORE_FILE_NAME)`
+    },
+    {
+        name: '.aiexclude',
+        kind: 'file',
+        depth: 'any',
+        agents: ['gemini'],
+        effect: 'Gemini Code Assist\u2019s ignore file (not referenced by Gemini CLI\u2019s source); stripped because it can only hide files',
+        source: 'https://developers.google.com/gemini-code-assist/docs/create-aiexclude-file'
+    }
+];
+const ANY_FILES = new Set(AGENT_CONFIG.filter((e) => e.kind === 'file' && e.depth === 'any').map((e) => e.name.toLowerCase()));
+const ROOT_FILES = new Set(AGENT_CONFIG.filter((e) => e.kind === 'file' && e.depth === 'root').map((e) => e.name.toLowerCase()));
+const ANY_DIRS = new Set(AGENT_CONFIG.filter((e) => e.kind === 'dir' && e.depth === 'any').map((e) => e.name.toLowerCase()));
+const ROOT_DIRS = new Set(AGENT_CONFIG.filter((e) => e.kind === 'dir' && e.depth === 'root').map((e) => e.name.toLowerCase()));
+/**
+ * Whether a directory entry named `name`, found at `depth` segments below the checkout's root
+ * (0 for the root itself), is agent configuration to remove whole. The entry is removed
+ * whatever its type: a file named `.claude` or a symbolic link named `CLAUDE.md` goes too.
+ */
+function agent_config_isAgentConfigEntry(name, depth) {
+    const n = name.toLowerCase();
+    if (ANY_FILES.has(n) || ANY_DIRS.has(n))
+        return true;
+    return depth === 0 && (ROOT_FILES.has(n) || ROOT_DIRS.has(n));
+}
+/** Whether a repository path is agent configuration or lies inside it (case-insensitive). */
+function agent_config_isAgentConfigPath(path) {
+    const segs = path.split('/');
+    return segs.some((s, i) => {
+        const n = s.toLowerCase();
+        const last = i === segs.length - 1;
+        if (ANY_DIRS.has(n) || (i === 0 && ROOT_DIRS.has(n)))
+            return true;
+        return last && (ANY_FILES.has(n) || (i === 0 && ROOT_FILES.has(n)));
+    });
+}
+/**
+ * The entries as protected-path globs for the patch validator: each directory both as the
+ * entry itself and everything under it (a blob named `.claude` replaces the directory in the
+ * Git database API as surely as a file inside it changes it).
+ */
+function agentConfigGlobs() {
+    return AGENT_CONFIG.flatMap((e) => {
+        const at = e.depth === 'any' ? `**/${e.name}` : e.name;
+        return e.kind === 'dir' ? [at, `${at}/**`] : [at];
+    });
+}
+/** The rows of the table in docs/workflows.md (a test keeps the document in step with the data). */
+function agentConfigTable() {
+    const cell = (s) => s.replace(/\|/g, '\\|');
+    return [
+        '| Agent | File or directory | Where | What the CLI does with it | Source |',
+        '| --- | --- | --- | --- | --- |',
+        ...AGENT_CONFIG.map((e) => {
+            const name = `\`${e.name}${e.kind === 'dir' ? '/' : ''}\``;
+            const where = e.depth === 'any' ? 'any depth' : 'checkout root';
+            const sources = e.source
+                .split('; ')
+                .map((s) => (s.startsWith('http') ? `<${s}>` : s))
+                .join('; ');
+            return `| ${e.agents.join(', ')} | ${name} | ${where} | ${cell(e.effect)} | ${cell(sources)} |`;
+        })
+    ];
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/workflow/diff.ts
@@ -70800,26 +70975,20 @@ function applyHunks(original, f) {
 ;// CONCATENATED MODULE: ./src/workflow/patch.ts
 
 
+
 /**
  * Paths a patch may not touch unless the workflow author allows them by pattern. They steer
  * CI (`.github/`), review routing (`CODEOWNERS`), what gets cloned (`.gitmodules`) or what the
- * next agent run believes (agent configuration): a prompt-injected agent would aim there.
- * Matched case-insensitively, because checkouts on case-insensitive file systems read
- * `claude.md` as `CLAUDE.md`.
+ * next agent run believes (agent configuration, agent-config.ts): a prompt-injected agent
+ * would aim there. Matched case-insensitively, because checkouts on case-insensitive file
+ * systems read `claude.md` as `CLAUDE.md`; a path is also protected when it is the directory
+ * entry that holds protected paths (see {@link isProtectedPath}).
  */
 const PROTECTED_PATHS = [
     '.github/**',
     '**/CODEOWNERS',
     '**/.gitmodules',
-    '**/CLAUDE.md',
-    '**/CLAUDE.local.md',
-    '**/AGENTS.md',
-    '**/AGENTS.override.md',
-    '**/GEMINI.md',
-    '**/.mcp.json',
-    '**/.claude/**',
-    '**/.codex/**',
-    '**/.gemini/**'
+    ...agentConfigGlobs()
 ];
 /** A patch refused by policy; `problems` lists every reason, one line each. */
 class PatchRejectedError extends errors_AirlockError {
@@ -70857,6 +71026,28 @@ function globToRegExp(glob) {
 /** Whether `path` matches any of the globs. */
 function matchesAny(path, globs) {
     return globs.some((g) => globToRegExp(g).test(path));
+}
+/**
+ * The path as a case-folding, trailing-dot-dropping file system (Windows, macOS) would see
+ * each segment: `.github./x` and `.GitHub /x` are `.github/x` there.
+ */
+function foldSegments(path) {
+    return path
+        .split('/')
+        .map((s) => s.replace(/[. ]+$/, '') || s)
+        .join('/');
+}
+/**
+ * Whether `path` is protected: it matches a protected glob itself, or it is a directory entry
+ * under which a protected path could lie. The second half matters because the Git database
+ * API (POST /git/trees with `base_tree`) replaces a whole subtree when an entry of type blob
+ * is written at its path, and removes it when the entry's sha is null: a "file" named
+ * `.github` deletes every workflow. NUL cannot occur in a path, so `path/<NUL>` stands for
+ * "anything inside path".
+ */
+function isProtectedPath(path, globs) {
+    const candidates = new Set([path, foldSegments(path)]);
+    return [...candidates].some((p) => matchesAny(p, globs) || matchesAny(`${p}/\0`, globs));
 }
 /**
  * Why a path can never be written by a patch, whatever the policy allows: absolute, escaping
@@ -70937,7 +71128,9 @@ function validatePatch(patch, policy = {}) {
                 problems.push(`${JSON.stringify(p)}: ${unsafe}`);
                 continue;
             }
-            if (matchesAny(p, protectedPaths) && !matchesAny(p, allow))
+            // allow-paths lift protection for what they match themselves, never for the entry
+            // holding them: `.github/workflows/**` does not let a blob replace `.github/workflows`.
+            if (isProtectedPath(p, protectedPaths) && !matchesAny(p, allow))
                 problems.push(`${p}: protected path (allow it explicitly with allow-paths to change it)`);
         }
         if (f.newPath !== null) {
@@ -70962,6 +71155,502 @@ function parsePatternList(raw) {
         .split(/[\n,]/)
         .map((s) => s.trim())
         .filter((s) => s !== '' && !s.startsWith('#'));
+}
+
+;// CONCATENATED MODULE: ./src/markdown/safe.ts
+
+
+
+/** Parses Markdown the way GitHub does (CommonMark + GFM: tables, autolinks, footnotes, …). */
+function safe_parseMarkdown(text) {
+    return fromMarkdown(text, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
+}
+/**
+ * Characters that render as nothing, or reorder what is around them (bidi controls: the
+ * "Trojan Source" trick), or control a terminal. They are shown as `<U+XXXX>` so a comment
+ * reads as what it contains. A zero-width joiner between emoji is kept (it builds one glyph).
+ */
+const INVISIBLE = 
+// Control characters and lone combining marks are exactly what this matches.
+// eslint-disable-next-line no-control-regex, no-misleading-character-class
+/(?<!\p{Extended_Pictographic}\uFE0F?)\u200D|\u200D(?!\p{Extended_Pictographic})|[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B\u200C\u200E\u200F\u2028-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF9-\uFFFB]|[\u{E0000}-\u{E007F}]/gu;
+/** Shows invisible and reordering characters as `<U+XXXX>`. */
+function revealInvisible(text) {
+    return text.replace(INVISIBLE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
+}
+/** Whether `text` holds a character {@link revealInvisible} would show. */
+function hasInvisible(text) {
+    INVISIBLE.lastIndex = 0;
+    const found = INVISIBLE.test(text);
+    INVISIBLE.lastIndex = 0;
+    return found;
+}
+/** Cuts `text` to at most `max` characters (never between the halves of a surrogate pair). */
+function truncate(text, max, mark = '…') {
+    if (text.length <= max)
+        return text;
+    let cut = Math.max(0, max - mark.length);
+    if (/[\uD800-\uDBFF]/.test(text[cut - 1] ?? ''))
+        cut--;
+    return text.slice(0, cut) + mark;
+}
+/**
+ * One untrusted value as an inline code span: nothing inside a code span is a link, image,
+ * HTML, mention or autolink. The fence is one backtick longer than any run inside, padded
+ * with spaces when the value starts or ends with a backtick or space (CommonMark §6.1);
+ * line breaks are shown as `\n`/`\r` so the value stays on its line (and in its table cell);
+ * invisible characters are revealed; in a table, `|` is escaped as GFM requires.
+ */
+function codeSpan(value, opts = {}) {
+    let v = truncate(value, opts.max ?? 500);
+    v = v.replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/\t/g, ' ');
+    v = revealInvisible(v);
+    if (v === '')
+        return '(empty)';
+    if (v.trim() === '')
+        return `(${v.length} space${v.length === 1 ? '' : 's'})`;
+    // GFM splits a row at every `|` not escaped by a backslash, also inside code spans. A
+    // backslash already before a `|` would make `\\|`, which cmark-gfm and micromark read
+    // differently; such a backslash is revealed instead.
+    if (opts.table)
+        v = v.replace(/\\(?=\|)/g, '<U+005C>').replace(/\|/g, '\\|');
+    let longest = 0;
+    for (const m of v.matchAll(/`+/g))
+        longest = Math.max(longest, m[0].length);
+    const fence = '`'.repeat(longest + 1);
+    const pad = /^[` ]|[` ]$/.test(v) ? ' ' : '';
+    return `${fence}${pad}${v}${pad}${fence}`;
+}
+/**
+ * Text GitHub would turn into something live: URLs and `www.` autolinks, e-mail addresses,
+ * `@user`/`@org/team` mentions, and references that notify or backlink (`owner/repo#1`,
+ * `owner/repo@sha`, `#1`, `GH-1`). Each becomes a code span.
+ */
+const LIVE = new RegExp([
+    // scheme:// URLs and the schemes GFM autolinks without slashes.
+    String.raw `\b[A-Za-z][A-Za-z0-9+.-]{1,31}:\/\/[^\s<>]*`,
+    String.raw `\b(?:mailto|xmpp):[^\s<>]+`,
+    String.raw `\bwww\.[^\s<>]+`,
+    // e-mail addresses (GitHub autolinks them) before mentions, which they contain.
+    // (Each starts only where its run of name characters starts: tried at every position of a
+    // long run, it would cost quadratic time.)
+    String.raw `(?<![A-Za-z0-9._+-])[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+`,
+    String.raw `(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(?:#\d+|@[0-9a-fA-F]{7,40})\b`,
+    String.raw `@[A-Za-z0-9_][A-Za-z0-9_-]*(?:\/[A-Za-z0-9_.-]+)?`,
+    String.raw `(?<![\w&])#\d+\b`,
+    String.raw `\bGH-\d+\b`
+].join('|'), 'gi');
+/** ASCII punctuation that means something in inline Markdown, escaped wherever it appears. */
+const INLINE_SPECIAL = /[\\`*_[\]<>|~&$]/g;
+/**
+ * Plain text as Markdown that renders as exactly that text: live things in code spans,
+ * Markdown punctuation backslash-escaped, and what would start a block at the beginning of a
+ * line (`#`, `-`, `+`, `=`, `1.`) escaped too.
+ */
+function safeText(text, opts = {}) {
+    const s = revealInvisible(text.replace(/\r\n?/g, '\n'));
+    let out = '';
+    let last = 0;
+    let live = '';
+    const flush = () => {
+        if (live)
+            out = safe_join(out, codeSpan(live, { table: opts.table, max: 2000 }));
+        live = '';
+    };
+    for (const m of s.matchAll(LIVE)) {
+        // Touching matches (`@a@b`) become one span: two spans side by side could pair up wrong.
+        if (m.index > last) {
+            flush();
+            out = safe_join(out, escapePlain(s.slice(last, m.index)));
+        }
+        live += m[0];
+        last = m.index + m[0].length;
+    }
+    flush();
+    return safe_join(out, escapePlain(s.slice(last)));
+}
+/**
+ * Concatenates rendered pieces. Where a backtick would touch a backtick (two code spans, or
+ * a span after an escaped backtick), a space goes between: backtick runs that touch merge
+ * into one run of another length, and a span whose fence changed length may not close,
+ * leaving its content as live text.
+ */
+function safe_join(a, b) {
+    return a.endsWith('`') && b.startsWith('`') ? `${a} ${b}` : a + b;
+}
+function escapePlain(s) {
+    return s
+        .replace(INLINE_SPECIAL, '\\$&')
+        .replace(/(^|\n)([ \t]*)([#+=-])/g, '$1$2\\$3')
+        .replace(/(^|\n)([ \t]*\d{1,9})([.)])/g, '$1$2\\$3');
+}
+/**
+ * A single-line value for places that render only a little Markdown, like pull request
+ * titles (code spans and references, no backslash escapes): one line, invisible characters
+ * revealed, backticks made quotes, live things (mentions, references, URLs) in code spans.
+ */
+function safeTitle(text, max = 200) {
+    const s = revealInvisible(truncate(text
+        .replace(/[\r\n]+/g, ' ')
+        .replace(/`/g, "'")
+        .trim(), max));
+    return (s
+        .replace(LIVE, (m) => `\`${m}\``)
+        // Titles render no links, images or HTML today; should one ever be shown as Markdown,
+        // `](` and `<tag` still make none (a link needs `(` right after `]`).
+        .replace(/\]\(/g, '] (')
+        .replace(/<(?=[A-Za-z/!?])/g, '< '));
+}
+/**
+ * Whether a text is too costly to parse: a line opening more than 32 nested containers
+ * (`> > > …`, `- - - …`, `1. 1. …`), or more than 5,000 emphasis delimiters.
+ * The parser's time grows with the square of the nesting (20,000 levels take minutes) and
+ * its stack runs out; no one writes such text to be read, so it is shown as code instead.
+ */
+function safe_tooDeep(src) {
+    // Emphasis delimiters cost the parser quadratic time too (20,000 of them take a minute).
+    let delimiters = 0;
+    for (const c of src)
+        if ((c === '*' || c === '_' || c === '~') && ++delimiters > 5_000)
+            return true;
+    return /^(?:[ \t]{0,3}(?:>|[-*+](?=[ \t])|\d{1,9}[.)](?=[ \t]))[ \t]*){33}/m.test(src);
+}
+/** What {@link safeMarkdown} appends when it had to cut the text. */
+const TRUNCATED_NOTE = '*…(cut to fit GitHub’s length limit)*';
+/**
+ * Agent prose, re-rendered as inert Markdown: parsed with the CommonMark + GFM parser and
+ * written back as a subset that keeps the reading (paragraphs, emphasis, strikethrough,
+ * headings, lists, task lists, quotes, code spans, fenced code blocks, including
+ * ```suggestion blocks, and tables with escaped cells) while links and images become their
+ * text plus the URL in a code span, raw HTML (tags, `<details>`, comments, so also anything
+ * looking like Airlock's own markers) becomes code, and mentions, references, bare URLs and
+ * e-mail addresses become code spans. The result never holds a link, image, HTML or mention
+ * for GitHub to act on, however the input was written.
+ *
+ * Too long a text is cut before it is rendered, never after: cutting rendered Markdown can
+ * split a code span or an escape and bring back what it neutralised.
+ */
+function safeMarkdown(text, opts = {}) {
+    const max = opts.maxChars ?? 60_000;
+    const room = Math.max(0, max - TRUNCATED_NOTE.length - 2);
+    let src = text.replace(/\r\n?/g, '\n');
+    let cut = false;
+    // Bound the parser's work (pathological emphasis or brackets take it seconds per 10,000
+    // characters): a text longer than its room is cut first, since it could not fit anyway.
+    if (src.length > max) {
+        src = cutSource(src, max);
+        cut = true;
+    }
+    let out = renderOrShow(src);
+    // Escapes and code spans make the output longer than its source: cut the source in
+    // proportion and render again, a few times at most.
+    for (let i = 0; i < 4 && out.length > (cut ? room : max); i++) {
+        src = cutSource(src, Math.floor((src.length * room * 0.95) / out.length));
+        out = renderOrShow(src);
+        cut = true;
+    }
+    // Still too long: the text as a code block, which is at most a fence longer than itself.
+    if (out.length > (cut ? room : max))
+        out = codeBlock(truncate(src, Math.floor(room / 3), ''));
+    return cut ? `${out}${out ? '\n\n' : ''}${TRUNCATED_NOTE}` : out;
+}
+/** The first `max` characters of Markdown source, at a line boundary when one is near. */
+function cutSource(src, max) {
+    const next = truncate(src, Math.max(0, Math.min(src.length - 1, max)), '');
+    const nl = next.lastIndexOf('\n');
+    return nl > next.length / 2 ? next.slice(0, nl) : next;
+}
+/**
+ * {@link render}, or the text as a code block when it cannot be rendered: nesting thousands
+ * deep (`> > > …`) exhausts the parser's stack, and a text that cannot be parsed is shown.
+ */
+function renderOrShow(src) {
+    if (safe_tooDeep(src))
+        return codeBlock(src);
+    try {
+        return render(src);
+    }
+    catch {
+        return codeBlock(src);
+    }
+}
+function render(src) {
+    const tree = safe_parseMarkdown(src);
+    const ctx = { src, defs: new Map() };
+    collectDefinitions(tree, ctx.defs);
+    return blocks(tree.children, ctx).trim();
+}
+function collectDefinitions(node, defs) {
+    if (node.type === 'definition') {
+        if (!defs.has(node.identifier))
+            defs.set(node.identifier, node.url);
+        return;
+    }
+    if ('children' in node)
+        for (const c of node.children)
+            collectDefinitions(c, defs);
+}
+/** The source text of a node (for constructs shown as code). */
+function source(node, ctx) {
+    const s = node.position?.start.offset;
+    const e = node.position?.end.offset;
+    return s === undefined || e === undefined ? '' : ctx.src.slice(s, e);
+}
+/** A fenced code block nothing inside can close. */
+function codeBlock(value, lang = '') {
+    let longest = 0;
+    for (const m of value.matchAll(/`+/g))
+        longest = Math.max(longest, m[0].length);
+    const fence = '`'.repeat(Math.max(3, longest + 1));
+    const info = /^[A-Za-z0-9_+.#-]{1,32}$/.test(lang) ? lang : '';
+    return `${fence}${info}\n${revealInvisible(value.replace(/\n$/, ''))}\n${fence}`;
+}
+function blocks(nodes, ctx) {
+    return nodes
+        .map((n) => block(n, ctx))
+        .filter((b) => b !== '')
+        .join('\n\n');
+}
+function block(node, ctx) {
+    switch (node.type) {
+        case 'paragraph':
+            return inline(node.children, ctx, false);
+        case 'heading': {
+            const text = inline(node.children, ctx, false).replace(/\n/g, ' ');
+            return text ? `${'#'.repeat(node.depth)} ${text}` : '';
+        }
+        case 'thematicBreak':
+            return '---';
+        case 'blockquote':
+            return blocks(node.children, ctx)
+                .split('\n')
+                .map((l) => (l === '' ? '>' : `> ${l}`))
+                .join('\n');
+        case 'list': {
+            const start = node.start ?? 1;
+            return node.children
+                .map((item, i) => {
+                const marker = node.ordered ? `${start + i}.` : '-';
+                const task = item.checked === true ? '[x] ' : item.checked === false ? '[ ] ' : '';
+                const body = blocks(item.children, ctx);
+                const pad = ' '.repeat(marker.length + 1);
+                const [first = '', ...rest] = body.split('\n');
+                // A bare marker with text after it on the first line; an empty item stays empty.
+                const head = `${marker}${first || task ? ` ${task}${first}` : ''}`;
+                return [head, ...rest.map((l) => (l === '' ? '' : pad + l))].join('\n');
+            })
+                .join(node.spread ? '\n\n' : '\n');
+        }
+        case 'code':
+            return codeBlock(node.value, node.lang ?? '');
+        case 'html':
+            // Raw HTML is shown, not rendered: <img>, <a>, <details>, comments, forged markers.
+            return codeBlock(node.value, 'html');
+        case 'definition':
+            // Invisible when rendered, but it is what the text says: shown, as code.
+            return codeSpan(source(node, ctx).replace(/\n/g, ' '), { max: 2000 });
+        case 'footnoteDefinition': {
+            const body = blocks(node.children, ctx);
+            return `${safeText(`[^${node.label ?? node.identifier}]:`)} ${body}`;
+        }
+        case 'table': {
+            const rows = node.children.map((row) => row.children.map((cell) => inline(cell.children, ctx, true).replace(/\n/g, ' ')));
+            const width = Math.max(1, ...rows.map((r) => r.length));
+            const line = (cells) => `| ${Array.from({ length: width }, (_, i) => cells[i] ?? '').join(' | ')} |`;
+            const align = Array.from({ length: width }, (_, i) => {
+                const a = node.align?.[i];
+                return a === 'left' ? ':---' : a === 'right' ? '---:' : a === 'center' ? ':---:' : '---';
+            });
+            return [line(rows[0] ?? []), `| ${align.join(' | ')} |`, ...rows.slice(1).map(line)].join('\n');
+        }
+        default:
+            // Anything this renderer does not know is shown as its source, as code.
+            return codeBlock(source(node, ctx));
+    }
+}
+function inline(nodes, ctx, table) {
+    let out = '';
+    for (const n of nodes)
+        out = safe_join(out, phrase(n, ctx, table));
+    return out;
+}
+function wrap(mark, inner) {
+    return inner.trim() === '' ? inner : `${mark}${inner}${mark}`;
+}
+function phrase(node, ctx, table) {
+    switch (node.type) {
+        case 'text':
+            return safeText(node.value, { table });
+        case 'emphasis':
+            return wrap('*', inline(node.children, ctx, table));
+        case 'strong':
+            return wrap('**', inline(node.children, ctx, table));
+        case 'delete':
+            return wrap('~~', inline(node.children, ctx, table));
+        case 'inlineCode':
+            // CommonMark turns line endings in a code span into spaces.
+            return codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
+        case 'break':
+            return table ? ' ' : '\\\n';
+        case 'link':
+        case 'linkReference': {
+            const url = node.type === 'link' ? node.url : (ctx.defs.get(node.identifier) ?? '');
+            const src = source(node, ctx);
+            // An autolink (`<https://…>`, a bare URL or e-mail): its text is the address.
+            if (node.type === 'link' && !src.startsWith('['))
+                return codeSpan(src.replace(/^<|>$/g, ''), { table, max: 2000 });
+            const label = inline(node.children, ctx, table);
+            return `${label}${label ? ' ' : ''}(${codeSpan(url, { table, max: 2000 })})`;
+        }
+        case 'image':
+        case 'imageReference': {
+            const url = node.type === 'image' ? node.url : (ctx.defs.get(node.identifier) ?? '');
+            const alt = node.alt ? ` ${safeText(node.alt, { table })}` : '';
+            return `(image${alt}: ${codeSpan(url, { table, max: 2000 })})`;
+        }
+        case 'html':
+            return codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
+        case 'footnoteReference':
+            return safeText(`[^${node.label ?? node.identifier}]`, { table });
+        default:
+            return codeSpan(source(node, ctx).replace(/\n/g, ' '), { table, max: 2000 });
+    }
+}
+/**
+ * Whether `body` carries Airlock's marker comment as Airlock writes it: a real HTML comment
+ * node (not text, not code) equal to `marker`, on the body's first or last line. Agent text
+ * that spells the marker is rendered as code by {@link safeMarkdown}, so it never counts.
+ */
+function hasMarker(body, marker) {
+    const lines = body.replace(/\r\n?/g, '\n').split('\n');
+    if (lines[0] !== marker && lines[lines.length - 1] !== marker)
+        return false;
+    const found = [];
+    const visit = (n) => {
+        if (n.type === 'html' && n.value.trim() === marker)
+            found.push(n.value);
+        if ('children' in n)
+            for (const c of n.children)
+                visit(c);
+    };
+    visit(safe_parseMarkdown(body));
+    return found.length > 0;
+}
+
+;// CONCATENATED MODULE: ./src/workflow/markdown.ts
+
+/**
+ * Inline HTML elements whose content is not the author's own prose as GitHub shows it: code
+ * (`<code>`, `<pre>`, …), link text (`<a>`), and elements GitHub strips with their content.
+ */
+const OPAQUE_TAGS = new Set([
+    'a',
+    'code',
+    'kbd',
+    'noscript',
+    'pre',
+    'samp',
+    'script',
+    'style',
+    'template',
+    'textarea',
+    'tt',
+    'var'
+]);
+/**
+ * The author's own words in a comment, for finding a trigger phrase: the text of paragraphs,
+ * headings and list items, judged by the CommonMark + GFM parser GitHub's rendering follows.
+ * Left out, as GitHub would show them as something other than the author's prose: block
+ * quotes (including lazy continuation lines, which GitHub renders inside the quote: someone
+ * quoting a request is not making one), code spans, fenced and indented code, HTML blocks and
+ * comments, inline `<code>`/`<a>`/… elements, link text and URLs, image alt text, autolinked
+ * addresses, tables and footnotes. Blocks are separated by newlines and left-out inline parts
+ * by spaces, so neighbouring words never join.
+ */
+function proseOnly(text) {
+    // Nesting deep enough to stall the parser: no prose that can be trusted.
+    if (tooDeep(text))
+        return '';
+    let tree;
+    try {
+        tree = parseMarkdown(text.replace(/\r\n?/g, '\n'));
+    }
+    catch {
+        // Nesting deep enough to exhaust the parser's stack: no prose that can be trusted.
+        return '';
+    }
+    const out = [];
+    const walk = (nodes) => {
+        for (const n of nodes) {
+            switch (n.type) {
+                case 'paragraph':
+                case 'heading':
+                    out.push(phrasing(n.children));
+                    break;
+                case 'list':
+                    for (const item of n.children)
+                        walk(item.children);
+                    break;
+                default:
+                    // blockquote, code, html, table, definition, footnoteDefinition, thematicBreak…
+                    break;
+            }
+        }
+    };
+    try {
+        walk(tree.children);
+    }
+    catch {
+        return '';
+    }
+    return out.join('\n');
+}
+function phrasing(nodes) {
+    let out = '';
+    // Open inline HTML elements whose content is left out (`<code>…</code>`).
+    const open = [];
+    const visit = (n) => {
+        switch (n.type) {
+            case 'text':
+                out += open.length > 0 ? ' ' : n.value;
+                break;
+            case 'emphasis':
+            case 'strong':
+            case 'delete':
+                for (const c of n.children)
+                    visit(c);
+                break;
+            case 'break':
+                out += '\n';
+                break;
+            case 'html': {
+                const tag = /^<(\/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(\/?)>$/.exec(n.value.trim());
+                const name = tag?.[2]?.toLowerCase();
+                if (tag && name && OPAQUE_TAGS.has(name) && !tag[3]) {
+                    if (!tag[1])
+                        open.push(name);
+                    else if (open.includes(name))
+                        open.length = open.lastIndexOf(name);
+                }
+                out += ' ';
+                break;
+            }
+            default:
+                // inlineCode, link, linkReference, image, imageReference, footnoteReference.
+                out += ' ';
+                break;
+        }
+    };
+    for (const n of nodes)
+        visit(n);
+    return out;
+}
+/** A code fence long enough to wrap `text` (one backtick more than its longest run). */
+function markdown_fenceFor(text) {
+    let longest = 0;
+    for (const m of text.matchAll(/`+/g))
+        longest = Math.max(longest, m[0].length);
+    return '`'.repeat(Math.max(3, longest + 1));
 }
 
 ;// CONCATENATED MODULE: ./src/workflow/review.ts
@@ -71394,29 +72083,11 @@ function encodePath(p) {
 
 
 
+
 const run = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
 /** Directory in the workspace holding what Airlock hands the agent (diff, prompt) and takes back. */
 const workspace_RUN_DIR = '.airlock-run';
-/** Agent configuration files, by name, wherever they are in the tree. */
-const AGENT_CONFIG_FILES = [
-    'CLAUDE.md',
-    'CLAUDE.local.md',
-    'AGENTS.md',
-    'AGENTS.override.md',
-    'GEMINI.md',
-    '.mcp.json'
-];
-/** Agent configuration directories, wherever they are in the tree. */
-const AGENT_CONFIG_DIRS = ['.claude', '.codex', '.gemini'];
-const lower = (xs) => new Set(xs.map((x) => x.toLowerCase()));
-const FILES = lower(AGENT_CONFIG_FILES);
-const DIRS = lower(AGENT_CONFIG_DIRS);
-/** Whether a repository path is agent configuration (case-insensitive, any depth). */
-function isAgentConfigPath(path) {
-    const segs = path.split('/');
-    const last = segs[segs.length - 1].toLowerCase();
-    return FILES.has(last) || segs.slice(0, -1).some((s) => DIRS.has(s.toLowerCase()));
-}
+
 /** Something in the workspace is not what Airlock expects. */
 class WorkspaceError extends errors_AirlockError {
     constructor(message) {
@@ -71424,27 +72095,27 @@ class WorkspaceError extends errors_AirlockError {
     }
 }
 /**
- * Removes every agent configuration file and directory from the checkout (never following a
- * symbolic link), and returns the repository paths removed.
+ * Removes every agent configuration file and directory (agent-config.ts) from the
+ * checkout (never following a symbolic link), and returns the repository paths removed.
  */
 async function removeAgentConfig(workspace) {
     const removed = [];
-    const walk = async (dir) => {
+    const walk = async (dir, depth) => {
         for (const d of await fs.readdir(dir, { withFileTypes: true })) {
             const abs = join(dir, d.name);
             const rel = relative(workspace, abs).split(sep).join('/');
             const name = d.name.toLowerCase();
             if (name === '.git' || rel === workspace_RUN_DIR)
                 continue;
-            if (DIRS.has(name) || FILES.has(name)) {
+            if (isAgentConfigEntry(d.name, depth)) {
                 await fs.rm(abs, { recursive: true, force: true });
                 removed.push(rel);
             }
             else if (d.isDirectory())
-                await walk(abs);
+                await walk(abs, depth + 1);
         }
     };
-    await walk(workspace);
+    await walk(workspace, 0);
     return removed.sort();
 }
 /**
@@ -71484,7 +72155,7 @@ async function restoreAgentConfig(client, repo, baseSha, workspace) {
         report.warnings.push('the base tree is too large to list; only root-level agent configuration was restored');
         const root = await client.request('GET', repoPath(repo, 'git', 'trees', baseSha));
         entries = root.tree.filter((e) => e.type === 'blob');
-        for (const d of root.tree.filter((e) => e.type === 'tree' && DIRS.has(e.path.toLowerCase()))) {
+        for (const d of root.tree.filter((e) => e.type === 'tree' && isAgentConfigEntry(e.path, 0))) {
             const sub = await client.request('GET', repoPath(repo, 'git', 'trees', d.sha), { query: { recursive: '1' } });
             entries.push(...sub.tree.map((e) => ({ ...e, path: `${d.path}/${e.path}` })));
         }
@@ -71761,6 +72432,51 @@ function setOutputs(values) {
     for (const [k, v] of Object.entries(values))
         setOutput(k, v === undefined ? '' : String(v));
 }
+/**
+ * A value someone else wrote (the agent's review keys and paths, file names from a pull
+ * request, a server's error), made safe to put in a log line: line breaks and other control
+ * characters are shown as escapes, so the value cannot start a line of its own, and with it a
+ * workflow command (`::add-mask::`, `::stop-commands::`, `::error::`…) the runner would obey.
+ */
+function logValue(value, max = 2_000) {
+    const v = value.length > max ? `${value.slice(0, max)}…` : value;
+    return v.replace(
+    // C0/C1 controls (ESC starts terminal sequences), Unicode line and paragraph separators,
+    // bidi controls and invisible characters.
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028-\u202E\u2060-\u206F\uFEFF]/g, (c) => c === '\n'
+        ? '\\n'
+        : c === '\r'
+            ? '\\r'
+            : c === '\t'
+                ? '\\t'
+                : `\\u{${c.codePointAt(0).toString(16).toUpperCase()}}`);
+}
+/**
+ * A log line the runner cannot read as a workflow command. The runner takes a line as a
+ * command when, after leading white space, it starts with `::` (v2), or when it holds `##[`
+ * and a registered command name anywhere (v1: `##[add-mask]`, `##[stop-commands]`). Every
+ * line of the message is checked: one starting with `::` gets a `\` in front, and `##[` is
+ * written `##\[`.
+ */
+function logLine(message) {
+    return message
+        .split(/\r\n|\r|\n/)
+        .map((line) => {
+        const l = line.replace(/##\[/g, '##\\[');
+        // .NET's TrimStart also drops U+0085 and U+180E, which JavaScript's \s does not cover.
+        return /^[\s\u0085\u180e]*::/.test(l) ? `\\${l}` : l;
+    })
+        .join('\n');
+}
+/** `core.info` for a message that quotes untrusted text (see {@link logLine}). */
+function io_info(message) {
+    info(logLine(message));
+}
+/** `core.warning` for a message that quotes untrusted text (see {@link logLine}). */
+function io_warning(message) {
+    warning(logLine(message));
+}
 
 ;// CONCATENATED MODULE: ./src/workflow/steps/collect.ts
 
@@ -71808,9 +72524,9 @@ async function collect_run() {
                     maxComments: intInput('max-comments', review_REVIEW_DEFAULTS.maxComments, 0, 100)
                 });
                 for (const p of parsed.problems)
-                    warning(`review: ${p}`);
+                    io_warning(`review: ${logValue(p)}`);
                 for (const w of parsed.warnings)
-                    info(`review: ${w}`);
+                    io_info(`review: ${logValue(w)}`);
                 info(`review taken from ${source}`);
                 setOutputs({ 'review-found': true });
                 meta.review = true;
@@ -71823,7 +72539,7 @@ async function collect_run() {
                 maxBytes: intInput('max-patch-bytes', 1024 * 1024, 1, 64 * 1024 * 1024)
             });
             for (const p of v.problems)
-                warning(`patch: ${p}`);
+                io_warning(`patch: ${logValue(p)}`);
             info(`the agent changed ${v.files.length} file(s) (${patch.length} bytes of patch)`);
             setOutputs({ 'has-changes': v.files.length > 0, files: v.files.length });
             meta.files = v.files.length;
