@@ -72,7 +72,8 @@ export const CLASSES = [
     48,
     'Secrets pasted into text that enters the sandbox (command, prompt, env, agent-args, MCP config)'
   ],
-  [49, 'Mount-spec injection through workspace path names']
+  [49, 'Mount-spec injection through workspace path names'],
+  [50, 'Git settings and hooks the agent leaves for later steps on the runner']
 ]
 
 const SUITES = {
@@ -84,7 +85,8 @@ const SUITES = {
   'boundary-sandbox': 'test/security/boundary-sandbox.test.ts',
   'boundary-proxy': 'test/security/boundary-proxy.test.ts',
   'boundary-markdown': 'test/security/boundary-markdown.test.ts',
-  'workflow-trust': 'test/security/workflow-trust.test.ts'
+  'workflow-trust': 'test/security/workflow-trust.test.ts',
+  'boundary-git': 'test/security/boundary-git.test.ts'
 }
 
 function compareIds(a, b) {

@@ -20,6 +20,8 @@ import { AGENT_MOUNT, installAgent } from './agent-install.js'
 import { checkImage, runArgs } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
+import { revertGitExec, snapshotGitExec } from './git-exec-guard.js'
+import { logSafe } from './log-fence.js'
 import { readPromptFile } from './prompt-file.js'
 import { scanWorkspace, secretNeedles, WorkspaceSecretError } from './workspace-scan.js'
 import { CONTAINER, sandboxEnv, writeStaging } from './staging.js'
@@ -89,6 +91,11 @@ export async function runSession(
   // Before anything else touches the workspace for the container: checkout credentials
   // hidden, every file the container can read searched for the secrets Airlock holds.
   const guard = await guardWorkspace(plan, granted, dir, hooks)
+  // What git would run on the runner in later steps, as it is before the agent can write.
+  const gitExec =
+    plan.workspaceAccess === 'read-write'
+      ? snapshotGitExec(plan.workspace, guard.gitConfigs)
+      : undefined
 
   await ensureImage(plan.image)
   await checkImage({ image: plan.image, nodeBinary: process.execPath, user, runId })
@@ -252,6 +259,12 @@ export async function runSession(
   clearInterval(watch)
   hooks.signal?.removeEventListener('abort', onAbort)
   const exitCode = result.code
+  for (const f of gitExec ? revertGitExec(gitExec) : [])
+    hooks.warn(
+      logSafe(
+        `${f.path}: ${f.what} (git would have run it on the runner in later steps of this job)`
+      )
+    )
   for (const rel of tamperedGitConfigs(plan.workspace, guard.hidden))
     hooks.warn(
       `${rel} is not the file it was before the run (replaced, moved or linked); the credentials hidden from it were never written back, check it before trusting it`
@@ -287,7 +300,7 @@ async function guardWorkspace(
   granted: Granted[],
   privateDir: string,
   hooks: SessionHooks
-): Promise<{ mounts: MountConfig[]; hidden: HiddenGitConfig[] }> {
+): Promise<{ mounts: MountConfig[]; hidden: HiddenGitConfig[]; gitConfigs: string[] }> {
   const needles = secretNeedles(heldSecrets(plan, granted, process.env))
   // The auth action's files at the root are masked by a mount of /dev/null (below).
   const scan = scanWorkspace(plan.workspace, needles, undefined, (rel) => GHA_CREDS.test(rel))
@@ -312,7 +325,7 @@ async function guardWorkspace(
     hooks.info(
       `the search of the workspace for leaked secrets did not read ${scan.skippedLarge.length} file(s) over the size limit`
     )
-  return { mounts: git.mounts, hidden: git.hidden }
+  return { mounts: git.mounts, hidden: git.hidden, gitConfigs: scan.gitConfigs }
 }
 
 /** google-github-actions/auth's credentials files, at the workspace root. */

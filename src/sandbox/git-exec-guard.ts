@@ -1,0 +1,259 @@
+/**
+ * Sandbox → runner through git. With a writable workspace the agent can write settings that
+ * make git run a program — `core.fsmonitor`, `core.hooksPath`, a filter driver, an alias
+ * with `!` — or drop a hook into `.git/hooks`. None of that runs in the sandbox; it runs the
+ * next time a later step of the job calls `git status` or `git commit` on the runner, with
+ * the job's token, secrets and OIDC at hand. So Airlock remembers each git directory's
+ * executable settings and hooks before the container starts, and when it has ended takes
+ * back whatever the run added or changed: the setting is unset (its earlier values put
+ * back), the hook renamed out of git's reach. Each one is reported.
+ *
+ * Nothing here follows a link: configs and hooks directories are read and changed only when
+ * they are what they look like (a regular file, a real directory inside the workspace).
+ */
+import { execFileSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { lstatSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs'
+import { join, relative } from 'node:path'
+
+/**
+ * Keys whose value git runs as a program (or that point git at files or programs that it
+ * then runs). `alias.*` counts only when its value starts with `!`.
+ */
+const EXEC_KEY = new RegExp(
+  '^(' +
+    [
+      'core\\.(fsmonitor|hookspath|sshcommand|pager|editor|askpass|gitproxy|attributesfile)',
+      'sequence\\.editor',
+      'diff\\.external',
+      'diff\\..+\\.(command|textconv)',
+      'difftool\\..+\\.cmd',
+      'mergetool\\..+\\.cmd',
+      'filter\\..+\\.(clean|smudge|process)',
+      'merge\\..+\\.driver',
+      'credential\\.helper',
+      'credential\\..+\\.helper',
+      'gpg\\.program',
+      'gpg\\..+\\.program',
+      'uploadpack\\.packobjectshook',
+      'include\\.path',
+      'includeif\\..+\\.path',
+      'remote\\..+\\.(uploadpack|receivepack)',
+      'protocol\\..+\\.allow',
+      'pager\\..+',
+      'submodule\\..+\\.update',
+      'alias\\..+'
+    ].join('|') +
+    ')$',
+  'i'
+)
+
+/** git with no system or global config of its own: only the file named is read. */
+const GIT_ENV = {
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  HOME: '/nonexistent'
+}
+
+/** `key\0value` pairs of one config file, as git reads it (without following includes). */
+type Entries = string[]
+
+interface GitDirState {
+  /** Absolute path of the git directory (`<ws>/.git`, `<ws>/.git/modules/x`, …). */
+  dir: string
+  /** Its real path then: a directory reached through a link afterwards is not touched. */
+  real: string
+  /** Whether `commondir` (which sends git to another directory's config) existed. */
+  commondir: boolean
+  configs: Map<string, Entries>
+  hooks: Map<string, string>
+}
+
+export interface GitExecSnapshot {
+  workspace: string
+  dirs: GitDirState[]
+}
+
+/** What the guard took back after the run, workspace-relative, for the log. */
+export interface GitExecFinding {
+  path: string
+  what: string
+}
+
+/** The git directories of the workspace: the root's, and those of the configs the scan found. */
+function gitDirs(workspace: string, configs: string[]): string[] {
+  const dirs = new Set<string>()
+  if (isRealDir(join(workspace, '.git'))) dirs.add(join(workspace, '.git'))
+  for (const rel of configs) {
+    const abs = join(workspace, rel)
+    const dir = abs.replace(/\/(config|config\.worktree)$/, '')
+    if (dir !== abs && isRealDir(dir)) dirs.add(dir)
+  }
+  return [...dirs].sort()
+}
+
+function isRealDir(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile()
+  } catch {
+    return false
+  }
+}
+
+function execEntries(file: string): Entries {
+  if (!isRegularFile(file)) return []
+  let out: string
+  try {
+    // `-f` reads that one file and follows no include; reading runs nothing.
+    out = execFileSync('git', ['config', '-f', file, '--list', '--null'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: GIT_ENV
+    })
+  } catch {
+    return []
+  }
+  return out
+    .split('\0')
+    .filter(Boolean)
+    .map((item) => {
+      const nl = item.indexOf('\n')
+      return nl < 0 ? [item, ''] : [item.slice(0, nl), item.slice(nl + 1)]
+    })
+    .filter(([k, v]) => EXEC_KEY.test(k!) && (!/^alias\./i.test(k!) || v!.startsWith('!')))
+    .map(([k, v]) => `${k!.toLowerCase()}\0${v!}`)
+}
+
+function hookHashes(dir: string): Map<string, string> {
+  const out = new Map<string, string>()
+  const hooks = join(dir, 'hooks')
+  if (!isRealDir(hooks)) return out
+  for (const name of readdirSync(hooks)) {
+    if (name.endsWith('.sample') || name.includes('.airlock-quarantined')) continue
+    const p = join(hooks, name)
+    try {
+      const st = lstatSync(p)
+      out.set(
+        name,
+        st.isFile()
+          ? `${st.mode}:${createHash('sha256').update(readFileSync(p)).digest('hex')}`
+          : `link-or-other:${st.mode}`
+      )
+    } catch {
+      // gone between the listing and the look: nothing for git to run either
+    }
+  }
+  return out
+}
+
+function stateOf(dir: string): GitDirState {
+  const configs = new Map<string, Entries>()
+  for (const name of ['config', 'config.worktree']) configs.set(name, execEntries(join(dir, name)))
+  return {
+    dir,
+    real: realpathSync(dir),
+    commondir: exists(join(dir, 'commondir')),
+    configs,
+    hooks: hookHashes(dir)
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Moves an entry (never what a link points to) out of git's way, under a name no one chose. */
+function moveAside(path: string): string {
+  const target = `${path}.airlock-quarantined-${randomBytes(4).toString('hex')}`
+  renameSync(path, target)
+  return target
+}
+
+/** Remembers, before the container starts, what git would run in each git directory. */
+export function snapshotGitExec(workspace: string, configs: string[]): GitExecSnapshot {
+  return { workspace, dirs: gitDirs(workspace, configs).map(stateOf) }
+}
+
+/**
+ * After the container ended: takes back every executable setting and hook the run added or
+ * changed in the git directories known before it, and returns what it took back.
+ */
+export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
+  const findings: GitExecFinding[] = []
+  const rel = (p: string): string => relative(snapshot.workspace, p) || '.'
+  const aside = (p: string, why: string): void => {
+    try {
+      const to = moveAside(p)
+      findings.push({ path: rel(p), what: `${why}; moved aside to ${rel(to)}` })
+    } catch {
+      findings.push({ path: rel(p), what: `${why}; could not move it aside` })
+    }
+  }
+  for (const before of snapshot.dirs) {
+    // The git directory itself replaced (by a gitfile or a link to a repository of the
+    // agent's making): git would read that one's config. Fail closed: no repository.
+    let real: string | undefined
+    try {
+      real = isRealDir(before.dir) ? realpathSync(before.dir) : undefined
+    } catch {
+      real = undefined
+    }
+    if (real !== before.real) {
+      if (exists(before.dir)) aside(before.dir, 'the git directory was replaced during the run')
+      continue
+    }
+    if (!before.commondir && exists(join(before.dir, 'commondir')))
+      aside(join(before.dir, 'commondir'), 'commondir (another config for git to read) appeared')
+    for (const [name, old] of before.configs) {
+      const file = join(before.dir, name)
+      if (exists(file) && !isRegularFile(file)) {
+        aside(file, `${name} was replaced by a link or another kind of file`)
+        continue
+      }
+      const now = execEntries(file)
+      const added = now.filter((e) => !old.includes(e))
+      if (added.length === 0) continue
+      for (const key of new Set(added.map((e) => e.split('\0')[0]!))) {
+        // Unset every value of the key, then put back what was there before the run.
+        const git = (args: string[]): void => {
+          execFileSync('git', ['config', '-f', file, ...args], { stdio: 'ignore', env: GIT_ENV })
+        }
+        try {
+          git(['--unset-all', key])
+          for (const e of old.filter((x) => x.startsWith(`${key}\0`)))
+            git(['--add', key, e.slice(key.length + 1)])
+          findings.push({ path: rel(file), what: `removed ${key}, which the run set` })
+        } catch {
+          findings.push({ path: rel(file), what: `could not remove ${key}, which the run set` })
+        }
+      }
+    }
+    const hooksDir = join(before.dir, 'hooks')
+    if (exists(hooksDir) && !isRealDir(hooksDir)) {
+      aside(hooksDir, 'the hooks directory was replaced by a link or a file')
+      continue
+    }
+    for (const [name, digest] of hookHashes(before.dir)) {
+      if (before.hooks.get(name) === digest) continue
+      aside(
+        join(before.dir, 'hooks', name),
+        `the run ${before.hooks.has(name) ? 'changed' : 'added'} the hook ${name}`
+      )
+    }
+  }
+  return findings
+}

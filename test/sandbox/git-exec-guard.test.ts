@@ -1,0 +1,185 @@
+/**
+ * What the agent leaves in the workspace's git directories for git to run later on the
+ * runner is taken back after the run; everything else the agent did to the repository stays.
+ * Checked with the real git: before the guard, `git status` runs the planted program; after
+ * it, nothing runs.
+ */
+import { execFileSync } from 'node:child_process'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { revertGitExec, snapshotGitExec } from '../../src/sandbox/git-exec-guard.js'
+
+let ws: string
+let marker: string
+const git = (...args: string[]): string =>
+  execFileSync('git', args, {
+    cwd: ws,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: ws }
+  })
+
+beforeEach(() => {
+  ws = mkdtempSync(join(tmpdir(), 'airlock-gitexec-'))
+  marker = join(ws, '..', `${ws.split('/').pop()}-ran`)
+  git('init', '-q')
+  git('config', 'user.name', 'Maintainer')
+  // A setting the repository had before the run stays as it is.
+  git('config', 'core.pager', 'less -R')
+  writeFileSync(join(ws, 'a.txt'), 'a\n')
+})
+afterEach(() => {
+  rmSync(ws, { recursive: true, force: true })
+  rmSync(marker, { force: true })
+})
+
+const payload = (): string => `touch ${marker}`
+
+/** Runs what a later step would (status, a commit) and says whether the payload ran. */
+function laterStepRanPayload(): boolean {
+  try {
+    git('status', '--short')
+    git('add', '-A')
+    git('-c', 'user.email=m@example.com', 'commit', '-qm', 'later step', '--allow-empty')
+  } catch {
+    // a repository the guard made unusable fails closed: nothing ran
+  }
+  return existsSync(marker)
+}
+
+const plants: Array<[string, () => void]> = [
+  ['core.fsmonitor', () => git('config', 'core.fsmonitor', payload())],
+  [
+    'core.hooksPath to a directory of the agent’s',
+    () => {
+      mkdirSync(join(ws, 'h'))
+      writeFileSync(join(ws, 'h', 'pre-commit'), `#!/bin/sh\n${payload()}\n`, { mode: 0o755 })
+      git('config', 'core.hooksPath', join(ws, 'h'))
+    }
+  ],
+  [
+    'a new .git/hooks/pre-commit',
+    () =>
+      writeFileSync(join(ws, '.git', 'hooks', 'pre-commit'), `#!/bin/sh\n${payload()}\n`, {
+        mode: 0o755
+      })
+  ],
+  [
+    'a filter driver with .gitattributes',
+    () => {
+      writeFileSync(join(ws, '.gitattributes'), '*.txt filter=x\n')
+      git('config', 'filter.x.clean', `sh -c '${payload()}; cat'`)
+      writeFileSync(join(ws, 'a.txt'), 'changed\n')
+    }
+  ],
+  [
+    'include.path to a config of the agent’s',
+    () => {
+      writeFileSync(join(ws, 'evil.cfg'), `[core]\n\tfsmonitor = ${payload()}\n`)
+      git('config', 'include.path', join(ws, 'evil.cfg'))
+    }
+  ],
+  [
+    '.git/config replaced by a link to a config of the agent’s',
+    () => {
+      const evil = join(ws, 'evil-config')
+      writeFileSync(
+        evil,
+        `[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tfsmonitor = ${payload()}\n`
+      )
+      rmSync(join(ws, '.git', 'config'))
+      symlinkSync(evil, join(ws, '.git', 'config'))
+    }
+  ],
+  [
+    '.git replaced by a gitfile to a repository of the agent’s',
+    () => {
+      renameSync(join(ws, '.git'), join(ws, 'evil.git'))
+      execFileSync('git', [
+        'config',
+        '-f',
+        join(ws, 'evil.git', 'config'),
+        'core.fsmonitor',
+        payload()
+      ])
+      writeFileSync(join(ws, '.git'), `gitdir: ${join(ws, 'evil.git')}\n`)
+    }
+  ]
+]
+
+describe('git settings and hooks the run leaves for the runner', () => {
+  it.each(plants)(
+    '%s: would run in a later step, and no longer does after the guard',
+    (_, plant) => {
+      // Control: the plant really runs the payload on the runner without the guard.
+      plant()
+      expect(laterStepRanPayload()).toBe(true)
+    }
+  )
+
+  it.each(plants)('%s: taken back and reported', (_, plant) => {
+    const snapshot = snapshotGitExec(ws, [])
+    plant()
+    const findings = revertGitExec(snapshot)
+    expect(findings.length).toBeGreaterThan(0)
+    expect(laterStepRanPayload()).toBe(false)
+  })
+
+  it('keeps what the agent may change, and the settings that were there before', () => {
+    const snapshot = snapshotGitExec(ws, [])
+    git('config', 'user.name', 'Agent')
+    git('config', 'alias.st', 'status')
+    git('checkout', '-qb', 'agent-branch')
+    expect(revertGitExec(snapshot)).toEqual([])
+    expect(git('config', 'user.name').trim()).toBe('Agent')
+    expect(git('config', 'alias.st').trim()).toBe('status')
+    expect(git('config', 'core.pager').trim()).toBe('less -R')
+  })
+
+  it('restores an executable setting the run changed to its earlier value', () => {
+    const snapshot = snapshotGitExec(ws, [])
+    git('config', 'core.pager', payload())
+    git('config', 'alias.x', `!${payload()}`)
+    const findings = revertGitExec(snapshot).map((f) => f.what)
+    expect(findings).toEqual(
+      expect.arrayContaining([
+        'removed core.pager, which the run set',
+        'removed alias.x, which the run set'
+      ])
+    )
+    expect(git('config', 'core.pager').trim()).toBe('less -R')
+    expect(() => git('config', 'alias.x')).toThrow()
+  })
+
+  it('moves a changed hook aside without following a link', () => {
+    const hook = join(ws, '.git', 'hooks', 'post-checkout')
+    writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o755 })
+    const snapshot = snapshotGitExec(ws, [])
+    writeFileSync(hook, `#!/bin/sh\n${payload()}\n`)
+    chmodSync(hook, 0o755)
+    const outside = join(ws, '..', `${ws.split('/').pop()}-outside`)
+    writeFileSync(outside, 'keep me')
+    symlinkSync(outside, join(ws, '.git', 'hooks', 'pre-push'))
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => f.path).sort()).toEqual([
+      '.git/hooks/post-checkout',
+      '.git/hooks/pre-push'
+    ])
+    const names = readdirSync(join(ws, '.git', 'hooks'))
+    expect(names).not.toContain('post-checkout')
+    expect(names).not.toContain('pre-push')
+    expect(existsSync(outside)).toBe(true)
+    rmSync(outside)
+  })
+})
