@@ -81338,6 +81338,60 @@ function getIDToken(aud) {
 
 //# sourceMappingURL=core.js.map
 ;// CONCATENATED MODULE: ./src/errors.ts
+/**
+ * Every error code Airlock uses, in one place: callers branch on `err.code`, never on
+ * messages. A new code is added here first (AirlockError takes only these).
+ */
+const ERROR_CODES = {
+    AIRLOCK_BAD_INPUT: 'an action input (or CLI flag) is malformed; the message names it',
+    AIRLOCK_UNSUPPORTED_PLATFORM: 'the runner OS or CPU cannot run the agent',
+    AIRLOCK_PROVIDER_NOT_FOUND: 'no provider of that name or alias',
+    AIRLOCK_CREDENTIAL_NOT_FOUND: 'seed sentinel: no stored credential',
+    AIRLOCK_CREDENTIAL_EXPIRED: 'seed sentinel: the credential expired',
+    AIRLOCK_REFRESH_NOT_SUPPORTED: 'seed sentinel: the provider cannot refresh',
+    AIRLOCK_TOKEN_REVOKED: 'seed sentinel: the refresh token was revoked',
+    AIRLOCK_GRANT_FAILED: 'a provider could not obtain its credential (with a hint)',
+    AIRLOCK_GRANT_NETWORK: 'a grant call could not reach its endpoint',
+    AIRLOCK_OIDC_UNAVAILABLE: 'the job cannot mint ID tokens (`id-token: write` missing)',
+    AIRLOCK_OIDC_FAILED: 'the ID-token endpoint refused or failed',
+    AIRLOCK_STS_REFUSED: 'AWS STS refused AssumeRoleWithWebIdentity',
+    AIRLOCK_GOOGLE_REFUSED: 'Google STS or IAM Credentials refused',
+    AIRLOCK_BAD_APP_KEY: 'the GitHub App private key is unusable',
+    AIRLOCK_GITHUB_APP_REFUSED: 'GitHub refused an App installation call',
+    AIRLOCK_BAD_PATTERN: 'an allowlist pattern is malformed or forbidden',
+    AIRLOCK_BAD_CONNECT_TO: 'a connect-to line is malformed',
+    AIRLOCK_BAD_CA_OPTIONS: 'the run CA was asked for an impossible validity',
+    AIRLOCK_BAD_SNI: 'a TLS name is empty or invalid',
+    AIRLOCK_UPSTREAM_BLOCKED: 'an upstream connection was refused by policy (resolved address)',
+    AIRLOCK_UNSUPPORTED_ENCODING: 'an upstream answer used a coding the scrubber cannot read',
+    AIRLOCK_WS_PROTOCOL: 'a WebSocket peer broke the framing rules (or sent compressed frames)',
+    AIRLOCK_UPGRADE_REFUSED: 'an upgrade to a protocol other than WebSocket',
+    AIRLOCK_SIGV4_REFUSED: 'a SigV4 request the proxy will not re-sign',
+    AIRLOCK_AUDIT_OPEN: 'the audit log cannot be opened',
+    AIRLOCK_AUDIT_EXISTS: 'the audit log already exists',
+    AIRLOCK_AUDIT_WRITE: 'an audit entry could not be written',
+    AIRLOCK_AUDIT_CLOSED: 'an entry after the final one',
+    AIRLOCK_AUDIT_READ: 'the audit log cannot be read',
+    AIRLOCK_AUDIT_BAD_ENTRY: 'an audit entry does not parse or chain',
+    AIRLOCK_PROXY_START: 'the proxy daemon did not become ready',
+    AIRLOCK_DOCKER: 'docker failed (daemon, image, run)',
+    AIRLOCK_AGENT_INSTALL: 'the agent CLI could not be installed from the registry',
+    AIRLOCK_WORKSPACE_SECRET: 'the workspace holds a secret Airlock holds; the run is refused',
+    AIRLOCK_BAD_EVENT: 'the workflow event is not one the step handles',
+    AIRLOCK_BAD_GATE_CONFIG: 'the gate configuration is malformed',
+    AIRLOCK_BAD_REPO: 'not an owner/name repository',
+    AIRLOCK_BAD_BRANCH: 'a branch name the publish job will not write',
+    AIRLOCK_BAD_DIFF: 'a diff that does not parse',
+    AIRLOCK_PATCH_CONFLICT: 'the patch does not apply to the base',
+    AIRLOCK_PATCH_REJECTED: 'the patch touches a protected path or breaks a limit',
+    AIRLOCK_REVIEW_REJECTED: 'the review does not validate',
+    AIRLOCK_REVIEW_OUTSIDE_DIFF: 'a review comment outside the diff',
+    AIRLOCK_BRANCH_GONE: 'the branch to write no longer exists',
+    AIRLOCK_BRANCH_MOVED: 'the branch moved since the agent started',
+    AIRLOCK_BRANCH_PROTECTED: 'delivery would write a default or protected branch',
+    AIRLOCK_GITHUB_API: 'a GitHub API call failed',
+    AIRLOCK_WORKSPACE: 'the workspace is unusable for the workflow step'
+};
 /** Base of Airlock's own errors: every one carries a stable `code` to branch on. */
 class AirlockError extends Error {
     code;
@@ -82272,6 +82326,7 @@ function ip_classifyAddress(ip) {
  */
 
 
+
 /**
  * The name containers use for the proxy's own endpoints (the gcp grant's metadata server):
  * a reserved `.internal` name that never resolves, so it can only mean this proxy.
@@ -82279,14 +82334,12 @@ function ip_classifyAddress(ip) {
 const AIRLOCK_ENDPOINT_HOST = 'airlock.internal';
 
 /** A bad `allowed-endpoints` pattern or `connect-to` line; the message names the value. */
-class PolicyError extends Error {
-    code;
-    /** The offending input, as given. */
+class PolicyError extends AirlockError {
     value;
-    constructor(code, value, message) {
-        super(message);
-        this.name = 'PolicyError';
-        this.code = code;
+    constructor(code, 
+    /** The offending input, as given. */
+    value, message) {
+        super(code, message);
         this.value = value;
     }
 }
@@ -83261,6 +83314,7 @@ var signature_v4_dist_cjs = __nccwpck_require__(5118);
 
 
 
+
 /** The only algorithm re-signed: HMAC SigV4 (SigV4a's ECDSA keys cannot be swapped here). */
 const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
 /** Bodies hashed for signing are buffered; larger ones must carry `x-amz-content-sha256`. */
@@ -83268,11 +83322,9 @@ const SIGV4_MAX_BODY_BYTES = 5 * 1024 * 1024;
 /** `x-amz-content-sha256` of an aws-chunked body with unsigned chunks and trailer. */
 const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
 /** A request the proxy will not re-sign; `message` says why and what to do instead. */
-class SigV4RefusedError extends Error {
-    code = 'AIRLOCK_SIGV4_REFUSED';
+class SigV4RefusedError extends AirlockError {
     constructor(message) {
-        super(message);
-        this.name = 'SigV4RefusedError';
+        super('AIRLOCK_SIGV4_REFUSED', message);
     }
 }
 /**
@@ -83656,10 +83708,10 @@ class AwsProvider extends BaseProvider {
             secretAccessKey: PLACEHOLDERS.awsSecretAccessKey
         }, real);
         for (const pattern of AWS_HOST_PATTERNS)
-            p.setRequestSigner?.(pattern, this.name, signer);
-        p.addSecret?.(real.secretAccessKey, PLACEHOLDERS.awsSecretAccessKey);
-        p.addSecret?.(real.sessionToken);
-        p.addSecret?.(real.accessKeyId, PLACEHOLDERS.awsAccessKeyId);
+            p.setRequestSigner(pattern, this.name, signer);
+        p.addSecret(real.secretAccessKey, PLACEHOLDERS.awsSecretAccessKey);
+        p.addSecret(real.sessionToken);
+        p.addSecret(real.accessKeyId, PLACEHOLDERS.awsAccessKeyId);
     }
     registerEndpoints(_router, _cred) { }
     hosts(_cred) {
@@ -85403,7 +85455,7 @@ class CustomProvider extends BaseProvider {
             }
             // With a custom prefix (`Key `, `Token=`) only the whole header value is known as a
             // secret; an upstream that echoes the bare value must be scrubbed too.
-            p.addSecret?.(e.value, e.env ? customPlaceholder(e.name) : undefined);
+            p.addSecret(e.value, e.env ? customPlaceholder(e.name) : undefined);
         }
     }
     hosts(cred) {

@@ -137,12 +137,12 @@ export interface ProxyConfigurer {
    * Signs requests to host (a name or `*.suffix`) with signer as the last step before they
    * go upstream. One signer per host pattern; calling again (refresh) replaces it.
    */
-  setRequestSigner?(host: string, grant: string, signer: RequestSigner): void
+  setRequestSigner(host: string, grant: string, signer: RequestSigner): void
   /**
    * A raw secret no header carries (a signing key) that must still be scrubbed from
    * responses and logs; echoes become replacement (default `airlock-redacted`).
    */
-  addSecret?(secret: string, replacement?: string): void
+  addSecret(secret: string, replacement?: string): void
 }
 
 /** Everything a grant may need from the outside world, so providers stay testable. */

@@ -185,10 +185,10 @@ export class AwsProvider extends BaseProvider implements EndpointProvider, Refre
       },
       real
     )
-    for (const pattern of AWS_HOST_PATTERNS) p.setRequestSigner?.(pattern, this.name, signer)
-    p.addSecret?.(real.secretAccessKey, PLACEHOLDERS.awsSecretAccessKey)
-    p.addSecret?.(real.sessionToken)
-    p.addSecret?.(real.accessKeyId, PLACEHOLDERS.awsAccessKeyId)
+    for (const pattern of AWS_HOST_PATTERNS) p.setRequestSigner(pattern, this.name, signer)
+    p.addSecret(real.secretAccessKey, PLACEHOLDERS.awsSecretAccessKey)
+    p.addSecret(real.sessionToken)
+    p.addSecret(real.accessKeyId, PLACEHOLDERS.awsAccessKeyId)
   }
 
   registerEndpoints(_router: EndpointRouter, _cred: Credential): void {}

@@ -54,7 +54,7 @@ export class CustomProvider extends BaseProvider {
       }
       // With a custom prefix (`Key `, `Token=`) only the whole header value is known as a
       // secret; an upstream that echoes the bare value must be scrubbed too.
-      p.addSecret?.(e.value, e.env ? customPlaceholder(e.name) : undefined)
+      p.addSecret(e.value, e.env ? customPlaceholder(e.name) : undefined)
     }
   }
 

@@ -9,6 +9,7 @@
  */
 import { lookup } from 'node:dns/promises'
 
+import { AirlockError } from '../errors.js'
 import { classifyAddress, parseIpLiteral, type AddressClass } from './ip.js'
 
 /**
@@ -36,20 +37,16 @@ export type BlockReason =
   | 'resolve-failed'
 
 /** A bad `allowed-endpoints` pattern or `connect-to` line; the message names the value. */
-export class PolicyError extends Error {
-  readonly code: 'AIRLOCK_BAD_PATTERN' | 'AIRLOCK_BAD_CONNECT_TO'
-  /** The offending input, as given. */
-  readonly value: string
+export class PolicyError extends AirlockError {
+  declare readonly code: 'AIRLOCK_BAD_PATTERN' | 'AIRLOCK_BAD_CONNECT_TO'
 
   constructor(
     code: 'AIRLOCK_BAD_PATTERN' | 'AIRLOCK_BAD_CONNECT_TO',
-    value: string,
+    /** The offending input, as given. */
+    readonly value: string,
     message: string
   ) {
-    super(message)
-    this.name = 'PolicyError'
-    this.code = code
-    this.value = value
+    super(code, message)
   }
 }
 

@@ -21,6 +21,7 @@ import { AIRLOCK_ENDPOINT_HOST, normalizeHost, type Decision, type EgressPolicy 
 import type { CertificateAuthority } from './tls.js'
 import { Upstream, UpstreamBlockedError } from './upstream.js'
 import { WsFrameScrubber } from './ws-scrub.js'
+import { AirlockError } from '../errors.js'
 
 export interface ProxyLimits {
   /** Open intercepted tunnels at once; more get 503. */
@@ -1200,10 +1201,9 @@ function errorCode(err: unknown): string {
 }
 
 /** The upstream used a content or transfer coding the scrubber cannot see through. */
-class UpstreamEncodingError extends Error {
-  readonly code = 'AIRLOCK_UNSUPPORTED_ENCODING'
+class UpstreamEncodingError extends AirlockError {
   constructor(encoding: string) {
-    super(`unsupported coding "${encoding}"`)
+    super('AIRLOCK_UNSUPPORTED_ENCODING', `unsupported coding "${encoding}"`)
   }
 }
 

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { Hash } from '@smithy/hash-node'
 import { SignatureV4 } from '@smithy/signature-v4'
 import type { RequestSigner, SignableRequest, SignOutcome } from '../provider/index.js'
+import { AirlockError } from '../errors.js'
 
 /** The only algorithm re-signed: HMAC SigV4 (SigV4a's ECDSA keys cannot be swapped here). */
 export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256'
@@ -32,11 +33,9 @@ export interface SigV4Authorization {
 }
 
 /** A request the proxy will not re-sign; `message` says why and what to do instead. */
-export class SigV4RefusedError extends Error {
-  readonly code = 'AIRLOCK_SIGV4_REFUSED'
+export class SigV4RefusedError extends AirlockError {
   constructor(message: string) {
-    super(message)
-    this.name = 'SigV4RefusedError'
+    super('AIRLOCK_SIGV4_REFUSED', message)
   }
 }
 

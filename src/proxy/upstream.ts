@@ -3,16 +3,15 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { Agent, type buildConnector } from 'undici'
 import type { EgressPolicy, BlockReason } from './policy.js'
+import { AirlockError } from '../errors.js'
 
 /** The upstream was refused by the address check at connect time. */
-export class UpstreamBlockedError extends Error {
-  readonly code = 'AIRLOCK_UPSTREAM_BLOCKED'
+export class UpstreamBlockedError extends AirlockError {
   constructor(
     readonly reason: BlockReason,
     message: string
   ) {
-    super(message)
-    this.name = 'UpstreamBlockedError'
+    super('AIRLOCK_UPSTREAM_BLOCKED', message)
   }
 }
 

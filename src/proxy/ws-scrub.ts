@@ -1,12 +1,11 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { scrubBuffer, StreamScrubber } from './inject.js'
+import { AirlockError } from '../errors.js'
 
 /** The upstream broke the WebSocket framing rules the scrubber relies on. */
-export class WsProtocolError extends Error {
-  readonly code = 'AIRLOCK_WS_PROTOCOL'
+export class WsProtocolError extends AirlockError {
   constructor(message: string) {
-    super(message)
-    this.name = 'WsProtocolError'
+    super('AIRLOCK_WS_PROTOCOL', message)
   }
 }
 

@@ -1,4 +1,4 @@
-import { AirlockError } from '../errors.js'
+import { AirlockError, type ErrorCode } from '../errors.js'
 import { fenceFor } from './markdown.js'
 import { applyHunks, filePath, gitBlobSha, type FileDiff } from './diff.js'
 import type { Delivery } from './gate.js'
@@ -173,7 +173,7 @@ function reviewBody(summary: string, outside: string, commitId: string, runUrl?:
 
 /** A review that cannot be posted under the chosen policy. */
 export class PublishError extends AirlockError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(code, message)
   }
 }

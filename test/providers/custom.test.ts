@@ -101,6 +101,8 @@ describe('CustomProvider', () => {
         'custom:acme',
         acmePlaceholder
       ],
+      // The bare value is a secret of its own: an echo of it without the prefix is scrubbed.
+      ['addSecret', ACME_SECRET, acmePlaceholder],
       // No env, so no placeholder: the entry is the only one it could be.
       [
         'setCredentialWithGrant',
@@ -115,7 +117,8 @@ describe('CustomProvider', () => {
         'Authorization',
         `Token ${BILLING_SECRET}`,
         'custom:billing'
-      ]
+      ],
+      ['addSecret', BILLING_SECRET]
     ])
   })
 
