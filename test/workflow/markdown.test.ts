@@ -10,7 +10,7 @@ import {
   TRUNCATED_NOTE
 } from '../../src/markdown/safe.js'
 import { fenceFor, proseOnly } from '../../src/workflow/markdown.js'
-import { clip, mentionLogin } from '../../src/workflow/publish.js'
+import { clip, mentionLogin } from '../../src/workflow/publish/comments.js'
 
 /** The first inline node of a parsed one-line document. */
 const firstInline = (md: string) => {

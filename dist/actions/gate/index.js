@@ -67393,7 +67393,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _workflow_steps_gate_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1301);
+/* harmony import */ var _workflow_steps_gate_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2603);
 
 await (0,_workflow_steps_gate_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -67402,7 +67402,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1301:
+/***/ 2603:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70462,7 +70462,7 @@ var node_modules_undici = __nccwpck_require__(6752);
 
 
 /** A GitHub REST call that did not succeed. `status` is 0 when no answer arrived at all. */
-class github_GitHubApiError extends AirlockError {
+class GitHubApiError extends AirlockError {
     method;
     path;
     status;
@@ -70531,7 +70531,7 @@ class GitHubClient {
             return JSON.parse(text);
         }
         catch {
-            throw new github_GitHubApiError(method, path, res.status, 'answered with something that is not JSON');
+            throw new GitHubApiError(method, path, res.status, 'answered with something that is not JSON');
         }
     }
     /** One call answered with text (diffs, raw file contents). */
@@ -70552,7 +70552,7 @@ class GitHubClient {
             const res = await this.send('GET', url, { ...opts, query: undefined });
             const items = (await res.json());
             if (!Array.isArray(items))
-                throw new github_GitHubApiError('GET', path, res.status, 'is not a list');
+                throw new GitHubApiError('GET', path, res.status, 'is not a list');
             out.push(...items);
             url = nextLink(res.headers.get('link'));
         }
@@ -70587,7 +70587,7 @@ class GitHubClient {
                 });
             }
             catch (err) {
-                last = new github_GitHubApiError(method, path, 0, err instanceof Error ? err.message : String(err));
+                last = new GitHubApiError(method, path, 0, err instanceof Error ? err.message : String(err));
                 if (!idempotent)
                     throw last;
                 await this.sleep(backoff(attempt));
@@ -70596,7 +70596,7 @@ class GitHubClient {
             if (res.ok)
                 return res;
             const body = await res.text();
-            const err = new github_GitHubApiError(method, path, res.status, apiMessage(body), safeJson(body));
+            const err = new GitHubApiError(method, path, res.status, apiMessage(body), safeJson(body));
             const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
             const rateLimited = res.status === 429 ||
                 (res.status === 403 &&
@@ -70609,7 +70609,7 @@ class GitHubClient {
             }
             throw err;
         }
-        throw last ?? new github_GitHubApiError(method, path, 0, 'no attempt made');
+        throw last ?? new GitHubApiError(method, path, 0, 'no attempt made');
     }
 }
 function backoff(attempt) {
@@ -70650,7 +70650,7 @@ function github_repoPath(r, ...rest) {
     return `/repos/${encodeURIComponent(r.owner)}/${encodeURIComponent(r.repo)}${tail ? `/${tail}` : ''}`;
 }
 /** A git ref name or file path for a URL: each `/`-separated part encoded, slashes kept. */
-function github_encodePath(p) {
+function encodePath(p) {
     return p.split('/').map(encodeURIComponent).join('/');
 }
 
@@ -88806,11 +88806,11 @@ const INVISIBLE =
 // eslint-disable-next-line no-control-regex, no-misleading-character-class
 /(?<!\p{Extended_Pictographic}\uFE0F?)\u200D|\u200D(?!\p{Extended_Pictographic})|[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B\u200C\u200E\u200F\u2028-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF9-\uFFFB]|[\u{E0000}-\u{E007F}]/gu;
 /** Shows invisible and reordering characters as `<U+XXXX>`. */
-function safe_revealInvisible(text) {
+function revealInvisible(text) {
     return text.replace(INVISIBLE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
 }
 /** Whether `text` holds a character {@link revealInvisible} would show. */
-function safe_hasInvisible(text) {
+function hasInvisible(text) {
     INVISIBLE.lastIndex = 0;
     const found = INVISIBLE.test(text);
     INVISIBLE.lastIndex = 0;
@@ -88832,10 +88832,10 @@ function truncate(text, max, mark = '…') {
  * line breaks are shown as `\n`/`\r` so the value stays on its line (and in its table cell);
  * invisible characters are revealed; in a table, `|` is escaped as GFM requires.
  */
-function safe_codeSpan(value, opts = {}) {
+function codeSpan(value, opts = {}) {
     let v = truncate(value, opts.max ?? 500);
     v = v.replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/\t/g, ' ');
-    v = safe_revealInvisible(v);
+    v = revealInvisible(v);
     if (v === '')
         return '(empty)';
     if (v.trim() === '')
@@ -88878,14 +88878,14 @@ const INLINE_SPECIAL = /[\\`*_[\]<>|~&$]/g;
  * Markdown punctuation backslash-escaped, and what would start a block at the beginning of a
  * line (`#`, `-`, `+`, `=`, `1.`) escaped too.
  */
-function safe_safeText(text, opts = {}) {
-    const s = safe_revealInvisible(text.replace(/\r\n?/g, '\n'));
+function safeText(text, opts = {}) {
+    const s = revealInvisible(text.replace(/\r\n?/g, '\n'));
     let out = '';
     let last = 0;
     let live = '';
     const flush = () => {
         if (live)
-            out = join(out, safe_codeSpan(live, { table: opts.table, max: 2000 }));
+            out = join(out, codeSpan(live, { table: opts.table, max: 2000 }));
         live = '';
     };
     for (const m of s.matchAll(LIVE)) {
@@ -88920,8 +88920,8 @@ function escapePlain(s) {
  * titles (code spans and references, no backslash escapes): one line, invisible characters
  * revealed, backticks made quotes, live things (mentions, references, URLs) in code spans.
  */
-function safe_safeTitle(text, max = 200) {
-    const s = safe_revealInvisible(truncate(text
+function safeTitle(text, max = 200) {
+    const s = revealInvisible(truncate(text
         .replace(/[\r\n]+/g, ' ')
         .replace(/`/g, "'")
         .trim(), max));
@@ -88961,7 +88961,7 @@ const TRUNCATED_NOTE = '*…(cut to fit GitHub’s length limit)*';
  * Too long a text is cut before it is rendered, never after: cutting rendered Markdown can
  * split a code span or an escape and bring back what it neutralised.
  */
-function safe_safeMarkdown(text, opts = {}) {
+function safeMarkdown(text, opts = {}) {
     const max = opts.maxChars ?? 60_000;
     const room = Math.max(0, max - TRUNCATED_NOTE.length - 2);
     let src = text.replace(/\r\n?/g, '\n');
@@ -88982,7 +88982,7 @@ function safe_safeMarkdown(text, opts = {}) {
     }
     // Still too long: the text as a code block, which is at most a fence longer than itself.
     if (out.length > (cut ? room : max))
-        out = safe_codeBlock(truncate(src, Math.floor(room / 3), ''));
+        out = codeBlock(truncate(src, Math.floor(room / 3), ''));
     return cut ? `${out}${out ? '\n\n' : ''}${TRUNCATED_NOTE}` : out;
 }
 /** The first `max` characters of Markdown source, at a line boundary when one is near. */
@@ -88997,12 +88997,12 @@ function cutSource(src, max) {
  */
 function renderOrShow(src) {
     if (tooDeep(src))
-        return safe_codeBlock(src);
+        return codeBlock(src);
     try {
         return render(src);
     }
     catch {
-        return safe_codeBlock(src);
+        return codeBlock(src);
     }
 }
 function render(src) {
@@ -89028,13 +89028,13 @@ function source(node, ctx) {
     return s === undefined || e === undefined ? '' : ctx.src.slice(s, e);
 }
 /** A fenced code block nothing inside can close. */
-function safe_codeBlock(value, lang = '') {
+function codeBlock(value, lang = '') {
     let longest = 0;
     for (const m of value.matchAll(/`+/g))
         longest = Math.max(longest, m[0].length);
     const fence = '`'.repeat(Math.max(3, longest + 1));
     const info = /^[A-Za-z0-9_+.#-]{1,32}$/.test(lang) ? lang : '';
-    return `${fence}${info}\n${safe_revealInvisible(value.replace(/\n$/, ''))}\n${fence}`;
+    return `${fence}${info}\n${revealInvisible(value.replace(/\n$/, ''))}\n${fence}`;
 }
 function blocks(nodes, ctx) {
     return nodes
@@ -89073,16 +89073,16 @@ function block(node, ctx) {
                 .join(node.spread ? '\n\n' : '\n');
         }
         case 'code':
-            return safe_codeBlock(node.value, node.lang ?? '');
+            return codeBlock(node.value, node.lang ?? '');
         case 'html':
             // Raw HTML is shown, not rendered: <img>, <a>, <details>, comments, forged markers.
-            return safe_codeBlock(node.value, 'html');
+            return codeBlock(node.value, 'html');
         case 'definition':
             // Invisible when rendered, but it is what the text says: shown, as code.
-            return safe_codeSpan(source(node, ctx).replace(/\n/g, ' '), { max: 2000 });
+            return codeSpan(source(node, ctx).replace(/\n/g, ' '), { max: 2000 });
         case 'footnoteDefinition': {
             const body = blocks(node.children, ctx);
-            return `${safe_safeText(`[^${node.label ?? node.identifier}]:`)} ${body}`;
+            return `${safeText(`[^${node.label ?? node.identifier}]:`)} ${body}`;
         }
         case 'table': {
             const rows = node.children.map((row) => row.children.map((cell) => inline(cell.children, ctx, true).replace(/\n/g, ' ')));
@@ -89096,7 +89096,7 @@ function block(node, ctx) {
         }
         default:
             // Anything this renderer does not know is shown as its source, as code.
-            return safe_codeBlock(source(node, ctx));
+            return codeBlock(source(node, ctx));
     }
 }
 function inline(nodes, ctx, table) {
@@ -89111,7 +89111,7 @@ function wrap(mark, inner) {
 function phrase(node, ctx, table) {
     switch (node.type) {
         case 'text':
-            return safe_safeText(node.value, { table });
+            return safeText(node.value, { table });
         case 'emphasis':
             return wrap('*', inline(node.children, ctx, table));
         case 'strong':
@@ -89120,7 +89120,7 @@ function phrase(node, ctx, table) {
             return wrap('~~', inline(node.children, ctx, table));
         case 'inlineCode':
             // CommonMark turns line endings in a code span into spaces.
-            return safe_codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
+            return codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
         case 'break':
             return table ? ' ' : '\\\n';
         case 'link':
@@ -89129,22 +89129,22 @@ function phrase(node, ctx, table) {
             const src = source(node, ctx);
             // An autolink (`<https://…>`, a bare URL or e-mail): its text is the address.
             if (node.type === 'link' && !src.startsWith('['))
-                return safe_codeSpan(src.replace(/^<|>$/g, ''), { table, max: 2000 });
+                return codeSpan(src.replace(/^<|>$/g, ''), { table, max: 2000 });
             const label = inline(node.children, ctx, table);
-            return `${label}${label ? ' ' : ''}(${safe_codeSpan(url, { table, max: 2000 })})`;
+            return `${label}${label ? ' ' : ''}(${codeSpan(url, { table, max: 2000 })})`;
         }
         case 'image':
         case 'imageReference': {
             const url = node.type === 'image' ? node.url : (ctx.defs.get(node.identifier) ?? '');
-            const alt = node.alt ? ` ${safe_safeText(node.alt, { table })}` : '';
-            return `(image${alt}: ${safe_codeSpan(url, { table, max: 2000 })})`;
+            const alt = node.alt ? ` ${safeText(node.alt, { table })}` : '';
+            return `(image${alt}: ${codeSpan(url, { table, max: 2000 })})`;
         }
         case 'html':
-            return safe_codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
+            return codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
         case 'footnoteReference':
-            return safe_safeText(`[^${node.label ?? node.identifier}]`, { table });
+            return safeText(`[^${node.label ?? node.identifier}]`, { table });
         default:
-            return safe_codeSpan(source(node, ctx).replace(/\n/g, ' '), { table, max: 2000 });
+            return codeSpan(source(node, ctx).replace(/\n/g, ' '), { table, max: 2000 });
     }
 }
 /**
@@ -89277,7 +89277,7 @@ function phrasing(nodes) {
     return out;
 }
 /** A code fence long enough to wrap `text` (one backtick more than its longest run). */
-function markdown_fenceFor(text) {
+function fenceFor(text) {
     let longest = 0;
     for (const m of text.matchAll(/`+/g))
         longest = Math.max(longest, m[0].length);
@@ -89351,7 +89351,7 @@ async function getPermission(client, repo, login) {
         res = await client.request('GET', github_repoPath(repo, 'collaborators', encodeURIComponent(login), 'permission'));
     }
     catch (err) {
-        if (err instanceof github_GitHubApiError && err.status === 404)
+        if (err instanceof GitHubApiError && err.status === 404)
             return 'none';
         throw err;
     }
@@ -89422,11 +89422,11 @@ function skip(reason, partial = {}) {
 }
 async function refSha(client, repo, branch) {
     try {
-        const r = await client.request('GET', github_repoPath(repo, 'git', 'ref', `heads/${github_encodePath(branch)}`));
+        const r = await client.request('GET', github_repoPath(repo, 'git', 'ref', `heads/${encodePath(branch)}`));
         return r.object?.sha;
     }
     catch (err) {
-        if (err instanceof github_GitHubApiError && err.status === 404)
+        if (err instanceof GitHubApiError && err.status === 404)
             return undefined;
         throw err;
     }
@@ -89724,1000 +89724,11 @@ function eventText(ctx) {
     return { request, title, body, byLabel: t.byLabel };
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/workflow/diff.ts
-
-
-/** A diff that cannot be parsed. */
-class diff_DiffError extends AirlockError {
-    constructor(message) {
-        super('AIRLOCK_BAD_DIFF', message);
-    }
-}
-/** A patch whose context does not match the file it is applied to. */
-class PatchConflictError extends AirlockError {
-    path;
-    constructor(path, message) {
-        super('AIRLOCK_PATCH_CONFLICT', `${path}: ${message}`);
-        this.path = path;
-    }
-}
-/** The path a reviewer sees for a file: the new one, or the old one when it was deleted. */
-function diff_filePath(f) {
-    return f.newPath ?? f.oldPath ?? '';
-}
-/** Git's object id of a blob with these bytes (SHA-1 of `blob <size>\0<bytes>`). */
-function diff_gitBlobSha(content) {
-    return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
-}
+;// CONCATENATED MODULE: ./src/workflow/publish/comments.ts
 /**
- * Undoes git's C-style quoting of a path (`"a/t\303\244b"`, core.quotePath) into bytes. Git
- * quotes names holding control characters, `"`, `\` or (by default) non-ASCII bytes.
+ * Comments Airlock writes on issues and pull requests: markers, limits, reactions, the tracking
+ * comment.
  */
-function unquoteBytes(q) {
-    const out = [];
-    for (let i = 1; i < q.length - 1; i++) {
-        const c = q[i];
-        if (c !== '\\') {
-            out.push(...Buffer.from(c, 'latin1'));
-            continue;
-        }
-        const n = q[++i] ?? '';
-        const simple = {
-            a: 7,
-            b: 8,
-            t: 9,
-            n: 10,
-            v: 11,
-            f: 12,
-            r: 13,
-            '"': 34,
-            '\\': 92
-        };
-        if (n in simple)
-            out.push(simple[n]);
-        else if (/[0-7]/.test(n)) {
-            const oct = q.slice(i, i + 3);
-            if (!/^[0-7]{3}$/.test(oct))
-                throw new diff_DiffError(`bad octal escape in path ${q}`);
-            out.push(parseInt(oct, 8));
-            i += 2;
-        }
-        else
-            throw new diff_DiffError(`bad escape \\${n} in path ${q}`);
-    }
-    return Buffer.from(out);
-}
-function makeDecoder(latin1) {
-    return (raw) => {
-        if (raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2)
-            return unquoteBytes(raw).toString('utf8');
-        return latin1 ? Buffer.from(raw, 'latin1').toString('utf8') : raw;
-    };
-}
-/** `a/x` → `x`; `/dev/null` → null. A trailing tab (and timestamp, GNU style) is not part of a name. */
-function sidePath(raw, decode) {
-    let s = raw;
-    if (!s.startsWith('"'))
-        s = s.replace(/\t.*$/, '');
-    if (s === '/dev/null')
-        return null;
-    const p = decode(s);
-    return p.replace(/^[ab]\//, '');
-}
-/** The two names of `diff --git a/X b/Y`, when they can be told apart. */
-function gitHeaderPaths(rest, decode) {
-    if (rest.startsWith('"')) {
-        const m = /^("(?:[^"\\]|\\.)*")\s+(.+)$/.exec(rest);
-        if (!m)
-            return undefined;
-        return [decode(m[1]).replace(/^a\//, ''), decode(m[2]).replace(/^b\//, '')];
-    }
-    if (rest.endsWith('"')) {
-        const m = /^(.+?)\s+("(?:[^"\\]|\\.)*")$/.exec(rest);
-        if (!m)
-            return undefined;
-        return [decode(m[1]).replace(/^a\//, ''), decode(m[2]).replace(/^b\//, '')];
-    }
-    // Unquoted names may hold spaces; an unrenamed file repeats its name, so split in the middle.
-    const len = (rest.length - 5) / 2;
-    if (Number.isInteger(len) && len > 0) {
-        const a = rest.slice(2, 2 + len);
-        const b = rest.slice(2 + len + 3);
-        if (rest.startsWith('a/') && rest.slice(2 + len, 2 + len + 3) === ' b/' && a === b)
-            return [decode(a), decode(b)];
-    }
-    const at = rest.indexOf(' b/');
-    if (rest.startsWith('a/') && at > 0)
-        return [decode(rest.slice(2, at)), decode(rest.slice(at + 3))];
-    return undefined;
-}
-function startFile(headerPaths) {
-    return {
-        oldPath: null,
-        newPath: null,
-        status: 'modified',
-        binary: false,
-        hunks: [],
-        headerPaths,
-        sawSides: false,
-        newFile: false,
-        deletedFile: false,
-        renamed: false,
-        copied: false
-    };
-}
-function finish(b) {
-    let { oldPath, newPath } = b;
-    if (!b.sawSides && !b.renamed && !b.copied && b.headerPaths) {
-        oldPath = b.headerPaths[0];
-        newPath = b.headerPaths[1];
-    }
-    if (b.renamed || b.copied) {
-        oldPath ??= b.headerPaths?.[0] ?? null;
-        newPath ??= b.headerPaths?.[1] ?? null;
-    }
-    if (b.newFile)
-        oldPath = null;
-    if (b.deletedFile)
-        newPath = null;
-    const status = oldPath === null
-        ? 'added'
-        : newPath === null
-            ? 'deleted'
-            : b.renamed
-                ? 'renamed'
-                : b.copied
-                    ? 'copied'
-                    : 'modified';
-    if (oldPath === null && newPath === null)
-        throw new diff_DiffError('a file of the diff has no name');
-    const f = { oldPath, newPath, status, binary: b.binary, hunks: b.hunks };
-    if (b.oldMode !== undefined)
-        f.oldMode = b.oldMode;
-    if (b.newMode !== undefined)
-        f.newMode = b.newMode;
-    if (b.oldIndex !== undefined)
-        f.oldIndex = b.oldIndex;
-    if (b.newIndex !== undefined)
-        f.newIndex = b.newIndex;
-    return f;
-}
-const HUNK = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
-/**
- * Parses a unified diff as git writes it (`git diff`, the `.diff` media type of GitHub's API),
- * including extended headers (modes, renames, copies, binary markers) and C-quoted names.
- * Hunk line counts are enforced: a truncated or padded hunk is an error, never guessed at.
- */
-function diff_parseUnifiedDiff(text, opts = {}) {
-    const decode = makeDecoder(opts.latin1 ?? false);
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '')
-        lines.pop();
-    const files = [];
-    let cur;
-    const flush = () => {
-        if (cur)
-            files.push(finish(cur));
-        cur = undefined;
-    };
-    let i = 0;
-    while (i < lines.length) {
-        const line = lines[i];
-        if (line.startsWith('diff --git ')) {
-            flush();
-            cur = startFile(gitHeaderPaths(line.slice('diff --git '.length), decode));
-            i++;
-            continue;
-        }
-        if (line.startsWith('--- ') && lines[i + 1]?.startsWith('+++ ')) {
-            if (!cur || cur.sawSides || cur.hunks.length > 0) {
-                flush();
-                cur = startFile();
-            }
-            cur.sawSides = true;
-            cur.oldPath = sidePath(line.slice(4), decode);
-            cur.newPath = sidePath(lines[i + 1].slice(4), decode);
-            i += 2;
-            continue;
-        }
-        if (cur && HUNK.test(line)) {
-            i = readHunk(lines, i, cur);
-            continue;
-        }
-        if (cur && cur.hunks.length === 0) {
-            let m;
-            if ((m = /^old mode (\d+)$/.exec(line)))
-                cur.oldMode = m[1];
-            else if ((m = /^new mode (\d+)$/.exec(line)))
-                cur.newMode = m[1];
-            else if ((m = /^new file mode (\d+)$/.exec(line))) {
-                cur.newFile = true;
-                cur.newMode = m[1];
-            }
-            else if ((m = /^deleted file mode (\d+)$/.exec(line))) {
-                cur.deletedFile = true;
-                cur.oldMode = m[1];
-            }
-            else if ((m = /^index ([0-9a-f]+)\.\.([0-9a-f]+)(?: (\d+))?$/.exec(line))) {
-                cur.oldIndex = m[1];
-                cur.newIndex = m[2];
-                if (m[3]) {
-                    cur.oldMode ??= m[3];
-                    cur.newMode ??= m[3];
-                }
-            }
-            else if ((m = /^rename from (.+)$/.exec(line))) {
-                cur.renamed = true;
-                cur.oldPath = decode(m[1]);
-            }
-            else if ((m = /^rename to (.+)$/.exec(line))) {
-                cur.renamed = true;
-                cur.newPath = decode(m[1]);
-            }
-            else if ((m = /^copy from (.+)$/.exec(line))) {
-                cur.copied = true;
-                cur.oldPath = decode(m[1]);
-            }
-            else if ((m = /^copy to (.+)$/.exec(line))) {
-                cur.copied = true;
-                cur.newPath = decode(m[1]);
-            }
-            else if (line.startsWith('Binary files ') && line.endsWith(' differ')) {
-                cur.binary = true;
-                const bm = /^Binary files (.+) and (.+) differ$/.exec(line);
-                if (bm && !cur.sawSides) {
-                    cur.sawSides = true;
-                    cur.oldPath = sidePath(bm[1], decode);
-                    cur.newPath = sidePath(bm[2], decode);
-                }
-            }
-            else if (line === 'GIT binary patch') {
-                cur.binary = true;
-                // The base85 payload runs to the next file; none of it is diff syntax.
-                i++;
-                while (i < lines.length && !lines[i].startsWith('diff --git '))
-                    i++;
-                continue;
-            }
-        }
-        // Anything else (a commit message preamble, `similarity index`, trailing noise) is skipped.
-        i++;
-    }
-    flush();
-    return files;
-}
-function readHunk(lines, start, cur) {
-    const m = HUNK.exec(lines[start]);
-    const h = {
-        oldStart: Number(m[1]),
-        oldCount: m[2] === undefined ? 1 : Number(m[2]),
-        newStart: Number(m[3]),
-        newCount: m[4] === undefined ? 1 : Number(m[4]),
-        lines: []
-    };
-    let remOld = h.oldCount;
-    let remNew = h.newCount;
-    let o = h.oldStart;
-    let n = h.newStart;
-    let i = start + 1;
-    const where = () => `${diff_filePath(cur)} hunk ${lines[start].slice(0, 60)}`;
-    while ((remOld > 0 || remNew > 0) && i < lines.length) {
-        const l = lines[i];
-        const c = l[0];
-        if (c === '\\') {
-            const last = h.lines[h.lines.length - 1];
-            if (!last)
-                throw new diff_DiffError(`${where()}: "\\" marker before any line`);
-            last.noNewline = true;
-        }
-        else if (c === ' ' || l === '') {
-            // Some tools strip the single space of an empty context line.
-            if (remOld === 0 || remNew === 0)
-                throw new diff_DiffError(`${where()}: more lines than counted`);
-            h.lines.push({
-                kind: 'context',
-                text: l.slice(1),
-                oldLine: o++,
-                newLine: n++,
-                noNewline: false
-            });
-            remOld--;
-            remNew--;
-        }
-        else if (c === '-') {
-            if (remOld === 0)
-                throw new diff_DiffError(`${where()}: more removed lines than counted`);
-            h.lines.push({ kind: 'del', text: l.slice(1), oldLine: o++, noNewline: false });
-            remOld--;
-        }
-        else if (c === '+') {
-            if (remNew === 0)
-                throw new diff_DiffError(`${where()}: more added lines than counted`);
-            h.lines.push({ kind: 'add', text: l.slice(1), newLine: n++, noNewline: false });
-            remNew--;
-        }
-        else {
-            throw new diff_DiffError(`${where()}: the hunk ends early (${remOld}/${remNew} lines missing)`);
-        }
-        i++;
-    }
-    if (remOld > 0 || remNew > 0)
-        throw new diff_DiffError(`${where()}: the diff ends inside a hunk (${remOld}/${remNew} lines missing)`);
-    if (lines[i]?.startsWith('\\')) {
-        const last = h.lines[h.lines.length - 1];
-        if (last)
-            last.noNewline = true;
-        i++;
-    }
-    // A hunk line right after the counted ones means the header lies about the hunk's size.
-    const next = lines[i];
-    if (next !== undefined &&
-        (next.startsWith(' ') ||
-            next.startsWith('+') ||
-            (next.startsWith('-') && !(next.startsWith('--- ') && lines[i + 1]?.startsWith('+++ ')))))
-        throw new diff_DiffError(`${where()}: more lines than the hunk header counts`);
-    const prev = cur.hunks[cur.hunks.length - 1];
-    if (prev && h.oldStart < prev.oldStart + prev.oldCount)
-        throw new diff_DiffError(`${where()}: hunks overlap or are out of order`);
-    cur.hunks.push(h);
-    return i;
-}
-function splitLines(text) {
-    if (text === '')
-        return { lines: [], finalNewline: true };
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '') {
-        lines.pop();
-        return { lines, finalNewline: true };
-    }
-    return { lines, finalNewline: false };
-}
-/**
- * Applies one file's hunks to its original text and returns the new text (null when the file
- * is deleted). Every context and removed line must match exactly at the position the hunk
- * names: the patch was made against a known commit, so there is nothing to search for, and
- * fuzz would only hide a wrong base. Work on latin1 strings to stay byte-exact.
- */
-function diff_applyHunks(original, f) {
-    const path = diff_filePath(f);
-    if (f.status === 'added') {
-        if (original !== null)
-            throw new PatchConflictError(path, 'is added by the patch but exists');
-    }
-    else if (original === null) {
-        throw new PatchConflictError(path, 'does not exist in the base commit');
-    }
-    const orig = splitLines(original ?? '');
-    const out = [];
-    let cursor = 0;
-    let finalNewline = orig.finalNewline;
-    for (const h of f.hunks) {
-        const start = h.oldCount === 0 ? h.oldStart : h.oldStart - 1;
-        if (start < cursor || start > orig.lines.length)
-            throw new PatchConflictError(path, `hunk at line ${h.oldStart} is outside the file`);
-        for (let k = cursor; k < start; k++)
-            out.push(orig.lines[k]);
-        let idx = start;
-        let newSideEndsBare = false;
-        for (const l of h.lines) {
-            if (l.kind !== 'add') {
-                const have = orig.lines[idx];
-                if (have === undefined || have !== l.text)
-                    throw new PatchConflictError(path, `line ${idx + 1} does not match the patch`);
-                const isLast = idx === orig.lines.length - 1;
-                if (l.noNewline !== (isLast && !orig.finalNewline))
-                    throw new PatchConflictError(path, `line ${idx + 1}: end-of-file newline differs`);
-                idx++;
-            }
-            if (l.kind !== 'del') {
-                out.push(l.text);
-                newSideEndsBare = l.noNewline;
-            }
-        }
-        cursor = idx;
-        if (idx === orig.lines.length)
-            finalNewline = !newSideEndsBare;
-    }
-    for (let k = cursor; k < orig.lines.length; k++)
-        out.push(orig.lines[k]);
-    if (f.status === 'deleted') {
-        if (out.length > 0)
-            throw new PatchConflictError(path, 'is deleted by the patch but lines would remain');
-        return null;
-    }
-    if (out.length === 0)
-        return '';
-    return out.join('\n') + (finalNewline ? '\n' : '');
-}
-
-;// CONCATENATED MODULE: ./src/workflow/agent-config.ts
-/**
- * What each supported agent CLI reads from the directory it works in, and so what a pull
- * request could plant to steer the agent that reviews or edits it. The list is data: the
- * prepare step strips every entry from the checkout (then restores the base commit's
- * versions), the publish step refuses patches that write them, and docs/workflows.md shows it
- * as a table. Each entry names where the behaviour is documented or implemented; when a CLI
- * adds a new file, it is added here (and a test for it in test/workflow/agent-config.test.ts).
- */
-const CLAUDE_MEMORY = 'https://code.claude.com/docs/en/memory';
-const CLAUDE_SETTINGS = 'https://code.claude.com/docs/en/settings';
-const CODEX_AGENTS_MD = 'https://developers.openai.com/codex/guides/agents-md';
-const CODEX_SKILLS = 'https://developers.openai.com/codex/skills';
-const GEMINI_SRC = 'google-gemini/gemini-cli';
-const AGENT_CONFIG = [
-    {
-        name: 'CLAUDE.md',
-        kind: 'file',
-        depth: 'any',
-        agents: ['claude'],
-        effect: 'project instructions; copies in subdirectories are loaded when the agent reads files there; `@path` imports',
-        source: CLAUDE_MEMORY
-    },
-    {
-        name: 'CLAUDE.local.md',
-        kind: 'file',
-        depth: 'any',
-        agents: ['claude'],
-        effect: 'personal project instructions, loaded like CLAUDE.md',
-        source: CLAUDE_MEMORY
-    },
-    {
-        name: '.claude',
-        kind: 'dir',
-        depth: 'any',
-        agents: ['claude'],
-        effect: '`settings.json`/`settings.local.json` (permissions, hooks that run commands, env, MCP and plugin enablement), `commands/`, `agents/`, `skills/`, `rules/`, `output-styles/`',
-        source: CLAUDE_SETTINGS
-    },
-    {
-        name: '.mcp.json',
-        kind: 'file',
-        depth: 'any',
-        agents: ['claude'],
-        effect: 'project MCP servers (commands the CLI starts)',
-        source: 'https://code.claude.com/docs/en/mcp'
-    },
-    {
-        name: 'AGENTS.md',
-        kind: 'file',
-        depth: 'any',
-        agents: ['codex'],
-        effect: 'project instructions, one per directory from the git root down to the working directory',
-        source: CODEX_AGENTS_MD
-    },
-    {
-        name: 'AGENTS.override.md',
-        kind: 'file',
-        depth: 'any',
-        agents: ['codex'],
-        effect: 'replaces AGENTS.md of the same directory',
-        source: CODEX_AGENTS_MD
-    },
-    {
-        name: '.codex',
-        kind: 'dir',
-        depth: 'any',
-        agents: ['codex'],
-        effect: '`config.toml` (project layers from the root down to the working directory, trusted projects: model provider, MCP servers, sandbox, `project_doc_fallback_filenames`), `hooks.json`, `rules/*.rules`',
-        source: 'https://developers.openai.com/codex/config-basic'
-    },
-    {
-        name: '.agents',
-        kind: 'dir',
-        depth: 'any',
-        agents: ['codex', 'gemini'],
-        effect: '`skills/` (Codex: from the working directory up to the repository root; Gemini: `.agents/skills` of the workspace), `plugins/marketplace.json`',
-        source: `${CODEX_SKILLS}; ${GEMINI_SRC} packages/core/src/config/storage.ts (getProjectAgentSkillsDir)`
-    },
-    {
-        name: 'GEMINI.md',
-        kind: 'file',
-        depth: 'any',
-        agents: ['gemini'],
-        effect: 'context file (hierarchical memory: up to the git root and down into subdirectories); other names only through the `context.fileName` setting, which lives in `.gemini/settings.json`',
-        source: `${GEMINI_SRC} packages/core/src/utils/memoryDiscovery.ts, tools/memoryTool.ts`
-    },
-    {
-        name: '.gemini',
-        kind: 'dir',
-        depth: 'any',
-        agents: ['gemini'],
-        effect: '`settings.json` (MCP servers, hooks, tools, `context.fileName`), `.env` (read before the root `.env`), `system.md` (system prompt with `GEMINI_SYSTEM_MD=true`), `commands/`, `skills/`, `agents/`, `extensions/`, `policies/`',
-        source: `${GEMINI_SRC} packages/core/src/config/storage.ts, packages/cli/src/config/settings.ts (findEnvFile)`
-    },
-    {
-        name: '.env',
-        kind: 'file',
-        depth: 'root',
-        agents: ['gemini', 'codex'],
-        effect: 'Gemini: in a trusted workspace (Airlock sets `GEMINI_CLI_TRUST_WORKSPACE`) every variable is loaded, e.g. `GEMINI_SYSTEM_MD=<file>` replaces the system prompt, `GOOGLE_GEMINI_BASE_URL`; the search starts in the working directory and walks up. Codex (older releases) loaded the working directory\u2019s `.env` too',
-        source: `${GEMINI_SRC} packages/cli/src/config/settings.ts (findEnvFile, loadEnvironment); openai/codex PR #1653`
-    },
-    {
-        name: '.geminiignore',
-        kind: 'file',
-        depth: 'any',
-        agents: ['gemini'],
-        effect: 'hides files from the agent\u2019s file tools: a PR could hide what it changes from its reviewer',
-        source: `${GEMINI_SRC} packages/core/src/config/constants.ts (GEMINI_IGNORE_FILE_NAME)`
-    },
-    {
-        name: '.aiexclude',
-        kind: 'file',
-        depth: 'any',
-        agents: ['gemini'],
-        effect: 'Gemini Code Assist\u2019s ignore file (not referenced by Gemini CLI\u2019s source); stripped because it can only hide files',
-        source: 'https://developers.google.com/gemini-code-assist/docs/create-aiexclude-file'
-    }
-];
-const ANY_FILES = new Set(AGENT_CONFIG.filter((e) => e.kind === 'file' && e.depth === 'any').map((e) => e.name.toLowerCase()));
-const ROOT_FILES = new Set(AGENT_CONFIG.filter((e) => e.kind === 'file' && e.depth === 'root').map((e) => e.name.toLowerCase()));
-const ANY_DIRS = new Set(AGENT_CONFIG.filter((e) => e.kind === 'dir' && e.depth === 'any').map((e) => e.name.toLowerCase()));
-const ROOT_DIRS = new Set(AGENT_CONFIG.filter((e) => e.kind === 'dir' && e.depth === 'root').map((e) => e.name.toLowerCase()));
-/**
- * Whether a directory entry named `name`, found at `depth` segments below the checkout's root
- * (0 for the root itself), is agent configuration to remove whole. The entry is removed
- * whatever its type: a file named `.claude` or a symbolic link named `CLAUDE.md` goes too.
- */
-function isAgentConfigEntry(name, depth) {
-    const n = name.toLowerCase();
-    if (ANY_FILES.has(n) || ANY_DIRS.has(n))
-        return true;
-    return depth === 0 && (ROOT_FILES.has(n) || ROOT_DIRS.has(n));
-}
-/** Whether a repository path is agent configuration or lies inside it (case-insensitive). */
-function isAgentConfigPath(path) {
-    const segs = path.split('/');
-    return segs.some((s, i) => {
-        const n = s.toLowerCase();
-        const last = i === segs.length - 1;
-        if (ANY_DIRS.has(n) || (i === 0 && ROOT_DIRS.has(n)))
-            return true;
-        return last && (ANY_FILES.has(n) || (i === 0 && ROOT_FILES.has(n)));
-    });
-}
-/**
- * The entries as protected-path globs for the patch validator: each directory both as the
- * entry itself and everything under it (a blob named `.claude` replaces the directory in the
- * Git database API as surely as a file inside it changes it).
- */
-function agentConfigGlobs() {
-    return AGENT_CONFIG.flatMap((e) => {
-        const at = e.depth === 'any' ? `**/${e.name}` : e.name;
-        return e.kind === 'dir' ? [at, `${at}/**`] : [at];
-    });
-}
-/** The rows of the table in docs/workflows.md (a test keeps the document in step with the data). */
-function agentConfigTable() {
-    const cell = (s) => s.replace(/\|/g, '\\|');
-    return [
-        '| Agent | File or directory | Where | What the CLI does with it | Source |',
-        '| --- | --- | --- | --- | --- |',
-        ...AGENT_CONFIG.map((e) => {
-            const name = `\`${e.name}${e.kind === 'dir' ? '/' : ''}\``;
-            const where = e.depth === 'any' ? 'any depth' : 'checkout root';
-            const sources = e.source
-                .split('; ')
-                .map((s) => (s.startsWith('http') ? `<${s}>` : s))
-                .join('; ');
-            return `| ${e.agents.join(', ')} | ${name} | ${where} | ${cell(e.effect)} | ${cell(sources)} |`;
-        })
-    ];
-}
-
-;// CONCATENATED MODULE: ./src/workflow/patch.ts
-
-
-
-/**
- * Paths a patch may not touch unless the workflow author allows them by pattern. They steer
- * CI (`.github/`), review routing (`CODEOWNERS`), what gets cloned (`.gitmodules`) or what the
- * next agent run believes (agent configuration, agent-config.ts): a prompt-injected agent
- * would aim there. Matched case-insensitively, because checkouts on case-insensitive file
- * systems read `claude.md` as `CLAUDE.md`; a path is also protected when it is the directory
- * entry that holds protected paths (see {@link isProtectedPath}).
- */
-const PROTECTED_PATHS = [
-    '.github/**',
-    '**/CODEOWNERS',
-    '**/.gitmodules',
-    ...agentConfigGlobs()
-];
-/** A patch refused by policy; `problems` lists every reason, one line each. */
-class PatchRejectedError extends AirlockError {
-    problems;
-    constructor(problems) {
-        super('AIRLOCK_PATCH_REJECTED', `the patch was refused:\n- ${problems.join('\n- ')}`);
-        this.problems = problems;
-    }
-}
-const DEFAULT_MAX_PATCH_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
-const DEFAULT_MAX_PATCH_FILES = 100;
-/**
- * A glob for repository paths: `**` any number of segments (including none), `*` and `?`
- * within one segment. Anchored at the repository root; case-insensitive.
- */
-function globToRegExp(glob) {
-    let re = '';
-    const g = glob.replace(/^\.?\/+/, '');
-    for (let i = 0; i < g.length; i++) {
-        const c = g[i];
-        if (c === '*' && g[i + 1] === '*') {
-            const slashAfter = g[i + 2] === '/';
-            re += slashAfter ? '(?:.*/)?' : '.*';
-            i += slashAfter ? 2 : 1;
-        }
-        else if (c === '*')
-            re += '[^/]*';
-        else if (c === '?')
-            re += '[^/]';
-        else
-            re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    }
-    return new RegExp(`^${re}$`, 'i');
-}
-/** Whether `path` matches any of the globs. */
-function matchesAny(path, globs) {
-    return globs.some((g) => globToRegExp(g).test(path));
-}
-/**
- * The path as a case-folding, trailing-dot-dropping file system (Windows, macOS) would see
- * each segment: `.github./x` and `.GitHub /x` are `.github/x` there.
- */
-function foldSegments(path) {
-    return path
-        .split('/')
-        .map((s) => s.replace(/[. ]+$/, '') || s)
-        .join('/');
-}
-/**
- * Whether `path` is protected: it matches a protected glob itself, or it is a directory entry
- * under which a protected path could lie. The second half matters because the Git database
- * API (POST /git/trees with `base_tree`) replaces a whole subtree when an entry of type blob
- * is written at its path, and removes it when the entry's sha is null: a "file" named
- * `.github` deletes every workflow. NUL cannot occur in a path, so `path/<NUL>` stands for
- * "anything inside path".
- */
-function isProtectedPath(path, globs) {
-    const candidates = new Set([path, foldSegments(path)]);
-    return [...candidates].some((p) => matchesAny(p, globs) || matchesAny(`${p}/\0`, globs));
-}
-/**
- * Why a path can never be written by a patch, whatever the policy allows: absolute, escaping
- * the repository, inside `.git`, or spelled so that a file system might read it differently.
- */
-function unsafePathReason(path) {
-    if (path === '')
-        return 'empty path';
-    if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
-        return 'control character in path';
-    if (path.includes('\\'))
-        return 'backslash in path (a separator on Windows)';
-    if (path.startsWith('/') || /^[A-Za-z]:/.test(path))
-        return 'absolute path';
-    const segs = path.split('/');
-    for (const s of segs) {
-        if (s === '' || s === '.')
-            return 'empty or "." path segment';
-        if (s === '..')
-            return 'path escapes the repository ("..")';
-        // `.git`, and what Windows and macOS would treat as `.git` (`.GIT`, `.git.`, `.git `).
-        if (/^\.git[. ]*$/i.test(s))
-            return 'path inside .git';
-    }
-    return undefined;
-}
-const MODE_FILE = new Set(['100644', '100755']);
-/**
- * Checks a patch against the policy: size, file count, binary content, submodules and
- * symlinks, unsafe paths, and protected paths not explicitly allowed. Both the old and the new
- * path of a rename count. Returns every problem found, so one run tells the author all of them.
- */
-function validatePatch(patch, policy = {}) {
-    const buf = typeof patch === 'string' ? Buffer.from(patch, 'utf8') : patch;
-    const maxBytes = policy.maxBytes ?? DEFAULT_MAX_PATCH_BYTES;
-    const maxFiles = policy.maxFiles ?? DEFAULT_MAX_PATCH_FILES;
-    const protectedPaths = policy.protectedPaths ?? PROTECTED_PATHS;
-    const allow = policy.allowPaths ?? [];
-    const problems = [];
-    if (buf.length > maxBytes) {
-        problems.push(`the patch is ${buf.length} bytes; the limit is ${maxBytes}`);
-        return { files: [], problems, bytes: buf.length };
-    }
-    let files;
-    try {
-        files = parseUnifiedDiff(buf.toString('latin1'), { latin1: true });
-    }
-    catch (err) {
-        if (err instanceof DiffError) {
-            problems.push(`the patch cannot be parsed: ${err.message}`);
-            return { files: [], problems, bytes: buf.length };
-        }
-        throw err;
-    }
-    if (buf.length > 0 && files.length === 0)
-        problems.push('the patch holds no file changes');
-    if (files.length > maxFiles)
-        problems.push(`the patch touches ${files.length} files; the limit is ${maxFiles}`);
-    const seen = new Set();
-    for (const f of files) {
-        const name = filePath(f);
-        if (f.binary)
-            problems.push(`${name}: binary changes are not accepted`);
-        for (const mode of [f.oldMode, f.newMode]) {
-            if (mode === undefined || MODE_FILE.has(mode))
-                continue;
-            problems.push(mode === '160000'
-                ? `${name}: submodule changes are not accepted`
-                : mode === '120000'
-                    ? `${name}: symbolic links are not accepted`
-                    : `${name}: unsupported file mode ${mode}`);
-        }
-        for (const p of new Set([f.oldPath, f.newPath])) {
-            if (p === null)
-                continue;
-            const unsafe = unsafePathReason(p);
-            if (unsafe) {
-                problems.push(`${JSON.stringify(p)}: ${unsafe}`);
-                continue;
-            }
-            // allow-paths lift protection for what they match themselves, never for the entry
-            // holding them: `.github/workflows/**` does not let a blob replace `.github/workflows`.
-            if (isProtectedPath(p, protectedPaths) && !matchesAny(p, allow))
-                problems.push(`${p}: protected path (allow it explicitly with allow-paths to change it)`);
-        }
-        if (f.newPath !== null) {
-            const key = f.newPath.toLowerCase();
-            if (seen.has(key))
-                problems.push(`${f.newPath}: changed twice in one patch`);
-            seen.add(key);
-        }
-    }
-    return { files, problems: [...new Set(problems)], bytes: buf.length };
-}
-/** {@link validatePatch}, throwing {@link PatchRejectedError} when anything is wrong. */
-function patch_assertPatchAllowed(patch, policy = {}) {
-    const v = validatePatch(patch, policy);
-    if (v.problems.length > 0)
-        throw new PatchRejectedError(v.problems);
-    return v.files;
-}
-/** Splits a multi-line or comma-separated input into patterns. */
-function parsePatternList(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((s) => s.trim())
-        .filter((s) => s !== '' && !s.startsWith('#'));
-}
-
-;// CONCATENATED MODULE: ./src/workflow/review.ts
-
-
-/** A review refused by validation. */
-class ReviewRejectedError extends AirlockError {
-    problems;
-    constructor(problems) {
-        super('AIRLOCK_REVIEW_REJECTED', `the review was refused:\n- ${problems.join('\n- ')}`);
-        this.problems = problems;
-    }
-}
-const REVIEW_DEFAULTS = {
-    maxBytes: 256 * 1024,
-    maxSummaryChars: 20_000,
-    maxCommentChars: 4_000,
-    maxComments: 25
-};
-/**
- * The review schema, as JSON Schema (draft 2020-12). The prompt shows it to the agent, and
- * {@link parseReview} enforces the same rules (plus the limits, which the prompt states).
- */
-const REVIEW_SCHEMA = {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    type: 'object',
-    required: ['summary'],
-    additionalProperties: false,
-    properties: {
-        summary: { type: 'string', minLength: 1, description: 'Markdown: the overall review.' },
-        comments: {
-            type: 'array',
-            items: {
-                type: 'object',
-                required: ['path', 'line', 'body'],
-                additionalProperties: false,
-                properties: {
-                    path: { type: 'string', description: 'File path as in the diff (the new name).' },
-                    line: { type: 'integer', minimum: 1 },
-                    side: { enum: ['RIGHT', 'LEFT'], default: 'RIGHT' },
-                    start_line: { type: 'integer', minimum: 1 },
-                    body: { type: 'string', minLength: 1 }
-                }
-            }
-        }
-    }
-};
-const TOP_KEYS = new Set(['summary', 'comments']);
-const COMMENT_KEYS = new Set(['path', 'line', 'side', 'start_line', 'body']);
-const isInt = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
-/**
- * Parses and checks a review document against {@link REVIEW_SCHEMA} and the limits. Unknown
- * fields are dropped with a warning (agents like to add a verdict); anything that would change
- * what gets posted — a wrong type, an over-long text, too many comments — is a problem, and
- * any problem refuses the whole review. A bot never approves or requests changes: the schema
- * has no such field, and the publisher always posts a plain comment review.
- */
-function parseReview(text, limits = {}) {
-    const lim = { ...REVIEW_DEFAULTS, ...limits };
-    const problems = [];
-    const warnings = [];
-    const bytes = Buffer.byteLength(text, 'utf8');
-    if (bytes > lim.maxBytes) {
-        return {
-            problems: [`the review is ${bytes} bytes; the limit is ${lim.maxBytes}`],
-            warnings
-        };
-    }
-    let doc;
-    try {
-        doc = JSON.parse(text);
-    }
-    catch (err) {
-        return {
-            problems: [`the review is not JSON: ${err instanceof Error ? err.message : String(err)}`],
-            warnings
-        };
-    }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
-        return { problems: ['the review must be a JSON object'], warnings };
-    const o = doc;
-    for (const k of Object.keys(o))
-        if (!TOP_KEYS.has(k))
-            warnings.push(`unknown field "${k}" ignored`);
-    const summary = o.summary;
-    if (typeof summary !== 'string' || summary.trim() === '')
-        problems.push('"summary" must be a non-empty string');
-    else if (summary.length > lim.maxSummaryChars)
-        problems.push(`"summary" has ${summary.length} characters; the limit is ${lim.maxSummaryChars}`);
-    const comments = [];
-    const raw = o.comments ?? [];
-    if (!Array.isArray(raw))
-        problems.push('"comments" must be an array');
-    else {
-        if (raw.length > lim.maxComments)
-            problems.push(`${raw.length} comments; the limit is ${lim.maxComments}`);
-        raw.forEach((c, i) => {
-            const at = `comments[${i}]`;
-            if (!c || typeof c !== 'object' || Array.isArray(c)) {
-                problems.push(`${at} must be an object`);
-                return;
-            }
-            const r = c;
-            for (const k of Object.keys(r))
-                if (!COMMENT_KEYS.has(k))
-                    warnings.push(`${at}: unknown field "${k}" ignored`);
-            const before = problems.length;
-            if (typeof r.path !== 'string' || r.path === '')
-                problems.push(`${at}.path must be a string`);
-            if (!isInt(r.line))
-                problems.push(`${at}.line must be an integer >= 1`);
-            if (r.side !== undefined && r.side !== 'RIGHT' && r.side !== 'LEFT')
-                problems.push(`${at}.side must be "RIGHT" or "LEFT"`);
-            if (r.start_line !== undefined && !isInt(r.start_line))
-                problems.push(`${at}.start_line must be an integer >= 1`);
-            if (isInt(r.start_line) && isInt(r.line) && r.start_line >= r.line)
-                problems.push(`${at}.start_line must be less than line`);
-            if (typeof r.body !== 'string' || r.body.trim() === '')
-                problems.push(`${at}.body must be a non-empty string`);
-            else if (r.body.length > lim.maxCommentChars)
-                problems.push(`${at}.body has ${r.body.length} characters; the limit is ${lim.maxCommentChars}`);
-            if (problems.length > before)
-                return;
-            const comment = {
-                path: r.path.replace(/^\.?\//, ''),
-                line: r.line,
-                side: r.side ?? 'RIGHT',
-                body: r.body
-            };
-            if (r.start_line !== undefined)
-                comment.startLine = r.start_line;
-            comments.push(comment);
-        });
-    }
-    if (problems.length > 0)
-        return { problems, warnings };
-    return { review: { summary: summary, comments }, problems, warnings };
-}
-/**
- * The lines GitHub accepts review comments on: lines of a hunk, on the side they exist on
- * (RIGHT: added and context lines, new numbering; LEFT: removed and context lines, old
- * numbering). Values are the hunk index, because a multi-line comment cannot span hunks.
- */
-function commentableLines(files) {
-    const out = new Map();
-    for (const f of files) {
-        const entry = { right: new Map(), left: new Map() };
-        f.hunks.forEach((h, hi) => {
-            for (const l of h.lines) {
-                if (l.newLine !== undefined)
-                    entry.right.set(l.newLine, hi);
-                if (l.oldLine !== undefined)
-                    entry.left.set(l.oldLine, hi);
-            }
-        });
-        out.set(filePath(f), entry);
-    }
-    return out;
-}
-/** Why a comment cannot be posted inline against this diff, or undefined when it can. */
-function placementProblem(c, lines) {
-    const file = lines.get(c.path);
-    if (!file)
-        return `${c.path} is not part of the pull request's diff`;
-    const side = c.side === 'LEFT' ? file.left : file.right;
-    const hunk = side.get(c.line);
-    if (hunk === undefined)
-        return `${c.path}:${c.line} (${c.side}) is not a line of the diff`;
-    if (c.startLine !== undefined) {
-        const startHunk = side.get(c.startLine);
-        if (startHunk === undefined)
-            return `${c.path}:${c.startLine} (${c.side}) is not a line of the diff`;
-        if (startHunk !== hunk)
-            return `${c.path}:${c.startLine}-${c.line} spans more than one hunk`;
-    }
-    return undefined;
-}
-/** Splits comments into those that fit the diff and those that do not. */
-function review_placeComments(review, files) {
-    const lines = commentableLines(files);
-    const placed = { inline: [], outside: [] };
-    for (const c of review.comments) {
-        const reason = placementProblem(c, lines);
-        if (reason)
-            placed.outside.push({ comment: c, reason });
-        else
-            placed.inline.push(c);
-    }
-    return placed;
-}
-/**
- * The review document an agent wrote in its final message: the last ```json fenced block that
- * parses as an object, else the message itself when it is a JSON object, else the last
- * balanced `{…}` that parses. Undefined when there is none.
- */
-function extractReviewJson(message) {
-    const fences = [...message.matchAll(/```(?:json)?[ \t]*\n([\s\S]*?)\n[ \t]*```/g)].reverse();
-    for (const m of fences)
-        if (isJsonObject(m[1]))
-            return m[1].trim();
-    const t = message.trim();
-    if (isJsonObject(t))
-        return t;
-    // Scan back from the last `}` for the matching `{` (strings with braces are rare in a
-    // summary, and a wrong guess simply fails to parse).
-    const end = t.lastIndexOf('}');
-    for (let start = t.lastIndexOf('{', end); start >= 0; start = t.lastIndexOf('{', start - 1)) {
-        const cand = t.slice(start, end + 1);
-        if (isJsonObject(cand))
-            return cand;
-    }
-    return undefined;
-}
-function isJsonObject(s) {
-    try {
-        const v = JSON.parse(s);
-        return !!v && typeof v === 'object' && !Array.isArray(v);
-    }
-    catch {
-        return false;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/workflow/publish.ts
-
-
-
-
 
 
 
@@ -90738,7 +89749,7 @@ const MAX_INLINE_COMMENT = 8_000;
 function mentionLogin(login) {
     return /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$/.test(login)
         ? `@${login}`
-        : safe_codeSpan(login, { max: 60 });
+        : codeSpan(login, { max: 60 });
 }
 /**
  * Adds a reaction to what triggered the run, so the requester sees it was picked up. Reviews
@@ -90787,518 +89798,11 @@ function workingBody(runUrl, actor) {
         `**Airlock** is working on the request from ${mentionLogin(actor)} — [follow the run](${runUrl}).`
     ].join('\n');
 }
-function formatOutside(list) {
-    if (list.length === 0)
-        return '';
-    // Each comment's path (the agent's) as code, its body re-rendered inert and indented under
-    // the list item; the <details> around it is Airlock's, and nothing in a rendered body can
-    // close it (raw HTML from the agent comes out as code).
-    const items = list.map(({ comment: c }) => {
-        const where = `${c.path}:${c.startLine ? `${c.startLine}-` : ''}${c.line}`;
-        const body = safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT });
-        return `- ${codeSpan(where, { max: 300 })}\n\n${body
-            .split('\n')
-            .map((l) => (l === '' ? '' : `  ${l}`))
-            .join('\n')}`;
-    });
-    return [
-        '',
-        `<details><summary>${list.length} comment${list.length === 1 ? '' : 's'} on lines outside the diff</summary>`,
-        '',
-        ...items,
-        '',
-        '</details>'
-    ].join('\n');
-}
-function reviewBody(summary, outside, commitId, runUrl) {
-    const footer = `<sub>Review by Airlock of ${commitId.slice(0, 12)}${runUrl ? ` · [run](${runUrl})` : ''}</sub>`;
-    return clip(`${safeMarkdown(summary, { maxChars: MAX_AGENT_TEXT })}\n${outside}\n\n${footer}\n${REVIEW_MARKER}`);
-}
-/** A review that cannot be posted under the chosen policy. */
+/** What the publish job refuses to write (a review outside the policy, a protected branch). */
 class PublishError extends AirlockError {
     constructor(code, message) {
         super(code, message);
     }
-}
-/**
- * Posts the review as one `COMMENT` review (never an approval or a change request) with its
- * inline comments. Comments GitHub would reject for being outside the diff are handled by
- * policy before posting; should GitHub still refuse the inline comments (422), the review is
- * posted once more with every comment in the summary, so the work is never lost.
- */
-async function publishReview(client, repo, input) {
-    const policy = input.outsideDiff ?? 'summary';
-    const placed = placeComments(input.review, input.diff);
-    const notes = placed.outside.map((o) => o.reason);
-    if (policy === 'fail' && placed.outside.length > 0)
-        throw new PublishError('AIRLOCK_REVIEW_OUTSIDE_DIFF', `comments outside the diff:\n- ${notes.join('\n- ')}`);
-    const outside = policy === 'summary' ? placed.outside : [];
-    const toApi = (c) => {
-        const o = {
-            path: c.path,
-            line: c.line,
-            side: c.side,
-            body: safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT })
-        };
-        if (c.startLine !== undefined) {
-            o.start_line = c.startLine;
-            o.start_side = c.side;
-        }
-        return o;
-    };
-    const path = repoPath(repo, 'pulls', input.pull, 'reviews');
-    let answer;
-    let inline = placed.inline.length;
-    try {
-        answer = await client.request('POST', path, {
-            body: {
-                commit_id: input.commitId,
-                event: 'COMMENT',
-                body: reviewBody(input.review.summary, formatOutside(outside), input.commitId, input.runUrl),
-                comments: placed.inline.map(toApi)
-            }
-        });
-    }
-    catch (err) {
-        if (!(err instanceof GitHubApiError) || err.status !== 422 || placed.inline.length === 0)
-            throw err;
-        notes.push(`GitHub refused the inline comments (${err.message}); they are in the summary`);
-        const all = [...placed.inline.map((comment) => ({ comment, reason: 'refused' })), ...outside];
-        answer = await client.request('POST', path, {
-            body: {
-                commit_id: input.commitId,
-                event: 'COMMENT',
-                body: reviewBody(input.review.summary, formatOutside(all), input.commitId, input.runUrl),
-                comments: []
-            }
-        });
-        inline = 0;
-    }
-    return {
-        reviewId: answer.id,
-        url: answer.html_url ?? '',
-        inline,
-        outside: placed.outside.length,
-        notes
-    };
-}
-const ZERO = /^0+$/;
-async function readBase(client, repo, path, ref) {
-    try {
-        return await client.requestBytes('GET', repoPath(repo, 'contents', encodePath(path)), {
-            accept: 'application/vnd.github.raw',
-            query: { ref }
-        });
-    }
-    catch (err) {
-        if (err instanceof GitHubApiError && err.status === 404)
-            return null;
-        throw err;
-    }
-}
-/**
- * What the base tree holds at each of `paths` and their parent directories: `blob`, `tree`,
- * or absent. One recursive listing; when GitHub truncates it, each directory on the way is
- * listed on its own.
- */
-async function baseShape(client, repo, treeSha, paths) {
-    const shape = new Map();
-    const full = await client.request('GET', repoPath(repo, 'git', 'trees', treeSha), { query: { recursive: '1' } });
-    if (!full.truncated) {
-        for (const e of full.tree)
-            shape.set(e.path, e.type);
-        return shape;
-    }
-    const listed = new Map();
-    const list = async (dir, sha) => {
-        const known = listed.get(dir);
-        if (known)
-            return known;
-        const r = await client.request('GET', repoPath(repo, 'git', 'trees', sha));
-        listed.set(dir, r.tree);
-        for (const e of r.tree)
-            shape.set(dir ? `${dir}/${e.path}` : e.path, e.type);
-        return r.tree;
-    };
-    for (const p of paths) {
-        const segs = p.split('/');
-        let dir = '';
-        let sha = treeSha;
-        for (let i = 0; i < segs.length; i++) {
-            const entry = (await list(dir, sha)).find((e) => e.path === segs[i]);
-            if (!entry || entry.type !== 'tree' || i === segs.length - 1)
-                break;
-            dir = dir ? `${dir}/${segs[i]}` : segs[i];
-            sha = entry.sha;
-        }
-    }
-    return shape;
-}
-/**
- * Refuses tree entries that would change the tree's shape behind the patch's back. In the
- * Git database API a blob written at a path that is a directory in `base_tree` replaces the
- * whole directory, and a null sha at a directory's path deletes it, so a patch that merely
- * "adds a file" `docs` (or "deletes" it) would remove every file under `docs/` without naming
- * one of them. Only files are deleted, files never land where a directory is, and a directory
- * is made where a file was only when the same patch deletes that file; an added file must
- * not exist yet.
- */
-async function assertTreeShape(client, repo, treeSha, entries, added) {
-    if (entries.length === 0)
-        return;
-    const shape = await baseShape(client, repo, treeSha, entries.map((e) => e.path));
-    const deleted = new Set(entries.filter((e) => e.sha === null).map((e) => e.path));
-    for (const e of entries) {
-        const at = shape.get(e.path);
-        if (e.sha === null && at !== 'blob')
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: the patch deletes it, but the base commit holds ${at === 'tree' ? 'a directory' : at === 'commit' ? 'a submodule' : 'nothing'} there`);
-        if (e.sha !== null && added.has(e.path) && at === 'blob' && !deleted.has(e.path))
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: the patch adds it, but the base commit already holds that file`);
-        if (e.sha !== null && at === 'tree')
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: is a directory in the base commit; a file there would replace all of it`);
-        // A gitlink (type `commit`): a file written there would drop the submodule.
-        if (e.sha !== null && at !== undefined && at !== 'blob' && at !== 'tree')
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: is a ${at === 'commit' ? 'submodule' : at} in the base commit`);
-        const segs = e.path.split('/');
-        for (let i = 1; i < segs.length; i++) {
-            const parent = segs.slice(0, i).join('/');
-            const kind = shape.get(parent);
-            if (kind !== undefined && kind !== 'tree' && !deleted.has(parent))
-                throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: ${parent} is a file in the base commit`);
-        }
-    }
-}
-/**
- * Makes the commit a validated patch describes, through the Git database API: no checkout and
- * no git on the writing runner, and the result is a signed commit by the token's identity.
- * Each file is read at the patch's base commit, checked against the blob id the patch names,
- * patched, and checked against the resulting blob id again before anything is written.
- */
-async function commitPatch(client, repo, files, baseSha, message) {
-    const base = await client.request('GET', repoPath(repo, 'git', 'commits', baseSha));
-    const tree = [];
-    for (const f of files) {
-        const name = filePath(f);
-        let original = null;
-        if (f.oldPath !== null) {
-            // Without the base blob id nothing ties the change to what the commit holds (a
-            // "deletion" of a directory would pass): git's --full-index patches always name it.
-            if (!f.oldIndex || ZERO.test(f.oldIndex))
-                throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${f.oldPath}: the patch does not name the blob it changes`);
-            original = await readBase(client, repo, f.oldPath, baseSha);
-            if (original === null)
-                throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${f.oldPath}: not found at ${baseSha}`);
-            if (f.oldIndex && !ZERO.test(f.oldIndex) && !gitBlobSha(original).startsWith(f.oldIndex))
-                throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${f.oldPath}: the patch was made against blob ${f.oldIndex}, the base commit holds ${gitBlobSha(original).slice(0, 12)}`);
-        }
-        const text = applyHunks(original === null ? null : original.toString('latin1'), f);
-        // A rename or a deletion removes the old path; a copy keeps its source.
-        if (f.oldPath !== null && f.oldPath !== f.newPath && f.status !== 'copied')
-            tree.push({ path: f.oldPath, mode: f.oldMode ?? '100644', type: 'blob', sha: null });
-        if (text === null || f.newPath === null)
-            continue;
-        const content = Buffer.from(text, 'latin1');
-        if (f.newIndex && !ZERO.test(f.newIndex) && !gitBlobSha(content).startsWith(f.newIndex))
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${name}: applying the patch gave blob ${gitBlobSha(content).slice(0, 12)}, the patch says ${f.newIndex}`);
-        const blob = await client.request('POST', repoPath(repo, 'git', 'blobs'), {
-            body: { content: content.toString('base64'), encoding: 'base64' }
-        });
-        tree.push({
-            path: f.newPath,
-            mode: f.newMode ?? f.oldMode ?? '100644',
-            type: 'blob',
-            sha: blob.sha
-        });
-    }
-    const added = new Set(files.filter((f) => f.oldPath === null).map(filePath));
-    await assertTreeShape(client, repo, base.tree.sha, tree, added);
-    const newTree = await client.request('POST', repoPath(repo, 'git', 'trees'), {
-        body: { base_tree: base.tree.sha, tree }
-    });
-    const commit = await client.request('POST', repoPath(repo, 'git', 'commits'), {
-        body: { message, tree: newTree.sha, parents: [baseSha] }
-    });
-    return commit.sha;
-}
-/**
- * Moves `branch` to `sha`, creating it when missing. Never forced: if the branch moved since
- * the agent started, GitHub refuses the non-fast-forward update and so do we.
- */
-async function updateBranch(client, repo, branch, sha, create) {
-    const ref = `heads/${encodePath(branch)}`;
-    try {
-        await client.request('PATCH', repoPath(repo, 'git', 'refs', ref), {
-            body: { sha, force: false }
-        });
-        return;
-    }
-    catch (err) {
-        if (!(err instanceof GitHubApiError))
-            throw err;
-        const missing = err.status === 404 || /does not exist/i.test(err.message);
-        if (missing && !create)
-            throw new PublishError('AIRLOCK_BRANCH_GONE', `${branch} no longer exists`);
-        if (!missing) {
-            if (err.status === 422)
-                throw new PublishError('AIRLOCK_BRANCH_MOVED', `${branch} moved while the agent worked (not a fast-forward); ask again to work on its new head`);
-            throw err;
-        }
-    }
-    await client.request('POST', repoPath(repo, 'git', 'refs'), {
-        body: { ref: `refs/heads/${branch}`, sha }
-    });
-}
-/**
- * Why `name` is not a branch name Airlock will write to by name: anything `git
- * check-ref-format --branch` refuses, and spellings the REST API could read as another ref
- * (`refs/heads/main` is the branch `refs/heads/refs/heads/main` to git, but a reader of the
- * API path may well take it for `main`).
- */
-function branchNameProblem(name) {
-    if (name === '')
-        return 'no branch name';
-    if (/^(refs|heads|remotes|tags)\//i.test(name))
-        return `"${name}" is spelled like a full ref`;
-    if ([...name].some((c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f || '~^:?*[\\'.includes(c)))
-        return `"${name}" holds a character refs may not`;
-    if (name.startsWith('/') ||
-        name.endsWith('/') ||
-        name.endsWith('.') ||
-        name.includes('//') ||
-        name.includes('..') ||
-        name.includes('@{') ||
-        name === '@' ||
-        name.startsWith('-') ||
-        name.split('/').some((seg) => seg.startsWith('.') || seg.endsWith('.lock')))
-        return `"${name}" is not a valid branch name`;
-    return undefined;
-}
-/** Rule types of a repository ruleset that stop a direct push. */
-const BLOCKING_RULES = new Set([
-    'pull_request',
-    'update',
-    'required_status_checks',
-    'required_deployments',
-    'merge_queue',
-    'required_signatures'
-]);
-/**
- * Why Airlock must not write `branch` directly, asking GitHub rather than trusting names:
- * it is the default branch, it has branch protection, or a ruleset guards it. A failed
- * lookup counts as protected. A branch that does not exist yet is not protected by a
- * branch protection rule (rulesets are still asked: they can match names not yet created).
- */
-async function branchGuard(client, repo, branch, defaultBranch) {
-    if (branch.toLowerCase() === defaultBranch.toLowerCase())
-        return `${branch} is the default branch`;
-    try {
-        const b = await client.request('GET', repoPath(repo, 'branches', encodePath(branch)));
-        if (b.protected !== false)
-            return `${branch} is a protected branch`;
-        if (b.name !== undefined && b.name !== branch)
-            return `GitHub resolved ${branch} to another branch (${b.name})`;
-    }
-    catch (err) {
-        if (!(err instanceof GitHubApiError && err.status === 404))
-            return `could not tell whether ${branch} is protected (${err instanceof Error ? err.message : String(err)})`;
-    }
-    try {
-        const rules = await client.request('GET', repoPath(repo, 'rules', 'branches', encodePath(branch)));
-        const blocking = (Array.isArray(rules) ? rules : []).filter((r) => BLOCKING_RULES.has(String(r.type)));
-        if (blocking.length > 0)
-            return `rulesets guard ${branch} (${[...new Set(blocking.map((r) => r.type))].join(', ')})`;
-    }
-    catch (err) {
-        return `could not read the rulesets of ${branch} (${err instanceof Error ? err.message : String(err)})`;
-    }
-    return undefined;
-}
-/**
- * Decides, in the writing job and from the API, where the patch goes. The gate's delivery
- * is a request, not a fact to act on: a same-repository pull request's head can be `main`
- * (anyone who can open a pull request can open one from `main` into another branch), an
- * Airlock branch of another run, or a protected branch. The rules:
- *
- * - `push` only to the head branch of an open pull request of this repository, whose name is
- *   a plain branch name outside the Airlock prefix, which is not the default branch and has
- *   no branch protection or blocking ruleset. Anything else (or any lookup that fails) falls
- *   back to `<prefix>pr-<n>` with a pull request into the head branch; a fork gets `comment`.
- * - `pull-request` only to `<prefix>issue-<n>` or `<prefix>pr-<n>`, the name built from the
- *   number, never taken from text; that branch must itself be unprotected.
- */
-async function planDelivery(client, repo, input) {
-    const prefix = input.branchPrefix ?? 'airlock/';
-    if (prefix !== '' && branchNameProblem(`${prefix}x`))
-        throw new PublishError('AIRLOCK_BAD_BRANCH', `branch prefix "${prefix}" makes invalid names`);
-    const notes = [];
-    if (input.delivery === 'comment')
-        return { delivery: 'comment', branch: '', baseBranch: input.baseBranch, notes };
-    const own = `${prefix}${input.isPr ? 'pr' : 'issue'}-${input.number}`;
-    let plan = {
-        delivery: 'pull-request',
-        branch: own,
-        baseBranch: input.baseBranch,
-        notes
-    };
-    let defaultBranch;
-    try {
-        const r = await client.request('GET', repoPath(repo));
-        defaultBranch = r.default_branch;
-    }
-    catch (err) {
-        notes.push(`could not read the repository's default branch (${err instanceof Error ? err.message : String(err)})`);
-    }
-    if (input.delivery === 'push') {
-        const refuse = await pushRefusal(client, repo, input, prefix, defaultBranch);
-        if (refuse === 'fork')
-            return { delivery: 'comment', branch: '', baseBranch: input.baseBranch, notes };
-        if (refuse === undefined)
-            return { delivery: 'push', branch: input.branch, baseBranch: input.baseBranch, notes };
-        notes.push(`not pushing to ${JSON.stringify(input.branch)}: ${refuse}; opening a pull request`);
-        plan = { ...plan, baseBranch: input.branch };
-    }
-    else if (input.branch !== own) {
-        throw new PublishError('AIRLOCK_BAD_BRANCH', `pull-request delivery writes ${own}, not ${JSON.stringify(input.branch)}`);
-    }
-    if (defaultBranch === undefined)
-        throw new PublishError('AIRLOCK_BRANCH_PROTECTED', notes.join('; '));
-    const guard = await branchGuard(client, repo, own, defaultBranch);
-    if (guard)
-        throw new PublishError('AIRLOCK_BRANCH_PROTECTED', `not writing ${own}: ${guard}`);
-    return plan;
-}
-/** Why push delivery may not write the pull request's head branch (`fork`: nothing may). */
-async function pushRefusal(client, repo, input, prefix, defaultBranch) {
-    if (!input.isPr)
-        return 'the request is not on a pull request';
-    const named = branchNameProblem(input.branch);
-    if (named)
-        return named;
-    if (prefix !== '' && input.branch.toLowerCase().startsWith(prefix.toLowerCase()))
-        return `it is under Airlock's own prefix ${prefix}`;
-    if (defaultBranch === undefined)
-        return 'the default branch is unknown';
-    let pr;
-    try {
-        pr = await client.request('GET', repoPath(repo, 'pulls', input.number));
-    }
-    catch (err) {
-        return `could not read pull request #${input.number} (${err instanceof Error ? err.message : String(err)})`;
-    }
-    const headRepo = pr.head?.repo?.full_name;
-    if (!headRepo || headRepo.toLowerCase() !== `${repo.owner}/${repo.repo}`.toLowerCase())
-        return 'fork';
-    if (pr.state !== 'open')
-        return `pull request #${input.number} is not open`;
-    if (pr.head?.ref !== input.branch)
-        return `pull request #${input.number} comes from ${JSON.stringify(pr.head?.ref)}`;
-    return branchGuard(client, repo, input.branch, defaultBranch);
-}
-function commitMessage(input) {
-    const what = input.isPr ? 'pull request' : 'issue';
-    const subject = `Airlock: changes for ${what} #${input.number}`;
-    const host = input.serverHost ?? 'github.com';
-    const trailer = input.actor && input.actorId
-        ? `\n\nCo-authored-by: ${input.actor} <${input.actorId}+${input.actor}@users.noreply.${host}>`
-        : '';
-    return `${subject}\n\nRequested by ${mentionLogin(input.actor)} in #${input.number}${input.runUrl ? `\n${input.runUrl}` : ''}.${trailer}`;
-}
-/**
- * Publishes the agent's patch: validated against the policy first, then committed on top of
- * the commit the agent worked on and pushed (`push`), pushed to an Airlock branch with a pull
- * request opened or updated (`pull-request`), or, for pull requests from forks where nothing
- * can be pushed, shown in the tracking comment for the author to apply (`comment`).
- */
-async function publishPatch(client, repo, input) {
-    const files = assertPatchAllowed(input.patch, input.policy);
-    const names = files.map(filePath);
-    if (files.length === 0)
-        return { outcome: 'no-changes', files: names };
-    if (input.delivery === 'comment')
-        return { outcome: 'comment', files: names };
-    const plan = await planDelivery(client, repo, input);
-    const { branch, baseBranch, notes } = plan;
-    if (plan.delivery === 'comment')
-        return { outcome: 'comment', files: names, notes };
-    const commitSha = await commitPatch(client, repo, files, input.workSha, commitMessage(input));
-    if (plan.delivery === 'push') {
-        await updateBranch(client, repo, branch, commitSha, false);
-        return { outcome: 'pushed', files: names, commitSha, branch, notes };
-    }
-    await updateBranch(client, repo, branch, commitSha, true);
-    const open = await client.request('GET', repoPath(repo, 'pulls'), { query: { head: `${repo.owner}:${branch}`, base: baseBranch, state: 'open' } });
-    const existing = open[0];
-    if (existing)
-        return {
-            outcome: 'pull-request',
-            files: names,
-            commitSha,
-            pullNumber: existing.number,
-            pullUrl: existing.html_url ?? '',
-            updatedPull: true,
-            branch,
-            notes
-        };
-    const what = input.isPr ? 'pull request' : 'issue';
-    const pr = await client.request('POST', repoPath(repo, 'pulls'), {
-        body: {
-            // The issue's title is anyone's text: one line, no mentions, references or links.
-            title: `Airlock: ${input.title ? safeTitle(input.title, 200) : `changes for ${what} #${input.number}`}`,
-            head: branch,
-            base: baseBranch,
-            body: `Changes Airlock made for ${what} #${input.number}, requested by ${mentionLogin(input.actor)}.${input.runUrl ? `\n\n[Run](${input.runUrl})` : ''}\n\n${TRACKING_MARKER}`,
-            maintainer_can_modify: true
-        }
-    });
-    return {
-        outcome: 'pull-request',
-        files: names,
-        commitSha,
-        pullNumber: pr.number,
-        pullUrl: pr.html_url ?? '',
-        updatedPull: false,
-        branch,
-        notes
-    };
-}
-/** Body of the tracking comment once the run is over. */
-function finishedBody(opts) {
-    const lines = [TRACKING_MARKER];
-    const run = opts.input.runUrl ? ` — [run](${opts.input.runUrl})` : '';
-    if (opts.agentFailed)
-        lines.push(`**Airlock** did not finish: the agent ${safeText(opts.agentFailed)}${run}.`);
-    else if (opts.error)
-        // An error can quote the agent (paths of its patch, a server's message): shown as text.
-        lines.push(`**Airlock** could not publish the changes${run}:`, '', codeBlock(opts.error.slice(0, 4_000), 'text'));
-    else {
-        const p = opts.published;
-        const sha = p?.commitSha?.slice(0, 12) ?? '';
-        const head = !p || p.outcome === 'no-changes'
-            ? 'finished with no changes to the files'
-            : p.outcome === 'pushed'
-                ? `pushed ${sha} to ${codeSpan(opts.input.branch, { max: 250 })}`
-                : p.outcome === 'pull-request'
-                    ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on ${codeSpan(opts.input.branch, { max: 250 })})`
-                    : 'made changes; this pull request comes from a fork, so they are below to apply';
-        lines.push(`**Airlock** ${head}${run}.`);
-    }
-    const result = opts.input.result?.trim();
-    if (result)
-        lines.push('', safeMarkdown(result, { maxChars: MAX_AGENT_TEXT }));
-    if (opts.published?.outcome === 'comment' && opts.patch) {
-        const text = opts.patch.toString('utf8');
-        if (text.length + lines.join('\n').length > MAX_COMMENT - 1_000) {
-            lines.push('', `The patch (${text.length} characters) is too long for a comment; it is in the run's artifacts.`);
-            return lines.join('\n');
-        }
-        // The patch must stay byte-exact to apply, so hidden characters in it are not revealed
-        // in place; the reader is warned instead (they could make the code read differently).
-        if (hasInvisible(text))
-            lines.push('', `**Warning:** the patch holds invisible or bidirectional control characters (${codeSpan(revealInvisible([...new Set(text.match(/[^\t\n\x20-\x7e]/gu) ?? [])].filter(hasInvisible).join('')), { max: 200 })}); read it in the run's artifacts before applying it.`);
-        const fence = fenceFor(text);
-        lines.push('', `<details><summary>Patch (${opts.published.files.length} file${opts.published.files.length === 1 ? '' : 's'}; apply with <code>git apply</code>)</summary>`, '', `${fence}diff`, text.replace(/\n$/, ''), fence, '', '</details>');
-    }
-    return lines.join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/workflow/steps/io.ts

@@ -67393,7 +67393,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _workflow_steps_publish_patch_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9679);
+/* harmony import */ var _workflow_steps_publish_patch_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7155);
 
 await (0,_workflow_steps_publish_patch_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -67402,7 +67402,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9679:
+/***/ 7155:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70462,7 +70462,7 @@ var node_modules_undici = __nccwpck_require__(6752);
 
 
 /** A GitHub REST call that did not succeed. `status` is 0 when no answer arrived at all. */
-class github_GitHubApiError extends AirlockError {
+class GitHubApiError extends AirlockError {
     method;
     path;
     status;
@@ -70531,7 +70531,7 @@ class GitHubClient {
             return JSON.parse(text);
         }
         catch {
-            throw new github_GitHubApiError(method, path, res.status, 'answered with something that is not JSON');
+            throw new GitHubApiError(method, path, res.status, 'answered with something that is not JSON');
         }
     }
     /** One call answered with text (diffs, raw file contents). */
@@ -70552,7 +70552,7 @@ class GitHubClient {
             const res = await this.send('GET', url, { ...opts, query: undefined });
             const items = (await res.json());
             if (!Array.isArray(items))
-                throw new github_GitHubApiError('GET', path, res.status, 'is not a list');
+                throw new GitHubApiError('GET', path, res.status, 'is not a list');
             out.push(...items);
             url = nextLink(res.headers.get('link'));
         }
@@ -70587,7 +70587,7 @@ class GitHubClient {
                 });
             }
             catch (err) {
-                last = new github_GitHubApiError(method, path, 0, err instanceof Error ? err.message : String(err));
+                last = new GitHubApiError(method, path, 0, err instanceof Error ? err.message : String(err));
                 if (!idempotent)
                     throw last;
                 await this.sleep(backoff(attempt));
@@ -70596,7 +70596,7 @@ class GitHubClient {
             if (res.ok)
                 return res;
             const body = await res.text();
-            const err = new github_GitHubApiError(method, path, res.status, apiMessage(body), safeJson(body));
+            const err = new GitHubApiError(method, path, res.status, apiMessage(body), safeJson(body));
             const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
             const rateLimited = res.status === 429 ||
                 (res.status === 403 &&
@@ -70609,7 +70609,7 @@ class GitHubClient {
             }
             throw err;
         }
-        throw last ?? new github_GitHubApiError(method, path, 0, 'no attempt made');
+        throw last ?? new GitHubApiError(method, path, 0, 'no attempt made');
     }
 }
 function backoff(attempt) {
@@ -70906,7 +70906,7 @@ class PatchConflictError extends AirlockError {
     }
 }
 /** The path a reviewer sees for a file: the new one, or the old one when it was deleted. */
-function diff_filePath(f) {
+function filePath(f) {
     return f.newPath ?? f.oldPath ?? '';
 }
 /** Git's object id of a blob with these bytes (SHA-1 of `blob <size>\0<bytes>`). */
@@ -71164,7 +71164,7 @@ function readHunk(lines, start, cur) {
     let o = h.oldStart;
     let n = h.newStart;
     let i = start + 1;
-    const where = () => `${diff_filePath(cur)} hunk ${lines[start].slice(0, 60)}`;
+    const where = () => `${filePath(cur)} hunk ${lines[start].slice(0, 60)}`;
     while ((remOld > 0 || remNew > 0) && i < lines.length) {
         const l = lines[i];
         const c = l[0];
@@ -71243,7 +71243,7 @@ function splitLines(text) {
  * fuzz would only hide a wrong base. Work on latin1 strings to stay byte-exact.
  */
 function applyHunks(original, f) {
-    const path = diff_filePath(f);
+    const path = filePath(f);
     if (f.status === 'added') {
         if (original !== null)
             throw new PatchConflictError(path, 'is added by the patch but exists');
@@ -71430,7 +71430,7 @@ function validatePatch(patch, policy = {}) {
         problems.push(`the patch touches ${files.length} files; the limit is ${maxFiles}`);
     const seen = new Set();
     for (const f of files) {
-        const name = diff_filePath(f);
+        const name = filePath(f);
         if (f.binary)
             problems.push(`${name}: binary changes are not accepted`);
         for (const mode of [f.oldMode, f.newMode]) {
@@ -89600,7 +89600,7 @@ function truncate(text, max, mark = '…') {
  * line breaks are shown as `\n`/`\r` so the value stays on its line (and in its table cell);
  * invisible characters are revealed; in a table, `|` is escaped as GFM requires.
  */
-function safe_codeSpan(value, opts = {}) {
+function codeSpan(value, opts = {}) {
     let v = truncate(value, opts.max ?? 500);
     v = v.replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/\t/g, ' ');
     v = revealInvisible(v);
@@ -89653,7 +89653,7 @@ function safeText(text, opts = {}) {
     let live = '';
     const flush = () => {
         if (live)
-            out = safe_join(out, safe_codeSpan(live, { table: opts.table, max: 2000 }));
+            out = safe_join(out, codeSpan(live, { table: opts.table, max: 2000 }));
         live = '';
     };
     for (const m of s.matchAll(LIVE)) {
@@ -89729,7 +89729,7 @@ const TRUNCATED_NOTE = '*…(cut to fit GitHub’s length limit)*';
  * Too long a text is cut before it is rendered, never after: cutting rendered Markdown can
  * split a code span or an escape and bring back what it neutralised.
  */
-function safe_safeMarkdown(text, opts = {}) {
+function safeMarkdown(text, opts = {}) {
     const max = opts.maxChars ?? 60_000;
     const room = Math.max(0, max - TRUNCATED_NOTE.length - 2);
     let src = text.replace(/\r\n?/g, '\n');
@@ -89847,7 +89847,7 @@ function block(node, ctx) {
             return codeBlock(node.value, 'html');
         case 'definition':
             // Invisible when rendered, but it is what the text says: shown, as code.
-            return safe_codeSpan(source(node, ctx).replace(/\n/g, ' '), { max: 2000 });
+            return codeSpan(source(node, ctx).replace(/\n/g, ' '), { max: 2000 });
         case 'footnoteDefinition': {
             const body = blocks(node.children, ctx);
             return `${safeText(`[^${node.label ?? node.identifier}]:`)} ${body}`;
@@ -89888,7 +89888,7 @@ function phrase(node, ctx, table) {
             return wrap('~~', inline(node.children, ctx, table));
         case 'inlineCode':
             // CommonMark turns line endings in a code span into spaces.
-            return safe_codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
+            return codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
         case 'break':
             return table ? ' ' : '\\\n';
         case 'link':
@@ -89897,22 +89897,22 @@ function phrase(node, ctx, table) {
             const src = source(node, ctx);
             // An autolink (`<https://…>`, a bare URL or e-mail): its text is the address.
             if (node.type === 'link' && !src.startsWith('['))
-                return safe_codeSpan(src.replace(/^<|>$/g, ''), { table, max: 2000 });
+                return codeSpan(src.replace(/^<|>$/g, ''), { table, max: 2000 });
             const label = inline(node.children, ctx, table);
-            return `${label}${label ? ' ' : ''}(${safe_codeSpan(url, { table, max: 2000 })})`;
+            return `${label}${label ? ' ' : ''}(${codeSpan(url, { table, max: 2000 })})`;
         }
         case 'image':
         case 'imageReference': {
             const url = node.type === 'image' ? node.url : (ctx.defs.get(node.identifier) ?? '');
             const alt = node.alt ? ` ${safeText(node.alt, { table })}` : '';
-            return `(image${alt}: ${safe_codeSpan(url, { table, max: 2000 })})`;
+            return `(image${alt}: ${codeSpan(url, { table, max: 2000 })})`;
         }
         case 'html':
-            return safe_codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
+            return codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
         case 'footnoteReference':
             return safeText(`[^${node.label ?? node.identifier}]`, { table });
         default:
-            return safe_codeSpan(source(node, ctx).replace(/\n/g, ' '), { table, max: 2000 });
+            return codeSpan(source(node, ctx).replace(/\n/g, ' '), { table, max: 2000 });
     }
 }
 /**
@@ -89934,6 +89934,87 @@ function hasMarker(body, marker) {
     };
     visit(safe_parseMarkdown(body));
     return found.length > 0;
+}
+
+;// CONCATENATED MODULE: ./src/workflow/publish/comments.ts
+/**
+ * Comments Airlock writes on issues and pull requests: markers, limits, reactions, the tracking
+ * comment.
+ */
+
+
+
+/** Hidden marker on every comment Airlock writes, so later runs (and people) can find them. */
+const TRACKING_MARKER = '<!-- airlock:tracking -->';
+const REVIEW_MARKER = '<!-- airlock:review -->';
+/** Longest comment GitHub accepts is 65536 characters; stay clear of it. */
+const MAX_COMMENT = 60_000;
+/** Room for the agent's review summary and its final message (rendered, in characters). */
+const MAX_AGENT_TEXT = 40_000;
+/** Room for one inline review comment, or one comment listed outside the diff. */
+const MAX_INLINE_COMMENT = 8_000;
+/**
+ * A GitHub login as a mention (the requester is told their request was picked up). A login
+ * is letters, digits and single hyphens (a bot's ends in `[bot]`); anything else is not a
+ * login and is shown as code, so a forged actor cannot mention someone else or add Markdown.
+ */
+function mentionLogin(login) {
+    return /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$/.test(login)
+        ? `@${login}`
+        : codeSpan(login, { max: 60 });
+}
+/**
+ * Adds a reaction to what triggered the run, so the requester sees it was picked up. Reviews
+ * have no reactions API, so a review (or an issue/label trigger) gets it on the issue itself.
+ */
+async function addReaction(client, repo, target, content = 'eyes') {
+    const path = target.kind === 'issue' && target.commentId
+        ? repoPath(repo, 'issues', 'comments', target.commentId, 'reactions')
+        : target.kind === 'review-comment' && target.commentId
+            ? repoPath(repo, 'pulls', 'comments', target.commentId, 'reactions')
+            : repoPath(repo, 'issues', target.number, 'reactions');
+    await client.request('POST', path, { body: { content } });
+}
+/** Creates a comment on an issue or pull request; returns its id and link. */
+async function createComment(client, repo, number, body) {
+    const r = await client.request('POST', github_repoPath(repo, 'issues', number, 'comments'), { body: { body: clip(body) } });
+    return { id: r.id, url: r.html_url ?? '' };
+}
+/** Replaces the body of an issue comment. */
+async function updateComment(client, repo, commentId, body) {
+    await client.request('PATCH', github_repoPath(repo, 'issues', 'comments', commentId), {
+        body: { body: clip(body) }
+    });
+}
+/**
+ * Keeps a body under GitHub's limit. Agent text is cut before it is neutralised (see
+ * safeMarkdown), so this is the last resort: it cuts at a line boundary (Airlock's Markdown
+ * never spans a code span or an escape over lines, so no neutralising construct is split)
+ * and keeps a trailing marker line.
+ */
+function clip(body, max = MAX_COMMENT) {
+    if (body.length <= max)
+        return body;
+    const lastNl = body.lastIndexOf('\n');
+    const tail = /^<!-- airlock:[a-z-]+ -->$/.test(body.slice(lastNl + 1)) ? body.slice(lastNl) : '';
+    const note = `\n\n…(cut at ${max} characters)`;
+    let cut = body.lastIndexOf('\n', max - tail.length - note.length);
+    if (cut <= 0)
+        cut = 0;
+    return `${body.slice(0, cut)}${note}${tail}`;
+}
+/** The tracking comment posted when a run starts. */
+function workingBody(runUrl, actor) {
+    return [
+        TRACKING_MARKER,
+        `**Airlock** is working on the request from ${mentionLogin(actor)} — [follow the run](${runUrl}).`
+    ].join('\n');
+}
+/** What the publish job refuses to write (a review outside the policy, a protected branch). */
+class PublishError extends AirlockError {
+    constructor(code, message) {
+        super(code, message);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/workflow/markdown.ts
@@ -90052,396 +90133,14 @@ function fenceFor(text) {
     return '`'.repeat(Math.max(3, longest + 1));
 }
 
-;// CONCATENATED MODULE: ./src/workflow/review.ts
-
-
-/** A review refused by validation. */
-class ReviewRejectedError extends AirlockError {
-    problems;
-    constructor(problems) {
-        super('AIRLOCK_REVIEW_REJECTED', `the review was refused:\n- ${problems.join('\n- ')}`);
-        this.problems = problems;
-    }
-}
-const REVIEW_DEFAULTS = {
-    maxBytes: 256 * 1024,
-    maxSummaryChars: 20_000,
-    maxCommentChars: 4_000,
-    maxComments: 25
-};
+;// CONCATENATED MODULE: ./src/workflow/publish/commit.ts
 /**
- * The review schema, as JSON Schema (draft 2020-12). The prompt shows it to the agent, and
- * {@link parseReview} enforces the same rules (plus the limits, which the prompt states).
+ * Writing a patch through the Git database API: the base tree read first, its shape checked, one
+ * commit.
  */
-const REVIEW_SCHEMA = {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    type: 'object',
-    required: ['summary'],
-    additionalProperties: false,
-    properties: {
-        summary: { type: 'string', minLength: 1, description: 'Markdown: the overall review.' },
-        comments: {
-            type: 'array',
-            items: {
-                type: 'object',
-                required: ['path', 'line', 'body'],
-                additionalProperties: false,
-                properties: {
-                    path: { type: 'string', description: 'File path as in the diff (the new name).' },
-                    line: { type: 'integer', minimum: 1 },
-                    side: { enum: ['RIGHT', 'LEFT'], default: 'RIGHT' },
-                    start_line: { type: 'integer', minimum: 1 },
-                    body: { type: 'string', minLength: 1 }
-                }
-            }
-        }
-    }
-};
-const TOP_KEYS = new Set(['summary', 'comments']);
-const COMMENT_KEYS = new Set(['path', 'line', 'side', 'start_line', 'body']);
-const isInt = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
-/**
- * Parses and checks a review document against {@link REVIEW_SCHEMA} and the limits. Unknown
- * fields are dropped with a warning (agents like to add a verdict); anything that would change
- * what gets posted — a wrong type, an over-long text, too many comments — is a problem, and
- * any problem refuses the whole review. A bot never approves or requests changes: the schema
- * has no such field, and the publisher always posts a plain comment review.
- */
-function parseReview(text, limits = {}) {
-    const lim = { ...REVIEW_DEFAULTS, ...limits };
-    const problems = [];
-    const warnings = [];
-    const bytes = Buffer.byteLength(text, 'utf8');
-    if (bytes > lim.maxBytes) {
-        return {
-            problems: [`the review is ${bytes} bytes; the limit is ${lim.maxBytes}`],
-            warnings
-        };
-    }
-    let doc;
-    try {
-        doc = JSON.parse(text);
-    }
-    catch (err) {
-        return {
-            problems: [`the review is not JSON: ${err instanceof Error ? err.message : String(err)}`],
-            warnings
-        };
-    }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
-        return { problems: ['the review must be a JSON object'], warnings };
-    const o = doc;
-    for (const k of Object.keys(o))
-        if (!TOP_KEYS.has(k))
-            warnings.push(`unknown field "${k}" ignored`);
-    const summary = o.summary;
-    if (typeof summary !== 'string' || summary.trim() === '')
-        problems.push('"summary" must be a non-empty string');
-    else if (summary.length > lim.maxSummaryChars)
-        problems.push(`"summary" has ${summary.length} characters; the limit is ${lim.maxSummaryChars}`);
-    const comments = [];
-    const raw = o.comments ?? [];
-    if (!Array.isArray(raw))
-        problems.push('"comments" must be an array');
-    else {
-        if (raw.length > lim.maxComments)
-            problems.push(`${raw.length} comments; the limit is ${lim.maxComments}`);
-        raw.forEach((c, i) => {
-            const at = `comments[${i}]`;
-            if (!c || typeof c !== 'object' || Array.isArray(c)) {
-                problems.push(`${at} must be an object`);
-                return;
-            }
-            const r = c;
-            for (const k of Object.keys(r))
-                if (!COMMENT_KEYS.has(k))
-                    warnings.push(`${at}: unknown field "${k}" ignored`);
-            const before = problems.length;
-            if (typeof r.path !== 'string' || r.path === '')
-                problems.push(`${at}.path must be a string`);
-            if (!isInt(r.line))
-                problems.push(`${at}.line must be an integer >= 1`);
-            if (r.side !== undefined && r.side !== 'RIGHT' && r.side !== 'LEFT')
-                problems.push(`${at}.side must be "RIGHT" or "LEFT"`);
-            if (r.start_line !== undefined && !isInt(r.start_line))
-                problems.push(`${at}.start_line must be an integer >= 1`);
-            if (isInt(r.start_line) && isInt(r.line) && r.start_line >= r.line)
-                problems.push(`${at}.start_line must be less than line`);
-            if (typeof r.body !== 'string' || r.body.trim() === '')
-                problems.push(`${at}.body must be a non-empty string`);
-            else if (r.body.length > lim.maxCommentChars)
-                problems.push(`${at}.body has ${r.body.length} characters; the limit is ${lim.maxCommentChars}`);
-            if (problems.length > before)
-                return;
-            const comment = {
-                path: r.path.replace(/^\.?\//, ''),
-                line: r.line,
-                side: r.side ?? 'RIGHT',
-                body: r.body
-            };
-            if (r.start_line !== undefined)
-                comment.startLine = r.start_line;
-            comments.push(comment);
-        });
-    }
-    if (problems.length > 0)
-        return { problems, warnings };
-    return { review: { summary: summary, comments }, problems, warnings };
-}
-/**
- * The lines GitHub accepts review comments on: lines of a hunk, on the side they exist on
- * (RIGHT: added and context lines, new numbering; LEFT: removed and context lines, old
- * numbering). Values are the hunk index, because a multi-line comment cannot span hunks.
- */
-function commentableLines(files) {
-    const out = new Map();
-    for (const f of files) {
-        const entry = { right: new Map(), left: new Map() };
-        f.hunks.forEach((h, hi) => {
-            for (const l of h.lines) {
-                if (l.newLine !== undefined)
-                    entry.right.set(l.newLine, hi);
-                if (l.oldLine !== undefined)
-                    entry.left.set(l.oldLine, hi);
-            }
-        });
-        out.set(filePath(f), entry);
-    }
-    return out;
-}
-/** Why a comment cannot be posted inline against this diff, or undefined when it can. */
-function placementProblem(c, lines) {
-    const file = lines.get(c.path);
-    if (!file)
-        return `${c.path} is not part of the pull request's diff`;
-    const side = c.side === 'LEFT' ? file.left : file.right;
-    const hunk = side.get(c.line);
-    if (hunk === undefined)
-        return `${c.path}:${c.line} (${c.side}) is not a line of the diff`;
-    if (c.startLine !== undefined) {
-        const startHunk = side.get(c.startLine);
-        if (startHunk === undefined)
-            return `${c.path}:${c.startLine} (${c.side}) is not a line of the diff`;
-        if (startHunk !== hunk)
-            return `${c.path}:${c.startLine}-${c.line} spans more than one hunk`;
-    }
-    return undefined;
-}
-/** Splits comments into those that fit the diff and those that do not. */
-function review_placeComments(review, files) {
-    const lines = commentableLines(files);
-    const placed = { inline: [], outside: [] };
-    for (const c of review.comments) {
-        const reason = placementProblem(c, lines);
-        if (reason)
-            placed.outside.push({ comment: c, reason });
-        else
-            placed.inline.push(c);
-    }
-    return placed;
-}
-/**
- * The review document an agent wrote in its final message: the last ```json fenced block that
- * parses as an object, else the message itself when it is a JSON object, else the last
- * balanced `{…}` that parses. Undefined when there is none.
- */
-function extractReviewJson(message) {
-    const fences = [...message.matchAll(/```(?:json)?[ \t]*\n([\s\S]*?)\n[ \t]*```/g)].reverse();
-    for (const m of fences)
-        if (isJsonObject(m[1]))
-            return m[1].trim();
-    const t = message.trim();
-    if (isJsonObject(t))
-        return t;
-    // Scan back from the last `}` for the matching `{` (strings with braces are rare in a
-    // summary, and a wrong guess simply fails to parse).
-    const end = t.lastIndexOf('}');
-    for (let start = t.lastIndexOf('{', end); start >= 0; start = t.lastIndexOf('{', start - 1)) {
-        const cand = t.slice(start, end + 1);
-        if (isJsonObject(cand))
-            return cand;
-    }
-    return undefined;
-}
-function isJsonObject(s) {
-    try {
-        const v = JSON.parse(s);
-        return !!v && typeof v === 'object' && !Array.isArray(v);
-    }
-    catch {
-        return false;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/workflow/publish.ts
 
 
 
-
-
-
-
-/** Hidden marker on every comment Airlock writes, so later runs (and people) can find them. */
-const TRACKING_MARKER = '<!-- airlock:tracking -->';
-const REVIEW_MARKER = '<!-- airlock:review -->';
-/** Longest comment GitHub accepts is 65536 characters; stay clear of it. */
-const MAX_COMMENT = 60_000;
-/** Room for the agent's review summary and its final message (rendered, in characters). */
-const MAX_AGENT_TEXT = 40_000;
-/** Room for one inline review comment, or one comment listed outside the diff. */
-const MAX_INLINE_COMMENT = 8_000;
-/**
- * A GitHub login as a mention (the requester is told their request was picked up). A login
- * is letters, digits and single hyphens (a bot's ends in `[bot]`); anything else is not a
- * login and is shown as code, so a forged actor cannot mention someone else or add Markdown.
- */
-function mentionLogin(login) {
-    return /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$/.test(login)
-        ? `@${login}`
-        : safe_codeSpan(login, { max: 60 });
-}
-/**
- * Adds a reaction to what triggered the run, so the requester sees it was picked up. Reviews
- * have no reactions API, so a review (or an issue/label trigger) gets it on the issue itself.
- */
-async function addReaction(client, repo, target, content = 'eyes') {
-    const path = target.kind === 'issue' && target.commentId
-        ? repoPath(repo, 'issues', 'comments', target.commentId, 'reactions')
-        : target.kind === 'review-comment' && target.commentId
-            ? repoPath(repo, 'pulls', 'comments', target.commentId, 'reactions')
-            : repoPath(repo, 'issues', target.number, 'reactions');
-    await client.request('POST', path, { body: { content } });
-}
-/** Creates a comment on an issue or pull request; returns its id and link. */
-async function createComment(client, repo, number, body) {
-    const r = await client.request('POST', github_repoPath(repo, 'issues', number, 'comments'), { body: { body: clip(body) } });
-    return { id: r.id, url: r.html_url ?? '' };
-}
-/** Replaces the body of an issue comment. */
-async function updateComment(client, repo, commentId, body) {
-    await client.request('PATCH', github_repoPath(repo, 'issues', 'comments', commentId), {
-        body: { body: clip(body) }
-    });
-}
-/**
- * Keeps a body under GitHub's limit. Agent text is cut before it is neutralised (see
- * safeMarkdown), so this is the last resort: it cuts at a line boundary (Airlock's Markdown
- * never spans a code span or an escape over lines, so no neutralising construct is split)
- * and keeps a trailing marker line.
- */
-function clip(body, max = MAX_COMMENT) {
-    if (body.length <= max)
-        return body;
-    const lastNl = body.lastIndexOf('\n');
-    const tail = /^<!-- airlock:[a-z-]+ -->$/.test(body.slice(lastNl + 1)) ? body.slice(lastNl) : '';
-    const note = `\n\n…(cut at ${max} characters)`;
-    let cut = body.lastIndexOf('\n', max - tail.length - note.length);
-    if (cut <= 0)
-        cut = 0;
-    return `${body.slice(0, cut)}${note}${tail}`;
-}
-/** The tracking comment posted when a run starts. */
-function workingBody(runUrl, actor) {
-    return [
-        TRACKING_MARKER,
-        `**Airlock** is working on the request from ${mentionLogin(actor)} — [follow the run](${runUrl}).`
-    ].join('\n');
-}
-function formatOutside(list) {
-    if (list.length === 0)
-        return '';
-    // Each comment's path (the agent's) as code, its body re-rendered inert and indented under
-    // the list item; the <details> around it is Airlock's, and nothing in a rendered body can
-    // close it (raw HTML from the agent comes out as code).
-    const items = list.map(({ comment: c }) => {
-        const where = `${c.path}:${c.startLine ? `${c.startLine}-` : ''}${c.line}`;
-        const body = safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT });
-        return `- ${codeSpan(where, { max: 300 })}\n\n${body
-            .split('\n')
-            .map((l) => (l === '' ? '' : `  ${l}`))
-            .join('\n')}`;
-    });
-    return [
-        '',
-        `<details><summary>${list.length} comment${list.length === 1 ? '' : 's'} on lines outside the diff</summary>`,
-        '',
-        ...items,
-        '',
-        '</details>'
-    ].join('\n');
-}
-function reviewBody(summary, outside, commitId, runUrl) {
-    const footer = `<sub>Review by Airlock of ${commitId.slice(0, 12)}${runUrl ? ` · [run](${runUrl})` : ''}</sub>`;
-    return clip(`${safeMarkdown(summary, { maxChars: MAX_AGENT_TEXT })}\n${outside}\n\n${footer}\n${REVIEW_MARKER}`);
-}
-/** A review that cannot be posted under the chosen policy. */
-class PublishError extends AirlockError {
-    constructor(code, message) {
-        super(code, message);
-    }
-}
-/**
- * Posts the review as one `COMMENT` review (never an approval or a change request) with its
- * inline comments. Comments GitHub would reject for being outside the diff are handled by
- * policy before posting; should GitHub still refuse the inline comments (422), the review is
- * posted once more with every comment in the summary, so the work is never lost.
- */
-async function publishReview(client, repo, input) {
-    const policy = input.outsideDiff ?? 'summary';
-    const placed = placeComments(input.review, input.diff);
-    const notes = placed.outside.map((o) => o.reason);
-    if (policy === 'fail' && placed.outside.length > 0)
-        throw new PublishError('AIRLOCK_REVIEW_OUTSIDE_DIFF', `comments outside the diff:\n- ${notes.join('\n- ')}`);
-    const outside = policy === 'summary' ? placed.outside : [];
-    const toApi = (c) => {
-        const o = {
-            path: c.path,
-            line: c.line,
-            side: c.side,
-            body: safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT })
-        };
-        if (c.startLine !== undefined) {
-            o.start_line = c.startLine;
-            o.start_side = c.side;
-        }
-        return o;
-    };
-    const path = repoPath(repo, 'pulls', input.pull, 'reviews');
-    let answer;
-    let inline = placed.inline.length;
-    try {
-        answer = await client.request('POST', path, {
-            body: {
-                commit_id: input.commitId,
-                event: 'COMMENT',
-                body: reviewBody(input.review.summary, formatOutside(outside), input.commitId, input.runUrl),
-                comments: placed.inline.map(toApi)
-            }
-        });
-    }
-    catch (err) {
-        if (!(err instanceof GitHubApiError) || err.status !== 422 || placed.inline.length === 0)
-            throw err;
-        notes.push(`GitHub refused the inline comments (${err.message}); they are in the summary`);
-        const all = [...placed.inline.map((comment) => ({ comment, reason: 'refused' })), ...outside];
-        answer = await client.request('POST', path, {
-            body: {
-                commit_id: input.commitId,
-                event: 'COMMENT',
-                body: reviewBody(input.review.summary, formatOutside(all), input.commitId, input.runUrl),
-                comments: []
-            }
-        });
-        inline = 0;
-    }
-    return {
-        reviewId: answer.id,
-        url: answer.html_url ?? '',
-        inline,
-        outside: placed.outside.length,
-        notes
-    };
-}
 const ZERO = /^0+$/;
 async function readBase(client, repo, path, ref) {
     try {
@@ -90451,7 +90150,7 @@ async function readBase(client, repo, path, ref) {
         });
     }
     catch (err) {
-        if (err instanceof github_GitHubApiError && err.status === 404)
+        if (err instanceof GitHubApiError && err.status === 404)
             return null;
         throw err;
     }
@@ -90538,7 +90237,7 @@ async function commitPatch(client, repo, files, baseSha, message) {
     const base = await client.request('GET', github_repoPath(repo, 'git', 'commits', baseSha));
     const tree = [];
     for (const f of files) {
-        const name = diff_filePath(f);
+        const name = filePath(f);
         let original = null;
         if (f.oldPath !== null) {
             // Without the base blob id nothing ties the change to what the commit holds (a
@@ -90570,7 +90269,7 @@ async function commitPatch(client, repo, files, baseSha, message) {
             sha: blob.sha
         });
     }
-    const added = new Set(files.filter((f) => f.oldPath === null).map(diff_filePath));
+    const added = new Set(files.filter((f) => f.oldPath === null).map(filePath));
     await assertTreeShape(client, repo, base.tree.sha, tree, added);
     const newTree = await client.request('POST', github_repoPath(repo, 'git', 'trees'), {
         body: { base_tree: base.tree.sha, tree }
@@ -90593,7 +90292,7 @@ async function updateBranch(client, repo, branch, sha, create) {
         return;
     }
     catch (err) {
-        if (!(err instanceof github_GitHubApiError))
+        if (!(err instanceof GitHubApiError))
             throw err;
         const missing = err.status === 404 || /does not exist/i.test(err.message);
         if (missing && !create)
@@ -90608,6 +90307,11 @@ async function updateBranch(client, repo, branch, sha, create) {
         body: { ref: `refs/heads/${branch}`, sha }
     });
 }
+
+;// CONCATENATED MODULE: ./src/workflow/publish/delivery.ts
+/** Where a patch may be written: decided from the API, never the default or a protected branch. */
+
+
 /**
  * Why `name` is not a branch name Airlock will write to by name: anything `git
  * check-ref-format --branch` refuses, and spellings the REST API could read as another ref
@@ -90659,7 +90363,7 @@ async function branchGuard(client, repo, branch, defaultBranch) {
             return `GitHub resolved ${branch} to another branch (${b.name})`;
     }
     catch (err) {
-        if (!(err instanceof github_GitHubApiError && err.status === 404))
+        if (!(err instanceof GitHubApiError && err.status === 404))
             return `could not tell whether ${branch} is protected (${err instanceof Error ? err.message : String(err)})`;
     }
     try {
@@ -90754,6 +90458,19 @@ async function pushRefusal(client, repo, input, prefix, defaultBranch) {
         return `pull request #${input.number} comes from ${JSON.stringify(pr.head?.ref)}`;
     return branchGuard(client, repo, input.branch, defaultBranch);
 }
+
+;// CONCATENATED MODULE: ./src/workflow/publish/patch.ts
+/**
+ * Publishing the agent's patch: validate, commit, push or open a pull request, say what happened.
+ */
+
+
+
+
+
+
+
+
 function commitMessage(input) {
     const what = input.isPr ? 'pull request' : 'issue';
     const subject = `Airlock: changes for ${what} #${input.number}`;
@@ -90771,7 +90488,7 @@ function commitMessage(input) {
  */
 async function publishPatch(client, repo, input) {
     const files = assertPatchAllowed(input.patch, input.policy);
-    const names = files.map(diff_filePath);
+    const names = files.map(filePath);
     if (files.length === 0)
         return { outcome: 'no-changes', files: names };
     if (input.delivery === 'comment')
@@ -90836,15 +90553,15 @@ function finishedBody(opts) {
         const head = !p || p.outcome === 'no-changes'
             ? 'finished with no changes to the files'
             : p.outcome === 'pushed'
-                ? `pushed ${sha} to ${safe_codeSpan(opts.input.branch, { max: 250 })}`
+                ? `pushed ${sha} to ${codeSpan(opts.input.branch, { max: 250 })}`
                 : p.outcome === 'pull-request'
-                    ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on ${safe_codeSpan(opts.input.branch, { max: 250 })})`
+                    ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on ${codeSpan(opts.input.branch, { max: 250 })})`
                     : 'made changes; this pull request comes from a fork, so they are below to apply';
         lines.push(`**Airlock** ${head}${run}.`);
     }
     const result = opts.input.result?.trim();
     if (result)
-        lines.push('', safe_safeMarkdown(result, { maxChars: MAX_AGENT_TEXT }));
+        lines.push('', safeMarkdown(result, { maxChars: MAX_AGENT_TEXT }));
     if (opts.published?.outcome === 'comment' && opts.patch) {
         const text = opts.patch.toString('utf8');
         if (text.length + lines.join('\n').length > MAX_COMMENT - 1_000) {
@@ -90854,7 +90571,7 @@ function finishedBody(opts) {
         // The patch must stay byte-exact to apply, so hidden characters in it are not revealed
         // in place; the reader is warned instead (they could make the code read differently).
         if (hasInvisible(text))
-            lines.push('', `**Warning:** the patch holds invisible or bidirectional control characters (${safe_codeSpan(revealInvisible([...new Set(text.match(/[^\t\n\x20-\x7e]/gu) ?? [])].filter(hasInvisible).join('')), { max: 200 })}); read it in the run's artifacts before applying it.`);
+            lines.push('', `**Warning:** the patch holds invisible or bidirectional control characters (${codeSpan(revealInvisible([...new Set(text.match(/[^\t\n\x20-\x7e]/gu) ?? [])].filter(hasInvisible).join('')), { max: 200 })}); read it in the run's artifacts before applying it.`);
         const fence = fenceFor(text);
         lines.push('', `<details><summary>Patch (${opts.published.files.length} file${opts.published.files.length === 1 ? '' : 's'}; apply with <code>git apply</code>)</summary>`, '', `${fence}diff`, text.replace(/\n$/, ''), fence, '', '</details>');
     }
@@ -91190,6 +90907,7 @@ function io_warning(message) {
 }
 
 ;// CONCATENATED MODULE: ./src/workflow/steps/publish-patch.ts
+
 
 
 

@@ -67393,7 +67393,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _workflow_steps_publish_review_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9432);
+/* harmony import */ var _workflow_steps_publish_review_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4633);
 
 await (0,_workflow_steps_publish_review_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -67402,7 +67402,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9432:
+/***/ 4633:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -70462,7 +70462,7 @@ var node_modules_undici = __nccwpck_require__(6752);
 
 
 /** A GitHub REST call that did not succeed. `status` is 0 when no answer arrived at all. */
-class github_GitHubApiError extends AirlockError {
+class GitHubApiError extends AirlockError {
     method;
     path;
     status;
@@ -70531,7 +70531,7 @@ class GitHubClient {
             return JSON.parse(text);
         }
         catch {
-            throw new github_GitHubApiError(method, path, res.status, 'answered with something that is not JSON');
+            throw new GitHubApiError(method, path, res.status, 'answered with something that is not JSON');
         }
     }
     /** One call answered with text (diffs, raw file contents). */
@@ -70552,7 +70552,7 @@ class GitHubClient {
             const res = await this.send('GET', url, { ...opts, query: undefined });
             const items = (await res.json());
             if (!Array.isArray(items))
-                throw new github_GitHubApiError('GET', path, res.status, 'is not a list');
+                throw new GitHubApiError('GET', path, res.status, 'is not a list');
             out.push(...items);
             url = nextLink(res.headers.get('link'));
         }
@@ -70587,7 +70587,7 @@ class GitHubClient {
                 });
             }
             catch (err) {
-                last = new github_GitHubApiError(method, path, 0, err instanceof Error ? err.message : String(err));
+                last = new GitHubApiError(method, path, 0, err instanceof Error ? err.message : String(err));
                 if (!idempotent)
                     throw last;
                 await this.sleep(backoff(attempt));
@@ -70596,7 +70596,7 @@ class GitHubClient {
             if (res.ok)
                 return res;
             const body = await res.text();
-            const err = new github_GitHubApiError(method, path, res.status, apiMessage(body), safeJson(body));
+            const err = new GitHubApiError(method, path, res.status, apiMessage(body), safeJson(body));
             const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
             const rateLimited = res.status === 429 ||
                 (res.status === 403 &&
@@ -70609,7 +70609,7 @@ class GitHubClient {
             }
             throw err;
         }
-        throw last ?? new github_GitHubApiError(method, path, 0, 'no attempt made');
+        throw last ?? new GitHubApiError(method, path, 0, 'no attempt made');
     }
 }
 function backoff(attempt) {
@@ -70650,7 +70650,7 @@ function github_repoPath(r, ...rest) {
     return `/repos/${encodeURIComponent(r.owner)}/${encodeURIComponent(r.repo)}${tail ? `/${tail}` : ''}`;
 }
 /** A git ref name or file path for a URL: each `/`-separated part encoded, slashes kept. */
-function github_encodePath(p) {
+function encodePath(p) {
     return p.split('/').map(encodeURIComponent).join('/');
 }
 
@@ -70717,7 +70717,7 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 
 
 /** A diff that cannot be parsed. */
-class diff_DiffError extends AirlockError {
+class DiffError extends AirlockError {
     constructor(message) {
         super('AIRLOCK_BAD_DIFF', message);
     }
@@ -70731,11 +70731,11 @@ class PatchConflictError extends AirlockError {
     }
 }
 /** The path a reviewer sees for a file: the new one, or the old one when it was deleted. */
-function diff_filePath(f) {
+function filePath(f) {
     return f.newPath ?? f.oldPath ?? '';
 }
 /** Git's object id of a blob with these bytes (SHA-1 of `blob <size>\0<bytes>`). */
-function diff_gitBlobSha(content) {
+function gitBlobSha(content) {
     return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
 }
 /**
@@ -70767,12 +70767,12 @@ function unquoteBytes(q) {
         else if (/[0-7]/.test(n)) {
             const oct = q.slice(i, i + 3);
             if (!/^[0-7]{3}$/.test(oct))
-                throw new diff_DiffError(`bad octal escape in path ${q}`);
+                throw new DiffError(`bad octal escape in path ${q}`);
             out.push(parseInt(oct, 8));
             i += 2;
         }
         else
-            throw new diff_DiffError(`bad escape \\${n} in path ${q}`);
+            throw new DiffError(`bad escape \\${n} in path ${q}`);
     }
     return Buffer.from(out);
 }
@@ -70859,7 +70859,7 @@ function finish(b) {
                     ? 'copied'
                     : 'modified';
     if (oldPath === null && newPath === null)
-        throw new diff_DiffError('a file of the diff has no name');
+        throw new DiffError('a file of the diff has no name');
     const f = { oldPath, newPath, status, binary: b.binary, hunks: b.hunks };
     if (b.oldMode !== undefined)
         f.oldMode = b.oldMode;
@@ -70877,7 +70877,7 @@ const HUNK = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
  * including extended headers (modes, renames, copies, binary markers) and C-quoted names.
  * Hunk line counts are enforced: a truncated or padded hunk is an error, never guessed at.
  */
-function diff_parseUnifiedDiff(text, opts = {}) {
+function parseUnifiedDiff(text, opts = {}) {
     const decode = makeDecoder(opts.latin1 ?? false);
     const lines = text.split('\n');
     if (lines[lines.length - 1] === '')
@@ -70989,20 +70989,20 @@ function readHunk(lines, start, cur) {
     let o = h.oldStart;
     let n = h.newStart;
     let i = start + 1;
-    const where = () => `${diff_filePath(cur)} hunk ${lines[start].slice(0, 60)}`;
+    const where = () => `${filePath(cur)} hunk ${lines[start].slice(0, 60)}`;
     while ((remOld > 0 || remNew > 0) && i < lines.length) {
         const l = lines[i];
         const c = l[0];
         if (c === '\\') {
             const last = h.lines[h.lines.length - 1];
             if (!last)
-                throw new diff_DiffError(`${where()}: "\\" marker before any line`);
+                throw new DiffError(`${where()}: "\\" marker before any line`);
             last.noNewline = true;
         }
         else if (c === ' ' || l === '') {
             // Some tools strip the single space of an empty context line.
             if (remOld === 0 || remNew === 0)
-                throw new diff_DiffError(`${where()}: more lines than counted`);
+                throw new DiffError(`${where()}: more lines than counted`);
             h.lines.push({
                 kind: 'context',
                 text: l.slice(1),
@@ -71015,23 +71015,23 @@ function readHunk(lines, start, cur) {
         }
         else if (c === '-') {
             if (remOld === 0)
-                throw new diff_DiffError(`${where()}: more removed lines than counted`);
+                throw new DiffError(`${where()}: more removed lines than counted`);
             h.lines.push({ kind: 'del', text: l.slice(1), oldLine: o++, noNewline: false });
             remOld--;
         }
         else if (c === '+') {
             if (remNew === 0)
-                throw new diff_DiffError(`${where()}: more added lines than counted`);
+                throw new DiffError(`${where()}: more added lines than counted`);
             h.lines.push({ kind: 'add', text: l.slice(1), newLine: n++, noNewline: false });
             remNew--;
         }
         else {
-            throw new diff_DiffError(`${where()}: the hunk ends early (${remOld}/${remNew} lines missing)`);
+            throw new DiffError(`${where()}: the hunk ends early (${remOld}/${remNew} lines missing)`);
         }
         i++;
     }
     if (remOld > 0 || remNew > 0)
-        throw new diff_DiffError(`${where()}: the diff ends inside a hunk (${remOld}/${remNew} lines missing)`);
+        throw new DiffError(`${where()}: the diff ends inside a hunk (${remOld}/${remNew} lines missing)`);
     if (lines[i]?.startsWith('\\')) {
         const last = h.lines[h.lines.length - 1];
         if (last)
@@ -71044,10 +71044,10 @@ function readHunk(lines, start, cur) {
         (next.startsWith(' ') ||
             next.startsWith('+') ||
             (next.startsWith('-') && !(next.startsWith('--- ') && lines[i + 1]?.startsWith('+++ ')))))
-        throw new diff_DiffError(`${where()}: more lines than the hunk header counts`);
+        throw new DiffError(`${where()}: more lines than the hunk header counts`);
     const prev = cur.hunks[cur.hunks.length - 1];
     if (prev && h.oldStart < prev.oldStart + prev.oldCount)
-        throw new diff_DiffError(`${where()}: hunks overlap or are out of order`);
+        throw new DiffError(`${where()}: hunks overlap or are out of order`);
     cur.hunks.push(h);
     return i;
 }
@@ -71067,8 +71067,8 @@ function splitLines(text) {
  * names: the patch was made against a known commit, so there is nothing to search for, and
  * fuzz would only hide a wrong base. Work on latin1 strings to stay byte-exact.
  */
-function diff_applyHunks(original, f) {
-    const path = diff_filePath(f);
+function applyHunks(original, f) {
+    const path = filePath(f);
     if (f.status === 'added') {
         if (original !== null)
             throw new PatchConflictError(path, 'is added by the patch but exists');
@@ -71135,7 +71135,7 @@ async function fetchPullDiff(client, repo, target) {
             return { text, source: 'compare' };
         }
         catch (err) {
-            if (!(err instanceof github_GitHubApiError) || ![404, 406, 422, 500].includes(err.status))
+            if (!(err instanceof GitHubApiError) || ![404, 406, 422, 500].includes(err.status))
                 throw err;
         }
     }
@@ -71146,7 +71146,7 @@ async function fetchPullDiff(client, repo, target) {
         return { text, source: 'pull' };
     }
     catch (err) {
-        if (!(err instanceof github_GitHubApiError) || ![406, 422, 500].includes(err.status))
+        if (!(err instanceof GitHubApiError) || ![406, 422, 500].includes(err.status))
             throw err;
     }
     const files = await client.paginate(github_repoPath(repo, 'pulls', target.number, 'files'), {}, 30);
@@ -89262,7 +89262,7 @@ function gfmHtml(options) {
 
 
 /** Parses Markdown the way GitHub does (CommonMark + GFM: tables, autolinks, footnotes, …). */
-function safe_parseMarkdown(text) {
+function parseMarkdown(text) {
     return fromMarkdown(text, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
 }
 /**
@@ -89275,11 +89275,11 @@ const INVISIBLE =
 // eslint-disable-next-line no-control-regex, no-misleading-character-class
 /(?<!\p{Extended_Pictographic}\uFE0F?)\u200D|\u200D(?!\p{Extended_Pictographic})|[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B\u200C\u200E\u200F\u2028-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF9-\uFFFB]|[\u{E0000}-\u{E007F}]/gu;
 /** Shows invisible and reordering characters as `<U+XXXX>`. */
-function safe_revealInvisible(text) {
+function revealInvisible(text) {
     return text.replace(INVISIBLE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
 }
 /** Whether `text` holds a character {@link revealInvisible} would show. */
-function safe_hasInvisible(text) {
+function hasInvisible(text) {
     INVISIBLE.lastIndex = 0;
     const found = INVISIBLE.test(text);
     INVISIBLE.lastIndex = 0;
@@ -89304,7 +89304,7 @@ function truncate(text, max, mark = '…') {
 function safe_codeSpan(value, opts = {}) {
     let v = truncate(value, opts.max ?? 500);
     v = v.replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/\t/g, ' ');
-    v = safe_revealInvisible(v);
+    v = revealInvisible(v);
     if (v === '')
         return '(empty)';
     if (v.trim() === '')
@@ -89347,8 +89347,8 @@ const INLINE_SPECIAL = /[\\`*_[\]<>|~&$]/g;
  * Markdown punctuation backslash-escaped, and what would start a block at the beginning of a
  * line (`#`, `-`, `+`, `=`, `1.`) escaped too.
  */
-function safe_safeText(text, opts = {}) {
-    const s = safe_revealInvisible(text.replace(/\r\n?/g, '\n'));
+function safeText(text, opts = {}) {
+    const s = revealInvisible(text.replace(/\r\n?/g, '\n'));
     let out = '';
     let last = 0;
     let live = '';
@@ -89389,8 +89389,8 @@ function escapePlain(s) {
  * titles (code spans and references, no backslash escapes): one line, invisible characters
  * revealed, backticks made quotes, live things (mentions, references, URLs) in code spans.
  */
-function safe_safeTitle(text, max = 200) {
-    const s = safe_revealInvisible(truncate(text
+function safeTitle(text, max = 200) {
+    const s = revealInvisible(truncate(text
         .replace(/[\r\n]+/g, ' ')
         .replace(/`/g, "'")
         .trim(), max));
@@ -89407,7 +89407,7 @@ function safe_safeTitle(text, max = 200) {
  * The parser's time grows with the square of the nesting (20,000 levels take minutes) and
  * its stack runs out; no one writes such text to be read, so it is shown as code instead.
  */
-function safe_tooDeep(src) {
+function tooDeep(src) {
     // Emphasis delimiters cost the parser quadratic time too (20,000 of them take a minute).
     let delimiters = 0;
     for (const c of src)
@@ -89430,7 +89430,7 @@ const TRUNCATED_NOTE = '*…(cut to fit GitHub’s length limit)*';
  * Too long a text is cut before it is rendered, never after: cutting rendered Markdown can
  * split a code span or an escape and bring back what it neutralised.
  */
-function safe_safeMarkdown(text, opts = {}) {
+function safeMarkdown(text, opts = {}) {
     const max = opts.maxChars ?? 60_000;
     const room = Math.max(0, max - TRUNCATED_NOTE.length - 2);
     let src = text.replace(/\r\n?/g, '\n');
@@ -89451,7 +89451,7 @@ function safe_safeMarkdown(text, opts = {}) {
     }
     // Still too long: the text as a code block, which is at most a fence longer than itself.
     if (out.length > (cut ? room : max))
-        out = safe_codeBlock(truncate(src, Math.floor(room / 3), ''));
+        out = codeBlock(truncate(src, Math.floor(room / 3), ''));
     return cut ? `${out}${out ? '\n\n' : ''}${TRUNCATED_NOTE}` : out;
 }
 /** The first `max` characters of Markdown source, at a line boundary when one is near. */
@@ -89465,17 +89465,17 @@ function cutSource(src, max) {
  * deep (`> > > …`) exhausts the parser's stack, and a text that cannot be parsed is shown.
  */
 function renderOrShow(src) {
-    if (safe_tooDeep(src))
-        return safe_codeBlock(src);
+    if (tooDeep(src))
+        return codeBlock(src);
     try {
         return render(src);
     }
     catch {
-        return safe_codeBlock(src);
+        return codeBlock(src);
     }
 }
 function render(src) {
-    const tree = safe_parseMarkdown(src);
+    const tree = parseMarkdown(src);
     const ctx = { src, defs: new Map() };
     collectDefinitions(tree, ctx.defs);
     return blocks(tree.children, ctx).trim();
@@ -89497,13 +89497,13 @@ function source(node, ctx) {
     return s === undefined || e === undefined ? '' : ctx.src.slice(s, e);
 }
 /** A fenced code block nothing inside can close. */
-function safe_codeBlock(value, lang = '') {
+function codeBlock(value, lang = '') {
     let longest = 0;
     for (const m of value.matchAll(/`+/g))
         longest = Math.max(longest, m[0].length);
     const fence = '`'.repeat(Math.max(3, longest + 1));
     const info = /^[A-Za-z0-9_+.#-]{1,32}$/.test(lang) ? lang : '';
-    return `${fence}${info}\n${safe_revealInvisible(value.replace(/\n$/, ''))}\n${fence}`;
+    return `${fence}${info}\n${revealInvisible(value.replace(/\n$/, ''))}\n${fence}`;
 }
 function blocks(nodes, ctx) {
     return nodes
@@ -89542,16 +89542,16 @@ function block(node, ctx) {
                 .join(node.spread ? '\n\n' : '\n');
         }
         case 'code':
-            return safe_codeBlock(node.value, node.lang ?? '');
+            return codeBlock(node.value, node.lang ?? '');
         case 'html':
             // Raw HTML is shown, not rendered: <img>, <a>, <details>, comments, forged markers.
-            return safe_codeBlock(node.value, 'html');
+            return codeBlock(node.value, 'html');
         case 'definition':
             // Invisible when rendered, but it is what the text says: shown, as code.
             return safe_codeSpan(source(node, ctx).replace(/\n/g, ' '), { max: 2000 });
         case 'footnoteDefinition': {
             const body = blocks(node.children, ctx);
-            return `${safe_safeText(`[^${node.label ?? node.identifier}]:`)} ${body}`;
+            return `${safeText(`[^${node.label ?? node.identifier}]:`)} ${body}`;
         }
         case 'table': {
             const rows = node.children.map((row) => row.children.map((cell) => inline(cell.children, ctx, true).replace(/\n/g, ' ')));
@@ -89565,7 +89565,7 @@ function block(node, ctx) {
         }
         default:
             // Anything this renderer does not know is shown as its source, as code.
-            return safe_codeBlock(source(node, ctx));
+            return codeBlock(source(node, ctx));
     }
 }
 function inline(nodes, ctx, table) {
@@ -89580,7 +89580,7 @@ function wrap(mark, inner) {
 function phrase(node, ctx, table) {
     switch (node.type) {
         case 'text':
-            return safe_safeText(node.value, { table });
+            return safeText(node.value, { table });
         case 'emphasis':
             return wrap('*', inline(node.children, ctx, table));
         case 'strong':
@@ -89605,13 +89605,13 @@ function phrase(node, ctx, table) {
         case 'image':
         case 'imageReference': {
             const url = node.type === 'image' ? node.url : (ctx.defs.get(node.identifier) ?? '');
-            const alt = node.alt ? ` ${safe_safeText(node.alt, { table })}` : '';
+            const alt = node.alt ? ` ${safeText(node.alt, { table })}` : '';
             return `(image${alt}: ${safe_codeSpan(url, { table, max: 2000 })})`;
         }
         case 'html':
             return safe_codeSpan(node.value.replace(/\n/g, ' '), { table, max: 2000 });
         case 'footnoteReference':
-            return safe_safeText(`[^${node.label ?? node.identifier}]`, { table });
+            return safeText(`[^${node.label ?? node.identifier}]`, { table });
         default:
             return safe_codeSpan(source(node, ctx).replace(/\n/g, ' '), { table, max: 2000 });
     }
@@ -89633,126 +89633,415 @@ function hasMarker(body, marker) {
             for (const c of n.children)
                 visit(c);
     };
-    visit(safe_parseMarkdown(body));
+    visit(parseMarkdown(body));
     return found.length > 0;
 }
 
-;// CONCATENATED MODULE: ./src/workflow/markdown.ts
+;// CONCATENATED MODULE: ./src/workflow/review.ts
 
-/**
- * Inline HTML elements whose content is not the author's own prose as GitHub shows it: code
- * (`<code>`, `<pre>`, …), link text (`<a>`), and elements GitHub strips with their content.
- */
-const OPAQUE_TAGS = new Set([
-    'a',
-    'code',
-    'kbd',
-    'noscript',
-    'pre',
-    'samp',
-    'script',
-    'style',
-    'template',
-    'textarea',
-    'tt',
-    'var'
-]);
-/**
- * The author's own words in a comment, for finding a trigger phrase: the text of paragraphs,
- * headings and list items, judged by the CommonMark + GFM parser GitHub's rendering follows.
- * Left out, as GitHub would show them as something other than the author's prose: block
- * quotes (including lazy continuation lines, which GitHub renders inside the quote: someone
- * quoting a request is not making one), code spans, fenced and indented code, HTML blocks and
- * comments, inline `<code>`/`<a>`/… elements, link text and URLs, image alt text, autolinked
- * addresses, tables and footnotes. Blocks are separated by newlines and left-out inline parts
- * by spaces, so neighbouring words never join.
- */
-function proseOnly(text) {
-    // Nesting deep enough to stall the parser: no prose that can be trusted.
-    if (tooDeep(text))
-        return '';
-    let tree;
-    try {
-        tree = parseMarkdown(text.replace(/\r\n?/g, '\n'));
+
+/** A review refused by validation. */
+class ReviewRejectedError extends AirlockError {
+    problems;
+    constructor(problems) {
+        super('AIRLOCK_REVIEW_REJECTED', `the review was refused:\n- ${problems.join('\n- ')}`);
+        this.problems = problems;
     }
-    catch {
-        // Nesting deep enough to exhaust the parser's stack: no prose that can be trusted.
-        return '';
-    }
-    const out = [];
-    const walk = (nodes) => {
-        for (const n of nodes) {
-            switch (n.type) {
-                case 'paragraph':
-                case 'heading':
-                    out.push(phrasing(n.children));
-                    break;
-                case 'list':
-                    for (const item of n.children)
-                        walk(item.children);
-                    break;
-                default:
-                    // blockquote, code, html, table, definition, footnoteDefinition, thematicBreak…
-                    break;
-            }
-        }
-    };
-    try {
-        walk(tree.children);
-    }
-    catch {
-        return '';
-    }
-    return out.join('\n');
 }
-function phrasing(nodes) {
-    let out = '';
-    // Open inline HTML elements whose content is left out (`<code>…</code>`).
-    const open = [];
-    const visit = (n) => {
-        switch (n.type) {
-            case 'text':
-                out += open.length > 0 ? ' ' : n.value;
-                break;
-            case 'emphasis':
-            case 'strong':
-            case 'delete':
-                for (const c of n.children)
-                    visit(c);
-                break;
-            case 'break':
-                out += '\n';
-                break;
-            case 'html': {
-                const tag = /^<(\/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(\/?)>$/.exec(n.value.trim());
-                const name = tag?.[2]?.toLowerCase();
-                if (tag && name && OPAQUE_TAGS.has(name) && !tag[3]) {
-                    if (!tag[1])
-                        open.push(name);
-                    else if (open.includes(name))
-                        open.length = open.lastIndexOf(name);
+const REVIEW_DEFAULTS = {
+    maxBytes: 256 * 1024,
+    maxSummaryChars: 20_000,
+    maxCommentChars: 4_000,
+    maxComments: 25
+};
+/**
+ * The review schema, as JSON Schema (draft 2020-12). The prompt shows it to the agent, and
+ * {@link parseReview} enforces the same rules (plus the limits, which the prompt states).
+ */
+const REVIEW_SCHEMA = {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    type: 'object',
+    required: ['summary'],
+    additionalProperties: false,
+    properties: {
+        summary: { type: 'string', minLength: 1, description: 'Markdown: the overall review.' },
+        comments: {
+            type: 'array',
+            items: {
+                type: 'object',
+                required: ['path', 'line', 'body'],
+                additionalProperties: false,
+                properties: {
+                    path: { type: 'string', description: 'File path as in the diff (the new name).' },
+                    line: { type: 'integer', minimum: 1 },
+                    side: { enum: ['RIGHT', 'LEFT'], default: 'RIGHT' },
+                    start_line: { type: 'integer', minimum: 1 },
+                    body: { type: 'string', minLength: 1 }
                 }
-                out += ' ';
-                break;
             }
-            default:
-                // inlineCode, link, linkReference, image, imageReference, footnoteReference.
-                out += ' ';
-                break;
         }
-    };
-    for (const n of nodes)
-        visit(n);
+    }
+};
+const TOP_KEYS = new Set(['summary', 'comments']);
+const COMMENT_KEYS = new Set(['path', 'line', 'side', 'start_line', 'body']);
+const isInt = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+/**
+ * Parses and checks a review document against {@link REVIEW_SCHEMA} and the limits. Unknown
+ * fields are dropped with a warning (agents like to add a verdict); anything that would change
+ * what gets posted — a wrong type, an over-long text, too many comments — is a problem, and
+ * any problem refuses the whole review. A bot never approves or requests changes: the schema
+ * has no such field, and the publisher always posts a plain comment review.
+ */
+function parseReview(text, limits = {}) {
+    const lim = { ...REVIEW_DEFAULTS, ...limits };
+    const problems = [];
+    const warnings = [];
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > lim.maxBytes) {
+        return {
+            problems: [`the review is ${bytes} bytes; the limit is ${lim.maxBytes}`],
+            warnings
+        };
+    }
+    let doc;
+    try {
+        doc = JSON.parse(text);
+    }
+    catch (err) {
+        return {
+            problems: [`the review is not JSON: ${err instanceof Error ? err.message : String(err)}`],
+            warnings
+        };
+    }
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+        return { problems: ['the review must be a JSON object'], warnings };
+    const o = doc;
+    for (const k of Object.keys(o))
+        if (!TOP_KEYS.has(k))
+            warnings.push(`unknown field "${k}" ignored`);
+    const summary = o.summary;
+    if (typeof summary !== 'string' || summary.trim() === '')
+        problems.push('"summary" must be a non-empty string');
+    else if (summary.length > lim.maxSummaryChars)
+        problems.push(`"summary" has ${summary.length} characters; the limit is ${lim.maxSummaryChars}`);
+    const comments = [];
+    const raw = o.comments ?? [];
+    if (!Array.isArray(raw))
+        problems.push('"comments" must be an array');
+    else {
+        if (raw.length > lim.maxComments)
+            problems.push(`${raw.length} comments; the limit is ${lim.maxComments}`);
+        raw.forEach((c, i) => {
+            const at = `comments[${i}]`;
+            if (!c || typeof c !== 'object' || Array.isArray(c)) {
+                problems.push(`${at} must be an object`);
+                return;
+            }
+            const r = c;
+            for (const k of Object.keys(r))
+                if (!COMMENT_KEYS.has(k))
+                    warnings.push(`${at}: unknown field "${k}" ignored`);
+            const before = problems.length;
+            if (typeof r.path !== 'string' || r.path === '')
+                problems.push(`${at}.path must be a string`);
+            if (!isInt(r.line))
+                problems.push(`${at}.line must be an integer >= 1`);
+            if (r.side !== undefined && r.side !== 'RIGHT' && r.side !== 'LEFT')
+                problems.push(`${at}.side must be "RIGHT" or "LEFT"`);
+            if (r.start_line !== undefined && !isInt(r.start_line))
+                problems.push(`${at}.start_line must be an integer >= 1`);
+            if (isInt(r.start_line) && isInt(r.line) && r.start_line >= r.line)
+                problems.push(`${at}.start_line must be less than line`);
+            if (typeof r.body !== 'string' || r.body.trim() === '')
+                problems.push(`${at}.body must be a non-empty string`);
+            else if (r.body.length > lim.maxCommentChars)
+                problems.push(`${at}.body has ${r.body.length} characters; the limit is ${lim.maxCommentChars}`);
+            if (problems.length > before)
+                return;
+            const comment = {
+                path: r.path.replace(/^\.?\//, ''),
+                line: r.line,
+                side: r.side ?? 'RIGHT',
+                body: r.body
+            };
+            if (r.start_line !== undefined)
+                comment.startLine = r.start_line;
+            comments.push(comment);
+        });
+    }
+    if (problems.length > 0)
+        return { problems, warnings };
+    return { review: { summary: summary, comments }, problems, warnings };
+}
+/**
+ * The lines GitHub accepts review comments on: lines of a hunk, on the side they exist on
+ * (RIGHT: added and context lines, new numbering; LEFT: removed and context lines, old
+ * numbering). Values are the hunk index, because a multi-line comment cannot span hunks.
+ */
+function commentableLines(files) {
+    const out = new Map();
+    for (const f of files) {
+        const entry = { right: new Map(), left: new Map() };
+        f.hunks.forEach((h, hi) => {
+            for (const l of h.lines) {
+                if (l.newLine !== undefined)
+                    entry.right.set(l.newLine, hi);
+                if (l.oldLine !== undefined)
+                    entry.left.set(l.oldLine, hi);
+            }
+        });
+        out.set(filePath(f), entry);
+    }
     return out;
 }
-/** A code fence long enough to wrap `text` (one backtick more than its longest run). */
-function markdown_fenceFor(text) {
-    let longest = 0;
-    for (const m of text.matchAll(/`+/g))
-        longest = Math.max(longest, m[0].length);
-    return '`'.repeat(Math.max(3, longest + 1));
+/** Why a comment cannot be posted inline against this diff, or undefined when it can. */
+function placementProblem(c, lines) {
+    const file = lines.get(c.path);
+    if (!file)
+        return `${c.path} is not part of the pull request's diff`;
+    const side = c.side === 'LEFT' ? file.left : file.right;
+    const hunk = side.get(c.line);
+    if (hunk === undefined)
+        return `${c.path}:${c.line} (${c.side}) is not a line of the diff`;
+    if (c.startLine !== undefined) {
+        const startHunk = side.get(c.startLine);
+        if (startHunk === undefined)
+            return `${c.path}:${c.startLine} (${c.side}) is not a line of the diff`;
+        if (startHunk !== hunk)
+            return `${c.path}:${c.startLine}-${c.line} spans more than one hunk`;
+    }
+    return undefined;
+}
+/** Splits comments into those that fit the diff and those that do not. */
+function placeComments(review, files) {
+    const lines = commentableLines(files);
+    const placed = { inline: [], outside: [] };
+    for (const c of review.comments) {
+        const reason = placementProblem(c, lines);
+        if (reason)
+            placed.outside.push({ comment: c, reason });
+        else
+            placed.inline.push(c);
+    }
+    return placed;
+}
+/**
+ * The review document an agent wrote in its final message: the last ```json fenced block that
+ * parses as an object, else the message itself when it is a JSON object, else the last
+ * balanced `{…}` that parses. Undefined when there is none.
+ */
+function extractReviewJson(message) {
+    const fences = [...message.matchAll(/```(?:json)?[ \t]*\n([\s\S]*?)\n[ \t]*```/g)].reverse();
+    for (const m of fences)
+        if (isJsonObject(m[1]))
+            return m[1].trim();
+    const t = message.trim();
+    if (isJsonObject(t))
+        return t;
+    // Scan back from the last `}` for the matching `{` (strings with braces are rare in a
+    // summary, and a wrong guess simply fails to parse).
+    const end = t.lastIndexOf('}');
+    for (let start = t.lastIndexOf('{', end); start >= 0; start = t.lastIndexOf('{', start - 1)) {
+        const cand = t.slice(start, end + 1);
+        if (isJsonObject(cand))
+            return cand;
+    }
+    return undefined;
+}
+function isJsonObject(s) {
+    try {
+        const v = JSON.parse(s);
+        return !!v && typeof v === 'object' && !Array.isArray(v);
+    }
+    catch {
+        return false;
+    }
 }
 
+;// CONCATENATED MODULE: ./src/workflow/publish/comments.ts
+/**
+ * Comments Airlock writes on issues and pull requests: markers, limits, reactions, the tracking
+ * comment.
+ */
+
+
+
+/** Hidden marker on every comment Airlock writes, so later runs (and people) can find them. */
+const TRACKING_MARKER = '<!-- airlock:tracking -->';
+const REVIEW_MARKER = '<!-- airlock:review -->';
+/** Longest comment GitHub accepts is 65536 characters; stay clear of it. */
+const MAX_COMMENT = 60_000;
+/** Room for the agent's review summary and its final message (rendered, in characters). */
+const MAX_AGENT_TEXT = 40_000;
+/** Room for one inline review comment, or one comment listed outside the diff. */
+const MAX_INLINE_COMMENT = 8_000;
+/**
+ * A GitHub login as a mention (the requester is told their request was picked up). A login
+ * is letters, digits and single hyphens (a bot's ends in `[bot]`); anything else is not a
+ * login and is shown as code, so a forged actor cannot mention someone else or add Markdown.
+ */
+function mentionLogin(login) {
+    return /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$/.test(login)
+        ? `@${login}`
+        : codeSpan(login, { max: 60 });
+}
+/**
+ * Adds a reaction to what triggered the run, so the requester sees it was picked up. Reviews
+ * have no reactions API, so a review (or an issue/label trigger) gets it on the issue itself.
+ */
+async function addReaction(client, repo, target, content = 'eyes') {
+    const path = target.kind === 'issue' && target.commentId
+        ? repoPath(repo, 'issues', 'comments', target.commentId, 'reactions')
+        : target.kind === 'review-comment' && target.commentId
+            ? repoPath(repo, 'pulls', 'comments', target.commentId, 'reactions')
+            : repoPath(repo, 'issues', target.number, 'reactions');
+    await client.request('POST', path, { body: { content } });
+}
+/** Creates a comment on an issue or pull request; returns its id and link. */
+async function createComment(client, repo, number, body) {
+    const r = await client.request('POST', repoPath(repo, 'issues', number, 'comments'), { body: { body: clip(body) } });
+    return { id: r.id, url: r.html_url ?? '' };
+}
+/** Replaces the body of an issue comment. */
+async function updateComment(client, repo, commentId, body) {
+    await client.request('PATCH', repoPath(repo, 'issues', 'comments', commentId), {
+        body: { body: clip(body) }
+    });
+}
+/**
+ * Keeps a body under GitHub's limit. Agent text is cut before it is neutralised (see
+ * safeMarkdown), so this is the last resort: it cuts at a line boundary (Airlock's Markdown
+ * never spans a code span or an escape over lines, so no neutralising construct is split)
+ * and keeps a trailing marker line.
+ */
+function clip(body, max = MAX_COMMENT) {
+    if (body.length <= max)
+        return body;
+    const lastNl = body.lastIndexOf('\n');
+    const tail = /^<!-- airlock:[a-z-]+ -->$/.test(body.slice(lastNl + 1)) ? body.slice(lastNl) : '';
+    const note = `\n\n…(cut at ${max} characters)`;
+    let cut = body.lastIndexOf('\n', max - tail.length - note.length);
+    if (cut <= 0)
+        cut = 0;
+    return `${body.slice(0, cut)}${note}${tail}`;
+}
+/** The tracking comment posted when a run starts. */
+function workingBody(runUrl, actor) {
+    return [
+        TRACKING_MARKER,
+        `**Airlock** is working on the request from ${mentionLogin(actor)} — [follow the run](${runUrl}).`
+    ].join('\n');
+}
+/** What the publish job refuses to write (a review outside the policy, a protected branch). */
+class PublishError extends AirlockError {
+    constructor(code, message) {
+        super(code, message);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/workflow/publish/review.ts
+/** Posting the agent's review: one COMMENT review, inline comments placed on the diff. */
+
+
+
+
+
+function formatOutside(list) {
+    if (list.length === 0)
+        return '';
+    // Each comment's path (the agent's) as code, its body re-rendered inert and indented under
+    // the list item; the <details> around it is Airlock's, and nothing in a rendered body can
+    // close it (raw HTML from the agent comes out as code).
+    const items = list.map(({ comment: c }) => {
+        const where = `${c.path}:${c.startLine ? `${c.startLine}-` : ''}${c.line}`;
+        const body = safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT });
+        return `- ${safe_codeSpan(where, { max: 300 })}\n\n${body
+            .split('\n')
+            .map((l) => (l === '' ? '' : `  ${l}`))
+            .join('\n')}`;
+    });
+    return [
+        '',
+        `<details><summary>${list.length} comment${list.length === 1 ? '' : 's'} on lines outside the diff</summary>`,
+        '',
+        ...items,
+        '',
+        '</details>'
+    ].join('\n');
+}
+function reviewBody(summary, outside, commitId, runUrl) {
+    const footer = `<sub>Review by Airlock of ${commitId.slice(0, 12)}${runUrl ? ` · [run](${runUrl})` : ''}</sub>`;
+    return clip(`${safeMarkdown(summary, { maxChars: MAX_AGENT_TEXT })}\n${outside}\n\n${footer}\n${REVIEW_MARKER}`);
+}
+/**
+ * Posts the review as one `COMMENT` review (never an approval or a change request) with its
+ * inline comments. Comments GitHub would reject for being outside the diff are handled by
+ * policy before posting; should GitHub still refuse the inline comments (422), the review is
+ * posted once more with every comment in the summary, so the work is never lost.
+ */
+async function publishReview(client, repo, input) {
+    const policy = input.outsideDiff ?? 'summary';
+    const placed = placeComments(input.review, input.diff);
+    const notes = placed.outside.map((o) => o.reason);
+    if (policy === 'fail' && placed.outside.length > 0)
+        throw new PublishError('AIRLOCK_REVIEW_OUTSIDE_DIFF', `comments outside the diff:\n- ${notes.join('\n- ')}`);
+    const outside = policy === 'summary' ? placed.outside : [];
+    const toApi = (c) => {
+        const o = {
+            path: c.path,
+            line: c.line,
+            side: c.side,
+            body: safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT })
+        };
+        if (c.startLine !== undefined) {
+            o.start_line = c.startLine;
+            o.start_side = c.side;
+        }
+        return o;
+    };
+    const path = github_repoPath(repo, 'pulls', input.pull, 'reviews');
+    let answer;
+    let inline = placed.inline.length;
+    try {
+        answer = await client.request('POST', path, {
+            body: {
+                commit_id: input.commitId,
+                event: 'COMMENT',
+                body: reviewBody(input.review.summary, formatOutside(outside), input.commitId, input.runUrl),
+                comments: placed.inline.map(toApi)
+            }
+        });
+    }
+    catch (err) {
+        if (!(err instanceof GitHubApiError) || err.status !== 422 || placed.inline.length === 0)
+            throw err;
+        notes.push(`GitHub refused the inline comments (${err.message}); they are in the summary`);
+        const all = [...placed.inline.map((comment) => ({ comment, reason: 'refused' })), ...outside];
+        answer = await client.request('POST', path, {
+            body: {
+                commit_id: input.commitId,
+                event: 'COMMENT',
+                body: reviewBody(input.review.summary, formatOutside(all), input.commitId, input.runUrl),
+                comments: []
+            }
+        });
+        inline = 0;
+    }
+    return {
+        reviewId: answer.id,
+        url: answer.html_url ?? '',
+        inline,
+        outside: placed.outside.length,
+        notes
+    };
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/workflow/agent-config.ts
 /**
  * What each supported agent CLI reads from the directory it works in, and so what a pull
@@ -89928,1006 +90217,6 @@ function agentConfigTable() {
     ];
 }
 
-;// CONCATENATED MODULE: ./src/workflow/patch.ts
-
-
-
-/**
- * Paths a patch may not touch unless the workflow author allows them by pattern. They steer
- * CI (`.github/`), review routing (`CODEOWNERS`), what gets cloned (`.gitmodules`) or what the
- * next agent run believes (agent configuration, agent-config.ts): a prompt-injected agent
- * would aim there. Matched case-insensitively, because checkouts on case-insensitive file
- * systems read `claude.md` as `CLAUDE.md`; a path is also protected when it is the directory
- * entry that holds protected paths (see {@link isProtectedPath}).
- */
-const PROTECTED_PATHS = [
-    '.github/**',
-    '**/CODEOWNERS',
-    '**/.gitmodules',
-    ...agentConfigGlobs()
-];
-/** A patch refused by policy; `problems` lists every reason, one line each. */
-class PatchRejectedError extends AirlockError {
-    problems;
-    constructor(problems) {
-        super('AIRLOCK_PATCH_REJECTED', `the patch was refused:\n- ${problems.join('\n- ')}`);
-        this.problems = problems;
-    }
-}
-const DEFAULT_MAX_PATCH_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
-const DEFAULT_MAX_PATCH_FILES = 100;
-/**
- * A glob for repository paths: `**` any number of segments (including none), `*` and `?`
- * within one segment. Anchored at the repository root; case-insensitive.
- */
-function globToRegExp(glob) {
-    let re = '';
-    const g = glob.replace(/^\.?\/+/, '');
-    for (let i = 0; i < g.length; i++) {
-        const c = g[i];
-        if (c === '*' && g[i + 1] === '*') {
-            const slashAfter = g[i + 2] === '/';
-            re += slashAfter ? '(?:.*/)?' : '.*';
-            i += slashAfter ? 2 : 1;
-        }
-        else if (c === '*')
-            re += '[^/]*';
-        else if (c === '?')
-            re += '[^/]';
-        else
-            re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    }
-    return new RegExp(`^${re}$`, 'i');
-}
-/** Whether `path` matches any of the globs. */
-function matchesAny(path, globs) {
-    return globs.some((g) => globToRegExp(g).test(path));
-}
-/**
- * The path as a case-folding, trailing-dot-dropping file system (Windows, macOS) would see
- * each segment: `.github./x` and `.GitHub /x` are `.github/x` there.
- */
-function foldSegments(path) {
-    return path
-        .split('/')
-        .map((s) => s.replace(/[. ]+$/, '') || s)
-        .join('/');
-}
-/**
- * Whether `path` is protected: it matches a protected glob itself, or it is a directory entry
- * under which a protected path could lie. The second half matters because the Git database
- * API (POST /git/trees with `base_tree`) replaces a whole subtree when an entry of type blob
- * is written at its path, and removes it when the entry's sha is null: a "file" named
- * `.github` deletes every workflow. NUL cannot occur in a path, so `path/<NUL>` stands for
- * "anything inside path".
- */
-function isProtectedPath(path, globs) {
-    const candidates = new Set([path, foldSegments(path)]);
-    return [...candidates].some((p) => matchesAny(p, globs) || matchesAny(`${p}/\0`, globs));
-}
-/**
- * Why a path can never be written by a patch, whatever the policy allows: absolute, escaping
- * the repository, inside `.git`, or spelled so that a file system might read it differently.
- */
-function unsafePathReason(path) {
-    if (path === '')
-        return 'empty path';
-    if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
-        return 'control character in path';
-    if (path.includes('\\'))
-        return 'backslash in path (a separator on Windows)';
-    if (path.startsWith('/') || /^[A-Za-z]:/.test(path))
-        return 'absolute path';
-    const segs = path.split('/');
-    for (const s of segs) {
-        if (s === '' || s === '.')
-            return 'empty or "." path segment';
-        if (s === '..')
-            return 'path escapes the repository ("..")';
-        // `.git`, and what Windows and macOS would treat as `.git` (`.GIT`, `.git.`, `.git `).
-        if (/^\.git[. ]*$/i.test(s))
-            return 'path inside .git';
-    }
-    return undefined;
-}
-const MODE_FILE = new Set(['100644', '100755']);
-/**
- * Checks a patch against the policy: size, file count, binary content, submodules and
- * symlinks, unsafe paths, and protected paths not explicitly allowed. Both the old and the new
- * path of a rename count. Returns every problem found, so one run tells the author all of them.
- */
-function validatePatch(patch, policy = {}) {
-    const buf = typeof patch === 'string' ? Buffer.from(patch, 'utf8') : patch;
-    const maxBytes = policy.maxBytes ?? DEFAULT_MAX_PATCH_BYTES;
-    const maxFiles = policy.maxFiles ?? DEFAULT_MAX_PATCH_FILES;
-    const protectedPaths = policy.protectedPaths ?? PROTECTED_PATHS;
-    const allow = policy.allowPaths ?? [];
-    const problems = [];
-    if (buf.length > maxBytes) {
-        problems.push(`the patch is ${buf.length} bytes; the limit is ${maxBytes}`);
-        return { files: [], problems, bytes: buf.length };
-    }
-    let files;
-    try {
-        files = parseUnifiedDiff(buf.toString('latin1'), { latin1: true });
-    }
-    catch (err) {
-        if (err instanceof DiffError) {
-            problems.push(`the patch cannot be parsed: ${err.message}`);
-            return { files: [], problems, bytes: buf.length };
-        }
-        throw err;
-    }
-    if (buf.length > 0 && files.length === 0)
-        problems.push('the patch holds no file changes');
-    if (files.length > maxFiles)
-        problems.push(`the patch touches ${files.length} files; the limit is ${maxFiles}`);
-    const seen = new Set();
-    for (const f of files) {
-        const name = filePath(f);
-        if (f.binary)
-            problems.push(`${name}: binary changes are not accepted`);
-        for (const mode of [f.oldMode, f.newMode]) {
-            if (mode === undefined || MODE_FILE.has(mode))
-                continue;
-            problems.push(mode === '160000'
-                ? `${name}: submodule changes are not accepted`
-                : mode === '120000'
-                    ? `${name}: symbolic links are not accepted`
-                    : `${name}: unsupported file mode ${mode}`);
-        }
-        for (const p of new Set([f.oldPath, f.newPath])) {
-            if (p === null)
-                continue;
-            const unsafe = unsafePathReason(p);
-            if (unsafe) {
-                problems.push(`${JSON.stringify(p)}: ${unsafe}`);
-                continue;
-            }
-            // allow-paths lift protection for what they match themselves, never for the entry
-            // holding them: `.github/workflows/**` does not let a blob replace `.github/workflows`.
-            if (isProtectedPath(p, protectedPaths) && !matchesAny(p, allow))
-                problems.push(`${p}: protected path (allow it explicitly with allow-paths to change it)`);
-        }
-        if (f.newPath !== null) {
-            const key = f.newPath.toLowerCase();
-            if (seen.has(key))
-                problems.push(`${f.newPath}: changed twice in one patch`);
-            seen.add(key);
-        }
-    }
-    return { files, problems: [...new Set(problems)], bytes: buf.length };
-}
-/** {@link validatePatch}, throwing {@link PatchRejectedError} when anything is wrong. */
-function patch_assertPatchAllowed(patch, policy = {}) {
-    const v = validatePatch(patch, policy);
-    if (v.problems.length > 0)
-        throw new PatchRejectedError(v.problems);
-    return v.files;
-}
-/** Splits a multi-line or comma-separated input into patterns. */
-function parsePatternList(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((s) => s.trim())
-        .filter((s) => s !== '' && !s.startsWith('#'));
-}
-
-;// CONCATENATED MODULE: ./src/workflow/review.ts
-
-
-/** A review refused by validation. */
-class ReviewRejectedError extends AirlockError {
-    problems;
-    constructor(problems) {
-        super('AIRLOCK_REVIEW_REJECTED', `the review was refused:\n- ${problems.join('\n- ')}`);
-        this.problems = problems;
-    }
-}
-const REVIEW_DEFAULTS = {
-    maxBytes: 256 * 1024,
-    maxSummaryChars: 20_000,
-    maxCommentChars: 4_000,
-    maxComments: 25
-};
-/**
- * The review schema, as JSON Schema (draft 2020-12). The prompt shows it to the agent, and
- * {@link parseReview} enforces the same rules (plus the limits, which the prompt states).
- */
-const REVIEW_SCHEMA = {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
-    type: 'object',
-    required: ['summary'],
-    additionalProperties: false,
-    properties: {
-        summary: { type: 'string', minLength: 1, description: 'Markdown: the overall review.' },
-        comments: {
-            type: 'array',
-            items: {
-                type: 'object',
-                required: ['path', 'line', 'body'],
-                additionalProperties: false,
-                properties: {
-                    path: { type: 'string', description: 'File path as in the diff (the new name).' },
-                    line: { type: 'integer', minimum: 1 },
-                    side: { enum: ['RIGHT', 'LEFT'], default: 'RIGHT' },
-                    start_line: { type: 'integer', minimum: 1 },
-                    body: { type: 'string', minLength: 1 }
-                }
-            }
-        }
-    }
-};
-const TOP_KEYS = new Set(['summary', 'comments']);
-const COMMENT_KEYS = new Set(['path', 'line', 'side', 'start_line', 'body']);
-const isInt = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
-/**
- * Parses and checks a review document against {@link REVIEW_SCHEMA} and the limits. Unknown
- * fields are dropped with a warning (agents like to add a verdict); anything that would change
- * what gets posted — a wrong type, an over-long text, too many comments — is a problem, and
- * any problem refuses the whole review. A bot never approves or requests changes: the schema
- * has no such field, and the publisher always posts a plain comment review.
- */
-function parseReview(text, limits = {}) {
-    const lim = { ...REVIEW_DEFAULTS, ...limits };
-    const problems = [];
-    const warnings = [];
-    const bytes = Buffer.byteLength(text, 'utf8');
-    if (bytes > lim.maxBytes) {
-        return {
-            problems: [`the review is ${bytes} bytes; the limit is ${lim.maxBytes}`],
-            warnings
-        };
-    }
-    let doc;
-    try {
-        doc = JSON.parse(text);
-    }
-    catch (err) {
-        return {
-            problems: [`the review is not JSON: ${err instanceof Error ? err.message : String(err)}`],
-            warnings
-        };
-    }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
-        return { problems: ['the review must be a JSON object'], warnings };
-    const o = doc;
-    for (const k of Object.keys(o))
-        if (!TOP_KEYS.has(k))
-            warnings.push(`unknown field "${k}" ignored`);
-    const summary = o.summary;
-    if (typeof summary !== 'string' || summary.trim() === '')
-        problems.push('"summary" must be a non-empty string');
-    else if (summary.length > lim.maxSummaryChars)
-        problems.push(`"summary" has ${summary.length} characters; the limit is ${lim.maxSummaryChars}`);
-    const comments = [];
-    const raw = o.comments ?? [];
-    if (!Array.isArray(raw))
-        problems.push('"comments" must be an array');
-    else {
-        if (raw.length > lim.maxComments)
-            problems.push(`${raw.length} comments; the limit is ${lim.maxComments}`);
-        raw.forEach((c, i) => {
-            const at = `comments[${i}]`;
-            if (!c || typeof c !== 'object' || Array.isArray(c)) {
-                problems.push(`${at} must be an object`);
-                return;
-            }
-            const r = c;
-            for (const k of Object.keys(r))
-                if (!COMMENT_KEYS.has(k))
-                    warnings.push(`${at}: unknown field "${k}" ignored`);
-            const before = problems.length;
-            if (typeof r.path !== 'string' || r.path === '')
-                problems.push(`${at}.path must be a string`);
-            if (!isInt(r.line))
-                problems.push(`${at}.line must be an integer >= 1`);
-            if (r.side !== undefined && r.side !== 'RIGHT' && r.side !== 'LEFT')
-                problems.push(`${at}.side must be "RIGHT" or "LEFT"`);
-            if (r.start_line !== undefined && !isInt(r.start_line))
-                problems.push(`${at}.start_line must be an integer >= 1`);
-            if (isInt(r.start_line) && isInt(r.line) && r.start_line >= r.line)
-                problems.push(`${at}.start_line must be less than line`);
-            if (typeof r.body !== 'string' || r.body.trim() === '')
-                problems.push(`${at}.body must be a non-empty string`);
-            else if (r.body.length > lim.maxCommentChars)
-                problems.push(`${at}.body has ${r.body.length} characters; the limit is ${lim.maxCommentChars}`);
-            if (problems.length > before)
-                return;
-            const comment = {
-                path: r.path.replace(/^\.?\//, ''),
-                line: r.line,
-                side: r.side ?? 'RIGHT',
-                body: r.body
-            };
-            if (r.start_line !== undefined)
-                comment.startLine = r.start_line;
-            comments.push(comment);
-        });
-    }
-    if (problems.length > 0)
-        return { problems, warnings };
-    return { review: { summary: summary, comments }, problems, warnings };
-}
-/**
- * The lines GitHub accepts review comments on: lines of a hunk, on the side they exist on
- * (RIGHT: added and context lines, new numbering; LEFT: removed and context lines, old
- * numbering). Values are the hunk index, because a multi-line comment cannot span hunks.
- */
-function commentableLines(files) {
-    const out = new Map();
-    for (const f of files) {
-        const entry = { right: new Map(), left: new Map() };
-        f.hunks.forEach((h, hi) => {
-            for (const l of h.lines) {
-                if (l.newLine !== undefined)
-                    entry.right.set(l.newLine, hi);
-                if (l.oldLine !== undefined)
-                    entry.left.set(l.oldLine, hi);
-            }
-        });
-        out.set(diff_filePath(f), entry);
-    }
-    return out;
-}
-/** Why a comment cannot be posted inline against this diff, or undefined when it can. */
-function placementProblem(c, lines) {
-    const file = lines.get(c.path);
-    if (!file)
-        return `${c.path} is not part of the pull request's diff`;
-    const side = c.side === 'LEFT' ? file.left : file.right;
-    const hunk = side.get(c.line);
-    if (hunk === undefined)
-        return `${c.path}:${c.line} (${c.side}) is not a line of the diff`;
-    if (c.startLine !== undefined) {
-        const startHunk = side.get(c.startLine);
-        if (startHunk === undefined)
-            return `${c.path}:${c.startLine} (${c.side}) is not a line of the diff`;
-        if (startHunk !== hunk)
-            return `${c.path}:${c.startLine}-${c.line} spans more than one hunk`;
-    }
-    return undefined;
-}
-/** Splits comments into those that fit the diff and those that do not. */
-function placeComments(review, files) {
-    const lines = commentableLines(files);
-    const placed = { inline: [], outside: [] };
-    for (const c of review.comments) {
-        const reason = placementProblem(c, lines);
-        if (reason)
-            placed.outside.push({ comment: c, reason });
-        else
-            placed.inline.push(c);
-    }
-    return placed;
-}
-/**
- * The review document an agent wrote in its final message: the last ```json fenced block that
- * parses as an object, else the message itself when it is a JSON object, else the last
- * balanced `{…}` that parses. Undefined when there is none.
- */
-function extractReviewJson(message) {
-    const fences = [...message.matchAll(/```(?:json)?[ \t]*\n([\s\S]*?)\n[ \t]*```/g)].reverse();
-    for (const m of fences)
-        if (isJsonObject(m[1]))
-            return m[1].trim();
-    const t = message.trim();
-    if (isJsonObject(t))
-        return t;
-    // Scan back from the last `}` for the matching `{` (strings with braces are rare in a
-    // summary, and a wrong guess simply fails to parse).
-    const end = t.lastIndexOf('}');
-    for (let start = t.lastIndexOf('{', end); start >= 0; start = t.lastIndexOf('{', start - 1)) {
-        const cand = t.slice(start, end + 1);
-        if (isJsonObject(cand))
-            return cand;
-    }
-    return undefined;
-}
-function isJsonObject(s) {
-    try {
-        const v = JSON.parse(s);
-        return !!v && typeof v === 'object' && !Array.isArray(v);
-    }
-    catch {
-        return false;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/workflow/publish.ts
-
-
-
-
-
-
-
-/** Hidden marker on every comment Airlock writes, so later runs (and people) can find them. */
-const TRACKING_MARKER = '<!-- airlock:tracking -->';
-const REVIEW_MARKER = '<!-- airlock:review -->';
-/** Longest comment GitHub accepts is 65536 characters; stay clear of it. */
-const MAX_COMMENT = 60_000;
-/** Room for the agent's review summary and its final message (rendered, in characters). */
-const MAX_AGENT_TEXT = 40_000;
-/** Room for one inline review comment, or one comment listed outside the diff. */
-const MAX_INLINE_COMMENT = 8_000;
-/**
- * A GitHub login as a mention (the requester is told their request was picked up). A login
- * is letters, digits and single hyphens (a bot's ends in `[bot]`); anything else is not a
- * login and is shown as code, so a forged actor cannot mention someone else or add Markdown.
- */
-function mentionLogin(login) {
-    return /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$/.test(login)
-        ? `@${login}`
-        : codeSpan(login, { max: 60 });
-}
-/**
- * Adds a reaction to what triggered the run, so the requester sees it was picked up. Reviews
- * have no reactions API, so a review (or an issue/label trigger) gets it on the issue itself.
- */
-async function addReaction(client, repo, target, content = 'eyes') {
-    const path = target.kind === 'issue' && target.commentId
-        ? repoPath(repo, 'issues', 'comments', target.commentId, 'reactions')
-        : target.kind === 'review-comment' && target.commentId
-            ? repoPath(repo, 'pulls', 'comments', target.commentId, 'reactions')
-            : repoPath(repo, 'issues', target.number, 'reactions');
-    await client.request('POST', path, { body: { content } });
-}
-/** Creates a comment on an issue or pull request; returns its id and link. */
-async function createComment(client, repo, number, body) {
-    const r = await client.request('POST', repoPath(repo, 'issues', number, 'comments'), { body: { body: clip(body) } });
-    return { id: r.id, url: r.html_url ?? '' };
-}
-/** Replaces the body of an issue comment. */
-async function updateComment(client, repo, commentId, body) {
-    await client.request('PATCH', repoPath(repo, 'issues', 'comments', commentId), {
-        body: { body: clip(body) }
-    });
-}
-/**
- * Keeps a body under GitHub's limit. Agent text is cut before it is neutralised (see
- * safeMarkdown), so this is the last resort: it cuts at a line boundary (Airlock's Markdown
- * never spans a code span or an escape over lines, so no neutralising construct is split)
- * and keeps a trailing marker line.
- */
-function clip(body, max = MAX_COMMENT) {
-    if (body.length <= max)
-        return body;
-    const lastNl = body.lastIndexOf('\n');
-    const tail = /^<!-- airlock:[a-z-]+ -->$/.test(body.slice(lastNl + 1)) ? body.slice(lastNl) : '';
-    const note = `\n\n…(cut at ${max} characters)`;
-    let cut = body.lastIndexOf('\n', max - tail.length - note.length);
-    if (cut <= 0)
-        cut = 0;
-    return `${body.slice(0, cut)}${note}${tail}`;
-}
-/** The tracking comment posted when a run starts. */
-function workingBody(runUrl, actor) {
-    return [
-        TRACKING_MARKER,
-        `**Airlock** is working on the request from ${mentionLogin(actor)} — [follow the run](${runUrl}).`
-    ].join('\n');
-}
-function formatOutside(list) {
-    if (list.length === 0)
-        return '';
-    // Each comment's path (the agent's) as code, its body re-rendered inert and indented under
-    // the list item; the <details> around it is Airlock's, and nothing in a rendered body can
-    // close it (raw HTML from the agent comes out as code).
-    const items = list.map(({ comment: c }) => {
-        const where = `${c.path}:${c.startLine ? `${c.startLine}-` : ''}${c.line}`;
-        const body = safe_safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT });
-        return `- ${safe_codeSpan(where, { max: 300 })}\n\n${body
-            .split('\n')
-            .map((l) => (l === '' ? '' : `  ${l}`))
-            .join('\n')}`;
-    });
-    return [
-        '',
-        `<details><summary>${list.length} comment${list.length === 1 ? '' : 's'} on lines outside the diff</summary>`,
-        '',
-        ...items,
-        '',
-        '</details>'
-    ].join('\n');
-}
-function reviewBody(summary, outside, commitId, runUrl) {
-    const footer = `<sub>Review by Airlock of ${commitId.slice(0, 12)}${runUrl ? ` · [run](${runUrl})` : ''}</sub>`;
-    return clip(`${safe_safeMarkdown(summary, { maxChars: MAX_AGENT_TEXT })}\n${outside}\n\n${footer}\n${REVIEW_MARKER}`);
-}
-/** A review that cannot be posted under the chosen policy. */
-class PublishError extends AirlockError {
-    constructor(code, message) {
-        super(code, message);
-    }
-}
-/**
- * Posts the review as one `COMMENT` review (never an approval or a change request) with its
- * inline comments. Comments GitHub would reject for being outside the diff are handled by
- * policy before posting; should GitHub still refuse the inline comments (422), the review is
- * posted once more with every comment in the summary, so the work is never lost.
- */
-async function publishReview(client, repo, input) {
-    const policy = input.outsideDiff ?? 'summary';
-    const placed = placeComments(input.review, input.diff);
-    const notes = placed.outside.map((o) => o.reason);
-    if (policy === 'fail' && placed.outside.length > 0)
-        throw new PublishError('AIRLOCK_REVIEW_OUTSIDE_DIFF', `comments outside the diff:\n- ${notes.join('\n- ')}`);
-    const outside = policy === 'summary' ? placed.outside : [];
-    const toApi = (c) => {
-        const o = {
-            path: c.path,
-            line: c.line,
-            side: c.side,
-            body: safe_safeMarkdown(c.body, { maxChars: MAX_INLINE_COMMENT })
-        };
-        if (c.startLine !== undefined) {
-            o.start_line = c.startLine;
-            o.start_side = c.side;
-        }
-        return o;
-    };
-    const path = github_repoPath(repo, 'pulls', input.pull, 'reviews');
-    let answer;
-    let inline = placed.inline.length;
-    try {
-        answer = await client.request('POST', path, {
-            body: {
-                commit_id: input.commitId,
-                event: 'COMMENT',
-                body: reviewBody(input.review.summary, formatOutside(outside), input.commitId, input.runUrl),
-                comments: placed.inline.map(toApi)
-            }
-        });
-    }
-    catch (err) {
-        if (!(err instanceof github_GitHubApiError) || err.status !== 422 || placed.inline.length === 0)
-            throw err;
-        notes.push(`GitHub refused the inline comments (${err.message}); they are in the summary`);
-        const all = [...placed.inline.map((comment) => ({ comment, reason: 'refused' })), ...outside];
-        answer = await client.request('POST', path, {
-            body: {
-                commit_id: input.commitId,
-                event: 'COMMENT',
-                body: reviewBody(input.review.summary, formatOutside(all), input.commitId, input.runUrl),
-                comments: []
-            }
-        });
-        inline = 0;
-    }
-    return {
-        reviewId: answer.id,
-        url: answer.html_url ?? '',
-        inline,
-        outside: placed.outside.length,
-        notes
-    };
-}
-const ZERO = /^0+$/;
-async function readBase(client, repo, path, ref) {
-    try {
-        return await client.requestBytes('GET', repoPath(repo, 'contents', encodePath(path)), {
-            accept: 'application/vnd.github.raw',
-            query: { ref }
-        });
-    }
-    catch (err) {
-        if (err instanceof GitHubApiError && err.status === 404)
-            return null;
-        throw err;
-    }
-}
-/**
- * What the base tree holds at each of `paths` and their parent directories: `blob`, `tree`,
- * or absent. One recursive listing; when GitHub truncates it, each directory on the way is
- * listed on its own.
- */
-async function baseShape(client, repo, treeSha, paths) {
-    const shape = new Map();
-    const full = await client.request('GET', repoPath(repo, 'git', 'trees', treeSha), { query: { recursive: '1' } });
-    if (!full.truncated) {
-        for (const e of full.tree)
-            shape.set(e.path, e.type);
-        return shape;
-    }
-    const listed = new Map();
-    const list = async (dir, sha) => {
-        const known = listed.get(dir);
-        if (known)
-            return known;
-        const r = await client.request('GET', repoPath(repo, 'git', 'trees', sha));
-        listed.set(dir, r.tree);
-        for (const e of r.tree)
-            shape.set(dir ? `${dir}/${e.path}` : e.path, e.type);
-        return r.tree;
-    };
-    for (const p of paths) {
-        const segs = p.split('/');
-        let dir = '';
-        let sha = treeSha;
-        for (let i = 0; i < segs.length; i++) {
-            const entry = (await list(dir, sha)).find((e) => e.path === segs[i]);
-            if (!entry || entry.type !== 'tree' || i === segs.length - 1)
-                break;
-            dir = dir ? `${dir}/${segs[i]}` : segs[i];
-            sha = entry.sha;
-        }
-    }
-    return shape;
-}
-/**
- * Refuses tree entries that would change the tree's shape behind the patch's back. In the
- * Git database API a blob written at a path that is a directory in `base_tree` replaces the
- * whole directory, and a null sha at a directory's path deletes it, so a patch that merely
- * "adds a file" `docs` (or "deletes" it) would remove every file under `docs/` without naming
- * one of them. Only files are deleted, files never land where a directory is, and a directory
- * is made where a file was only when the same patch deletes that file; an added file must
- * not exist yet.
- */
-async function assertTreeShape(client, repo, treeSha, entries, added) {
-    if (entries.length === 0)
-        return;
-    const shape = await baseShape(client, repo, treeSha, entries.map((e) => e.path));
-    const deleted = new Set(entries.filter((e) => e.sha === null).map((e) => e.path));
-    for (const e of entries) {
-        const at = shape.get(e.path);
-        if (e.sha === null && at !== 'blob')
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: the patch deletes it, but the base commit holds ${at === 'tree' ? 'a directory' : at === 'commit' ? 'a submodule' : 'nothing'} there`);
-        if (e.sha !== null && added.has(e.path) && at === 'blob' && !deleted.has(e.path))
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: the patch adds it, but the base commit already holds that file`);
-        if (e.sha !== null && at === 'tree')
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: is a directory in the base commit; a file there would replace all of it`);
-        // A gitlink (type `commit`): a file written there would drop the submodule.
-        if (e.sha !== null && at !== undefined && at !== 'blob' && at !== 'tree')
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: is a ${at === 'commit' ? 'submodule' : at} in the base commit`);
-        const segs = e.path.split('/');
-        for (let i = 1; i < segs.length; i++) {
-            const parent = segs.slice(0, i).join('/');
-            const kind = shape.get(parent);
-            if (kind !== undefined && kind !== 'tree' && !deleted.has(parent))
-                throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${e.path}: ${parent} is a file in the base commit`);
-        }
-    }
-}
-/**
- * Makes the commit a validated patch describes, through the Git database API: no checkout and
- * no git on the writing runner, and the result is a signed commit by the token's identity.
- * Each file is read at the patch's base commit, checked against the blob id the patch names,
- * patched, and checked against the resulting blob id again before anything is written.
- */
-async function commitPatch(client, repo, files, baseSha, message) {
-    const base = await client.request('GET', repoPath(repo, 'git', 'commits', baseSha));
-    const tree = [];
-    for (const f of files) {
-        const name = filePath(f);
-        let original = null;
-        if (f.oldPath !== null) {
-            // Without the base blob id nothing ties the change to what the commit holds (a
-            // "deletion" of a directory would pass): git's --full-index patches always name it.
-            if (!f.oldIndex || ZERO.test(f.oldIndex))
-                throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${f.oldPath}: the patch does not name the blob it changes`);
-            original = await readBase(client, repo, f.oldPath, baseSha);
-            if (original === null)
-                throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${f.oldPath}: not found at ${baseSha}`);
-            if (f.oldIndex && !ZERO.test(f.oldIndex) && !gitBlobSha(original).startsWith(f.oldIndex))
-                throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${f.oldPath}: the patch was made against blob ${f.oldIndex}, the base commit holds ${gitBlobSha(original).slice(0, 12)}`);
-        }
-        const text = applyHunks(original === null ? null : original.toString('latin1'), f);
-        // A rename or a deletion removes the old path; a copy keeps its source.
-        if (f.oldPath !== null && f.oldPath !== f.newPath && f.status !== 'copied')
-            tree.push({ path: f.oldPath, mode: f.oldMode ?? '100644', type: 'blob', sha: null });
-        if (text === null || f.newPath === null)
-            continue;
-        const content = Buffer.from(text, 'latin1');
-        if (f.newIndex && !ZERO.test(f.newIndex) && !gitBlobSha(content).startsWith(f.newIndex))
-            throw new PublishError('AIRLOCK_PATCH_CONFLICT', `${name}: applying the patch gave blob ${gitBlobSha(content).slice(0, 12)}, the patch says ${f.newIndex}`);
-        const blob = await client.request('POST', repoPath(repo, 'git', 'blobs'), {
-            body: { content: content.toString('base64'), encoding: 'base64' }
-        });
-        tree.push({
-            path: f.newPath,
-            mode: f.newMode ?? f.oldMode ?? '100644',
-            type: 'blob',
-            sha: blob.sha
-        });
-    }
-    const added = new Set(files.filter((f) => f.oldPath === null).map(filePath));
-    await assertTreeShape(client, repo, base.tree.sha, tree, added);
-    const newTree = await client.request('POST', repoPath(repo, 'git', 'trees'), {
-        body: { base_tree: base.tree.sha, tree }
-    });
-    const commit = await client.request('POST', repoPath(repo, 'git', 'commits'), {
-        body: { message, tree: newTree.sha, parents: [baseSha] }
-    });
-    return commit.sha;
-}
-/**
- * Moves `branch` to `sha`, creating it when missing. Never forced: if the branch moved since
- * the agent started, GitHub refuses the non-fast-forward update and so do we.
- */
-async function updateBranch(client, repo, branch, sha, create) {
-    const ref = `heads/${encodePath(branch)}`;
-    try {
-        await client.request('PATCH', repoPath(repo, 'git', 'refs', ref), {
-            body: { sha, force: false }
-        });
-        return;
-    }
-    catch (err) {
-        if (!(err instanceof GitHubApiError))
-            throw err;
-        const missing = err.status === 404 || /does not exist/i.test(err.message);
-        if (missing && !create)
-            throw new PublishError('AIRLOCK_BRANCH_GONE', `${branch} no longer exists`);
-        if (!missing) {
-            if (err.status === 422)
-                throw new PublishError('AIRLOCK_BRANCH_MOVED', `${branch} moved while the agent worked (not a fast-forward); ask again to work on its new head`);
-            throw err;
-        }
-    }
-    await client.request('POST', repoPath(repo, 'git', 'refs'), {
-        body: { ref: `refs/heads/${branch}`, sha }
-    });
-}
-/**
- * Why `name` is not a branch name Airlock will write to by name: anything `git
- * check-ref-format --branch` refuses, and spellings the REST API could read as another ref
- * (`refs/heads/main` is the branch `refs/heads/refs/heads/main` to git, but a reader of the
- * API path may well take it for `main`).
- */
-function branchNameProblem(name) {
-    if (name === '')
-        return 'no branch name';
-    if (/^(refs|heads|remotes|tags)\//i.test(name))
-        return `"${name}" is spelled like a full ref`;
-    if ([...name].some((c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f || '~^:?*[\\'.includes(c)))
-        return `"${name}" holds a character refs may not`;
-    if (name.startsWith('/') ||
-        name.endsWith('/') ||
-        name.endsWith('.') ||
-        name.includes('//') ||
-        name.includes('..') ||
-        name.includes('@{') ||
-        name === '@' ||
-        name.startsWith('-') ||
-        name.split('/').some((seg) => seg.startsWith('.') || seg.endsWith('.lock')))
-        return `"${name}" is not a valid branch name`;
-    return undefined;
-}
-/** Rule types of a repository ruleset that stop a direct push. */
-const BLOCKING_RULES = new Set([
-    'pull_request',
-    'update',
-    'required_status_checks',
-    'required_deployments',
-    'merge_queue',
-    'required_signatures'
-]);
-/**
- * Why Airlock must not write `branch` directly, asking GitHub rather than trusting names:
- * it is the default branch, it has branch protection, or a ruleset guards it. A failed
- * lookup counts as protected. A branch that does not exist yet is not protected by a
- * branch protection rule (rulesets are still asked: they can match names not yet created).
- */
-async function branchGuard(client, repo, branch, defaultBranch) {
-    if (branch.toLowerCase() === defaultBranch.toLowerCase())
-        return `${branch} is the default branch`;
-    try {
-        const b = await client.request('GET', repoPath(repo, 'branches', encodePath(branch)));
-        if (b.protected !== false)
-            return `${branch} is a protected branch`;
-        if (b.name !== undefined && b.name !== branch)
-            return `GitHub resolved ${branch} to another branch (${b.name})`;
-    }
-    catch (err) {
-        if (!(err instanceof GitHubApiError && err.status === 404))
-            return `could not tell whether ${branch} is protected (${err instanceof Error ? err.message : String(err)})`;
-    }
-    try {
-        const rules = await client.request('GET', repoPath(repo, 'rules', 'branches', encodePath(branch)));
-        const blocking = (Array.isArray(rules) ? rules : []).filter((r) => BLOCKING_RULES.has(String(r.type)));
-        if (blocking.length > 0)
-            return `rulesets guard ${branch} (${[...new Set(blocking.map((r) => r.type))].join(', ')})`;
-    }
-    catch (err) {
-        return `could not read the rulesets of ${branch} (${err instanceof Error ? err.message : String(err)})`;
-    }
-    return undefined;
-}
-/**
- * Decides, in the writing job and from the API, where the patch goes. The gate's delivery
- * is a request, not a fact to act on: a same-repository pull request's head can be `main`
- * (anyone who can open a pull request can open one from `main` into another branch), an
- * Airlock branch of another run, or a protected branch. The rules:
- *
- * - `push` only to the head branch of an open pull request of this repository, whose name is
- *   a plain branch name outside the Airlock prefix, which is not the default branch and has
- *   no branch protection or blocking ruleset. Anything else (or any lookup that fails) falls
- *   back to `<prefix>pr-<n>` with a pull request into the head branch; a fork gets `comment`.
- * - `pull-request` only to `<prefix>issue-<n>` or `<prefix>pr-<n>`, the name built from the
- *   number, never taken from text; that branch must itself be unprotected.
- */
-async function planDelivery(client, repo, input) {
-    const prefix = input.branchPrefix ?? 'airlock/';
-    if (prefix !== '' && branchNameProblem(`${prefix}x`))
-        throw new PublishError('AIRLOCK_BAD_BRANCH', `branch prefix "${prefix}" makes invalid names`);
-    const notes = [];
-    if (input.delivery === 'comment')
-        return { delivery: 'comment', branch: '', baseBranch: input.baseBranch, notes };
-    const own = `${prefix}${input.isPr ? 'pr' : 'issue'}-${input.number}`;
-    let plan = {
-        delivery: 'pull-request',
-        branch: own,
-        baseBranch: input.baseBranch,
-        notes
-    };
-    let defaultBranch;
-    try {
-        const r = await client.request('GET', repoPath(repo));
-        defaultBranch = r.default_branch;
-    }
-    catch (err) {
-        notes.push(`could not read the repository's default branch (${err instanceof Error ? err.message : String(err)})`);
-    }
-    if (input.delivery === 'push') {
-        const refuse = await pushRefusal(client, repo, input, prefix, defaultBranch);
-        if (refuse === 'fork')
-            return { delivery: 'comment', branch: '', baseBranch: input.baseBranch, notes };
-        if (refuse === undefined)
-            return { delivery: 'push', branch: input.branch, baseBranch: input.baseBranch, notes };
-        notes.push(`not pushing to ${JSON.stringify(input.branch)}: ${refuse}; opening a pull request`);
-        plan = { ...plan, baseBranch: input.branch };
-    }
-    else if (input.branch !== own) {
-        throw new PublishError('AIRLOCK_BAD_BRANCH', `pull-request delivery writes ${own}, not ${JSON.stringify(input.branch)}`);
-    }
-    if (defaultBranch === undefined)
-        throw new PublishError('AIRLOCK_BRANCH_PROTECTED', notes.join('; '));
-    const guard = await branchGuard(client, repo, own, defaultBranch);
-    if (guard)
-        throw new PublishError('AIRLOCK_BRANCH_PROTECTED', `not writing ${own}: ${guard}`);
-    return plan;
-}
-/** Why push delivery may not write the pull request's head branch (`fork`: nothing may). */
-async function pushRefusal(client, repo, input, prefix, defaultBranch) {
-    if (!input.isPr)
-        return 'the request is not on a pull request';
-    const named = branchNameProblem(input.branch);
-    if (named)
-        return named;
-    if (prefix !== '' && input.branch.toLowerCase().startsWith(prefix.toLowerCase()))
-        return `it is under Airlock's own prefix ${prefix}`;
-    if (defaultBranch === undefined)
-        return 'the default branch is unknown';
-    let pr;
-    try {
-        pr = await client.request('GET', repoPath(repo, 'pulls', input.number));
-    }
-    catch (err) {
-        return `could not read pull request #${input.number} (${err instanceof Error ? err.message : String(err)})`;
-    }
-    const headRepo = pr.head?.repo?.full_name;
-    if (!headRepo || headRepo.toLowerCase() !== `${repo.owner}/${repo.repo}`.toLowerCase())
-        return 'fork';
-    if (pr.state !== 'open')
-        return `pull request #${input.number} is not open`;
-    if (pr.head?.ref !== input.branch)
-        return `pull request #${input.number} comes from ${JSON.stringify(pr.head?.ref)}`;
-    return branchGuard(client, repo, input.branch, defaultBranch);
-}
-function commitMessage(input) {
-    const what = input.isPr ? 'pull request' : 'issue';
-    const subject = `Airlock: changes for ${what} #${input.number}`;
-    const host = input.serverHost ?? 'github.com';
-    const trailer = input.actor && input.actorId
-        ? `\n\nCo-authored-by: ${input.actor} <${input.actorId}+${input.actor}@users.noreply.${host}>`
-        : '';
-    return `${subject}\n\nRequested by ${mentionLogin(input.actor)} in #${input.number}${input.runUrl ? `\n${input.runUrl}` : ''}.${trailer}`;
-}
-/**
- * Publishes the agent's patch: validated against the policy first, then committed on top of
- * the commit the agent worked on and pushed (`push`), pushed to an Airlock branch with a pull
- * request opened or updated (`pull-request`), or, for pull requests from forks where nothing
- * can be pushed, shown in the tracking comment for the author to apply (`comment`).
- */
-async function publishPatch(client, repo, input) {
-    const files = assertPatchAllowed(input.patch, input.policy);
-    const names = files.map(filePath);
-    if (files.length === 0)
-        return { outcome: 'no-changes', files: names };
-    if (input.delivery === 'comment')
-        return { outcome: 'comment', files: names };
-    const plan = await planDelivery(client, repo, input);
-    const { branch, baseBranch, notes } = plan;
-    if (plan.delivery === 'comment')
-        return { outcome: 'comment', files: names, notes };
-    const commitSha = await commitPatch(client, repo, files, input.workSha, commitMessage(input));
-    if (plan.delivery === 'push') {
-        await updateBranch(client, repo, branch, commitSha, false);
-        return { outcome: 'pushed', files: names, commitSha, branch, notes };
-    }
-    await updateBranch(client, repo, branch, commitSha, true);
-    const open = await client.request('GET', repoPath(repo, 'pulls'), { query: { head: `${repo.owner}:${branch}`, base: baseBranch, state: 'open' } });
-    const existing = open[0];
-    if (existing)
-        return {
-            outcome: 'pull-request',
-            files: names,
-            commitSha,
-            pullNumber: existing.number,
-            pullUrl: existing.html_url ?? '',
-            updatedPull: true,
-            branch,
-            notes
-        };
-    const what = input.isPr ? 'pull request' : 'issue';
-    const pr = await client.request('POST', repoPath(repo, 'pulls'), {
-        body: {
-            // The issue's title is anyone's text: one line, no mentions, references or links.
-            title: `Airlock: ${input.title ? safeTitle(input.title, 200) : `changes for ${what} #${input.number}`}`,
-            head: branch,
-            base: baseBranch,
-            body: `Changes Airlock made for ${what} #${input.number}, requested by ${mentionLogin(input.actor)}.${input.runUrl ? `\n\n[Run](${input.runUrl})` : ''}\n\n${TRACKING_MARKER}`,
-            maintainer_can_modify: true
-        }
-    });
-    return {
-        outcome: 'pull-request',
-        files: names,
-        commitSha,
-        pullNumber: pr.number,
-        pullUrl: pr.html_url ?? '',
-        updatedPull: false,
-        branch,
-        notes
-    };
-}
-/** Body of the tracking comment once the run is over. */
-function finishedBody(opts) {
-    const lines = [TRACKING_MARKER];
-    const run = opts.input.runUrl ? ` — [run](${opts.input.runUrl})` : '';
-    if (opts.agentFailed)
-        lines.push(`**Airlock** did not finish: the agent ${safeText(opts.agentFailed)}${run}.`);
-    else if (opts.error)
-        // An error can quote the agent (paths of its patch, a server's message): shown as text.
-        lines.push(`**Airlock** could not publish the changes${run}:`, '', codeBlock(opts.error.slice(0, 4_000), 'text'));
-    else {
-        const p = opts.published;
-        const sha = p?.commitSha?.slice(0, 12) ?? '';
-        const head = !p || p.outcome === 'no-changes'
-            ? 'finished with no changes to the files'
-            : p.outcome === 'pushed'
-                ? `pushed ${sha} to ${codeSpan(opts.input.branch, { max: 250 })}`
-                : p.outcome === 'pull-request'
-                    ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on ${codeSpan(opts.input.branch, { max: 250 })})`
-                    : 'made changes; this pull request comes from a fork, so they are below to apply';
-        lines.push(`**Airlock** ${head}${run}.`);
-    }
-    const result = opts.input.result?.trim();
-    if (result)
-        lines.push('', safeMarkdown(result, { maxChars: MAX_AGENT_TEXT }));
-    if (opts.published?.outcome === 'comment' && opts.patch) {
-        const text = opts.patch.toString('utf8');
-        if (text.length + lines.join('\n').length > MAX_COMMENT - 1_000) {
-            lines.push('', `The patch (${text.length} characters) is too long for a comment; it is in the run's artifacts.`);
-            return lines.join('\n');
-        }
-        // The patch must stay byte-exact to apply, so hidden characters in it are not revealed
-        // in place; the reader is warned instead (they could make the code read differently).
-        if (hasInvisible(text))
-            lines.push('', `**Warning:** the patch holds invisible or bidirectional control characters (${codeSpan(revealInvisible([...new Set(text.match(/[^\t\n\x20-\x7e]/gu) ?? [])].filter(hasInvisible).join('')), { max: 200 })}); read it in the run's artifacts before applying it.`);
-        const fence = fenceFor(text);
-        lines.push('', `<details><summary>Patch (${opts.published.files.length} file${opts.published.files.length === 1 ? '' : 's'}; apply with <code>git apply</code>)</summary>`, '', `${fence}diff`, text.replace(/\n$/, ''), fence, '', '</details>');
-    }
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/workflow/workspace.ts
 
 
@@ -91291,7 +90580,7 @@ async function publish_review_run() {
         const published = await publishReview(client, ctx.repo, {
             pull: number,
             commitId: headSha,
-            diff: diff_parseUnifiedDiff(diff.text),
+            diff: parseUnifiedDiff(diff.text),
             review: parsed.review,
             outsideDiff: choiceInput('outside-diff', ['summary', 'drop', 'fail'], 'summary'),
             runUrl: runUrl(ctx)

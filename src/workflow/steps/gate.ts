@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { errorMessage } from '../../errors.js'
 import { readContext, runUrl } from '../context.js'
 import { evaluateGate, parseList, type GateDecision } from '../gate.js'
-import { addReaction, createComment, workingBody } from '../publish.js'
+import { addReaction, createComment, workingBody } from '../publish/comments.js'
 import {
   boolInput,
   choiceInput,

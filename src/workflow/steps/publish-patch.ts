@@ -3,14 +3,13 @@ import { errorMessage } from '../../errors.js'
 import { readContext, runUrl } from '../context.js'
 import type { Delivery } from '../gate.js'
 import { parsePatternList } from '../patch.js'
+import { createComment, updateComment } from '../publish/comments.js'
 import {
-  createComment,
   finishedBody,
   publishPatch,
-  updateComment,
   type PublishedPatch,
   type PublishPatchInput
-} from '../publish.js'
+} from '../publish/patch.js'
 import { readAgentFile } from '../workspace.js'
 import {
   boolInput,

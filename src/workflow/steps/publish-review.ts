@@ -3,7 +3,7 @@ import { errorMessage } from '../../errors.js'
 import { readContext, runUrl } from '../context.js'
 import { parseUnifiedDiff } from '../diff.js'
 import { fetchPullDiff } from '../pull-diff.js'
-import { publishReview } from '../publish.js'
+import { publishReview } from '../publish/review.js'
 import { parseReview, REVIEW_DEFAULTS, ReviewRejectedError } from '../review.js'
 import { readAgentFile } from '../workspace.js'
 import {

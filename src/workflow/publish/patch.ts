@@ -1,0 +1,214 @@
+/**
+ * Publishing the agent's patch: validate, commit, push or open a pull request, say what happened.
+ */
+import { fenceFor } from '../markdown.js'
+import { filePath } from '../diff.js'
+import type { Delivery } from '../gate.js'
+import { repoPath, type GitHubClient, type RepoRef } from '../github.js'
+import {
+  codeBlock,
+  codeSpan,
+  hasInvisible,
+  revealInvisible,
+  safeMarkdown,
+  safeText,
+  safeTitle
+} from '../../markdown/safe.js'
+import { assertPatchAllowed, type PatchPolicy } from '../patch.js'
+import { MAX_AGENT_TEXT, MAX_COMMENT, mentionLogin, TRACKING_MARKER } from './comments.js'
+import { commitPatch, updateBranch } from './commit.js'
+import { planDelivery } from './delivery.js'
+
+/** Inputs of {@link publishPatch}. */
+export interface PublishPatchInput {
+  patch: Buffer
+  policy: PatchPolicy
+  delivery: Exclude<Delivery, 'review' | ''>
+  /** Issue or pull request the request came from. */
+  number: number
+  isPr: boolean
+  /** Title of that issue or pull request. */
+  title: string
+  /** The commit the agent worked on: the patch's base and the new commit's parent. */
+  workSha: string
+  branch: string
+  baseBranch: string
+  /**
+   * Prefix of Airlock's own branches (default `airlock/`). Push delivery never writes under
+   * it, and pull-request delivery only writes `<prefix>issue-<n>` or `<prefix>pr-<n>`.
+   */
+  branchPrefix?: string
+  /** Who asked; credited with a Co-authored-by trailer. */
+  actor: string
+  actorId: number
+  /** The agent's final message, shown in the tracking comment. */
+  result?: string
+  runUrl?: string
+  trackingCommentId?: number
+  /** Host of the server, for noreply addresses (default github.com). */
+  serverHost?: string
+}
+
+/** What {@link publishPatch} did. */
+export interface PublishedPatch {
+  outcome: 'no-changes' | 'pushed' | 'pull-request' | 'comment'
+  files: string[]
+  commitSha?: string
+  pullNumber?: number
+  pullUrl?: string
+  /** Whether an existing pull request was updated rather than opened. */
+  updatedPull?: boolean
+  /** The branch written (after any fallback from push to a pull request). */
+  branch?: string
+  /** Why the delivery differs from the gate's, one line each. */
+  notes?: string[]
+}
+
+function commitMessage(input: PublishPatchInput): string {
+  const what = input.isPr ? 'pull request' : 'issue'
+  const subject = `Airlock: changes for ${what} #${input.number}`
+  const host = input.serverHost ?? 'github.com'
+  const trailer =
+    input.actor && input.actorId
+      ? `\n\nCo-authored-by: ${input.actor} <${input.actorId}+${input.actor}@users.noreply.${host}>`
+      : ''
+  return `${subject}\n\nRequested by ${mentionLogin(input.actor)} in #${input.number}${input.runUrl ? `\n${input.runUrl}` : ''}.${trailer}`
+}
+
+/**
+ * Publishes the agent's patch: validated against the policy first, then committed on top of
+ * the commit the agent worked on and pushed (`push`), pushed to an Airlock branch with a pull
+ * request opened or updated (`pull-request`), or, for pull requests from forks where nothing
+ * can be pushed, shown in the tracking comment for the author to apply (`comment`).
+ */
+export async function publishPatch(
+  client: GitHubClient,
+  repo: RepoRef,
+  input: PublishPatchInput
+): Promise<PublishedPatch> {
+  const files = assertPatchAllowed(input.patch, input.policy)
+  const names = files.map(filePath)
+  if (files.length === 0) return { outcome: 'no-changes', files: names }
+  if (input.delivery === 'comment') return { outcome: 'comment', files: names }
+  const plan = await planDelivery(client, repo, input)
+  const { branch, baseBranch, notes } = plan
+  if (plan.delivery === 'comment') return { outcome: 'comment', files: names, notes }
+  const commitSha = await commitPatch(client, repo, files, input.workSha, commitMessage(input))
+  if (plan.delivery === 'push') {
+    await updateBranch(client, repo, branch, commitSha, false)
+    return { outcome: 'pushed', files: names, commitSha, branch, notes }
+  }
+  await updateBranch(client, repo, branch, commitSha, true)
+  const open = await client.request<{ number: number; html_url?: string }[]>(
+    'GET',
+    repoPath(repo, 'pulls'),
+    { query: { head: `${repo.owner}:${branch}`, base: baseBranch, state: 'open' } }
+  )
+  const existing = open[0]
+  if (existing)
+    return {
+      outcome: 'pull-request',
+      files: names,
+      commitSha,
+      pullNumber: existing.number,
+      pullUrl: existing.html_url ?? '',
+      updatedPull: true,
+      branch,
+      notes
+    }
+  const what = input.isPr ? 'pull request' : 'issue'
+  const pr = await client.request<{ number: number; html_url?: string }>(
+    'POST',
+    repoPath(repo, 'pulls'),
+    {
+      body: {
+        // The issue's title is anyone's text: one line, no mentions, references or links.
+        title: `Airlock: ${input.title ? safeTitle(input.title, 200) : `changes for ${what} #${input.number}`}`,
+        head: branch,
+        base: baseBranch,
+        body: `Changes Airlock made for ${what} #${input.number}, requested by ${mentionLogin(input.actor)}.${input.runUrl ? `\n\n[Run](${input.runUrl})` : ''}\n\n${TRACKING_MARKER}`,
+        maintainer_can_modify: true
+      }
+    }
+  )
+  return {
+    outcome: 'pull-request',
+    files: names,
+    commitSha,
+    pullNumber: pr.number,
+    pullUrl: pr.html_url ?? '',
+    updatedPull: false,
+    branch,
+    notes
+  }
+}
+
+/** Body of the tracking comment once the run is over. */
+export function finishedBody(opts: {
+  published?: PublishedPatch
+  input: Pick<PublishPatchInput, 'branch' | 'runUrl' | 'result'>
+  patch?: Buffer
+  error?: string
+  agentFailed?: string
+}): string {
+  const lines = [TRACKING_MARKER]
+  const run = opts.input.runUrl ? ` — [run](${opts.input.runUrl})` : ''
+  if (opts.agentFailed)
+    lines.push(`**Airlock** did not finish: the agent ${safeText(opts.agentFailed)}${run}.`)
+  else if (opts.error)
+    // An error can quote the agent (paths of its patch, a server's message): shown as text.
+    lines.push(
+      `**Airlock** could not publish the changes${run}:`,
+      '',
+      codeBlock(opts.error.slice(0, 4_000), 'text')
+    )
+  else {
+    const p = opts.published
+    const sha = p?.commitSha?.slice(0, 12) ?? ''
+    const head =
+      !p || p.outcome === 'no-changes'
+        ? 'finished with no changes to the files'
+        : p.outcome === 'pushed'
+          ? `pushed ${sha} to ${codeSpan(opts.input.branch, { max: 250 })}`
+          : p.outcome === 'pull-request'
+            ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on ${codeSpan(opts.input.branch, { max: 250 })})`
+            : 'made changes; this pull request comes from a fork, so they are below to apply'
+    lines.push(`**Airlock** ${head}${run}.`)
+  }
+  const result = opts.input.result?.trim()
+  if (result) lines.push('', safeMarkdown(result, { maxChars: MAX_AGENT_TEXT }))
+  if (opts.published?.outcome === 'comment' && opts.patch) {
+    const text = opts.patch.toString('utf8')
+    if (text.length + lines.join('\n').length > MAX_COMMENT - 1_000) {
+      lines.push(
+        '',
+        `The patch (${text.length} characters) is too long for a comment; it is in the run's artifacts.`
+      )
+      return lines.join('\n')
+    }
+    // The patch must stay byte-exact to apply, so hidden characters in it are not revealed
+    // in place; the reader is warned instead (they could make the code read differently).
+    if (hasInvisible(text))
+      lines.push(
+        '',
+        `**Warning:** the patch holds invisible or bidirectional control characters (${codeSpan(
+          revealInvisible(
+            [...new Set(text.match(/[^\t\n\x20-\x7e]/gu) ?? [])].filter(hasInvisible).join('')
+          ),
+          { max: 200 }
+        )}); read it in the run's artifacts before applying it.`
+      )
+    const fence = fenceFor(text)
+    lines.push(
+      '',
+      `<details><summary>Patch (${opts.published.files.length} file${opts.published.files.length === 1 ? '' : 's'}; apply with <code>git apply</code>)</summary>`,
+      '',
+      `${fence}diff`,
+      text.replace(/\n$/, ''),
+      fence,
+      '',
+      '</details>'
+    )
+  }
+  return lines.join('\n')
+}
