@@ -23,6 +23,9 @@ import { Upstream, UpstreamBlockedError } from './upstream.js'
 import { WsFrameScrubber } from './ws-scrub.js'
 import { AirlockError } from '../errors.js'
 
+/** Accept-queue length asked of the kernel (Linux caps it at net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096
+
 export interface ProxyLimits {
   /** Open intercepted tunnels at once; more get 503. */
   maxTunnels: number
@@ -192,7 +195,9 @@ export class AirlockProxy implements EndpointRouter {
     if (target.socketPath) {
       await new Promise<void>((resolve, reject) => {
         this.outer.once('error', reject)
-        this.outer.listen(target.socketPath, () => resolve())
+        // A deep backlog: a unix socket refuses a connection at once (no SYN retry) when the
+        // accept queue is full, and a burst of tunnels must queue, not fail.
+        this.outer.listen({ path: target.socketPath, backlog: LISTEN_BACKLOG }, () => resolve())
       })
       await chmod(target.socketPath, 0o600)
     }
@@ -205,7 +210,10 @@ export class AirlockProxy implements EndpointRouter {
         : this.outer
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen(target.tcp!.port, target.tcp!.host, () => resolve())
+        server.listen(
+          { port: target.tcp!.port, host: target.tcp!.host, backlog: LISTEN_BACKLOG },
+          () => resolve()
+        )
       })
       if (server !== this.outer) this.tcp.push(server)
       out.port = (server.address() as net.AddressInfo).port
