@@ -12,7 +12,8 @@ import {
   type MCPServerConfig,
   type SecretInput
 } from './provider/index.js'
-import { parseConnectTo, parseHostPattern, PolicyError, type EgressMode } from './proxy/policy.js'
+import { parseConnectTo, parseHostPattern, PolicyError } from './proxy/patterns.js'
+import type { EgressMode } from './proxy/policy.js'
 import { resolvePromptFile } from './sandbox/prompt-file.js'
 
 export type AgentName = 'claude' | 'codex' | 'gemini'

@@ -78374,7 +78374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3787);
+/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9715);
 
 await (0,_steps_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -78383,7 +78383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3787:
+/***/ 9715:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -82016,8 +82016,6 @@ var external_node_net_ = __nccwpck_require__(7030);
 var external_node_tls_ = __nccwpck_require__(1692);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
 var node_modules_undici = __nccwpck_require__(6752);
-;// CONCATENATED MODULE: external "node:dns/promises"
-const external_node_dns_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns/promises");
 ;// CONCATENATED MODULE: ./src/proxy/ip.ts
 /**
  * IP literal parsing and address classification for the egress policy.
@@ -82314,24 +82312,14 @@ function ip_classifyAddress(ip) {
     return parsed.family === 4 ? classifyV4(parsed.value) : classifyV6(parsed.value);
 }
 
-;// CONCATENATED MODULE: ./src/proxy/policy.ts
+;// CONCATENATED MODULE: ./src/proxy/patterns.ts
 /**
- * Egress policy: which hosts the sandboxed agent may reach through the proxy, and which
- * address the proxy dials for them. Pure logic; name resolution is injected.
- *
- * The proxy is the sandbox's only way out and the agent is assumed hostile (prompt
- * injection), so every check fails closed: a host that is not a plain, valid DNS name or
- * an IP literal is refused outright, and a name is dialled only at an address this module
- * has checked.
+ * What the allowlist and `connect-to` are written in: host patterns (`host`, `*.suffix`,
+ * `host:port`, `http://host`) and `host:port=target:port` lines, parsed and validated into
+ * the forms the egress policy checks against. The names that can never be allowed
+ * (localhost, metadata) are refused here, where the user wrote them.
  */
 
-
-
-/**
- * The name containers use for the proxy's own endpoints (the gcp grant's metadata server):
- * a reserved `.internal` name that never resolves, so it can only mean this proxy.
- */
-const AIRLOCK_ENDPOINT_HOST = 'airlock.internal';
 
 /** A bad `allowed-endpoints` pattern or `connect-to` line; the message names the value. */
 class PolicyError extends AirlockError {
@@ -82376,7 +82364,7 @@ const NAME_CHARS = /^[A-Za-z0-9._-]+$/;
 function endsInNumber(label) {
     return /^[0-9]+$/.test(label) || /^0x[0-9a-f]*$/i.test(label);
 }
-function isValidPort(port) {
+function patterns_isValidPort(port) {
     return Number.isInteger(port) && port >= 1 && port <= 65535;
 }
 /**
@@ -82388,7 +82376,7 @@ function isValidPort(port) {
  * lower case. IP literals (with or without `[]`) return their canonical address; zone ids
  * (`%`) are refused.
  */
-function normalizeHost(host) {
+function patterns_normalizeHost(host) {
     if (typeof host !== 'string' || host === '')
         return undefined;
     if (host.startsWith('[') || host.includes(':')) {
@@ -82410,10 +82398,10 @@ function normalizeHost(host) {
         return undefined;
     return lower;
 }
-function isLocalhostName(name) {
+function patterns_isLocalhostName(name) {
     return LOCALHOST_NAMES.has(name) || name.endsWith('.localhost');
 }
-function isMetadataName(name) {
+function patterns_isMetadataName(name) {
     return METADATA_NAMES.has(name) || name.endsWith('.metadata.google.internal');
 }
 function badPattern(value, why) {
@@ -82427,7 +82415,7 @@ function parsePort(s) {
     if (!/^[0-9]{1,5}$/.test(s))
         return undefined;
     const port = Number(s);
-    return isValidPort(port) ? port : undefined;
+    return patterns_isValidPort(port) ? port : undefined;
 }
 /**
  * Parse one allowlist entry: `host`, `*.suffix`, either with `:port`, optionally prefixed
@@ -82436,7 +82424,7 @@ function parsePort(s) {
  * @throws PolicyError (`AIRLOCK_BAD_PATTERN`) for `*`, `*.tld`, `a.*.b`, paths, userinfo,
  *   IP literals, localhost names, invalid names and ports outside 1–65535.
  */
-function parseHostPattern(s) {
+function patterns_parseHostPattern(s) {
     const raw = typeof s === 'string' ? s.trim() : '';
     if (raw === '')
         throw badPattern(String(s), 'it is empty');
@@ -82488,10 +82476,10 @@ function parseHostPattern(s) {
     if (ip_parseIpLiteral(rest) !== undefined) {
         throw badPattern(raw, 'IP addresses cannot be allowed; allow a host name and map it with connect-to');
     }
-    const host = normalizeHost(rest);
+    const host = patterns_normalizeHost(rest);
     if (host === undefined)
         throw badPattern(raw, `${JSON.stringify(rest)} is not a valid host name`);
-    if (isLocalhostName(host)) {
+    if (patterns_isLocalhostName(host)) {
         throw badPattern(raw, 'localhost cannot be allowed; allow a host name and map it with connect-to');
     }
     if (wildcard && !host.includes('.')) {
@@ -82522,7 +82510,7 @@ function splitHostPort(s) {
  *
  * @throws PolicyError (`AIRLOCK_BAD_CONNECT_TO`) naming the line.
  */
-function policy_parseConnectTo(lines) {
+function patterns_parseConnectTo(lines) {
     const out = new Map();
     for (const line of lines) {
         const entry = line.trim();
@@ -82538,11 +82526,11 @@ function policy_parseConnectTo(lines) {
         if (parseIpLiteral(from.host) !== undefined) {
             throw badConnectTo(entry, 'the left side is the host name the agent uses, not an IP address');
         }
-        const fromHost = normalizeHost(from.host);
+        const fromHost = patterns_normalizeHost(from.host);
         if (fromHost === undefined) {
             throw badConnectTo(entry, `${JSON.stringify(from.host)} is not a valid host name`);
         }
-        const toHost = normalizeHost(to.host);
+        const toHost = patterns_normalizeHost(to.host);
         if (toHost === undefined) {
             throw badConnectTo(entry, `${JSON.stringify(to.host)} is not a valid host name or address`);
         }
@@ -82557,291 +82545,6 @@ function policy_parseConnectTo(lines) {
         out.set(key, { host: toHost, port: toPort });
     }
     return out;
-}
-/**
- * A host the policy refused as invalid, for a message: quoted, cut to 100 characters, and
- * every character outside printable ASCII escaped, so the agent cannot inject lines, escape
- * sequences or bidi tricks into logs and the job summary.
- */
-function quoteHost(raw) {
-    const cut = raw.length > 100 ? raw.slice(0, 100) : raw;
-    const quoted = JSON.stringify(cut).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    return cut === raw ? quoted : `${quoted.slice(0, -1)}..."`;
-}
-/** `host:port`, bracketing an IPv6 address so the port stays readable. */
-function hostPort(host, port) {
-    return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-/** An IP literal as the agent wrote it, plus the address it means when that differs. */
-function ipWhere(raw, ip, port) {
-    const bare = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
-    if (bare.toLowerCase() === ip)
-        return hostPort(ip, port);
-    const shown = bare.length <= 64 ? bare : quoteHost(bare);
-    return `${hostPort(shown, port)} (${ip})`;
-}
-function ipLiteralMessage(raw, ip, port) {
-    return (`Airlock blocked ${ipWhere(raw, ip, port)}: requests to IP addresses are not allowed, only to host names. ` +
-        'Allow a host name in the allowed-endpoints input and route it to this address with the connect-to input if the agent needs it.');
-}
-const CLASS_WORDS = {
-    public: 'a public address',
-    loopback: 'a loopback address',
-    'link-local': 'a link-local address',
-    private: 'a private address',
-    cgnat: 'a carrier-grade NAT address',
-    multicast: 'a multicast address',
-    metadata: 'a cloud metadata address',
-    unspecified: 'an unspecified address',
-    reserved: 'a reserved address'
-};
-function refusal(reason, message, host) {
-    return host === undefined
-        ? { allowed: false, reason, message }
-        : { allowed: false, reason, message, host };
-}
-/** The errno-style code of a resolver failure, printable and short. */
-function errorCode(err) {
-    const code = err?.code;
-    if (typeof code === 'string' && /^[A-Z0-9_]{1,32}$/.test(code))
-        return code;
-    return 'lookup failed';
-}
-async function defaultResolve(host) {
-    const answers = await lookup(host, { all: true, verbatim: true });
-    return answers.map((a) => a.address);
-}
-/**
- * The egress policy of one run. Build it once with every allowlist entry (bad entries throw
- * at construction, before anything starts); call {@link check} for every CONNECT and plain
- * HTTP request, then {@link resolveTarget} for the address to dial.
- */
-class EgressPolicy {
-    mode;
-    patterns = [];
-    connectTo;
-    resolve;
-    constructor(cfg) {
-        // Anything but an explicit 'audit' blocks: a typo must not open the sandbox.
-        this.mode = cfg.mode === 'audit' ? 'audit' : 'block';
-        this.patterns = cfg.allow.map(parseHostPattern);
-        this.connectTo = new Map();
-        for (const [key, target] of cfg.connectTo ?? [])
-            this.connectTo.set(key.toLowerCase(), target);
-        this.resolve = cfg.resolve ?? defaultResolve;
-    }
-    /** Grant more hosts (e.g. a provider's hosts). All patterns parse or none are added. */
-    addAllowed(patterns) {
-        const parsed = patterns.map(parseHostPattern);
-        this.patterns.push(...parsed);
-    }
-    /** The parsed allowlist, in the order entries were added. */
-    get allowlist() {
-        return this.patterns;
-    }
-    /**
-     * Name, port and scheme check, without DNS: used at CONNECT time (`https`) and for plain
-     * HTTP requests (`http`). Invalid hosts, localhost, metadata names and non-public IP
-     * literals are refused in every mode; in audit mode, anything else block mode would
-     * refuse is allowed with `audited: true` and the reason and message block mode gives.
-     */
-    check(host, port, scheme) {
-        const always = this.alwaysRefused(host, port);
-        if (always)
-            return always;
-        const ip = parseIpLiteral(host);
-        if (ip !== undefined) {
-            return this.soft(refusal('ip-literal', ipLiteralMessage(host, ip, port), ip));
-        }
-        // alwaysRefused() has established that the name normalises.
-        const name = normalizeHost(host) ?? '';
-        const plain = scheme === 'http';
-        const defaultPort = plain ? 80 : 443;
-        const wanted = plain ? 'http' : 'https';
-        const hostMatches = this.patterns.filter((p) => matchesHost(p, name));
-        const sameScheme = hostMatches.filter((p) => p.scheme === wanted);
-        const exact = sameScheme.filter((p) => (p.port ?? defaultPort) === port);
-        const target = this.connectTo.get(`${name}:${port}`);
-        const where = hostPort(name, port);
-        if (exact.length > 0) {
-            const decision = { allowed: true, host: name, pattern: bestMatch(exact).raw };
-            if (target)
-                decision.connectTo = target;
-            return decision;
-        }
-        const httpForm = `http://${name}${port === 80 ? '' : `:${port}`}`;
-        const httpsForm = port === 443 ? name : `${name}:${port}`;
-        let denied;
-        if (sameScheme.length > 0) {
-            const ports = [...new Set(sameScheme.map((p) => p.port ?? defaultPort))].sort((a, b) => a - b);
-            const portList = `port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}`;
-            denied = plain
-                ? refusal('port-not-allowed', `Airlock blocked plain HTTP to ${where}: the allowlist permits plain HTTP to this host only on ${portList}. ` +
-                    `Add ${httpForm} to the allowed-endpoints input if the agent needs that port.`, name)
-                : refusal('port-not-allowed', `Airlock blocked ${where}: the allowlist permits this host only on ${portList}. ` +
-                    `Add ${httpsForm} (host:port) to the allowed-endpoints input if the agent needs that port.`, name);
-        }
-        else if (hostMatches.length > 0) {
-            denied = plain
-                ? refusal('plain-http', `Airlock blocked plain HTTP to ${where}: the host is allowed only over HTTPS. ` +
-                    `Use https, or add ${httpForm} to the allowed-endpoints input if the agent needs plain HTTP.`, name)
-                : refusal('not-allowed', `Airlock blocked ${where}: the allowlist permits only plain HTTP to this host. ` +
-                    `Add ${httpsForm} to the allowed-endpoints input if the agent needs HTTPS.`, name);
-        }
-        else if (plain) {
-            denied = refusal('not-allowed', `Airlock blocked plain HTTP to ${where}: the host is not in the allowlist. ` +
-                `Add ${httpForm} to the allowed-endpoints input if the agent needs it.`, name);
-        }
-        else {
-            denied = refusal('not-allowed', `Airlock blocked ${where}: the host is not in the allowlist. ` +
-                `Add ${port === 443 ? 'it' : httpsForm} to the allowed-endpoints input if the agent needs it.`, name);
-        }
-        const soft = this.soft(denied);
-        if (soft.allowed && target)
-            soft.connectTo = target;
-        return soft;
-    }
-    /**
-     * Where to dial `host:port`. A `connect-to` entry wins and is exempt from address checks
-     * (the workflow author chose it). Otherwise the name is resolved and refused if it has no
-     * address or if ANY address is not public (a name with one private answer could be
-     * rebound to it); the first address is returned so the caller dials exactly what was
-     * checked, never re-resolving. Hosts `check` always refuses are refused here too; the
-     * allowlist itself is `check`'s job.
-     */
-    async resolveTarget(host, port) {
-        const always = this.alwaysRefused(host, port);
-        if (always)
-            return {
-                allowed: false,
-                reason: always.reason ?? 'invalid-host',
-                message: always.message ?? ''
-            };
-        const ip = parseIpLiteral(host);
-        if (ip !== undefined) {
-            if (this.mode === 'block') {
-                return {
-                    allowed: false,
-                    reason: 'ip-literal',
-                    message: ipLiteralMessage(host, ip, port),
-                    address: ip
-                };
-            }
-            return { allowed: true, address: ip, port, connectTo: false };
-        }
-        const name = normalizeHost(host) ?? '';
-        const where = hostPort(name, port);
-        const target = this.connectTo.get(`${name}:${port}`);
-        if (target)
-            return { allowed: true, address: target.host, port: target.port, connectTo: true };
-        let answers;
-        try {
-            answers = await this.resolve(name);
-        }
-        catch (err) {
-            return {
-                allowed: false,
-                reason: 'resolve-failed',
-                message: `Airlock blocked ${where}: the name could not be resolved (${errorCode(err)}). ` +
-                    'Check the host name, or route it with the connect-to input.'
-            };
-        }
-        const addresses = [];
-        for (const answer of Array.isArray(answers) ? answers : []) {
-            const address = typeof answer === 'string' ? parseIpLiteral(answer) : undefined;
-            if (address === undefined) {
-                return {
-                    allowed: false,
-                    reason: 'resolve-failed',
-                    message: `Airlock blocked ${where}: the resolver returned something that is not an IP address. Check the runner's DNS setup.`
-                };
-            }
-            addresses.push(address);
-        }
-        const first = addresses[0];
-        if (first === undefined) {
-            return {
-                allowed: false,
-                reason: 'resolve-failed',
-                message: `Airlock blocked ${where}: the name has no addresses. ` +
-                    'Check the host name, or route it with the connect-to input.'
-            };
-        }
-        const classes = addresses.map((a) => ({ address: a, cls: classifyAddress(a) }));
-        const bad = classes.find((c) => c.cls === 'metadata') ?? classes.find((c) => c.cls !== 'public');
-        if (bad) {
-            return bad.cls === 'metadata'
-                ? {
-                    allowed: false,
-                    reason: 'metadata',
-                    message: `Airlock blocked ${where}: the name resolves to ${bad.address}, a cloud metadata address, which the sandbox may never reach.`,
-                    address: bad.address
-                }
-                : {
-                    allowed: false,
-                    reason: 'private-address',
-                    message: `Airlock blocked ${where}: the name resolves to ${bad.address}, ${CLASS_WORDS[bad.cls]}, which the sandbox may not reach. ` +
-                        'Route the name to it with the connect-to input if the agent needs this service.',
-                    address: bad.address
-                };
-        }
-        return { allowed: true, address: first, port, connectTo: false };
-    }
-    /**
-     * Refusals no mode lifts: bad ports, invalid hosts, localhost and metadata names, and IP
-     * literals of non-public addresses.
-     */
-    alwaysRefused(host, port) {
-        const raw = typeof host === 'string' ? host : '';
-        const invalid = (why) => refusal('invalid-host', `Airlock blocked ${quoteHost(raw)} (port ${String(port)}): it is not a valid host name (${why}). ` +
-            'Fix the host the agent requested; if a tool mangled it, check its proxy settings.');
-        // Printable ASCII only: NUL, CR/LF, spaces and non-ASCII never reach a parser below.
-        if (!/^[\x21-\x7e]+$/.test(raw))
-            return invalid('it is empty or has invisible or non-ASCII characters');
-        if (!isValidPort(port)) {
-            return refusal('port-not-allowed', `Airlock blocked ${quoteHost(raw)} (port ${String(port)}): ${String(port)} is not a valid TCP port.`);
-        }
-        const ip = parseIpLiteral(raw);
-        if (ip !== undefined) {
-            const cls = classifyAddress(ip);
-            const where = ipWhere(raw, ip, port);
-            if (cls === 'metadata') {
-                return refusal('metadata', `Airlock blocked ${where}: it is a cloud metadata address, which the sandbox may never reach.`, ip);
-            }
-            if (cls !== 'public') {
-                return refusal('ip-literal', `Airlock blocked ${where}: it is ${CLASS_WORDS[cls]} written as an IP literal, which the sandbox may never reach. ` +
-                    'Allow a host name in the allowed-endpoints input and route it to this address with the connect-to input if the agent needs it.', ip);
-            }
-            return undefined;
-        }
-        const name = normalizeHost(raw);
-        if (name === undefined) {
-            return invalid("a trailing dot, an empty or over-long label, a numeric last label, or a character other than letters, digits, '-', '_' and '.'");
-        }
-        if (isLocalhostName(name)) {
-            return refusal('localhost', `Airlock blocked ${hostPort(name, port)}: localhost is the runner itself, which the sandbox may never reach. ` +
-                'Allow a host name in the allowed-endpoints input and route it with the connect-to input if the agent needs a local service.', name);
-        }
-        if (isMetadataName(name)) {
-            return refusal('metadata', `Airlock blocked ${hostPort(name, port)}: it is a cloud metadata service, which the sandbox may never reach.`, name);
-        }
-        return undefined;
-    }
-    /** In audit mode a refusable-but-public request goes through, marked as audited. */
-    soft(decision) {
-        if (this.mode !== 'audit' || decision.allowed)
-            return decision;
-        return { ...decision, allowed: true, audited: true };
-    }
-}
-function matchesHost(p, name) {
-    // `*.x` needs at least one label before `.x`; the apex `x` never matches (design §3).
-    return p.wildcard ? name.endsWith(`.${p.host}`) : name === p.host;
-}
-/** Exact beats wildcard; among wildcards the longest suffix wins (the most specific entry). */
-function bestMatch(matches) {
-    const score = (p) => (p.wildcard ? p.host.length : Number.MAX_SAFE_INTEGER);
-    return matches.reduce((best, p) => (score(p) > score(best) ? p : best));
 }
 
 ;// CONCATENATED MODULE: ./src/grant/http.ts
@@ -83837,6 +83540,313 @@ function parseJson(body) {
 }
 function str(v) {
     return typeof v === 'string' ? v : '';
+}
+
+;// CONCATENATED MODULE: external "node:dns/promises"
+const external_node_dns_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns/promises");
+;// CONCATENATED MODULE: ./src/proxy/policy.ts
+/**
+ * Egress policy: which hosts the sandboxed agent may reach through the proxy, and which
+ * address the proxy dials for them. Pure logic; name resolution is injected.
+ *
+ * The proxy is the sandbox's only way out and the agent is assumed hostile (prompt
+ * injection), so every check fails closed: a host that is not a plain, valid DNS name or
+ * an IP literal is refused outright, and a name is dialled only at an address this module
+ * has checked.
+ */
+
+
+
+/**
+ * The name containers use for the proxy's own endpoints (the gcp grant's metadata server):
+ * a reserved `.internal` name that never resolves, so it can only mean this proxy.
+ */
+const AIRLOCK_ENDPOINT_HOST = 'airlock.internal';
+
+/**
+ * A host the policy refused as invalid, for a message: quoted, cut to 100 characters, and
+ * every character outside printable ASCII escaped, so the agent cannot inject lines, escape
+ * sequences or bidi tricks into logs and the job summary.
+ */
+function quoteHost(raw) {
+    const cut = raw.length > 100 ? raw.slice(0, 100) : raw;
+    const quoted = JSON.stringify(cut).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    return cut === raw ? quoted : `${quoted.slice(0, -1)}..."`;
+}
+/** `host:port`, bracketing an IPv6 address so the port stays readable. */
+function hostPort(host, port) {
+    return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+/** An IP literal as the agent wrote it, plus the address it means when that differs. */
+function ipWhere(raw, ip, port) {
+    const bare = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+    if (bare.toLowerCase() === ip)
+        return hostPort(ip, port);
+    const shown = bare.length <= 64 ? bare : quoteHost(bare);
+    return `${hostPort(shown, port)} (${ip})`;
+}
+function ipLiteralMessage(raw, ip, port) {
+    return (`Airlock blocked ${ipWhere(raw, ip, port)}: requests to IP addresses are not allowed, only to host names. ` +
+        'Allow a host name in the allowed-endpoints input and route it to this address with the connect-to input if the agent needs it.');
+}
+const CLASS_WORDS = {
+    public: 'a public address',
+    loopback: 'a loopback address',
+    'link-local': 'a link-local address',
+    private: 'a private address',
+    cgnat: 'a carrier-grade NAT address',
+    multicast: 'a multicast address',
+    metadata: 'a cloud metadata address',
+    unspecified: 'an unspecified address',
+    reserved: 'a reserved address'
+};
+function refusal(reason, message, host) {
+    return host === undefined
+        ? { allowed: false, reason, message }
+        : { allowed: false, reason, message, host };
+}
+/** The errno-style code of a resolver failure, printable and short. */
+function errorCode(err) {
+    const code = err?.code;
+    if (typeof code === 'string' && /^[A-Z0-9_]{1,32}$/.test(code))
+        return code;
+    return 'lookup failed';
+}
+async function defaultResolve(host) {
+    const answers = await lookup(host, { all: true, verbatim: true });
+    return answers.map((a) => a.address);
+}
+/**
+ * The egress policy of one run. Build it once with every allowlist entry (bad entries throw
+ * at construction, before anything starts); call {@link check} for every CONNECT and plain
+ * HTTP request, then {@link resolveTarget} for the address to dial.
+ */
+class EgressPolicy {
+    mode;
+    patterns = [];
+    connectTo;
+    resolve;
+    constructor(cfg) {
+        // Anything but an explicit 'audit' blocks: a typo must not open the sandbox.
+        this.mode = cfg.mode === 'audit' ? 'audit' : 'block';
+        this.patterns = cfg.allow.map(parseHostPattern);
+        this.connectTo = new Map();
+        for (const [key, target] of cfg.connectTo ?? [])
+            this.connectTo.set(key.toLowerCase(), target);
+        this.resolve = cfg.resolve ?? defaultResolve;
+    }
+    /** Grant more hosts (e.g. a provider's hosts). All patterns parse or none are added. */
+    addAllowed(patterns) {
+        const parsed = patterns.map(parseHostPattern);
+        this.patterns.push(...parsed);
+    }
+    /** The parsed allowlist, in the order entries were added. */
+    get allowlist() {
+        return this.patterns;
+    }
+    /**
+     * Name, port and scheme check, without DNS: used at CONNECT time (`https`) and for plain
+     * HTTP requests (`http`). Invalid hosts, localhost, metadata names and non-public IP
+     * literals are refused in every mode; in audit mode, anything else block mode would
+     * refuse is allowed with `audited: true` and the reason and message block mode gives.
+     */
+    check(host, port, scheme) {
+        const always = this.alwaysRefused(host, port);
+        if (always)
+            return always;
+        const ip = parseIpLiteral(host);
+        if (ip !== undefined) {
+            return this.soft(refusal('ip-literal', ipLiteralMessage(host, ip, port), ip));
+        }
+        // alwaysRefused() has established that the name normalises.
+        const name = normalizeHost(host) ?? '';
+        const plain = scheme === 'http';
+        const defaultPort = plain ? 80 : 443;
+        const wanted = plain ? 'http' : 'https';
+        const hostMatches = this.patterns.filter((p) => matchesHost(p, name));
+        const sameScheme = hostMatches.filter((p) => p.scheme === wanted);
+        const exact = sameScheme.filter((p) => (p.port ?? defaultPort) === port);
+        const target = this.connectTo.get(`${name}:${port}`);
+        const where = hostPort(name, port);
+        if (exact.length > 0) {
+            const decision = { allowed: true, host: name, pattern: bestMatch(exact).raw };
+            if (target)
+                decision.connectTo = target;
+            return decision;
+        }
+        const httpForm = `http://${name}${port === 80 ? '' : `:${port}`}`;
+        const httpsForm = port === 443 ? name : `${name}:${port}`;
+        let denied;
+        if (sameScheme.length > 0) {
+            const ports = [...new Set(sameScheme.map((p) => p.port ?? defaultPort))].sort((a, b) => a - b);
+            const portList = `port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}`;
+            denied = plain
+                ? refusal('port-not-allowed', `Airlock blocked plain HTTP to ${where}: the allowlist permits plain HTTP to this host only on ${portList}. ` +
+                    `Add ${httpForm} to the allowed-endpoints input if the agent needs that port.`, name)
+                : refusal('port-not-allowed', `Airlock blocked ${where}: the allowlist permits this host only on ${portList}. ` +
+                    `Add ${httpsForm} (host:port) to the allowed-endpoints input if the agent needs that port.`, name);
+        }
+        else if (hostMatches.length > 0) {
+            denied = plain
+                ? refusal('plain-http', `Airlock blocked plain HTTP to ${where}: the host is allowed only over HTTPS. ` +
+                    `Use https, or add ${httpForm} to the allowed-endpoints input if the agent needs plain HTTP.`, name)
+                : refusal('not-allowed', `Airlock blocked ${where}: the allowlist permits only plain HTTP to this host. ` +
+                    `Add ${httpsForm} to the allowed-endpoints input if the agent needs HTTPS.`, name);
+        }
+        else if (plain) {
+            denied = refusal('not-allowed', `Airlock blocked plain HTTP to ${where}: the host is not in the allowlist. ` +
+                `Add ${httpForm} to the allowed-endpoints input if the agent needs it.`, name);
+        }
+        else {
+            denied = refusal('not-allowed', `Airlock blocked ${where}: the host is not in the allowlist. ` +
+                `Add ${port === 443 ? 'it' : httpsForm} to the allowed-endpoints input if the agent needs it.`, name);
+        }
+        const soft = this.soft(denied);
+        if (soft.allowed && target)
+            soft.connectTo = target;
+        return soft;
+    }
+    /**
+     * Where to dial `host:port`. A `connect-to` entry wins and is exempt from address checks
+     * (the workflow author chose it). Otherwise the name is resolved and refused if it has no
+     * address or if ANY address is not public (a name with one private answer could be
+     * rebound to it); the first address is returned so the caller dials exactly what was
+     * checked, never re-resolving. Hosts `check` always refuses are refused here too; the
+     * allowlist itself is `check`'s job.
+     */
+    async resolveTarget(host, port) {
+        const always = this.alwaysRefused(host, port);
+        if (always)
+            return {
+                allowed: false,
+                reason: always.reason ?? 'invalid-host',
+                message: always.message ?? ''
+            };
+        const ip = parseIpLiteral(host);
+        if (ip !== undefined) {
+            if (this.mode === 'block') {
+                return {
+                    allowed: false,
+                    reason: 'ip-literal',
+                    message: ipLiteralMessage(host, ip, port),
+                    address: ip
+                };
+            }
+            return { allowed: true, address: ip, port, connectTo: false };
+        }
+        const name = normalizeHost(host) ?? '';
+        const where = hostPort(name, port);
+        const target = this.connectTo.get(`${name}:${port}`);
+        if (target)
+            return { allowed: true, address: target.host, port: target.port, connectTo: true };
+        let answers;
+        try {
+            answers = await this.resolve(name);
+        }
+        catch (err) {
+            return {
+                allowed: false,
+                reason: 'resolve-failed',
+                message: `Airlock blocked ${where}: the name could not be resolved (${errorCode(err)}). ` +
+                    'Check the host name, or route it with the connect-to input.'
+            };
+        }
+        const addresses = [];
+        for (const answer of Array.isArray(answers) ? answers : []) {
+            const address = typeof answer === 'string' ? parseIpLiteral(answer) : undefined;
+            if (address === undefined) {
+                return {
+                    allowed: false,
+                    reason: 'resolve-failed',
+                    message: `Airlock blocked ${where}: the resolver returned something that is not an IP address. Check the runner's DNS setup.`
+                };
+            }
+            addresses.push(address);
+        }
+        const first = addresses[0];
+        if (first === undefined) {
+            return {
+                allowed: false,
+                reason: 'resolve-failed',
+                message: `Airlock blocked ${where}: the name has no addresses. ` +
+                    'Check the host name, or route it with the connect-to input.'
+            };
+        }
+        const classes = addresses.map((a) => ({ address: a, cls: classifyAddress(a) }));
+        const bad = classes.find((c) => c.cls === 'metadata') ?? classes.find((c) => c.cls !== 'public');
+        if (bad) {
+            return bad.cls === 'metadata'
+                ? {
+                    allowed: false,
+                    reason: 'metadata',
+                    message: `Airlock blocked ${where}: the name resolves to ${bad.address}, a cloud metadata address, which the sandbox may never reach.`,
+                    address: bad.address
+                }
+                : {
+                    allowed: false,
+                    reason: 'private-address',
+                    message: `Airlock blocked ${where}: the name resolves to ${bad.address}, ${CLASS_WORDS[bad.cls]}, which the sandbox may not reach. ` +
+                        'Route the name to it with the connect-to input if the agent needs this service.',
+                    address: bad.address
+                };
+        }
+        return { allowed: true, address: first, port, connectTo: false };
+    }
+    /**
+     * Refusals no mode lifts: bad ports, invalid hosts, localhost and metadata names, and IP
+     * literals of non-public addresses.
+     */
+    alwaysRefused(host, port) {
+        const raw = typeof host === 'string' ? host : '';
+        const invalid = (why) => refusal('invalid-host', `Airlock blocked ${quoteHost(raw)} (port ${String(port)}): it is not a valid host name (${why}). ` +
+            'Fix the host the agent requested; if a tool mangled it, check its proxy settings.');
+        // Printable ASCII only: NUL, CR/LF, spaces and non-ASCII never reach a parser below.
+        if (!/^[\x21-\x7e]+$/.test(raw))
+            return invalid('it is empty or has invisible or non-ASCII characters');
+        if (!isValidPort(port)) {
+            return refusal('port-not-allowed', `Airlock blocked ${quoteHost(raw)} (port ${String(port)}): ${String(port)} is not a valid TCP port.`);
+        }
+        const ip = parseIpLiteral(raw);
+        if (ip !== undefined) {
+            const cls = classifyAddress(ip);
+            const where = ipWhere(raw, ip, port);
+            if (cls === 'metadata') {
+                return refusal('metadata', `Airlock blocked ${where}: it is a cloud metadata address, which the sandbox may never reach.`, ip);
+            }
+            if (cls !== 'public') {
+                return refusal('ip-literal', `Airlock blocked ${where}: it is ${CLASS_WORDS[cls]} written as an IP literal, which the sandbox may never reach. ` +
+                    'Allow a host name in the allowed-endpoints input and route it to this address with the connect-to input if the agent needs it.', ip);
+            }
+            return undefined;
+        }
+        const name = normalizeHost(raw);
+        if (name === undefined) {
+            return invalid("a trailing dot, an empty or over-long label, a numeric last label, or a character other than letters, digits, '-', '_' and '.'");
+        }
+        if (isLocalhostName(name)) {
+            return refusal('localhost', `Airlock blocked ${hostPort(name, port)}: localhost is the runner itself, which the sandbox may never reach. ` +
+                'Allow a host name in the allowed-endpoints input and route it with the connect-to input if the agent needs a local service.', name);
+        }
+        if (isMetadataName(name)) {
+            return refusal('metadata', `Airlock blocked ${hostPort(name, port)}: it is a cloud metadata service, which the sandbox may never reach.`, name);
+        }
+        return undefined;
+    }
+    /** In audit mode a refusable-but-public request goes through, marked as audited. */
+    soft(decision) {
+        if (this.mode !== 'audit' || decision.allowed)
+            return decision;
+        return { ...decision, allowed: true, audited: true };
+    }
+}
+function matchesHost(p, name) {
+    // `*.x` needs at least one label before `.x`; the apex `x` never matches (design §3).
+    return p.wildcard ? name.endsWith(`.${p.host}`) : name === p.host;
+}
+/** Exact beats wildcard; among wildcards the longest suffix wins (the most specific entry). */
+function bestMatch(matches) {
+    const score = (p) => (p.wildcard ? p.host.length : Number.MAX_SAFE_INTEGER);
+    return matches.reduce((best, p) => (score(p) > score(best) ? p : best));
 }
 
 ;// CONCATENATED MODULE: ./src/providers/gcp.ts
@@ -85450,7 +85460,7 @@ class CustomProvider extends BaseProvider {
             for (const host of e.hosts) {
                 // Injection is per host name; a scheme or port written in the entry (accepted there,
                 // as in allowed-endpoints) only narrows what the allowlist lets through.
-                const pattern = parseHostPattern(host);
+                const pattern = patterns_parseHostPattern(host);
                 p.setCredentialWithGrant(pattern.wildcard ? `*.${pattern.host}` : pattern.host, e.header, `${e.prefix}${e.value}`, `custom:${e.name}`, e.env ? customPlaceholder(e.name) : undefined);
             }
             // With a custom prefix (`Key `, `Token=`) only the whole header value is known as a

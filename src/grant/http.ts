@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
 import { Agent, fetch as undiciFetch } from 'undici'
-import { parseConnectTo } from '../proxy/policy.js'
+import { parseConnectTo } from '../proxy/patterns.js'
 import { AirlockError } from '../errors.js'
 
 /** How grant HTTP reaches the outside world (the same knobs the proxy's upstream honours). */

@@ -1,4 +1,4 @@
-import { parseHostPattern } from '../proxy/policy.js'
+import { parseHostPattern } from '../proxy/patterns.js'
 import {
   GrantError,
   type Credential,

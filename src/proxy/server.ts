@@ -17,7 +17,8 @@ import {
   type InjectionResult
 } from './inject.js'
 import { redactHeaders, type JsonlWriter, type NetworkEntry } from './log.js'
-import { AIRLOCK_ENDPOINT_HOST, normalizeHost, type Decision, type EgressPolicy } from './policy.js'
+import { normalizeHost } from './patterns.js'
+import { AIRLOCK_ENDPOINT_HOST, type Decision, type EgressPolicy } from './policy.js'
 import type { CertificateAuthority } from './tls.js'
 import { Upstream, UpstreamBlockedError } from './upstream.js'
 import { WsFrameScrubber } from './ws-scrub.js'
