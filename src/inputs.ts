@@ -14,7 +14,7 @@ import {
 } from './provider/index.js'
 import { parseConnectTo, parseHostPattern, PolicyError } from './proxy/patterns.js'
 import type { EgressMode } from './proxy/policy.js'
-import { resolvePromptFile } from './sandbox/prompt-file.js'
+import { resolvePromptFile } from './prompt-file.js'
 
 export type AgentName = 'claude' | 'codex' | 'gemini'
 export type WorkspaceAccess = 'read-write' | 'read-only'

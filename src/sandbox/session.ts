@@ -22,7 +22,7 @@ import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
 import { revertGitExec, snapshotGitExec } from './git-exec-guard.js'
 import { logSafe } from './log-fence.js'
-import { readPromptFile } from './prompt-file.js'
+import { readPromptFile } from '../prompt-file.js'
 import { scanWorkspace, secretNeedles, WorkspaceSecretError } from './workspace-scan.js'
 import { CONTAINER, sandboxEnv, writeStaging } from './staging.js'
 

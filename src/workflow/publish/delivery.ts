@@ -1,7 +1,38 @@
 /** Where a patch may be written: decided from the API, never the default or a protected branch. */
 import { GitHubApiError, encodePath, repoPath, type GitHubClient, type RepoRef } from '../github.js'
+import type { Delivery } from '../gate.js'
+import type { PatchPolicy } from '../patch.js'
 import { PublishError } from './comments.js'
-import type { PublishPatchInput } from './patch.js'
+
+/** What the publish job is handed for a patch (the inputs of `publishPatch`). */
+export interface PublishPatchInput {
+  patch: Buffer
+  policy: PatchPolicy
+  delivery: Exclude<Delivery, 'review' | ''>
+  /** Issue or pull request the request came from. */
+  number: number
+  isPr: boolean
+  /** Title of that issue or pull request. */
+  title: string
+  /** The commit the agent worked on: the patch's base and the new commit's parent. */
+  workSha: string
+  branch: string
+  baseBranch: string
+  /**
+   * Prefix of Airlock's own branches (default `airlock/`). Push delivery never writes under
+   * it, and pull-request delivery only writes `<prefix>issue-<n>` or `<prefix>pr-<n>`.
+   */
+  branchPrefix?: string
+  /** Who asked; credited with a Co-authored-by trailer. */
+  actor: string
+  actorId: number
+  /** The agent's final message, shown in the tracking comment. */
+  result?: string
+  runUrl?: string
+  trackingCommentId?: number
+  /** Host of the server, for noreply addresses (default github.com). */
+  serverHost?: string
+}
 
 /**
  * Why `name` is not a branch name Airlock will write to by name: anything `git

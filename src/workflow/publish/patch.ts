@@ -3,7 +3,6 @@
  */
 import { fenceFor } from '../markdown.js'
 import { filePath } from '../diff.js'
-import type { Delivery } from '../gate.js'
 import { repoPath, type GitHubClient, type RepoRef } from '../github.js'
 import {
   codeBlock,
@@ -14,40 +13,10 @@ import {
   safeText,
   safeTitle
 } from '../../markdown/safe.js'
-import { assertPatchAllowed, type PatchPolicy } from '../patch.js'
+import { assertPatchAllowed } from '../patch.js'
 import { MAX_AGENT_TEXT, MAX_COMMENT, mentionLogin, TRACKING_MARKER } from './comments.js'
 import { commitPatch, updateBranch } from './commit.js'
-import { planDelivery } from './delivery.js'
-
-/** Inputs of {@link publishPatch}. */
-export interface PublishPatchInput {
-  patch: Buffer
-  policy: PatchPolicy
-  delivery: Exclude<Delivery, 'review' | ''>
-  /** Issue or pull request the request came from. */
-  number: number
-  isPr: boolean
-  /** Title of that issue or pull request. */
-  title: string
-  /** The commit the agent worked on: the patch's base and the new commit's parent. */
-  workSha: string
-  branch: string
-  baseBranch: string
-  /**
-   * Prefix of Airlock's own branches (default `airlock/`). Push delivery never writes under
-   * it, and pull-request delivery only writes `<prefix>issue-<n>` or `<prefix>pr-<n>`.
-   */
-  branchPrefix?: string
-  /** Who asked; credited with a Co-authored-by trailer. */
-  actor: string
-  actorId: number
-  /** The agent's final message, shown in the tracking comment. */
-  result?: string
-  runUrl?: string
-  trackingCommentId?: number
-  /** Host of the server, for noreply addresses (default github.com). */
-  serverHost?: string
-}
+import { planDelivery, type PublishPatchInput } from './delivery.js'
 
 /** What {@link publishPatch} did. */
 export interface PublishedPatch {

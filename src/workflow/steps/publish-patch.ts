@@ -4,12 +4,8 @@ import { readContext, runUrl } from '../context.js'
 import type { Delivery } from '../gate.js'
 import { parsePatternList } from '../patch.js'
 import { createComment, updateComment } from '../publish/comments.js'
-import {
-  finishedBody,
-  publishPatch,
-  type PublishedPatch,
-  type PublishPatchInput
-} from '../publish/patch.js'
+import type { PublishPatchInput } from '../publish/delivery.js'
+import { finishedBody, publishPatch, type PublishedPatch } from '../publish/patch.js'
 import { readAgentFile } from '../workspace.js'
 import {
   boolInput,

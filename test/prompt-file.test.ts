@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readInputs } from '../../src/inputs.js'
-import { registerAll } from '../../src/providers/index.js'
-import { readPromptFile, resolvePromptFile } from '../../src/sandbox/prompt-file.js'
+import { readInputs } from '../src/inputs.js'
+import { registerAll } from '../src/providers/index.js'
+import { readPromptFile, resolvePromptFile } from '../src/prompt-file.js'
 
 registerAll()
 

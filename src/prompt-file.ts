@@ -8,7 +8,7 @@ import {
   statSync
 } from 'node:fs'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
-import { InputError } from '../errors.js'
+import { InputError } from './errors.js'
 
 /** The largest prompt file read (a prompt, not a data set). */
 export const PROMPT_FILE_MAX_BYTES = 1024 * 1024
