@@ -4,7 +4,6 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
 import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream'
 import tls from 'node:tls'
-import zlib from 'node:zlib'
 import type { EndpointHandler, EndpointRouter, RequestSigner } from '../provider/index.js'
 import type { AuditLog } from './audit.js'
 import {
@@ -17,12 +16,26 @@ import {
   type InjectionResult
 } from './inject.js'
 import { redactHeaders, type JsonlWriter, type NetworkEntry } from './log.js'
-import { normalizeHost } from './patterns.js'
 import { AIRLOCK_ENDPOINT_HOST, type Decision, type EgressPolicy } from './policy.js'
 import type { CertificateAuthority } from './tls.js'
 import { Upstream, UpstreamBlockedError } from './upstream.js'
 import { WsFrameScrubber } from './ws-scrub.js'
-import { AirlockError } from '../errors.js'
+import { bodyCodings, decoder, decodeSync } from './codings.js'
+import {
+  errorCode,
+  hasBody,
+  hostHeaderFor,
+  isBufferable,
+  isHostForm,
+  isWebSocketUpgrade,
+  parseAbsolute,
+  parseAuthority,
+  rawAuthority,
+  readAll,
+  responseHasBody,
+  responseHeaders,
+  stripHopByHop
+} from './http-forms.js'
 
 /** Accept-queue length asked of the kernel (Linux caps it at net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096
@@ -60,22 +73,8 @@ export interface ProxyOptions {
   log?: (line: string) => void
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy's own, never forwarded. */
 /** Responses up to this size with a Content-Length are scrubbed whole and sent in one write. */
 const SMALL_BODY_BYTES = 64 * 1024
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings'
-])
 
 interface Tunnel {
   id: number
@@ -1122,182 +1121,4 @@ export class AirlockProxy implements EndpointRouter {
       )
     }
   }
-}
-
-/**
- * `host:port` (or `[v6]:port`); the default port applies when none is given. `host` is
- * normalised (lower case, canonical IP); `raw` is the host as written, without brackets.
- */
-export function parseAuthority(
-  value: string,
-  defaultPort?: number
-): { host: string; port: number; raw: string } | undefined {
-  const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value.trim())
-  if (!m) return undefined
-  const port = m[2] !== undefined ? Number(m[2]) : defaultPort
-  if (port === undefined || port < 1 || port > 65535) return undefined
-  const raw = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!
-  const host = net.isIP(raw) ? raw.toLowerCase() : normalizeHost(raw)
-  return host ? { host, port, raw } : undefined
-}
-
-function parseAbsolute(
-  value: string
-): { scheme: string; host: string; port: number; path: string } | undefined {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    return undefined
-  }
-  if (url.username || url.password) return undefined
-  const scheme = url.protocol.slice(0, -1)
-  if (scheme !== 'http' && scheme !== 'https') return undefined
-  const authority = parseAuthority(url.host, scheme === 'https' ? 443 : 80)
-  if (!authority) return undefined
-  return {
-    scheme,
-    host: authority.host,
-    port: authority.port,
-    path: `${url.pathname}${url.search}`
-  }
-}
-
-function stripHopByHop(headers: Headers): Headers {
-  const named = String(headers.connection ?? '')
-    .split(',')
-    .map((h) => h.trim().toLowerCase())
-  const out: Headers = {}
-  for (const [k, v] of Object.entries(headers)) {
-    const lower = k.toLowerCase()
-    if (!HOP_BY_HOP.has(lower) && !named.includes(lower) && v !== undefined) out[lower] = v
-  }
-  return out
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  return (
-    req.headers['transfer-encoding'] !== undefined ||
-    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
-  )
-}
-
-/** Whether a response to method with status carries content (RFC 9112 §6.3). */
-function responseHasBody(method: string, status: number): boolean {
-  return method !== 'HEAD' && status !== 204 && status !== 304 && status >= 200
-}
-
-function isBufferable(headers: Headers): boolean {
-  const type = String(headers['content-type'] ?? '')
-  const length = Number(headers['content-length'] ?? NaN)
-  return !type.includes('event-stream') && Number.isFinite(length) && length <= 1024 * 1024
-}
-
-async function readAll(stream: Readable, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > max) throw new Error(`body larger than ${max} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
-
-function errorCode(err: unknown): string {
-  const e = err as { code?: string; message?: string }
-  return e.code ?? e.message ?? String(err)
-}
-
-/** The upstream used a content or transfer coding the scrubber cannot see through. */
-class UpstreamEncodingError extends AirlockError {
-  constructor(encoding: string) {
-    super('AIRLOCK_UNSUPPORTED_ENCODING', `unsupported coding "${encoding}"`)
-  }
-}
-
-/** Codings the proxy can undo, by name; a body in any other coding is refused. */
-const DECODERS: Record<string, () => Transform> = {
-  gzip: () => zlib.createGunzip(),
-  'x-gzip': () => zlib.createGunzip(),
-  deflate: () => zlib.createInflate(),
-  br: () => zlib.createBrotliDecompress()
-}
-
-function codingList(value: string | string[] | undefined): string[] {
-  if (value === undefined) return []
-  return (Array.isArray(value) ? value.join(',') : value)
-    .split(',')
-    .map((c) => c.trim().toLowerCase())
-    .filter((c) => c !== '' && c !== 'identity')
-}
-
-/**
- * The codings to undo, in order, before a body is plain bytes the scrubber can read: the
- * transfer codings (the parser has already removed a final `chunked`) and then the content
- * codings, each list last-applied first (RFC 9112 §6.1, RFC 9110 §8.4). Throws for a
- * coding the proxy cannot undo (`zstd`, `compress`, a `chunked` that is not last): passing
- * it would pass whatever it hides.
- */
-function bodyCodings(headers: Headers): string[] {
-  const transfer = codingList(headers['transfer-encoding'])
-  if (transfer.at(-1) === 'chunked') transfer.pop()
-  const codings = [...codingList(headers['content-encoding']), ...transfer].reverse()
-  for (const c of codings) if (!Object.hasOwn(DECODERS, c)) throw new UpstreamEncodingError(c)
-  return codings
-}
-
-function decoder(coding: string): Transform {
-  return DECODERS[coding]!()
-}
-
-function decodeSync(coding: string, body: Buffer): Buffer {
-  if (coding === 'gzip' || coding === 'x-gzip') return zlib.gunzipSync(body)
-  if (coding === 'deflate') return zlib.inflateSync(body)
-  if (coding === 'br') return zlib.brotliDecompressSync(body)
-  throw new UpstreamEncodingError(coding)
-}
-
-/**
- * The headers of an upstream answer as they go to the client: hop-by-hop ones dropped,
- * secrets replaced in every value (repeated headers arrive as arrays: each one), and a
- * header whose name holds a secret dropped.
- */
-function responseHeaders(headers: Headers, secrets: ReadonlyArray<[string, string]>): Headers {
-  const out = stripHopByHop(headers)
-  if (secrets.length === 0) return out
-  for (const [k, v] of Object.entries(out)) {
-    if (nameHoldsSecret(k, secrets)) delete out[k]
-    else if (typeof v === 'string') out[k] = scrubText(v, secrets)
-    else if (Array.isArray(v)) out[k] = v.map((x) => scrubText(x, secrets))
-  }
-  return out
-}
-
-/** Whether an `Upgrade` header asks for (or names) exactly WebSocket. */
-function isWebSocketUpgrade(value: string | string[] | undefined): boolean {
-  return typeof value === 'string' && value.trim().toLowerCase() === 'websocket'
-}
-
-/** The Host a request to host:port carries upstream: the checked name, never the client's text. */
-function hostHeaderFor(host: string, port: number, defaultPort: number): string {
-  const name = host.includes(':') ? `[${host}]` : host
-  return port === defaultPort ? name : `${name}:${port}`
-}
-
-/**
- * Whether value is exactly a form of host:port: the name case-insensitively (an IPv6
- * address in brackets), with `:port` in canonical decimal, or bare when `bare` allows.
- * Forms that only normalise to the name (`name.`, `[name]`, `:0443`, `%2e`, userinfo,
- * another spelling of an IP) are not.
- */
-function isHostForm(value: string, host: string, port: number, bare: boolean): boolean {
-  const v = value.toLowerCase()
-  const name = host.includes(':') ? `[${host}]` : host
-  return (bare && v === name) || v === `${name}:${port}`
-}
-
-/** The authority of an absolute URL exactly as written (`https://<this>/path`). */
-function rawAuthority(url: string): string | undefined {
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(url)?.[1]
 }
