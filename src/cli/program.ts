@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander'
 import { errorMessage } from '../errors.js'
 import { grantAll, makeGrantContext } from '../grant/index.js'
 import { readGrantSettings, splitList } from '../inputs.js'
-import { registry } from '../provider/index.js'
+import { credentialToJSON, registry } from '../provider/index.js'
 import { registerAll } from '../providers/index.js'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { newProxyToken, startDaemon } from '../daemon/daemon.js'
@@ -13,6 +13,7 @@ import { parseConnectTo, parseHostPattern } from '../proxy/patterns.js'
 import { envInput } from './env-inputs.js'
 import { registerDemoCommand } from './demo.js'
 import { registerRunCommand } from './run-command.js'
+import { VERSION } from '../version.js'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     .description(
       'Run AI coding agents in a container whose only way out is a credential-injecting proxy.'
     )
+    .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
 
   program
@@ -99,12 +101,7 @@ export function buildProgram(): Command {
             auditLog: join(dir, 'audit.jsonl'),
             grants: granted.map((g) => ({
               provider: g.provider,
-              credential: {
-                provider: g.credential.provider,
-                token: g.credential.token,
-                created_at: g.credential.createdAt.toISOString(),
-                ...(g.credential.metadata ? { metadata: g.credential.metadata } : {})
-              }
+              credential: credentialToJSON(g.credential)
             }))
           },
           (line) => process.stderr.write(`airlock: ${line}\n`)
