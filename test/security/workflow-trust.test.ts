@@ -12,7 +12,6 @@
  * agent's workspace; 46 patches built to cross the artifact boundary; 47 the artifact beside
  * the patch.
  */
-import { execFileSync } from 'node:child_process'
 import {
   existsSync,
   mkdirSync,
@@ -31,7 +30,14 @@ import { run as gate } from '../../src/workflow/steps/gate.js'
 import { run as prepare } from '../../src/workflow/steps/prepare.js'
 import { run as publishPatch } from '../../src/workflow/steps/publish-patch.js'
 import { blobSha, startFakeGitHub, type FakeGitHub, type FakePull } from '../support/fake-github.js'
-import { EVENTS_DIR, loadEvent } from '../workflow/fixtures.js'
+import {
+  artifactIn,
+  checkoutIn,
+  EVENTS_DIR,
+  gitIn,
+  loadEvent,
+  patchIn
+} from '../workflow/fixtures.js'
 import { runStep, type StepResult } from '../workflow/step-harness.js'
 import { writeSuiteResults, type AttackResult } from './support/results.js'
 
@@ -87,38 +93,14 @@ function env(event: string, extra: Record<string, string> = {}): Record<string, 
   }
 }
 
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd }).toString()
+const git = gitIn
 
-function checkout(files: Record<string, string>): string {
-  const ws = join(dir, `ws-${Math.random().toString(36).slice(2)}`)
-  mkdirSync(ws)
-  for (const [p, c] of Object.entries(files)) {
-    mkdirSync(join(ws, p, '..'), { recursive: true })
-    writeFileSync(join(ws, p), c)
-  }
-  git(ws, 'init', '-q')
-  git(ws, 'add', '-A')
-  git(ws, 'commit', '-qm', 'base')
-  return ws
-}
+const checkout = (files: Record<string, string>): string => checkoutIn(dir, files)
 
-/** The patch real git makes for `edit` applied to `files`. */
-function patchFor(files: Record<string, string>, edit: (ws: string) => void): Buffer {
-  const ws = checkout(files)
-  edit(ws)
-  git(ws, 'add', '-A')
-  return execFileSync('git', ['diff', '--cached', '--binary', '--full-index', 'HEAD'], {
-    cwd: ws
-  })
-}
+const patchFor = (files: Record<string, string>, edit: (ws: string) => void): Buffer =>
+  patchIn(dir, files, edit)
 
-function artifact(files: Record<string, string | Buffer>): string {
-  const out = join(dir, `artifact-${Math.random().toString(36).slice(2)}`)
-  mkdirSync(out)
-  for (const [n, c] of Object.entries(files)) writeFileSync(join(out, n), c)
-  return out
-}
+const artifact = (files: Record<string, string | Buffer>): string => artifactIn(dir, files)
 
 const BASE_FILES = {
   'README.md': '# Widgets\n\nThe widgts are great.\n',

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { WorkflowContext } from '../../src/workflow/context.js'
 
@@ -33,3 +34,44 @@ export function contextFor(
 export const BASE_SHA = '1111111111111111111111111111111111111111'
 export const HEAD_FORK = '2222222222222222222222222222222222222222'
 export const HEAD_SAME = '3333333333333333333333333333333333333333'
+
+/** git with a throw-away identity, in cwd. */
+export const gitIn = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd }).toString()
+
+/** A checkout under parent holding `files`, committed, as actions/checkout would leave it. */
+export function checkoutIn(parent: string, files: Record<string, string>): string {
+  const ws = join(parent, `ws-${Math.random().toString(36).slice(2)}`)
+  mkdirSync(ws)
+  for (const [p, c] of Object.entries(files)) {
+    mkdirSync(join(ws, p, '..'), { recursive: true })
+    writeFileSync(join(ws, p), c)
+  }
+  gitIn(ws, 'init', '-q')
+  gitIn(ws, 'add', '-A')
+  gitIn(ws, 'commit', '-qm', 'base')
+  return ws
+}
+
+/** The patch real git makes for `edit` applied to `files` (renames detected unless told not). */
+export function patchIn(
+  parent: string,
+  files: Record<string, string>,
+  edit: (ws: string) => void,
+  opts: { renames?: boolean } = {}
+): Buffer {
+  const ws = checkoutIn(parent, files)
+  edit(ws)
+  gitIn(ws, 'add', '-A')
+  const args = ['diff', '--cached', '--binary', '--full-index']
+  if (opts.renames === false) args.push('--no-renames')
+  return execFileSync('git', [...args, 'HEAD'], { cwd: ws })
+}
+
+/** An artifact directory under parent, as the agent job uploads it. */
+export function artifactIn(parent: string, files: Record<string, string | Buffer>): string {
+  const out = join(parent, `artifact-${Math.random().toString(36).slice(2)}`)
+  mkdirSync(out)
+  for (const [n, c] of Object.entries(files)) writeFileSync(join(out, n), c)
+  return out
+}

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,7 +8,15 @@ import { run as prepare } from '../../src/workflow/steps/prepare.js'
 import { run as publishPatch } from '../../src/workflow/steps/publish-patch.js'
 import { run as publishReview } from '../../src/workflow/steps/publish-review.js'
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js'
-import { BASE_SHA, EVENTS_DIR, HEAD_FORK, HEAD_SAME } from './fixtures.js'
+import {
+  artifactIn,
+  BASE_SHA,
+  checkoutIn,
+  EVENTS_DIR,
+  HEAD_FORK,
+  HEAD_SAME,
+  patchIn
+} from './fixtures.js'
 import { runStep } from './step-harness.js'
 
 /**
@@ -48,43 +55,12 @@ function env(event: string, extra: Record<string, string> = {}): Record<string, 
   }
 }
 
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd }).toString()
+const checkout = (files: Record<string, string>): string => checkoutIn(dir, files)
 
-/** A checkout holding `files`, committed, as actions/checkout would leave it. */
-function checkout(files: Record<string, string>): string {
-  const ws = join(dir, `ws-${Math.random().toString(36).slice(2)}`)
-  mkdirSync(ws)
-  for (const [p, c] of Object.entries(files)) {
-    mkdirSync(join(ws, p, '..'), { recursive: true })
-    writeFileSync(join(ws, p), c)
-  }
-  git(ws, 'init', '-q')
-  git(ws, 'add', '-A')
-  git(ws, 'commit', '-qm', 'base')
-  return ws
-}
+const patchFor = (files: Record<string, string>, edit: (ws: string) => void): Buffer =>
+  patchIn(dir, files, edit, { renames: false })
 
-/** The patch git makes for `edit` applied to `files`, as the collect step would. */
-function patchFor(files: Record<string, string>, edit: (ws: string) => void): Buffer {
-  const ws = checkout(files)
-  edit(ws)
-  git(ws, 'add', '-A')
-  return execFileSync(
-    'git',
-    ['diff', '--cached', '--binary', '--full-index', '--no-renames', 'HEAD'],
-    {
-      cwd: ws
-    }
-  )
-}
-
-function artifact(files: Record<string, string | Buffer>): string {
-  const out = join(dir, `artifact-${Math.random().toString(36).slice(2)}`)
-  mkdirSync(out)
-  for (const [n, c] of Object.entries(files)) writeFileSync(join(out, n), c)
-  return out
-}
+const artifact = (files: Record<string, string | Buffer>): string => artifactIn(dir, files)
 
 const FORK_DIFF = `diff --git a/src/parse.js b/src/parse.js
 index 1111111..2222222 100644
