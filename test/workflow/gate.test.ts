@@ -1,15 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   botAllowed,
-  evaluateGate,
-  eventText,
   getPermission,
   hasTrigger,
   isBot,
   isForkPull,
   permissionAllows,
   type GateOptions
-} from '../../src/workflow/gate.js'
+} from '../../src/workflow/gate/checks.js'
+import { evaluateGate } from '../../src/workflow/gate/decide.js'
+import { eventText } from '../../src/workflow/gate/respond.js'
 import { GitHubClient } from '../../src/workflow/github.js'
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js'
 import { BASE_SHA, contextFor, HEAD_FORK, HEAD_SAME } from './fixtures.js'

@@ -67393,7 +67393,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _workflow_steps_gate_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2603);
+/* harmony import */ var _workflow_steps_gate_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6187);
 
 await (0,_workflow_steps_gate_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -67402,7 +67402,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2603:
+/***/ 6187:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -89284,12 +89284,16 @@ function fenceFor(text) {
     return '`'.repeat(Math.max(3, longest + 1));
 }
 
-;// CONCATENATED MODULE: ./src/workflow/gate.ts
+;// CONCATENATED MODULE: ./src/workflow/gate/checks.ts
+/**
+ * What the gate checks and the shapes it decides with: options, the decision, the trigger
+ * in prose, bots, permissions, pull request facts.
+ */
 
 
 
 
-const GATE_DEFAULTS = {
+const checks_GATE_DEFAULTS = {
     mode: 'respond',
     trigger: '@airlock',
     allowedBots: [],
@@ -89449,71 +89453,19 @@ async function checkUsers(client, repo, users, opts) {
     }
     return undefined;
 }
-/**
- * Decides whether this event may start an agent run, and on what. The rules, in order:
- * the event and action must be a trigger; an edited comment follows the `edited` policy; the
- * trigger phrase must appear in prose (or the configured label was added); every user who
- * wrote or changed the triggering text must have write access (bots only when listed); a
- * closed pull request is left alone. The payload is the snapshot GitHub took at the event,
- * so the text judged here is exactly the text the agent later receives.
- */
-async function evaluateGate(client, ctx, options = {}) {
-    const opts = { ...GATE_DEFAULTS, ...options };
-    if (!opts.trigger.trim() && !opts.label.trim() && opts.mode === 'respond')
-        throw new GateConfigError('respond needs a trigger phrase or a label');
-    return opts.mode === 'review' ? reviewGate(client, ctx, opts) : respondGate(client, ctx, opts);
+/** Parses a list input (comma or newline separated). */
+function parseList(raw) {
+    return raw
+        .split(/[\n,]/)
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
-async function reviewGate(client, ctx, opts) {
-    const e = ctx.event;
-    const action = context_str(e.action) ?? '';
-    if (ctx.eventName !== 'pull_request' && ctx.eventName !== 'pull_request_target')
-        return skip(`review runs on pull_request or pull_request_target events, not ${ctx.eventName}`);
-    const pr = pullInfo(e.pull_request);
-    if (!pr)
-        return skip('the event has no pull request');
-    const sender = user(e.sender);
-    const base = {
-        number: pr.number,
-        isPr: true,
-        isFork: isForkPull(pr, ctx.repo),
-        actor: sender?.login ?? '',
-        actorId: sender?.id ?? 0,
-        title: pr.title
-    };
-    const triggers = ['opened', 'synchronize', 'reopened', 'ready_for_review'];
-    if (action === 'labeled') {
-        const label = context_str(context_obj(e.label)?.name) ?? '';
-        if (!opts.label || label.toLowerCase() !== opts.label.toLowerCase())
-            return skip(`label "${label}" is not the review label`, base);
-    }
-    else if (!triggers.includes(action)) {
-        return skip(`pull_request action "${action}" does not start a review`, base);
-    }
-    if (pr.state !== 'open')
-        return skip('the pull request is not open', base);
-    if (pr.draft && !opts.reviewDrafts)
-        return skip('the pull request is a draft', base);
-    if (base.isFork && ctx.eventName === 'pull_request')
-        return skip('pull requests from forks get no secrets on pull_request; trigger the review with pull_request_target (this workflow never runs PR code on the runner)', base);
-    if (opts.requiredPermission === 'write') {
-        if (!sender)
-            return skip('the event has no sender', base);
-        const refused = await checkUsers(client, ctx.repo, [sender], opts);
-        if (refused)
-            return skip(`${refused}${opts.label ? ` (a maintainer can add the "${opts.label}" label to review it)` : ''}`, base);
-    }
-    return {
-        ...skip('', base),
-        run: true,
-        reason: `review pull request #${pr.number} at ${pr.headSha.slice(0, 12)}`,
-        workSha: pr.headSha,
-        headSha: pr.headSha,
-        baseSha: pr.baseSha,
-        delivery: 'review',
-        baseBranch: pr.baseRef,
-        request: pr.body
-    };
-}
+
+;// CONCATENATED MODULE: ./src/workflow/gate/respond.ts
+/** The respond gate: whether a comment, issue or label event is a request to act on. */
+
+
+
 function respondTrigger(ctx, opts, anyLabel = false) {
     const e = ctx.event;
     const action = context_str(e.action) ?? '';
@@ -89697,13 +89649,6 @@ async function respondGate(client, ctx, opts) {
         baseBranch: pr.headRef
     };
 }
-/** Parses a list input (comma or newline separated). */
-function parseList(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((s) => s.trim())
-        .filter(Boolean);
-}
 /**
  * The request and its context, read from the event payload (the same immutable snapshot the
  * gate judged, so an edit after the gate passed cannot change what the agent is asked).
@@ -89722,6 +89667,85 @@ function eventText(ctx) {
         ? `Resolve ${what} #${t.number} as its title and description below ask.`
         : t.text;
     return { request, title, body, byLabel: t.byLabel };
+}
+
+;// CONCATENATED MODULE: ./src/workflow/gate/review.ts
+/** The review gate: whether a pull request event gets a review run. */
+
+
+
+async function reviewGate(client, ctx, opts) {
+    const e = ctx.event;
+    const action = context_str(e.action) ?? '';
+    if (ctx.eventName !== 'pull_request' && ctx.eventName !== 'pull_request_target')
+        return skip(`review runs on pull_request or pull_request_target events, not ${ctx.eventName}`);
+    const pr = pullInfo(e.pull_request);
+    if (!pr)
+        return skip('the event has no pull request');
+    const sender = user(e.sender);
+    const base = {
+        number: pr.number,
+        isPr: true,
+        isFork: isForkPull(pr, ctx.repo),
+        actor: sender?.login ?? '',
+        actorId: sender?.id ?? 0,
+        title: pr.title
+    };
+    const triggers = ['opened', 'synchronize', 'reopened', 'ready_for_review'];
+    if (action === 'labeled') {
+        const label = context_str(context_obj(e.label)?.name) ?? '';
+        if (!opts.label || label.toLowerCase() !== opts.label.toLowerCase())
+            return skip(`label "${label}" is not the review label`, base);
+    }
+    else if (!triggers.includes(action)) {
+        return skip(`pull_request action "${action}" does not start a review`, base);
+    }
+    if (pr.state !== 'open')
+        return skip('the pull request is not open', base);
+    if (pr.draft && !opts.reviewDrafts)
+        return skip('the pull request is a draft', base);
+    if (base.isFork && ctx.eventName === 'pull_request')
+        return skip('pull requests from forks get no secrets on pull_request; trigger the review with pull_request_target (this workflow never runs PR code on the runner)', base);
+    if (opts.requiredPermission === 'write') {
+        if (!sender)
+            return skip('the event has no sender', base);
+        const refused = await checkUsers(client, ctx.repo, [sender], opts);
+        if (refused)
+            return skip(`${refused}${opts.label ? ` (a maintainer can add the "${opts.label}" label to review it)` : ''}`, base);
+    }
+    return {
+        ...skip('', base),
+        run: true,
+        reason: `review pull request #${pr.number} at ${pr.headSha.slice(0, 12)}`,
+        workSha: pr.headSha,
+        headSha: pr.headSha,
+        baseSha: pr.baseSha,
+        delivery: 'review',
+        baseBranch: pr.baseRef,
+        request: pr.body
+    };
+}
+
+;// CONCATENATED MODULE: ./src/workflow/gate/decide.ts
+/** The gate's entry: validates the options and hands the event to the review or respond gate. */
+
+
+
+
+
+/**
+ * Decides whether this event may start an agent run, and on what. The rules, in order:
+ * the event and action must be a trigger; an edited comment follows the `edited` policy; the
+ * trigger phrase must appear in prose (or the configured label was added); every user who
+ * wrote or changed the triggering text must have write access (bots only when listed); a
+ * closed pull request is left alone. The payload is the snapshot GitHub took at the event,
+ * so the text judged here is exactly the text the agent later receives.
+ */
+async function evaluateGate(client, ctx, options = {}) {
+    const opts = { ...checks_GATE_DEFAULTS, ...options };
+    if (!opts.trigger.trim() && !opts.label.trim() && opts.mode === 'respond')
+        throw new GateConfigError('respond needs a trigger phrase or a label');
+    return opts.mode === 'review' ? reviewGate(client, ctx, opts) : respondGate(client, ctx, opts);
 }
 
 ;// CONCATENATED MODULE: ./src/workflow/publish/comments.ts
@@ -89905,6 +89929,7 @@ function io_warning(message) {
 }
 
 ;// CONCATENATED MODULE: ./src/workflow/steps/gate.ts
+
 
 
 

@@ -67393,7 +67393,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _workflow_steps_prepare_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7396);
+/* harmony import */ var _workflow_steps_prepare_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7553);
 
 await (0,_workflow_steps_prepare_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -67402,7 +67402,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7396:
+/***/ 7553:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -71194,7 +71194,11 @@ function fenceFor(text) {
     return '`'.repeat(Math.max(3, longest + 1));
 }
 
-;// CONCATENATED MODULE: ./src/workflow/gate.ts
+;// CONCATENATED MODULE: ./src/workflow/gate/checks.ts
+/**
+ * What the gate checks and the shapes it decides with: options, the decision, the trigger
+ * in prose, bots, permissions, pull request facts.
+ */
 
 
 
@@ -71222,7 +71226,7 @@ const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * {@link proseOnly}: not inside code, quotes, including their lazy continuation lines, HTML,
  * links or image text), and not as part of a longer name (`@airlock-bot`, `me@airlock.dev`).
  */
-function hasTrigger(body, trigger) {
+function checks_hasTrigger(body, trigger) {
     if (!body || !trigger.trim())
         return false;
     const t = trigger.trim();
@@ -71272,7 +71276,7 @@ async function getPermission(client, repo, login) {
         return res.permission;
     return 'none';
 }
-function user(v) {
+function checks_user(v) {
     const o = context_obj(v);
     const login = context_str(o?.login);
     if (!o || !login)
@@ -71280,7 +71284,7 @@ function user(v) {
     return { login, id: num(o.id) ?? 0, type: context_str(o.type) };
 }
 /** Reads the pull request fields from an API answer or an event payload. */
-function pullInfo(v) {
+function checks_pullInfo(v) {
     const p = context_obj(v);
     const head = context_obj(p?.head);
     const base = context_obj(p?.base);
@@ -71297,7 +71301,7 @@ function pullInfo(v) {
         headRepo: context_str(context_obj(head.repo)?.full_name) ?? null,
         baseSha: context_str(base.sha) ?? '',
         baseRef: context_str(base.ref) ?? '',
-        author: user(p.user)
+        author: checks_user(p.user)
     };
 }
 /**
@@ -71305,10 +71309,10 @@ function pullInfo(v) {
  * any more (a deleted fork). Its author then cannot be trusted with this repository's
  * secrets, and nothing can be pushed to its branch with this repository's token.
  */
-function isForkPull(pr, repo) {
+function checks_isForkPull(pr, repo) {
     return pr.headRepo?.toLowerCase() !== `${repo.owner}/${repo.repo}`.toLowerCase();
 }
-function skip(reason, partial = {}) {
+function checks_skip(reason, partial = {}) {
     return {
         run: false,
         reason,
@@ -71330,7 +71334,7 @@ function skip(reason, partial = {}) {
         ...partial
     };
 }
-async function refSha(client, repo, branch) {
+async function checks_refSha(client, repo, branch) {
     try {
         const r = await client.request('GET', repoPath(repo, 'git', 'ref', `heads/${encodePath(branch)}`));
         return r.object?.sha;
@@ -71342,7 +71346,7 @@ async function refSha(client, repo, branch) {
     }
 }
 /** Checks every user who shaped the request; the first refusal is the reason. */
-async function checkUsers(client, repo, users, opts) {
+async function checks_checkUsers(client, repo, users, opts) {
     const seen = new Set();
     for (const u of users) {
         if (seen.has(u.login.toLowerCase()))
@@ -71359,71 +71363,19 @@ async function checkUsers(client, repo, users, opts) {
     }
     return undefined;
 }
-/**
- * Decides whether this event may start an agent run, and on what. The rules, in order:
- * the event and action must be a trigger; an edited comment follows the `edited` policy; the
- * trigger phrase must appear in prose (or the configured label was added); every user who
- * wrote or changed the triggering text must have write access (bots only when listed); a
- * closed pull request is left alone. The payload is the snapshot GitHub took at the event,
- * so the text judged here is exactly the text the agent later receives.
- */
-async function evaluateGate(client, ctx, options = {}) {
-    const opts = { ...GATE_DEFAULTS, ...options };
-    if (!opts.trigger.trim() && !opts.label.trim() && opts.mode === 'respond')
-        throw new GateConfigError('respond needs a trigger phrase or a label');
-    return opts.mode === 'review' ? reviewGate(client, ctx, opts) : respondGate(client, ctx, opts);
+/** Parses a list input (comma or newline separated). */
+function parseList(raw) {
+    return raw
+        .split(/[\n,]/)
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
-async function reviewGate(client, ctx, opts) {
-    const e = ctx.event;
-    const action = str(e.action) ?? '';
-    if (ctx.eventName !== 'pull_request' && ctx.eventName !== 'pull_request_target')
-        return skip(`review runs on pull_request or pull_request_target events, not ${ctx.eventName}`);
-    const pr = pullInfo(e.pull_request);
-    if (!pr)
-        return skip('the event has no pull request');
-    const sender = user(e.sender);
-    const base = {
-        number: pr.number,
-        isPr: true,
-        isFork: isForkPull(pr, ctx.repo),
-        actor: sender?.login ?? '',
-        actorId: sender?.id ?? 0,
-        title: pr.title
-    };
-    const triggers = ['opened', 'synchronize', 'reopened', 'ready_for_review'];
-    if (action === 'labeled') {
-        const label = str(obj(e.label)?.name) ?? '';
-        if (!opts.label || label.toLowerCase() !== opts.label.toLowerCase())
-            return skip(`label "${label}" is not the review label`, base);
-    }
-    else if (!triggers.includes(action)) {
-        return skip(`pull_request action "${action}" does not start a review`, base);
-    }
-    if (pr.state !== 'open')
-        return skip('the pull request is not open', base);
-    if (pr.draft && !opts.reviewDrafts)
-        return skip('the pull request is a draft', base);
-    if (base.isFork && ctx.eventName === 'pull_request')
-        return skip('pull requests from forks get no secrets on pull_request; trigger the review with pull_request_target (this workflow never runs PR code on the runner)', base);
-    if (opts.requiredPermission === 'write') {
-        if (!sender)
-            return skip('the event has no sender', base);
-        const refused = await checkUsers(client, ctx.repo, [sender], opts);
-        if (refused)
-            return skip(`${refused}${opts.label ? ` (a maintainer can add the "${opts.label}" label to review it)` : ''}`, base);
-    }
-    return {
-        ...skip('', base),
-        run: true,
-        reason: `review pull request #${pr.number} at ${pr.headSha.slice(0, 12)}`,
-        workSha: pr.headSha,
-        headSha: pr.headSha,
-        baseSha: pr.baseSha,
-        delivery: 'review',
-        baseBranch: pr.baseRef,
-        request: pr.body
-    };
-}
+
+;// CONCATENATED MODULE: ./src/workflow/gate/respond.ts
+/** The respond gate: whether a comment, issue or label event is a request to act on. */
+
+
+
 function respondTrigger(ctx, opts, anyLabel = false) {
     const e = ctx.event;
     const action = context_str(e.action) ?? '';
@@ -71441,7 +71393,7 @@ function respondTrigger(ctx, opts, anyLabel = false) {
                 isPr: !!context_obj(issue.pull_request),
                 text: context_str(comment.body) ?? '',
                 previous,
-                author: user(comment.user),
+                author: checks_user(comment.user),
                 commentId: num(comment.id) ?? 0,
                 commentKind: 'issue',
                 title: context_str(issue.title) ?? '',
@@ -71451,7 +71403,7 @@ function respondTrigger(ctx, opts, anyLabel = false) {
         case 'pull_request_review_comment': {
             if (action !== 'created' && action !== 'edited')
                 return `pull_request_review_comment ${action} is ignored`;
-            const pr = pullInfo(e.pull_request);
+            const pr = checks_pullInfo(e.pull_request);
             const comment = context_obj(e.comment);
             if (!pr || !comment)
                 return 'the event has no pull request or comment';
@@ -71461,7 +71413,7 @@ function respondTrigger(ctx, opts, anyLabel = false) {
                 pr,
                 text: context_str(comment.body) ?? '',
                 previous,
-                author: user(comment.user),
+                author: checks_user(comment.user),
                 commentId: num(comment.id) ?? 0,
                 commentKind: 'review-comment',
                 title: pr.title,
@@ -71471,7 +71423,7 @@ function respondTrigger(ctx, opts, anyLabel = false) {
         case 'pull_request_review': {
             if (action !== 'submitted' && action !== 'edited')
                 return `pull_request_review ${action} is ignored`;
-            const pr = pullInfo(e.pull_request);
+            const pr = checks_pullInfo(e.pull_request);
             const review = context_obj(e.review);
             if (!pr || !review)
                 return 'the event has no pull request or review';
@@ -71481,7 +71433,7 @@ function respondTrigger(ctx, opts, anyLabel = false) {
                 pr,
                 text: context_str(review.body) ?? '',
                 previous,
-                author: user(review.user),
+                author: checks_user(review.user),
                 commentId: num(review.id) ?? 0,
                 commentKind: 'review',
                 title: pr.title,
@@ -71497,7 +71449,7 @@ function respondTrigger(ctx, opts, anyLabel = false) {
                 isPr: false,
                 text: context_str(issue.body) ?? '',
                 previous,
-                author: user(issue.user),
+                author: checks_user(issue.user),
                 commentId: 0,
                 commentKind: '',
                 title: context_str(issue.title) ?? ''
@@ -71606,13 +71558,6 @@ async function respondGate(client, ctx, opts) {
         branch,
         baseBranch: pr.headRef
     };
-}
-/** Parses a list input (comma or newline separated). */
-function parseList(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((s) => s.trim())
-        .filter(Boolean);
 }
 /**
  * The request and its context, read from the event payload (the same immutable snapshot the

@@ -1,6 +1,6 @@
 /** Where a patch may be written: decided from the API, never the default or a protected branch. */
 import { GitHubApiError, encodePath, repoPath, type GitHubClient, type RepoRef } from '../github.js'
-import type { Delivery } from '../gate.js'
+import type { Delivery } from '../gate/checks.js'
 import type { PatchPolicy } from '../patch.js'
 import { PublishError } from './comments.js'
 

@@ -1,7 +1,8 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../../errors.js'
 import { readContext, runUrl } from '../context.js'
-import { evaluateGate, parseList, type GateDecision } from '../gate.js'
+import { parseList, type GateDecision } from '../gate/checks.js'
+import { evaluateGate } from '../gate/decide.js'
 import { addReaction, createComment, workingBody } from '../publish/comments.js'
 import {
   boolInput,

@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../../errors.js'
 import { readContext, runUrl } from '../context.js'
-import type { Delivery } from '../gate.js'
+import type { Delivery } from '../gate/checks.js'
 import { parsePatternList } from '../patch.js'
 import { createComment, updateComment } from '../publish/comments.js'
 import type { PublishPatchInput } from '../publish/delivery.js'
