@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -74,8 +74,11 @@ export async function runSession(
 ): Promise<SessionResult> {
   const started = Date.now()
   const root = process.env.RUNNER_TEMP || tmpdir()
-  const dir = mkdtempSync(join(root, 'airlock-'))
+  // Recorded before it exists: a main killed between the two steps still leaves post the
+  // path to remove (removing a directory that was never made is a no-op).
+  const dir = join(root, `airlock-${randomBytes(3).toString('hex')}`)
   hooks.track({ kind: 'dir', path: dir })
+  mkdirSync(dir, { mode: 0o700 })
   const logDir = join(root, `airlock-logs-${runId}`)
   mkdirSync(logDir, { recursive: true, mode: 0o700 })
   const proxyDir = join(dir, 'proxy')
