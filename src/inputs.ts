@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { InputError } from './errors.js'
 import {
@@ -75,7 +76,10 @@ export function readInputs(
   const prompt = input('prompt')
   const promptFile = input('prompt-file')
   const command = input('command')
-  const workspace = input('workspace') || env.GITHUB_WORKSPACE || process.cwd()
+  // A relative `workspace` is the job's checkout-relative path (`path:` of actions/checkout),
+  // never the step's current directory: docker needs an absolute mount source.
+  const base = env.GITHUB_WORKSPACE || process.cwd()
+  const workspace = resolve(base, input('workspace') || '.')
   if (!agent && !command) {
     throw new InputError(
       'agent',

@@ -45,6 +45,9 @@ describe('readInputs', () => {
     expect(p.command).toBe('true')
     expect(p.egressPolicy).toBe('block')
     expect(p.workspace).toBe('/ws')
+    // A relative workspace is the checkout's `path:` under GITHUB_WORKSPACE.
+    expect(plan({ workspace: 'sub/dir' }).workspace).toBe('/ws/sub/dir')
+    expect(plan({ workspace: '/abs/elsewhere' }).workspace).toBe('/abs/elsewhere')
     expect(p.workspaceAccess).toBe('read-write')
     expect(p.timeoutMinutes).toBe(30)
     expect(p.image).toBe('node:22-bookworm')
