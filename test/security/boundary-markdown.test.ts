@@ -36,7 +36,7 @@ import { run as publishPatch } from '../../src/workflow/steps/publish-patch.js'
 import { run as publishReview } from '../../src/workflow/steps/publish-review.js'
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js'
 import { runStep } from '../workflow/step-harness.js'
-import { BASE_SHA, contextFor, EVENTS_DIR, HEAD_FORK } from '../workflow/fixtures.js'
+import { artifactIn, BASE_SHA, contextFor, HEAD_FORK, stepEnv } from '../workflow/fixtures.js'
 import { writeSuiteResults, type AttackResult } from './support/results.js'
 
 const TOKEN = 'ghs_markdowntoken'
@@ -280,26 +280,9 @@ let gh: FakeGitHub
 let dir: string
 const R = '/repos/octo-org/widgets'
 
-function env(event: string): Record<string, string> {
-  return {
-    GITHUB_EVENT_NAME: event.split('.')[0]!,
-    GITHUB_EVENT_PATH: join(EVENTS_DIR, `${event}.json`),
-    GITHUB_REPOSITORY: 'octo-org/widgets',
-    GITHUB_API_URL: gh.url,
-    GITHUB_SERVER_URL: 'https://github.com',
-    GITHUB_RUN_ID: '987654321',
-    GITHUB_RUN_ATTEMPT: '1',
-    GITHUB_ACTOR: 'mona',
-    RUNNER_TEMP: dir
-  }
-}
+const env = (event: string): Record<string, string> => stepEnv(gh.url, dir, event)
 
-function artifact(files: Record<string, string | Buffer>): string {
-  const out = join(dir, `artifact-${Math.random().toString(36).slice(2)}`)
-  mkdirSync(out)
-  for (const [n, c] of Object.entries(files)) writeFileSync(join(out, n), c)
-  return out
-}
+const artifact = (files: Record<string, string | Buffer>): string => artifactIn(dir, files)
 
 /** What the review step posted for a review document: the body and the inline comments. */
 async function postReview(

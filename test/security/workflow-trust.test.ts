@@ -30,14 +30,7 @@ import { run as gate } from '../../src/workflow/steps/gate.js'
 import { run as prepare } from '../../src/workflow/steps/prepare.js'
 import { run as publishPatch } from '../../src/workflow/steps/publish-patch.js'
 import { blobSha, startFakeGitHub, type FakeGitHub, type FakePull } from '../support/fake-github.js'
-import {
-  artifactIn,
-  checkoutIn,
-  EVENTS_DIR,
-  gitIn,
-  loadEvent,
-  patchIn
-} from '../workflow/fixtures.js'
+import { artifactIn, checkoutIn, gitIn, loadEvent, patchIn, stepEnv } from '../workflow/fixtures.js'
 import { runStep, type StepResult } from '../workflow/step-harness.js'
 import { writeSuiteResults, type AttackResult } from './support/results.js'
 
@@ -75,23 +68,10 @@ function record(id: string, attack: string, outcome: string, problems: string[])
   expect(problems).toEqual([])
 }
 
-function env(event: string, extra: Record<string, string> = {}): Record<string, string> {
-  const path = event.startsWith('/') ? event : join(EVENTS_DIR, `${event}.json`)
-  return {
-    GITHUB_EVENT_NAME: (event.startsWith('/') ? 'pull_request_review_comment' : event).split(
-      '.'
-    )[0]!,
-    GITHUB_EVENT_PATH: path,
-    GITHUB_REPOSITORY: FULL,
-    GITHUB_API_URL: gh.url,
-    GITHUB_SERVER_URL: 'https://github.com',
-    GITHUB_RUN_ID: '987654321',
-    GITHUB_RUN_ATTEMPT: '1',
-    GITHUB_ACTOR: 'mona',
-    RUNNER_TEMP: dir,
-    ...extra
-  }
-}
+const env = (event: string, extra: Record<string, string> = {}): Record<string, string> =>
+  event.startsWith('/')
+    ? stepEnv(gh.url, dir, event, extra, 'pull_request_review_comment')
+    : stepEnv(gh.url, dir, event, extra)
 
 const git = gitIn
 

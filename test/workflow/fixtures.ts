@@ -75,3 +75,28 @@ export function artifactIn(parent: string, files: Record<string, string | Buffer
   for (const [n, c] of Object.entries(files)) writeFileSync(join(out, n), c)
   return out
 }
+
+/**
+ * The runner environment a workflow step sees for `event` (a recorded event's name, or the
+ * path of an event file, then named `eventName`) against the GitHub-shaped server at apiUrl.
+ */
+export function stepEnv(
+  apiUrl: string,
+  runnerTemp: string,
+  event: string,
+  extra: Record<string, string> = {},
+  eventName = event.split('.')[0]!
+): Record<string, string> {
+  return {
+    GITHUB_EVENT_NAME: eventName,
+    GITHUB_EVENT_PATH: event.startsWith('/') ? event : join(EVENTS_DIR, `${event}.json`),
+    GITHUB_REPOSITORY: 'octo-org/widgets',
+    GITHUB_API_URL: apiUrl,
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_RUN_ID: '987654321',
+    GITHUB_RUN_ATTEMPT: '1',
+    GITHUB_ACTOR: 'mona',
+    RUNNER_TEMP: runnerTemp,
+    ...extra
+  }
+}

@@ -12,10 +12,10 @@ import {
   artifactIn,
   BASE_SHA,
   checkoutIn,
-  EVENTS_DIR,
   HEAD_FORK,
   HEAD_SAME,
-  patchIn
+  patchIn,
+  stepEnv
 } from './fixtures.js'
 import { runStep } from './step-harness.js'
 
@@ -40,20 +40,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-function env(event: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    GITHUB_EVENT_NAME: event.split('.')[0]!,
-    GITHUB_EVENT_PATH: join(EVENTS_DIR, `${event}.json`),
-    GITHUB_REPOSITORY: 'octo-org/widgets',
-    GITHUB_API_URL: gh.url,
-    GITHUB_SERVER_URL: 'https://github.com',
-    GITHUB_RUN_ID: '987654321',
-    GITHUB_RUN_ATTEMPT: '1',
-    GITHUB_ACTOR: 'mona',
-    RUNNER_TEMP: dir,
-    ...extra
-  }
-}
+const env = (event: string, extra: Record<string, string> = {}): Record<string, string> =>
+  stepEnv(gh.url, dir, event, extra)
 
 const checkout = (files: Record<string, string>): string => checkoutIn(dir, files)
 
