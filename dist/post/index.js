@@ -78374,7 +78374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9715);
+/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1667);
 
 await (0,_steps_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -78383,7 +78383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9715:
+/***/ 1667:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -81675,7 +81675,7 @@ function emptySettings() {
 var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-;// CONCATENATED MODULE: ./src/providers/base.ts
+;// CONCATENATED MODULE: ./src/providers/defaults.ts
 
 /**
  * Placeholders: format-valid for the CLI that checks them, obviously fake to a human, and
@@ -81713,7 +81713,7 @@ function requireSecret(ctx, provider, names, hint) {
  */
 const REFRESH_INTERVAL_MS = 45 * 60_000;
 /** Defaults for the parts of `CredentialProvider` most providers do not use. */
-class BaseProvider {
+class ProviderDefaults {
     containerEnv(_cred) {
         return [];
     }
@@ -81732,7 +81732,7 @@ function serviceAccountProject(email) {
     return /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email ?? '')?.[1];
 }
 
-;// CONCATENATED MODULE: ./src/providers/agent.ts
+;// CONCATENATED MODULE: ./src/providers/agent-cli.ts
 
 
 
@@ -81752,7 +81752,7 @@ function linuxArch(agent, arch) {
     throw new PlatformError(`${agent}: no Linux build for the CPU architecture "${arch}"; Airlock runs agents on x64 and arm64 runners`);
 }
 /** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
-class AgentBase extends BaseProvider {
+class AgentCliProvider extends ProviderDefaults {
     async prepareContainer(opts) {
         const home = (0,external_node_path_.join)(opts.stagingDir, 'home');
         for (const [rel, content] of Object.entries(this.homeFiles(opts))) {
@@ -81835,7 +81835,7 @@ function geminiMcp(opts) {
 const ANTHROPIC_HOST = 'api.anthropic.com';
 const OAUTH_PREFIX = 'sk-ant-oat';
 /** Claude Code with an Anthropic API key or a Claude Code OAuth token. */
-class ClaudeProvider extends AgentBase {
+class ClaudeProvider extends AgentCliProvider {
     name = 'claude';
     npmPackage = '@anthropic-ai/claude-code';
     defaultVersion = '2.1.332';
@@ -83287,7 +83287,7 @@ const AWS_HOST_PATTERNS = ['*.amazonaws.com', '*.amazonaws.com.cn', '*.api.aws']
  * workflow lists the endpoints the job needs in `allowed-endpoints`. STS itself is called
  * by the runner, never by the container.
  */
-class AwsProvider extends BaseProvider {
+class AwsProvider extends ProviderDefaults {
     opts;
     name = 'aws';
     constructor(opts = {}) {
@@ -83874,7 +83874,7 @@ const GOOGLE_APIS_PATTERN = '*.googleapis.com';
  * bucket): the workflow allows the Google APIs it needs in `allowed-endpoints`, and only
  * those get the token.
  */
-class GcpProvider extends BaseProvider {
+class GcpProvider extends ProviderDefaults {
     opts;
     name = 'gcp';
     constructor(opts = {}) {
@@ -85348,7 +85348,7 @@ function stringify(obj, { maxDepth = 1000, numbersAsFloat = false, strictTempora
 
 const OPENAI_HOST = 'api.openai.com';
 /** Codex CLI with an OpenAI API key. */
-class CodexProvider extends AgentBase {
+class CodexProvider extends AgentCliProvider {
     name = 'codex';
     npmPackage = '@openai/codex';
     defaultVersion = '0.171.0';
@@ -85440,7 +85440,7 @@ function customPlaceholder(name) {
  * `custom-credentials`: any header on any HTTPS host. The credential's token holds the
  * entries as JSON so one grant carries them all across to the proxy.
  */
-class CustomProvider extends BaseProvider {
+class CustomProvider extends ProviderDefaults {
     name = 'custom';
     async grant(ctx) {
         const entries = ctx.settings.custom;
@@ -85485,7 +85485,7 @@ const GEMINI_HOST = 'generativelanguage.googleapis.com';
 /** Vertex AI's location for Gemini when the run does not say. */
 const DEFAULT_VERTEX_LOCATION = 'us-central1';
 /** Gemini CLI with a Gemini API key, or on Vertex AI through the gcp grant. */
-class GeminiProvider extends AgentBase {
+class GeminiProvider extends AgentCliProvider {
     name = 'gemini';
     npmPackage = '@google/gemini-cli';
     defaultVersion = '0.61.0';
@@ -85774,7 +85774,7 @@ const GITHUB_APP_SOURCE = 'github-app';
  * an installation token for this repository only, narrowed to `github-app-permissions`,
  * re-minted before its hour is up and revoked when the run ends.
  */
-class GitHubProvider extends BaseProvider {
+class GitHubProvider extends ProviderDefaults {
     opts;
     name = 'github';
     constructor(opts = {}) {
@@ -85955,7 +85955,7 @@ function maskKey(ctx, key) {
 
 const NPM_REGISTRY_HOST = 'registry.npmjs.org';
 /** npm: Bearer on the registry; the container gets an `.npmrc` holding a placeholder. */
-class NpmProvider extends BaseProvider {
+class NpmProvider extends ProviderDefaults {
     name = 'npm';
     async grant(ctx) {
         const [, token] = requireSecret(ctx, this.name, ['npm-token'], 'Set npm-token to a registry token (e.g. ${{ secrets.NPM_TOKEN }}).');

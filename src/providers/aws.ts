@@ -22,7 +22,7 @@ import {
 import { GrantNetworkError } from '../grant/http.js'
 import { idTokenFor } from '../grant/oidc.js'
 import { createSigV4Signer } from '../proxy/sigv4.js'
-import { BaseProvider, PLACEHOLDERS, REFRESH_INTERVAL_MS } from './base.js'
+import { ProviderDefaults, PLACEHOLDERS, REFRESH_INTERVAL_MS } from './defaults.js'
 import { networkHint, type CloudProviderOptions } from './cloud-common.js'
 
 /**
@@ -51,7 +51,7 @@ interface AwsGrantParams {
  * workflow lists the endpoints the job needs in `allowed-endpoints`. STS itself is called
  * by the runner, never by the container.
  */
-export class AwsProvider extends BaseProvider implements EndpointProvider, RefreshableProvider {
+export class AwsProvider extends ProviderDefaults implements EndpointProvider, RefreshableProvider {
   readonly name = 'aws'
 
   constructor(private readonly opts: CloudProviderOptions = {}) {

@@ -6,14 +6,14 @@ import type {
   PrepareOpts,
   ProxyConfigurer
 } from '../provider/index.js'
-import { AgentBase, claudeMcp, linuxArch } from './agent.js'
-import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './base.js'
+import { AgentCliProvider, claudeMcp, linuxArch } from './agent-cli.js'
+import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './defaults.js'
 
 export const ANTHROPIC_HOST = 'api.anthropic.com'
 const OAUTH_PREFIX = 'sk-ant-oat'
 
 /** Claude Code with an Anthropic API key or a Claude Code OAuth token. */
-export class ClaudeProvider extends AgentBase {
+export class ClaudeProvider extends AgentCliProvider {
   readonly name = 'claude'
   readonly npmPackage = '@anthropic-ai/claude-code'
   readonly defaultVersion = '2.1.332'

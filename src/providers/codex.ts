@@ -7,13 +7,13 @@ import type {
   PrepareOpts,
   ProxyConfigurer
 } from '../provider/index.js'
-import { AgentBase, linuxArch } from './agent.js'
-import { PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import { AgentCliProvider, linuxArch } from './agent-cli.js'
+import { PLACEHOLDERS, requireSecret, staticCredential } from './defaults.js'
 
 export const OPENAI_HOST = 'api.openai.com'
 
 /** Codex CLI with an OpenAI API key. */
-export class CodexProvider extends AgentBase {
+export class CodexProvider extends AgentCliProvider {
   readonly name = 'codex'
   readonly npmPackage = '@openai/codex'
   readonly defaultVersion = '0.171.0'

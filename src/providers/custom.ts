@@ -6,7 +6,7 @@ import {
   type ProxyConfigurer
 } from '../provider/index.js'
 import type { CustomCredential } from '../provider/index.js'
-import { BaseProvider, staticCredential } from './base.js'
+import { ProviderDefaults, staticCredential } from './defaults.js'
 
 /** A placeholder for a custom credential's env variable: fixed per name, plainly fake. */
 export function customPlaceholder(name: string): string {
@@ -17,7 +17,7 @@ export function customPlaceholder(name: string): string {
  * `custom-credentials`: any header on any HTTPS host. The credential's token holds the
  * entries as JSON so one grant carries them all across to the proxy.
  */
-export class CustomProvider extends BaseProvider {
+export class CustomProvider extends ProviderDefaults {
   readonly name = 'custom'
 
   async grant(ctx: GrantContext): Promise<Credential> {

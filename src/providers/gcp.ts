@@ -19,7 +19,12 @@ import {
 import { GrantNetworkError } from '../grant/http.js'
 import { idTokenFor } from '../grant/oidc.js'
 import { AIRLOCK_ENDPOINT_HOST } from '../proxy/policy.js'
-import { BaseProvider, PLACEHOLDERS, REFRESH_INTERVAL_MS, serviceAccountProject } from './base.js'
+import {
+  ProviderDefaults,
+  PLACEHOLDERS,
+  REFRESH_INTERVAL_MS,
+  serviceAccountProject
+} from './defaults.js'
 import { networkHint, type CloudProviderOptions } from './cloud-common.js'
 
 /** Where the gcp grant's metadata server answers, on the proxy. */
@@ -40,7 +45,7 @@ export const GOOGLE_APIS_PATTERN = '*.googleapis.com'
  * bucket): the workflow allows the Google APIs it needs in `allowed-endpoints`, and only
  * those get the token.
  */
-export class GcpProvider extends BaseProvider implements EndpointProvider, RefreshableProvider {
+export class GcpProvider extends ProviderDefaults implements EndpointProvider, RefreshableProvider {
   readonly name = 'gcp'
 
   constructor(private readonly opts: CloudProviderOptions = {}) {

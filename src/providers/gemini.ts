@@ -6,8 +6,8 @@ import type {
   PrepareOpts,
   ProxyConfigurer
 } from '../provider/index.js'
-import { AgentBase, geminiMcp } from './agent.js'
-import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './base.js'
+import { AgentCliProvider, geminiMcp } from './agent-cli.js'
+import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './defaults.js'
 
 export const GEMINI_HOST = 'generativelanguage.googleapis.com'
 
@@ -15,7 +15,7 @@ export const GEMINI_HOST = 'generativelanguage.googleapis.com'
 export const DEFAULT_VERTEX_LOCATION = 'us-central1'
 
 /** Gemini CLI with a Gemini API key, or on Vertex AI through the gcp grant. */
-export class GeminiProvider extends AgentBase {
+export class GeminiProvider extends AgentCliProvider {
   readonly name = 'gemini'
   readonly npmPackage = '@google/gemini-cli'
   readonly defaultVersion = '0.61.0'

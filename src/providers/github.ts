@@ -16,12 +16,12 @@ import {
 import { GrantNetworkError, type RetryPolicy } from '../grant/http.js'
 import type { RevocableProvider } from '../provider/index.js'
 import {
-  BaseProvider,
+  ProviderDefaults,
   PLACEHOLDERS,
   REFRESH_INTERVAL_MS,
   requireSecret,
   staticCredential
-} from './base.js'
+} from './defaults.js'
 
 export const GITHUB_API_HOSTS = ['api.github.com', 'uploads.github.com']
 export const GITHUB_GIT_HOST = 'github.com'
@@ -74,7 +74,10 @@ export interface GitHubProviderOptions {
  * an installation token for this repository only, narrowed to `github-app-permissions`,
  * re-minted before its hour is up and revoked when the run ends.
  */
-export class GitHubProvider extends BaseProvider implements RefreshableProvider, RevocableProvider {
+export class GitHubProvider
+  extends ProviderDefaults
+  implements RefreshableProvider, RevocableProvider
+{
   readonly name = 'github'
 
   constructor(private readonly opts: GitHubProviderOptions = {}) {

@@ -1,13 +1,13 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Credential, GrantContext, MountConfig, ProxyConfigurer } from '../provider/index.js'
-import { BaseProvider, PLACEHOLDERS, requireSecret, staticCredential } from './base.js'
+import { ProviderDefaults, PLACEHOLDERS, requireSecret, staticCredential } from './defaults.js'
 import type { KeyCheck } from '../provider/index.js'
 
 export const NPM_REGISTRY_HOST = 'registry.npmjs.org'
 
 /** npm: Bearer on the registry; the container gets an `.npmrc` holding a placeholder. */
-export class NpmProvider extends BaseProvider {
+export class NpmProvider extends ProviderDefaults {
   readonly name = 'npm'
 
   async grant(ctx: GrantContext): Promise<Credential> {

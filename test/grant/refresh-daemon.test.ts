@@ -12,7 +12,7 @@ import {
 } from '../../src/grant/index.js'
 import { readInputs } from '../../src/inputs.js'
 import { credentialToJSON, registry } from '../../src/provider/index.js'
-import { PLACEHOLDERS } from '../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../src/providers/defaults.js'
 import { registerAll } from '../../src/providers/index.js'
 import { startProxyDaemon, stopProcess } from '../../src/daemon/start.js'
 import {

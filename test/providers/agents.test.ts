@@ -15,8 +15,8 @@ import {
   type MCPServerConfig,
   type PrepareOpts
 } from '../../src/provider/index.js'
-import type { AgentBase } from '../../src/providers/agent.js'
-import { PLACEHOLDERS } from '../../src/providers/base.js'
+import type { AgentCliProvider } from '../../src/providers/agent-cli.js'
+import { PLACEHOLDERS } from '../../src/providers/defaults.js'
 import { ANTHROPIC_HOST, ClaudeProvider } from '../../src/providers/claude.js'
 import { CodexProvider, OPENAI_HOST } from '../../src/providers/codex.js'
 import { GEMINI_HOST, GeminiProvider } from '../../src/providers/gemini.js'
@@ -596,7 +596,7 @@ describe('GeminiProvider', () => {
 describe('all agents', () => {
   const agents: Array<{
     label: string
-    agent: AgentBase
+    agent: AgentCliProvider
     inputs: Record<string, string>
     secret: string
   }> = [

@@ -7,7 +7,7 @@ import {
   type Credential,
   type GrantContext
 } from '../../src/provider/index.js'
-import { PLACEHOLDERS } from '../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../src/providers/defaults.js'
 import { AwsProvider } from '../../src/providers/aws.js'
 import { GcpProvider } from '../../src/providers/gcp.js'
 import { GeminiProvider } from '../../src/providers/gemini.js'

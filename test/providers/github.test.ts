@@ -6,7 +6,7 @@ import {
   type Credential,
   type GrantContext
 } from '../../src/provider/index.js'
-import { PLACEHOLDERS } from '../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../src/providers/defaults.js'
 import { GitHubProvider } from '../../src/providers/github.js'
 import {
   generateAppKey,

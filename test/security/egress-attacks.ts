@@ -5,7 +5,7 @@
  * canary that must have seen nothing.
  */
 import type { NetworkEntry } from '../../src/proxy/log.js'
-import { PLACEHOLDERS } from '../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../src/providers/defaults.js'
 import type { CanaryHit } from './support/canary.js'
 import type { HostileRequest } from './support/hostile-upstream.js'
 import type { CheckResult } from './support/results.js'

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../../src/providers/defaults.js'
 import { verifiesWithKeys } from '../../support/sigv4-verify.js'
 import { createTestPki, type TestPki } from '../../support/test-ca.js'
 import {

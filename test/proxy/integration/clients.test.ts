@@ -2,7 +2,7 @@
  * Real clients through the real daemon process: curl, git (clone and push), undici's
  * ProxyAgent, python3 urllib, SSE streaming and WebSocket.
  */
-import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../../src/providers/defaults.js'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'

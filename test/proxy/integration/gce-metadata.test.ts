@@ -6,7 +6,7 @@
  * header, and exists only when gcp is granted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../../src/providers/defaults.js'
 import { ensureBuilt, run, startTestDaemon, waitFor, type TestDaemon } from './harness.js'
 
 const REAL = `ya29.AirlockRealGcpTokenForMetadataTest0123456789`

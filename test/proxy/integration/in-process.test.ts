@@ -19,7 +19,7 @@ import {
   waitFor
 } from './harness.js'
 import type { RunningDaemon } from '../../../src/daemon/daemon.js'
-import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../../src/providers/defaults.js'
 
 const TOKEN = realToken()
 const REFRESHED = realToken()

@@ -10,7 +10,7 @@ import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../../src/providers/defaults.js'
 import { wsClientOverSocket } from '../../support/upstream.js'
 import {
   GH_PLACEHOLDER,

@@ -20,7 +20,7 @@ import {
   type World,
   waitFor
 } from './harness.js'
-import { PLACEHOLDERS } from '../../../src/providers/base.js'
+import { PLACEHOLDERS } from '../../../src/providers/defaults.js'
 
 const TOKEN = realToken()
 

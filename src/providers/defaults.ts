@@ -60,7 +60,7 @@ export function requireSecret(
 export const REFRESH_INTERVAL_MS = 45 * 60_000
 
 /** Defaults for the parts of `CredentialProvider` most providers do not use. */
-export abstract class BaseProvider implements CredentialProvider {
+export abstract class ProviderDefaults implements CredentialProvider {
   abstract readonly name: string
   abstract grant(ctx: GrantContext): Promise<Credential>
   abstract configureProxy(p: ProxyConfigurer, cred: Credential): void

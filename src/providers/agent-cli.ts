@@ -10,7 +10,7 @@ import type {
   PrepareOpts
 } from '../provider/index.js'
 import { PlatformError } from '../errors.js'
-import { BaseProvider } from './base.js'
+import { ProviderDefaults } from './defaults.js'
 
 /** Options the local CLI collects for `airlock <agent> …`. */
 export interface AgentCliOptions {
@@ -47,7 +47,10 @@ export function linuxArch(agent: string, arch: string): { npm: string; triple: s
 }
 
 /** Shared shape of claude, codex and gemini: files staged under `home/`, copied into $HOME. */
-export abstract class AgentBase extends BaseProvider implements AgentProvider, InstallableAgent {
+export abstract class AgentCliProvider
+  extends ProviderDefaults
+  implements AgentProvider, InstallableAgent
+{
   /** The npm package holding the CLI, and the version this release pins. */
   abstract readonly npmPackage: string
   abstract readonly defaultVersion: string
