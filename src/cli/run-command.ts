@@ -1,13 +1,11 @@
 import { join } from 'node:path'
 import type { Command } from 'commander'
-import { grantAll, makeGrantContext } from '../grant/index.js'
 import { readInputs, splitList } from '../inputs.js'
 import { setAgentCliRunner, type AgentCliOptions } from '../providers/agent-cli.js'
 import { summarizeNetwork, remedy } from '../report/network.js'
-import { releaseAll } from '../sandbox/cleanup.js'
-import { CommandFence, logSafe } from '../sandbox/log-fence.js'
-import { newRunId, runSession, type SessionResult } from '../sandbox/session.js'
-import type { Resource } from '../state.js'
+import { runInAirlock } from '../run.js'
+import { logSafe } from '../sandbox/log-fence.js'
+import { newRunId, type SessionResult } from '../sandbox/session.js'
 import { envInput } from './env-inputs.js'
 
 export interface LocalRunOptions {
@@ -63,47 +61,18 @@ export async function localRun(
   const input = (name: string): string => values[name] || fromEnv(name)
   // The local CLI has no log masker: secrets simply never get printed.
   const plan = readInputs(input, { ...env, GITHUB_WORKSPACE: values.workspace }, () => {})
-  const granted = await grantAll(
-    plan.grants,
-    makeGrantContext({
-      settings: plan,
-      setSecret: () => {},
-      warn: (l) => err(`airlock: warning: ${l}`),
-      env,
-      connectTo: plan.connectTo,
-      ...(plan.upstreamCa ? { upstreamCa: plan.upstreamCa } : {})
-    })
-  )
-  const resources: Resource[] = []
-  const abort = new AbortController()
-  const onSignal = (): void => abort.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  // Run from a workflow step, the container's output would reach the runner, which obeys
-  // workflow commands in it: fenced off as the action does (both streams on stdout, in order).
-  const fence =
-    env.GITHUB_ACTIONS === 'true' ? new CommandFence((t) => process.stdout.write(t)) : undefined
-  const closeFence = (): void => fence?.close()
-  process.once('exit', closeFence)
-  try {
-    const runId = newRunId({ ...env, GITHUB_RUN_ID: 'local' })
-    const result = await runSession(plan, granted, runId, {
-      info: (l) => err(`airlock: ${logSafe(l)}`),
-      warn: (l) => err(`airlock: warning: ${logSafe(l)}`),
-      track: (r) => resources.push(r),
-      stdout: (d) => (fence ? fence.output(d) : process.stdout.write(d)),
-      stderr: (d) => (fence ? fence.output(d) : process.stderr.write(d)),
-      signal: abort.signal
-    }).finally(closeFence)
-    printReport(result)
-    return result
-  } finally {
-    closeFence()
-    process.off('exit', closeFence)
-    await releaseAll(resources, (m) => err(`airlock: warning: ${m}`))
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-  }
+  const { result } = await runInAirlock(plan, {
+    info: (l) => err(`airlock: ${l}`),
+    warn: (l) => err(`airlock: warning: ${logSafe(l)}`),
+    write: (d, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(d),
+    // Run from a workflow step, the container's output would reach the runner, which obeys
+    // workflow commands in it: fenced off as the action does (both streams on stdout).
+    ...(env.GITHUB_ACTIONS === 'true' ? { fence: (t: string | Buffer) => process.stdout.write(t) } : {}),
+    env,
+    runId: newRunId({ ...env, GITHUB_RUN_ID: 'local' })
+  })
+  printReport(result)
+  return result
 }
 
 function printReport(result: SessionResult): void {

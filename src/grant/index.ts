@@ -91,9 +91,14 @@ function readCa(path: string): string {
 /**
  * Grants every provider in order. Each minted value is masked as it arrives; the first
  * failure stops the run before anything else starts, as a GrantError naming what to set.
+ * Each credential is pushed onto `out` the moment it exists, so a caller whose run stops at
+ * a later grant or key check can still revoke the tokens minted before it.
  */
-export async function grantAll(names: string[], ctx: GrantContext): Promise<Granted[]> {
-  const out: Granted[] = []
+export async function grantAll(
+  names: string[],
+  ctx: GrantContext,
+  out: Granted[] = []
+): Promise<Granted[]> {
   for (const name of names) {
     const provider = registry.mustGet(name)
     let credential: Credential

@@ -1,70 +1,36 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../errors.js'
-import { grantAll, makeGrantContext, revokeAll, type Granted } from '../grant/index.js'
-import type { GrantContext } from '../provider/index.js'
 import { readInputs } from '../inputs.js'
 import { registerAll } from '../providers/index.js'
 import { uploadLogs } from '../report/artifact.js'
 import { summarizeNetwork } from '../report/network.js'
 import { renderSummary, writeSummary } from '../report/summary.js'
-import { releaseAll } from '../sandbox/cleanup.js'
-import { CommandFence, logSafe } from '../sandbox/log-fence.js'
-import { newRunId, runSession } from '../sandbox/session.js'
-import { pushResource, saveRunId, type Resource } from '../state.js'
+import { logSafe } from '../sandbox/log-fence.js'
+import { runInAirlock } from '../run.js'
+import { pushResource, saveRunId } from '../state.js'
 
 /** The main step: validate everything, grant, build the airlock, run the agent in it, report. */
 export async function run(): Promise<void> {
-  const resources: Resource[] = []
-  const abort = new AbortController()
-  const onSignal = (): void => abort.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  let granted: Granted[] = []
-  let grantCtx: GrantContext | undefined
-  // The container's stdout and stderr both go to the step's stdout inside the fence, so the
-  // runner sees them in order with the fence markers (it reads the two streams separately).
-  const fence = new CommandFence((t) => process.stdout.write(t))
-  // Whatever way main ends (an exception, process.exit), the resume line is printed.
-  const closeFence = (): void => fence.close()
-  process.once('exit', closeFence)
-  /** Airlock's own lines end the fence first, or the runner would not see them as commands. */
-  const own =
-    (log: (line: string) => void) =>
-    (line: string): void => {
-      fence.close()
-      log(line)
-    }
   try {
     registerAll()
     const plan = readInputs()
-    const runId = newRunId()
-    saveRunId(runId)
-    grantCtx = makeGrantContext({
-      settings: plan,
-      signal: abort.signal,
-      connectTo: plan.connectTo,
-      upstreamCa: plan.upstreamCa
-    })
-    granted = await grantAll(plan.grants, grantCtx)
-    core.info(
-      `Airlock run ${runId}: grants ${plan.grants.join(', ') || '(none)'}; egress policy ${plan.egressPolicy}`
-    )
-    core.startGroup(plan.agent ? `${plan.agent} in the airlock` : `$ ${plan.command}`)
-    const result = await runSession(plan, granted, runId, {
-      // Info lines can name workspace paths (a submodule's name is the PR's text): core.info
-      // prints as is, so they are made plain text; warnings are escaped by core itself.
-      info: own((line) => core.info(logSafe(line))),
-      warn: own(core.warning),
-      track: (r) => {
-        resources.push(r)
-        pushResource(r)
+    const { result } = await runInAirlock(plan, {
+      info: core.info,
+      warn: core.warning,
+      setSecret: core.setSecret,
+      // The container's stdout and stderr both go to the step's stdout inside the fence, so
+      // the runner sees them in order with the fence markers (it reads the streams apart).
+      write: (d) => process.stdout.write(d),
+      fence: (t) => process.stdout.write(t),
+      persist: pushResource,
+      started: saveRunId,
+      sessionStarting: (runId) => {
+        core.info(
+          `Airlock run ${runId}: grants ${plan.grants.join(', ') || '(none)'}; egress policy ${plan.egressPolicy}`
+        )
+        core.startGroup(plan.agent ? `${plan.agent} in the airlock` : `$ ${plan.command}`)
       },
-      stdout: (d) => fence.output(d),
-      stderr: (d) => fence.output(d),
-      signal: abort.signal
-    }).finally(() => {
-      fence.close()
-      core.endGroup()
+      sessionEnded: () => core.endGroup()
     })
     const net = summarizeNetwork(result.networkLog)
     core.setOutput('conclusion', result.conclusion)
@@ -116,18 +82,6 @@ export async function run(): Promise<void> {
       )
     }
   } catch (err) {
-    fence.close()
     core.setFailed(errorMessage(err))
-  } finally {
-    fence.close()
-    // Release what main made (post repeats this from state, in case main never got here).
-    await releaseAll(resources, own(core.warning))
-    // Once started, the proxy revokes minted tokens when it stops; without it, main does.
-    if (grantCtx && !resources.some((r) => r.kind === 'proxy')) {
-      await revokeAll(granted, grantCtx, (m) => core.warning(m))
-    }
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-    process.off('exit', closeFence)
   }
 }
