@@ -5,9 +5,7 @@ export enum StateKey {
   /** Set by main at its first line; post uses it to know main ran at all. */
   RunId = 'run-id',
   /** JSON array of `Resource`, in the order they came to exist. */
-  Resources = 'resources',
-  NetworkLog = 'network-log',
-  AuditLog = 'audit-log'
+  Resources = 'resources'
 }
 
 /** Something main created that post must release, recorded the moment it exists. */
@@ -27,14 +25,6 @@ export function saveRunId(id: string): void {
 
 export function readRunId(): string {
   return core.getState(StateKey.RunId)
-}
-
-export function saveString(key: StateKey.NetworkLog | StateKey.AuditLog, value: string): void {
-  core.saveState(key, value)
-}
-
-export function readString(key: StateKey.NetworkLog | StateKey.AuditLog): string {
-  return core.getState(key)
 }
 
 /** Records a resource at once, so a crash on the next line still leaves post a way to free it. */

@@ -285,3 +285,41 @@ describe('helpers', () => {
     expect(splitArgs('x', `a 'b c' "d \\"e\\"" f\\ g ''`)).toEqual(['a', 'b c', 'd "e"', 'f g', ''])
   })
 })
+
+describe('model, max-turns and max-budget-usd', () => {
+  it('are read for the agent that can enforce them', () => {
+    const p = plan({
+      agent: 'claude',
+      prompt: 'p',
+      'anthropic-api-key': 'sk-ant-test-key-123456',
+      model: 'claude-sonnet-4-5',
+      'max-turns': '12',
+      'max-budget-usd': '2.50'
+    })
+    expect([p.model, p.maxTurns, p.maxBudgetUsd]).toEqual(['claude-sonnet-4-5', 12, 2.5])
+    const g = plan({
+      agent: 'gemini',
+      prompt: 'p',
+      'gemini-api-key': 'AIzaTestKey1234567890',
+      'max-turns': '3'
+    })
+    expect(g.maxTurns).toBe(3)
+    expect(plan({}).model).toBe('')
+  })
+
+  it('refuse a limit the chosen agent cannot enforce, and any limit without an agent', () => {
+    const codex = { agent: 'codex', prompt: 'p', 'openai-api-key': 'sk-test-openai-123456' }
+    expect(failure({ ...codex, 'max-turns': '5' }).message).toMatch(
+      /max-turns.*Codex CLI has no turn limit.*timeout-minutes/
+    )
+    expect(failure({ ...codex, 'max-budget-usd': '1' }).message).toMatch(
+      /max-budget-usd.*only Claude Code/
+    )
+    expect(failure({ model: 'x' }).message).toMatch(/model applies to an agent/)
+    const claude = { agent: 'claude', prompt: 'p', 'anthropic-api-key': 'sk-ant-test-key-123456' }
+    expect(failure({ ...claude, 'max-turns': '0' }).message).toMatch(/max-turns/)
+    expect(failure({ ...claude, 'max-budget-usd': '-1' }).message).toMatch(/not an amount/)
+    expect(failure({ ...claude, model: 'a b' }).message).toMatch(/not a model name/)
+    expect(failure({ ...claude, model: '--dangerous' }).message).toMatch(/not a model name/)
+  })
+})

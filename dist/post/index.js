@@ -81606,7 +81606,6 @@ function getAgent(name) {
     const p = get(name);
     return isAgentProvider(p) ? p : undefined;
 }
-/** Parity with the seed package, provider-api.md; Airlock itself does not use it. */
 /** The endpoint provider of that name (seed parity, provider-api.md; unused by Airlock). */
 function getEndpoint(name) {
     const p = get(name);
@@ -81768,7 +81767,7 @@ class AgentCliProvider extends ProviderDefaults {
             stagingDir: opts.stagingDir
         };
         if (opts.prompt !== undefined)
-            config.command = this.command(opts.prompt, opts.agentArgs ?? []);
+            config.command = this.command(opts.prompt, opts.agentArgs ?? [], opts.limits);
         return config;
     }
     registerCli(program) {
@@ -81784,6 +81783,9 @@ class AgentCliProvider extends ProviderDefaults {
             .option('--workspace <dir>', 'directory mounted at /workspace (default: cwd)')
             .option('--read-only', 'mount the workspace read-only')
             .option('--agent-version <version>', `${this.npmPackage} version (default ${this.defaultVersion})`)
+            .option('--model <name>', 'the model the agent uses (default: its own)')
+            .option('--max-turns <n>', 'most agentic turns the agent may take')
+            .option('--max-budget-usd <amount>', 'most the run may spend, in US dollars (claude)')
             .argument('[args...]', 'extra arguments for the agent')
             .action(async (args, opts) => {
             if (!cliRunner)
@@ -81792,7 +81794,6 @@ class AgentCliProvider extends ProviderDefaults {
         });
     }
 }
-/** MCP servers in the common shape, minus anything undefined, for JSON config files. */
 /**
  * `mcp-servers` in the shape Claude Code reads (`.claude.json`): a remote server needs its
  * `type` (without one Claude Code takes it for stdio), `http` unless the input said `sse`.
@@ -81963,13 +81964,17 @@ class ClaudeProvider extends AgentCliProvider {
             argv: (dir) => [`${dir}/package/claude`]
         };
     }
-    command(prompt, args) {
+    command(prompt, args, limits = {}) {
         // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
+        // The limits come before `agent-args`, so an explicit argument there still wins.
         return [
             '-p',
             '--output-format',
             'json',
             '--dangerously-skip-permissions',
+            ...(limits.model ? ['--model', limits.model] : []),
+            ...(limits.maxTurns ? ['--max-turns', String(limits.maxTurns)] : []),
+            ...(limits.maxBudgetUsd ? ['--max-budget-usd', String(limits.maxBudgetUsd)] : []),
             ...args,
             '--',
             prompt
@@ -83958,12 +83963,6 @@ class GcpProvider extends ProviderDefaults {
         return [];
     }
     /**
-     * Placeholders where tools take a ready-made token, so they skip their own auth and the
-     * proxy's header wins: gcloud (`CLOUDSDK_AUTH_ACCESS_TOKEN`), Terraform's google provider
-     * (`GOOGLE_OAUTH_ACCESS_TOKEN`), Claude Code on Vertex (`CLAUDE_CODE_SKIP_VERTEX_AUTH`).
-     * The project defaults to the service account's.
-     */
-    /**
      * A GCE metadata server on the proxy (`http://airlock.internal/computeMetadata/v1/`), so
      * Application Default Credentials work in the container unchanged (Google's client
      * libraries, Gemini CLI on Vertex AI): it hands out the placeholder token, which the proxy
@@ -84006,6 +84005,12 @@ class GcpProvider extends ProviderDefaults {
             reply(404, 'Not found');
         });
     }
+    /**
+     * Placeholders where tools take a ready-made token, so they skip their own auth and the
+     * proxy's header wins: gcloud (`CLOUDSDK_AUTH_ACCESS_TOKEN`), Terraform's google provider
+     * (`GOOGLE_OAUTH_ACCESS_TOKEN`), Claude Code on Vertex (`CLAUDE_CODE_SKIP_VERTEX_AUTH`).
+     * The project defaults to the service account's.
+     */
     containerEnv(cred) {
         const env = [
             // Application Default Credentials: the proxy's metadata server (registerEndpoints).
@@ -85422,9 +85427,11 @@ class CodexProvider extends AgentCliProvider {
             argv: (dir) => [`${dir}/package/vendor/${triple}-unknown-linux-musl/bin/codex`]
         };
     }
-    command(prompt, args) {
+    command(prompt, args, limits = {}) {
         // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
-        return ['exec', '--json', '--skip-git-repo-check', ...args, '--', prompt];
+        // Codex has no turn or spending limit (the inputs refuse them for codex).
+        const model = limits.model ? ['--model', limits.model] : [];
+        return ['exec', '--json', '--skip-git-repo-check', ...model, ...args, '--', prompt];
     }
 }
 
@@ -85569,6 +85576,8 @@ class GeminiProvider extends AgentCliProvider {
             privacy: { usageStatisticsEnabled: false },
             general: { disableAutoUpdate: true }
         };
+        if (opts.limits?.maxTurns)
+            settings.model = { maxSessionTurns: opts.limits.maxTurns };
         if (Object.keys(opts.mcpServers).length > 0)
             settings.mcpServers = geminiMcp(opts);
         return { '.gemini/settings.json': JSON.stringify(settings, null, 2) };
@@ -85581,9 +85590,11 @@ class GeminiProvider extends AgentCliProvider {
             argv: (dir) => ['/airlock/node', `${dir}/package/bundle/gemini.js`]
         };
     }
-    command(prompt, args) {
+    command(prompt, args, limits = {}) {
         // `--prompt=<task>` in one word: a task that starts with `-` is still the option's value.
-        return [`--prompt=${prompt}`, '--output-format', 'json', '--yolo', ...args];
+        // The turn limit is a setting (model.maxSessionTurns in settings.json), not a flag.
+        const model = limits.model ? [`--model=${limits.model}`] : [];
+        return [`--prompt=${prompt}`, '--output-format', 'json', '--yolo', ...model, ...args];
     }
 }
 
@@ -86493,8 +86504,6 @@ var StateKey;
     StateKey["RunId"] = "run-id";
     /** JSON array of `Resource`, in the order they came to exist. */
     StateKey["Resources"] = "resources";
-    StateKey["NetworkLog"] = "network-log";
-    StateKey["AuditLog"] = "audit-log";
 })(StateKey || (StateKey = {}));
 // `core.saveState` writes to GITHUB_STATE, which only post sees; main keeps its own copy.
 const resources = (/* unused pure expression or super */ null && ([]));
@@ -86503,12 +86512,6 @@ function saveRunId(id) {
 }
 function readRunId() {
     return getState(StateKey.RunId);
-}
-function saveString(key, value) {
-    core.saveState(key, value);
-}
-function readString(key) {
-    return core.getState(key);
 }
 /** Records a resource at once, so a crash on the next line still leaves post a way to free it. */
 function pushResource(r) {

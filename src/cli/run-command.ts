@@ -22,6 +22,9 @@ export interface LocalRunOptions {
   audit?: boolean
   timeout?: string
   agentVersion?: string
+  model?: string
+  maxTurns?: string
+  maxBudgetUsd?: string
   args?: string[]
 }
 
@@ -56,6 +59,9 @@ export async function localRun(
     'egress-policy': opts.audit ? 'audit' : 'block',
     'timeout-minutes': opts.timeout ?? '',
     'agent-version': opts.agentVersion ?? '',
+    model: opts.model ?? '',
+    'max-turns': opts.maxTurns ?? '',
+    'max-budget-usd': opts.maxBudgetUsd ?? '',
     'agent-args': (opts.args ?? []).map(quote).join(' ')
   }
   const input = (name: string): string => values[name] || fromEnv(name)
@@ -141,6 +147,9 @@ export function registerRunCommand(program: Command): void {
     if (opts.workspace) run.workspace = opts.workspace
     if (opts.readOnly) run.readOnly = true
     if (opts.agentVersion) run.agentVersion = opts.agentVersion
+    if (opts.model) run.model = opts.model
+    if (opts.maxTurns) run.maxTurns = opts.maxTurns
+    if (opts.maxBudgetUsd) run.maxBudgetUsd = opts.maxBudgetUsd
     const result = await localRun(run)
     process.exitCode = result.failureReason ? 1 : result.exitCode
   })

@@ -65,7 +65,6 @@ export function getAgent(name: string): AgentProvider | undefined {
   return isAgentProvider(p) ? p : undefined
 }
 
-/** Parity with the seed package, provider-api.md; Airlock itself does not use it. */
 /** The endpoint provider of that name (seed parity, provider-api.md; unused by Airlock). */
 export function getEndpoint(name: string): EndpointProvider | undefined {
   const p = get(name)

@@ -46,6 +46,15 @@ export interface PrepareOpts {
   agentArgs?: string[]
   /** Grants in this run, so an agent can pick Bedrock (aws) or Vertex (gcp). */
   grants?: string[]
+  /** `model`, `max-turns`, `max-budget-usd`: each agent takes them in its own form. */
+  limits?: AgentLimits
+}
+
+/** What bounds an agent's run beyond the time limit; unset fields leave the CLI's default. */
+export interface AgentLimits {
+  model?: string
+  maxTurns?: number
+  maxBudgetUsd?: number
 }
 
 /** The request as a response transformer sees it. */

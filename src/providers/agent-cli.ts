@@ -7,7 +7,8 @@ import type {
   ContainerConfig,
   Credential,
   InstallableAgent,
-  PrepareOpts
+  PrepareOpts,
+  AgentLimits
 } from '../provider/index.js'
 import { PlatformError } from '../errors.js'
 import { ProviderDefaults } from './defaults.js'
@@ -23,6 +24,9 @@ export interface AgentCliOptions {
   connectTo: string[]
   upstreamCa?: string
   agentVersion?: string
+  model?: string
+  maxTurns?: string
+  maxBudgetUsd?: string
   args: string[]
 }
 
@@ -67,7 +71,7 @@ export abstract class AgentCliProvider
   protected abstract homeFiles(opts: PrepareOpts): Record<string, string>
   protected abstract agentEnv(opts: PrepareOpts): string[]
   /** The non-interactive arguments (after the executable), with the agent's JSON output mode. */
-  abstract command(prompt: string, args: string[]): string[]
+  abstract command(prompt: string, args: string[], limits?: AgentLimits): string[]
 
   async prepareContainer(opts: PrepareOpts): Promise<ContainerConfig> {
     const home = join(opts.stagingDir, 'home')
@@ -83,7 +87,8 @@ export abstract class AgentCliProvider
       mounts: [],
       stagingDir: opts.stagingDir
     }
-    if (opts.prompt !== undefined) config.command = this.command(opts.prompt, opts.agentArgs ?? [])
+    if (opts.prompt !== undefined)
+      config.command = this.command(opts.prompt, opts.agentArgs ?? [], opts.limits)
     return config
   }
 
@@ -110,6 +115,9 @@ export abstract class AgentCliProvider
         '--agent-version <version>',
         `${this.npmPackage} version (default ${this.defaultVersion})`
       )
+      .option('--model <name>', 'the model the agent uses (default: its own)')
+      .option('--max-turns <n>', 'most agentic turns the agent may take')
+      .option('--max-budget-usd <amount>', 'most the run may spend, in US dollars (claude)')
       .argument('[args...]', 'extra arguments for the agent')
       .action(async (args: string[], opts: Omit<AgentCliOptions, 'args'>) => {
         if (!cliRunner) throw new Error('the agent commands need the airlock CLI')
@@ -118,7 +126,6 @@ export abstract class AgentCliProvider
   }
 }
 
-/** MCP servers in the common shape, minus anything undefined, for JSON config files. */
 /**
  * `mcp-servers` in the shape Claude Code reads (`.claude.json`): a remote server needs its
  * `type` (without one Claude Code takes it for stdio), `http` unless the input said `sse`.

@@ -4,7 +4,8 @@ import type {
   GrantContext,
   KeyCheck,
   PrepareOpts,
-  ProxyConfigurer
+  ProxyConfigurer,
+  AgentLimits
 } from '../provider/index.js'
 import { AgentCliProvider, claudeMcp, linuxArch } from './agent-cli.js'
 import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './defaults.js'
@@ -162,13 +163,17 @@ export class ClaudeProvider extends AgentCliProvider {
     }
   }
 
-  command(prompt: string, args: string[]): string[] {
+  command(prompt: string, args: string[], limits: AgentLimits = {}): string[] {
     // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
+    // The limits come before `agent-args`, so an explicit argument there still wins.
     return [
       '-p',
       '--output-format',
       'json',
       '--dangerously-skip-permissions',
+      ...(limits.model ? ['--model', limits.model] : []),
+      ...(limits.maxTurns ? ['--max-turns', String(limits.maxTurns)] : []),
+      ...(limits.maxBudgetUsd ? ['--max-budget-usd', String(limits.maxBudgetUsd)] : []),
       ...args,
       '--',
       prompt

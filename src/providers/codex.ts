@@ -5,7 +5,8 @@ import type {
   GrantContext,
   KeyCheck,
   PrepareOpts,
-  ProxyConfigurer
+  ProxyConfigurer,
+  AgentLimits
 } from '../provider/index.js'
 import { AgentCliProvider, linuxArch } from './agent-cli.js'
 import { PLACEHOLDERS, requireSecret, staticCredential } from './defaults.js'
@@ -106,8 +107,10 @@ export class CodexProvider extends AgentCliProvider {
     }
   }
 
-  command(prompt: string, args: string[]): string[] {
+  command(prompt: string, args: string[], limits: AgentLimits = {}): string[] {
     // `--` before the prompt: a task that starts with `-` (a markdown list) is not an option.
-    return ['exec', '--json', '--skip-git-repo-check', ...args, '--', prompt]
+    // Codex has no turn or spending limit (the inputs refuse them for codex).
+    const model = limits.model ? ['--model', limits.model] : []
+    return ['exec', '--json', '--skip-git-repo-check', ...model, ...args, '--', prompt]
   }
 }

@@ -162,12 +162,6 @@ export class GcpProvider extends ProviderDefaults implements EndpointProvider, R
   }
 
   /**
-   * Placeholders where tools take a ready-made token, so they skip their own auth and the
-   * proxy's header wins: gcloud (`CLOUDSDK_AUTH_ACCESS_TOKEN`), Terraform's google provider
-   * (`GOOGLE_OAUTH_ACCESS_TOKEN`), Claude Code on Vertex (`CLAUDE_CODE_SKIP_VERTEX_AUTH`).
-   * The project defaults to the service account's.
-   */
-  /**
    * A GCE metadata server on the proxy (`http://airlock.internal/computeMetadata/v1/`), so
    * Application Default Credentials work in the container unchanged (Google's client
    * libraries, Gemini CLI on Vertex AI): it hands out the placeholder token, which the proxy
@@ -209,6 +203,12 @@ export class GcpProvider extends ProviderDefaults implements EndpointProvider, R
     })
   }
 
+  /**
+   * Placeholders where tools take a ready-made token, so they skip their own auth and the
+   * proxy's header wins: gcloud (`CLOUDSDK_AUTH_ACCESS_TOKEN`), Terraform's google provider
+   * (`GOOGLE_OAUTH_ACCESS_TOKEN`), Claude Code on Vertex (`CLAUDE_CODE_SKIP_VERTEX_AUTH`).
+   * The project defaults to the service account's.
+   */
   override containerEnv(cred: Credential): string[] {
     const env = [
       // Application Default Credentials: the proxy's metadata server (registerEndpoints).

@@ -4,7 +4,8 @@ import type {
   GrantContext,
   KeyCheck,
   PrepareOpts,
-  ProxyConfigurer
+  ProxyConfigurer,
+  AgentLimits
 } from '../provider/index.js'
 import { AgentCliProvider, geminiMcp } from './agent-cli.js'
 import { PLACEHOLDERS, requireSecret, serviceAccountProject, staticCredential } from './defaults.js'
@@ -114,6 +115,7 @@ export class GeminiProvider extends AgentCliProvider {
       privacy: { usageStatisticsEnabled: false },
       general: { disableAutoUpdate: true }
     }
+    if (opts.limits?.maxTurns) settings.model = { maxSessionTurns: opts.limits.maxTurns }
     if (Object.keys(opts.mcpServers).length > 0) settings.mcpServers = geminiMcp(opts)
     return { '.gemini/settings.json': JSON.stringify(settings, null, 2) }
   }
@@ -127,8 +129,10 @@ export class GeminiProvider extends AgentCliProvider {
     }
   }
 
-  command(prompt: string, args: string[]): string[] {
+  command(prompt: string, args: string[], limits: AgentLimits = {}): string[] {
     // `--prompt=<task>` in one word: a task that starts with `-` is still the option's value.
-    return [`--prompt=${prompt}`, '--output-format', 'json', '--yolo', ...args]
+    // The turn limit is a setting (model.maxSessionTurns in settings.json), not a flag.
+    const model = limits.model ? [`--model=${limits.model}`] : []
+    return [`--prompt=${prompt}`, '--output-format', 'json', '--yolo', ...model, ...args]
   }
 }

@@ -4,6 +4,8 @@ export interface AgentReport {
   sessionId?: string
   inputTokens?: number
   outputTokens?: number
+  /** US dollars, when the agent reports it (Claude Code's total_cost_usd). */
+  costUsd?: number
 }
 
 function lastJsonObject(stdout: string): Record<string, unknown> | undefined {
@@ -25,6 +27,8 @@ function lastJsonObject(stdout: string): Record<string, unknown> | undefined {
 // they are, so anything else (text, a shell expansion, a second line) is dropped, not passed on.
 const num = (v: unknown): number | undefined =>
   typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined
+const dollars = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1e6 ? v : undefined
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 /** A session id as the agents make them (UUIDs, `thread_…`): word characters, `.`, `:`, `-`. */
 const id = (v: unknown): string | undefined =>
@@ -39,7 +43,8 @@ function claude(stdout: string): AgentReport {
     result: str(o.result),
     sessionId: id(o.session_id),
     inputTokens: num(usage.input_tokens),
-    outputTokens: num(usage.output_tokens)
+    outputTokens: num(usage.output_tokens),
+    costUsd: dollars(o.total_cost_usd)
   }
 }
 

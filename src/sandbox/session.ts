@@ -171,7 +171,12 @@ export async function runSession(
       mcpServers: plan.mcpServers,
       prompt,
       agentArgs: plan.agentArgs,
-      grants: plan.grants
+      grants: plan.grants,
+      limits: {
+        ...(plan.model ? { model: plan.model } : {}),
+        ...(plan.maxTurns ? { maxTurns: plan.maxTurns } : {}),
+        ...(plan.maxBudgetUsd ? { maxBudgetUsd: plan.maxBudgetUsd } : {})
+      }
     })
     extraEnv.push(...cfg.env.filter((e) => !extraEnv.includes(e)))
     mounts.push(...cfg.mounts)
@@ -386,39 +391,39 @@ async function stopProxy(
   let reason = failureReason
   if (!(await stopProcess(pid, 5000)) && !reason)
     reason = `the airlock proxy (pid ${pid}) was gone before the run ended`
-  const auditHead = finalAuditHead(auditLog, hooks)
+  // One verification of the finished log gives its head, whether it is closed, and the
+  // failure the proxy's final entry names.
+  const { auditHead, closed, failure } = finishedAudit(auditLog, hooks)
   if (!reason) {
-    const end = auditEnd(auditLog)
-    if (!end.closed)
+    if (!closed)
       reason = `the audit log ${auditLog} is incomplete (the proxy could not finish it; see proxy.log beside it)`
-    else if (end.failure)
-      reason = `the airlock proxy stopped serving during the run (${end.failure}); the logs are incomplete and traffic after that point was refused`
+    else if (failure)
+      reason = `the airlock proxy stopped serving during the run (${failure}); the logs are incomplete and traffic after that point was refused`
   }
   return reason ? { auditHead, failureReason: reason } : { auditHead }
 }
 
-/** The head of the finished audit log; warns (never throws) when it does not verify. */
-function finalAuditHead(auditLog: string, hooks: SessionHooks): string {
+/**
+ * The head of the finished audit log, whether it ends with the proxy's `stop` entry, and the
+ * failure that entry names. Warns (never throws) when the log does not verify.
+ */
+function finishedAudit(
+  auditLog: string,
+  hooks: SessionHooks
+): { auditHead: string; closed: boolean; failure?: string } {
   try {
     const verified = verifyAuditFile(auditLog)
     if (!verified.ok)
       hooks.warn(`audit log does not verify: ${verified.error?.reason ?? 'unknown'}`)
-    return verified.head
-  } catch (err) {
-    hooks.warn(`audit log unreadable: ${(err as Error).message}`)
-    return ''
-  }
-}
-
-/** Whether the audit log ends with the proxy's final `stop` entry, and a failure it names. */
-function auditEnd(auditLog: string): { closed: boolean; failure?: string } {
-  try {
-    if (!verifyAuditFile(auditLog).closed) return { closed: false }
+    if (!verified.closed) return { auditHead: verified.head, closed: false }
     const lines = readFileSync(auditLog, 'utf8').trimEnd().split('\n')
     const last = JSON.parse(lines.at(-1) ?? '{}') as { data?: { failure?: unknown } }
     const failure = last.data?.failure
-    return typeof failure === 'string' ? { closed: true, failure } : { closed: true }
-  } catch {
-    return { closed: false }
+    return typeof failure === 'string'
+      ? { auditHead: verified.head, closed: true, failure }
+      : { auditHead: verified.head, closed: true }
+  } catch (err) {
+    hooks.warn(`audit log unreadable: ${(err as Error).message}`)
+    return { auditHead: '', closed: false }
   }
 }

@@ -39,6 +39,7 @@ export async function run(): Promise<void> {
     core.setOutput('session-id', result.report.sessionId ?? '')
     core.setOutput('input-tokens', String(result.report.inputTokens ?? ''))
     core.setOutput('output-tokens', String(result.report.outputTokens ?? ''))
+    core.setOutput('cost-usd', result.report.costUsd?.toFixed(4) ?? '')
     core.setOutput('network-log', result.networkLog)
     core.setOutput('audit-log', result.auditLog)
     core.setOutput('audit-head', result.auditHead)

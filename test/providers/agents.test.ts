@@ -724,3 +724,49 @@ describe('MCP servers without a type', () => {
     })
   })
 })
+
+describe('model and limits, in each CLI’s own form', () => {
+  const limits = { model: 'm-1', maxTurns: 7, maxBudgetUsd: 1.5 }
+
+  it('claude takes flags before agent-args, so an explicit argument still wins', () => {
+    expect(new ClaudeProvider().command('task', ['--model', 'other'], limits)).toEqual([
+      '-p',
+      '--output-format',
+      'json',
+      '--dangerously-skip-permissions',
+      '--model',
+      'm-1',
+      '--max-turns',
+      '7',
+      '--max-budget-usd',
+      '1.5',
+      '--model',
+      'other',
+      '--',
+      'task'
+    ])
+  })
+
+  it('codex takes the model only; no limit set means no flag', () => {
+    expect(new CodexProvider().command('task', [], { model: 'gpt-x' })).toEqual([
+      'exec',
+      '--json',
+      '--skip-git-repo-check',
+      '--model',
+      'gpt-x',
+      '--',
+      'task'
+    ])
+    expect(new CodexProvider().command('task', [])).not.toContain('--model')
+  })
+
+  it('gemini takes the model as a flag and the turn limit as a setting', async () => {
+    const gemini = new GeminiProvider()
+    const cred = await gemini.grant(context({ 'gemini-api-key': GEMINI_KEY }))
+    const opts = prepareOpts(cred, { prompt: 'task', limits })
+    const cfg = await gemini.prepareContainer(opts)
+    expect(cfg.command).toContain('--model=m-1')
+    const settings = readJson(join(opts.stagingDir, 'home/.gemini/settings.json'))
+    expect(settings.model).toEqual({ maxSessionTurns: 7 })
+  })
+})

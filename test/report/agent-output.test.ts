@@ -37,6 +37,13 @@ describe('parseAgentOutput: outputs that look like identifiers and numbers are o
       ).toBeUndefined()
   })
 
+  it('keeps a reported cost in dollars, and drops one that is not an amount', () => {
+    const cost = (v: unknown): number | undefined =>
+      parseAgentOutput('claude', JSON.stringify({ total_cost_usd: v })).costUsd
+    expect(cost(0.0123)).toBe(0.0123)
+    for (const v of [-1, '1', 1e9, null]) expect(cost(v)).toBeUndefined()
+  })
+
   it('keeps the result as text, whatever it holds (it is an output, never a command)', () => {
     const text = 'line\n::set-output name=x::y\nEOF\nghadelimiter_1'
     expect(parseAgentOutput('claude', JSON.stringify({ result: text })).result).toBe(text)

@@ -29,12 +29,19 @@ const REAL_KEY =
   'sk-ant-api03-e2eRealLookingTestKey_7Qm2xV9pL4kR8sT1wY6zB3nC5dF0gH2jK4lM6nP8qR0sT2uV4wX6yZ8aB0cD2eF-x3kQ9AA'
 const hasDocker = await requireDocker()
 
-/** The tool_result blocks the CLI sent back in a Messages request's last user message. */
+/**
+ * The tool_result blocks the CLI sent back in a Messages request: those in the user messages
+ * after the last assistant turn (with a budget set, the CLI adds a reminder message of its
+ * own after the results).
+ */
 function toolResults(r: AnthropicRequest | undefined): Array<Record<string, unknown>> {
   const msgs = (r?.json?.messages ?? []) as Array<{ role: string; content: unknown }>
-  const last = msgs.at(-1)
-  if (!last || last.role !== 'user' || !Array.isArray(last.content)) return []
-  return (last.content as Array<Record<string, unknown>>).filter((b) => b.type === 'tool_result')
+  const lastAssistant = msgs.map((m) => m.role).lastIndexOf('assistant')
+  return msgs
+    .slice(lastAssistant + 1)
+    .filter((m) => m.role === 'user' && Array.isArray(m.content))
+    .flatMap((m) => m.content as Array<Record<string, unknown>>)
+    .filter((b) => b.type === 'tool_result')
 }
 
 function resultText(block: Record<string, unknown> | undefined): string {
@@ -49,7 +56,7 @@ type ClaudeRun = AgentRun<FakeAnthropic>
 /** Claude Code from the registry against a fake Anthropic API that answers with script. */
 function runClaude(
   script: ScriptedTurn[],
-  opts: { asRoot?: boolean; node?: NodeName } = {}
+  opts: { asRoot?: boolean; node?: NodeName; inputs?: Record<string, string> } = {}
 ): Promise<ClaudeRun> {
   return runAgent({
     agent: 'claude',
@@ -60,6 +67,9 @@ function runClaude(
     ...opts
   })
 }
+
+/** A model name only this test uses: the CLI passes it through as given. */
+const TEST_MODEL = 'claude-airlock-e2e-1'
 
 const WRITE_HELLO: ScriptedTurn = {
   text: 'I will create the file.',
@@ -78,15 +88,18 @@ describe.skipIf(!hasDocker)('Claude Code in the airlock against a fake Anthropic
   const id = runnerIdentity()
 
   beforeAll(async () => {
-    c = await runClaude([
-      WRITE_HELLO,
-      {
-        toolUses: [
-          { name: 'Bash', input: { command: 'git status --short', description: 'Git status' } }
-        ]
-      },
-      { text: FINAL_ANSWER }
-    ])
+    c = await runClaude(
+      [
+        WRITE_HELLO,
+        {
+          toolUses: [
+            { name: 'Bash', input: { command: 'git status --short', description: 'Git status' } }
+          ]
+        },
+        { text: FINAL_ANSWER }
+      ],
+      { inputs: { model: TEST_MODEL, 'max-turns': '10', 'max-budget-usd': '5' } }
+    )
     ;({ api, run } = c)
   }, 900_000)
 
@@ -94,6 +107,12 @@ describe.skipIf(!hasDocker)('Claude Code in the airlock against a fake Anthropic
 
   it('runs the agent to completion and reports its answer, session and tokens', () => {
     expectCompleted(run)
+    // The `model` input reached the API in every turn of the conversation; the cost is the
+    // CLI's own figure, as an amount.
+    const turns = api.requests.filter((r) => typeof r.turn === 'number')
+    expect(turns.length).toBeGreaterThan(0)
+    for (const r of turns) expect(r.json?.model).toBe(TEST_MODEL)
+    expect(run.outputs['cost-usd']).toMatch(/^\d+\.\d{4}$/)
     // Three scripted turns, 100 input and 20 output tokens each, summed by the CLI.
     expect(run.outputs['input-tokens']).toBe('300')
     expect(run.outputs['output-tokens']).toBe('60')
