@@ -73,7 +73,9 @@ export async function localRun(
     write: (d, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(d),
     // Run from a workflow step, the container's output would reach the runner, which obeys
     // workflow commands in it: fenced off as the action does (both streams on stdout).
-    ...(env.GITHUB_ACTIONS === 'true' ? { fence: (t: string | Buffer) => process.stdout.write(t) } : {}),
+    ...(env.GITHUB_ACTIONS === 'true'
+      ? { fence: (t: string | Buffer) => process.stdout.write(t) }
+      : {}),
     env,
     runId: newRunId({ ...env, GITHUB_RUN_ID: 'local' })
   })
