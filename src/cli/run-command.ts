@@ -1,4 +1,3 @@
-import { join } from 'node:path'
 import type { Command } from 'commander'
 import { readInputs, splitList } from '../inputs.js'
 import { setAgentCliRunner, type AgentCliOptions } from '../providers/agent-cli.js'
@@ -7,6 +6,7 @@ import { runInAirlock } from '../run.js'
 import { logSafe } from '../sandbox/log-fence.js'
 import { newRunId, type SessionResult } from '../sandbox/session.js'
 import { envInput } from './env-inputs.js'
+import { local, selfCommand } from './vocabulary.js'
 
 export interface LocalRunOptions {
   agent?: string
@@ -68,8 +68,8 @@ export async function localRun(
   // The local CLI has no log masker: secrets simply never get printed.
   const plan = readInputs(input, { ...env, GITHUB_WORKSPACE: values.workspace }, () => {})
   const { result } = await runInAirlock(plan, {
-    info: (l) => err(`airlock: ${l}`),
-    warn: (l) => err(`airlock: warning: ${logSafe(l)}`),
+    info: (l) => err(`airlock: ${local(l)}`),
+    warn: (l) => err(`airlock: warning: ${local(logSafe(l))}`),
     write: (d, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(d),
     // Run from a workflow step, the container's output would reach the runner, which obeys
     // workflow commands in it: fenced off as the action does (both streams on stdout).
@@ -103,7 +103,7 @@ function printReport(result: SessionResult): void {
     )
   err(`airlock: network log ${result.networkLog}`)
   err(
-    `airlock: audit log ${result.auditLog} (head ${result.auditHead}); check with: airlock audit verify ${join(result.auditLog)} --head ${result.auditHead}`
+    `airlock: audit log ${result.auditLog} (head ${result.auditHead}); check with: ${selfCommand()} audit verify ${result.auditLog} --head ${result.auditHead}`
   )
 }
 

@@ -14,7 +14,7 @@ import { makeGrantContext, revokeAll } from '../grant/index.js'
 import { registerAll } from '../providers/index.js'
 import { AuditLog } from '../proxy/audit.js'
 import { InjectionTable } from '../proxy/inject.js'
-import { JsonlWriter } from '../proxy/log.js'
+import { JsonlWriter, type NetworkEntry } from '../proxy/log.js'
 import { parseConnectTo } from '../proxy/patterns.js'
 import { EgressPolicy, type EgressMode } from '../proxy/policy.js'
 import { AirlockProxy, type ProxyLimits } from '../proxy/server.js'
@@ -84,6 +84,8 @@ export interface DaemonHooks {
    * (lets tests make a name resolve to loopback or metadata without touching DNS).
    */
   resolve?: (host: string) => Promise<string[]>
+  /** Every network log entry as it is written (the local proxy command prints refusals). */
+  onNetworkEntry?: (entry: NetworkEntry) => void
 }
 
 /**
@@ -125,7 +127,12 @@ export async function startDaemon(
     log(`fatal: cannot write ${what}: ${err.message}; refusing all traffic`)
     if (holder.proxy) holder.proxy.failure = `${what}: ${err.message}`
   }
-  const networkLog = new JsonlWriter(config.networkLog, fail('network log'))
+  const networkLog = new JsonlWriter(
+    config.networkLog,
+    fail('network log'),
+    // The proxy writes only NetworkEntry objects to this log.
+    hooks.onNetworkEntry && ((e) => hooks.onNetworkEntry?.(e as NetworkEntry))
+  )
   const safeAudit = new Proxy(audit, {
     get(target, prop, receiver) {
       if (prop !== 'append') return Reflect.get(target, prop, receiver) as unknown

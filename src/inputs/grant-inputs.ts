@@ -4,7 +4,7 @@
  * `readGrantSettings`, for the action, the CLI and the tests.
  */
 import * as core from '@actions/core'
-import { parse as parseYaml } from 'yaml'
+import { parse as parseYaml, YAMLError } from 'yaml'
 import { InputError } from '../errors.js'
 import {
   DEFAULT_AWS_REGION,
@@ -150,9 +150,13 @@ export function parseCustomCredentials(
   let doc: unknown
   try {
     doc = parseYaml(value)
-  } catch {
-    // The YAML error quotes the source, which holds secrets: say where, not what.
-    throw new InputError('custom-credentials', `not valid YAML. ${form}`)
+  } catch (err) {
+    // The YAML error quotes the source, which holds secrets: say where, never what.
+    const at = err instanceof YAMLError && err.linePos ? err.linePos[0] : undefined
+    throw new InputError(
+      'custom-credentials',
+      `not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}. ${form}`
+    )
   }
   if (!Array.isArray(doc)) throw new InputError('custom-credentials', `not a list. ${form}`)
   const seen = new Set<string>()

@@ -77,12 +77,12 @@ export function parseAllowedEndpoints(value: string): string[] {
     try {
       parseHostPattern(item)
     } catch (err) {
-      if (err instanceof PolicyError) {
+      // The pattern parser's message already names the entry and the forms it accepts.
+      if (err instanceof PolicyError)
         throw new InputError(
           'allowed-endpoints',
-          `${err.message}. Expected \`host\`, \`*.suffix\`, \`host:port\` or \`http://host\``
+          err.message.replace(/^Invalid allowed-endpoints entry /, '')
         )
-      }
       throw err
     }
     out.push(item)
@@ -111,9 +111,11 @@ export function parseMcpServers(value: string): Record<string, MCPServerConfig> 
   try {
     doc = JSON.parse(value)
   } catch (err) {
+    // Where, never what: newer Node versions quote the text around the error, and this
+    // input may name hosts and headers.
     throw new InputError(
       'mcp-servers',
-      `not valid JSON (${(err as Error).message}). Expected {"mcpServers": {"name": {"url": "https://…"} | {"command": "…", "args": […]}}}`
+      `not valid JSON${jsonErrorPlace(value, err)}. Expected {"mcpServers": {"name": {"url": "https://…"} | {"command": "…", "args": […]}}}`
     )
   }
   const servers = isRecord(doc) && isRecord(doc.mcpServers) ? doc.mcpServers : undefined
@@ -220,4 +222,13 @@ export function parseAgentLimits(
     out.maxBudgetUsd = Number(budget)
   }
   return out
+}
+
+/** " at line L, column C" for a JSON.parse error that gives a position; "" otherwise. */
+function jsonErrorPlace(text: string, err: unknown): string {
+  const m = /position (\d+)/.exec((err as Error).message)
+  if (!m) return /end of (JSON|data) input/i.test((err as Error).message) ? ' (it ends early)' : ''
+  const before = text.slice(0, Number(m[1]))
+  const line = before.split('\n').length
+  return ` at line ${line}, column ${before.length - before.lastIndexOf('\n')}`
 }

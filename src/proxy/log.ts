@@ -56,15 +56,24 @@ export function redactHeaders(
   return out
 }
 
-/** Appends JSON lines; a write failure turns `failed` on so the proxy can fail closed. */
+/**
+ * Appends JSON lines; a write failure turns `failed` on so the proxy can fail closed.
+ * `onEntry` sees each entry as written (already redacted: it is what the file gets).
+ */
 export class JsonlWriter {
   private readonly stream: WriteStream
   failed: Error | undefined
   private readonly onFail: (err: Error) => void
+  private readonly onEntry: ((entry: object) => void) | undefined
 
-  constructor(file: string, onFail: (err: Error) => void = () => {}) {
+  constructor(
+    file: string,
+    onFail: (err: Error) => void = () => {},
+    onEntry?: (entry: object) => void
+  ) {
     this.stream = createWriteStream(file, { flags: 'a', mode: 0o600 })
     this.onFail = onFail
+    this.onEntry = onEntry
     this.stream.on('error', (err) => {
       if (this.failed) return
       this.failed = err
@@ -75,6 +84,7 @@ export class JsonlWriter {
   write(entry: object): void {
     if (this.failed) return
     this.stream.write(`${JSON.stringify(entry)}\n`)
+    this.onEntry?.(entry)
   }
 
   close(): Promise<void> {

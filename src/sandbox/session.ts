@@ -89,7 +89,7 @@ export async function runSession(
   const auditLog = join(logDir, 'audit.jsonl')
   const user = { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 }
   if (user.uid === 0)
-    hooks.warn('the runner runs as root, so the container does too (with no capabilities)')
+    hooks.warn('Airlock runs as root here, so the container does too (with no capabilities)')
 
   // Before anything else touches the workspace for the container: checkout credentials
   // hidden, every file the container can read searched for the secrets Airlock holds.

@@ -29,3 +29,45 @@ describe('airlock CLI', () => {
     expect(r.stderr).toContain('unknown provider "githbu" (did you mean github?)')
   })
 })
+
+/** Runs the CLI with only PATH (and what `env` adds) in its environment. */
+function cli(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', ...env },
+    timeout: 30_000
+  })
+}
+
+describe('the CLI speaks its own vocabulary: flags, environment variables, this machine', () => {
+  it('names the flag, says what was wrong once, and what is accepted', () => {
+    const r = cli(['run', '--allow', '10.0.0.1', '--', 'true'])
+    expect(r.status).toBe(1)
+    expect(r.stderr).toMatch(/^airlock: --allow: "10\.0\.0\.1": IP addresses cannot be allowed/)
+    expect(r.stderr.match(/Expected/g)).toHaveLength(1)
+    expect(r.stderr).not.toContain('..')
+    expect(r.stderr).not.toContain('allowed-endpoints')
+    expect(cli(['run', '--timeout', '999', '--', 'true']).stderr).toContain(
+      'airlock: --timeout: 999 is outside 0.1-360 minutes'
+    )
+  })
+
+  it('names the environment variables a missing credential comes from', () => {
+    const claude = cli(['claude', '-p', 'hi'])
+    expect(claude.status).toBe(1)
+    expect(claude.stderr).toContain('`ANTHROPIC_API_KEY` and `CLAUDE_CODE_OAUTH_TOKEN` are empty')
+    expect(claude.stderr).toContain('Set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN')
+    const gh = cli(['run', '--grant', 'github', '--', 'true'])
+    expect(gh.stderr).toContain('Set GITHUB_TOKEN (or GH_TOKEN)')
+    expect(gh.stderr).not.toContain('${{')
+    expect(gh.stderr).not.toContain('github-token')
+  })
+
+  it('says where broken custom credentials YAML is, never what it holds', () => {
+    const yaml = '- name: demo\n  value: s3cr3t-value-123\n  hosts: [a.example\n'
+    const r = cli(['run', '--', 'true'], { AIRLOCK_CUSTOM_CREDENTIALS: yaml })
+    expect(r.status).toBe(1)
+    expect(r.stderr).toMatch(/AIRLOCK_CUSTOM_CREDENTIALS: not valid YAML at line \d+, column \d+/)
+    expect(r.stderr).not.toContain('s3cr3t')
+  })
+})
