@@ -5,6 +5,7 @@ import { readInputs, splitList } from '../inputs.js'
 import { setAgentCliRunner, type AgentCliOptions } from '../providers/agent-cli.js'
 import { summarizeNetwork, remedy } from '../report/network.js'
 import { releaseAll } from '../sandbox/cleanup.js'
+import { preflight } from '../sandbox/preflight.js'
 import { CommandFence, logSafe } from '../sandbox/log-fence.js'
 import { newRunId, runSession, type SessionResult } from '../sandbox/session.js'
 import type { Resource } from '../state.js'
@@ -63,6 +64,7 @@ export async function localRun(
   const input = (name: string): string => values[name] || fromEnv(name)
   // The local CLI has no log masker: secrets simply never get printed.
   const plan = readInputs(input, { ...env, GITHUB_WORKSPACE: values.workspace }, () => {})
+  await preflight(plan, env)
   const granted = await grantAll(
     plan.grants,
     makeGrantContext({

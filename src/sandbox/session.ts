@@ -22,6 +22,7 @@ import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
 import { revertGitExec, snapshotGitExec } from './git-exec-guard.js'
 import { logSafe } from './log-fence.js'
+import { lastPreflight, preflight } from './preflight.js'
 import { readPromptFile } from '../prompt-file.js'
 import { scanWorkspace, secretNeedles, WorkspaceSecretError } from './workspace-scan.js'
 import { CONTAINER, sandboxEnv, writeStaging } from './staging.js'
@@ -87,8 +88,10 @@ export async function runSession(
   mkdirSync(stagingDir, { mode: 0o755 })
   const networkLog = join(logDir, 'network.jsonl')
   const auditLog = join(logDir, 'audit.jsonl')
-  const user = { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 }
-  if (user.uid === 0)
+  // What the preflight learnt about the daemon (rootless: the container runs as 0:0).
+  const platform = lastPreflight(plan) ?? (await preflight(plan))
+  const user = platform.containerUser
+  if (user.uid === 0 && !platform.rootless)
     hooks.warn('the runner runs as root, so the container does too (with no capabilities)')
 
   // Before anything else touches the workspace for the container: checkout credentials

@@ -9,6 +9,7 @@ import { summarizeNetwork } from '../report/network.js'
 import { renderSummary, writeSummary } from '../report/summary.js'
 import { releaseAll } from '../sandbox/cleanup.js'
 import { CommandFence, logSafe } from '../sandbox/log-fence.js'
+import { preflight } from '../sandbox/preflight.js'
 import { newRunId, runSession } from '../sandbox/session.js'
 import { pushResource, saveRunId, type Resource } from '../state.js'
 
@@ -37,6 +38,7 @@ export async function run(): Promise<void> {
   try {
     registerAll()
     const plan = readInputs()
+    await preflight(plan)
     const runId = newRunId()
     saveRunId(runId)
     grantCtx = makeGrantContext({
@@ -117,6 +119,7 @@ export async function run(): Promise<void> {
     }
   } catch (err) {
     fence.close()
+    core.setOutput('conclusion', 'failure')
     core.setFailed(errorMessage(err))
   } finally {
     fence.close()
