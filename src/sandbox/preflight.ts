@@ -5,6 +5,12 @@ import { AirlockError, InputError, type ErrorCode } from '../errors.js'
 import type { RunPlan } from '../inputs.js'
 import { mountSpec } from './container.js'
 import { docker, DockerError, type DockerResult } from './docker.js'
+import {
+  hostPathMapper,
+  HostPathError,
+  selfContainerId,
+  type ContainerMount
+} from './host-paths.js'
 
 /** Why the runner cannot run Airlock, one code per cause (the message says what to do). */
 export type PreflightCode = Extract<ErrorCode, `AIRLOCK_PREFLIGHT_${string}`>
@@ -60,6 +66,8 @@ export interface PreflightDeps {
   docker: (args: string[]) => Promise<DockerResult>
   uid: number
   gid: number
+  /** The id of the Docker container this process runs in, if any. */
+  selfContainerId: () => string | undefined
 }
 
 const defaultDeps = (): PreflightDeps => ({
@@ -67,7 +75,8 @@ const defaultDeps = (): PreflightDeps => ({
   arch: process.arch,
   docker: (args) => docker(args),
   uid: process.getuid?.() ?? 1000,
-  gid: process.getgid?.() ?? 1000
+  gid: process.getgid?.() ?? 1000,
+  selfContainerId: () => selfContainerId()
 })
 
 /** An image name no registry holds: `docker create --pull never` with it never makes a container. */
@@ -88,7 +97,7 @@ export function lastPreflight(plan: Pick<RunPlan, 'workspace'>): Preflight | und
  * naming the cause and the fix.
  */
 export async function preflight(
-  plan: Pick<RunPlan, 'workspace'>,
+  plan: Pick<RunPlan, 'workspace'> & Partial<Pick<RunPlan, 'workspaceAccess'>>,
   env: NodeJS.ProcessEnv = process.env,
   deps: PreflightDeps = defaultDeps()
 ): Promise<Preflight> {
@@ -104,27 +113,70 @@ export async function preflight(
     )
   if (!statSync(plan.workspace, { throwIfNoEntry: false })?.isDirectory())
     throw new InputError('workspace', `${plan.workspace} is not a directory on this runner`)
-  // Both calls at once: the probe answers "no such image" when every mount source is visible.
-  const probe = mountProbe(plan, env)
+  const info = (): Promise<DockerResult> => runDocker(deps, ['info', '--format', '{{json .}}'], env)
+  const selfId = deps.selfContainerId()
+  let infoRun: DockerResult
+  let probeRun: DockerResult
+  let hostPath: Preflight['hostPath'] = (p) => p
+  let probe: MountProbe | undefined
   try {
-    const [infoRun, probeRun] = await Promise.all([
-      runDocker(deps, ['info', '--format', '{{json .}}'], env),
-      runDocker(deps, probe.args, env)
-    ])
-    const info = parseInfo(infoRun)
-    checkDaemon(info, infoRun, env)
+    if (!selfId) {
+      // Both calls at once: the probe answers "no such image" when every mount source is visible.
+      probe = mountProbe(plan, env, hostPath)
+      ;[infoRun, probeRun] = await Promise.all([info(), runDocker(deps, probe.args, env)])
+      checkDaemon(parseInfo(infoRun), infoRun, env)
+    } else {
+      // In a container: if the daemon started it (a job container, or a runner in a container
+      // on the host's socket), every mount source is named by its host path.
+      const [i, self] = await Promise.all([
+        info(),
+        runDocker(deps, ['inspect', '--format', '{{json .Mounts}}', selfId], env)
+      ])
+      infoRun = i
+      checkDaemon(parseInfo(infoRun), infoRun, env)
+      if (self.code === 0) hostPath = jobContainerPaths(self.stdout, selfId)
+      probe = mountProbe(plan, env, hostPath)
+      probeRun = await runDocker(deps, probe.args, env)
+    }
     checkMounts(probeRun, probe.paths)
-    const rootless = isRootless(info)
+    const parsed = parseInfo(infoRun)
+    const rootless = isRootless(parsed)
     const result: Preflight = {
-      info,
+      info: parsed,
       rootless,
       containerUser: rootless ? { uid: 0, gid: 0 } : { uid: deps.uid, gid: deps.gid },
-      hostPath: (p) => p
+      hostPath
     }
     last = { key: plan.workspace, result }
     return result
   } finally {
-    probe.cleanup()
+    probe?.cleanup()
+  }
+}
+
+/** The job container's mounts from `docker inspect`, as a checked path mapper. */
+function jobContainerPaths(inspectJson: string, id: string): Preflight['hostPath'] {
+  let mounts: ContainerMount[]
+  try {
+    mounts = JSON.parse(inspectJson) as ContainerMount[]
+  } catch {
+    throw new PreflightError(
+      'AIRLOCK_PREFLIGHT_CONTAINER_JOB',
+      `this step runs in container ${id.slice(0, 12)}, whose mounts docker inspect did not list; Airlock cannot map its paths to the host's. Run the Airlock step on the runner itself (a job without container:).`
+    )
+  }
+  const map = hostPathMapper(mounts)
+  return (p, opts) => {
+    try {
+      return map(p, opts)
+    } catch (err) {
+      if (err instanceof HostPathError)
+        throw new PreflightError(
+          'AIRLOCK_PREFLIGHT_CONTAINER_JOB',
+          `this step runs in a job container (${id.slice(0, 12)}) and ${err.message}`
+        )
+      throw err
+    }
   }
 }
 
@@ -228,34 +280,51 @@ function oneLine(text: string): string {
  * exist" names a directory it cannot see; "No such image" means it sees them all. No
  * container is created and nothing is pulled.
  */
+interface MountProbe {
+  args: string[]
+  /** Probed host path → the directory to name when the daemon cannot see it. */
+  paths: Map<string, string>
+  cleanup: () => void
+}
+
 function mountProbe(
-  plan: Pick<RunPlan, 'workspace'>,
-  env: NodeJS.ProcessEnv
-): { args: string[]; paths: Map<string, string>; cleanup: () => void } {
+  plan: Pick<RunPlan, 'workspace'> & Partial<Pick<RunPlan, 'workspaceAccess'>>,
+  env: NodeJS.ProcessEnv,
+  hostPath: Preflight['hostPath']
+): MountProbe {
   const paths = new Map<string, string>()
   const made: string[] = []
-  paths.set(plan.workspace, plan.workspace)
-  for (const root of sharedRoots(env)) {
-    try {
-      const marker = mkdtempSync(join(root, '.airlock-probe-'))
+  const cleanup = (): void => {
+    for (const m of made) rmSync(m, { recursive: true, force: true })
+  }
+  try {
+    const ws = hostPath(plan.workspace, { readOnly: plan.workspaceAccess === 'read-only' })
+    paths.set(ws, ws)
+    for (const root of sharedRoots(env)) {
+      let marker: string
+      try {
+        marker = mkdtempSync(join(root, '.airlock-probe-'))
+      } catch {
+        // Not writable or missing: whatever Airlock later makes there fails on its own terms.
+        continue
+      }
       made.push(marker)
-      paths.set(marker, root)
-    } catch {
-      // Not writable or missing: whatever Airlock later makes there fails on its own terms.
+      // RUNNER_TEMP holds the proxy socket, mounted read-write; the tool cache is read-only.
+      paths.set(
+        hostPath(marker, { readOnly: root !== sharedRoots(env)[0] }),
+        hostPath(root, { readOnly: true })
+      )
     }
+  } catch (err) {
+    cleanup()
+    throw err
   }
   const args = ['create', '--pull', 'never', '--network', 'none']
   let i = 0
   for (const source of paths.keys())
     args.push('--mount', mountSpec({ source, target: `/probe/${i++}`, readOnly: true }))
   args.push(PROBE_IMAGE, 'true')
-  return {
-    args,
-    paths,
-    cleanup: () => {
-      for (const m of made) rmSync(m, { recursive: true, force: true })
-    }
-  }
+  return { args, paths, cleanup }
 }
 
 /** The directories (other than the workspace) Airlock bind-mounts things from on a runner. */

@@ -21,6 +21,7 @@ import { checkImage, runArgs } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
 import { revertGitExec, snapshotGitExec } from './git-exec-guard.js'
+import { listenPath, runnerNode } from './host-paths.js'
 import { logSafe } from './log-fence.js'
 import { lastPreflight, preflight } from './preflight.js'
 import { readPromptFile } from '../prompt-file.js'
@@ -104,7 +105,8 @@ export async function runSession(
       : undefined
 
   await ensureImage(plan.image)
-  await checkImage({ image: plan.image, nodeBinary: process.execPath, user, runId })
+  const nodeBinary = runnerNode()
+  await checkImage({ image: plan.image, nodeBinary, user, runId, hostPath: platform.hostPath })
 
   const token = newProxyToken()
   const socketPath = join(proxyDir, 'proxy.sock')
@@ -116,7 +118,7 @@ export async function runSession(
       allow: plan.allowedEndpoints,
       connectTo: plan.connectTo,
       ...(plan.upstreamCa ? { upstreamCa: readFileSync(plan.upstreamCa, 'utf8') } : {}),
-      socketPath,
+      socketPath: listenPath(socketPath, hooks.track),
       caCertFile: join(stagingDir, 'ca.pem'),
       networkLog,
       auditLog,
@@ -210,7 +212,8 @@ export async function runSession(
     mounts,
     command,
     user,
-    nodeBinary: process.execPath
+    nodeBinary,
+    hostPath: platform.hostPath
   })
   hooks.track({ kind: 'container', runId, name })
 

@@ -65,6 +65,7 @@ function deps(info: Answer, probe?: Answer, over: Partial<PreflightDeps> = {}): 
     arch: 'x64',
     uid: 1001,
     gid: 118,
+    selfContainerId: () => undefined,
     docker: (args) => {
       calls.push(args)
       return answer(
@@ -303,5 +304,66 @@ describe('preflight: mounts', () => {
     expect(e.message).toContain(`cannot see ${temp} `)
     expect(e.message).toContain('dind')
     expect(readdirSync(temp)).toEqual([])
+  })
+})
+
+describe('preflight: job containers', () => {
+  const id = 'f'.repeat(64)
+  function inContainer(mounts: unknown, inspectCode = 0): PreflightDeps & { calls: string[][] } {
+    const calls: string[][] = []
+    return {
+      ...deps(ok(ROOTFUL)),
+      selfContainerId: () => id,
+      calls,
+      docker: (args) => {
+        calls.push(args)
+        if (args[0] === 'info') return Promise.resolve(ok(ROOTFUL))
+        if (args[0] === 'inspect')
+          return Promise.resolve(
+            inspectCode === 0
+              ? ok(mounts)
+              : { code: 1, stdout: '', stderr: `Error: No such object: ${id}` }
+          )
+        return Promise.resolve({ code: 1, stdout: '', stderr: 'Error: No such image: x' })
+      }
+    }
+  }
+
+  it("probes and mounts by the host's paths", async () => {
+    const d = inContainer([{ Type: 'bind', Source: '/host/work', Destination: temp, RW: true }])
+    const r = await preflight(
+      { workspace: temp },
+      { RUNNER_TEMP: temp, RUNNER_TOOL_CACHE: temp },
+      d
+    )
+    expect(r.hostPath(join(temp, 'x'))).toBe('/host/work/x')
+    const probe = d.calls.find((a) => a[0] === 'create')!
+    expect(probe.filter((a) => a.includes('source=/host/work')).length).toBeGreaterThan(0)
+  })
+
+  it('refuses a workspace only the job container has', async () => {
+    const d = inContainer([{ Type: 'bind', Source: '/host/temp', Destination: temp, RW: true }])
+    const e = await fails(preflight({ workspace: ws }, { RUNNER_TEMP: temp }, d))
+    expect(e.code).toBe('AIRLOCK_PREFLIGHT_CONTAINER_JOB')
+    expect(e.message).toContain(`${ws} is in the job container's own filesystem`)
+    expect(readdirSync(temp)).toEqual([])
+  })
+
+  it('refuses a read-write workspace the job container has read-only', async () => {
+    const d = inContainer([
+      { Type: 'bind', Source: '/host/ext', Destination: ws, RW: false },
+      { Type: 'bind', Source: '/host/temp', Destination: temp, RW: true }
+    ])
+    const e = await fails(
+      preflight({ workspace: ws, workspaceAccess: 'read-write' }, { RUNNER_TEMP: temp }, d)
+    )
+    expect(e.code).toBe('AIRLOCK_PREFLIGHT_CONTAINER_JOB')
+    expect(e.message).toContain('read-only in the job container')
+    await preflight({ workspace: ws, workspaceAccess: 'read-only' }, { RUNNER_TEMP: temp }, d)
+  })
+
+  it('leaves paths alone in a container the daemon did not start (a dind sidecar)', async () => {
+    const r = await preflight({ workspace: ws }, { RUNNER_TEMP: temp }, inContainer([], 1))
+    expect(r.hostPath(ws)).toBe(ws)
   })
 })
