@@ -11,6 +11,7 @@ import {
   registry,
   type MountConfig
 } from '../provider/index.js'
+import { runnerProxy } from '../net/runner-proxy.js'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { newProxyToken } from '../daemon/daemon.js'
 import { alive, startProxyDaemon, stopProcess } from '../daemon/start.js'
@@ -133,13 +134,8 @@ export async function runSession(
       // What refresh needs to re-mint (App key, OIDC endpoint); on stdin like the grants.
       settings: settingsForRefresh(plan),
       ...(daemonOidc(plan) ? { oidc: daemonOidc(plan) } : {}),
-      ...(process.env.HTTPS_PROXY || process.env.https_proxy
-        ? {
-            upstreamProxy: {
-              url: (process.env.HTTPS_PROXY || process.env.https_proxy)!,
-              noProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? ''
-            }
-          }
+      ...(runnerProxy().httpsProxy
+        ? { upstreamProxy: { url: runnerProxy().httpsProxy!, noProxy: runnerProxy().noProxy } }
         : {})
     },
     {
