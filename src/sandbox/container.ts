@@ -145,3 +145,20 @@ export async function checkImage(
     )
   }
 }
+
+/**
+ * Why `docker run` itself failed, when it did: exit 125 with docker's own message on stderr
+ * is Airlock's failure (a mount the daemon refused, a runtime error), not the command's exit
+ * code, and the message is what the user needs. Undefined for any other outcome.
+ */
+export function dockerRunFailure(code: number, stderr: string): string | undefined {
+  if (code !== 125) return undefined
+  const own = stderr
+    .split('\n')
+    .filter((l) => /^docker: |Error response from daemon|^Error: |^airlock-init: /.test(l))
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+  if (!own) return undefined
+  return `docker could not start the sandbox (exit 125; the command did not run): ${own.slice(0, 600)}`
+}

@@ -18,7 +18,7 @@ import { alive, startProxyDaemon, stopProcess } from '../daemon/start.js'
 import type { Resource } from '../state.js'
 import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
 import { AGENT_MOUNT, installAgent } from './agent-install.js'
-import { checkImage, runArgs } from './container.js'
+import { checkImage, dockerRunFailure, runArgs } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
 import { revertGitExec, snapshotGitExec } from './git-exec-guard.js'
@@ -258,12 +258,14 @@ export async function runSession(
       if (agent && agentStdout.length < 16 * 1024 * 1024) agentStdout += d.toString()
     },
     onStderr: hooks.stderr,
-    maxCollect: 0
+    // docker's own complaint, when it could not start the container, comes first.
+    maxCollect: 8192
   })
   clearTimeout(timer)
   clearInterval(watch)
   hooks.signal?.removeEventListener('abort', onAbort)
   const exitCode = result.code
+  failureReason ??= dockerRunFailure(exitCode, result.stderr)
   for (const f of gitExec ? revertGitExec(gitExec) : [])
     hooks.warn(
       logSafe(
