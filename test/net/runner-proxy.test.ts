@@ -197,8 +197,9 @@ describe('behind a forward proxy', () => {
     const port = (closed.address() as net.AddressInfo).port
     await new Promise<void>((r) => closed.close(() => r()))
     const err = await withRunnerDirs(() =>
+      // npm's own setting names the registry when AIRLOCK_NPM_REGISTRY is not set.
       installAgent(new ClaudeProvider(), version, () => {}, {
-        AIRLOCK_NPM_REGISTRY: `http://127.0.0.1:${port}`
+        npm_config_registry: `http://127.0.0.1:${port}/`
       })
     ).catch((e: unknown) => e as Error)
     expect(err).toBeInstanceOf(Error)
