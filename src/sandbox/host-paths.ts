@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import {
   constants,
   copyFileSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -139,7 +140,11 @@ export function hostPathMapper(
   }
 }
 
-/** The real path; for a path not made yet, that of its nearest existing ancestor plus the rest. */
+/**
+ * The real path; for a path not made yet, that of its nearest existing ancestor plus the rest.
+ * An entry that exists but does not resolve (a link to nothing here) is refused: the host would
+ * resolve it against its own filesystem.
+ */
 function realpathOrResolve(path: string): string {
   let head = resolve(path)
   const rest: string[] = []
@@ -147,6 +152,10 @@ function realpathOrResolve(path: string): string {
     try {
       return join(realpathSync(head), ...rest)
     } catch {
+      if (lstatSync(head, { throwIfNoEntry: false }))
+        throw new HostPathError(
+          `${path} is a link that leads nowhere in the job container; the host would follow it on its own filesystem`
+        )
       const up = dirname(head)
       if (up === head) return resolve(path)
       rest.unshift(basename(head))

@@ -44,6 +44,13 @@ function withGrant(opts: RunOptions = {}): Promise<Awaited<ReturnType<typeof run
 }
 
 describe('preflight in the built action', () => {
+  it('sets conclusion=failure on an input error too', async () => {
+    const run = await runAction({ inputs: { command: 'echo hi', 'egress-policy': 'open' } })
+    expect(run.main.code).toBe(1)
+    expect(run.main.errors[0]).toContain('egress-policy')
+    expect(run.outputs.conclusion).toBe('failure')
+  })
+
   it('says the docker CLI is missing, before any grant', async () => {
     const before = oidcHits
     const run = await withGrant({ env: { PATH: '/nonexistent' } })

@@ -196,5 +196,9 @@ describe('hostPathMapper on a real tree', () => {
     ])
     expect(map(ws)).toBe('/host/work/repo')
     expect(() => map(join(ws, 'link'))).toThrow(/own filesystem/)
+    // A link to nothing here would be resolved on the host: refused.
+    symlinkSync('/nonexistent-on-this-side', join(ws, 'dangling'))
+    expect(() => map(join(ws, 'dangling'))).toThrow(/leads nowhere/)
+    expect(map(join(ws, 'not-made-yet', 'x'))).toBe('/host/work/repo/not-made-yet/x')
   })
 })
