@@ -5,6 +5,16 @@
 export const ERROR_CODES = {
   AIRLOCK_BAD_INPUT: 'an action input (or CLI flag) is malformed; the message names it',
   AIRLOCK_UNSUPPORTED_PLATFORM: 'the runner OS or CPU cannot run the agent',
+  AIRLOCK_PREFLIGHT_OS: 'preflight: the runner is not Linux',
+  AIRLOCK_PREFLIGHT_ARCH: 'preflight: the runner CPU is neither x64 nor arm64',
+  AIRLOCK_PREFLIGHT_NO_DOCKER: 'preflight: no docker CLI on PATH (ARC kubernetes mode named)',
+  AIRLOCK_PREFLIGHT_DAEMON: 'preflight: the Docker daemon does not answer (the message names it)',
+  AIRLOCK_PREFLIGHT_DAEMON_DENIED: "preflight: the runner's user may not use the Docker socket",
+  AIRLOCK_PREFLIGHT_DAEMON_OS: 'preflight: the daemon runs Windows containers',
+  AIRLOCK_PREFLIGHT_PODMAN: 'preflight: the docker CLI talks to Podman (not supported)',
+  AIRLOCK_PREFLIGHT_MOUNTS: 'preflight: the daemon cannot see a directory Airlock mounts from',
+  AIRLOCK_PREFLIGHT_CONTAINER_JOB:
+    'preflight: a job container whose paths cannot be mapped to the host (or would widen a mount)',
   AIRLOCK_PROVIDER_NOT_FOUND: 'no provider of that name or alias',
   AIRLOCK_CREDENTIAL_NOT_FOUND: 'seed sentinel: no stored credential',
   AIRLOCK_CREDENTIAL_EXPIRED: 'seed sentinel: the credential expired',

@@ -10,6 +10,7 @@ import type { GrantContext } from './provider/index.js'
 import type { RunPlan } from './inputs.js'
 import { releaseAll } from './sandbox/cleanup.js'
 import { CommandFence, logSafe } from './sandbox/log-fence.js'
+import { preflight } from './sandbox/preflight.js'
 import { newRunId, runSession, type SessionResult } from './sandbox/session.js'
 import type { Resource } from './state.js'
 
@@ -45,7 +46,7 @@ export interface RunOutcome {
 }
 
 /**
- * Grants, runs the session and cleans up. Throws an `AirlockError` when the run could not
+ * Checks the platform, grants, runs the session and cleans up. Throws an `AirlockError` when the run could not
  * start (a grant refused, a preflight check failed); the session's own failures are in the
  * result. The providers are registered already (the plan was validated against them).
  */
@@ -71,6 +72,9 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
   const granted: Granted[] = []
   let grantCtx: GrantContext | undefined
   try {
+    // Before anything with a side effect (a grant, an OIDC exchange, a key check): the
+    // platform can run a sandbox at all, and says why not in one message.
+    await preflight(plan, env)
     const runId = ui.runId ?? newRunId(env)
     ui.started?.(runId)
     grantCtx = makeGrantContext({

@@ -78374,7 +78374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1667);
+/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9710);
 
 await (0,_steps_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -78383,7 +78383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1667:
+/***/ 9710:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -81345,6 +81345,15 @@ function getIDToken(aud) {
 const ERROR_CODES = {
     AIRLOCK_BAD_INPUT: 'an action input (or CLI flag) is malformed; the message names it',
     AIRLOCK_UNSUPPORTED_PLATFORM: 'the runner OS or CPU cannot run the agent',
+    AIRLOCK_PREFLIGHT_OS: 'preflight: the runner is not Linux',
+    AIRLOCK_PREFLIGHT_ARCH: 'preflight: the runner CPU is neither x64 nor arm64',
+    AIRLOCK_PREFLIGHT_NO_DOCKER: 'preflight: no docker CLI on PATH (ARC kubernetes mode named)',
+    AIRLOCK_PREFLIGHT_DAEMON: 'preflight: the Docker daemon does not answer (the message names it)',
+    AIRLOCK_PREFLIGHT_DAEMON_DENIED: "preflight: the runner's user may not use the Docker socket",
+    AIRLOCK_PREFLIGHT_DAEMON_OS: 'preflight: the daemon runs Windows containers',
+    AIRLOCK_PREFLIGHT_PODMAN: 'preflight: the docker CLI talks to Podman (not supported)',
+    AIRLOCK_PREFLIGHT_MOUNTS: 'preflight: the daemon cannot see a directory Airlock mounts from',
+    AIRLOCK_PREFLIGHT_CONTAINER_JOB: 'preflight: a job container whose paths cannot be mapped to the host (or would widen a mount)',
     AIRLOCK_PROVIDER_NOT_FOUND: 'no provider of that name or alias',
     AIRLOCK_CREDENTIAL_NOT_FOUND: 'seed sentinel: no stored credential',
     AIRLOCK_CREDENTIAL_EXPIRED: 'seed sentinel: the credential expired',
@@ -82552,7 +82561,126 @@ function patterns_parseConnectTo(lines) {
     return out;
 }
 
+;// CONCATENATED MODULE: ./src/net/runner-proxy.ts
+
+function pick(env, name) {
+    return env[name.toLowerCase()] || env[name.toUpperCase()] || undefined;
+}
+function runner_proxy_runnerProxy(env = process.env) {
+    const httpProxy = pick(env, 'http_proxy');
+    const httpsProxy = pick(env, 'https_proxy') ?? httpProxy;
+    return {
+        ...(httpProxy ? { httpProxy } : {}),
+        ...(httpsProxy ? { httpsProxy } : {}),
+        noProxy: pick(env, 'no_proxy') ?? ''
+    };
+}
+/**
+ * NO_PROXY, as undici reads it: entries split on commas and white space; `*` alone turns the
+ * proxy off; an entry is a name (a leading `.` or `*.` is dropped) matching that host and its
+ * subdomains, with an optional `:port` that limits it to that port.
+ */
+function runner_proxy_noProxyMatches(host, noProxy, port) {
+    const name = host.replace(/^\[|\]$/g, '').toLowerCase();
+    if (noProxy.trim() === '*')
+        return true;
+    for (const raw of noProxy.split(/[,\s]/)) {
+        if (!raw)
+            continue;
+        if (raw === '*')
+            return true;
+        const m = /^(.+):(\d+)$/.exec(raw);
+        const entry = (m ? m[1] : raw)
+            .replace(/^\*?\./, '')
+            .replace(/^\[|\]$/g, '')
+            .toLowerCase();
+        const entryPort = m ? Number(m[2]) : 0;
+        if (entryPort && port !== undefined && entryPort !== port)
+            continue;
+        if (name === entry || name.endsWith(`.${entry}`))
+            return true;
+    }
+    return false;
+}
+/** The proxy URL a request to `url` goes through, or undefined to go direct. */
+function proxyFor(url, proxy) {
+    const u = typeof url === 'string' ? new URL(url) : url;
+    const through = u.protocol === 'https:' ? proxy.httpsProxy : proxy.httpProxy;
+    if (!through)
+        return undefined;
+    const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+    return runner_proxy_noProxyMatches(u.hostname, proxy.noProxy, port) ? undefined : through;
+}
+/** An undici dispatcher that takes the runner's proxy settings (explicitly, not from process.env). */
+function runnerDispatcher(env = process.env, tls = {}) {
+    const p = runner_proxy_runnerProxy(env);
+    return new EnvHttpProxyAgent({
+        httpProxy: p.httpProxy ?? '',
+        httpsProxy: p.httpsProxy ?? '',
+        noProxy: p.noProxy,
+        ...(tls.ca ? { connect: { ca: tls.ca }, requestTls: { ca: tls.ca } } : {})
+    });
+}
+/** A request that got no answer. The message names the URL, the cause, and the proxy if any. */
+class FetchFailedError extends Error {
+    url;
+    constructor(url, cause, proxy) {
+        super(`${url}: ${describeCause(cause)}${proxy ? ` (through the proxy ${redact(proxy)})` : ''}`, {
+            cause
+        });
+        this.url = url;
+    }
+}
+/** undici says `fetch failed` and keeps the reason in `cause` (sometimes nested): dig it out. */
+function describeCause(err) {
+    let e = err;
+    for (let i = 0; i < 4; i++) {
+        const c = e?.cause;
+        if (!(c instanceof Error))
+            break;
+        e = c;
+    }
+    const x = e;
+    const msg = typeof x?.message === 'string' ? x.message : String(e);
+    const code = typeof x?.code === 'string' ? x.code : undefined;
+    if (x?.name === 'TimeoutError')
+        return 'no answer in time';
+    return code && !msg.includes(code) ? `${code} ${msg}` : msg;
+}
+/** A proxy URL without its userinfo. */
+function redact(proxy) {
+    try {
+        const u = new URL(proxy);
+        u.username = '';
+        u.password = '';
+        return u.origin;
+    }
+    catch {
+        return 'the configured proxy';
+    }
+}
+/**
+ * `fetch` for the runner: the runner's proxy settings, and failures that say which URL could
+ * not be reached and why.
+ */
+function runnerFetch(env = process.env, tls = {}) {
+    const dispatcher = runnerDispatcher(env, tls);
+    const proxy = runner_proxy_runnerProxy(env);
+    const f = undiciFetch;
+    return async (url, init = {}) => {
+        try {
+            return await f(url, { ...init, dispatcher });
+        }
+        catch (err) {
+            if (init.signal?.aborted)
+                throw err;
+            throw new FetchFailedError(url, err, proxyFor(url, proxy));
+        }
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/grant/http.ts
+
 
 
 
@@ -82574,7 +82702,7 @@ function createGrantFetch(opts = {}) {
     const connect = async (hostname, port, secure) => {
         const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
         const target = connectTo.get(`${host}:${port}`) ?? { host, port };
-        const raw = secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '')
+        const raw = secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '', port)
             ? await http_tunnel(proxy.url, `${formatHost(target.host)}:${target.port}`)
             : undefined;
         if (!secure) {
@@ -82626,25 +82754,12 @@ function createGrantFetch(opts = {}) {
     };
     return grantFetch;
 }
+/** The runner's proxy for HTTPS, read as every runner-side client reads it (src/net/runner-proxy.ts). */
 function proxyFromEnv(env) {
-    const url = env.HTTPS_PROXY || env.https_proxy;
-    if (!url)
-        return undefined;
-    return { url, noProxy: env.NO_PROXY ?? env.no_proxy ?? '' };
+    const p = runnerProxy(env);
+    return p.httpsProxy ? { url: p.httpsProxy, noProxy: p.noProxy } : undefined;
 }
-/** `NO_PROXY` semantics as curl and most tools read them: `*`, exact names, domain suffixes. */
-function noProxyMatches(host, noProxy) {
-    return noProxy
-        .split(',')
-        .map((e) => e.trim().toLowerCase().replace(/:\d+$/, ''))
-        .filter(Boolean)
-        .some((e) => {
-        if (e === '*')
-            return true;
-        const bare = e.replace(/^\*?\./, '');
-        return host === bare || host.endsWith(`.${bare}`);
-    });
-}
+
 /**
  * Roots for TLS with `upstream-ca`: naming `ca` replaces Node's default store, so the
  * bundled roots, the OS store (Node ≥ 22.15), NODE_EXTRA_CA_CERTS (a runner behind a TLS

@@ -5,6 +5,7 @@ import tls from 'node:tls'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { parseConnectTo } from '../proxy/patterns.js'
 import { AirlockError } from '../errors.js'
+import { noProxyMatches, runnerProxy } from '../net/runner-proxy.js'
 
 /** How grant HTTP reaches the outside world (the same knobs the proxy's upstream honours). */
 export interface GrantHttpOptions {
@@ -35,7 +36,7 @@ export function createGrantFetch(opts: GrantHttpOptions = {}): typeof fetch {
     const host = hostname.replace(/^\[|\]$/g, '').toLowerCase()
     const target = connectTo.get(`${host}:${port}`) ?? { host, port }
     const raw =
-      secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '')
+      secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '', port)
         ? await tunnel(proxy.url, `${formatHost(target.host)}:${target.port}`)
         : undefined
     if (!secure) {
@@ -84,24 +85,13 @@ export function createGrantFetch(opts: GrantHttpOptions = {}): typeof fetch {
   return grantFetch
 }
 
+/** The runner's proxy for HTTPS, read as every runner-side client reads it (src/net/runner-proxy.ts). */
 function proxyFromEnv(env: NodeJS.ProcessEnv): { url: string; noProxy: string } | undefined {
-  const url = env.HTTPS_PROXY || env.https_proxy
-  if (!url) return undefined
-  return { url, noProxy: env.NO_PROXY ?? env.no_proxy ?? '' }
+  const p = runnerProxy(env)
+  return p.httpsProxy ? { url: p.httpsProxy, noProxy: p.noProxy } : undefined
 }
 
-/** `NO_PROXY` semantics as curl and most tools read them: `*`, exact names, domain suffixes. */
-export function noProxyMatches(host: string, noProxy: string): boolean {
-  return noProxy
-    .split(',')
-    .map((e) => e.trim().toLowerCase().replace(/:\d+$/, ''))
-    .filter(Boolean)
-    .some((e) => {
-      if (e === '*') return true
-      const bare = e.replace(/^\*?\./, '')
-      return host === bare || host.endsWith(`.${bare}`)
-    })
-}
+export { noProxyMatches }
 
 /**
  * Roots for TLS with `upstream-ca`: naming `ca` replaces Node's default store, so the

@@ -4,6 +4,7 @@ import tls from 'node:tls'
 import { Agent, type buildConnector } from 'undici'
 import type { EgressPolicy, BlockReason } from './policy.js'
 import { AirlockError } from '../errors.js'
+import { noProxyMatches } from '../net/runner-proxy.js'
 
 /** The upstream was refused by the address check at connect time. */
 export class UpstreamBlockedError extends AirlockError {
@@ -90,7 +91,7 @@ export class Upstream {
 
   async connect(host: string, port: number, secure: boolean): Promise<net.Socket> {
     const target = await this.resolve(host, port)
-    const raw = this.useProxy(host)
+    const raw = this.useProxy(host, port)
       ? await this.tunnel(target.connectTo ? `${target.address}:${target.port}` : `${host}:${port}`)
       : undefined
     if (!secure) {
@@ -118,16 +119,9 @@ export class Upstream {
     return sock
   }
 
-  private useProxy(host: string): boolean {
-    if (!this.opts.proxyUrl) return false
-    const entries = (this.opts.noProxy ?? '')
-      .split(',')
-      .map((e) => e.trim().toLowerCase())
-      .filter(Boolean)
-    return !entries.some(
-      (e) =>
-        e === '*' || host === e.replace(/^\./, '') || host.endsWith(e.startsWith('.') ? e : `.${e}`)
-    )
+  private useProxy(host: string, port: number): boolean {
+    // One NO_PROXY reading for every runner-side client (src/net/runner-proxy.ts).
+    return Boolean(this.opts.proxyUrl) && !noProxyMatches(host, this.opts.noProxy ?? '', port)
   }
 
   /** A CONNECT tunnel through the runner's own proxy (RFC 9110 §9.3.6). */

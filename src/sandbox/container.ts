@@ -20,6 +20,22 @@ export interface ContainerSpec {
   user: { uid: number; gid: number }
   /** The runner's Node binary, mounted to run the init program. */
   nodeBinary: string
+  /**
+   * The path the daemon knows a mount source by (the host's, in a job container); throws for
+   * one it cannot mount. Identity when absent.
+   */
+  hostPath?: (path: string, opts?: { readOnly?: boolean }) => string
+}
+
+/** `mountSpec` with the source named as the daemon sees it. */
+function hostMount(
+  spec: Pick<ContainerSpec, 'hostPath'>,
+  m: { source: string; target: string; readOnly?: boolean }
+): string {
+  const source = spec.hostPath
+    ? spec.hostPath(m.source, { readOnly: m.readOnly === true })
+    : m.source
+  return mountSpec({ ...m, source })
 }
 
 /**
@@ -78,19 +94,19 @@ export async function runArgs(spec: ContainerSpec): Promise<string[]> {
     '--workdir',
     CONTAINER.workspace,
     '--mount',
-    mountSpec({
+    hostMount(spec, {
       source: spec.workspace,
       target: CONTAINER.workspace,
       readOnly: spec.readOnlyWorkspace
     }),
     '--mount',
-    mountSpec({ source: spec.stagingDir, target: CONTAINER.staging, readOnly: true }),
+    hostMount(spec, { source: spec.stagingDir, target: CONTAINER.staging, readOnly: true }),
     '--mount',
-    mountSpec({ source: spec.socketPath, target: CONTAINER.socket }),
+    hostMount(spec, { source: spec.socketPath, target: CONTAINER.socket }),
     '--mount',
-    mountSpec({ source: spec.nodeBinary, target: CONTAINER.node, readOnly: true })
+    hostMount(spec, { source: spec.nodeBinary, target: CONTAINER.node, readOnly: true })
   ]
-  for (const m of spec.mounts) args.push('--mount', mountSpec(m))
+  for (const m of spec.mounts) args.push('--mount', hostMount(spec, m))
   args.push('--entrypoint', CONTAINER.node, spec.image, CONTAINER.init, '--', ...spec.command)
   return args
 }
@@ -100,7 +116,7 @@ export async function runArgs(spec: ContainerSpec): Promise<string[]> {
  * libstdc++): musl or distroless images fail here with a clear message instead of midway.
  */
 export async function checkImage(
-  spec: Pick<ContainerSpec, 'image' | 'nodeBinary' | 'user' | 'runId'>
+  spec: Pick<ContainerSpec, 'image' | 'nodeBinary' | 'user' | 'runId' | 'hostPath'>
 ): Promise<void> {
   const r = await docker([
     'run',
@@ -116,7 +132,7 @@ export async function checkImage(
     '--user',
     `${spec.user.uid}:${spec.user.gid}`,
     '--mount',
-    mountSpec({ source: spec.nodeBinary, target: CONTAINER.node, readOnly: true }),
+    hostMount(spec, { source: spec.nodeBinary, target: CONTAINER.node, readOnly: true }),
     '--entrypoint',
     CONTAINER.node,
     spec.image,
@@ -128,4 +144,21 @@ export async function checkImage(
       `image ${spec.image} cannot run Airlock's in-container forwarder (it needs glibc and libstdc++, as Debian and Ubuntu based images have): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`
     )
   }
+}
+
+/**
+ * Why `docker run` itself failed, when it did: exit 125 with docker's own message on stderr
+ * is Airlock's failure (a mount the daemon refused, a runtime error), not the command's exit
+ * code, and the message is what the user needs. Undefined for any other outcome.
+ */
+export function dockerRunFailure(code: number, stderr: string): string | undefined {
+  if (code !== 125) return undefined
+  const own = stderr
+    .split('\n')
+    .filter((l) => /^docker: |Error response from daemon|^Error: |^airlock-init: /.test(l))
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+  if (!own) return undefined
+  return `docker could not start the sandbox (exit 125; the command did not run): ${own.slice(0, 600)}`
 }

@@ -11,17 +11,20 @@ import {
   registry,
   type MountConfig
 } from '../provider/index.js'
+import { runnerProxy } from '../net/runner-proxy.js'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { newProxyToken } from '../daemon/daemon.js'
 import { alive, startProxyDaemon, stopProcess } from '../daemon/start.js'
 import type { Resource } from '../state.js'
 import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
 import { AGENT_MOUNT, installAgent } from './agent-install.js'
-import { checkImage, runArgs } from './container.js'
+import { checkImage, dockerRunFailure, runArgs } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
 import { revertGitExec, snapshotGitExec } from './git-exec-guard.js'
+import { listenPath, runnerNode } from './host-paths.js'
 import { logSafe } from './log-fence.js'
+import { lastPreflight, preflight } from './preflight.js'
 import { readPromptFile } from '../prompt-file.js'
 import { scanWorkspace, secretNeedles, WorkspaceSecretError } from './workspace-scan.js'
 import { CONTAINER, sandboxEnv, writeStaging } from './staging.js'
@@ -87,8 +90,10 @@ export async function runSession(
   mkdirSync(stagingDir, { mode: 0o755 })
   const networkLog = join(logDir, 'network.jsonl')
   const auditLog = join(logDir, 'audit.jsonl')
-  const user = { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 }
-  if (user.uid === 0)
+  // What the preflight learnt about the daemon (rootless: the container runs as 0:0).
+  const platform = lastPreflight(plan) ?? (await preflight(plan))
+  const user = platform.containerUser
+  if (user.uid === 0 && !platform.rootless)
     hooks.warn('Airlock runs as root here, so the container does too (with no capabilities)')
 
   // Before anything else touches the workspace for the container: checkout credentials
@@ -101,7 +106,8 @@ export async function runSession(
       : undefined
 
   await ensureImage(plan.image)
-  await checkImage({ image: plan.image, nodeBinary: process.execPath, user, runId })
+  const nodeBinary = runnerNode()
+  await checkImage({ image: plan.image, nodeBinary, user, runId, hostPath: platform.hostPath })
 
   const token = newProxyToken()
   const socketPath = join(proxyDir, 'proxy.sock')
@@ -113,7 +119,7 @@ export async function runSession(
       allow: plan.allowedEndpoints,
       connectTo: plan.connectTo,
       ...(plan.upstreamCa ? { upstreamCa: readFileSync(plan.upstreamCa, 'utf8') } : {}),
-      socketPath,
+      socketPath: listenPath(socketPath, hooks.track),
       caCertFile: join(stagingDir, 'ca.pem'),
       networkLog,
       auditLog,
@@ -128,13 +134,8 @@ export async function runSession(
       // What refresh needs to re-mint (App key, OIDC endpoint); on stdin like the grants.
       settings: settingsForRefresh(plan),
       ...(daemonOidc(plan) ? { oidc: daemonOidc(plan) } : {}),
-      ...(process.env.HTTPS_PROXY || process.env.https_proxy
-        ? {
-            upstreamProxy: {
-              url: (process.env.HTTPS_PROXY || process.env.https_proxy)!,
-              noProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? ''
-            }
-          }
+      ...(runnerProxy().httpsProxy
+        ? { upstreamProxy: { url: runnerProxy().httpsProxy!, noProxy: runnerProxy().noProxy } }
         : {})
     },
     {
@@ -212,7 +213,8 @@ export async function runSession(
     mounts,
     command,
     user,
-    nodeBinary: process.execPath
+    nodeBinary,
+    hostPath: platform.hostPath
   })
   hooks.track({ kind: 'container', runId, name })
 
@@ -261,12 +263,14 @@ export async function runSession(
       if (agent && agentStdout.length < 16 * 1024 * 1024) agentStdout += d.toString()
     },
     onStderr: hooks.stderr,
-    maxCollect: 0
+    // docker's own complaint, when it could not start the container, comes first.
+    maxCollect: 8192
   })
   clearTimeout(timer)
   clearInterval(watch)
   hooks.signal?.removeEventListener('abort', onAbort)
   const exitCode = result.code
+  failureReason ??= dockerRunFailure(exitCode, result.stderr)
   for (const f of gitExec ? revertGitExec(gitExec) : [])
     hooks.warn(
       logSafe(

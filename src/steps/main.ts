@@ -83,6 +83,7 @@ export async function run(): Promise<void> {
       )
     }
   } catch (err) {
+    core.setOutput('conclusion', 'failure')
     core.setFailed(errorMessage(err))
   }
 }

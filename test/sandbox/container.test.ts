@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { mountSpec } from '../../src/sandbox/container.js'
+import { dockerRunFailure, mountSpec } from '../../src/sandbox/container.js'
+import { docker } from '../../src/sandbox/docker.js'
+import { requireDocker, TEST_IMAGE } from '../support/docker.js'
+
+const hasDocker = await requireDocker()
 
 /** Docker's reading of a --mount value: one CSV record (encoding/csv), then key=value fields. */
 function dockerFields(value: string): string[] {
@@ -38,6 +42,39 @@ describe('mountSpec', () => {
   it('leaves ordinary paths as they were', () => {
     expect(mountSpec({ source: '/a/b', target: '/workspace' })).toBe(
       'type=bind,source=/a/b,target=/workspace'
+    )
+  })
+})
+
+describe('dockerRunFailure', () => {
+  it.skipIf(!hasDocker)(
+    "shows docker's own message when docker run itself fails (125)",
+    async () => {
+      // A real refusal: a bind source the daemon does not have.
+      const r = await docker([
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--mount',
+        'type=bind,source=/nonexistent-airlock-source,target=/x',
+        TEST_IMAGE,
+        'true'
+      ])
+      expect(r.code).toBe(125)
+      const why = dockerRunFailure(r.code, r.stderr)
+      expect(why).toContain(
+        'docker could not start the sandbox (exit 125; the command did not run)'
+      )
+      expect(why).toContain('bind source path does not exist: /nonexistent-airlock-source')
+    }
+  )
+
+  it("leaves the command's own exit codes alone", () => {
+    expect(dockerRunFailure(1, 'docker: Error response from daemon: x')).toBeUndefined()
+    expect(dockerRunFailure(125, 'the command printed this and exited 125\n')).toBeUndefined()
+    expect(dockerRunFailure(125, 'airlock-init: forwarder: listen EADDRINUSE\n')).toContain(
+      'forwarder: listen EADDRINUSE'
     )
   })
 })

@@ -92,6 +92,8 @@ export interface RunOptions {
   skipPost?: boolean
   /** Run the steps as root even when a runner identity is available. */
   asRoot?: boolean
+  /** A command main runs under (`unshare …`): it gets node and the script as its last args. */
+  wrapMain?: string[]
 }
 
 /** Parses the `name<<DELIM\nvalue\nDELIM` (and legacy `name=value`) file format. */
@@ -134,7 +136,9 @@ function step(
 ): Promise<StepResult> {
   return new Promise((resolveStep, reject) => {
     const id = opts.asRoot ? undefined : runnerIdentity()
-    const child = spawn(node, [script], {
+    const wrap = isMain ? (opts.wrapMain ?? []) : []
+    const [cmd, ...args] = [...wrap, node, script]
+    const child = spawn(cmd, args, {
       env,
       cwd: env.GITHUB_WORKSPACE,
       stdio: ['ignore', 'pipe', 'pipe'],
