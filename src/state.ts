@@ -7,7 +7,9 @@ export enum StateKey {
   /** JSON array of `Resource`, in the order they came to exist. */
   Resources = 'resources',
   NetworkLog = 'network-log',
-  AuditLog = 'audit-log'
+  AuditLog = 'audit-log',
+  /** Set by main once it released everything it made: post then has nothing to do. */
+  Released = 'released'
 }
 
 /** Something main created that post must release, recorded the moment it exists. */
@@ -35,6 +37,15 @@ export function saveString(key: StateKey.NetworkLog | StateKey.AuditLog, value: 
 
 export function readString(key: StateKey.NetworkLog | StateKey.AuditLog): string {
   return core.getState(key)
+}
+
+/** Main released every resource it recorded (and so no container of this run can remain). */
+export function saveReleased(runId: string): void {
+  core.saveState(StateKey.Released, runId)
+}
+
+export function readReleased(): string {
+  return core.getState(StateKey.Released)
 }
 
 /** Records a resource at once, so a crash on the next line still leaves post a way to free it. */

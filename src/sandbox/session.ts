@@ -167,9 +167,17 @@ export async function runSession(
       onSpawn: (pid) => hooks.track({ kind: 'proxy', pid, dir: proxyDir })
     }
   )
-  const [ready, image, installed] = await Promise.all([starting, imageReady, installing])
-  hooks.info(`airlock proxy ready (pid ${ready.pid}); egress policy ${plan.egressPolicy}`)
-  await writeStaging(stagingDir, readFileSync(ready.caCertFile, 'utf8'))
+  // The proxy finishes starting while the container is prepared (nothing below needs it
+  // until the staging files are written).
+  starting.catch(() => undefined)
+  let image: string
+  let installed: Awaited<typeof installing>
+  try {
+    ;[image, installed] = await Promise.all([imageReady, installing])
+  } catch (err) {
+    await starting.catch(() => undefined)
+    throw err
+  }
 
   // Placeholders and config the providers want in the container.
   const extraEnv: string[] = []
@@ -241,6 +249,10 @@ export async function runSession(
     if (view.refused.length > 0)
       hooks.info(`runner mode: not carried into the container: ${view.refused.join(', ')}`)
   }
+
+  const ready = await starting
+  hooks.info(`airlock proxy ready (pid ${ready.pid}); egress policy ${plan.egressPolicy}`)
+  await writeStaging(stagingDir, readFileSync(ready.caCertFile, 'utf8'))
 
   const name = `airlock-${runId}`
   const args = await runArgs({

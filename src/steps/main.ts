@@ -10,7 +10,7 @@ import { renderSummary, writeSummary } from '../report/summary.js'
 import { releaseAll } from '../sandbox/cleanup.js'
 import { CommandFence, logSafe } from '../sandbox/log-fence.js'
 import { newRunId, runSession } from '../sandbox/session.js'
-import { pushResource, saveRunId, type Resource } from '../state.js'
+import { pushResource, saveReleased, saveRunId, type Resource } from '../state.js'
 
 /** The main step: validate everything, grant, build the airlock, run the agent in it, report. */
 export async function run(): Promise<void> {
@@ -20,6 +20,7 @@ export async function run(): Promise<void> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   let granted: Granted[] = []
+  let runId = ''
   let grantCtx: GrantContext | undefined
   // The container's stdout and stderr both go to the step's stdout inside the fence, so the
   // runner sees them in order with the fence markers (it reads the two streams separately).
@@ -37,7 +38,7 @@ export async function run(): Promise<void> {
   try {
     registerAll()
     const plan = readInputs()
-    const runId = newRunId()
+    runId = newRunId()
     saveRunId(runId)
     grantCtx = makeGrantContext({
       settings: plan,
@@ -121,7 +122,8 @@ export async function run(): Promise<void> {
   } finally {
     fence.close()
     // Release what main made (post repeats this from state, in case main never got here).
-    await releaseAll(resources, own(core.warning))
+    // Post then skips its second pass (and its docker calls): nothing of this run remains.
+    if ((await releaseAll(resources, own(core.warning))) && runId) saveReleased(runId)
     // Once started, the proxy revokes minted tokens when it stops; without it, main does.
     if (grantCtx && !resources.some((r) => r.kind === 'proxy')) {
       await revokeAll(granted, grantCtx, (m) => core.warning(m))
