@@ -237,7 +237,7 @@ export async function runSession(
       containerHome: CONTAINER.home,
       execPath: process.execPath
     })
-    for (const m of [...mounts])
+    for (const m of alias === CONTAINER.workspace ? [] : [...mounts])
       if (m.target.startsWith(`${CONTAINER.workspace}/`))
         mounts.push({ ...m, target: alias + m.target.slice(CONTAINER.workspace.length) })
     mounts.push(...view.mounts)
