@@ -16,7 +16,13 @@ export enum StateKey {
 export type Resource =
   | { kind: 'dir'; path: string }
   | { kind: 'proxy'; pid: number; dir: string }
-  | { kind: 'container'; runId: string; name: string }
+  | {
+      kind: 'container'
+      runId: string
+      name: string
+      /** Set once `docker run --rm` returned: the daemon removed it, nothing to look for. */
+      removed?: boolean
+    }
   | { kind: 'hidden-git-credentials'; configPath: string; backupPath: string }
   | { kind: 'provider-cleanup'; provider: string; path: string }
 

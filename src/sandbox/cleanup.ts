@@ -29,7 +29,7 @@ export async function releaseAll(
     try {
       switch (r.kind) {
         case 'container':
-          await removeByLabel(r.runId)
+          if (!r.removed) await removeByLabel(r.runId)
           break
         case 'proxy':
           if (isOurProxy(r.pid)) await stopProcess(r.pid, 5000)

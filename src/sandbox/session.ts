@@ -277,7 +277,8 @@ export async function runSession(
     ...(alias ? { workspaceAlias: alias } : {}),
     ...(masks ? { masks } : {})
   })
-  hooks.track({ kind: 'container', runId, name })
+  const container: Resource = { kind: 'container', runId, name }
+  hooks.track(container)
 
   let conclusion: Conclusion | undefined
   const stop = (why: Conclusion): void => {
@@ -336,6 +337,9 @@ export async function runSession(
   clearInterval(watch)
   hooks.signal?.removeEventListener('abort', onAbort)
   const exitCode = result.code
+  // `docker run --rm` returns once the daemon removed the container, unless docker itself
+  // failed (125) or the run was stopped: then the label search in the release finds what is left.
+  if (exitCode !== 125 && !conclusion && container.kind === 'container') container.removed = true
   for (const f of gitExec ? revertGitExec(gitExec) : [])
     hooks.warn(
       logSafe(
