@@ -31,6 +31,8 @@ export interface FrontEnd {
   persist?: (r: Resource) => void
   /** The run has an id (before anything is created). */
   started?: (runId: string) => void
+  /** Every resource of the run was released (nothing is left for a later cleanup). */
+  released?: (runId: string) => void
   /** The grants are in; the container is about to run. */
   sessionStarting?: (runId: string) => void
   /** The session is over (before the report), whatever its outcome. */
@@ -71,11 +73,12 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
   const warn = own(ui.warn)
   const granted: Granted[] = []
   let grantCtx: GrantContext | undefined
+  let runId = ''
   try {
     // Before anything with a side effect (a grant, an OIDC exchange, a key check): the
     // platform can run a sandbox at all, and says why not in one message.
     await preflight(plan, env)
-    const runId = ui.runId ?? newRunId(env)
+    runId = ui.runId ?? newRunId(env)
     ui.started?.(runId)
     grantCtx = makeGrantContext({
       settings: plan,
@@ -109,7 +112,7 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
     closeFence()
     // Release what this run made (the post step repeats this from state, in case the
     // process never got here).
-    await releaseAll(resources, warn)
+    if ((await releaseAll(resources, warn)) && runId) ui.released?.(runId)
     // Once started, the proxy revokes minted tokens when it stops; without it, this does.
     if (grantCtx && !resources.some((r) => r.kind === 'proxy'))
       await revokeAll(granted, grantCtx, warn)

@@ -5,14 +5,22 @@ export enum StateKey {
   /** Set by main at its first line; post uses it to know main ran at all. */
   RunId = 'run-id',
   /** JSON array of `Resource`, in the order they came to exist. */
-  Resources = 'resources'
+  Resources = 'resources',
+  /** Set by main once it released everything it made: post then has nothing to do. */
+  Released = 'released'
 }
 
 /** Something main created that post must release, recorded the moment it exists. */
 export type Resource =
   | { kind: 'dir'; path: string }
   | { kind: 'proxy'; pid: number; dir: string }
-  | { kind: 'container'; runId: string; name: string }
+  | {
+      kind: 'container'
+      runId: string
+      name: string
+      /** Set once `docker run --rm` returned: the daemon removed it, nothing to look for. */
+      removed?: boolean
+    }
   | { kind: 'hidden-git-credentials'; configPath: string; backupPath: string }
   | { kind: 'provider-cleanup'; provider: string; path: string }
 
@@ -25,6 +33,15 @@ export function saveRunId(id: string): void {
 
 export function readRunId(): string {
   return core.getState(StateKey.RunId)
+}
+
+/** Main released every resource it recorded (and so no container of this run can remain). */
+export function saveReleased(runId: string): void {
+  core.saveState(StateKey.Released, runId)
+}
+
+export function readReleased(): string {
+  return core.getState(StateKey.Released)
 }
 
 /** Records a resource at once, so a crash on the next line still leaves post a way to free it. */

@@ -86343,6 +86343,7 @@ function sandboxEnv(opts) {
     const proxy = `http://airlock:${opts.proxyToken}@127.0.0.1:${FORWARDER_PORT}`;
     const git = [
         ['safe.directory', staging_CONTAINER.workspace],
+        ...(opts.workspaceAlias ? [['safe.directory', opts.workspaceAlias]] : []),
         // git sends proxy credentials only after a 407 unless told to use Basic up front.
         ['http.proxyAuthMethod', 'basic']
     ];
@@ -86350,6 +86351,9 @@ function sandboxEnv(opts) {
         ...opts.user,
         HOME: staging_CONTAINER.home,
         PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        // After HOME and PATH, before everything the proxy and CA trust need: the runner's
+        // variables are toolchain names only (HOME stays the private one, PATH is the job's).
+        ...opts.runner,
         HTTP_PROXY: proxy,
         HTTPS_PROXY: proxy,
         http_proxy: proxy,
@@ -86576,14 +86580,17 @@ function isOurProxy(pid) {
 }
 /**
  * Releases resources newest first. Each step is idempotent and failures are collected,
- * never thrown: one stuck resource must not keep the others alive.
+ * never thrown: one stuck resource must not keep the others alive. True when every one was
+ * released.
  */
 async function releaseAll(resources, warn) {
+    let ok = true;
     for (const r of [...resources].reverse()) {
         try {
             switch (r.kind) {
                 case 'container':
-                    await removeByLabel(r.runId);
+                    if (!r.removed)
+                        await removeByLabel(r.runId);
                     break;
                 case 'proxy':
                     if (isOurProxy(r.pid))
@@ -86605,9 +86612,11 @@ async function releaseAll(resources, warn) {
             }
         }
         catch (err) {
+            ok = false;
             warn(`could not release ${r.kind}: ${err.message}`);
         }
     }
+    return ok;
 }
 
 ;// CONCATENATED MODULE: ./src/state.ts
@@ -86619,6 +86628,8 @@ var StateKey;
     StateKey["RunId"] = "run-id";
     /** JSON array of `Resource`, in the order they came to exist. */
     StateKey["Resources"] = "resources";
+    /** Set by main once it released everything it made: post then has nothing to do. */
+    StateKey["Released"] = "released";
 })(StateKey || (StateKey = {}));
 // `core.saveState` writes to GITHUB_STATE, which only post sees; main keeps its own copy.
 const resources = (/* unused pure expression or super */ null && ([]));
@@ -86627,6 +86638,13 @@ function saveRunId(id) {
 }
 function readRunId() {
     return getState(StateKey.RunId);
+}
+/** Main released every resource it recorded (and so no container of this run can remain). */
+function saveReleased(runId) {
+    core.saveState(StateKey.Released, runId);
+}
+function readReleased() {
+    return getState(StateKey.Released);
 }
 /** Records a resource at once, so a crash on the next line still leaves post a way to free it. */
 function pushResource(r) {
@@ -86667,7 +86685,7 @@ async function run() {
         registerAll();
         const resources = readResources();
         const runId = readRunId();
-        if (resources.length === 0 && !runId) {
+        if ((resources.length === 0 && !runId) || (runId && readReleased() === runId)) {
             info('Airlock: nothing to clean up');
             return;
         }

@@ -125,7 +125,10 @@ export function registerRunCommand(program: Command): void {
       []
     )
     .option('--upstream-ca <file>', 'extra CA (PEM) trusted for upstream TLS')
-    .option('--image <image>', 'container image (default node:22-bookworm)')
+    .option(
+      '--image <image>',
+      "container image (default node:22-bookworm; `runner`: the machine's own tools, read-only)"
+    )
     .option('--workspace <dir>', 'directory mounted at /workspace (default: cwd)')
     .option('--read-only', 'mount the workspace read-only')
     .option('--audit', 'audit mode: allow public hosts, log what block mode would refuse')

@@ -1,5 +1,4 @@
 import { basename, dirname } from 'node:path'
-import { DefaultArtifactClient } from '@actions/artifact'
 
 /** The part of the artifact client Airlock uses (so tests can hand in their own). */
 export interface ArtifactUploader {
@@ -18,11 +17,14 @@ export async function uploadLogs(
   name: string,
   files: string[],
   warn: (line: string) => void,
-  client: ArtifactUploader = new DefaultArtifactClient()
+  client?: ArtifactUploader
 ): Promise<number | undefined> {
   if (files.length === 0) return undefined
   try {
-    const res = await client.uploadArtifact(name, files, dirname(files[0]!))
+    // Loaded only when an upload is asked for: the artifact client (Azure storage, protobuf)
+    // is most of the main bundle, and every run would pay to load it at start.
+    const uploader = client ?? new (await import('@actions/artifact')).DefaultArtifactClient()
+    const res = await uploader.uploadArtifact(name, files, dirname(files[0]!))
     return res.id
   } catch (err) {
     warn(

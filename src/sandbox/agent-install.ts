@@ -16,8 +16,11 @@ export class AgentInstallError extends AirlockError {
   }
 }
 
-/** Where the agent's files are mounted (read-only) in the container. */
-export const AGENT_MOUNT = '/opt/airlock/agent'
+/**
+ * Where the agent's files are mounted (read-only) in the container: under /airlock, which is
+ * the container's own in every image (in runner mode /opt is the runner's, read-only).
+ */
+export const AGENT_MOUNT = '/airlock/agent'
 
 interface PackageVersion {
   dist?: { tarball?: string; integrity?: string }

@@ -17,17 +17,19 @@ function isOurProxy(pid: number): boolean {
 
 /**
  * Releases resources newest first. Each step is idempotent and failures are collected,
- * never thrown: one stuck resource must not keep the others alive.
+ * never thrown: one stuck resource must not keep the others alive. True when every one was
+ * released.
  */
 export async function releaseAll(
   resources: Resource[],
   warn: (message: string) => void
-): Promise<void> {
+): Promise<boolean> {
+  let ok = true
   for (const r of [...resources].reverse()) {
     try {
       switch (r.kind) {
         case 'container':
-          await removeByLabel(r.runId)
+          if (!r.removed) await removeByLabel(r.runId)
           break
         case 'proxy':
           if (isOurProxy(r.pid)) await stopProcess(r.pid, 5000)
@@ -49,7 +51,9 @@ export async function releaseAll(
           break
       }
     } catch (err) {
+      ok = false
       warn(`could not release ${r.kind}: ${(err as Error).message}`)
     }
   }
+  return ok
 }

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MountConfig } from '../provider/index.js'
-import { docker, DockerError } from './docker.js'
+import type { Mask } from './runner-image.js'
 import { CONTAINER } from './staging.js'
 
 export interface ContainerSpec {
@@ -25,6 +25,10 @@ export interface ContainerSpec {
    * one it cannot mount. Identity when absent.
    */
   hostPath?: (path: string, opts?: { readOnly?: boolean }) => string
+  /** Runner mode: the workspace is also mounted at this path (its own, on the runner). */
+  workspaceAlias?: string
+  /** Empty mounts over paths that must not be seen inside a mounted directory. */
+  masks?: Mask[]
 }
 
 /** `mountSpec` with the source named as the daemon sees it. */
@@ -38,6 +42,8 @@ function hostMount(
   return mountSpec({ ...m, source })
 }
 
+const field = (f: string): string => (/[",\r\n]|^\s|\s$/.test(f) ? `"${f.replace(/"/g, '""')}"` : f)
+
 /**
  * One `--mount` value. Docker reads it as a CSV record, and the paths in it can come from the
  * workspace (a submodule's name becomes `.git/modules/<name>/config`, and a name may hold
@@ -45,8 +51,6 @@ function hostMount(
  * runner path into the container. Every field is quoted as CSV, so a path is only ever a path.
  */
 export function mountSpec(m: { source: string; target: string; readOnly?: boolean }): string {
-  const field = (f: string): string =>
-    /[",\r\n]|^\s|\s$/.test(f) ? `"${f.replace(/"/g, '""')}"` : f
   return [
     'type=bind',
     field(`source=${m.source}`),
@@ -106,44 +110,47 @@ export async function runArgs(spec: ContainerSpec): Promise<string[]> {
     '--mount',
     hostMount(spec, { source: spec.nodeBinary, target: CONTAINER.node, readOnly: true })
   ]
+  if (spec.workspaceAlias && spec.workspaceAlias !== CONTAINER.workspace)
+    args.push(
+      '--mount',
+      hostMount(spec, {
+        source: spec.workspace,
+        target: spec.workspaceAlias,
+        readOnly: spec.readOnlyWorkspace
+      })
+    )
   for (const m of spec.mounts) args.push('--mount', hostMount(spec, m))
+  // Masks are empty mounts (tmpfs, /dev/null): nothing of the runner's to translate.
+  for (const m of spec.masks ?? []) args.push('--mount', maskSpec(m))
   args.push('--entrypoint', CONTAINER.node, spec.image, CONTAINER.init, '--', ...spec.command)
   return args
 }
 
 /**
- * Checks, before the agent starts, that the image can run the init program (glibc,
- * libstdc++): musl or distroless images fail here with a clear message instead of midway.
+ * An empty mount over a path: a read-only tmpfs-like directory (mode 0555, owned by root, so
+ * the agent's uid cannot fill it) or /dev/null for a file. Docker mounts by depth, so mounts
+ * below a masked directory (a workspace inside the runner's `_work`) still appear over it.
  */
-export async function checkImage(
-  spec: Pick<ContainerSpec, 'image' | 'nodeBinary' | 'user' | 'runId' | 'hostPath'>
-): Promise<void> {
-  const r = await docker([
-    'run',
-    '--rm',
-    '--network',
-    'none',
-    '--cap-drop',
-    'ALL',
-    '--security-opt',
-    'no-new-privileges',
-    '--label',
-    `airlock.run-id=${spec.runId}`,
-    '--user',
-    `${spec.user.uid}:${spec.user.gid}`,
-    '--mount',
-    hostMount(spec, { source: spec.nodeBinary, target: CONTAINER.node, readOnly: true }),
-    '--entrypoint',
-    CONTAINER.node,
-    spec.image,
-    '-e',
-    'process.stdout.write("airlock-ok")'
-  ])
-  if (r.code !== 0 || !r.stdout.includes('airlock-ok')) {
-    throw new DockerError(
-      `image ${spec.image} cannot run Airlock's in-container forwarder (it needs glibc and libstdc++, as Debian and Ubuntu based images have): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`
-    )
-  }
+export function maskSpec(m: Mask): string {
+  return m.kind === 'dir'
+    ? ['type=tmpfs', field(`target=${m.target}`), 'tmpfs-mode=0555', 'tmpfs-size=65536'].join(',')
+    : mountSpec({ source: '/dev/null', target: m.target, readOnly: true })
+}
+
+/**
+ * Whether a failed run failed because the image cannot run the init program (no glibc or
+ * libstdc++: musl or distroless images). Checked on the real run's first stderr bytes instead
+ * of a throw-away container before it: the same answer, without a container start per run.
+ */
+export function unsupportedImage(
+  image: string,
+  code: number,
+  stderrHead: string
+): string | undefined {
+  if (code === 0) return undefined
+  const m = /exec \/airlock\/node failed[^\n]*|^\/airlock\/node: [^\n]*/m.exec(stderrHead)
+  if (!m) return undefined
+  return `image ${image} cannot run Airlock's in-container forwarder (it needs glibc and libstdc++, as Debian and Ubuntu based images have): ${m[0].trim()}`
 }
 
 /**

@@ -18,7 +18,7 @@ import { alive, startProxyDaemon, stopProcess } from '../daemon/start.js'
 import type { Resource } from '../state.js'
 import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
 import { AGENT_MOUNT, installAgent } from './agent-install.js'
-import { checkImage, dockerRunFailure, runArgs } from './container.js'
+import { dockerRunFailure, runArgs, unsupportedImage } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
 import { revertGitExec, snapshotGitExec } from './git-exec-guard.js'
@@ -28,6 +28,13 @@ import { lastPreflight, preflight } from './preflight.js'
 import { readPromptFile } from '../prompt-file.js'
 import { scanWorkspace, secretNeedles, WorkspaceSecretError } from './workspace-scan.js'
 import { CONTAINER, sandboxEnv, writeStaging } from './staging.js'
+import {
+  ensureRunnerImage,
+  hostRootLayout,
+  isRunnerImage,
+  runnerView,
+  type Mask
+} from './runner-image.js'
 
 export type Conclusion = 'success' | 'failure' | 'timeout' | 'cancelled'
 
@@ -96,22 +103,38 @@ export async function runSession(
   if (user.uid === 0 && !platform.rootless)
     hooks.warn('Airlock runs as root here, so the container does too (with no capabilities)')
 
+  const runnerMode = isRunnerImage(plan.image)
+  const found = plan.agent ? registry.getAgent(plan.agent) : undefined
+  const agent = isInstallableAgent(found) ? found : undefined
+  const agentVersion = agent ? plan.agentVersion || agent.defaultVersion : ''
+  // Work that touches neither the workspace nor a secret starts at once and overlaps the
+  // workspace guard: the image (inspected, pulled or, in runner mode, imported) and the agent
+  // CLI (found in the tool cache or downloaded).
+  const imageReady = runnerMode
+    ? ensureRunnerImage(hostRootLayout(), dir)
+    : ensureImage(plan.image).then(() => plan.image)
+  const installing = agent ? installAgent(agent, agentVersion, hooks.info) : undefined
+  const early: Array<Promise<unknown>> = [imageReady, ...(installing ? [installing] : [])]
+  for (const p of early) p.catch(() => undefined)
+
   // Before anything else touches the workspace for the container: checkout credentials
   // hidden, every file the container can read searched for the secrets Airlock holds.
-  const guard = await guardWorkspace(plan, granted, dir, hooks)
+  let guard: Awaited<ReturnType<typeof guardWorkspace>>
+  try {
+    guard = await guardWorkspace(plan, granted, dir, hooks)
+  } catch (err) {
+    await Promise.allSettled(early)
+    throw err
+  }
   // What git would run on the runner in later steps, as it is before the agent can write.
   const gitExec =
     plan.workspaceAccess === 'read-write'
       ? snapshotGitExec(plan.workspace, guard.gitConfigs)
       : undefined
 
-  await ensureImage(plan.image)
-  const nodeBinary = runnerNode()
-  await checkImage({ image: plan.image, nodeBinary, user, runId, hostPath: platform.hostPath })
-
   const token = newProxyToken()
   const socketPath = join(proxyDir, 'proxy.sock')
-  const ready = await startProxyDaemon(
+  const starting = startProxyDaemon(
     {
       runId,
       token,
@@ -144,8 +167,17 @@ export async function runSession(
       onSpawn: (pid) => hooks.track({ kind: 'proxy', pid, dir: proxyDir })
     }
   )
-  hooks.info(`airlock proxy ready (pid ${ready.pid}); egress policy ${plan.egressPolicy}`)
-  await writeStaging(stagingDir, readFileSync(ready.caCertFile, 'utf8'))
+  // The proxy finishes starting while the container is prepared (nothing below needs it
+  // until the staging files are written).
+  starting.catch(() => undefined)
+  let image: string
+  let installed: Awaited<typeof installing>
+  try {
+    ;[image, installed] = await Promise.all([imageReady, installing])
+  } catch (err) {
+    await starting.catch(() => undefined)
+    throw err
+  }
 
   // Placeholders and config the providers want in the container.
   const extraEnv: string[] = []
@@ -159,9 +191,7 @@ export async function runSession(
       hooks.track({ kind: 'provider-cleanup', provider: p.name, path: m.cleanupPath })
   }
   let command = ['sh', '-c', plan.command]
-  const found = plan.agent ? registry.getAgent(plan.agent) : undefined
-  const agent = isInstallableAgent(found) ? found : undefined
-  if (agent) {
+  if (agent && installed) {
     const cred = granted.find((g) => g.provider === agent.name)!.credential
     // Read only now, with the credentials hidden; `prompt` itself is never interpreted.
     const prompt = plan.promptFile ? readPromptFile(plan.workspace, plan.promptFile) : plan.prompt
@@ -181,10 +211,8 @@ export async function runSession(
     })
     extraEnv.push(...cfg.env.filter((e) => !extraEnv.includes(e)))
     mounts.push(...cfg.mounts)
-    const version = plan.agentVersion || agent.defaultVersion
-    const installed = await installAgent(agent, version, hooks.info)
     hooks.info(
-      `${agent.npmPackage} ${version} ${installed.cached ? 'from the tool cache' : 'installed'}`
+      `${agent.npmPackage} ${agentVersion} ${installed.cached ? 'from the tool cache' : 'installed'}`
     )
     mounts.push({ source: installed.dir, target: AGENT_MOUNT, readOnly: true })
     if (!plan.command && cfg.command) command = [...installed.argv, ...cfg.command]
@@ -200,23 +228,65 @@ export async function runSession(
     }
   }
 
+  // Runner mode: the runner's own directories, read-only at their own paths, and the
+  // workspace at its own path too (with every mount over a part of it repeated there).
+  let runnerEnv: Record<string, string> | undefined
+  let masks: Mask[] | undefined
+  const alias = runnerMode ? resolve(plan.workspace) : undefined
+  if (alias) {
+    const view = runnerView({
+      env: process.env,
+      workspace: alias,
+      layout: hostRootLayout(),
+      secrets: heldSecrets(plan, granted, process.env).map((s) => s.value),
+      containerHome: CONTAINER.home,
+      execPath: process.execPath
+    })
+    for (const m of alias === CONTAINER.workspace ? [] : [...mounts])
+      if (m.target.startsWith(`${CONTAINER.workspace}/`))
+        mounts.push({ ...m, target: alias + m.target.slice(CONTAINER.workspace.length) })
+    mounts.push(...view.mounts)
+    masks = view.masks
+    runnerEnv = view.env
+    hooks.info(
+      `runner mode: ${view.mounts.map((m) => m.target).join(', ')} read-only; workspace also at ${alias}`
+    )
+    if (view.refused.length > 0)
+      hooks.info(`runner mode: not carried into the container: ${view.refused.join(', ')}`)
+  }
+
+  const ready = await starting
+  hooks.info(`airlock proxy ready (pid ${ready.pid}); egress policy ${plan.egressPolicy}`)
+  await writeStaging(stagingDir, readFileSync(ready.caCertFile, 'utf8'))
+
   const name = `airlock-${runId}`
   const args = await runArgs({
     runId,
     name,
-    image: plan.image,
+    image,
     workspace: plan.workspace,
     readOnlyWorkspace: plan.workspaceAccess === 'read-only',
     socketPath,
     stagingDir,
-    env: sandboxEnv({ proxyToken: token, extra: extraEnv, user: plan.env }),
+    env: sandboxEnv({
+      proxyToken: token,
+      extra: extraEnv,
+      user: plan.env,
+      ...(runnerEnv ? { runner: runnerEnv } : {}),
+      ...(alias ? { workspaceAlias: alias } : {})
+    }),
     mounts,
     command,
     user,
-    nodeBinary,
-    hostPath: platform.hostPath
+    // The runner's Node, copied where the daemon can see it (never mounted from the runner's
+    // externals or the temp dir).
+    nodeBinary: runnerNode(),
+    hostPath: platform.hostPath,
+    ...(alias ? { workspaceAlias: alias } : {}),
+    ...(masks ? { masks } : {})
   })
-  hooks.track({ kind: 'container', runId, name })
+  const container: Resource = { kind: 'container', runId, name }
+  hooks.track(container)
 
   let conclusion: Conclusion | undefined
   const stop = (why: Conclusion): void => {
@@ -257,20 +327,28 @@ export async function runSession(
     hooks.warn(failureReason)
   }, 1000)
   let agentStdout = ''
+  let stderrHead = ''
   const result = await docker(args, {
     onStdout: (d) => {
       hooks.stdout(d)
       if (agent && agentStdout.length < 16 * 1024 * 1024) agentStdout += d.toString()
     },
-    onStderr: hooks.stderr,
-    // docker's own complaint, when it could not start the container, comes first.
-    maxCollect: 8192
+    onStderr: (d) => {
+      hooks.stderr(d)
+      if (stderrHead.length < 4096) stderrHead += d.toString()
+    },
+    maxCollect: 0
   })
+  // An image that cannot run the forwarder fails here, before any command ran: named as such.
+  failureReason ??= unsupportedImage(plan.image, result.code, stderrHead)
   clearTimeout(timer)
   clearInterval(watch)
   hooks.signal?.removeEventListener('abort', onAbort)
   const exitCode = result.code
-  failureReason ??= dockerRunFailure(exitCode, result.stderr)
+  failureReason ??= dockerRunFailure(exitCode, stderrHead)
+  // `docker run --rm` returns once the daemon removed the container, unless docker itself
+  // failed (125) or the run was stopped: then the label search in the release finds what is left.
+  if (exitCode !== 125 && !conclusion && container.kind === 'container') container.removed = true
   for (const f of gitExec ? revertGitExec(gitExec) : [])
     hooks.warn(
       logSafe(

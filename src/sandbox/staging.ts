@@ -35,10 +35,15 @@ export function sandboxEnv(opts: {
   proxyToken: string
   extra: string[]
   user: Record<string, string>
+  /** Runner mode: the job's PATH and toolchain variables (an allowlist, checked for secrets). */
+  runner?: Record<string, string>
+  /** Runner mode: the workspace's own path, a second name for /workspace. */
+  workspaceAlias?: string
 }): string[] {
   const proxy = `http://airlock:${opts.proxyToken}@127.0.0.1:${FORWARDER_PORT}`
   const git: Array<[string, string]> = [
     ['safe.directory', CONTAINER.workspace],
+    ...(opts.workspaceAlias ? [['safe.directory', opts.workspaceAlias] as [string, string]] : []),
     // git sends proxy credentials only after a 407 unless told to use Basic up front.
     ['http.proxyAuthMethod', 'basic']
   ]
@@ -46,6 +51,9 @@ export function sandboxEnv(opts: {
     ...opts.user,
     HOME: CONTAINER.home,
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    // After HOME and PATH, before everything the proxy and CA trust need: the runner's
+    // variables are toolchain names only (HOME stays the private one, PATH is the job's).
+    ...opts.runner,
     HTTP_PROXY: proxy,
     HTTPS_PROXY: proxy,
     http_proxy: proxy,

@@ -7,7 +7,7 @@ import { summarizeNetwork } from '../report/network.js'
 import { renderSummary, writeSummary } from '../report/summary.js'
 import { logSafe } from '../sandbox/log-fence.js'
 import { runInAirlock } from '../run.js'
-import { pushResource, saveRunId } from '../state.js'
+import { pushResource, saveReleased, saveRunId } from '../state.js'
 
 /** The main step: validate everything, grant, build the airlock, run the agent in it, report. */
 export async function run(): Promise<void> {
@@ -24,6 +24,8 @@ export async function run(): Promise<void> {
       fence: (t) => process.stdout.write(t),
       persist: pushResource,
       started: saveRunId,
+      // Post then skips its second pass (and its docker calls): nothing of this run remains.
+      released: saveReleased,
       sessionStarting: (runId) => {
         core.info(
           `Airlock run ${runId}: grants ${plan.grants.join(', ') || '(none)'}; egress policy ${plan.egressPolicy}`

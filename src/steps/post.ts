@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js'
 import { registerAll } from '../providers/index.js'
 import { releaseAll } from '../sandbox/cleanup.js'
 import { removeByLabel } from '../sandbox/docker.js'
-import { readResources, readRunId } from '../state.js'
+import { readReleased, readResources, readRunId } from '../state.js'
 
 /**
  * The post step (always runs): releases everything main recorded, newest first, whatever
@@ -15,7 +15,7 @@ export async function run(): Promise<void> {
     registerAll()
     const resources = readResources()
     const runId = readRunId()
-    if (resources.length === 0 && !runId) {
+    if ((resources.length === 0 && !runId) || (runId && readReleased() === runId)) {
       core.info('Airlock: nothing to clean up')
       return
     }

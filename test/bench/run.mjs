@@ -10,7 +10,8 @@
 //   BENCH_AIRLOCK_CLI=<file>           benchmark another CLI bundle (e.g. a candidate fix)
 //   BENCH_AIRLOCK_NODE_ARGS=<args>     extra node flags for the proxy (e.g. --cpu-prof)
 //   npm run bench -- --out <file>      write the report elsewhere (default docs/benchmarks.md)
-//   npm run bench -- --only a,b        targets to run: direct,airlock,mitmproxy,squid
+//   npm run bench -- --only a,b        targets to run: direct,airlock,mitmproxy,squid,step
+//                                      (step: the action's step overhead, needs docker)
 //
 // `npm run` puts node_modules/.bin first on PATH, so `npm run bench` runs on the bundled Node 24
 // (the action's runtime); `node test/bench/run.mjs` uses whatever `node` is. The client, the
@@ -40,6 +41,7 @@ import os from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { parse as parseYaml } from 'yaml'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..', '..')
@@ -71,6 +73,8 @@ function settings(quick) {
     newHosts: quick ? 8 : 25,
     newHostCapMs: 60_000,
     idleConnections: 200,
+    // Step overhead: runs of main + post and of a bare `docker run`, alternated.
+    stepReps: quick ? 3 : 7,
     // Whole-run watchdog: the bench must end, even if a proxy wedges.
     totalCapMs: 290_000
   }
@@ -140,7 +144,7 @@ async function main() {
   const outIdx = args.indexOf('--out')
   const outFile = resolve(ROOT, outIdx >= 0 ? args[outIdx + 1] : 'docs/benchmarks.md')
   const onlyIdx = args.indexOf('--only')
-  const only = onlyIdx >= 0 ? args[onlyIdx + 1].split(',') : TARGET_NAMES
+  const only = onlyIdx >= 0 ? args[onlyIdx + 1].split(',') : [...TARGET_NAMES, 'step']
   const cfg = settings(quick)
 
   let tmp
@@ -159,11 +163,22 @@ async function main() {
 
   try {
     const started = performance.now()
+    const skipped = {}
     tmp = mkdtempSync(join(os.tmpdir(), 'airlock-bench-'))
     workDir = tmp
     chmodSync(tmp, 0o755)
     log(`work dir ${tmp}`)
     const cli = only.includes('airlock') ? cliBundle(noBuild, tmp) : undefined
+    // The step overhead first, while nothing else of the bench runs.
+    let step
+    if (only.includes('step')) {
+      if (!dockerUp()) skipped.step = 'docker is not running'
+      else
+        step = await measureStepOverhead(tmp, cfg.stepReps).catch((err) => {
+          log(`step overhead failed: ${err.message}`)
+          return { error: err.message }
+        })
+    }
     if (cli) log(`airlock bundle ${relative(ROOT, cli)}`)
     const pki = await createPki(tmp, ['api.github.com', '*.bench.test'])
     const upstream = await startUpstreamProcess(tmp, pki)
@@ -177,7 +192,6 @@ async function main() {
     const benchHosts = [warmHost, ...newHosts, ...churnHosts]
 
     const targets = []
-    const skipped = {}
     targets.push(directTarget(upstream))
     const starting = []
     if (only.includes('airlock')) starting.push(startAirlock(cli, tmp, pki, upstream, benchHosts))
@@ -271,6 +285,7 @@ async function main() {
       targets,
       skipped,
       res,
+      step,
       upstreamStats,
       seconds: (performance.now() - started) / 1000,
       cli,
@@ -1191,7 +1206,156 @@ function machineInfo() {
   }
 }
 
-function buildReport({ cfg, quick, targets, skipped, res, upstreamStats, seconds, cli, tmp }) {
+// ---------------------------------------------------------------------------------------
+// Step overhead: what the action adds around the container it runs
+// ---------------------------------------------------------------------------------------
+
+function secs(v) {
+  return v === undefined || Number.isNaN(v) ? '—' : (v / 1000).toFixed(2)
+}
+
+function dockerUp() {
+  try {
+    execFileSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b)
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN
+}
+
+/** Wall time of a child process, in ms; rejects when it fails. */
+async function timed(cmd, args, opts = {}) {
+  const t0 = performance.now()
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  const [code] = await once(child, 'close')
+  const elapsed = performance.now() - t0
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${out.slice(-400)}`)
+  return { ms: elapsed, out }
+}
+
+/** One run of the action's main and post steps, as the runner runs them; their wall time. */
+async function actionStep(tmp, image, i) {
+  const dir = mkdtempSync(join(tmp, `step-${i}-`))
+  const ws = join(dir, 'ws')
+  mkdirSync(ws)
+  const files = {}
+  for (const f of [
+    'GITHUB_OUTPUT',
+    'GITHUB_STATE',
+    'GITHUB_ENV',
+    'GITHUB_PATH',
+    'GITHUB_STEP_SUMMARY'
+  ]) {
+    files[f] = join(dir, f.toLowerCase())
+    writeFileSync(files[f], '')
+  }
+  const yml = parseYaml(readFileSync(join(ROOT, 'action.yml'), 'utf8'))
+  const inputs = {}
+  for (const [name, spec] of Object.entries(yml.inputs))
+    inputs[`INPUT_${name.toUpperCase()}`] = String(spec.default ?? '').replace(
+      '${{ github.token }}',
+      ''
+    )
+  Object.assign(inputs, { INPUT_COMMAND: 'true', INPUT_IMAGE: image })
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME ?? dir,
+    GITHUB_ACTIONS: 'true',
+    GITHUB_WORKSPACE: ws,
+    GITHUB_REPOSITORY: 'bench/step',
+    GITHUB_RUN_ID: String(Date.now()),
+    GITHUB_RUN_ATTEMPT: '1',
+    RUNNER_TEMP: dir,
+    RUNNER_TOOL_CACHE: join(tmp, 'tool-cache'),
+    ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}),
+    ...files,
+    ...inputs
+  }
+  const main = await timed(process.execPath, [join(ROOT, yml.runs.main)], { env, cwd: ws })
+  if (!/conclusion<<|conclusion=/.test(readFileSync(files.GITHUB_OUTPUT, 'utf8')))
+    throw new Error(`main set no outputs: ${main.out.slice(-400)}`)
+  const state = readFileSync(files.GITHUB_STATE, 'utf8')
+  const postEnv = { ...env }
+  for (const m of state.matchAll(/^([^<=\n]+)<<(.+)\n([\s\S]*?)\n\2$/gm))
+    postEnv[`STATE_${m[1]}`] = m[3]
+  const post = await timed(process.execPath, [join(ROOT, yml.runs.post)], { env: postEnv, cwd: ws })
+  rmSync(dir, { recursive: true, force: true })
+  return main.ms + post.ms
+}
+
+/**
+ * Step overhead: main + post for `true`, minus a bare `docker run --rm --network none` of the
+ * same image and command, alternated so both see the same machine; medians compared. Once for
+ * the test image (local, so no pull is timed) and once for `image: runner`.
+ */
+async function measureStepOverhead(tmp, reps) {
+  const main = join(ROOT, 'dist/main/index.js')
+  if (!existsSync(main) || statSync(main).mtimeMs < newestMtime(join(ROOT, 'src')))
+    log(
+      'step overhead: dist/main is older than src/ (run `npm run build` to measure the working tree)'
+    )
+  const image = 'airlock-test:latest'
+  execFileSync('docker', ['image', 'inspect', image], { stdio: 'ignore' })
+  const run = async (actionImage, bare) => {
+    const step = []
+    const plain = []
+    // One unmeasured round each: page cache, the runner root image import.
+    await actionStep(tmp, actionImage, 'warm')
+    await timed('docker', bare())
+    for (let i = 0; i < reps; i++) {
+      log(`step overhead (${actionImage}): round ${i + 1} of ${reps}`)
+      step.push(await actionStep(tmp, actionImage, i))
+      plain.push((await timed('docker', bare())).ms)
+    }
+    return { step: median(step), bare: median(plain), overhead: median(step) - median(plain) }
+  }
+  const pinned = await run(image, () => ['run', '--rm', '--network', 'none', image, 'true'])
+  const runner = await run('runner', () => {
+    const name = execFileSync(
+      'docker',
+      ['images', '--format', '{{.Repository}}:{{.Tag}}', 'airlock-runner-root'],
+      {
+        encoding: 'utf8'
+      }
+    ).split('\n')[0]
+    return [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '-v',
+      '/usr:/usr:ro',
+      '-v',
+      '/etc:/etc:ro',
+      '-v',
+      '/opt:/opt:ro',
+      name,
+      '/usr/bin/true'
+    ]
+  })
+  return { image, pinned, runner }
+}
+
+function buildReport({
+  cfg,
+  quick,
+  targets,
+  skipped,
+  res,
+  step,
+  upstreamStats,
+  seconds,
+  cli,
+  tmp
+}) {
   const bundleNote = !cli
     ? 'not run'
     : tmp && cli.startsWith(tmp)
@@ -1239,7 +1403,20 @@ function buildReport({ cfg, quick, targets, skipped, res, upstreamStats, seconds
     row('RSS idle → 200 idle conns (MB)', (n) =>
       d(n) ? '—' : `${fmt(get(n, 'rss.before'))} → ${fmt(get(n, 'rss.idle'))}`
     ),
-    row('peak RSS, whole run (MB)', (n) => (d(n) ? '—' : fmt(get(n, 'peakRssMb'))))
+    row('peak RSS, whole run (MB)', (n) => (d(n) ? '—' : fmt(get(n, 'peakRssMb')))),
+    ...(step && !step.error
+      ? [
+          row(`step overhead, ${step.image}: main + post − bare docker run (s)`, (n) =>
+            n === 'airlock' ? secs(step.pinned.overhead) : '—'
+          ),
+          row('  main + post / bare docker run, median (s)', (n) =>
+            n === 'airlock' ? `${secs(step.pinned.step)} / ${secs(step.pinned.bare)}` : '—'
+          ),
+          row('step overhead, image: runner (s)', (n) =>
+            n === 'airlock' ? secs(step.runner.overhead) : '—'
+          )
+        ]
+      : [])
   ]
 
   // Errors, if any, get their own row so a fast-but-failing proxy cannot look good.
@@ -1306,6 +1483,14 @@ function buildReport({ cfg, quick, targets, skipped, res, upstreamStats, seconds
       air.rss?.idle < 100
     )
   }
+  if (step && !step.error) {
+    check(
+      'step overhead ≤ 0.5 s (main + post − bare docker run)',
+      step.pinned.overhead,
+      `${secs(step.pinned.overhead)} s`,
+      step.pinned.overhead <= 0.5
+    )
+  }
   const mark = (p) => (p === undefined ? 'n/a' : p ? 'PASS' : 'FAIL')
   const checkRows = checks.map((c) => [c.label, c.value, mark(c.pass)])
 
@@ -1326,6 +1511,7 @@ function buildReport({ cfg, quick, targets, skipped, res, upstreamStats, seconds
       if (v?.error || v?.firstError) notes.push(`${TITLES[n]}: ${k}: ${v.error ?? v.firstError}`)
     }
   }
+  if (step?.error) notes.push(`Step overhead: failed: ${step.error}`)
   if (quick) notes.push('QUICK MODE: reduced counts; figures are indicative only.')
 
   const m = machineInfo()
@@ -1398,6 +1584,12 @@ function buildReport({ cfg, quick, targets, skipped, res, upstreamStats, seconds
     '  reach direct throughput (a CONNECT tunnel only copies).',
     `- Memory: VmRSS of the proxy process from /proc right after start, and after ${cfg.idleConnections} keep-alive connections were opened`,
     '  (200 requests in flight at once, each held 500 ms by the upstream) and left idle for 1 s; peak = VmHWM at the end.',
+    `- Step overhead: the built action's \`dist/main\` then \`dist/post\`, run as the runner runs them (inputs from`,
+    '  action.yml defaults, `command: true`, no grants), wall time of both, minus a bare',
+    '  `docker run --rm --network none <same image> true`; the two alternate, ' +
+      `${cfg.stepReps} times each, and the medians are compared.`,
+    '  Runner mode (`image: runner`) is measured the same way against a bare run of its own root image with',
+    "  the runner's `/usr`, `/etc` and `/opt` mounted read-only. The image is local (no pull) in both.",
     ''
   ].join('\n')
   return { terminal, markdown }

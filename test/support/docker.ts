@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-/** Name of the image built by scripts/build-test-image.sh. */
-export const TEST_IMAGE = 'airlock-test:latest'
+/**
+ * Name of the image built by scripts/build-test-image.sh. `AIRLOCK_TEST_IMAGE=runner` runs the
+ * e2e tests and the battery in runner mode instead (the machine's own tools, read-only).
+ */
+export const TEST_IMAGE = process.env.AIRLOCK_TEST_IMAGE || 'airlock-test:latest'
 
 const BUILD_SCRIPT = fileURLToPath(new URL('../../scripts/build-test-image.sh', import.meta.url))
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))

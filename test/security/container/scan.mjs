@@ -42,9 +42,10 @@ for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
   }
 }
 
-// Every readable file.
-const skip = new Set(['/proc', '/sys', '/dev'])
-const stack = ['/']
+// Every readable file (the config may narrow the walk: in runner mode the runner's /usr and
+// /opt are gigabytes that hold nothing planted, and the planted places are named as roots).
+const skip = new Set(['/proc', '/sys', '/dev', ...(config.skip ?? [])])
+const stack = [...(config.roots ?? ['/'])]
 while (stack.length > 0) {
   const dir = stack.pop()
   let names
