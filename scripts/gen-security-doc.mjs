@@ -73,7 +73,26 @@ export const CLASSES = [
     'Secrets pasted into text that enters the sandbox (command, prompt, env, agent-args, MCP config)'
   ],
   [49, 'Mount-spec injection through workspace path names'],
-  [50, 'Git settings and hooks the agent leaves for later steps on the runner']
+  [50, 'Git settings and hooks the agent leaves for later steps on the runner'],
+  [
+    51,
+    'Mount sources mapped out of a job container (the mapping must never widen what is mounted)'
+  ],
+  [60, 'Runner mode: runner paths that must never be visible'],
+  [61, "Runner mode: the job's environment carried in"],
+  [62, "Runner mode: the workspace's second mount keeps hidden credentials hidden"],
+  [
+    63,
+    "Runner mode: the runner's directories are read-only; same uid, no capabilities, no new privileges"
+  ],
+  [70, 'Forged Airlock markers (sticky review, tracking comment)'],
+  [71, 'Hostile text in the failure report'],
+  [72, 'Agent text in the pull request body'],
+  [73, 'Advice that would let data out (exfiltration flag)'],
+  [74, "Forged run facts in the agent job's artifact"],
+  [75, 'Labels outside the allowlist'],
+  [76, 'Safe-output titles and bodies'],
+  [77, 'A review verdict the workflow did not allow']
 ]
 
 const SUITES = {
@@ -86,7 +105,10 @@ const SUITES = {
   'boundary-proxy': 'test/security/boundary-proxy.test.ts',
   'boundary-markdown': 'test/security/boundary-markdown.test.ts',
   'workflow-trust': 'test/security/workflow-trust.test.ts',
-  'boundary-git': 'test/security/boundary-git.test.ts'
+  'boundary-git': 'test/security/boundary-git.test.ts',
+  platform: 'test/security/platform.test.ts',
+  'runner-mode': 'test/security/runner-mode.test.ts',
+  'workflows-ux': 'test/security/workflows-ux.test.ts'
 }
 
 function compareIds(a, b) {
