@@ -900,7 +900,7 @@ describe('35: trigger detection reads Markdown as GitHub does', () => {
   ]
 
   it.each(NOT_TRIGGERS)('%s %j does not trigger', async (id, body) => {
-    const client = new GitHubClient({ token: TOKEN, apiUrl: gh.url, sleep: async () => {} })
+    const client = new GitHubClient({ token: TOKEN, apiUrl: gh.url, secondMs: 0 })
     gh.permissions.set('mona', { role_name: 'write', permission: 'write' })
     const before = gh.calls.length
     const d = await evaluateGate(

@@ -40,6 +40,23 @@ export interface FakePull {
   diff?: string
 }
 
+/**
+ * A rate limit the fake answers with, as GitHub words it: a secondary limit is a 403 or 429
+ * whose message says "secondary rate limit" (with `retry-after` when GitHub gives one); a
+ * primary one says `x-ratelimit-remaining: 0` and when the window resets.
+ */
+export interface FakeRateLimit {
+  method: string
+  /** Matched against the path below the repository (`/pulls/7/reviews`). */
+  path: RegExp
+  status: 403 | 429
+  kind: 'secondary' | 'primary'
+  /** `retry-after` seconds (secondary); seconds until `x-ratelimit-reset` (primary). */
+  retryAfter?: number
+  /** How many matching calls are answered so; later ones go through. */
+  times: number
+}
+
 /** Options of {@link startFakeGitHub}. */
 export interface FakeGitHubOptions {
   owner: string
@@ -89,6 +106,12 @@ export class FakeGitHub {
   readonly failLookups = new Set<string>()
   /** Every attempt to create or move a ref, with whether the fake applied it. */
   readonly refUpdates: { ref: string; sha: string; applied: boolean }[] = []
+  /** Rate limits to answer with before serving (see {@link FakeRateLimit}). */
+  readonly rateLimits: FakeRateLimit[] = []
+  /** Plain failures to answer with before serving (a gateway's 502, say), same matching. */
+  readonly faults: { method: string; path: RegExp; status: number; times: number }[] = []
+  /** Files of a pull request, served page by page (`per_page`, `page`, `Link`). */
+  readonly pullFiles = new Map<number, { filename: string; status: string; patch?: string }[]>()
   /** Makes recursive tree listings answer `truncated: true` with only the top level. */
   truncateTrees = false
   /** Synthetic ids of directories listed by `GET …/git/trees`, so they can be listed in turn. */
@@ -184,6 +207,16 @@ export class FakeGitHub {
     await new Promise<void>((r) => this.server?.close(() => r()) ?? r())
   }
 
+  /** Answers a list endpoint one page at a time, as GitHub does. */
+  private sendPage<T>(
+    call: GitHubCall,
+    items: T[],
+    send: (status: number, body: unknown, type?: string, headers?: Record<string, string>) => void
+  ): void {
+    const pg = pageOf(call, this.url, items)
+    send(200, pg.items, 'application/json', pg.headers)
+  }
+
   /** The recorded calls as `METHOD path` lines (queries included, sorted), for exact comparisons. */
   callLines(): string[] {
     return this.calls.map((c) => {
@@ -209,13 +242,56 @@ export class FakeGitHub {
       status: 0
     }
     this.calls.push(call)
-    const send = (status: number, body: unknown, type = 'application/json'): void => {
+    const send = (
+      status: number,
+      body: unknown,
+      type = 'application/json',
+      headers: Record<string, string> = {}
+    ): void => {
       call.status = status
-      res.writeHead(status, { 'content-type': type })
+      res.writeHead(status, { 'content-type': type, ...headers })
       res.end(Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body))
     }
-    if (req.headers.authorization !== `Bearer ${this.opts.token}`)
+    // GitHub takes an installation token with either scheme.
+    const auth = req.headers.authorization
+    if (auth !== `Bearer ${this.opts.token}` && auth !== `token ${this.opts.token}`)
       return send(401, { message: 'Bad credentials' })
+    const sub = call.path.replace(/^\/repos\/[^/]+\/[^/]+/, '')
+    const limit = this.rateLimits.find(
+      (l) => l.times > 0 && l.method === call.method && l.path.test(sub)
+    )
+    const fault = this.faults.find(
+      (f) => f.times > 0 && f.method === call.method && f.path.test(sub)
+    )
+    if (fault) {
+      fault.times--
+      return send(fault.status, { message: 'Bad Gateway' })
+    }
+    if (limit) {
+      limit.times--
+      if (limit.kind === 'secondary')
+        return send(
+          limit.status,
+          {
+            message:
+              'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+            documentation_url:
+              'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits'
+          },
+          'application/json',
+          limit.retryAfter === undefined ? {} : { 'retry-after': String(limit.retryAfter) }
+        )
+      return send(
+        limit.status,
+        { message: 'API rate limit exceeded for installation.' },
+        'application/json',
+        {
+          'x-ratelimit-limit': '5000',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + (limit.retryAfter ?? 0))
+        }
+      )
+    }
     try {
       this.route(call, send)
     } catch (err) {
@@ -225,7 +301,7 @@ export class FakeGitHub {
 
   private route(
     call: GitHubCall,
-    send: (status: number, body: unknown, type?: string) => void
+    send: (status: number, body: unknown, type?: string, headers?: Record<string, string>) => void
   ): void {
     const prefix = `/repos/${this.opts.owner}/${this.opts.repo}`
     if (call.path !== prefix && !call.path.startsWith(`${prefix}/`))
@@ -275,6 +351,11 @@ export class FakeGitHub {
       const rest: Partial<FakePull> = { ...pr }
       delete rest.diff
       return send(200, rest)
+    }
+    if ((m = /^\/pulls\/(\d+)\/files$/.exec(p)) && call.method === 'GET') {
+      const files = this.pullFiles.get(Number(m[1]))
+      if (!files) return notFound()
+      return this.sendPage(call, files, send)
     }
     if (p === '/pulls' && call.method === 'GET') {
       const head = call.query.head ?? ''
@@ -485,6 +566,28 @@ export class FakeGitHub {
       return send(200, { type: 'file', encoding: 'base64', content: content.toString('base64') })
     }
     return send(404, { message: `Not Found (fake has no ${call.method} ${p})` })
+  }
+}
+
+/** A page of a list (`per_page`, default 30, at most 100; `page` from 1) with GitHub's `Link`. */
+function pageOf<T>(
+  call: GitHubCall,
+  base: string,
+  items: T[]
+): { items: T[]; headers: Record<string, string> } {
+  const per = Math.min(100, Number(call.query.per_page ?? 30) || 30)
+  const page = Math.max(1, Number(call.query.page ?? 1) || 1)
+  const last = Math.max(1, Math.ceil(items.length / per))
+  const link = (n: number): string => {
+    const q = new URLSearchParams({ ...call.query, per_page: String(per), page: String(n) })
+    return `<${base}${call.path}?${q.toString()}>`
+  }
+  const rels: string[] = []
+  if (page < last) rels.push(`${link(page + 1)}; rel="next"`, `${link(last)}; rel="last"`)
+  if (page > 1) rels.push(`${link(1)}; rel="first"`, `${link(page - 1)}; rel="prev"`)
+  return {
+    items: items.slice((page - 1) * per, page * per),
+    headers: rels.length ? { link: rels.join(', ') } : {}
   }
 }
 
