@@ -92,7 +92,29 @@ export class FakeGitHub {
   /** `base...head` → diff text, for the compare endpoint. */
   readonly compareDiffs = new Map<string, string>()
   readonly comments = new Map<number, { id: number; issue: number; body: string }>()
-  readonly reviews: { id: number; pull: number; body: Record<string, unknown> }[] = []
+  /** Reviews: `body` is what was posted (the API's request body), `user` who posted it. */
+  readonly reviews: {
+    id: number
+    pull: number
+    body: Record<string, unknown>
+    user?: { login: string; type: string }
+  }[] = []
+  /** Inline review comments, as `GET …/pulls/{n}/comments` lists them (`line` null: outdated). */
+  readonly reviewComments: {
+    id: number
+    pull: number
+    pull_request_review_id: number
+    path: string
+    line: number | null
+    start_line: number | null
+    side: string
+    body: string
+    user: { login: string; type: string }
+  }[] = []
+  /** Who the token is: the author of reviews and comments it posts. */
+  actingAs = { login: 'github-actions[bot]', type: 'Bot' }
+  /** Every PUT of a review's body, in order. */
+  readonly reviewEdits: { id: number; body: string }[] = []
   readonly reactions: { path: string; content: string }[] = []
   /** Makes `POST …/reviews` with inline comments answer 422 (line not part of the diff). */
   rejectInlineComments = false
@@ -399,8 +421,50 @@ export class FakeGitHub {
           errors: ['Line could not be resolved']
         })
       const id = this.nextId++
-      this.reviews.push({ id, pull: Number(m[1]), body })
-      return send(200, { id, html_url: `https://github.test/pull/${m[1]}#review-${id}` })
+      const user = { ...this.actingAs }
+      this.reviews.push({ id, pull: Number(m[1]), body, user })
+      for (const c of comments as Record<string, unknown>[])
+        this.reviewComments.push({
+          id: this.nextId++,
+          pull: Number(m[1]),
+          pull_request_review_id: id,
+          path: String(c.path),
+          line: Number(c.line),
+          start_line: c.start_line === undefined ? null : Number(c.start_line),
+          side: typeof c.side === 'string' ? c.side : 'RIGHT',
+          body: String(c.body),
+          user
+        })
+      return send(200, { id, user, html_url: `https://github.test/pull/${m[1]}#review-${id}` })
+    }
+    if ((m = /^\/pulls\/(\d+)\/reviews$/.exec(p)) && call.method === 'GET') {
+      const list = this.reviews
+        .filter((r) => r.pull === Number(m![1]))
+        .map((r) => ({
+          id: r.id,
+          user: r.user ?? { login: 'github-actions[bot]', type: 'Bot' },
+          body: text(r.body.body),
+          state: 'COMMENTED',
+          commit_id: text(r.body.commit_id),
+          html_url: `https://github.test/pull/${r.pull}#review-${r.id}`
+        }))
+      return this.sendPage(call, list, send)
+    }
+    if ((m = /^\/pulls\/(\d+)\/reviews\/(\d+)$/.exec(p)) && call.method === 'PUT') {
+      const r = this.reviews.find((x) => x.pull === Number(m![1]) && x.id === Number(m![2]))
+      if (!r) return notFound()
+      if ((r.user ?? this.actingAs).login !== this.actingAs.login)
+        return send(403, { message: 'Resource not accessible by integration' })
+      r.body = { ...r.body, body: body.body }
+      this.reviewEdits.push({ id: r.id, body: String(body.body) })
+      return send(200, { id: r.id })
+    }
+    if ((m = /^\/pulls\/(\d+)\/comments$/.exec(p)) && call.method === 'GET') {
+      return this.sendPage(
+        call,
+        this.reviewComments.filter((c) => c.pull === Number(m![1])),
+        send
+      )
     }
     if ((m = /^\/issues\/(\d+)\/comments$/.exec(p)) && call.method === 'POST') {
       const id = this.nextId++

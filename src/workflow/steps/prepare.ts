@@ -57,7 +57,12 @@ export async function run(): Promise<void> {
         : '')
     const headSha = input('head-sha')
     const workSha = input('work-sha') || headSha
-    const out: Record<string, string | number> = { 'prompt-file': '', 'diff-file': '' }
+    const out: Record<string, string | number> = {
+      'prompt-file': '',
+      'diff-file': '',
+      // For the run's duration in the tracking comment (collect takes the difference).
+      'started-at': Date.now()
+    }
 
     if (baseSha) {
       const r = await restoreAgentConfig(client, ctx.repo, baseSha, workspace)

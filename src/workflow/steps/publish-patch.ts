@@ -8,6 +8,12 @@ import type { PublishPatchInput } from '../publish/delivery.js'
 import { finishedBody, publishPatch, type PublishedPatch } from '../publish/patch.js'
 import { readAgentFile } from '../workspace.js'
 import {
+  progressBody,
+  readAgentOutcome,
+  statsLine,
+  type AgentOutcome
+} from '../publish/progress.js'
+import {
   boolInput,
   choiceInput,
   clientFromInputs,
@@ -68,11 +74,16 @@ export async function run(): Promise<void> {
       if (tracking) await updateComment(client, ctx.repo, tracking, body)
       else await createComment(client, ctx.repo, number, body)
     }
+    const outcome = dir ? await readOutcome(dir) : undefined
     if (agentResult !== 'success') {
-      await say(finishedBody({ input: patchInput, agentFailed: `job ended with "${agentResult}"` }))
+      await say(
+        progressBody({ stage: 'failed', jobResult: agentResult, outcome, result }, runUrl(ctx))
+      )
       setOutputs({ outcome: 'agent-failed' })
       return
     }
+    if (tracking)
+      await say(progressBody({ stage: 'publishing', what: 'respond', outcome }, runUrl(ctx)))
     const patch = dir ? await readAgentFile(dir, 'patch.diff', maxBytes + 1) : undefined
     patchInput.patch = patch ?? Buffer.alloc(0)
     let published: PublishedPatch
@@ -87,7 +98,8 @@ export async function run(): Promise<void> {
       finishedBody({
         input: { ...patchInput, branch: published.branch ?? patchInput.branch },
         published,
-        patch: patchInput.patch
+        patch: patchInput.patch,
+        stats: outcome ? statsLine(outcome) : ''
       })
     )
     info(
@@ -101,5 +113,15 @@ export async function run(): Promise<void> {
     })
   } catch (err) {
     core.setFailed(errorMessage(err))
+  }
+}
+
+async function readOutcome(dir: string): Promise<AgentOutcome | undefined> {
+  const raw = await readAgentFile(dir, 'meta.json', 64 * 1024).catch(() => undefined)
+  if (!raw) return undefined
+  try {
+    return readAgentOutcome(JSON.parse(raw.toString('utf8')))
+  } catch {
+    return undefined
   }
 }
