@@ -196,9 +196,12 @@ describe('the tracking comment', () => {
       '| host | method | reason | data sent |',
       '| --- | --- | --- | ---: |',
       '| `registry.yarnpkg.com` | `GET` | `not-allowed` |  |',
-      '| `paste.example` | `POST` | `not-allowed` | 47.1 KiB |',
+      '| `paste.example` | `POST` | `not-allowed` | 47.1 KiB ⚠️ |',
       ''
     ])
+    expect(body).toContain(
+      '⚠️ A request that carries data to a host not on the allowlist may be the agent sending out what it read: do not add such a host to `allowed-endpoints` unless you know why it sends data there.'
+    )
     expect(body).toContain("*…the end of* **the agent's last message:**")
     expect(body.trimEnd().endsWith('> Could not install dependencies: yarn timed out.')).toBe(true)
   })

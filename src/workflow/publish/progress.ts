@@ -4,6 +4,8 @@
  * of its final message), read back from the artifact and shown on the PR or issue.
  */
 import { codeSpan, safeMarkdown } from '../../markdown/safe.js'
+import { humanBytes, humanCount, humanDuration } from '../../report/format.js'
+import { sendsData } from '../../report/network.js'
 import { mentionLogin, TRACKING_MARKER } from './comments.js'
 
 /** A request the egress policy refused, as the collect step recorded it. */
@@ -68,35 +70,6 @@ export function readAgentOutcome(meta: unknown): AgentOutcome | undefined {
   }
 }
 
-/** `3 min 12 s`, `45 s`, `1 h 02 min`. */
-export function humanDuration(ms: number): string {
-  const s = Math.round(ms / 1000)
-  if (s < 60) return `${s} s`
-  const m = Math.floor(s / 60)
-  if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`
-}
-
-/** `12.3k`, `1.2M`, `950`. */
-export function humanCount(n: number): string {
-  if (n < 1000) return String(n)
-  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 100_000 ? 1 : 0)}k`
-  return `${(n / 1_000_000).toFixed(1)}M`
-}
-
-/** `512 B`, `47.1 KiB`, `3.2 MiB`, `1.1 GiB`. */
-export function humanBytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let v = n / 1024
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${v.toFixed(v < 100 ? 1 : 0)} ${units[i]}`
-}
-
 /** `duration 3 min 12 s · 12.3k tokens in, 1.2k out`, or '' when nothing is known. */
 export function statsLine(
   o: Pick<AgentOutcome, 'durationMs' | 'inputTokens' | 'outputTokens'>
@@ -135,8 +108,9 @@ export function blockedTable(o: AgentOutcome): string {
   if (o.blockedCount === 0) return ''
   const rows = o.blocked.map(
     (b) =>
-      `| ${codeSpan(b.host, { table: true, max: 200 })} | ${codeSpan(b.method, { table: true, max: 16 })} | ${codeSpan(b.reason, { table: true, max: 60 })} | ${b.bytes > 0 ? humanBytes(b.bytes) : ''} |`
+      `| ${codeSpan(b.host, { table: true, max: 200 })} | ${codeSpan(b.method, { table: true, max: 16 })} | ${codeSpan(b.reason, { table: true, max: 60 })} | ${b.bytes > 0 ? humanBytes(b.bytes) : ''}${sendsData(b.method, b.bytes, b.reason) ? ' ⚠️' : ''} |`
   )
+  const exfil = o.blocked.some((b) => sendsData(b.method, b.bytes, b.reason))
   const more =
     o.blockedCount > o.blocked.length
       ? `\n\n…and ${o.blockedCount - o.blocked.length} more (see the job summary).`
@@ -150,6 +124,11 @@ export function blockedTable(o: AgentOutcome): string {
   ]
     .join('\n')
     .concat(more)
+    .concat(
+      exfil
+        ? '\n\n⚠️ A request that carries data to a host not on the allowlist may be the agent sending out what it read: do not add such a host to `allowed-endpoints` unless you know why it sends data there.'
+        : ''
+    )
 }
 
 /**
@@ -219,4 +198,9 @@ export function progressBody(s: Stage, runUrl: string): string {
     if (tail) lines.push('', tail)
   }
   return lines.join('\n')
+}
+
+/** A tracking comment's text under the job summary's own header. */
+export function jobSummary(body: string): string {
+  return `## Airlock\n\n${body.replace(`${TRACKING_MARKER}\n`, '')}\n`
 }

@@ -7,7 +7,9 @@ import { createComment, updateComment } from '../publish/comments.js'
 import type { PublishPatchInput } from '../publish/delivery.js'
 import { finishedBody, publishPatch, type PublishedPatch } from '../publish/patch.js'
 import { readAgentFile } from '../workspace.js'
+import { writeSummary } from '../../report/summary.js'
 import {
+  jobSummary,
   progressBody,
   readAgentOutcome,
   statsLine,
@@ -70,7 +72,9 @@ export async function run(): Promise<void> {
       runUrl: runUrl(ctx),
       serverHost: new URL(ctx.serverUrl).host
     }
-    const say = async (body: string): Promise<void> => {
+    const say = async (body: string, final = true): Promise<void> => {
+      // The job summary gets the final word, with its links (the commit, the pull request).
+      if (final) await writeSummary(jobSummary(body))
       if (tracking) await updateComment(client, ctx.repo, tracking, body)
       else await createComment(client, ctx.repo, number, body)
     }
@@ -83,7 +87,7 @@ export async function run(): Promise<void> {
       return
     }
     if (tracking)
-      await say(progressBody({ stage: 'publishing', what: 'respond', outcome }, runUrl(ctx)))
+      await say(progressBody({ stage: 'publishing', what: 'respond', outcome }, runUrl(ctx)), false)
     const patch = dir ? await readAgentFile(dir, 'patch.diff', maxBytes + 1) : undefined
     patchInput.patch = patch ?? Buffer.alloc(0)
     let published: PublishedPatch

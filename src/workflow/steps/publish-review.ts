@@ -6,12 +6,14 @@ import { fetchPullDiff } from '../pull-diff.js'
 import { publishReview, type PublishedReview } from '../publish/review.js'
 import { createComment, TRACKING_MARKER, updateComment } from '../publish/comments.js'
 import {
+  jobSummary,
   progressBody,
   readAgentOutcome,
   statsLine,
   type AgentOutcome
 } from '../publish/progress.js'
 import { codeBlock } from '../../markdown/safe.js'
+import { writeSummary } from '../../report/summary.js'
 import type { GitHubClient } from '../github.js'
 import { parseReview, REVIEW_DEFAULTS, ReviewRejectedError } from '../review.js'
 import { readAgentFile } from '../workspace.js'
@@ -45,7 +47,9 @@ export async function run(): Promise<void> {
     const url = runUrl(ctx)
     const outcome = dir ? await readOutcome(dir) : undefined
     const result = dir ? await readResult(dir) : ''
-    const say = async (body: string): Promise<void> => {
+    const say = async (body: string, final = false): Promise<void> => {
+      // The job summary gets the final word too, with its links (the review, the run).
+      if (final) await writeSummary(jobSummary(body))
       if (!tracking) return
       try {
         await updateComment(client, ctx.repo, tracking, body)
@@ -56,15 +60,18 @@ export async function run(): Promise<void> {
     if (agentResult !== 'success') {
       const body = progressBody({ stage: 'failed', jobResult: agentResult, outcome, result }, url)
       // Without a tracking comment (acknowledge off) a failure is still said on the PR.
-      if (tracking) await say(body)
-      else await createComment(client, ctx.repo, number, body)
+      if (tracking) await say(body, true)
+      else {
+        await writeSummary(jobSummary(body))
+        await createComment(client, ctx.repo, number, body)
+      }
       setOutputs({ outcome: 'agent-failed' })
       return
     }
     await say(progressBody({ stage: 'publishing', what: 'review', outcome }, url))
     try {
       const published = await publish(client, ctx, dir, number, outcome)
-      await say(doneBody(published, outcome, url))
+      await say(doneBody(published, outcome, url), true)
     } catch (err) {
       await say(
         progressBody(
@@ -77,7 +84,8 @@ export async function run(): Promise<void> {
             error: codeBlock(errorMessage(err).slice(0, 4_000), 'text')
           },
           url
-        )
+        ),
+        true
       )
       throw err
     }
