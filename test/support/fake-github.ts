@@ -91,7 +91,17 @@ export class FakeGitHub {
   readonly pulls = new Map<number, FakePull>()
   /** `base...head` → diff text, for the compare endpoint. */
   readonly compareDiffs = new Map<string, string>()
-  readonly comments = new Map<number, { id: number; issue: number; body: string }>()
+  readonly comments = new Map<
+    number,
+    { id: number; issue: number; body: string; user?: { login: string; type: string } }
+  >()
+  /** Check runs per commit, as `GET …/commits/{sha}/check-runs` lists them. */
+  readonly checkRuns = new Map<
+    string,
+    { id: number; name: string; status: string; conclusion: string | null; app: { slug: string } }[]
+  >()
+  /** Logs of Actions jobs by id, for `GET …/actions/jobs/{id}/logs`. */
+  readonly jobLogs = new Map<number, string>()
   /** Reviews: `body` is what was posted (the API's request body), `user` who posted it. */
   readonly reviews: {
     id: number
@@ -466,9 +476,40 @@ export class FakeGitHub {
         send
       )
     }
+    if ((m = /^\/issues\/(\d+)\/comments$/.exec(p)) && call.method === 'GET') {
+      const list = [...this.comments.values()]
+        .filter((c) => c.issue === Number(m![1]))
+        .map((c) => ({
+          id: c.id,
+          body: c.body,
+          user: c.user ?? this.actingAs,
+          created_at: '2026-01-01T00:00:00Z'
+        }))
+      return this.sendPage(call, list, send)
+    }
+    if ((m = /^\/commits\/([0-9a-f]+)\/check-runs$/.exec(p)) && call.method === 'GET') {
+      const runs = this.checkRuns.get(m[1]!) ?? []
+      const pg = pageOf(call, this.url, runs)
+      return send(
+        200,
+        { total_count: runs.length, check_runs: pg.items },
+        'application/json',
+        pg.headers
+      )
+    }
+    if ((m = /^\/actions\/jobs\/(\d+)\/logs$/.exec(p)) && call.method === 'GET') {
+      const log = this.jobLogs.get(Number(m[1]))
+      if (log === undefined) return notFound()
+      return send(200, log, 'text/plain')
+    }
     if ((m = /^\/issues\/(\d+)\/comments$/.exec(p)) && call.method === 'POST') {
       const id = this.nextId++
-      this.comments.set(id, { id, issue: Number(m[1]), body: String(body.body) })
+      this.comments.set(id, {
+        id,
+        issue: Number(m[1]),
+        body: String(body.body),
+        user: { ...this.actingAs }
+      })
       return send(201, { id, html_url: `https://github.test/issues/${m[1]}#issuecomment-${id}` })
     }
     if ((m = /^\/issues\/comments\/(\d+)$/.exec(p)) && call.method === 'PATCH') {

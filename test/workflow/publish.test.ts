@@ -309,7 +309,9 @@ describe('respond: an issue comment becomes a pull request', () => {
     })
     expect(prep.errors).toEqual([])
     expect(prep.outputs['prompt-file']).toBe('.airlock-run/prompt.md')
-    expect(gh.calls).toEqual([])
+    // Reads only: the conversation, for the agent's context.
+    expect(gh.callLines()).toEqual([`GET ${R}/issues/7/comments?per_page=100`])
+    gh.calls.length = 0
     writeFileSync(join(ws, 'README.md'), '# Widgets\n\nThe widgets are great.\n')
     const out = join(dir, 'out')
     const col = await runStep(collect, {
