@@ -128,7 +128,7 @@ export function renderSummary(run: RunOverview, net: NetworkSummary): string {
     })
     lines.push(
       ...table(
-        ['| request | reason | data sent | to allow it |', '| --- | --- | ---: | --- |'],
+        ['| request | reason | data sent | what to do |', '| --- | --- | ---: | --- |'],
         rows,
         `${net.blocked.length} refused requests`
       )

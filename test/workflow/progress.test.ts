@@ -202,7 +202,7 @@ describe('the tracking comment', () => {
     expect(body).toContain(
       '⚠️ A request that carries data to a host not on the allowlist may be the agent sending out what it read: do not add such a host to `allowed-endpoints` unless you know why it sends data there.'
     )
-    expect(body).toContain("*…the end of* **the agent's last message:**")
+    expect(body).toContain("**The end of the agent's last message:**")
     expect(body.trimEnd().endsWith('> Could not install dependencies: yarn timed out.')).toBe(true)
   })
 

@@ -144,7 +144,7 @@ export function resultTail(result: string, max = RESULT_TAIL): string {
     if (nl >= 0 && nl < tail.length / 2) tail = tail.slice(nl + 1)
   }
   const body = safeMarkdown(tail, { maxChars: max * 3 })
-  return `${tail.length < r.length ? '*…the end of* ' : ''}**the agent's last message:**\n\n${body
+  return `**${tail.length < r.length ? 'The end of the' : 'The'} agent's last message:**\n\n${body
     .split('\n')
     .map((l) => (l ? `> ${l}` : '>'))
     .join('\n')}`
