@@ -4,7 +4,8 @@
  * person on the pull request) controls: forged markers (class 70), hostile text in the
  * failure report (71), a pull request body written to close, mention or link (72), advice that
  * would open the allowlist to a request carrying data out (73), and forged run facts in the
- * agent job's artifact (74).
+ * agent job's artifact (74), labels outside the allowlist (75), titles and bodies of safe outputs
+ * written to mention, link or forge markers (76), and a verdict the workflow did not allow (77).
  *
  * Driven as the workflows drive them: the publish steps against the GitHub-shaped fake (the
  * bodies judged are what the server received), the summary from renderSummary. Output is
@@ -18,6 +19,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { hasMarker, parseMarkdown } from '../../src/markdown/safe.js'
 import { renderSummary } from '../../src/report/summary.js'
 import { REVIEW_MARKER, TRACKING_MARKER } from '../../src/workflow/publish/comments.js'
+import { OUTPUT_MARKER } from '../../src/workflow/publish/outputs.js'
 import { run as publishPatch } from '../../src/workflow/steps/publish-patch.js'
 import { run as publishReview } from '../../src/workflow/steps/publish-review.js'
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js'
@@ -445,6 +447,166 @@ describe('74: forged run facts in the agent job’s artifact', () => {
       'The agent job’s meta.json gives a conclusion with a link and a mention, an exit code that is text, a negative duration, 1e100 tokens, and refused requests that are not objects of strings',
       problems,
       'each dropped for not being what it should (a known conclusion, a whole number): the comment says the job failed before reporting'
+    )
+    expect(problems).toEqual([])
+  })
+})
+
+async function outputs(doc: unknown, inputs: Record<string, string>, isPr = false) {
+  gh.comments.set(80, { id: 80, issue: isPr ? 15 : 7, body: 'queued' })
+  if (isPr)
+    gh.pulls.set(15, {
+      number: 15,
+      state: 'open',
+      title: 'wip',
+      body: '',
+      head: { ref: 'x', sha: HEAD_FORK, repo: { full_name: 'octo-org/widgets' } },
+      base: { ref: 'main', sha: BASE_SHA, repo: { full_name: 'octo-org/widgets' } },
+      user: { login: 'mona', id: 1, type: 'User' }
+    })
+  return runStep(publishPatch, {
+    env: env(isPr ? 'pull_request_review_comment.created' : 'issue_comment.created.issue'),
+    inputs: {
+      'github-token': TOKEN,
+      'artifact-dir': artifactIn(dir, { 'patch.diff': '', 'outputs.json': JSON.stringify(doc) }),
+      number: isPr ? '15' : '7',
+      'is-pr': String(isPr),
+      'work-sha': isPr ? HEAD_FORK : BASE_SHA,
+      delivery: isPr ? 'push' : 'pull-request',
+      branch: isPr ? 'x' : 'airlock/issue-7',
+      'base-branch': 'main',
+      actor: 'mona',
+      'tracking-comment-id': '80',
+      ...inputs
+    }
+  })
+}
+
+describe('75: labels outside the allowlist', () => {
+  it('75.1 labels the workflow did not list — look-alikes, padding, case — are refused', async () => {
+    await outputs(
+      {
+        labels: [
+          'bug',
+          'b\u0578g',
+          'bug\u200b',
+          'approved',
+          'BUG ',
+          'security/ignore',
+          'x'.repeat(500)
+        ]
+      },
+      { 'allowed-labels': 'bug' }
+    )
+    const problems: string[] = []
+    const added = gh.labels.get(7) ?? []
+    if (JSON.stringify(added) !== JSON.stringify(['bug']))
+      problems.push(`labels added: ${JSON.stringify(added)}`)
+    const labelCalls = gh.calls.filter((c) => c.path.endsWith('/labels'))
+    if (labelCalls.length !== 1) problems.push(`${labelCalls.length} label calls`)
+    problems.push(...liveParts(gh.comments.get(80)!.body))
+    record(
+      '75.1',
+      'The agent asks for `bug` (allowed), a look-alike with an Armenian letter, `bug` with a zero-width space, `approved`, `BUG ` with a space, `security/ignore` and a 500-character label',
+      problems,
+      'only `bug` is added, once, in the allowlist’s spelling (`BUG ` matches it, case and outer spaces aside); the look-alike, the zero-width one and the unlisted labels are refused and named, as code, in the tracking comment'
+    )
+    expect(problems).toEqual([])
+  })
+})
+
+describe('76: safe-output titles and bodies', () => {
+  it('76.1 a new issue’s title and body written to mention, link, reference and forge markers', async () => {
+    await outputs(
+      {
+        issue: {
+          title: 'Urgent @octo-org/security see https://evil.example #1 <img src=x>\nsecond line',
+          body: `${HOSTILE_RESULT}\n${OUTPUT_MARKER}`
+        },
+        comment: `${OUTPUT_MARKER}\n@mona ![x](https://evil.example/c)`
+      },
+      { 'allow-issue': 'true', 'allow-comment': 'true' }
+    )
+    const issue = [...gh.issues.values()][0]
+    const problems: string[] = []
+    if (!issue) problems.push('no issue opened')
+    else {
+      if (/[\r\n]/.test(issue.title)) problems.push('the title spans lines')
+      problems.push(...liveParts(issue.title).map((p) => `title: ${p}`))
+      problems.push(
+        ...liveParts(issue.body, {
+          html: [OUTPUT_MARKER],
+          text: [/Written by Airlock for #\d+ · /]
+        }).map((p) => `body: ${p}`)
+      )
+      const markers: string[] = []
+      const visit = (n: Nodes): void => {
+        if (n.type === 'html' && n.value.includes('airlock:')) markers.push(n.value.trim())
+        if ('children' in n) for (const c of n.children) visit(c)
+      }
+      visit(parseMarkdown(issue.body))
+      if (markers.length !== 1 || issue.body.split('\n').pop() !== OUTPUT_MARKER)
+        problems.push(`markers in the issue body: ${JSON.stringify(markers)}`)
+    }
+    const comment = [...gh.comments.values()].find((c) => c.id !== 80)
+    if (!comment) problems.push('no comment posted')
+    else
+      problems.push(
+        ...liveParts(comment.body, {
+          html: [OUTPUT_MARKER],
+          text: [/Written by Airlock for #\d+ · /]
+        }).map((p) => `comment: ${p}`)
+      )
+    record(
+      '76.1',
+      'The agent opens an issue whose title mentions a team, links, references and holds HTML and a line break, and whose body and comment hold images, HTML, links, mentions and the output marker',
+      problems,
+      'title one line with live parts as code; bodies re-rendered inert; the only marker is Airlock’s last line'
+    )
+    expect(problems).toEqual([])
+  })
+
+  it('76.2 a pull request update is confined to the run’s own pull request and rendered inert', async () => {
+    await outputs(
+      { pull_request: { title: '@mona [x](https://evil.example)', body: HOSTILE_RESULT } },
+      { 'allow-pr-update': 'true' },
+      true
+    )
+    const pr = gh.pulls.get(15)!
+    const problems = [
+      ...liveParts(pr.title).map((p) => `title: ${p}`),
+      ...liveParts(pr.body, {
+        html: [OUTPUT_MARKER],
+        text: [/Written by Airlock for #\d+ · /]
+      }).map((p) => `body: ${p}`)
+    ]
+    const patched = gh.calls.filter((c) => c.method === 'PATCH' && c.path.includes('/pulls/'))
+    if (patched.some((c) => !c.path.endsWith('/pulls/15')))
+      problems.push('another pull request was patched')
+    record(
+      '76.2',
+      'The agent sets its pull request’s title to a mention and a link, and its body to images, HTML, links and references',
+      problems,
+      'only pull request #15 (the run’s) is updated; title and body inert'
+    )
+    expect(problems).toEqual([])
+  })
+})
+
+describe('77: a verdict the workflow did not allow', () => {
+  it.each([
+    ['77.1', 'APPROVE', {}, 'COMMENT'],
+    ['77.2', 'approve', { 'allow-verdict': 'true' }, 'COMMENT'],
+    ['77.3', 'DISMISS', { 'allow-verdict': 'true' }, 'COMMENT']
+  ] as const)('%s verdict %s', async (id, verdict, extra, want) => {
+    await review({ summary: 'LGTM', verdict, comments: [] }, { sticky: 'false', ...extra })
+    const event = String(gh.reviews[0]?.body.event)
+    const problems = event === want ? [] : [`posted as ${event}`]
+    record(
+      id,
+      `The agent’s review says \`"verdict": "${verdict}"\`${'allow-verdict' in extra ? ' (allow-verdict on)' : ' (allow-verdict off, the default)'}`,
+      problems,
+      'posted as a COMMENT review: only COMMENT, APPROVE and REQUEST_CHANGES exactly, and only with allow-verdict, are posted as such'
     )
     expect(problems).toEqual([])
   })

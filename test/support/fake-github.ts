@@ -100,6 +100,10 @@ export class FakeGitHub {
     string,
     { id: number; name: string; status: string; conclusion: string | null; app: { slug: string } }[]
   >()
+  /** Labels per issue or pull request. */
+  readonly labels = new Map<number, string[]>()
+  /** Issues opened through the API. */
+  readonly issues = new Map<number, { title: string; body: string }>()
   /** Logs of Actions jobs by id, for `GET …/actions/jobs/{id}/logs`. */
   readonly jobLogs = new Map<number, string>()
   /** Reviews: `body` is what was posted (the API's request body), `user` who posted it. */
@@ -501,6 +505,27 @@ export class FakeGitHub {
       const log = this.jobLogs.get(Number(m[1]))
       if (log === undefined) return notFound()
       return send(200, log, 'text/plain')
+    }
+    if ((m = /^\/issues\/(\d+)\/labels$/.exec(p)) && call.method === 'POST') {
+      const list = this.labels.get(Number(m[1])) ?? []
+      for (const l of (body.labels as string[]) ?? []) if (!list.includes(l)) list.push(l)
+      this.labels.set(Number(m[1]), list)
+      return send(
+        200,
+        list.map((name) => ({ name }))
+      )
+    }
+    if (p === '/issues' && call.method === 'POST') {
+      const number = this.nextPull++
+      this.issues.set(number, { title: String(body.title), body: text(body.body) })
+      return send(201, { number, html_url: `https://github.test/issues/${number}` })
+    }
+    if ((m = /^\/pulls\/(\d+)$/.exec(p)) && call.method === 'PATCH') {
+      const pr = this.pulls.get(Number(m[1]))
+      if (!pr) return notFound()
+      if (typeof body.title === 'string') pr.title = body.title
+      if (typeof body.body === 'string') pr.body = body.body
+      return send(200, { number: pr.number })
     }
     if ((m = /^\/issues\/(\d+)\/comments$/.exec(p)) && call.method === 'POST') {
       const id = this.nextId++

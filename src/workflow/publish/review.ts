@@ -30,6 +30,8 @@ export interface PublishReviewInput {
   stats?: string
   /** Point earlier Airlock reviews to this one and skip repeated comments (default true). */
   sticky?: boolean
+  /** Post the agent's verdict (APPROVE, REQUEST_CHANGES) instead of always COMMENT. */
+  allowVerdict?: boolean
 }
 
 /** What {@link publishReview} posted. */
@@ -42,6 +44,8 @@ export interface PublishedReview {
   repeated: number
   /** Earlier Airlock reviews whose summary now points to this one. */
   superseded: number
+  /** The kind of review posted. */
+  event: string
   /** Why comments left the diff. */
   notes: string[]
 }
@@ -150,7 +154,8 @@ function reviewBody(
 }
 
 /**
- * Posts the review as one `COMMENT` review (never an approval or a change request) with its
+ * Posts the review as one `COMMENT` review (an approval or a change request only where the
+ * workflow allows the agent's verdict) with its
  * inline comments. Comments GitHub would reject for being outside the diff are handled by
  * policy before posting; should GitHub still refuse the inline comments (422), the review is
  * posted once more with every comment in the summary, so the work is never lost.
@@ -205,6 +210,11 @@ export async function publishReview(
       `${repeated} comment${repeated === 1 ? '' : 's'} of an earlier review still apply and ${repeated === 1 ? 'is' : 'are'} not repeated`
     )
   if (input.stats) extra.push(input.stats)
+  const event = input.allowVerdict && input.review.verdict ? input.review.verdict : 'COMMENT'
+  if (input.review.verdict && input.review.verdict !== event)
+    notes.push(
+      `the agent's verdict ${input.review.verdict} is posted as COMMENT (allow-verdict is off)`
+    )
   const path = repoPath(repo, 'pulls', input.pull, 'reviews')
   type Answer = { id: number; html_url?: string; user?: { login?: string } }
   let answer: Answer
@@ -213,7 +223,7 @@ export async function publishReview(
     answer = await client.request<Answer>('POST', path, {
       body: {
         commit_id: input.commitId,
-        event: 'COMMENT',
+        event,
         body: reviewBody(
           input.review.summary,
           formatOutside(outside),
@@ -231,7 +241,7 @@ export async function publishReview(
     answer = await client.request<Answer>('POST', path, {
       body: {
         commit_id: input.commitId,
-        event: 'COMMENT',
+        event,
         body: reviewBody(
           input.review.summary,
           formatOutside(all),
@@ -269,6 +279,7 @@ export async function publishReview(
     outside: placed.outside.length,
     repeated,
     superseded,
+    event,
     notes
   }
 }

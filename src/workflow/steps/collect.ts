@@ -8,6 +8,7 @@ import { extractReviewJson, parseReview, REVIEW_DEFAULTS } from '../review.js'
 import { diffWorkspace, readAgentFile } from '../workspace.js'
 import { summarizeNetwork } from '../../report/network.js'
 import { MAX_BLOCKED } from '../publish/progress.js'
+import { OUTPUTS_FILE } from '../publish/outputs.js'
 import {
   choiceInput,
   info,
@@ -114,6 +115,9 @@ export async function run(): Promise<void> {
       setOutputs({ 'has-changes': v.files.length > 0, files: v.files.length })
       meta.files = v.files.length
     }
+    // Safe outputs the agent asked for (labels, a comment, an issue…), judged when publishing.
+    const extra = await readAgentFile(workspace, OUTPUTS_FILE, 64 * 1024)
+    if (extra) await fs.writeFile(join(outDir, 'outputs.json'), extra)
     await fs.writeFile(join(outDir, 'meta.json'), JSON.stringify(meta))
   } catch (err) {
     core.setFailed(errorMessage(err))

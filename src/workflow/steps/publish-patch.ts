@@ -7,6 +7,8 @@ import { createComment, updateComment } from '../publish/comments.js'
 import type { PublishPatchInput } from '../publish/delivery.js'
 import { finishedBody, publishPatch, type PublishedPatch } from '../publish/patch.js'
 import { readAgentFile } from '../workspace.js'
+import { outputsLine } from '../publish/outputs.js'
+import { publishOutputs } from './outputs.js'
 import { writeSummary } from '../../report/summary.js'
 import {
   jobSummary,
@@ -98,13 +100,26 @@ export async function run(): Promise<void> {
       throw err
     }
     for (const n of published.notes ?? []) core.notice(logValue(n))
+    const extra = await publishOutputs(
+      client,
+      ctx.repo,
+      dir,
+      { number, isPr: patchInput.isPr, runUrl: runUrl(ctx) },
+      {
+        allowedLabels: parsePatternList(input('allowed-labels')),
+        allowComment: boolInput('allow-comment', false),
+        allowIssue: boolInput('allow-issue', false),
+        allowPrUpdate: boolInput('allow-pr-update', false)
+      }
+    )
+    const line = extra ? outputsLine(extra) : ''
     await say(
       finishedBody({
         input: { ...patchInput, branch: published.branch ?? patchInput.branch },
         published,
         patch: patchInput.patch,
         stats: outcome ? statsLine(outcome) : ''
-      })
+      }) + (line ? `\n\n${line}` : '')
     )
     info(
       `${published.outcome}: ${published.files.length} file(s)${published.commitSha ? `, commit ${logValue(published.commitSha)}` : ''}${published.pullUrl ? `, ${logValue(published.pullUrl)}` : ''}`

@@ -4,6 +4,9 @@ import { readContext, runUrl, type WorkflowContext } from '../context.js'
 import { parseUnifiedDiff } from '../diff.js'
 import { fetchPullDiff } from '../pull-diff.js'
 import { publishReview, type PublishedReview } from '../publish/review.js'
+import { outputsLine } from '../publish/outputs.js'
+import { publishOutputs } from './outputs.js'
+import { parsePatternList } from '../patch.js'
 import { createComment, TRACKING_MARKER, updateComment } from '../publish/comments.js'
 import {
   jobSummary,
@@ -71,7 +74,21 @@ export async function run(): Promise<void> {
     await say(progressBody({ stage: 'publishing', what: 'review', outcome }, url))
     try {
       const published = await publish(client, ctx, dir, number, outcome)
-      await say(doneBody(published, outcome, url), true)
+      const extra = await publishOutputs(
+        client,
+        ctx.repo,
+        dir,
+        { number, isPr: true, runUrl: url },
+        {
+          allowedLabels: parsePatternList(input('allowed-labels')),
+          allowComment: boolInput('allow-comment', false),
+          // A review job writes to its pull request only.
+          allowIssue: false,
+          allowPrUpdate: false
+        }
+      )
+      const line = extra ? outputsLine(extra) : ''
+      await say(`${doneBody(published, outcome, url)}${line ? `\n\n${line}` : ''}`, true)
     } catch (err) {
       await say(
         progressBody(
@@ -150,7 +167,8 @@ async function publish(
     outsideDiff: choiceInput('outside-diff', ['summary', 'drop', 'fail'] as const, 'summary'),
     runUrl: runUrl(ctx),
     stats: outcome ? statsLine(outcome) : '',
-    sticky: boolInput('sticky', true)
+    sticky: boolInput('sticky', true),
+    allowVerdict: boolInput('allow-verdict', false)
   })
   for (const n of published.notes) info(`review: ${logValue(n)}`)
   core.info(
@@ -163,7 +181,8 @@ async function publish(
     'inline-comments': published.inline,
     'outside-comments': published.outside,
     'repeated-comments': published.repeated,
-    'superseded-reviews': published.superseded
+    'superseded-reviews': published.superseded,
+    event: published.event
   })
   return published
 }
