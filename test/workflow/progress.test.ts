@@ -247,6 +247,42 @@ describe('the tracking comment', () => {
   })
 })
 
+describe('one tracking comment per pull request for reviews', () => {
+  it('a push after a review reuses Airlock’s tracking comment; a cancelled run leaves it alone', async () => {
+    const gateOnce = () =>
+      runStep(gate, {
+        env: env(),
+        inputs: { 'github-token': TOKEN, mode: 'review', 'required-permission': 'none' }
+      })
+    const first = await gateOnce()
+    gh.comments.get(Number(first.outputs['tracking-comment-id']))!.body += '\n✅ done'
+    gh.calls.length = 0
+    const second = await gateOnce()
+    expect(second.outputs['tracking-comment-id']).toBe(first.outputs['tracking-comment-id'])
+    expect(gh.callLines()).toEqual([
+      `GET ${R}/issues/12/comments?per_page=100`,
+      `PATCH ${R}/issues/comments/${first.outputs['tracking-comment-id']}`
+    ])
+    expect(gh.comments.size).toBe(1)
+    expect([...gh.comments.values()][0]!.body).toContain('is reviewing this pull request')
+
+    gh.calls.length = 0
+    const cancelled = await runStep(publishReview, {
+      env: env(),
+      inputs: {
+        'github-token': TOKEN,
+        'agent-result': 'cancelled',
+        'tracking-comment-id': first.outputs['tracking-comment-id']!,
+        number: '12',
+        'head-sha': HEAD_FORK,
+        'base-sha': BASE_SHA
+      }
+    })
+    expect(cancelled.failed).toBe(false)
+    expect(gh.calls).toEqual([])
+  })
+})
+
 describe('collect', () => {
   it('records the run: conclusion, exit code, tokens, duration, refused requests (host, not URL)', async () => {
     const ws = checkoutIn(dir, { 'a.txt': 'a\n' })

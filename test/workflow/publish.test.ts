@@ -101,7 +101,10 @@ describe('review: pull_request_target from a fork', () => {
     })
     // The tracking comment: queued as soon as the gate lets the run start.
     const tracking = g.outputs['tracking-comment-id']!
-    expect(gh.callLines()).toEqual([`POST ${R}/issues/12/comments`])
+    expect(gh.callLines()).toEqual([
+      `GET ${R}/issues/12/comments?per_page=100`,
+      `POST ${R}/issues/12/comments`
+    ])
     expect(gh.comments.get(Number(tracking))!.body).toContain('is reviewing this pull request')
     gh.calls.length = 0
 

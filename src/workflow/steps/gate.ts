@@ -3,7 +3,12 @@ import { errorMessage } from '../../errors.js'
 import { readContext, runUrl } from '../context.js'
 import { parseList, type GateDecision } from '../gate/checks.js'
 import { evaluateGate } from '../gate/decide.js'
-import { addReaction, createComment } from '../publish/comments.js'
+import {
+  addReaction,
+  createComment,
+  lastTrackingComment,
+  updateComment
+} from '../publish/comments.js'
 import { progressBody } from '../publish/progress.js'
 import {
   boolInput,
@@ -91,7 +96,12 @@ export async function run(): Promise<void> {
         runUrl(ctx)
       )
       try {
-        tracking = (await createComment(client, ctx.repo, decision.number, body)).id
+        // A review's tracking comment is one per pull request, reused on every push; a
+        // request's is its own (it becomes the answer).
+        const reuse =
+          mode === 'review' ? await lastTrackingComment(client, ctx.repo, decision.number) : 0
+        if (reuse) await updateComment(client, ctx.repo, reuse, body)
+        tracking = reuse || (await createComment(client, ctx.repo, decision.number, body)).id
       } catch (err) {
         // Respond runs answer in this comment: without it the request would go unanswered.
         if (mode === 'respond') throw err

@@ -60,6 +60,12 @@ export async function run(): Promise<void> {
         warning(`could not update the tracking comment: ${logValue(errorMessage(err))}`)
       }
     }
+    // A review cancelled by a newer push: the newer run owns the tracking comment now.
+    if (agentResult === 'cancelled') {
+      info('the agent job was cancelled (a newer run may be reviewing); nothing posted')
+      setOutputs({ outcome: 'agent-failed' })
+      return
+    }
     if (agentResult !== 'success') {
       const body = progressBody({ stage: 'failed', jobResult: agentResult, outcome, result }, url)
       // Without a tracking comment (acknowledge off) a failure is still said on the PR.
