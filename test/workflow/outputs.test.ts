@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -6,7 +6,7 @@ import { parseOutputs } from '../../src/workflow/publish/outputs.js'
 import { run as publishPatch } from '../../src/workflow/steps/publish-patch.js'
 import { run as publishReview } from '../../src/workflow/steps/publish-review.js'
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js'
-import { artifactIn, BASE_SHA, HEAD_FORK, stepEnv } from './fixtures.js'
+import { artifactIn, BASE_SHA, HEAD_FORK, patchIn, stepEnv } from './fixtures.js'
 import { runStep } from './step-harness.js'
 
 /**
@@ -88,6 +88,36 @@ describe('safe outputs', () => {
     expect(tracking).toContain(
       'Also wrote: labels `bug`, `needs-repro`; a comment; issue #100. Refused: label `urgent` (not in `allowed-labels`).'
     )
+  })
+
+  it('triage with max-patch-files 0: a change the agent made anyway is refused, nothing pushed', async () => {
+    const files = { 'README.md': 'a\n' }
+    const base = gh.commit(files)
+    gh.refs.set('heads/main', base)
+    const patch = patchIn(dir, files, (w) => writeFileSync(join(w, 'README.md'), 'b\n'))
+    gh.comments.set(72, { id: 72, issue: 7, body: 'queued' })
+    const step = await runStep(publishPatch, {
+      env: stepEnv(gh.url, dir, 'issue_comment.created.issue'),
+      inputs: {
+        'github-token': TOKEN,
+        'artifact-dir': artifactIn(dir, {
+          'patch.diff': patch,
+          'outputs.json': JSON.stringify({ labels: ['bug'] })
+        }),
+        number: '7',
+        'work-sha': base,
+        delivery: 'pull-request',
+        branch: 'airlock/issue-7',
+        'base-branch': 'main',
+        actor: 'mona',
+        'tracking-comment-id': '72',
+        'max-patch-files': '0',
+        'allowed-labels': 'bug'
+      }
+    })
+    expect(step.failed).toBe(true)
+    expect(gh.refUpdates).toEqual([])
+    expect(gh.comments.get(72)!.body).toContain('the patch touches 1 files; the limit is 0')
   })
 
   it('writes nothing the workflow did not allow (all off by default)', async () => {

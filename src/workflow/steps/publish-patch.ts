@@ -53,7 +53,8 @@ export async function run(): Promise<void> {
       patch: Buffer.alloc(0),
       policy: {
         maxBytes,
-        maxFiles: intInput('max-patch-files', 100, 1, 10_000),
+        // 0 refuses every change: a run that may only answer (triage) can never write code.
+        maxFiles: intInput('max-patch-files', 100, 0, 10_000),
         allowPaths: parsePatternList(input('allow-paths'))
       },
       delivery: choiceInput(
