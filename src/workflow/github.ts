@@ -300,16 +300,6 @@ function apiMessage(data: unknown): string {
   return ''
 }
 
-/** The `rel="next"` target of a `Link` header. */
-export function nextLink(link: string | null): string | undefined {
-  if (!link) return undefined
-  for (const part of link.split(',')) {
-    const m = /<([^>]+)>\s*;\s*rel="?([^";]+)"?/.exec(part.trim())
-    if (m && m[2]!.split(/\s+/).includes('next')) return m[1]
-  }
-  return undefined
-}
-
 /** Path of a repository endpoint, each segment percent-encoded. */
 export function repoPath(r: RepoRef, ...rest: (string | number)[]): string {
   const tail = rest.map((s) => String(s)).join('/')
