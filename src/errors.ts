@@ -60,6 +60,8 @@ export const ERROR_CODES = {
   AIRLOCK_BRANCH_MOVED: 'the branch moved since the agent started',
   AIRLOCK_BRANCH_PROTECTED: 'delivery would write a default or protected branch',
   AIRLOCK_GITHUB_API: 'a GitHub API call failed',
+  AIRLOCK_FETCH_FAILED:
+    'a request from the runner got no answer (the message names the URL, the cause and the proxy)',
   AIRLOCK_WORKSPACE: 'the workspace is unusable for the workflow step'
 } as const
 

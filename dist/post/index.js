@@ -81399,6 +81399,7 @@ const ERROR_CODES = {
     AIRLOCK_BRANCH_MOVED: 'the branch moved since the agent started',
     AIRLOCK_BRANCH_PROTECTED: 'delivery would write a default or protected branch',
     AIRLOCK_GITHUB_API: 'a GitHub API call failed',
+    AIRLOCK_FETCH_FAILED: 'a request from the runner got no answer (the message names the URL, the cause and the proxy)',
     AIRLOCK_WORKSPACE: 'the workspace is unusable for the workflow step'
 };
 /** Base of Airlock's own errors: every one carries a stable `code` to branch on. */
@@ -82563,6 +82564,7 @@ function patterns_parseConnectTo(lines) {
 
 ;// CONCATENATED MODULE: ./src/net/runner-proxy.ts
 
+
 function pick(env, name) {
     return env[name.toLowerCase()] || env[name.toUpperCase()] || undefined;
 }
@@ -82622,10 +82624,10 @@ function runnerDispatcher(env = process.env, tls = {}) {
     });
 }
 /** A request that got no answer. The message names the URL, the cause, and the proxy if any. */
-class FetchFailedError extends Error {
+class FetchFailedError extends AirlockError {
     url;
     constructor(url, cause, proxy) {
-        super(`${url}: ${describeCause(cause)}${proxy ? ` (through the proxy ${redact(proxy)})` : ''}`, {
+        super('AIRLOCK_FETCH_FAILED', `${url}: ${describeCause(cause)}${proxy ? ` (through the proxy ${redact(proxy)})` : ''}`, {
             cause
         });
         this.url = url;

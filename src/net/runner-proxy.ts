@@ -1,4 +1,5 @@
 import { EnvHttpProxyAgent, fetch as undiciFetch, type Dispatcher } from 'undici'
+import { AirlockError } from '../errors.js'
 
 /**
  * The runner's own HTTP(S) proxy, read once from the environment the way undici's
@@ -74,13 +75,14 @@ export function runnerDispatcher(
 }
 
 /** A request that got no answer. The message names the URL, the cause, and the proxy if any. */
-export class FetchFailedError extends Error {
+export class FetchFailedError extends AirlockError {
   constructor(
     readonly url: string,
     cause: unknown,
     proxy?: string
   ) {
     super(
+      'AIRLOCK_FETCH_FAILED',
       `${url}: ${describeCause(cause)}${proxy ? ` (through the proxy ${redact(proxy)})` : ''}`,
       {
         cause

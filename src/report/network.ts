@@ -62,6 +62,29 @@ export function summarizeNetwork(file: string): NetworkSummary {
   return summary
 }
 
+/** Bytes of body a request carried: what reached the proxy, else what it announced. */
+export function bodyBytes(e: Pick<NetworkEntry, 'bytesOut' | 'requestHeaders'>): number {
+  const len = Number(e.requestHeaders?.['content-length'] ?? 0)
+  return Math.max(e.bytesOut || 0, Number.isSafeInteger(len) && len > 0 ? len : 0)
+}
+
+/**
+ * Whether a refused request looks like data leaving: a method that writes, with a body, to a
+ * host not on the allowlist. The advice for it is never "allow the host": an agent that read
+ * the code and then posts it somewhere unknown is what the airlock is there to stop.
+ */
+export function sendsData(method: string, bytes: number, reason: string): boolean {
+  return (
+    reason === 'not-allowed' &&
+    bytes > 0 &&
+    !['GET', 'HEAD', 'OPTIONS', 'CONNECT'].includes(method.toUpperCase())
+  )
+}
+
+/** Advice for a request that {@link sendsData}. */
+export const EXFILTRATION_ADVICE =
+  '**possible exfiltration**: data sent to a host not on the allowlist; do not allow it unless you know why the agent sends data there'
+
 /** What a user changes to allow a refused request, by block reason. */
 export function remedy(reason: string): string {
   switch (reason) {

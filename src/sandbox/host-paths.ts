@@ -14,6 +14,7 @@ import {
 import { hostname as osHostname, tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path'
 import type { Resource } from '../state.js'
+import { AirlockError } from '../errors.js'
 
 /**
  * The runner's Node binary, copied (once per Node version and CPU) into the tool cache, or
@@ -100,7 +101,11 @@ function readOrUndefined(path: string): string | undefined {
 }
 
 /** A path that cannot be mounted from inside this job container. */
-export class HostPathError extends Error {}
+export class HostPathError extends AirlockError {
+  constructor(message: string) {
+    super('AIRLOCK_PREFLIGHT_CONTAINER_JOB', message)
+  }
+}
 
 /**
  * Maps paths inside a job container (`jobs.<id>.container`, where the action runs with the

@@ -57,7 +57,9 @@ export async function run(): Promise<void> {
           durationMs: result.durationMs,
           grants: plan.grants,
           egressPolicy: plan.egressPolicy,
-          auditHead: result.auditHead
+          auditHead: result.auditHead,
+          inputTokens: result.report.inputTokens,
+          outputTokens: result.report.outputTokens
         },
         net
       )

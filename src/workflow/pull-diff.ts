@@ -54,11 +54,8 @@ export async function fetchPullDiff(
   } catch (err) {
     if (!(err instanceof GitHubApiError) || ![406, 422, 500].includes(err.status)) throw err
   }
-  const files = await client.paginate<PullFile>(
-    repoPath(repo, 'pulls', target.number, 'files'),
-    {},
-    30
-  )
+  // GitHub lists at most 3000 files of a pull request; the client reads every page of them.
+  const files = await client.paginate<PullFile>(repoPath(repo, 'pulls', target.number, 'files'))
   return { text: diffFromFiles(files), source: 'files' }
 }
 

@@ -13,10 +13,18 @@ export interface ReviewComment {
   body: string
 }
 
+/** The kind of review GitHub records. */
+export type Verdict = 'COMMENT' | 'APPROVE' | 'REQUEST_CHANGES'
+
 /** A review as the agent writes it, after validation. */
 export interface Review {
   summary: string
   comments: ReviewComment[]
+  /**
+   * What the agent would conclude. Posted as such only when the workflow opts in
+   * (`allow-verdict`); otherwise every review is a plain comment review.
+   */
+  verdict?: Verdict
 }
 
 /** Limits for {@link parseReview}. */
@@ -64,6 +72,11 @@ export const REVIEW_SCHEMA = {
   additionalProperties: false,
   properties: {
     summary: { type: 'string', minLength: 1, description: 'Markdown: the overall review.' },
+    verdict: {
+      enum: ['COMMENT', 'APPROVE', 'REQUEST_CHANGES'],
+      default: 'COMMENT',
+      description: 'Posted as such only where the workflow allows it.'
+    },
     comments: {
       type: 'array',
       items: {
@@ -82,17 +95,18 @@ export const REVIEW_SCHEMA = {
   }
 } as const
 
-const TOP_KEYS = new Set(['summary', 'comments'])
+const TOP_KEYS = new Set(['summary', 'comments', 'verdict'])
+const VERDICTS = new Set<string>(['COMMENT', 'APPROVE', 'REQUEST_CHANGES'])
 const COMMENT_KEYS = new Set(['path', 'line', 'side', 'start_line', 'body'])
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1
 
 /**
  * Parses and checks a review document against {@link REVIEW_SCHEMA} and the limits. Unknown
- * fields are dropped with a warning (agents like to add a verdict); anything that would change
- * what gets posted — a wrong type, an over-long text, too many comments — is a problem, and
- * any problem refuses the whole review. A bot never approves or requests changes: the schema
- * has no such field, and the publisher always posts a plain comment review.
+ * fields are dropped with a warning; anything that would change what gets posted — a wrong
+ * type, an over-long text, too many comments — is a problem, and any problem refuses the whole
+ * review. A `verdict` other than the three GitHub knows is dropped with a warning; the
+ * publisher posts it only where the workflow opted in, a plain comment review otherwise.
  */
 export function parseReview(text: string, limits: ReviewLimits = {}): ReviewParse {
   const lim = { ...REVIEW_DEFAULTS, ...limits }
@@ -165,8 +179,17 @@ export function parseReview(text: string, limits: ReviewLimits = {}): ReviewPars
       comments.push(comment)
     })
   }
+  let verdict: Verdict | undefined
+  if (o.verdict !== undefined) {
+    if (typeof o.verdict === 'string' && VERDICTS.has(o.verdict)) verdict = o.verdict as Verdict
+    else warnings.push('"verdict" is not COMMENT, APPROVE or REQUEST_CHANGES; ignored')
+  }
   if (problems.length > 0) return { problems, warnings }
-  return { review: { summary: summary as string, comments }, problems, warnings }
+  return {
+    review: { summary: summary as string, comments, ...(verdict ? { verdict } : {}) },
+    problems,
+    warnings
+  }
 }
 
 /** Per file, the lines a comment may sit on, and the hunk each belongs to. */

@@ -46,9 +46,12 @@ describe('renderSummary', () => {
       ]
     })
     expect(md).toContain('| agent `claude` | |')
-    expect(md).toContain('| `api.anthropic.com` | 1 | `200×1` | 10 | 5 | `claude` |  |')
+    expect(md.split('\n')[0]).toBe('## Airlock ✅ agent `claude`: `success`')
+    expect(md).toContain('| duration | 2 s |')
+    expect(md).toContain('| tokens | not reported |')
+    expect(md).toContain('| `api.anthropic.com` | 1 | `200×1` | 10 B | 5 B | `claude` |  |')
     expect(md).toContain(
-      '| `GET https://evil.example/x` | `not-allowed` | add the host to `allowed-endpoints` |'
+      '| `GET https://evil.example/x` | `not-allowed` |  | add the host to `allowed-endpoints` |'
     )
     expect(md).toContain('Audit head: `abc123`')
   })
@@ -60,9 +63,51 @@ describe('renderSummary', () => {
     expect(table?.type).toBe('table')
     if (table?.type !== 'table') return
     const row = table.children[1]!
-    expect(row.children).toHaveLength(3)
+    expect(row.children).toHaveLength(4)
     expect(row.children[0]!.children).toEqual([
       expect.objectContaining({ type: 'inlineCode', value: `GET ${url}` })
     ])
+  })
+  it('shows tokens, human sizes, and folds a long host table', () => {
+    const hosts = Array.from({ length: 12 }, (_, i) => ({
+      host: `h${i}.example`,
+      requests: 1,
+      statuses: { '200': 1 },
+      bytesIn: 3 * 1024 * 1024,
+      bytesOut: 2048,
+      blocked: 0,
+      grants: []
+    }))
+    const md = renderSummary(
+      { ...RUN, inputTokens: 123_456, outputTokens: 789 },
+      { requests: 12, audited: 0, blocked: [], hosts }
+    )
+    expect(md).toContain('| tokens | 123k in, 789 out |')
+    expect(md).toContain('<details><summary>12 hosts</summary>')
+    expect(md).toContain('| `h0.example` | 1 | `200×1` | 3.0 MiB | 2.0 KiB |  |  |')
+  })
+
+  it('flags a refused POST carrying data to an unknown host as possible exfiltration, never advising to allow it', () => {
+    const post = {
+      ...blocked('https://paste.example/new'),
+      method: 'POST',
+      requestHeaders: { 'content-length': '40960' }
+    }
+    const md = renderSummary(RUN, {
+      requests: 2,
+      audited: 0,
+      blocked: [post, blocked('https://registry.example/x')],
+      hosts: []
+    })
+    expect(md).toContain('> [!WARNING]')
+    expect(md).toContain(
+      '| `POST https://paste.example/new` | `not-allowed` | 40.0 KiB | **possible exfiltration**: data sent to a host not on the allowlist; do not allow it unless you know why the agent sends data there |'
+    )
+    const postRow = md.split('\n').find((l) => l.includes('paste.example'))!
+    expect(postRow).not.toContain('add the host to')
+    // A read of an unknown host is still just "allow it if you meant to".
+    expect(md).toContain(
+      '| `GET https://registry.example/x` | `not-allowed` |  | add the host to `allowed-endpoints` |'
+    )
   })
 })

@@ -527,9 +527,9 @@ describe('27/43/44: network-controlled text in the job summary', () => {
     const tables = tree.children.filter((n) => n.type === 'table')
     const shape = tables.map((t) => t.children.map((r) => r.children.length))
     const want = [
-      [2, 2, 2, 2, 2, 2, 2],
+      [2, 2, 2, 2, 2, 2, 2, 2],
       [7, 7, 7],
-      [3, 3]
+      [4, 4]
     ]
     if (JSON.stringify(shape) !== JSON.stringify(want))
       problems.push(`table shape ${JSON.stringify(shape)}`)
@@ -598,11 +598,25 @@ describe('27: pull request title and body, commit message', () => {
       .body as { message: string }
     const problems = [
       ...liveParts(pr.title).map((p) => `title: ${p}`),
-      // The body is Airlock's own words only (its one mention is the requester).
-      ...(pr.body ===
-      `Changes Airlock made for issue #7, requested by @mona.\n\n[Run](${RUN_URL})\n\n${TRACKING_MARKER}`
+      // The body: Airlock's own lines (Closes #7, the requester, the run and commit links),
+      // and the agent's message rendered inert.
+      ...(pr.body.startsWith(
+        'Closes #7\n\nChanges Airlock made for issue #7, requested by @mona.\n'
+      )
         ? []
         : [`body: ${JSON.stringify(pr.body)}`]),
+      ...liveParts(
+        pr.body
+          .split('\n')
+          .filter(
+            (l) =>
+              l !== 'Closes #7' &&
+              !l.startsWith('Changes Airlock made for issue #7') &&
+              !l.startsWith('<sub>Made by Airlock · [run]')
+          )
+          .join('\n'),
+        [TRACKING_MARKER]
+      ).map((p) => `body: ${p}`),
       ...(/[\r\n]/.test(pr.title) ? ['title spans lines'] : [])
     ]
     // The commit message holds Airlock's words only: the requester, the issue, the run.
@@ -900,7 +914,7 @@ describe('35: trigger detection reads Markdown as GitHub does', () => {
   ]
 
   it.each(NOT_TRIGGERS)('%s %j does not trigger', async (id, body) => {
-    const client = new GitHubClient({ token: TOKEN, apiUrl: gh.url, sleep: async () => {} })
+    const client = new GitHubClient({ token: TOKEN, apiUrl: gh.url, secondMs: 0 })
     gh.permissions.set('mona', { role_name: 'write', permission: 'write' })
     const before = gh.calls.length
     const d = await evaluateGate(

@@ -40,6 +40,23 @@ export interface FakePull {
   diff?: string
 }
 
+/**
+ * A rate limit the fake answers with, as GitHub words it: a secondary limit is a 403 or 429
+ * whose message says "secondary rate limit" (with `retry-after` when GitHub gives one); a
+ * primary one says `x-ratelimit-remaining: 0` and when the window resets.
+ */
+export interface FakeRateLimit {
+  method: string
+  /** Matched against the path below the repository (`/pulls/7/reviews`). */
+  path: RegExp
+  status: 403 | 429
+  kind: 'secondary' | 'primary'
+  /** `retry-after` seconds (secondary); seconds until `x-ratelimit-reset` (primary). */
+  retryAfter?: number
+  /** How many matching calls are answered so; later ones go through. */
+  times: number
+}
+
 /** Options of {@link startFakeGitHub}. */
 export interface FakeGitHubOptions {
   owner: string
@@ -74,8 +91,44 @@ export class FakeGitHub {
   readonly pulls = new Map<number, FakePull>()
   /** `base...head` → diff text, for the compare endpoint. */
   readonly compareDiffs = new Map<string, string>()
-  readonly comments = new Map<number, { id: number; issue: number; body: string }>()
-  readonly reviews: { id: number; pull: number; body: Record<string, unknown> }[] = []
+  readonly comments = new Map<
+    number,
+    { id: number; issue: number; body: string; user?: { login: string; type: string } }
+  >()
+  /** Check runs per commit, as `GET …/commits/{sha}/check-runs` lists them. */
+  readonly checkRuns = new Map<
+    string,
+    { id: number; name: string; status: string; conclusion: string | null; app: { slug: string } }[]
+  >()
+  /** Labels per issue or pull request. */
+  readonly labels = new Map<number, string[]>()
+  /** Issues opened through the API. */
+  readonly issues = new Map<number, { title: string; body: string }>()
+  /** Logs of Actions jobs by id, for `GET …/actions/jobs/{id}/logs`. */
+  readonly jobLogs = new Map<number, string>()
+  /** Reviews: `body` is what was posted (the API's request body), `user` who posted it. */
+  readonly reviews: {
+    id: number
+    pull: number
+    body: Record<string, unknown>
+    user?: { login: string; type: string }
+  }[] = []
+  /** Inline review comments, as `GET …/pulls/{n}/comments` lists them (`line` null: outdated). */
+  readonly reviewComments: {
+    id: number
+    pull: number
+    pull_request_review_id: number
+    path: string
+    line: number | null
+    start_line: number | null
+    side: string
+    body: string
+    user: { login: string; type: string }
+  }[] = []
+  /** Who the token is: the author of reviews and comments it posts. */
+  actingAs = { login: 'github-actions[bot]', type: 'Bot' }
+  /** Every PUT of a review's body, in order. */
+  readonly reviewEdits: { id: number; body: string }[] = []
   readonly reactions: { path: string; content: string }[] = []
   /** Makes `POST …/reviews` with inline comments answer 422 (line not part of the diff). */
   rejectInlineComments = false
@@ -89,6 +142,12 @@ export class FakeGitHub {
   readonly failLookups = new Set<string>()
   /** Every attempt to create or move a ref, with whether the fake applied it. */
   readonly refUpdates: { ref: string; sha: string; applied: boolean }[] = []
+  /** Rate limits to answer with before serving (see {@link FakeRateLimit}). */
+  readonly rateLimits: FakeRateLimit[] = []
+  /** Plain failures to answer with before serving (a gateway's 502, say), same matching. */
+  readonly faults: { method: string; path: RegExp; status: number; times: number }[] = []
+  /** Files of a pull request, served page by page (`per_page`, `page`, `Link`). */
+  readonly pullFiles = new Map<number, { filename: string; status: string; patch?: string }[]>()
   /** Makes recursive tree listings answer `truncated: true` with only the top level. */
   truncateTrees = false
   /** Synthetic ids of directories listed by `GET …/git/trees`, so they can be listed in turn. */
@@ -184,6 +243,16 @@ export class FakeGitHub {
     await new Promise<void>((r) => this.server?.close(() => r()) ?? r())
   }
 
+  /** Answers a list endpoint one page at a time, as GitHub does. */
+  private sendPage<T>(
+    call: GitHubCall,
+    items: T[],
+    send: (status: number, body: unknown, type?: string, headers?: Record<string, string>) => void
+  ): void {
+    const pg = pageOf(call, this.url, items)
+    send(200, pg.items, 'application/json', pg.headers)
+  }
+
   /** The recorded calls as `METHOD path` lines (queries included, sorted), for exact comparisons. */
   callLines(): string[] {
     return this.calls.map((c) => {
@@ -209,13 +278,56 @@ export class FakeGitHub {
       status: 0
     }
     this.calls.push(call)
-    const send = (status: number, body: unknown, type = 'application/json'): void => {
+    const send = (
+      status: number,
+      body: unknown,
+      type = 'application/json',
+      headers: Record<string, string> = {}
+    ): void => {
       call.status = status
-      res.writeHead(status, { 'content-type': type })
+      res.writeHead(status, { 'content-type': type, ...headers })
       res.end(Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body))
     }
-    if (req.headers.authorization !== `Bearer ${this.opts.token}`)
+    // GitHub takes an installation token with either scheme.
+    const auth = req.headers.authorization
+    if (auth !== `Bearer ${this.opts.token}` && auth !== `token ${this.opts.token}`)
       return send(401, { message: 'Bad credentials' })
+    const sub = call.path.replace(/^\/repos\/[^/]+\/[^/]+/, '')
+    const limit = this.rateLimits.find(
+      (l) => l.times > 0 && l.method === call.method && l.path.test(sub)
+    )
+    const fault = this.faults.find(
+      (f) => f.times > 0 && f.method === call.method && f.path.test(sub)
+    )
+    if (fault) {
+      fault.times--
+      return send(fault.status, { message: 'Bad Gateway' })
+    }
+    if (limit) {
+      limit.times--
+      if (limit.kind === 'secondary')
+        return send(
+          limit.status,
+          {
+            message:
+              'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+            documentation_url:
+              'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits'
+          },
+          'application/json',
+          limit.retryAfter === undefined ? {} : { 'retry-after': String(limit.retryAfter) }
+        )
+      return send(
+        limit.status,
+        { message: 'API rate limit exceeded for installation.' },
+        'application/json',
+        {
+          'x-ratelimit-limit': '5000',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + (limit.retryAfter ?? 0))
+        }
+      )
+    }
     try {
       this.route(call, send)
     } catch (err) {
@@ -225,7 +337,7 @@ export class FakeGitHub {
 
   private route(
     call: GitHubCall,
-    send: (status: number, body: unknown, type?: string) => void
+    send: (status: number, body: unknown, type?: string, headers?: Record<string, string>) => void
   ): void {
     const prefix = `/repos/${this.opts.owner}/${this.opts.repo}`
     if (call.path !== prefix && !call.path.startsWith(`${prefix}/`))
@@ -276,6 +388,11 @@ export class FakeGitHub {
       delete rest.diff
       return send(200, rest)
     }
+    if ((m = /^\/pulls\/(\d+)\/files$/.exec(p)) && call.method === 'GET') {
+      const files = this.pullFiles.get(Number(m[1]))
+      if (!files) return notFound()
+      return this.sendPage(call, files, send)
+    }
     if (p === '/pulls' && call.method === 'GET') {
       const head = call.query.head ?? ''
       const list = [...this.pulls.values()].filter(
@@ -318,12 +435,106 @@ export class FakeGitHub {
           errors: ['Line could not be resolved']
         })
       const id = this.nextId++
-      this.reviews.push({ id, pull: Number(m[1]), body })
-      return send(200, { id, html_url: `https://github.test/pull/${m[1]}#review-${id}` })
+      const user = { ...this.actingAs }
+      this.reviews.push({ id, pull: Number(m[1]), body, user })
+      for (const c of comments as Record<string, unknown>[])
+        this.reviewComments.push({
+          id: this.nextId++,
+          pull: Number(m[1]),
+          pull_request_review_id: id,
+          path: String(c.path),
+          line: Number(c.line),
+          start_line: c.start_line === undefined ? null : Number(c.start_line),
+          side: typeof c.side === 'string' ? c.side : 'RIGHT',
+          body: String(c.body),
+          user
+        })
+      return send(200, { id, user, html_url: `https://github.test/pull/${m[1]}#review-${id}` })
+    }
+    if ((m = /^\/pulls\/(\d+)\/reviews$/.exec(p)) && call.method === 'GET') {
+      const list = this.reviews
+        .filter((r) => r.pull === Number(m![1]))
+        .map((r) => ({
+          id: r.id,
+          user: r.user ?? { login: 'github-actions[bot]', type: 'Bot' },
+          body: text(r.body.body),
+          state: 'COMMENTED',
+          commit_id: text(r.body.commit_id),
+          html_url: `https://github.test/pull/${r.pull}#review-${r.id}`
+        }))
+      return this.sendPage(call, list, send)
+    }
+    if ((m = /^\/pulls\/(\d+)\/reviews\/(\d+)$/.exec(p)) && call.method === 'PUT') {
+      const r = this.reviews.find((x) => x.pull === Number(m![1]) && x.id === Number(m![2]))
+      if (!r) return notFound()
+      if ((r.user ?? this.actingAs).login !== this.actingAs.login)
+        return send(403, { message: 'Resource not accessible by integration' })
+      r.body = { ...r.body, body: body.body }
+      this.reviewEdits.push({ id: r.id, body: String(body.body) })
+      return send(200, { id: r.id })
+    }
+    if ((m = /^\/pulls\/(\d+)\/comments$/.exec(p)) && call.method === 'GET') {
+      return this.sendPage(
+        call,
+        this.reviewComments.filter((c) => c.pull === Number(m![1])),
+        send
+      )
+    }
+    if ((m = /^\/issues\/(\d+)\/comments$/.exec(p)) && call.method === 'GET') {
+      const list = [...this.comments.values()]
+        .filter((c) => c.issue === Number(m![1]))
+        .map((c) => ({
+          id: c.id,
+          body: c.body,
+          user: c.user ?? this.actingAs,
+          created_at: '2026-01-01T00:00:00Z'
+        }))
+      return this.sendPage(call, list, send)
+    }
+    if ((m = /^\/commits\/([0-9a-f]+)\/check-runs$/.exec(p)) && call.method === 'GET') {
+      const runs = this.checkRuns.get(m[1]!) ?? []
+      const pg = pageOf(call, this.url, runs)
+      return send(
+        200,
+        { total_count: runs.length, check_runs: pg.items },
+        'application/json',
+        pg.headers
+      )
+    }
+    if ((m = /^\/actions\/jobs\/(\d+)\/logs$/.exec(p)) && call.method === 'GET') {
+      const log = this.jobLogs.get(Number(m[1]))
+      if (log === undefined) return notFound()
+      return send(200, log, 'text/plain')
+    }
+    if ((m = /^\/issues\/(\d+)\/labels$/.exec(p)) && call.method === 'POST') {
+      const list = this.labels.get(Number(m[1])) ?? []
+      for (const l of (body.labels as string[]) ?? []) if (!list.includes(l)) list.push(l)
+      this.labels.set(Number(m[1]), list)
+      return send(
+        200,
+        list.map((name) => ({ name }))
+      )
+    }
+    if (p === '/issues' && call.method === 'POST') {
+      const number = this.nextPull++
+      this.issues.set(number, { title: String(body.title), body: text(body.body) })
+      return send(201, { number, html_url: `https://github.test/issues/${number}` })
+    }
+    if ((m = /^\/pulls\/(\d+)$/.exec(p)) && call.method === 'PATCH') {
+      const pr = this.pulls.get(Number(m[1]))
+      if (!pr) return notFound()
+      if (typeof body.title === 'string') pr.title = body.title
+      if (typeof body.body === 'string') pr.body = body.body
+      return send(200, { number: pr.number })
     }
     if ((m = /^\/issues\/(\d+)\/comments$/.exec(p)) && call.method === 'POST') {
       const id = this.nextId++
-      this.comments.set(id, { id, issue: Number(m[1]), body: String(body.body) })
+      this.comments.set(id, {
+        id,
+        issue: Number(m[1]),
+        body: String(body.body),
+        user: { ...this.actingAs }
+      })
       return send(201, { id, html_url: `https://github.test/issues/${m[1]}#issuecomment-${id}` })
     }
     if ((m = /^\/issues\/comments\/(\d+)$/.exec(p)) && call.method === 'PATCH') {
@@ -485,6 +696,28 @@ export class FakeGitHub {
       return send(200, { type: 'file', encoding: 'base64', content: content.toString('base64') })
     }
     return send(404, { message: `Not Found (fake has no ${call.method} ${p})` })
+  }
+}
+
+/** A page of a list (`per_page`, default 30, at most 100; `page` from 1) with GitHub's `Link`. */
+function pageOf<T>(
+  call: GitHubCall,
+  base: string,
+  items: T[]
+): { items: T[]; headers: Record<string, string> } {
+  const per = Math.min(100, Number(call.query.per_page ?? 30) || 30)
+  const page = Math.max(1, Number(call.query.page ?? 1) || 1)
+  const last = Math.max(1, Math.ceil(items.length / per))
+  const link = (n: number): string => {
+    const q = new URLSearchParams({ ...call.query, per_page: String(per), page: String(n) })
+    return `<${base}${call.path}?${q.toString()}>`
+  }
+  const rels: string[] = []
+  if (page < last) rels.push(`${link(page + 1)}; rel="next"`, `${link(last)}; rel="last"`)
+  if (page > 1) rels.push(`${link(1)}; rel="first"`, `${link(page - 1)}; rel="prev"`)
+  return {
+    items: items.slice((page - 1) * per, page * per),
+    headers: rels.length ? { link: rels.join(', ') } : {}
   }
 }
 

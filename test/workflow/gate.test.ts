@@ -101,7 +101,7 @@ describe('with a GitHub API', () => {
   let client: GitHubClient
   beforeEach(async () => {
     gh = await startFakeGitHub({ ...REPO, token: TOKEN })
-    client = new GitHubClient({ token: TOKEN, apiUrl: gh.url, sleep: async () => {} })
+    client = new GitHubClient({ token: TOKEN, apiUrl: gh.url, secondMs: 0 })
     gh.refs.set('heads/main', BASE_SHA)
     gh.commits.set(BASE_SHA, { sha: BASE_SHA, tree: 't', parents: [], message: 'base' })
   })

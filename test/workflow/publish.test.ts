@@ -97,29 +97,60 @@ describe('review: pull_request_target from a fork', () => {
       'is-fork': 'true',
       'head-sha': HEAD_FORK,
       'base-sha': BASE_SHA,
-      delivery: 'review',
-      'tracking-comment-id': ''
+      delivery: 'review'
     })
-    expect(gh.calls).toEqual([])
+    // The tracking comment: queued as soon as the gate lets the run start.
+    const tracking = g.outputs['tracking-comment-id']!
+    expect(gh.callLines()).toEqual([
+      `GET ${R}/issues/12/comments?per_page=100`,
+      `POST ${R}/issues/12/comments`
+    ])
+    expect(gh.comments.get(Number(tracking))!.body).toContain('is reviewing this pull request')
+    gh.calls.length = 0
 
     const p = await runStep(publishReview, {
       env: env('pull_request_target.opened.fork'),
       inputs: {
         'github-token': TOKEN,
-        'artifact-dir': artifact({ 'review.json': JSON.stringify(review) }),
+        'artifact-dir': artifact({
+          'review.json': JSON.stringify(review),
+          'meta.json': JSON.stringify({
+            conclusion: 'success',
+            durationMs: 192_000,
+            inputTokens: 12_345,
+            outputTokens: 1_200,
+            blocked: [],
+            blockedCount: 0
+          })
+        }),
         number: g.outputs.number!,
         'head-sha': g.outputs['head-sha']!,
-        'base-sha': g.outputs['base-sha']!
+        'base-sha': g.outputs['base-sha']!,
+        'tracking-comment-id': tracking
       }
     })
     expect(p.errors).toEqual([])
     expect(p.outputs).toMatchObject({ 'inline-comments': '2', 'outside-comments': '1' })
     expect(gh.callLines()).toEqual([
+      `PATCH ${R}/issues/comments/${tracking}`,
       `GET ${R}/compare/${BASE_SHA}...${HEAD_FORK}`,
-      `POST ${R}/pulls/12/reviews`
+      `GET ${R}/pulls/12/reviews?per_page=100`,
+      `POST ${R}/pulls/12/reviews`,
+      `PATCH ${R}/issues/comments/${tracking}`
     ])
-    expect(gh.calls[0]!.accept).toBe('application/vnd.github.diff')
-    const posted = gh.calls[1]!.body as Record<string, unknown>
+    expect((gh.calls[0]!.body as { body: string }).body).toContain(
+      'the agent is done (agent ran 3 min 12 s · 12.3k tokens in, 1.2k out); checking and posting its review'
+    )
+    expect(gh.comments.get(Number(tracking))!.body).toBe(
+      [
+        '<!-- airlock:tracking -->',
+        `✅ **Airlock** reviewed this pull request: [see the review](https://github.test/pull/12#review-${gh.reviews[0]!.id}) (2 inline comments, 1 on lines outside the diff) — [run](${RUN_URL}).`,
+        '',
+        '<sub>agent ran 3 min 12 s · 12.3k tokens in, 1.2k out</sub>'
+      ].join('\n')
+    )
+    expect(gh.calls[1]!.accept).toBe('application/vnd.github.diff')
+    const posted = gh.calls[3]!.body as Record<string, unknown>
     expect(posted).toEqual({
       commit_id: HEAD_FORK,
       event: 'COMMENT',
@@ -134,7 +165,7 @@ describe('review: pull_request_target from a fork', () => {
         '',
         '</details>',
         '',
-        `<sub>Review by Airlock of ${HEAD_FORK.slice(0, 12)} · [run](${RUN_URL})</sub>`,
+        `<sub>Review by Airlock of ${HEAD_FORK.slice(0, 12)} · agent ran 3 min 12 s · 12.3k tokens in, 1.2k out · [run](${RUN_URL})</sub>`,
         '<!-- airlock:review -->'
       ].join('\n'),
       comments: [
@@ -166,10 +197,11 @@ describe('review: pull_request_target from a fork', () => {
     expect(p.failed).toBe(false)
     expect(gh.callLines()).toEqual([
       `GET ${R}/compare/${BASE_SHA}...${HEAD_FORK}`,
+      `GET ${R}/pulls/12/reviews?per_page=100`,
       `POST ${R}/pulls/12/reviews`,
       `POST ${R}/pulls/12/reviews`
     ])
-    const second = gh.calls[2]!.body as { comments: unknown[]; body: string }
+    const second = gh.calls[3]!.body as { comments: unknown[]; body: string }
     expect(second.comments).toEqual([])
     expect(second.body).toContain('3 comments on lines outside the diff')
     expect(gh.reviews).toHaveLength(1)
@@ -257,7 +289,12 @@ describe('respond: an issue comment becomes a pull request', () => {
       `POST ${R}/issues/7/comments`
     ])
     expect(gh.reactions).toEqual([{ path: '/issues/comments/1500001/reactions', content: 'eyes' }])
-    expect(gh.comments.get(Number(tracking))!.body).toContain(`[follow the run](${RUN_URL})`)
+    expect(gh.comments.get(Number(tracking))!.body).toBe(
+      [
+        '<!-- airlock:tracking -->',
+        `⏳ **Airlock** is working on the request (requested by @mona): the agent starts in a sandbox with no network but its proxy. Follow [the run](${RUN_URL}); this comment says when it is done.`
+      ].join('\n')
+    )
 
     // The agent job: checkout of work-sha, prepare, the agent, collect.
     const ws = checkout(BASE_FILES)
@@ -275,7 +312,9 @@ describe('respond: an issue comment becomes a pull request', () => {
     })
     expect(prep.errors).toEqual([])
     expect(prep.outputs['prompt-file']).toBe('.airlock-run/prompt.md')
-    expect(gh.calls).toEqual([])
+    // Reads only: the conversation, for the agent's context.
+    expect(gh.callLines()).toEqual([`GET ${R}/issues/7/comments?per_page=100`])
+    gh.calls.length = 0
     writeFileSync(join(ws, 'README.md'), '# Widgets\n\nThe widgets are great.\n')
     const out = join(dir, 'out')
     const col = await runStep(collect, {
@@ -314,6 +353,7 @@ describe('respond: an issue comment becomes a pull request', () => {
     expect(pub.outputs).toMatchObject({ outcome: 'pull-request', 'pull-number': '100' })
     const commit = pub.outputs['commit-sha']!
     expect(gh.callLines()).toEqual([
+      `PATCH ${R}/issues/comments/${tracking}`,
       `GET ${R}`,
       `GET ${R}/branches/airlock/issue-7`,
       `GET ${R}/rules/branches/airlock/issue-7`,
@@ -344,7 +384,24 @@ describe('respond: an issue comment becomes a pull request', () => {
     expect(byPath(`POST ${R}/pulls`).body).toMatchObject({
       title: 'Airlock: Typo in README',
       head: 'airlock/issue-7',
-      base: 'main'
+      base: 'main',
+      body: [
+        'Closes #7',
+        '',
+        'Changes Airlock made for issue #7, requested by @mona.',
+        '',
+        '### What changed and why',
+        '',
+        'Fixed the typo "widgts" in README.md. Thanks `@mona`!',
+        '',
+        '### 1 file touched',
+        '',
+        '- `README.md`',
+        '',
+        `<sub>Made by Airlock · [run](${RUN_URL}) · commit [${commit.slice(0, 12)}](https://github.com/octo-org/widgets/commit/${commit})</sub>`,
+        '',
+        '<!-- airlock:tracking -->'
+      ].join('\n')
     })
     expect(gh.files(gh.refs.get('heads/airlock/issue-7')!)).toEqual({
       'README.md': '# Widgets\n\nThe widgets are great.\n',
@@ -430,7 +487,10 @@ describe('respond: an issue comment becomes a pull request', () => {
     })
     expect(pub.failed).toBe(true)
     expect(pub.errors[0]).toContain('.github/workflows/exfil.yml: protected path')
-    expect(gh.callLines()).toEqual([`PATCH ${R}/issues/comments/${tracking}`])
+    expect(gh.callLines()).toEqual([
+      `PATCH ${R}/issues/comments/${tracking}`,
+      `PATCH ${R}/issues/comments/${tracking}`
+    ])
     expect(gh.comments.get(tracking)!.body).toContain('could not publish the changes')
     expect(gh.refs.has('heads/airlock/issue-7')).toBe(false)
   })
@@ -472,8 +532,13 @@ describe('respond: an issue comment becomes a pull request', () => {
     expect(pub.failed).toBe(false)
     expect(pub.outputs.outcome).toBe('agent-failed')
     expect(gh.callLines()).toEqual([`PATCH ${R}/issues/comments/4343`])
-    expect(gh.comments.get(4343)!.body).toContain(
-      'did not finish: the agent job ended with "failure"'
+    expect(gh.comments.get(4343)!.body).toBe(
+      [
+        '<!-- airlock:tracking -->',
+        "❌ **Airlock** did not finish: the agent job ended with `failure` before the agent reported anything (see the run's log) — [the run](" +
+          RUN_URL +
+          ').'
+      ].join('\n')
     )
   })
 })
@@ -525,6 +590,7 @@ describe('respond on pull requests', () => {
     expect(pub.errors).toEqual([])
     expect(pub.outputs.outcome).toBe('pushed')
     expect(gh.callLines()).toEqual([
+      `PATCH ${R}/issues/comments/5151`,
       `GET ${R}`,
       `GET ${R}/pulls/15`,
       `GET ${R}/branches/refactor-renderer`,
@@ -538,7 +604,7 @@ describe('respond on pull requests', () => {
       `PATCH ${R}/git/refs/heads/refactor-renderer`,
       `PATCH ${R}/issues/comments/5151`
     ])
-    expect(gh.calls[10]!.body).toEqual({ sha: pub.outputs['commit-sha'], force: false })
+    expect(gh.calls[11]!.body).toEqual({ sha: pub.outputs['commit-sha'], force: false })
     expect(gh.files(gh.refs.get('heads/refactor-renderer')!)['src/render.js']).toContain(
       'const title'
     )
@@ -588,7 +654,10 @@ describe('respond on pull requests', () => {
     })
     expect(pub.errors).toEqual([])
     expect(pub.outputs.outcome).toBe('comment')
-    expect(gh.callLines()).toEqual([`PATCH ${R}/issues/comments/6161`])
+    expect(gh.callLines()).toEqual([
+      `PATCH ${R}/issues/comments/6161`,
+      `PATCH ${R}/issues/comments/6161`
+    ])
     const body = gh.comments.get(6161)!.body
     expect(body).toContain('this pull request comes from a fork')
     expect(body).toContain('```diff\n' + patch.toString('utf8').replace(/\n$/, '') + '\n```')

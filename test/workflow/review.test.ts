@@ -61,13 +61,13 @@ describe('parseReview', () => {
     const r = parseReview(
       JSON.stringify({
         summary: 's',
-        verdict: 'APPROVE',
+        mood: 'happy',
         comments: [{ path: 'a', line: 1, body: 'b', severity: 'high' }]
       })
     )
     expect(r.review?.summary).toBe('s')
     expect(r.warnings).toEqual([
-      'unknown field "verdict" ignored',
+      'unknown field "mood" ignored',
       'comments[0]: unknown field "severity" ignored'
     ])
   })

@@ -233,17 +233,27 @@ describe('starter workflows', () => {
     }
   )
 
+  it('triage can label from its list and answer, and never write code', () => {
+    const wf = load('workflows/airlock-triage.yml')
+    const w = wf.jobs.triage!.with!
+    expect(w['max-patch-files']).toBe(0)
+    expect(String(w['allowed-labels'])).toMatch(/\bbug\b/)
+    expect(w['allow-issue']).toBeUndefined()
+    expect(w['allow-pr-update']).toBeUndefined()
+  })
+
   it('review runs on pull_request_target and never checks out the head itself', () => {
     const wf = load('workflows/airlock-review.yml')
     expect(Object.keys(wf.on)).toEqual(['pull_request_target'])
     expect(JSON.stringify(wf)).not.toContain('actions/checkout')
   })
 
-  it('exist for review, respond and fix-issue', () => {
+  it('exist for review, respond, fix-issue and triage', () => {
     expect(STARTERS.sort()).toEqual([
       'airlock-fix-issue.yml',
       'airlock-respond.yml',
-      'airlock-review.yml'
+      'airlock-review.yml',
+      'airlock-triage.yml'
     ])
     expect(existsSync(join(ROOT, 'docs', 'workflows.md'))).toBe(true)
   })

@@ -4,7 +4,7 @@
  */
 import { AirlockError, type ErrorCode } from '../../errors.js'
 import { repoPath, type GitHubClient, type RepoRef } from '../github.js'
-import { codeSpan } from '../../markdown/safe.js'
+import { codeSpan, hasMarker } from '../../markdown/safe.js'
 
 /** Hidden marker on every comment Airlock writes, so later runs (and people) can find them. */
 export const TRACKING_MARKER = '<!-- airlock:tracking -->'
@@ -71,6 +71,25 @@ export async function createComment(
     { body: { body: clip(body) } }
   )
   return { id: r.id, url: r.html_url ?? '' }
+}
+
+/**
+ * Airlock's latest tracking comment on an issue or pull request: a bot's comment with the
+ * tracking marker as a real HTML comment on its first line (a person's comment, or agent
+ * text quoted anywhere, does not count). 0 when there is none.
+ */
+export async function lastTrackingComment(
+  client: GitHubClient,
+  repo: RepoRef,
+  number: number
+): Promise<number> {
+  const all = await client.paginate<{
+    id: number
+    body?: string | null
+    user?: { type?: string } | null
+  }>(repoPath(repo, 'issues', number, 'comments'))
+  const ours = all.filter((c) => c.user?.type === 'Bot' && hasMarker(c.body ?? '', TRACKING_MARKER))
+  return ours.length > 0 ? ours[ours.length - 1]!.id : 0
 }
 
 /** Replaces the body of an issue comment. */

@@ -95,7 +95,7 @@ export async function publishPatch(
         title: `Airlock: ${input.title ? safeTitle(input.title, 200) : `changes for ${what} #${input.number}`}`,
         head: branch,
         base: baseBranch,
-        body: `Changes Airlock made for ${what} #${input.number}, requested by ${mentionLogin(input.actor)}.${input.runUrl ? `\n\n[Run](${input.runUrl})` : ''}\n\n${TRACKING_MARKER}`,
+        body: pullBody(input, names, commitSha),
         maintainer_can_modify: true
       }
     }
@@ -112,6 +112,46 @@ export async function publishPatch(
   }
 }
 
+/** Longest agent text in a pull request body (GitHub's limit is 65,536 characters). */
+const MAX_PR_TEXT = 20_000
+
+/**
+ * The body of the pull request Airlock opens: `Closes #N` for an issue (so merging closes
+ * it), what changed and why in the agent's words (rendered inert: its own `Closes #…`,
+ * mentions and links come out as code), the files touched, and links to the run and the
+ * commit. Only Airlock writes live references here.
+ */
+export function pullBody(input: PublishPatchInput, files: string[], commitSha: string): string {
+  const what = input.isPr ? 'pull request' : 'issue'
+  const lines: string[] = []
+  if (!input.isPr) lines.push(`Closes #${input.number}`, '')
+  lines.push(
+    `Changes Airlock made for ${what} #${input.number}, requested by ${mentionLogin(input.actor)}.`
+  )
+  const result = input.result?.trim()
+  if (result)
+    lines.push('', '### What changed and why', '', safeMarkdown(result, { maxChars: MAX_PR_TEXT }))
+  const list = files.slice(0, 100).map((f) => `- ${codeSpan(f, { max: 300 })}`)
+  if (files.length > 100) list.push(`- …and ${files.length - 100} more`)
+  const title = `${files.length} file${files.length === 1 ? '' : 's'} touched`
+  lines.push(
+    '',
+    ...(files.length > 10
+      ? [`<details><summary>${title}</summary>`, '', ...list, '', '</details>']
+      : [`### ${title}`, '', ...list])
+  )
+  const links: string[] = []
+  if (input.runUrl) {
+    links.push(`[run](${input.runUrl})`)
+    const m = /^(https?:\/\/[^/]+\/[^/]+\/[^/]+)\/actions\/runs\//.exec(input.runUrl)
+    if (m && /^[0-9a-f]{40}$/.test(commitSha))
+      links.push(`commit [${commitSha.slice(0, 12)}](${m[1]}/commit/${commitSha})`)
+  }
+  if (links.length) lines.push('', `<sub>Made by Airlock · ${links.join(' · ')}</sub>`)
+  lines.push('', TRACKING_MARKER)
+  return lines.join('\n')
+}
+
 /** Body of the tracking comment once the run is over. */
 export function finishedBody(opts: {
   published?: PublishedPatch
@@ -119,6 +159,8 @@ export function finishedBody(opts: {
   patch?: Buffer
   error?: string
   agentFailed?: string
+  /** Duration and tokens, for a footer line. */
+  stats?: string
 }): string {
   const lines = [TRACKING_MARKER]
   const run = opts.input.runUrl ? ` — [run](${opts.input.runUrl})` : ''
@@ -143,6 +185,7 @@ export function finishedBody(opts: {
             ? `${p.updatedPull ? 'updated' : 'opened'} #${p.pullNumber} (${sha} on ${codeSpan(opts.input.branch, { max: 250 })})`
             : 'made changes; this pull request comes from a fork, so they are below to apply'
     lines.push(`**Airlock** ${head}${run}.`)
+    if (opts.stats) lines.push('', `<sub>${opts.stats}</sub>`)
   }
   const result = opts.input.result?.trim()
   if (result) lines.push('', safeMarkdown(result, { maxChars: MAX_AGENT_TEXT }))

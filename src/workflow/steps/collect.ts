@@ -6,6 +6,9 @@ import { validatePatch } from '../patch.js'
 import { REVIEW_FILE } from '../prompt.js'
 import { extractReviewJson, parseReview, REVIEW_DEFAULTS } from '../review.js'
 import { diffWorkspace, readAgentFile } from '../workspace.js'
+import { summarizeNetwork } from '../../report/network.js'
+import { MAX_BLOCKED } from '../publish/progress.js'
+import { OUTPUTS_FILE } from '../publish/outputs.js'
 import {
   choiceInput,
   info,
@@ -16,6 +19,43 @@ import {
   setOutputs,
   warning
 } from './io.js'
+
+const intOrUndefined = (v: string): number | undefined =>
+  /^-?\d{1,12}$/.test(v) ? Number(v) : undefined
+
+/**
+ * What the writing job shows about the run (the tracking comment says why a run failed):
+ * the action's conclusion, exit code and tokens, how long the agent job took since prepare,
+ * and the requests the egress policy refused — host, method, reason and whether they
+ * carried data, never the URL's path or query (they may hold what the agent tried to send).
+ */
+function runFacts(networkLog: string, startedAt: number): Record<string, unknown> {
+  const net = networkLog ? summarizeNetwork(networkLog) : undefined
+  const blocked = (net?.blocked ?? []).map((b) => {
+    let host: string
+    try {
+      host = new URL(b.url.includes('://') ? b.url : `https://${b.url}`).host
+    } catch {
+      host = b.url.split('/')[0] ?? ''
+    }
+    const len = Number(b.requestHeaders?.['content-length'] ?? 0)
+    return {
+      method: b.method,
+      host,
+      reason: b.blocked ?? '',
+      bytes: Math.max(b.bytesOut, Number.isSafeInteger(len) ? len : 0)
+    }
+  })
+  return {
+    conclusion: input('conclusion'),
+    exitCode: intOrUndefined(input('exit-code')),
+    inputTokens: intOrUndefined(input('input-tokens')),
+    outputTokens: intOrUndefined(input('output-tokens')),
+    durationMs: startedAt > 0 ? Math.max(0, Date.now() - startedAt) : undefined,
+    blocked: blocked.slice(0, MAX_BLOCKED),
+    blockedCount: blocked.length
+  }
+}
 
 /**
  * The collect step, in the agent job after the agent ran: gathers what the agent produced
@@ -32,7 +72,10 @@ export async function run(): Promise<void> {
     await fs.mkdir(outDir, { recursive: true })
     const result = core.getInput('result')
     await fs.writeFile(join(outDir, 'result.md'), result)
-    const meta: Record<string, unknown> = { mode, conclusion: input('conclusion') }
+    const meta: Record<string, unknown> = {
+      mode,
+      ...runFacts(input('network-log'), Number(input('started-at') || 0))
+    }
     if (mode === 'review') {
       const maxBytes = intInput('max-review-bytes', REVIEW_DEFAULTS.maxBytes, 1024, 1024 * 1024)
       let source = REVIEW_FILE
@@ -72,6 +115,9 @@ export async function run(): Promise<void> {
       setOutputs({ 'has-changes': v.files.length > 0, files: v.files.length })
       meta.files = v.files.length
     }
+    // Safe outputs the agent asked for (labels, a comment, an issue…), judged when publishing.
+    const extra = await readAgentFile(workspace, OUTPUTS_FILE, 64 * 1024)
+    if (extra) await fs.writeFile(join(outDir, 'outputs.json'), extra)
     await fs.writeFile(join(outDir, 'meta.json'), JSON.stringify(meta))
   } catch (err) {
     core.setFailed(errorMessage(err))

@@ -3,7 +3,13 @@ import { errorMessage } from '../../errors.js'
 import { readContext, runUrl } from '../context.js'
 import { parseList, type GateDecision } from '../gate/checks.js'
 import { evaluateGate } from '../gate/decide.js'
-import { addReaction, createComment, workingBody } from '../publish/comments.js'
+import {
+  addReaction,
+  createComment,
+  lastTrackingComment,
+  updateComment
+} from '../publish/comments.js'
+import { progressBody } from '../publish/progress.js'
 import {
   boolInput,
   choiceInput,
@@ -68,27 +74,40 @@ export async function run(): Promise<void> {
     }
     info(`Airlock will ${logValue(decision.reason)}`)
     let tracking = 0
-    if (mode === 'respond' && boolInput('acknowledge', true)) {
-      const reaction = input('reaction') || 'eyes'
-      try {
-        await addReaction(
-          client,
-          ctx.repo,
-          { number: decision.number, commentId: decision.commentId, kind: decision.commentKind },
-          reaction
-        )
-      } catch (err) {
-        // A missing reaction is cosmetic; the tracking comment is what matters.
-        warning(`could not add the ${logValue(reaction)} reaction: ${logValue(errorMessage(err))}`)
+    if (boolInput('acknowledge', true)) {
+      if (mode === 'respond') {
+        const reaction = input('reaction') || 'eyes'
+        try {
+          await addReaction(
+            client,
+            ctx.repo,
+            { number: decision.number, commentId: decision.commentId, kind: decision.commentKind },
+            reaction
+          )
+        } catch (err) {
+          // A missing reaction is cosmetic; the tracking comment is what matters.
+          warning(
+            `could not add the ${logValue(reaction)} reaction: ${logValue(errorMessage(err))}`
+          )
+        }
       }
-      tracking = (
-        await createComment(
-          client,
-          ctx.repo,
-          decision.number,
-          workingBody(runUrl(ctx), decision.actor)
-        )
-      ).id
+      const body = progressBody(
+        { stage: 'queued', what: mode, actor: mode === 'respond' ? decision.actor : undefined },
+        runUrl(ctx)
+      )
+      try {
+        // A review's tracking comment is one per pull request, reused on every push; a
+        // request's is its own (it becomes the answer).
+        const reuse =
+          mode === 'review' ? await lastTrackingComment(client, ctx.repo, decision.number) : 0
+        if (reuse) await updateComment(client, ctx.repo, reuse, body)
+        tracking = reuse || (await createComment(client, ctx.repo, decision.number, body)).id
+      } catch (err) {
+        // Respond runs answer in this comment: without it the request would go unanswered.
+        if (mode === 'respond') throw err
+        // A review is still posted; the job token may just lack pull-requests write.
+        warning(`could not post the tracking comment: ${logValue(errorMessage(err))}`)
+      }
     }
     setOutputs(outputs(decision, tracking))
   } catch (err) {

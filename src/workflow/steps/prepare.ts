@@ -5,6 +5,7 @@ import { errorMessage, InputError } from '../../errors.js'
 import { obj, readContext, str } from '../context.js'
 import { eventText } from '../gate/respond.js'
 import { fetchPullDiff } from '../pull-diff.js'
+import { contextSection, gatherContext } from '../context-files.js'
 import { DIFF_FILE, PROMPT_FILE, respondPrompt, reviewPrompt } from '../prompt.js'
 import { REVIEW_DEFAULTS } from '../review.js'
 import { RUN_DIR, restoreAgentConfig, snapshotWorkspace } from '../workspace.js'
@@ -57,7 +58,12 @@ export async function run(): Promise<void> {
         : '')
     const headSha = input('head-sha')
     const workSha = input('work-sha') || headSha
-    const out: Record<string, string | number> = { 'prompt-file': '', 'diff-file': '' }
+    const out: Record<string, string | number> = {
+      'prompt-file': '',
+      'diff-file': '',
+      // For the run's duration in the tracking comment (collect takes the difference).
+      'started-at': Date.now()
+    }
 
     if (baseSha) {
       const r = await restoreAgentConfig(client, ctx.repo, baseSha, workspace)
@@ -86,6 +92,20 @@ export async function run(): Promise<void> {
       out['diff-file'] = DIFF_FILE
       hasDiff = true
     }
+    let context = ''
+    if (boolInput('context', true) && number > 0) {
+      const c = await gatherContext(
+        client,
+        ctx.repo,
+        { number, isPr, headSha: headSha || undefined },
+        workspace,
+        { maxFileBytes: intInput('max-context-bytes', 64 * 1024, 1024, 1024 * 1024) }
+      )
+      for (const f of c.files) info(`context: ${logValue(f.path)}`)
+      for (const n of c.notes) warning(`context: ${logValue(n)}`)
+      context = contextSection(c.files)
+      out['context-files'] = c.files.length
+    }
     const text = eventText(ctx)
     const instructions = input('prompt')
     const prompt =
@@ -98,6 +118,7 @@ export async function run(): Promise<void> {
             headSha,
             baseSha,
             instructions,
+            context,
             limits: {
               maxComments: intInput('max-comments', REVIEW_DEFAULTS.maxComments, 0, 100),
               maxSummaryChars: intInput(
@@ -124,7 +145,8 @@ export async function run(): Promise<void> {
             actor: input('actor') || ctx.actor,
             workSha,
             hasDiff,
-            instructions
+            instructions,
+            context
           })
     await fs.writeFile(join(workspace, PROMPT_FILE), prompt)
     out['prompt-file'] = PROMPT_FILE

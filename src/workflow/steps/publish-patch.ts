@@ -7,6 +7,16 @@ import { createComment, updateComment } from '../publish/comments.js'
 import type { PublishPatchInput } from '../publish/delivery.js'
 import { finishedBody, publishPatch, type PublishedPatch } from '../publish/patch.js'
 import { readAgentFile } from '../workspace.js'
+import { outputsLine } from '../publish/outputs.js'
+import { publishOutputs } from './outputs.js'
+import { writeSummary } from '../../report/summary.js'
+import {
+  jobSummary,
+  progressBody,
+  readAgentOutcome,
+  statsLine,
+  type AgentOutcome
+} from '../publish/progress.js'
 import {
   boolInput,
   choiceInput,
@@ -43,7 +53,8 @@ export async function run(): Promise<void> {
       patch: Buffer.alloc(0),
       policy: {
         maxBytes,
-        maxFiles: intInput('max-patch-files', 100, 1, 10_000),
+        // 0 refuses every change: a run that may only answer (triage) can never write code.
+        maxFiles: intInput('max-patch-files', 100, 0, 10_000),
         allowPaths: parsePatternList(input('allow-paths'))
       },
       delivery: choiceInput(
@@ -64,15 +75,22 @@ export async function run(): Promise<void> {
       runUrl: runUrl(ctx),
       serverHost: new URL(ctx.serverUrl).host
     }
-    const say = async (body: string): Promise<void> => {
+    const say = async (body: string, final = true): Promise<void> => {
+      // The job summary gets the final word, with its links (the commit, the pull request).
+      if (final) await writeSummary(jobSummary(body))
       if (tracking) await updateComment(client, ctx.repo, tracking, body)
       else await createComment(client, ctx.repo, number, body)
     }
+    const outcome = dir ? await readOutcome(dir) : undefined
     if (agentResult !== 'success') {
-      await say(finishedBody({ input: patchInput, agentFailed: `job ended with "${agentResult}"` }))
+      await say(
+        progressBody({ stage: 'failed', jobResult: agentResult, outcome, result }, runUrl(ctx))
+      )
       setOutputs({ outcome: 'agent-failed' })
       return
     }
+    if (tracking)
+      await say(progressBody({ stage: 'publishing', what: 'respond', outcome }, runUrl(ctx)), false)
     const patch = dir ? await readAgentFile(dir, 'patch.diff', maxBytes + 1) : undefined
     patchInput.patch = patch ?? Buffer.alloc(0)
     let published: PublishedPatch
@@ -83,12 +101,26 @@ export async function run(): Promise<void> {
       throw err
     }
     for (const n of published.notes ?? []) core.notice(logValue(n))
+    const extra = await publishOutputs(
+      client,
+      ctx.repo,
+      dir,
+      { number, isPr: patchInput.isPr, runUrl: runUrl(ctx) },
+      {
+        allowedLabels: parsePatternList(input('allowed-labels')),
+        allowComment: boolInput('allow-comment', false),
+        allowIssue: boolInput('allow-issue', false),
+        allowPrUpdate: boolInput('allow-pr-update', false)
+      }
+    )
+    const line = extra ? outputsLine(extra) : ''
     await say(
       finishedBody({
         input: { ...patchInput, branch: published.branch ?? patchInput.branch },
         published,
-        patch: patchInput.patch
-      })
+        patch: patchInput.patch,
+        stats: outcome ? statsLine(outcome) : ''
+      }) + (line ? `\n\n${line}` : '')
     )
     info(
       `${published.outcome}: ${published.files.length} file(s)${published.commitSha ? `, commit ${logValue(published.commitSha)}` : ''}${published.pullUrl ? `, ${logValue(published.pullUrl)}` : ''}`
@@ -101,5 +133,15 @@ export async function run(): Promise<void> {
     })
   } catch (err) {
     core.setFailed(errorMessage(err))
+  }
+}
+
+async function readOutcome(dir: string): Promise<AgentOutcome | undefined> {
+  const raw = await readAgentFile(dir, 'meta.json', 64 * 1024).catch(() => undefined)
+  if (!raw) return undefined
+  try {
+    return readAgentOutcome(JSON.parse(raw.toString('utf8')))
+  } catch {
+    return undefined
   }
 }
