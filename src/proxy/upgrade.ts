@@ -7,7 +7,8 @@
  */
 import http, { type IncomingMessage } from 'node:http'
 import type net from 'node:net'
-import { nameHoldsSecret, scrubText, type Headers } from './inject.js'
+import { type Headers } from './inject.js'
+import { nameHoldsSecret, scrubText } from './scrub.js'
 import { redactHeaders, type NetworkEntry } from './log.js'
 import { errorCode, hostHeaderFor, isWebSocketUpgrade } from './http-forms.js'
 import type { PipelineContext } from './forward.js'
