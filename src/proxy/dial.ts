@@ -82,12 +82,17 @@ export function upstreamTrust(
   const system = typeof getCA === 'function' ? getCA('system') : []
   const extraFile = opts.nodeExtraCaCerts
   const fromFile = extraFile && existsSync(extraFile) ? [readFileSync(extraFile, 'utf8')] : []
-  // The system store repeats certificates; each one parsed is CPU and memory for nothing.
-  const ca = [
-    ...new Set([...tls.rootCertificates, ...system, ...fromFile, ...extraCa].map((c) => c.trim()))
-  ]
-  return tls.createSecureContext({ ca, minVersion: 'TLSv1.2' })
+  // The system store repeats certificates (and the bundled ones, in other line breaks): each
+  // one parsed again is CPU and memory for nothing, so certificates count once by content.
+  const ca = new Map<string, string>()
+  for (const text of [...tls.rootCertificates, ...system, ...fromFile, ...extraCa]) {
+    const certs = text.match(PEM_CERT) ?? [text.trim()]
+    for (const pem of certs) ca.set(pem.replace(/-----[^-]+-----|\s/g, ''), pem)
+  }
+  return tls.createSecureContext({ ca: [...ca.values()], minVersion: 'TLSv1.2' })
 }
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 
 /** `NO_PROXY` semantics as curl and most tools read them: `*`, exact names, domain suffixes. */
 export function noProxyMatches(host: string, noProxy: string): boolean {

@@ -34,16 +34,38 @@ export function scrubText(text: string, secrets: ReadonlyArray<[string, string]>
 
 type ByteSecrets = ReadonlyArray<readonly [Buffer, Buffer]>
 
-/** Byte forms per secret list: secretList() returns one array until a secret changes. */
-const bytesOf = new WeakMap<ReadonlyArray<[string, string]>, ByteSecrets>()
+/**
+ * A secret list in bytes, with its sentinels: the secrets that contain no other secret. Every
+ * secret contains a sentinel, so a buffer holding no sentinel holds no secret, and the hot
+ * path of a clean body searches for a few sentinels (often one: `Bearer x`, its encodings
+ * and `x` all contain `x`) instead of every form.
+ */
+interface SecretBytes {
+  pairs: ByteSecrets
+  sentinels: readonly Buffer[]
+}
 
-function toBytes(secrets: ReadonlyArray<[string, string]>): ByteSecrets {
+/** Byte forms per secret list: secretList() returns one array until a secret changes. */
+const bytesOf = new WeakMap<ReadonlyArray<[string, string]>, SecretBytes>()
+
+function toBytes(secrets: ReadonlyArray<[string, string]>): SecretBytes {
   let bytes = bytesOf.get(secrets)
   if (!bytes) {
-    bytes = secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)] as const)
+    const pairs = secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)] as const)
+    // Distinct secrets of equal length cannot contain one another: only shorter ones count.
+    const sentinels = pairs
+      .filter(([s]) => !pairs.some(([o]) => o.length < s.length && s.includes(o)))
+      .map(([s]) => s)
+    bytes = { pairs, sentinels }
     bytesOf.set(secrets, bytes)
   }
   return bytes
+}
+
+/** Whether buf may hold a secret: false only when no sentinel occurs in it at all. */
+function mayHoldSecret(buf: Buffer, bytes: SecretBytes): boolean {
+  for (const s of bytes.sentinels) if (buf.indexOf(s) >= 0) return true
+  return false
 }
 
 /**
@@ -77,11 +99,14 @@ function replaceBefore(
 
 /** Replaces every secret in a whole body; returns buf itself when none occurs (no copy). */
 export function scrubBuffer(buf: Buffer, secrets: ReadonlyArray<[string, string]>): Buffer {
-  if (!secrets.some(([s]) => buf.indexOf(s) >= 0)) return buf
-  const { parts, from } = replaceBefore(buf, toBytes(secrets), buf.length)
+  const bytes = toBytes(secrets)
+  if (!mayHoldSecret(buf, bytes)) return buf
+  const { parts, from } = replaceBefore(buf, bytes.pairs, buf.length)
   parts.push(buf.subarray(from))
   return Buffer.concat(parts)
 }
+
+const EMPTY = Buffer.alloc(0)
 
 /**
  * A streaming scrubber: replaces secrets in a byte stream chunk by chunk. It holds back
@@ -92,10 +117,12 @@ export function scrubBuffer(buf: Buffer, secrets: ReadonlyArray<[string, string]
  */
 export class StreamScrubber {
   private pending = Buffer.alloc(0)
+  private readonly bytes: SecretBytes
   private readonly secrets: ByteSecrets
 
   constructor(secrets: ReadonlyArray<[string, string]>) {
-    this.secrets = toBytes(secrets)
+    this.bytes = toBytes(secrets)
+    this.secrets = this.bytes.pairs
   }
 
   get active(): boolean {
@@ -104,6 +131,13 @@ export class StreamScrubber {
 
   push(chunk: Buffer): Buffer {
     const buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk
+    // The hot path of a clean stream: no secret anywhere in buf, so only a tail that could
+    // begin one is held back, and a chunk with no such tail passes as it is (no copy).
+    if (!mayHoldSecret(buf, this.bytes)) {
+      const hold = buf.length - this.partialTail(buf)
+      this.pending = hold < buf.length ? Buffer.from(buf.subarray(hold)) : EMPTY
+      return hold === buf.length ? buf : buf.subarray(0, hold)
+    }
     const parts: Buffer[] = []
     let rest = buf
     for (;;) {
@@ -113,7 +147,7 @@ export class StreamScrubber {
       parts.push(...done.parts)
       if (done.from <= hold) {
         parts.push(rest.subarray(done.from, hold))
-        this.pending = hold < rest.length ? Buffer.from(rest.subarray(hold)) : Buffer.alloc(0)
+        this.pending = hold < rest.length ? Buffer.from(rest.subarray(hold)) : EMPTY
         break
       }
       // A match ran past hold and consumed the start of that tail: look again at what is left.
@@ -125,7 +159,7 @@ export class StreamScrubber {
   /** The held tail, scrubbed: at the end of the stream it can only be what it is. */
   flush(): Buffer {
     const rest = this.pending
-    this.pending = Buffer.alloc(0)
+    this.pending = EMPTY
     if (rest.length === 0) return rest
     const { parts, from } = replaceBefore(rest, this.secrets, rest.length)
     parts.push(rest.subarray(from))

@@ -77,3 +77,35 @@ describe('StreamScrubber', () => {
     expect(s.push(Buffer.from('bc!')).toString()).toBe('PH2!')
   })
 })
+
+describe('the clean-body fast path', () => {
+  // `Bearer x` and its encodings contain `x`: only `x` is searched for in a clean body.
+  const secrets: Array<[string, string]> = [
+    ['Bearer%20ghp_realtoken1234', 'Bearer%20PH'],
+    ['Bearer ghp_realtoken1234', 'Bearer PH'],
+    ['ghp_realtoken1234', 'PH']
+  ]
+
+  it('still replaces the longer form by its own replacement, in a buffer and a stream', () => {
+    const text = 'a Bearer ghp_realtoken1234 b Bearer%20ghp_realtoken1234 c ghp_realtoken1234'
+    const want = 'a Bearer PH b Bearer%20PH c PH'
+    expect(scrubBuffer(Buffer.from(text), secrets).toString()).toBe(want)
+    for (let cut = 1; cut < text.length; cut++) {
+      const s = new StreamScrubber(secrets)
+      const out = Buffer.concat([
+        s.push(Buffer.from(text.slice(0, cut))),
+        s.push(Buffer.from(text.slice(cut))),
+        s.flush()
+      ])
+      expect(out.toString(), `cut at ${cut}`).toBe(want)
+    }
+  })
+
+  it('passes a clean chunk through as the same buffer, holding back only a possible start', () => {
+    const s = new StreamScrubber(secrets)
+    const clean = Buffer.from('{"data": "nothing secret here"}\n')
+    expect(s.push(clean)).toBe(clean)
+    expect(s.push(Buffer.from('tail Bearer ghp_real')).toString()).toBe('tail ')
+    expect(s.push(Buffer.from('token1234!')).toString()).toBe('Bearer PH!')
+  })
+})
