@@ -78374,7 +78374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9710);
+/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(787);
 
 await (0,_steps_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -78383,7 +78383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9710:
+/***/ 787:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -82021,6 +82021,8 @@ function cloudMode(ctx) {
     return { ...base, metadata };
 }
 
+// EXTERNAL MODULE: ./node_modules/undici/index.js
+var node_modules_undici = __nccwpck_require__(6752);
 // EXTERNAL MODULE: external "node:events"
 var external_node_events_ = __nccwpck_require__(8474);
 // EXTERNAL MODULE: external "node:fs"
@@ -82029,8 +82031,112 @@ var external_node_fs_ = __nccwpck_require__(3024);
 var external_node_net_ = __nccwpck_require__(7030);
 // EXTERNAL MODULE: external "node:tls"
 var external_node_tls_ = __nccwpck_require__(1692);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var node_modules_undici = __nccwpck_require__(6752);
+;// CONCATENATED MODULE: ./src/proxy/dial.ts
+/**
+ * Dialling an upstream: the one place that opens outbound connections, for the proxy's
+ * upstream pool and WebSocket relay (upstream.ts) and for the grant calls (grant/http.ts).
+ * It connects to the address it is given (the checked address, or the `connect-to` target),
+ * optionally through a CONNECT tunnel of the runner's own proxy, and verifies TLS for the
+ * NAME asked for whatever address was dialled (SNI too), against the trust store built
+ * here (bundled and OS roots plus `upstream-ca`). Which address is allowed is the caller's
+ * decision (the egress policy); this module only never dials anything else.
+ */
+
+
+
+
+/** Opens the connection described by `req`; resolves once TCP (and TLS) is up. */
+async function dial_dial(req) {
+    const raw = req.via
+        ? await dial_tunnel(req.via, req.routed
+            ? `${formatHost(req.address.host)}:${req.address.port}`
+            : `${formatHost(req.name)}:${req.port}`)
+        : undefined;
+    if (!req.secure) {
+        if (raw)
+            return raw;
+        const sock = net.connect({ host: req.address.host, port: req.address.port });
+        await once(sock, 'connect');
+        return sock;
+    }
+    const options = {
+        ALPNProtocols: ['http/1.1'],
+        minVersion: 'TLSv1.2',
+        // Verify the certificate for the name the agent asked for, whatever address we dialled.
+        checkServerIdentity: (_name, cert) => tls.checkServerIdentity(req.name, cert)
+    };
+    if (req.trust)
+        options.secureContext = req.trust;
+    if (net.isIP(req.name) === 0)
+        options.servername = req.name;
+    if (raw)
+        options.socket = raw;
+    else
+        Object.assign(options, { host: req.address.host, port: req.address.port });
+    const sock = tls.connect(options);
+    await new Promise((resolve, reject) => {
+        sock.once('secureConnect', resolve);
+        sock.once('error', reject);
+    });
+    sock.removeAllListeners('error');
+    return sock;
+}
+/**
+ * A trust store for upstream TLS: Node's bundled roots, the OS store (Node ≥ 22.15 can read
+ * it; older Nodes have only the bundled roots), the file NODE_EXTRA_CA_CERTS names when
+ * `nodeExtraCaCerts` is given (a runner behind a TLS gateway), and the extra PEM CAs
+ * (`upstream-ca`). Built once: parsing hundreds of roots per connection cost ~50 ms of
+ * blocked event loop each.
+ */
+function dial_upstreamTrust(extraCa, opts = {}) {
+    const getCA = tls.getCACertificates;
+    const system = typeof getCA === 'function' ? getCA('system') : [];
+    const extraFile = opts.nodeExtraCaCerts;
+    const fromFile = extraFile && existsSync(extraFile) ? [readFileSync(extraFile, 'utf8')] : [];
+    // The system store repeats certificates (and the bundled ones, in other line breaks): each
+    // one parsed again is CPU and memory for nothing, so certificates count once by content.
+    const ca = new Map();
+    for (const text of [...tls.rootCertificates, ...system, ...fromFile, ...extraCa]) {
+        const certs = text.match(PEM_CERT) ?? [text.trim()];
+        for (const pem of certs)
+            ca.set(pem.replace(/-----[^-]+-----|\s/g, ''), pem);
+    }
+    return tls.createSecureContext({ ca: [...ca.values()], minVersion: 'TLSv1.2' });
+}
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+function formatHost(host) {
+    return net.isIPv6(host) ? `[${host}]` : host;
+}
+/** A CONNECT tunnel through the runner's own proxy (RFC 9110 §9.3.6); returns the raw socket. */
+async function dial_tunnel(via, authority) {
+    const url = new URL(via.url);
+    const sock = net.connect({ host: url.hostname, port: Number(url.port) || 80 });
+    await once(sock, 'connect');
+    const auth = url.username
+        ? `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}\r\n`
+        : '';
+    sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
+    let head = Buffer.alloc(0);
+    while (!head.includes('\r\n\r\n')) {
+        const [chunk] = (await once(sock, 'data'));
+        head = Buffer.concat([head, chunk]);
+        if (head.length > 16_384) {
+            sock.destroy();
+            throw new Error(`${via.label} sent an oversized CONNECT response`);
+        }
+    }
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1'))?.[1];
+    if (status !== '200') {
+        sock.destroy();
+        throw new Error(`${via.label} refused CONNECT ${authority}: ${status ?? 'bad response'}`);
+    }
+    const rest = head.subarray(head.indexOf('\r\n\r\n') + 4);
+    sock.pause();
+    if (rest.length > 0)
+        sock.unshift(rest);
+    return sock;
+}
+
 ;// CONCATENATED MODULE: ./src/proxy/ip.ts
 /**
  * IP literal parsing and address classification for the egress policy.
@@ -82687,9 +82793,6 @@ function runnerFetch(env = process.env, tls = {}) {
 
 
 
-
-
-
 /**
  * A `fetch` for grant calls (STS, Google, GitHub, the runner's ID-token endpoint). Every
  * connection honours `connect-to` (dial elsewhere, still verify the certificate for the name
@@ -82700,39 +82803,25 @@ function createGrantFetch(opts = {}) {
     const env = opts.env ?? process.env;
     const connectTo = parseConnectTo(opts.connectTo ?? []);
     const proxy = opts.proxy === null ? undefined : (opts.proxy ?? proxyFromEnv(env));
-    const ca = opts.upstreamCa ? trustedRoots(opts.upstreamCa, env) : undefined;
-    const connect = async (hostname, port, secure) => {
+    // Naming roots replaces Node's default store, so with `upstream-ca` the store lists the
+    // rest explicitly, NODE_EXTRA_CA_CERTS (a runner behind a TLS gateway) included.
+    const trust = opts.upstreamCa
+        ? upstreamTrust([opts.upstreamCa], { nodeExtraCaCerts: env.NODE_EXTRA_CA_CERTS })
+        : undefined;
+    const connect = (hostname, port, secure) => {
         const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-        const target = connectTo.get(`${host}:${port}`) ?? { host, port };
-        const raw = secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '', port)
-            ? await http_tunnel(proxy.url, `${formatHost(target.host)}:${target.port}`)
-            : undefined;
-        if (!secure) {
-            const sock = net.connect({ host: target.host, port: target.port });
-            await once(sock, 'connect');
-            return sock;
-        }
-        const options = {
-            ALPNProtocols: ['http/1.1'],
-            minVersion: 'TLSv1.2',
-            // Verify for the name the URL holds, whatever address connect-to made us dial.
-            checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert)
-        };
-        if (ca)
-            options.ca = ca;
-        if (net.isIP(host) === 0)
-            options.servername = host;
-        if (raw)
-            options.socket = raw;
-        else
-            Object.assign(options, { host: target.host, port: target.port });
-        const sock = tls.connect(options);
-        await new Promise((resolve, reject) => {
-            sock.once('secureConnect', resolve);
-            sock.once('error', reject);
+        const routed = connectTo.get(`${host}:${port}`);
+        return dial({
+            name: host,
+            port,
+            address: routed ?? { host, port },
+            routed: routed !== undefined,
+            secure,
+            ...(trust ? { trust } : {}),
+            ...(secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '', port)
+                ? { via: { url: proxy.url, label: 'the HTTPS proxy' } }
+                : {})
         });
-        sock.removeAllListeners('error');
-        return sock;
     };
     const dispatcher = new Agent({
         connect: (options, callback) => {
@@ -82761,54 +82850,8 @@ function proxyFromEnv(env) {
     const p = runnerProxy(env);
     return p.httpsProxy ? { url: p.httpsProxy, noProxy: p.noProxy } : undefined;
 }
+// Kept here too: callers and tests of grant HTTP read the NO_PROXY rule from this module.
 
-/**
- * Roots for TLS with `upstream-ca`: naming `ca` replaces Node's default store, so the
- * bundled roots, the OS store (Node ≥ 22.15), NODE_EXTRA_CA_CERTS (a runner behind a TLS
- * gateway) and the extra CAs are all listed explicitly.
- */
-function trustedRoots(extra, env) {
-    const getCA = tls.getCACertificates;
-    const system = typeof getCA === 'function' ? getCA('system') : [];
-    const out = [...tls.rootCertificates, ...system];
-    const extraFile = env.NODE_EXTRA_CA_CERTS;
-    if (extraFile && existsSync(extraFile))
-        out.push(readFileSync(extraFile, 'utf8'));
-    out.push(extra);
-    return out;
-}
-function formatHost(host) {
-    return net.isIPv6(host) ? `[${host}]` : host;
-}
-/** Opens a CONNECT tunnel through the runner's proxy and returns the raw socket. */
-async function http_tunnel(proxyUrl, authority) {
-    const url = new URL(proxyUrl);
-    const sock = net.connect({ host: url.hostname, port: Number(url.port) || 80 });
-    await once(sock, 'connect');
-    const auth = url.username
-        ? `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}\r\n`
-        : '';
-    sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
-    let head = Buffer.alloc(0);
-    while (!head.includes('\r\n\r\n')) {
-        const [chunk] = (await once(sock, 'data'));
-        head = Buffer.concat([head, chunk]);
-        if (head.length > 16_384) {
-            sock.destroy();
-            throw new Error('the HTTPS proxy sent an oversized CONNECT response');
-        }
-    }
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1'))?.[1];
-    if (status !== '200') {
-        sock.destroy();
-        throw new Error(`the HTTPS proxy refused CONNECT ${authority}: ${status ?? 'bad response'}`);
-    }
-    const rest = head.subarray(head.indexOf('\r\n\r\n') + 4);
-    sock.pause();
-    if (rest.length > 0)
-        sock.unshift(rest);
-    return sock;
-}
 const DEFAULT_RETRY = {
     attempts: 6,
     baseDelayMs: 250,
@@ -83136,6 +83179,11 @@ var dist_cjs = __nccwpck_require__(5092);
 // EXTERNAL MODULE: ./node_modules/@smithy/signature-v4/dist-cjs/index.js
 var signature_v4_dist_cjs = __nccwpck_require__(5118);
 ;// CONCATENATED MODULE: ./src/proxy/sigv4.ts
+/**
+ * AWS Signature V4 for the aws grant: the container signs with placeholder keys; the proxy
+ * checks that signature, then signs the request again with the real STS keys over the same
+ * headers; what it cannot re-sign (presigned URLs, streaming-signed payloads) is refused.
+ */
 
 
 

@@ -1,8 +1,6 @@
-import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
-import net from 'node:net'
-import tls from 'node:tls'
+import type net from 'node:net'
 import { Agent, fetch as undiciFetch } from 'undici'
+import { dial, upstreamTrust } from '../proxy/dial.js'
 import { parseConnectTo } from '../proxy/patterns.js'
 import { AirlockError } from '../errors.js'
 import { noProxyMatches, runnerProxy } from '../net/runner-proxy.js'
@@ -31,36 +29,25 @@ export function createGrantFetch(opts: GrantHttpOptions = {}): typeof fetch {
   const env = opts.env ?? process.env
   const connectTo = parseConnectTo(opts.connectTo ?? [])
   const proxy = opts.proxy === null ? undefined : (opts.proxy ?? proxyFromEnv(env))
-  const ca = opts.upstreamCa ? trustedRoots(opts.upstreamCa, env) : undefined
-  const connect = async (hostname: string, port: number, secure: boolean): Promise<net.Socket> => {
+  // Naming roots replaces Node's default store, so with `upstream-ca` the store lists the
+  // rest explicitly, NODE_EXTRA_CA_CERTS (a runner behind a TLS gateway) included.
+  const trust = opts.upstreamCa
+    ? upstreamTrust([opts.upstreamCa], { nodeExtraCaCerts: env.NODE_EXTRA_CA_CERTS })
+    : undefined
+  const connect = (hostname: string, port: number, secure: boolean): Promise<net.Socket> => {
     const host = hostname.replace(/^\[|\]$/g, '').toLowerCase()
-    const target = connectTo.get(`${host}:${port}`) ?? { host, port }
-    const raw =
-      secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '', port)
-        ? await tunnel(proxy.url, `${formatHost(target.host)}:${target.port}`)
-        : undefined
-    if (!secure) {
-      const sock = net.connect({ host: target.host, port: target.port })
-      await once(sock, 'connect')
-      return sock
-    }
-    const options: tls.ConnectionOptions = {
-      ALPNProtocols: ['http/1.1'],
-      minVersion: 'TLSv1.2',
-      // Verify for the name the URL holds, whatever address connect-to made us dial.
-      checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert)
-    }
-    if (ca) options.ca = ca
-    if (net.isIP(host) === 0) options.servername = host
-    if (raw) options.socket = raw
-    else Object.assign(options, { host: target.host, port: target.port })
-    const sock = tls.connect(options)
-    await new Promise<void>((resolve, reject) => {
-      sock.once('secureConnect', resolve)
-      sock.once('error', reject)
+    const routed = connectTo.get(`${host}:${port}`)
+    return dial({
+      name: host,
+      port,
+      address: routed ?? { host, port },
+      routed: routed !== undefined,
+      secure,
+      ...(trust ? { trust } : {}),
+      ...(secure && proxy && !noProxyMatches(host, proxy.noProxy ?? '', port)
+        ? { via: { url: proxy.url, label: 'the HTTPS proxy' } }
+        : {})
     })
-    sock.removeAllListeners('error')
-    return sock
   }
   const dispatcher = new Agent({
     connect: (options, callback) => {
@@ -91,55 +78,8 @@ function proxyFromEnv(env: NodeJS.ProcessEnv): { url: string; noProxy: string } 
   return p.httpsProxy ? { url: p.httpsProxy, noProxy: p.noProxy } : undefined
 }
 
+// Kept here too: callers and tests of grant HTTP read the NO_PROXY rule from this module.
 export { noProxyMatches }
-
-/**
- * Roots for TLS with `upstream-ca`: naming `ca` replaces Node's default store, so the
- * bundled roots, the OS store (Node ≥ 22.15), NODE_EXTRA_CA_CERTS (a runner behind a TLS
- * gateway) and the extra CAs are all listed explicitly.
- */
-function trustedRoots(extra: string, env: NodeJS.ProcessEnv): string[] {
-  const getCA = (tls as { getCACertificates?: (type: string) => string[] }).getCACertificates
-  const system = typeof getCA === 'function' ? getCA('system') : []
-  const out = [...tls.rootCertificates, ...system]
-  const extraFile = env.NODE_EXTRA_CA_CERTS
-  if (extraFile && existsSync(extraFile)) out.push(readFileSync(extraFile, 'utf8'))
-  out.push(extra)
-  return out
-}
-
-function formatHost(host: string): string {
-  return net.isIPv6(host) ? `[${host}]` : host
-}
-
-/** Opens a CONNECT tunnel through the runner's proxy and returns the raw socket. */
-async function tunnel(proxyUrl: string, authority: string): Promise<net.Socket> {
-  const url = new URL(proxyUrl)
-  const sock = net.connect({ host: url.hostname, port: Number(url.port) || 80 })
-  await once(sock, 'connect')
-  const auth = url.username
-    ? `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}\r\n`
-    : ''
-  sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`)
-  let head = Buffer.alloc(0)
-  while (!head.includes('\r\n\r\n')) {
-    const [chunk] = (await once(sock, 'data')) as [Buffer]
-    head = Buffer.concat([head, chunk])
-    if (head.length > 16_384) {
-      sock.destroy()
-      throw new Error('the HTTPS proxy sent an oversized CONNECT response')
-    }
-  }
-  const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1'))?.[1]
-  if (status !== '200') {
-    sock.destroy()
-    throw new Error(`the HTTPS proxy refused CONNECT ${authority}: ${status ?? 'bad response'}`)
-  }
-  const rest = head.subarray(head.indexOf('\r\n\r\n') + 4)
-  sock.pause()
-  if (rest.length > 0) sock.unshift(rest)
-  return sock
-}
 
 /** Backoff for grant calls. */
 export interface RetryPolicy {

@@ -6,7 +6,8 @@
 import { type IncomingMessage } from 'node:http'
 import net from 'node:net'
 import { type Readable } from 'node:stream'
-import { nameHoldsSecret, scrubText, type Headers } from './inject.js'
+import { type Headers } from './inject.js'
+import { nameHoldsSecret, scrubText } from './scrub.js'
 import { normalizeHost } from './patterns.js'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy's own, never forwarded. */

@@ -1,5 +1,9 @@
+/**
+ * network.jsonl: one line per request, written without a secret (headers redacted, values
+ * scrubbed), through a writer that reports a failed write so the proxy can fail closed.
+ */
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { scrubText } from './inject.js'
+import { scrubText } from './scrub.js'
 
 /** One line of network.jsonl. Headers are logged after redaction; never a secret. */
 export interface NetworkEntry {

@@ -1,3 +1,8 @@
+/**
+ * AWS Signature V4 for the aws grant: the container signs with placeholder keys; the proxy
+ * checks that signature, then signs the request again with the real STS keys over the same
+ * headers; what it cannot re-sign (presigned URLs, streaming-signed payloads) is refused.
+ */
 import { timingSafeEqual } from 'node:crypto'
 import { Hash } from '@smithy/hash-node'
 import { SignatureV4 } from '@smithy/signature-v4'

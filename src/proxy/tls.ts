@@ -6,6 +6,7 @@ import { webcrypto } from 'node:crypto'
 import { isIP } from 'node:net'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import { AirlockError } from '../errors.js'
+import { parseIp } from './ip.js'
 
 /** A CA could not be created or a leaf certificate could not be minted. */
 export class TlsError extends AirlockError {}
@@ -74,11 +75,8 @@ export class CertificateAuthority {
 
   // Private fields (not `private`) so the keys never show up in util.inspect or JSON.
   readonly #caKeys: KeyPair
-  readonly #caCert: x509.X509Certificate
-  readonly #notBefore: Date
-  readonly #leafKeys: KeyPair
   readonly #leafKeyPem: string
-  readonly #leafExtensions: x509.Extension[]
+  readonly #template: LeafTemplate
   readonly #cacheSize: number
   readonly #onEvict: ((host: string) => void) | undefined
   /** Insertion order of a Map is its recency order: first key = least recently used. */
@@ -89,22 +87,17 @@ export class CertificateAuthority {
   private constructor(init: {
     caKeys: KeyPair
     caCert: x509.X509Certificate
-    notBefore: Date
     notAfter: Date
-    leafKeys: KeyPair
     leafKeyPem: string
-    leafExtensions: x509.Extension[]
+    template: LeafTemplate
     cacheSize: number
     onEvict: ((host: string) => void) | undefined
   }) {
     this.#caKeys = init.caKeys
-    this.#caCert = init.caCert
     this.certPem = init.caCert.toString('pem') + '\n'
-    this.#notBefore = init.notBefore
     this.notAfter = init.notAfter
-    this.#leafKeys = init.leafKeys
     this.#leafKeyPem = init.leafKeyPem
-    this.#leafExtensions = init.leafExtensions
+    this.#template = init.template
     this.#cacheSize = init.cacheSize
     this.#onEvict = init.onEvict
   }
@@ -151,7 +144,7 @@ export class CertificateAuthority {
     const caSki = await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey, false, crypto)
     const caCert = await x509.X509CertificateGenerator.createSelfSigned(
       {
-        serialNumber: randomSerial(),
+        serialNumber: randomSerial().toString('hex'),
         name: [{ CN: [commonName] }],
         notBefore,
         notAfter,
@@ -188,14 +181,24 @@ export class CertificateAuthority {
       leafSki
     ]
 
+    // Everything of a leaf but its serial, subject and SAN is the same for every host: it is
+    // encoded once here, so a mint is a few hundred bytes of DER and one signature.
+    const caDer = Buffer.from(caCert.rawData)
+    const [, , , issuer, validity] = derChildren(derChildren(caDer)[0]!)
+    const template: LeafTemplate = {
+      // Leaves share the CA's window (its very encoding) so none is ever valid when the CA is not.
+      issuer: issuer!,
+      validity: validity!,
+      spki: Buffer.from(await subtle.exportKey('spki', leafKeys.publicKey)),
+      extensions: Buffer.concat(leafExtensions.map((e) => Buffer.from(e.rawData)))
+    }
+
     return new CertificateAuthority({
       caKeys,
       caCert,
-      notBefore,
       notAfter,
-      leafKeys,
       leafKeyPem,
-      leafExtensions,
+      template,
       cacheSize,
       onEvict: opts.onEvict
     })
@@ -263,27 +266,27 @@ export class CertificateAuthority {
     // RFC 5280 §4.2.1.6: with an empty subject the SAN extension must be critical. Names
     // longer than ub-common-name cannot go in the CN, so they get an empty subject.
     const useCn = host.kind === 'dns' && host.name.length <= MAX_COMMON_NAME
-    const cert = await x509.X509CertificateGenerator.create(
-      {
-        serialNumber: randomSerial(),
-        ...(useCn ? { subject: [{ CN: [host.name] }] } : {}),
-        issuer: this.#caCert.subjectName,
-        // Leaves share the CA's window so none is ever valid when the CA is not.
-        notBefore: this.#notBefore,
-        notAfter: this.notAfter,
-        publicKey: this.#leafKeys.publicKey,
-        signingKey: this.#caKeys.privateKey,
-        signingAlgorithm: SIGNING_ALGORITHM,
-        extensions: [
-          new x509.SubjectAlternativeNameExtension([{ type: host.kind, value: host.name }], !useCn),
-          ...this.#leafExtensions
-        ]
-      },
-      crypto
+    const t = this.#template
+    const tbs = der(
+      0x30,
+      VERSION_3,
+      der(0x02, randomSerial()),
+      ECDSA_SHA256,
+      t.issuer,
+      t.validity,
+      useCn
+        ? der(0x30, der(0x31, der(0x30, OID_CN, der(0x0c, Buffer.from(host.name)))))
+        : der(0x30),
+      t.spki,
+      der(0xa3, der(0x30, subjectAltName(host, !useCn), t.extensions))
     )
+    // WebCrypto: the CA key is not extractable, so only this call can use it.
+    const p1363 = Buffer.from(await subtle.sign(SIGNING_ALGORITHM, this.#caKeys.privateKey, tbs))
+    const cert = der(0x30, tbs, ECDSA_SHA256, der(0x03, Buffer.from([0]), ecdsaSigDer(p1363)))
+    const certPem = `-----BEGIN CERTIFICATE-----\n${(cert.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----`
     // The chain carries the CA too: Python's ssl and some other clients want the issuer
     // sent even when they already trust it.
-    const certChainPem = cert.toString('pem') + '\n' + this.certPem
+    const certChainPem = certPem + '\n' + this.certPem
     const context = createSecureContext({
       key: this.#leafKeyPem,
       cert: certChainPem,
@@ -299,13 +302,99 @@ function floorToSecond(ms: number): number {
 }
 
 /**
- * 16 random bytes as hex, top bit cleared (a positive INTEGER, RFC 5280 §4.1.2.2 allows
- * at most 20 octets) and second bit set so DER needs no leading zero octet.
+ * 16 random bytes, top bit cleared (a positive INTEGER, RFC 5280 §4.1.2.2 allows at most 20
+ * octets) and second bit set so DER needs no leading zero octet.
  */
-function randomSerial(): string {
-  const bytes = webcrypto.getRandomValues(new Uint8Array(16))
+function randomSerial(): Buffer {
+  const bytes = Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
   bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x40
-  return Buffer.from(bytes).toString('hex')
+  return bytes
+}
+
+/** What every leaf of a CA shares, DER-encoded once: issuer, validity, key, extensions. */
+interface LeafTemplate {
+  issuer: Buffer
+  validity: Buffer
+  spki: Buffer
+  /** The encoded Extension SEQUENCEs after the SAN. */
+  extensions: Buffer
+}
+
+/** `[0] EXPLICIT INTEGER 2`: an X.509 v3 certificate. */
+const VERSION_3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02])
+/** AlgorithmIdentifier ecdsa-with-SHA256 (1.2.840.10045.4.3.2), no parameters (RFC 5758). */
+const ECDSA_SHA256 = Buffer.from('300a06082a8648ce3d040302', 'hex')
+/** OID 2.5.4.3 (commonName). */
+const OID_CN = Buffer.from('0603550403', 'hex')
+/** OID 2.5.29.17 (subjectAltName). */
+const OID_SAN = Buffer.from('0603551d11', 'hex')
+const BOOLEAN_TRUE = Buffer.from([0x01, 0x01, 0xff])
+
+/** One DER TLV: tag, definite length, the concatenated contents. */
+function der(tag: number, ...content: Buffer[]): Buffer {
+  const body = content.length === 1 ? content[0]! : Buffer.concat(content)
+  const n = body.length
+  const head =
+    n < 0x80
+      ? [tag, n]
+      : n < 0x100
+        ? [tag, 0x81, n]
+        : n < 0x10000
+          ? [tag, 0x82, n >> 8, n & 0xff]
+          : [tag, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]
+  return Buffer.concat([Buffer.from(head), body])
+}
+
+/** The TLVs directly inside a constructed DER value (each whole, header included). */
+function derChildren(tlv: Buffer): Buffer[] {
+  const out: Buffer[] = []
+  const contentAt = (at: number): [number, number] => {
+    const first = tlv[at + 1]!
+    if (first < 0x80) return [at + 2, first]
+    let len = 0
+    for (let i = 0; i < (first & 0x7f); i++) len = len * 256 + tlv[at + 2 + i]!
+    return [at + 2 + (first & 0x7f), len]
+  }
+  const [start, length] = contentAt(0)
+  for (let at = start; at < start + length;) {
+    const [from, len] = contentAt(at)
+    out.push(tlv.subarray(at, from + len))
+    at = from + len
+  }
+  return out
+}
+
+/** The subjectAltName extension for one host: a dNSName or an iPAddress. */
+function subjectAltName(host: NormalisedHost, critical: boolean): Buffer {
+  let name: Buffer
+  if (host.kind === 'dns') name = der(0x82, Buffer.from(host.name, 'ascii'))
+  else {
+    const ip = parseIp(host.name)
+    if (!ip) throw new TlsError('AIRLOCK_BAD_SNI', `invalid TLS host: ${host.name}`)
+    const bytes =
+      ip.family === 4
+        ? Buffer.from([
+            ip.value >>> 24,
+            (ip.value >>> 16) & 0xff,
+            (ip.value >>> 8) & 0xff,
+            ip.value & 0xff
+          ])
+        : Buffer.from(ip.value.toString(16).padStart(32, '0'), 'hex')
+    name = der(0x87, bytes)
+  }
+  return der(0x30, OID_SAN, ...(critical ? [BOOLEAN_TRUE] : []), der(0x04, der(0x30, name)))
+}
+
+/** A WebCrypto ECDSA signature (r ‖ s, IEEE P1363) as X.509 wants it: SEQUENCE { r, s }. */
+function ecdsaSigDer(p1363: Buffer): Buffer {
+  const half = p1363.length / 2
+  const int = (b: Buffer): Buffer => {
+    let i = 0
+    while (i < b.length - 1 && b[i] === 0) i++
+    const v = b.subarray(i)
+    return der(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v)
+  }
+  return der(0x30, int(p1363.subarray(0, half)), int(p1363.subarray(half)))
 }
 
 /** Letters, digits, hyphen; underscore too, since it appears in real host names. */

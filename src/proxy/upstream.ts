@@ -1,10 +1,15 @@
-import { once } from 'node:events'
-import net from 'node:net'
-import tls from 'node:tls'
-import { Agent, type buildConnector } from 'undici'
+/**
+ * The proxy's way out: the undici pool every forwarded request uses and the connections of
+ * the WebSocket relay, each one to the address the egress policy checked (dialled by
+ * dial.ts), with those checks cached for a short while.
+ */
+import type net from 'node:net'
+import type tls from 'node:tls'
+import { Agent } from 'undici'
 import type { EgressPolicy, BlockReason } from './policy.js'
 import { AirlockError } from '../errors.js'
 import { noProxyMatches } from '../net/runner-proxy.js'
+import { dial, upstreamTrust } from './dial.js'
 
 /** The upstream was refused by the address check at connect time. */
 export class UpstreamBlockedError extends AirlockError {
@@ -43,14 +48,7 @@ export class Upstream {
 
   constructor(private readonly opts: UpstreamOptions) {
     this.ttl = opts.resolveTtlMs ?? 30_000
-    // Node ≥ 22.15 can read the OS store; older Nodes only have the bundled Mozilla roots.
-    const getCA = (tls as { getCACertificates?: (type: string) => string[] }).getCACertificates
-    const system = typeof getCA === 'function' ? getCA('system') : []
-    // The system store repeats certificates; each one parsed is CPU and memory for nothing.
-    const ca = [
-      ...new Set([...tls.rootCertificates, ...system, ...(opts.extraCa ?? [])].map((c) => c.trim()))
-    ]
-    this.trust = tls.createSecureContext({ ca, minVersion: 'TLSv1.2' })
+    this.trust = upstreamTrust(opts.extraCa ?? [])
     this.agent = new Agent({
       connect: (options, callback) => {
         this.connect(
@@ -89,65 +87,21 @@ export class Upstream {
     return value
   }
 
+  /** A connection to host:port at its checked address, TLS verified for host when secure. */
   async connect(host: string, port: number, secure: boolean): Promise<net.Socket> {
     const target = await this.resolve(host, port)
-    const raw = this.useProxy(host, port)
-      ? await this.tunnel(target.connectTo ? `${target.address}:${target.port}` : `${host}:${port}`)
-      : undefined
-    if (!secure) {
-      if (raw) return raw
-      const sock = net.connect({ host: target.address, port: target.port })
-      await once(sock, 'connect')
-      return sock
-    }
-    const options: tls.ConnectionOptions = {
-      secureContext: this.trust,
-      ALPNProtocols: ['http/1.1'],
-      minVersion: 'TLSv1.2',
-      // Verify the certificate for the name the agent asked for, whatever address we dialled.
-      checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert)
-    }
-    if (net.isIP(host) === 0) options.servername = host
-    if (raw) options.socket = raw
-    else Object.assign(options, { host: target.address, port: target.port })
-    const sock = tls.connect(options)
-    await new Promise<void>((resolve, reject) => {
-      sock.once('secureConnect', resolve)
-      sock.once('error', reject)
-    })
-    sock.removeAllListeners('error')
-    return sock
-  }
-
-  private useProxy(host: string, port: number): boolean {
     // One NO_PROXY reading for every runner-side client (src/net/runner-proxy.ts).
-    return Boolean(this.opts.proxyUrl) && !noProxyMatches(host, this.opts.noProxy ?? '', port)
-  }
-
-  /** A CONNECT tunnel through the runner's own proxy (RFC 9110 §9.3.6). */
-  private async tunnel(authority: string): Promise<net.Socket> {
-    const url = new URL(this.opts.proxyUrl!)
-    const sock = net.connect({ host: url.hostname, port: Number(url.port) || 80 })
-    await once(sock, 'connect')
-    const auth = url.username
-      ? `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}\r\n`
-      : ''
-    sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`)
-    let head = Buffer.alloc(0)
-    while (!head.includes('\r\n\r\n')) {
-      const [chunk] = (await once(sock, 'data')) as [Buffer]
-      head = Buffer.concat([head, chunk])
-      if (head.length > 16_384) throw new Error('upstream proxy sent an oversized CONNECT response')
-    }
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1'))?.[1]
-    if (status !== '200') {
-      sock.destroy()
-      throw new Error(`upstream proxy refused CONNECT ${authority}: ${status ?? 'bad response'}`)
-    }
-    const rest = head.subarray(head.indexOf('\r\n\r\n') + 4)
-    sock.pause()
-    if (rest.length > 0) sock.unshift(rest)
-    return sock
+    const proxyUrl = this.opts.proxyUrl
+    const useProxy = proxyUrl !== undefined && !noProxyMatches(host, this.opts.noProxy ?? '', port)
+    return dial({
+      name: host,
+      port,
+      address: { host: target.address, port: target.port },
+      routed: target.connectTo,
+      secure,
+      trust: this.trust,
+      ...(useProxy ? { via: { url: proxyUrl, label: 'upstream proxy' } } : {})
+    })
   }
 
   /**
@@ -164,5 +118,3 @@ export class Upstream {
     if (timedOut) await this.agent.destroy().catch(() => {})
   }
 }
-
-export type Connector = buildConnector.connector

@@ -1,5 +1,9 @@
+/**
+ * The WebSocket frame scrubber: reads the frames an upstream sends after a 101 and replaces
+ * known secrets per message across fragments, refusing framing it cannot read.
+ */
 import { Transform, type TransformCallback } from 'node:stream'
-import { scrubBuffer, StreamScrubber } from './inject.js'
+import { scrubBuffer, StreamScrubber } from './scrub.js'
 import { AirlockError } from '../errors.js'
 
 /** The upstream broke the WebSocket framing rules the scrubber relies on. */

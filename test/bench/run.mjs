@@ -1449,15 +1449,26 @@ function buildReport({
     }
   }
   if (air && res.mitmproxy) {
+    const mitm = res.mitmproxy
     for (const k of ['rps1', 'rps50']) {
-      const ratio = air[k]?.rps / res.mitmproxy[k]?.rps
+      const ratio = air[k]?.rps / mitm[k]?.rps
+      const want = k === 'rps1' ? 5 : 10
       check(
-        `req/s ≥ 5× mitmproxy (${k === 'rps1' ? '1 client' : '50 clients'})`,
+        `req/s ≥ ${want}× mitmproxy (${k === 'rps1' ? '1 client' : '50 clients'})`,
         ratio,
         `${ratio.toFixed(2)}×`,
-        ratio >= 5
+        ratio >= want
       )
     }
+    const mbps = air.down?.mbps / mitm.down?.mbps
+    check('download MB/s ≥ mitmproxy', mbps, `${mbps.toFixed(2)}×`, mbps >= 1)
+    const cpu = air.down?.cpuMsPerMb
+    check(
+      'download proxy CPU per MB ≤ mitmproxy',
+      cpu,
+      `${ms(cpu)} vs ${ms(mitm.down?.cpuMsPerMb)} ms`,
+      cpu <= mitm.down?.cpuMsPerMb
+    )
   } else if (air)
     checks.push({ label: 'req/s ≥ 5× mitmproxy', value: 'mitmproxy not run', pass: undefined })
   if (air && dir) {
@@ -1475,12 +1486,12 @@ function buildReport({
   }
   if (air) {
     const over = air.newHost?.fresh?.p50 - air.newHost?.cached?.p50
-    check('new-host overhead < 10 ms (p50)', over, `${ms(over)} ms`, over < 10)
+    check('new-host overhead < 2 ms (p50)', over, `${ms(over)} ms`, over < 2)
     check(
-      'RSS < 100 MB with 200 idle conns',
+      'RSS ≤ 80 MB with 200 idle conns',
       air.rss?.idle,
       `${fmt(air.rss?.idle)} MB`,
-      air.rss?.idle < 100
+      air.rss?.idle <= 80
     )
   }
   if (step && !step.error) {
