@@ -106,9 +106,13 @@ describe('readInputs', () => {
     [
       { 'allowed-endpoints': 'https://example.com/path' },
       'allowed-endpoints',
-      /example\.com\/path.*Expected `host`/
+      /example\.com\/path.*Expected a host name such as api\.example\.com, \*\.example\.com/
     ],
-    [{ 'allowed-endpoints': '*' }, 'allowed-endpoints', /Expected `host`, `\*\.suffix`/],
+    [
+      { 'allowed-endpoints': '*' },
+      'allowed-endpoints',
+      /^allowed-endpoints: "\*": a bare \* would allow every host\. Expected a host name[^]*\(plain HTTP\)\.$/
+    ],
     [{ 'allowed-endpoints': '127.0.0.1' }, 'allowed-endpoints', /127\.0\.0\.1/],
     [{ 'allowed-endpoints': 'example.com:99999' }, 'allowed-endpoints', /99999/],
     [{ 'connect-to': 'api.github.com=127.0.0.1' }, 'connect-to', /host:port=target:port/],

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { CertificateAuthority } from '../proxy/tls.js'
@@ -21,15 +21,15 @@ function say(line = ''): void {
  * real token, an exfiltration attempt that is blocked, then the network trace and the audit
  * chain verified.
  */
-export async function demo(image: string): Promise<number> {
+export async function demo(image: string | undefined, keep = false): Promise<number> {
   const secret = `demo_${randomBytes(16).toString('hex')}`
   const ca = await CertificateAuthority.create({
     validityMs: 3600_000,
     commonName: 'Airlock demo upstream CA'
   })
   const leaf = await ca.leafPem(HOST)
+  // Private (0700) like everything else here: the proxy and the container run as this user.
   const dir = mkdtempSync(join(tmpdir(), 'airlock-demo-'))
-  chmodSync(dir, 0o755)
   const caFile = join(dir, 'upstream-ca.pem')
   writeFileSync(caFile, ca.certPem, { mode: 0o644 })
   const server = https.createServer({ key: leaf.keyPem, cert: leaf.certChainPem }, (req, res) => {
@@ -46,7 +46,7 @@ export async function demo(image: string): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   const workspace = mkdtempSync(join(tmpdir(), 'airlock-demo-ws-'))
-  chmodSync(workspace, 0o777)
+  let logs: string | undefined
   const script = [
     'echo "1. inside the container DEMO_TOKEN is: $DEMO_TOKEN"',
     `echo "2. calling https://${HOST}/hello with it:"`,
@@ -67,7 +67,7 @@ export async function demo(image: string): Promise<number> {
         allow: [],
         connectTo: [`${HOST}:443=127.0.0.1:${port}`],
         upstreamCa: caFile,
-        image,
+        ...(image ? { image } : {}),
         workspace,
         timeout: '5'
       },
@@ -85,14 +85,23 @@ export async function demo(image: string): Promise<number> {
         ])
       }
     )
+    logs = dirname(result.auditLog)
     const verified = verifyAuditFile(result.auditLog, { head: result.auditHead })
     say()
     say(
       `audit chain: ${verified.ok ? `verified, ${verified.entries} entries, head ${verified.head}` : `INVALID: ${verified.error?.reason ?? ''}`}`
     )
+    say(
+      keep
+        ? `kept: the logs in ${logs}, the workspace in ${workspace}`
+        : 'the demo removes its logs and workspace as it ends (--keep keeps them)'
+    )
     return verified.ok ? 0 : 1
   } finally {
     server.close()
+    // Nothing of the demo stays behind unless asked for: its CA, workspace and logs.
+    if (!keep)
+      for (const d of [dir, workspace, logs]) if (d) rmSync(d, { recursive: true, force: true })
   }
 }
 
@@ -102,8 +111,12 @@ export function registerDemoCommand(program: Command): void {
     .description(
       'show the airlock at work against a built-in local upstream (needs Docker, no keys)'
     )
-    .option('--image <image>', 'container image with sh and curl', 'node:22-bookworm')
-    .action(async (opts: { image: string }) => {
-      process.exitCode = await demo(opts.image)
+    .option(
+      '--image <image>',
+      'container image with sh and curl (default node:22-bookworm, or `runner` mode when it cannot be pulled)'
+    )
+    .option('--keep', 'keep the demo’s logs and workspace (removed by default)')
+    .action(async (opts: { image?: string; keep?: boolean }) => {
+      process.exitCode = await demo(opts.image, opts.keep === true)
     })
 }

@@ -6,6 +6,7 @@ import { runInAirlock } from '../run.js'
 import { logSafe } from '../sandbox/log-fence.js'
 import { newRunId, type SessionResult } from '../sandbox/session.js'
 import { envInput } from './env-inputs.js'
+import { chooseLocalImage } from './local-image.js'
 import { local, selfCommand } from './vocabulary.js'
 
 export interface LocalRunOptions {
@@ -66,7 +67,14 @@ export async function localRun(
   }
   const input = (name: string): string => values[name] || fromEnv(name)
   // The local CLI has no log masker: secrets simply never get printed.
-  const plan = readInputs(input, { ...env, GITHUB_WORKSPACE: values.workspace }, () => {})
+  const read = readInputs(input, { ...env, GITHUB_WORKSPACE: values.workspace }, () => {})
+  // Every input is checked first; only then may the default image be pulled (or replaced).
+  const { image } = await chooseLocalImage(
+    opts.image,
+    (l) => err(`airlock: ${l}`),
+    (d) => process.stderr.write(d)
+  )
+  const plan = image === read.image ? read : Object.freeze({ ...read, image })
   const { result } = await runInAirlock(plan, {
     info: (l) => err(`airlock: ${local(l)}`),
     warn: (l) => err(`airlock: warning: ${local(logSafe(l))}`),

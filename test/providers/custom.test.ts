@@ -188,7 +188,12 @@ describe('CustomProvider', () => {
   const SECRET = 'bad-shape-secret-0004'
   const bad: Array<[string, string, RegExp, boolean]> = [
     ['not a list', `name: a\nhosts: [a.example]\nvalue: ${SECRET}`, /: not a list\./, false],
-    ['not YAML', `- name: a\n  value: "${SECRET}\n  hosts: [`, /: not valid YAML\./, false],
+    [
+      'not YAML',
+      `- name: a\n  value: "${SECRET}\n  hosts: [`,
+      /: not valid YAML at line \d+, column \d+\./,
+      false
+    ],
     ['an entry that is not a mapping', '- just-a-string', /entry 1 is not a mapping/, false],
     [
       'a missing name',
