@@ -86214,6 +86214,15 @@ const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
 
 
 
+
+/**
+ * A fresh proxy token: 32 random bytes, hex. It lives here, in the light half of the daemon's
+ * wiring, because the main step needs it and must not pull the proxy (TLS, certificates, the
+ * server) into its bundle.
+ */
+function newProxyToken() {
+    return randomBytes(32).toString('hex');
+}
 class ProxyStartError extends AirlockError {
     constructor(message) {
         super('AIRLOCK_PROXY_START', message);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { renameSync, writeFileSync } from 'node:fs'
 import {
   credentialFromJSON,
@@ -70,11 +69,6 @@ export interface RunningDaemon {
   injection: InjectionTable
   /** Stops refreshes, drains the proxy, writes the final audit entry. Returns the audit head. */
   stop(reason: string): Promise<string>
-}
-
-/** A fresh proxy token: 32 random bytes, hex. */
-export function newProxyToken(): string {
-  return randomBytes(32).toString('hex')
 }
 
 /** In-process hooks that never come from the JSON config (tests, embedding). */

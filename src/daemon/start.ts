@@ -1,8 +1,18 @@
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { AirlockError } from '../errors.js'
 import type { DaemonConfig, ReadyInfo } from './daemon.js'
+
+/**
+ * A fresh proxy token: 32 random bytes, hex. It lives here, in the light half of the daemon's
+ * wiring, because the main step needs it and must not pull the proxy (TLS, certificates, the
+ * server) into its bundle.
+ */
+export function newProxyToken(): string {
+  return randomBytes(32).toString('hex')
+}
 
 export class ProxyStartError extends AirlockError {
   constructor(message: string) {
