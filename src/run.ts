@@ -11,7 +11,15 @@ import type { RunPlan } from './inputs.js'
 import { releaseAll } from './sandbox/cleanup.js'
 import { CommandFence, logSafe } from './sandbox/log-fence.js'
 import { preflight } from './sandbox/preflight.js'
-import { newRunId, runSession, type SessionResult } from './sandbox/session.js'
+import { rmSync } from 'node:fs'
+import type { PendingDaemon } from './daemon/start.js'
+import {
+  newRunId,
+  runLogDir,
+  runSession,
+  spawnRunProxy,
+  type SessionResult
+} from './sandbox/session.js'
 import type { Resource } from './state.js'
 
 export interface FrontEnd {
@@ -74,12 +82,20 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
   const granted: Granted[] = []
   let grantCtx: GrantContext | undefined
   let runId = ''
+  let proxy: PendingDaemon | undefined
+  const track = (r: Resource): void => {
+    resources.push(r)
+    ui.persist?.(r)
+  }
   try {
+    runId = ui.runId ?? newRunId(env)
+    ui.started?.(runId)
+    // The proxy process loads its program meanwhile; it holds nothing until the session hands
+    // it its config, and a run that stops before then closes its stdin (it exits).
+    proxy = spawnRunProxy(runId, track)
     // Before anything with a side effect (a grant, an OIDC exchange, a key check): the
     // platform can run a sandbox at all, and says why not in one message.
     await preflight(plan, env)
-    runId = ui.runId ?? newRunId(env)
-    ui.started?.(runId)
     grantCtx = makeGrantContext({
       settings: plan,
       signal: abort.signal,
@@ -91,31 +107,37 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
     })
     await grantAll(plan.grants, grantCtx, granted)
     ui.sessionStarting?.(runId)
-    const result = await runSession(plan, granted, runId, {
-      // Info lines can name workspace paths (a submodule's name is the PR's text): they are
-      // made plain text here; warnings go through the front end's own escaping.
-      info: own((line) => ui.info(logSafe(line))),
-      warn,
-      track: (r) => {
-        resources.push(r)
-        ui.persist?.(r)
+    const result = await runSession(
+      plan,
+      granted,
+      runId,
+      {
+        // Info lines can name workspace paths (a submodule's name is the PR's text): they are
+        // made plain text here; warnings go through the front end's own escaping.
+        info: own((line) => ui.info(logSafe(line))),
+        warn,
+        track,
+        stdout: (d) => (fence ? fence.output(d) : ui.write(d, 'stdout')),
+        stderr: (d) => (fence ? fence.output(d) : ui.write(d, 'stderr')),
+        signal: abort.signal
       },
-      stdout: (d) => (fence ? fence.output(d) : ui.write(d, 'stdout')),
-      stderr: (d) => (fence ? fence.output(d) : ui.write(d, 'stderr')),
-      signal: abort.signal
-    }).finally(() => {
+      proxy
+    ).finally(() => {
       closeFence()
       ui.sessionEnded?.()
     })
     return { runId, result }
   } finally {
     closeFence()
+    // Never handed its config: the proxy holds no token (so it revokes none), and its log
+    // directory holds nothing worth keeping.
+    const proxyUnused = proxy?.cancel() ?? true
+    if (proxyUnused && runId) rmSync(runLogDir(runId), { recursive: true, force: true })
     // Release what this run made (the post step repeats this from state, in case the
     // process never got here).
     if ((await releaseAll(resources, warn)) && runId) ui.released?.(runId)
-    // Once started, the proxy revokes minted tokens when it stops; without it, this does.
-    if (grantCtx && !resources.some((r) => r.kind === 'proxy'))
-      await revokeAll(granted, grantCtx, warn)
+    // Once it has the tokens, the proxy revokes minted ones when it stops; before that, this does.
+    if (grantCtx && proxyUnused) await revokeAll(granted, grantCtx, warn)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     process.off('exit', closeFence)

@@ -1,4 +1,6 @@
-import * as core from '@actions/core'
+import { randomUUID } from 'node:crypto'
+import { appendFileSync } from 'node:fs'
+import { EOL } from 'node:os'
 
 /** Every key main hands to post. Post reads each with a fallback: main may have died anywhere. */
 export enum StateKey {
@@ -24,35 +26,60 @@ export type Resource =
   | { kind: 'hidden-git-credentials'; configPath: string; backupPath: string }
   | { kind: 'provider-cleanup'; provider: string; path: string }
 
-// `core.saveState` writes to GITHUB_STATE, which only post sees; main keeps its own copy.
+/**
+ * What `core.saveState` does (GITHUB_STATE, which only post sees), without loading
+ * `@actions/core`: it pulls in an HTTP client, and the post step, which reads this module
+ * first, is on every job's clock even when it has nothing to do.
+ */
+function saveState(name: StateKey, value: string): void {
+  const file = process.env.GITHUB_STATE
+  if (!file) {
+    // Outside a runner (tests, a local run) the legacy command is the only channel.
+    process.stdout.write(
+      `::save-state name=${name}::${value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}${EOL}`
+    )
+    return
+  }
+  const delimiter = `ghadelimiter_${randomUUID()}`
+  // A value holding the delimiter could end the entry early and write another key.
+  if (value.includes(delimiter)) throw new Error('state value contains its delimiter')
+  appendFileSync(file, `${name}<<${delimiter}${EOL}${value}${EOL}${delimiter}${EOL}`, 'utf8')
+}
+
+/** `core.getState`: the runner hands main's state to post as STATE_<name> variables. */
+function getState(name: StateKey): string {
+  return process.env[`STATE_${name}`] ?? ''
+}
+
+// Main keeps its own copy of the resources; GITHUB_STATE is written whole each time.
 const resources: Resource[] = []
 
 export function saveRunId(id: string): void {
-  core.saveState(StateKey.RunId, id)
+  saveState(StateKey.RunId, id)
 }
 
 export function readRunId(): string {
-  return core.getState(StateKey.RunId)
+  return getState(StateKey.RunId)
 }
 
 /** Main released every resource it recorded (and so no container of this run can remain). */
 export function saveReleased(runId: string): void {
-  core.saveState(StateKey.Released, runId)
+  saveState(StateKey.Released, runId)
 }
 
 export function readReleased(): string {
-  return core.getState(StateKey.Released)
+  return getState(StateKey.Released)
 }
 
 /** Records a resource at once, so a crash on the next line still leaves post a way to free it. */
 export function pushResource(r: Resource): void {
   resources.push(r)
-  core.saveState(StateKey.Resources, JSON.stringify(resources))
+  saveState(StateKey.Resources, JSON.stringify(resources))
 }
 
 /** The resources main recorded; [] when it recorded none or the state is unreadable. */
 export function readResources(): Resource[] {
-  const raw = core.getState(StateKey.Resources)
+  const raw = getState(StateKey.Resources)
   if (!raw) return []
   try {
     const parsed: unknown = JSON.parse(raw)

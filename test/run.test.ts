@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
+import { alive } from '../src/daemon/start.js'
 import { readInputs } from '../src/inputs.js'
 import {
   GrantError,
@@ -9,6 +11,7 @@ import {
 } from '../src/provider/index.js'
 import { ProviderDefaults } from '../src/providers/defaults.js'
 import { runInAirlock, type FrontEnd } from '../src/run.js'
+import type { Resource } from '../src/state.js'
 
 /** Mints a token that must be revoked: records every revoke. */
 class MintingProvider extends ProviderDefaults {
@@ -77,7 +80,12 @@ describe('runInAirlock', () => {
       runInAirlock(plan, { ...frontEnd(lines), persist: (r) => persisted.push(r) })
     ).rejects.toThrow(/test-refused/)
     expect(minted.revoked).toEqual(['minted-token-1234567890'])
-    // Nothing was created: no run directory, no proxy, no container.
-    expect(persisted).toEqual([])
+    // Nothing was created but the proxy process spawned early to load its program: no run
+    // directory, no container, no log directory; that process got no config and is gone.
+    const kinds = persisted.map((r) => (r as Resource).kind)
+    expect(kinds).toEqual(['proxy'])
+    const pid = (persisted[0] as Extract<Resource, { kind: 'proxy' }>).pid
+    expect(alive(pid)).toBe(false)
+    expect(existsSync((persisted[0] as Extract<Resource, { kind: 'proxy' }>).dir)).toBe(false)
   })
 })

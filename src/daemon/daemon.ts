@@ -186,9 +186,12 @@ export async function startDaemon(
   }
   const grantCtx = daemonGrantContext(config)
   const timers = scheduleRefreshes(grantCtx, credentials, injection, safeAudit, log)
-  // Mint certificates for the exact hosts the run will likely use while the container starts,
-  // so the agent's first request to each does not wait for key signing.
-  void premint(ca, [...config.allow, ...grantHosts])
+  // While the container starts: the upstream trust store, and certificates for the exact hosts
+  // the run will likely use, so the agent's first request to each waits for neither.
+  setImmediate(() => {
+    upstream.warm()
+    void premint(ca, [...config.allow, ...grantHosts])
+  })
   let stopped: Promise<string> | undefined
   return {
     proxy,

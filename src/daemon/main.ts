@@ -18,7 +18,10 @@ export async function run(): Promise<void> {
   }
   let config: DaemonConfig
   try {
-    config = JSON.parse(await readStdin()) as DaemonConfig
+    const input = await readStdin()
+    // Spawned early and then not needed (the run stopped before its proxy was): nothing to do.
+    if (input.length === 0) process.exit(0)
+    config = JSON.parse(input) as DaemonConfig
   } catch (err) {
     logLine(`fatal: no valid config on stdin: ${(err as Error).message}`)
     process.exit(2)

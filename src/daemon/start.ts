@@ -26,56 +26,103 @@ export class ProxyStartError extends AirlockError {
  */
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=8']
 
-export interface StartOptions {
+export interface SpawnOptions {
   /** The bundled daemon (dist/proxy/index.js). */
   script: string
   /** The daemon's stdout/stderr. */
   logFile: string
-  timeoutMs?: number
   /** Called with the pid the moment the process exists, before it is ready. */
   onSpawn?: (pid: number) => void
 }
 
+export interface StartOptions extends SpawnOptions {
+  timeoutMs?: number
+}
+
 /**
- * Starts the proxy daemon detached, hands it its config on stdin, and waits for its ready
- * file. The child gets no inherited stdio (the runner would wait on those pipes) and a
- * minimal environment: credentials travel only through the stdin pipe.
+ * A proxy process that is loading its program and waiting for its config. Spawned early, it
+ * loads while the caller checks the platform and mints grants, so the run does not wait for it
+ * later; it holds nothing until `start`, and exits by itself when its stdin closes unused.
  */
+export interface PendingDaemon {
+  readonly pid: number
+  /** Hands over the config (with the credentials) and waits for the ready file. */
+  start(config: DaemonConfig, timeoutMs?: number): Promise<ReadyInfo>
+  /**
+   * Not needed after all: close its stdin (it exits at once, having received nothing). True
+   * when it was still waiting (false once `start` was called).
+   */
+  cancel(): boolean
+}
+
+/**
+ * Spawns the proxy daemon detached, with no config yet. The child gets no inherited stdio (the
+ * runner would wait on those pipes) and a minimal environment: credentials travel only through
+ * the stdin pipe, and only in `start`.
+ */
+export function spawnProxyDaemon(opts: SpawnOptions): PendingDaemon {
+  const fd = openSync(opts.logFile, 'a', 0o600)
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
+  let child: ReturnType<typeof spawn>
+  try {
+    child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, opts.script], {
+      detached: true,
+      stdio: ['pipe', fd, fd],
+      env
+    })
+  } finally {
+    closeSync(fd)
+  }
+  const pid = child.pid
+  if (pid === undefined) throw new ProxyStartError('could not start the proxy process')
+  opts.onSpawn?.(pid)
+  let exited: number | null | undefined
+  child.once('exit', (code) => (exited = code))
+  child.stdin!.on('error', () => {})
+  // The parent may end while the child waits (an early error): the closed pipe then tells the
+  // child it is not needed, and neither the child nor its pipe keeps the parent alive.
+  child.unref()
+  ;(child.stdin as unknown as { unref?: () => void }).unref?.()
+  let handed = false
+  return {
+    pid,
+    cancel(): boolean {
+      if (handed) return false
+      handed = true
+      child.stdin!.end()
+      return true
+    },
+    async start(config: DaemonConfig, timeoutMs = 20_000): Promise<ReadyInfo> {
+      if (handed) throw new ProxyStartError('the proxy process was already given its config')
+      handed = true
+      if (!config.readyFile) throw new ProxyStartError('the proxy needs a ready file')
+      // A ready file left by an earlier run would be taken for this one's (wrong pid and port).
+      rmSync(config.readyFile, { force: true })
+      rmSync(`${config.readyFile}.failed`, { force: true })
+      child.stdin!.end(JSON.stringify(config))
+      const deadline = Date.now() + timeoutMs
+      while (Date.now() < deadline) {
+        if (existsSync(config.readyFile))
+          return JSON.parse(readFileSync(config.readyFile, 'utf8')) as ReadyInfo
+        if (exited !== undefined) break
+        await sleep(10)
+      }
+      const log = existsSync(opts.logFile) ? readFileSync(opts.logFile, 'utf8').trim() : ''
+      if (exited === undefined) child.kill('SIGKILL')
+      throw new ProxyStartError(
+        `the proxy ${exited !== undefined ? `exited (code ${exited})` : 'did not become ready in time'}${log ? `; its log:\n${log}` : ''}`
+      )
+    }
+  }
+}
+
+/** Spawns the proxy daemon, hands it its config on stdin, and waits for its ready file. */
 export async function startProxyDaemon(
   config: DaemonConfig,
   opts: StartOptions
 ): Promise<ReadyInfo> {
   if (!config.readyFile) throw new ProxyStartError('the proxy needs a ready file')
-  // A ready file left by an earlier run would be taken for this one's (wrong pid and port).
-  rmSync(config.readyFile, { force: true })
-  rmSync(`${config.readyFile}.failed`, { force: true })
-  const fd = openSync(opts.logFile, 'a', 0o600)
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, opts.script], {
-    detached: true,
-    stdio: ['pipe', fd, fd],
-    env
-  })
-  closeSync(fd)
-  if (child.pid === undefined) throw new ProxyStartError('could not start the proxy process')
-  opts.onSpawn?.(child.pid)
-  let exited: number | null | undefined
-  child.once('exit', (code) => (exited = code))
-  child.stdin!.on('error', () => {})
-  child.stdin!.end(JSON.stringify(config))
-  child.unref()
-  const deadline = Date.now() + (opts.timeoutMs ?? 20_000)
-  while (Date.now() < deadline) {
-    if (existsSync(config.readyFile))
-      return JSON.parse(readFileSync(config.readyFile, 'utf8')) as ReadyInfo
-    if (exited !== undefined) break
-    await sleep(25)
-  }
-  const log = existsSync(opts.logFile) ? readFileSync(opts.logFile, 'utf8').trim() : ''
-  if (exited === undefined) child.kill('SIGKILL')
-  throw new ProxyStartError(
-    `the proxy ${exited !== undefined ? `exited (code ${exited})` : 'did not become ready in time'}${log ? `; its log:\n${log}` : ''}`
-  )
+  return spawnProxyDaemon(opts).start(config, opts.timeoutMs)
 }
 
 /** SIGTERM, then SIGKILL after graceMs; resolves when the process is gone. */
@@ -91,11 +138,23 @@ export async function stopProcess(pid: number, graceMs = 5000): Promise<boolean>
   return true
 }
 
+/**
+ * True while the process exists and has not exited. An exited process whose parent died (the
+ * proxy after a killed main) stays a zombie until init reaps it, and some inits are slow to:
+ * it answers signals but holds nothing, so it counts as gone.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch {
     return false
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ...", the comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    // No /proc (not Linux): the signal test is all there is.
+    return true
   }
 }

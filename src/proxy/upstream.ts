@@ -41,14 +41,33 @@ type Resolved = { address: string; port: number; connectTo: boolean }
  */
 export class Upstream {
   readonly agent: Agent
-  /** Built once: parsing hundreds of roots per connection cost ~50 ms of blocked loop each. */
-  private readonly trust: tls.SecureContext
+  /**
+   * Built once: parsing hundreds of roots per connection cost ~50 ms of blocked loop each. And
+   * built after start (see `warm`), not before the proxy is ready: the run waits for ready.
+   */
+  private trustContext: tls.SecureContext | undefined
   private readonly cache = new Map<string, { at: number; value: Promise<Resolved> }>()
   private readonly ttl: number
 
+  private trust(): tls.SecureContext {
+    this.trustContext ??= upstreamTrust(this.opts.extraCa ?? [])
+    return this.trustContext
+  }
+
+  /**
+   * Builds the trust store now, so the first upstream connection does not wait for it. A CA
+   * that cannot be loaded fails that first connection instead, with its reason.
+   */
+  warm(): void {
+    try {
+      this.trust()
+    } catch {
+      // Reported by the connection that needs it.
+    }
+  }
+
   constructor(private readonly opts: UpstreamOptions) {
     this.ttl = opts.resolveTtlMs ?? 30_000
-    this.trust = upstreamTrust(opts.extraCa ?? [])
     this.agent = new Agent({
       connect: (options, callback) => {
         this.connect(
@@ -99,7 +118,7 @@ export class Upstream {
       address: { host: target.address, port: target.port },
       routed: target.connectTo,
       secure,
-      trust: this.trust,
+      trust: this.trust(),
       ...(useProxy ? { via: { url: proxyUrl, label: 'upstream proxy' } } : {})
     })
   }

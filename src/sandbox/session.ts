@@ -13,7 +13,13 @@ import {
 } from '../provider/index.js'
 import { runnerProxy } from '../net/runner-proxy.js'
 import { verifyAuditFile } from '../proxy/audit.js'
-import { alive, newProxyToken, startProxyDaemon, stopProcess } from '../daemon/start.js'
+import {
+  alive,
+  newProxyToken,
+  spawnProxyDaemon,
+  stopProcess,
+  type PendingDaemon
+} from '../daemon/start.js'
 import type { Resource } from '../state.js'
 import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
 import { AGENT_MOUNT, installAgent } from './agent-install.js'
@@ -66,6 +72,26 @@ export function proxyScript(): string {
   return resolve(here, '..', 'proxy', 'index.js')
 }
 
+/** Where a run's logs live (network, audit, the proxy's own): kept after the run. */
+export function runLogDir(runId: string): string {
+  return join(process.env.RUNNER_TEMP || tmpdir(), `airlock-logs-${runId}`)
+}
+
+/**
+ * The run's proxy process, spawned as early as the run has an id: it loads its program while
+ * the platform is checked and the grants are minted, and gets its config (the credentials)
+ * only when the session starts it. `cancel` it if the session never does.
+ */
+export function spawnRunProxy(runId: string, track: (r: Resource) => void): PendingDaemon {
+  const logDir = runLogDir(runId)
+  mkdirSync(logDir, { recursive: true, mode: 0o700 })
+  return spawnProxyDaemon({
+    script: proxyScript(),
+    logFile: join(logDir, 'proxy.log'),
+    onSpawn: (pid) => track({ kind: 'proxy', pid, dir: logDir })
+  })
+}
+
 export function newRunId(env: NodeJS.ProcessEnv = process.env): string {
   return `${env.GITHUB_RUN_ID ?? 'local'}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${randomBytes(4).toString('hex')}`
 }
@@ -79,7 +105,9 @@ export async function runSession(
   plan: RunPlan,
   granted: Granted[],
   runId: string,
-  hooks: SessionHooks
+  hooks: SessionHooks,
+  /** The run's proxy process, spawned early (`spawnRunProxy`); the caller cancels it if unused. */
+  proxy: PendingDaemon
 ): Promise<SessionResult> {
   const started = Date.now()
   const root = process.env.RUNNER_TEMP || tmpdir()
@@ -88,7 +116,7 @@ export async function runSession(
   const dir = join(root, `airlock-${randomBytes(3).toString('hex')}`)
   hooks.track({ kind: 'dir', path: dir })
   mkdirSync(dir, { mode: 0o700 })
-  const logDir = join(root, `airlock-logs-${runId}`)
+  const logDir = runLogDir(runId)
   mkdirSync(logDir, { recursive: true, mode: 0o700 })
   const proxyDir = join(dir, 'proxy')
   mkdirSync(proxyDir, { mode: 0o700 })
@@ -133,39 +161,32 @@ export async function runSession(
 
   const token = newProxyToken()
   const socketPath = join(proxyDir, 'proxy.sock')
-  const starting = startProxyDaemon(
-    {
-      runId,
-      token,
-      mode: plan.egressPolicy,
-      allow: plan.allowedEndpoints,
-      connectTo: plan.connectTo,
-      ...(plan.upstreamCa ? { upstreamCa: readFileSync(plan.upstreamCa, 'utf8') } : {}),
-      socketPath: listenPath(socketPath, hooks.track),
-      caCertFile: join(stagingDir, 'ca.pem'),
-      networkLog,
-      auditLog,
-      readyFile: join(proxyDir, 'ready.json'),
-      caValidityMs: Math.min(24 * 3600_000, (plan.timeoutMinutes + 30) * 60_000),
-      grants: granted.map((g) => ({
-        provider: g.provider,
-        credential: credentialToJSON(g.credential)
-      })),
-      repository: process.env.GITHUB_REPOSITORY ?? '',
-      githubApiUrl: process.env.GITHUB_API_URL ?? 'https://api.github.com',
-      // What refresh needs to re-mint (App key, OIDC endpoint); on stdin like the grants.
-      settings: settingsForRefresh(plan),
-      ...(daemonOidc(plan) ? { oidc: daemonOidc(plan) } : {}),
-      ...(runnerProxy().httpsProxy
-        ? { upstreamProxy: { url: runnerProxy().httpsProxy!, noProxy: runnerProxy().noProxy } }
-        : {})
-    },
-    {
-      script: proxyScript(),
-      logFile: join(logDir, 'proxy.log'),
-      onSpawn: (pid) => hooks.track({ kind: 'proxy', pid, dir: proxyDir })
-    }
-  )
+  const starting = proxy.start({
+    runId,
+    token,
+    mode: plan.egressPolicy,
+    allow: plan.allowedEndpoints,
+    connectTo: plan.connectTo,
+    ...(plan.upstreamCa ? { upstreamCa: readFileSync(plan.upstreamCa, 'utf8') } : {}),
+    socketPath: listenPath(socketPath, hooks.track),
+    caCertFile: join(stagingDir, 'ca.pem'),
+    networkLog,
+    auditLog,
+    readyFile: join(proxyDir, 'ready.json'),
+    caValidityMs: Math.min(24 * 3600_000, (plan.timeoutMinutes + 30) * 60_000),
+    grants: granted.map((g) => ({
+      provider: g.provider,
+      credential: credentialToJSON(g.credential)
+    })),
+    repository: process.env.GITHUB_REPOSITORY ?? '',
+    githubApiUrl: process.env.GITHUB_API_URL ?? 'https://api.github.com',
+    // What refresh needs to re-mint (App key, OIDC endpoint); on stdin like the grants.
+    settings: settingsForRefresh(plan),
+    ...(daemonOidc(plan) ? { oidc: daemonOidc(plan) } : {}),
+    ...(runnerProxy().httpsProxy
+      ? { upstreamProxy: { url: runnerProxy().httpsProxy!, noProxy: runnerProxy().noProxy } }
+      : {})
+  })
   // The proxy finishes starting while the container is prepared (nothing below needs it
   // until the staging files are written).
   starting.catch(() => undefined)

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { alive } from '../../src/daemon/start.js'
 import { requireDocker, ensureTestImage, TEST_IMAGE } from '../support/docker.js'
 import { runAction, runnerIdentity, runnerTempDir, type RunOptions } from '../support/runner.js'
 
@@ -33,13 +34,8 @@ function leftovers(state: Record<string, string>, runnerTemp: string): string[] 
   if (containers) found.push(`container ${containers}`)
   const resources = JSON.parse(state.resources ?? '[]') as Array<{ kind: string; pid?: number }>
   for (const r of resources) {
-    if (r.kind !== 'proxy' || !r.pid) continue
-    try {
-      process.kill(r.pid, 0)
-      found.push(`proxy process ${r.pid}`)
-    } catch {
-      // gone, as it should be
-    }
+    // A zombie (exited, not yet reaped by init) holds nothing and counts as gone.
+    if (r.kind === 'proxy' && r.pid && alive(r.pid)) found.push(`proxy process ${r.pid}`)
   }
   for (const name of readdirSync(runnerTemp))
     if (/^airlock-[A-Za-z0-9]{6}$/.test(name)) found.push(`dir ${name}`)

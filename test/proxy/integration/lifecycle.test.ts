@@ -23,7 +23,13 @@ import {
   type TestDaemon,
   type World
 } from './harness.js'
-import { ProxyStartError, startProxyDaemon, stopProcess } from '../../../src/daemon/start.js'
+import {
+  alive,
+  ProxyStartError,
+  spawnProxyDaemon,
+  startProxyDaemon,
+  stopProcess
+} from '../../../src/daemon/start.js'
 
 const TOKEN = realToken()
 
@@ -223,6 +229,46 @@ describe('startProxyDaemon', () => {
       expect(r.status).toBe(200)
     } finally {
       if (spawned !== undefined) await stopProcess(spawned)
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('spawned early and then cancelled, exits at once having received and written nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'airlock-it-'))
+    const logFile = join(dir, 'daemon.log')
+    try {
+      const pending = spawnProxyDaemon({ script: PROXY_SCRIPT, logFile })
+      expect(alive(pending.pid)).toBe(true)
+      expect(pending.cancel()).toBe(true)
+      // A second cancel, or a start after it, hands nothing over.
+      expect(pending.cancel()).toBe(false)
+      const config = daemonConfig(dir, {})
+      await expect(pending.start(config)).rejects.toThrow(ProxyStartError)
+      await waitFor(() => (alive(pending.pid) ? undefined : true), 10_000)
+      expect(await readFile(logFile, 'utf8')).toBe('')
+      await expect(stat(config.readyFile!)).rejects.toThrow()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('spawned early, starts when its config comes later', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'airlock-it-'))
+    const pending = spawnProxyDaemon({ script: PROXY_SCRIPT, logFile: join(dir, 'daemon.log') })
+    try {
+      // The caller checks the platform and mints grants meanwhile; the process just waits.
+      await new Promise((r) => setTimeout(r, 300))
+      expect(alive(pending.pid)).toBe(true)
+      const ready = await pending.start(daemonConfig(dir, {}))
+      expect(ready.pid).toBe(pending.pid)
+      expect(pending.cancel()).toBe(false)
+      const r = await rawProxyRequest(
+        ready.port!,
+        'GET /_airlock/health HTTP/1.1\r\nHost: x\r\n\r\n'
+      )
+      expect(r.status).toBe(200)
+    } finally {
+      await stopProcess(pending.pid)
       await rm(dir, { recursive: true, force: true })
     }
   })
