@@ -69,6 +69,7 @@ export async function run(): Promise<void> {
       branch: input('branch'),
       baseBranch: input('base-branch'),
       branchPrefix: input('branch-prefix') || 'airlock/',
+      scheduledName: input('scheduled-name') || undefined,
       actor: input('actor'),
       actorId: Number(input('actor-id') || 0),
       result,
