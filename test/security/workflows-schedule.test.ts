@@ -25,7 +25,6 @@ import { runStep, type StepResult } from '../workflow/step-harness.js'
 import { writeSuiteResults, type AttackResult } from './support/results.js'
 
 const TOKEN = 'ghs_scheduletoken'
-const R = '/repos/octo-org/widgets'
 const TASK = 'Update the dependencies whose new versions pass the tests.'
 const FILES = {
   'package.json': '{ "dependencies": { "left-pad": "1.0.0" } }\n',
