@@ -59,8 +59,14 @@ const GATE_INPUTS = {
 async function scheduledRun(
   event: string,
   edit: (ws: string) => void,
-  result: string
-): Promise<{ gate: Record<string, string>; publish: Record<string, string>; prompt: string }> {
+  result: string,
+  failing = false
+): Promise<{
+  gate: Record<string, string>
+  publish: Record<string, string>
+  prompt: string
+  errors: string[]
+}> {
   const env = stepEnv(gh.url, dir, event)
   const g = await runStep(gate, { env, inputs: GATE_INPUTS })
   expect(g.errors).toEqual([])
@@ -114,8 +120,8 @@ async function scheduledRun(
       'tracking-comment-id': g.outputs['tracking-comment-id']!
     }
   })
-  expect(pub.errors).toEqual([])
-  return { gate: g.outputs, publish: pub.outputs, prompt }
+  if (!failing) expect(pub.errors).toEqual([])
+  return { gate: g.outputs, publish: pub.outputs, prompt, errors: pub.errors }
 }
 
 const bump = (name: string, version: string) => (ws: string) => {
@@ -263,5 +269,45 @@ describe('a scheduled run', () => {
     expect(next.publish).toMatchObject({ outcome: 'pull-request', 'pull-number': '101' })
     expect(gh.commits.get(next.publish['commit-sha']!)!.parents).toEqual([merged])
     expect(gh.refs.get('heads/airlock/scheduled-deps')).toBe(next.publish['commit-sha'])
+  })
+
+  it('a push to its open pull request while the agent ran: the run refuses, and the report says why and how long the agent ran', async () => {
+    const first = await scheduledRun('schedule', bump('left-pad', '1.3.0'), 'Updated left-pad.')
+    const commit = first.publish['commit-sha']!
+    let pushed = ''
+    const second = await scheduledRun(
+      'schedule',
+      (ws) => {
+        bump('right-pad', '2.1.0')(ws)
+        // A maintainer pushes to the pull request while the agent works.
+        pushed = gh.commit(
+          { ...gh.files(commit), 'src/index.js': 'export const x = 1\n' },
+          [commit],
+          'fix'
+        )
+        gh.refs.set('heads/airlock/scheduled-deps', pushed)
+      },
+      'Updated right-pad.',
+      true
+    )
+    expect(second.errors).toEqual([
+      'airlock/scheduled-deps moved while the agent worked (not a fast-forward); ask again to work on its new head'
+    ])
+    expect(gh.refs.get('heads/airlock/scheduled-deps')).toBe(pushed)
+    const report = gh.comments.get(Number(second.gate['tracking-comment-id']))!
+    expect(report.body).toBe(
+      [
+        '<!-- airlock:tracking -->',
+        `**Airlock** could not publish the changes — [run](${RUN_URL}):`,
+        '',
+        '```text',
+        'airlock/scheduled-deps moved while the agent worked (not a fast-forward); ask again to work on its new head',
+        '```',
+        '',
+        '<sub>agent ran 3 min 12 s</sub>',
+        '',
+        'Updated right-pad.'
+      ].join('\n')
+    )
   })
 })

@@ -207,7 +207,9 @@ export function finishedBody(opts: {
     lines.push(
       `**Airlock** could not publish the changes${run}:`,
       '',
-      codeBlock(opts.error.slice(0, 4_000), 'text')
+      codeBlock(opts.error.slice(0, 4_000), 'text'),
+      // The agent did its work; how long it took still belongs in the report.
+      ...(opts.stats ? ['', `<sub>${opts.stats}</sub>`] : [])
     )
   else {
     const p = opts.published

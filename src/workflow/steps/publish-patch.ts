@@ -98,7 +98,13 @@ export async function run(): Promise<void> {
     try {
       published = await publishPatch(client, ctx.repo, patchInput)
     } catch (err) {
-      await say(finishedBody({ input: patchInput, error: errorMessage(err) }))
+      await say(
+        finishedBody({
+          input: patchInput,
+          error: errorMessage(err),
+          stats: outcome ? statsLine(outcome) : ''
+        })
+      )
       throw err
     }
     for (const n of published.notes ?? []) core.notice(logValue(n))
