@@ -79,6 +79,9 @@ describe('scheduled runs (schedule and workflow_dispatch)', () => {
     ])
   })
 
+  // test/fixtures/events/schedule.json is the payload GitHub sends since September 2022 (the
+  // cron, the workflow file, repository, organization and sender); schedule.cron-only.json the
+  // one it sent before ({"schedule": "…"} only), which GHES and other runners may still send.
   it('a schedule event holding only the cron: the default branch comes from the API', async () => {
     gh.defaultBranch = 'trunk'
     gh.refs.set('heads/trunk', BASE_SHA)
