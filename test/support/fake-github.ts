@@ -102,8 +102,8 @@ export class FakeGitHub {
   >()
   /** Labels per issue or pull request. */
   readonly labels = new Map<number, string[]>()
-  /** Issues opened through the API. */
-  readonly issues = new Map<number, { title: string; body: string }>()
+  /** Issues (opened through the API, or set by a test; `state` defaults to open). */
+  readonly issues = new Map<number, { title: string; body: string; state?: 'open' | 'closed' }>()
   /** Logs of Actions jobs by id, for `GET …/actions/jobs/{id}/logs`. */
   readonly jobLogs = new Map<number, string>()
   /** Reviews: `body` is what was posted (the API's request body), `user` who posted it. */
@@ -514,6 +514,27 @@ export class FakeGitHub {
         200,
         list.map((name) => ({ name }))
       )
+    }
+    if ((m = /^\/issues\/(\d+)$/.exec(p)) && call.method === 'GET') {
+      const n = Number(m[1])
+      const issue = this.issues.get(n)
+      const pr = this.pulls.get(n)
+      // GitHub answers a pull request's number here too, marked with `pull_request`.
+      if (pr)
+        return send(200, {
+          number: n,
+          title: pr.title,
+          body: pr.body,
+          state: pr.state,
+          pull_request: { url: `https://api.github.test${prefix}/pulls/${n}` }
+        })
+      if (!issue) return notFound()
+      return send(200, {
+        number: n,
+        title: issue.title,
+        body: issue.body,
+        state: issue.state ?? 'open'
+      })
     }
     if (p === '/issues' && call.method === 'POST') {
       const number = this.nextPull++

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { run as collect } from '../../src/workflow/steps/collect.js'
 import { run as gate } from '../../src/workflow/steps/gate.js'
 import { run as publishReview } from '../../src/workflow/steps/publish-review.js'
+import { utcMinute } from '../../src/workflow/publish/progress.js'
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js'
 import { artifactIn, BASE_SHA, checkoutIn, HEAD_FORK, stepEnv } from './fixtures.js'
 import { runStep } from './step-harness.js'
@@ -155,17 +156,23 @@ describe('the tracking comment', () => {
   }
 
   it('review: queued by the gate, then why the agent failed — timeout, refused requests, the end of its message', async () => {
+    const before = new Date()
     const g = await runStep(gate, {
       env: env(),
       inputs: { 'github-token': TOKEN, mode: 'review', 'required-permission': 'none' }
     })
+    const after = new Date()
     const tracking = g.outputs['tracking-comment-id']!
-    expect(gh.comments.get(Number(tracking))!.body).toBe(
-      [
-        '<!-- airlock:tracking -->',
-        `⏳ **Airlock** is reviewing this pull request: the agent starts in a sandbox with no network but its proxy. Follow [the run](${RUN_URL}); this comment says when it is done.`
-      ].join('\n')
-    )
+    // The gate says when the agent starts (the minute the step ran, whichever side of a
+    // minute boundary it fell on).
+    expect(
+      [before, after].map((t) =>
+        [
+          '<!-- airlock:tracking -->',
+          `⏳ **Airlock** is reviewing this pull request: the agent is starting ${utcMinute(t)} in a sandbox with no network but its proxy. Follow [the run](${RUN_URL}); this comment says when it is done.`
+        ].join('\n')
+      )
+    ).toContain(gh.comments.get(Number(tracking))!.body)
     const p = await runStep(publishReview, {
       env: env(),
       inputs: {

@@ -7,6 +7,7 @@ import { run as gate } from '../../src/workflow/steps/gate.js'
 import { run as prepare } from '../../src/workflow/steps/prepare.js'
 import { run as publishPatch } from '../../src/workflow/steps/publish-patch.js'
 import { run as publishReview } from '../../src/workflow/steps/publish-review.js'
+import { utcMinute } from '../../src/workflow/publish/progress.js'
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.js'
 import {
   artifactIn,
@@ -266,7 +267,9 @@ describe('respond: an issue comment becomes a pull request', () => {
 
   it('gate → prepare → agent edits → collect → publish-patch, with the exact API calls', async () => {
     const ev = env('issue_comment.created.issue')
+    const before = new Date()
     const g = await runStep(gate, { env: ev, inputs: { 'github-token': TOKEN, mode: 'respond' } })
+    const after = new Date()
     expect(g.errors).toEqual([])
     const tracking = g.outputs['tracking-comment-id']!
     expect(g.outputs).toMatchObject({
@@ -289,12 +292,14 @@ describe('respond: an issue comment becomes a pull request', () => {
       `POST ${R}/issues/7/comments`
     ])
     expect(gh.reactions).toEqual([{ path: '/issues/comments/1500001/reactions', content: 'eyes' }])
-    expect(gh.comments.get(Number(tracking))!.body).toBe(
-      [
-        '<!-- airlock:tracking -->',
-        `⏳ **Airlock** is working on the request (requested by @mona): the agent starts in a sandbox with no network but its proxy. Follow [the run](${RUN_URL}); this comment says when it is done.`
-      ].join('\n')
-    )
+    expect(
+      [before, after].map((t) =>
+        [
+          '<!-- airlock:tracking -->',
+          `⏳ **Airlock** is working on the request (requested by @mona): the agent is starting ${utcMinute(t)} in a sandbox with no network but its proxy. Follow [the run](${RUN_URL}); this comment says when it is done.`
+        ].join('\n')
+      )
+    ).toContain(gh.comments.get(Number(tracking))!.body)
 
     // The agent job: checkout of work-sha, prepare, the agent, collect.
     const ws = checkout(BASE_FILES)

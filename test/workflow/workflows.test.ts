@@ -248,11 +248,44 @@ describe('starter workflows', () => {
     expect(JSON.stringify(wf)).not.toContain('actions/checkout')
   })
 
-  it('exist for review, respond, fix-issue and triage', () => {
+  it('scheduled runs on a schedule or by hand, names its standing issue and task, and has no trigger text', () => {
+    const wf = load('workflows/airlock-scheduled.yml')
+    expect(Object.keys(wf.on).sort()).toEqual(['schedule', 'workflow_dispatch'])
+    const w = wf.jobs.scheduled!.with!
+    expect(Number(w.issue)).toBeGreaterThan(0)
+    expect(String(w['scheduled-name'])).toMatch(/^[a-z0-9-]+$/)
+    expect(String(w.prompt).trim()).not.toBe('')
+    // Nothing else starts it: no comment trigger, no label.
+    expect(w.trigger).toBeUndefined()
+    expect(w.label).toBeUndefined()
+    expect(wf.jobs.scheduled!.uses).toBe('airlock-dev/airlock/.github/workflows/respond.yml@v1')
+  })
+
+  it('respond passes the scheduled inputs to the gate, the prompt and the writing job', () => {
+    for (const f of ['respond.yml', 'respond-oidc.yml']) {
+      const wf = reusable(f)
+      const gate = wf.jobs.gate!.steps!.find((s) => s.id === 'gate')!.with!
+      expect(gate).toMatchObject({
+        issue: '${{ inputs.issue }}',
+        'scheduled-name': '${{ inputs.scheduled-name }}',
+        prompt: '${{ inputs.prompt }}'
+      })
+      const out = '${{ needs.gate.outputs.scheduled-name }}'
+      expect(wf.jobs.agent!.steps!.find((s) => s.id === 'prepare')!.with!['scheduled-name']).toBe(
+        out
+      )
+      expect(wf.jobs.publish!.steps!.find((s) => s.id === 'publish')!.with!['scheduled-name']).toBe(
+        out
+      )
+    }
+  })
+
+  it('exist for review, respond, fix-issue, triage and a scheduled run', () => {
     expect(STARTERS.sort()).toEqual([
       'airlock-fix-issue.yml',
       'airlock-respond.yml',
       'airlock-review.yml',
+      'airlock-scheduled.yml',
       'airlock-triage.yml'
     ])
     expect(existsSync(join(ROOT, 'docs', 'workflows.md'))).toBe(true)

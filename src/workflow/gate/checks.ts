@@ -35,6 +35,15 @@ export interface GateOptions {
   branchPrefix: string
   /** respond mode, same-repository pull requests: push to its branch, or open a stacked PR. */
   prDelivery: 'push' | 'pull-request'
+  /**
+   * respond mode, `schedule` and `workflow_dispatch` events: the standing issue the run
+   * reports on (0: those events start nothing).
+   */
+  issue: number
+  /** Name of the scheduled run: its branch is `<branchPrefix>scheduled-<name>`. */
+  scheduledName: string
+  /** The workflow's instructions; a scheduled run has no other request, so it needs them. */
+  prompt: string
 }
 
 export const GATE_DEFAULTS: GateOptions = {
@@ -46,7 +55,10 @@ export const GATE_DEFAULTS: GateOptions = {
   requiredPermission: 'write',
   reviewDrafts: false,
   branchPrefix: 'airlock/',
-  prDelivery: 'push'
+  prDelivery: 'push',
+  issue: 0,
+  scheduledName: '',
+  prompt: ''
 }
 
 /** The gate's verdict and, when it says run, everything later jobs need to know. */
@@ -77,6 +89,8 @@ export interface GateDecision {
   /** The request text: the comment, review or issue body that triggered the run. */
   request: string
   title: string
+  /** A scheduled run's name (`schedule` / `workflow_dispatch` events); empty otherwise. */
+  scheduledName: string
 }
 
 /** The repository permission levels GitHub reports. */
@@ -230,6 +244,7 @@ export function skip(reason: string, partial: Partial<GateDecision> = {}): GateD
     baseBranch: '',
     request: '',
     title: '',
+    scheduledName: '',
     ...partial
   }
 }

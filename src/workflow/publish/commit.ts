@@ -216,20 +216,22 @@ export async function commitPatch(
 }
 
 /**
- * Moves `branch` to `sha`, creating it when missing. Never forced: if the branch moved since
- * the agent started, GitHub refuses the non-fast-forward update and so do we.
+ * Moves `branch` to `sha`, creating it when missing. Not forced (unless `force`, which only a
+ * scheduled run starting afresh over its own finished branch asks for): if the branch moved
+ * since the agent started, GitHub refuses the non-fast-forward update and so do we.
  */
 export async function updateBranch(
   client: GitHubClient,
   repo: RepoRef,
   branch: string,
   sha: string,
-  create: boolean
+  create: boolean,
+  force = false
 ): Promise<void> {
   const ref = `heads/${encodePath(branch)}`
   try {
     await client.request('PATCH', repoPath(repo, 'git', 'refs', ref), {
-      body: { sha, force: false }
+      body: { sha, force }
     })
     return
   } catch (err) {

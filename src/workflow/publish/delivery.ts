@@ -3,6 +3,7 @@ import { GitHubApiError, encodePath, repoPath, type GitHubClient, type RepoRef }
 import type { Delivery } from '../gate/checks.js'
 import type { PatchPolicy } from '../patch.js'
 import { PublishError } from './comments.js'
+import { scheduledBranch, scheduledNameProblem } from '../gate/scheduled.js'
 
 /** What the publish job is handed for a patch (the inputs of `publishPatch`). */
 export interface PublishPatchInput {
@@ -23,6 +24,11 @@ export interface PublishPatchInput {
    * it, and pull-request delivery only writes `<prefix>issue-<n>` or `<prefix>pr-<n>`.
    */
   branchPrefix?: string
+  /**
+   * A scheduled run's name (from the gate): its branch is `<prefix>scheduled-<name>`, `number`
+   * is the standing issue it reports on (which its pull request must not close).
+   */
+  scheduledName?: string
   /** Who asked; credited with a Co-authored-by trailer. */
   actor: string
   actorId: number
@@ -135,7 +141,8 @@ export interface DeliveryPlan {
  *   no branch protection or blocking ruleset. Anything else (or any lookup that fails) falls
  *   back to `<prefix>pr-<n>` with a pull request into the head branch; a fork gets `comment`.
  * - `pull-request` only to `<prefix>issue-<n>` or `<prefix>pr-<n>`, the name built from the
- *   number, never taken from text; that branch must itself be unprotected.
+ *   number, never taken from text (a scheduled run: `<prefix>scheduled-<name>`, the name as
+ *   the gate validated it, checked again here); that branch must itself be unprotected.
  */
 export async function planDelivery(
   client: GitHubClient,
@@ -148,7 +155,7 @@ export async function planDelivery(
   const notes: string[] = []
   if (input.delivery === 'comment')
     return { delivery: 'comment', branch: '', baseBranch: input.baseBranch, notes }
-  const own = `${prefix}${input.isPr ? 'pr' : 'issue'}-${input.number}`
+  const own = ownBranch(input, prefix)
   let plan: DeliveryPlan = {
     delivery: 'pull-request',
     branch: own,
@@ -212,4 +219,19 @@ export async function pushRefusal(
   if (pr.head?.ref !== input.branch)
     return `pull request #${input.number} comes from ${JSON.stringify(pr.head?.ref)}`
   return branchGuard(client, repo, input.branch, defaultBranch)
+}
+
+/** The one branch pull-request delivery may write for this request, built, never taken. */
+export function ownBranch(input: PublishPatchInput, prefix: string): string {
+  if (input.scheduledName) {
+    const bad = scheduledNameProblem(input.scheduledName)
+    if (bad) throw new PublishError('AIRLOCK_BAD_BRANCH', bad)
+    if (input.isPr || input.delivery !== 'pull-request')
+      throw new PublishError(
+        'AIRLOCK_BAD_BRANCH',
+        'a scheduled run reports on an issue and delivers a pull request'
+      )
+    return scheduledBranch(prefix, input.scheduledName)
+  }
+  return `${prefix}${input.isPr ? 'pr' : 'issue'}-${input.number}`
 }

@@ -14,7 +14,13 @@ import {
   safeTitle
 } from '../../markdown/safe.js'
 import { assertPatchAllowed } from '../patch.js'
-import { MAX_AGENT_TEXT, MAX_COMMENT, mentionLogin, TRACKING_MARKER } from './comments.js'
+import {
+  MAX_AGENT_TEXT,
+  MAX_COMMENT,
+  mentionLogin,
+  PublishError,
+  TRACKING_MARKER
+} from './comments.js'
 import { commitPatch, updateBranch } from './commit.js'
 import { planDelivery, type PublishPatchInput } from './delivery.js'
 
@@ -35,13 +41,18 @@ export interface PublishedPatch {
 
 function commitMessage(input: PublishPatchInput): string {
   const what = input.isPr ? 'pull request' : 'issue'
-  const subject = `Airlock: changes for ${what} #${input.number}`
+  const subject = input.scheduledName
+    ? `Airlock: scheduled run ${input.scheduledName}`
+    : `Airlock: changes for ${what} #${input.number}`
   const host = input.serverHost ?? 'github.com'
   const trailer =
     input.actor && input.actorId
       ? `\n\nCo-authored-by: ${input.actor} <${input.actorId}+${input.actor}@users.noreply.${host}>`
       : ''
-  return `${subject}\n\nRequested by ${mentionLogin(input.actor)} in #${input.number}${input.runUrl ? `\n${input.runUrl}` : ''}.${trailer}`
+  const why = input.scheduledName
+    ? `Reported on #${input.number}${input.actor ? `, started by ${mentionLogin(input.actor)}` : ''}`
+    : `Requested by ${mentionLogin(input.actor)} in #${input.number}`
+  return `${subject}\n\n${why}${input.runUrl ? `\n${input.runUrl}` : ''}.${trailer}`
 }
 
 /**
@@ -67,12 +78,27 @@ export async function publishPatch(
     await updateBranch(client, repo, branch, commitSha, false)
     return { outcome: 'pushed', files: names, commitSha, branch, notes }
   }
-  await updateBranch(client, repo, branch, commitSha, true)
-  const open = await client.request<{ number: number; html_url?: string }[]>(
-    'GET',
-    repoPath(repo, 'pulls'),
-    { query: { head: `${repo.owner}:${branch}`, base: baseBranch, state: 'open' } }
-  )
+  const openPulls = (): Promise<{ number: number; html_url?: string }[]> =>
+    client.request('GET', repoPath(repo, 'pulls'), {
+      query: { head: `${repo.owner}:${branch}`, base: baseBranch, state: 'open' }
+    })
+  try {
+    await updateBranch(client, repo, branch, commitSha, true)
+  } catch (err) {
+    if (
+      !input.scheduledName ||
+      !(err instanceof PublishError && err.code === 'AIRLOCK_BRANCH_MOVED') ||
+      (await openPulls()).length > 0
+    )
+      throw err
+    // A scheduled run continues its branch only while its pull request is open (the gate's
+    // rule); with none open, the branch is what a merged or closed pull request left behind,
+    // and this run, started afresh from the default branch, replaces it. (The old commits
+    // stay reachable from that pull request.) Any other branch is never forced.
+    await updateBranch(client, repo, branch, commitSha, true, true)
+    notes.push(`${branch} restarted from ${baseBranch}: its earlier pull request is closed`)
+  }
+  const open = await openPulls()
   const existing = open[0]
   if (existing)
     return {
@@ -92,7 +118,9 @@ export async function publishPatch(
     {
       body: {
         // The issue's title is anyone's text: one line, no mentions, references or links.
-        title: `Airlock: ${input.title ? safeTitle(input.title, 200) : `changes for ${what} #${input.number}`}`,
+        title: input.scheduledName
+          ? `Airlock: scheduled run ${input.scheduledName}`
+          : `Airlock: ${input.title ? safeTitle(input.title, 200) : `changes for ${what} #${input.number}`}`,
         head: branch,
         base: baseBranch,
         body: pullBody(input, names, commitSha),
@@ -117,17 +145,25 @@ const MAX_PR_TEXT = 20_000
 
 /**
  * The body of the pull request Airlock opens: `Closes #N` for an issue (so merging closes
- * it), what changed and why in the agent's words (rendered inert: its own `Closes #…`,
+ * it; not for a scheduled run's standing issue), what changed and why in the agent's words (rendered inert: its own `Closes #…`,
  * mentions and links come out as code), the files touched, and links to the run and the
  * commit. Only Airlock writes live references here.
  */
 export function pullBody(input: PublishPatchInput, files: string[], commitSha: string): string {
   const what = input.isPr ? 'pull request' : 'issue'
   const lines: string[] = []
-  if (!input.isPr) lines.push(`Closes #${input.number}`, '')
-  lines.push(
-    `Changes Airlock made for ${what} #${input.number}, requested by ${mentionLogin(input.actor)}.`
-  )
+  if (input.scheduledName)
+    // The standing issue outlives every pull request: a closing keyword here would close it
+    // (and pause the schedule) the first time one is merged.
+    lines.push(
+      `Changes from Airlock's scheduled run ${codeSpan(input.scheduledName, { max: 80 })}, which reports on issue #${input.number}${input.actor ? ` (this run started by ${mentionLogin(input.actor)})` : ''}. Later runs update this pull request while it is open.`
+    )
+  else {
+    if (!input.isPr) lines.push(`Closes #${input.number}`, '')
+    lines.push(
+      `Changes Airlock made for ${what} #${input.number}, requested by ${mentionLogin(input.actor)}.`
+    )
+  }
   const result = input.result?.trim()
   if (result)
     lines.push('', '### What changed and why', '', safeMarkdown(result, { maxChars: MAX_PR_TEXT }))
@@ -171,7 +207,9 @@ export function finishedBody(opts: {
     lines.push(
       `**Airlock** could not publish the changes${run}:`,
       '',
-      codeBlock(opts.error.slice(0, 4_000), 'text')
+      codeBlock(opts.error.slice(0, 4_000), 'text'),
+      // The agent did its work; how long it took still belongs in the report.
+      ...(opts.stats ? ['', `<sub>${opts.stats}</sub>`] : [])
     )
   else {
     const p = opts.published

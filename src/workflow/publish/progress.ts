@@ -152,7 +152,15 @@ export function resultTail(result: string, max = RESULT_TAIL): string {
 
 /** A stage of the tracking comment. */
 export type Stage =
-  | { stage: 'queued'; what: 'review' | 'respond'; actor?: string }
+  | {
+      stage: 'queued'
+      what: 'review' | 'respond'
+      actor?: string
+      /** When the gate let the run start (the agent job starts right after it). */
+      startedAt?: Date
+      /** A scheduled run's name (validated by the gate; still shown as code). */
+      scheduled?: string
+    }
   | { stage: 'publishing'; what: 'review' | 'respond'; outcome?: AgentOutcome }
   | {
       stage: 'failed'
@@ -168,18 +176,34 @@ export type Stage =
 const WHAT = { review: 'reviewing this pull request', respond: 'working on the request' }
 
 /**
+ * `at 07:20 UTC on 2026-12-07`: the runner's clock, in the one zone every reader can convert
+ * (a comment cannot show each reader their own time).
+ */
+export function utcMinute(d: Date): string {
+  const iso = d.toISOString()
+  return `at ${iso.slice(11, 16)} UTC on ${iso.slice(0, 10)}`
+}
+
+/**
  * The tracking comment at one stage. The agent job holds no write permission (by design),
  * so the comment cannot change while the agent runs: "queued" is posted by the gate the
- * moment it lets the run start and links to the run, "publishing" by the writing job as soon
- * as the agent job is over (with the agent's time and tokens), then done or failed.
+ * moment it lets the run start, right before the agent job, and says the agent is starting,
+ * when, and where to follow it (the run's link); "publishing" is posted by the writing job as
+ * soon as the agent job is over, with how long the agent ran and its tokens, then done or
+ * failed (both with the same figures).
  */
 export function progressBody(s: Stage, runUrl: string): string {
   const run = runUrl ? `[the run](${runUrl})` : 'the run'
   const lines = [TRACKING_MARKER]
   if (s.stage === 'queued') {
     const who = s.actor ? ` (requested by ${mentionLogin(s.actor)})` : ''
+    const what = s.scheduled
+      ? `doing the scheduled run ${codeSpan(s.scheduled, { max: 80 })}`
+      : WHAT[s.what]
+    const when =
+      s.startedAt && !Number.isNaN(s.startedAt.getTime()) ? ` ${utcMinute(s.startedAt)}` : ''
     lines.push(
-      `⏳ **Airlock** is ${WHAT[s.what]}${who}: the agent starts in a sandbox with no network but its proxy. Follow ${run}; this comment says when it is done.`
+      `⏳ **Airlock** is ${what}${who}: the agent is starting${when} in a sandbox with no network but its proxy. Follow ${run}; this comment says when it is done.`
     )
   } else if (s.stage === 'publishing') {
     const stats = s.outcome ? statsLine(s.outcome) : ''

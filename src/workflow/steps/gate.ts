@@ -16,6 +16,7 @@ import {
   clientFromInputs,
   info,
   input,
+  intInput,
   logValue,
   setOutputs,
   warning
@@ -42,6 +43,7 @@ function outputs(
     branch: d.branch,
     'base-branch': d.baseBranch,
     title: d.title,
+    'scheduled-name': d.scheduledName,
     'tracking-comment-id': trackingCommentId || ''
   }
 }
@@ -65,7 +67,10 @@ export async function run(): Promise<void> {
       requiredPermission: choiceInput('required-permission', ['write', 'none'] as const, 'write'),
       reviewDrafts: boolInput('review-drafts', false),
       branchPrefix: input('branch-prefix') || 'airlock/',
-      prDelivery: choiceInput('pr-delivery', ['push', 'pull-request'] as const, 'push')
+      prDelivery: choiceInput('pr-delivery', ['push', 'pull-request'] as const, 'push'),
+      issue: intInput('issue', 0, 0, Number.MAX_SAFE_INTEGER),
+      scheduledName: input('scheduled-name'),
+      prompt: input('prompt')
     })
     if (!decision.run) {
       core.notice(`Airlock is not running: ${logValue(decision.reason)}`)
@@ -75,7 +80,8 @@ export async function run(): Promise<void> {
     info(`Airlock will ${logValue(decision.reason)}`)
     let tracking = 0
     if (boolInput('acknowledge', true)) {
-      if (mode === 'respond') {
+      // A scheduled run answers no comment: a reaction on the standing issue would only pile up.
+      if (mode === 'respond' && !decision.scheduledName) {
         const reaction = input('reaction') || 'eyes'
         try {
           await addReaction(
@@ -92,7 +98,13 @@ export async function run(): Promise<void> {
         }
       }
       const body = progressBody(
-        { stage: 'queued', what: mode, actor: mode === 'respond' ? decision.actor : undefined },
+        {
+          stage: 'queued',
+          what: mode,
+          actor: mode === 'respond' ? decision.actor : undefined,
+          startedAt: new Date(),
+          scheduled: decision.scheduledName || undefined
+        },
         runUrl(ctx)
       )
       try {

@@ -2,11 +2,13 @@ import * as core from '@actions/core'
 import { promises as fs, appendFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { errorMessage, InputError } from '../../errors.js'
-import { obj, readContext, str } from '../context.js'
+import { obj, readContext, str, type WorkflowContext } from '../context.js'
 import { eventText } from '../gate/respond.js'
 import { fetchPullDiff } from '../pull-diff.js'
 import { contextSection, gatherContext } from '../context-files.js'
-import { DIFF_FILE, PROMPT_FILE, respondPrompt, reviewPrompt } from '../prompt.js'
+import { DIFF_FILE, PROMPT_FILE, respondPrompt, reviewPrompt, scheduledPrompt } from '../prompt.js'
+import { scheduledNameProblem } from '../gate/scheduled.js'
+import { repoPath } from '../github.js'
 import { REVIEW_DEFAULTS } from '../review.js'
 import { RUN_DIR, restoreAgentConfig, snapshotWorkspace } from '../workspace.js'
 import {
@@ -108,8 +110,16 @@ export async function run(): Promise<void> {
     }
     const text = eventText(ctx)
     const instructions = input('prompt')
-    const prompt =
-      mode === 'review'
+    const scheduled = mode === 'respond' ? input('scheduled-name') : ''
+    const prompt = scheduled
+      ? await scheduledRunPrompt(client, ctx.repo, {
+          name: scheduled,
+          number,
+          task: instructions,
+          workSha,
+          context
+        })
+      : mode === 'review'
         ? reviewPrompt({
             repo: ctx.repo,
             number,
@@ -160,4 +170,30 @@ export async function run(): Promise<void> {
   } catch (err) {
     core.setFailed(errorMessage(err))
   }
+}
+
+/**
+ * A scheduled run's prompt: the task is the workflow's prompt; the standing issue is read
+ * through the API here (the event carries none) and given as data, like its comments.
+ */
+async function scheduledRunPrompt(
+  client: ReturnType<typeof clientFromInputs>,
+  repo: WorkflowContext['repo'],
+  i: { name: string; number: number; task: string; workSha: string; context: string }
+): Promise<string> {
+  const bad = scheduledNameProblem(i.name)
+  if (bad) throw new InputError('scheduled-name', bad)
+  if (!(i.number > 0)) throw new InputError('number', 'is required for a scheduled run')
+  if (!i.task.trim()) throw new InputError('prompt', 'is the task of a scheduled run')
+  const issue = obj(await client.request('GET', repoPath(repo, 'issues', String(i.number))))
+  return scheduledPrompt({
+    repo,
+    name: i.name,
+    number: i.number,
+    title: str(issue?.title) ?? '',
+    body: str(issue?.body) ?? '',
+    task: i.task,
+    workSha: i.workSha,
+    context: i.context
+  })
 }

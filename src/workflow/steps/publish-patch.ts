@@ -69,6 +69,7 @@ export async function run(): Promise<void> {
       branch: input('branch'),
       baseBranch: input('base-branch'),
       branchPrefix: input('branch-prefix') || 'airlock/',
+      scheduledName: input('scheduled-name') || undefined,
       actor: input('actor'),
       actorId: Number(input('actor-id') || 0),
       result,
@@ -97,7 +98,13 @@ export async function run(): Promise<void> {
     try {
       published = await publishPatch(client, ctx.repo, patchInput)
     } catch (err) {
-      await say(finishedBody({ input: patchInput, error: errorMessage(err) }))
+      await say(
+        finishedBody({
+          input: patchInput,
+          error: errorMessage(err),
+          stats: outcome ? statsLine(outcome) : ''
+        })
+      )
       throw err
     }
     for (const n of published.notes ?? []) core.notice(logValue(n))
