@@ -92,7 +92,9 @@ export const CLASSES = [
   [74, "Forged run facts in the agent job's artifact"],
   [75, 'Labels outside the allowlist'],
   [76, 'Safe-output titles and bodies'],
-  [77, 'A review verdict the workflow did not allow']
+  [77, 'A review verdict the workflow did not allow'],
+  [78, 'Who starts a scheduled run, and what it is asked'],
+  [79, 'Where a scheduled run writes, and what its pull request does to the issue']
 ]
 
 const SUITES = {
@@ -108,7 +110,8 @@ const SUITES = {
   'boundary-git': 'test/security/boundary-git.test.ts',
   platform: 'test/security/platform.test.ts',
   'runner-mode': 'test/security/runner-mode.test.ts',
-  'workflows-ux': 'test/security/workflows-ux.test.ts'
+  'workflows-ux': 'test/security/workflows-ux.test.ts',
+  'workflows-schedule': 'test/security/workflows-schedule.test.ts'
 }
 
 function compareIds(a, b) {
