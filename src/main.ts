@@ -1,3 +1,6 @@
-import { run } from './steps/main.js'
+import { earlyRunProxy } from './daemon/run-proxy.js'
 
-await run()
+// The proxy process first, before this step loads the rest of its program: both load at once.
+const early = earlyRunProxy()
+const { run } = await import('./steps/main.js')
+await run(early)

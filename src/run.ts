@@ -11,15 +11,8 @@ import type { RunPlan } from './inputs.js'
 import { releaseAll } from './sandbox/cleanup.js'
 import { CommandFence, logSafe } from './sandbox/log-fence.js'
 import { preflight } from './sandbox/preflight.js'
-import { rmSync } from 'node:fs'
-import type { PendingDaemon } from './daemon/start.js'
-import {
-  newRunId,
-  runLogDir,
-  runSession,
-  spawnRunProxy,
-  type SessionResult
-} from './sandbox/session.js'
+import { discardRunProxy, newRunId, spawnRunProxy, type RunProxy } from './daemon/run-proxy.js'
+import { runSession, type SessionResult } from './sandbox/session.js'
 import type { Resource } from './state.js'
 
 export interface FrontEnd {
@@ -48,6 +41,11 @@ export interface FrontEnd {
   env?: NodeJS.ProcessEnv
   /** The run's id (default: from the workflow run's id and attempt). */
   runId?: string
+  /**
+   * The run's proxy process, spawned by the front end before it loaded the rest (its `runId`
+   * is the run's). Without it, one is spawned here.
+   */
+  early?: RunProxy
 }
 
 export interface RunOutcome {
@@ -82,17 +80,18 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
   const granted: Granted[] = []
   let grantCtx: GrantContext | undefined
   let runId = ''
-  let proxy: PendingDaemon | undefined
+  let early: RunProxy | undefined
   const track = (r: Resource): void => {
     resources.push(r)
     ui.persist?.(r)
   }
   try {
-    runId = ui.runId ?? newRunId(env)
-    ui.started?.(runId)
     // The proxy process loads its program meanwhile; it holds nothing until the session hands
     // it its config, and a run that stops before then closes its stdin (it exits).
-    proxy = spawnRunProxy(runId, track)
+    early = ui.early ?? spawnRunProxy(ui.runId ?? newRunId(env))
+    runId = early.runId
+    ui.started?.(runId)
+    track({ kind: 'proxy', pid: early.proxy.pid, dir: early.logDir })
     // Before anything with a side effect (a grant, an OIDC exchange, a key check): the
     // platform can run a sandbox at all, and says why not in one message.
     await preflight(plan, env)
@@ -121,7 +120,7 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
         stderr: (d) => (fence ? fence.output(d) : ui.write(d, 'stderr')),
         signal: abort.signal
       },
-      proxy
+      early.proxy
     ).finally(() => {
       closeFence()
       ui.sessionEnded?.()
@@ -129,10 +128,8 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
     return { runId, result }
   } finally {
     closeFence()
-    // Never handed its config: the proxy holds no token (so it revokes none), and its log
-    // directory holds nothing worth keeping.
-    const proxyUnused = proxy?.cancel() ?? true
-    if (proxyUnused && runId) rmSync(runLogDir(runId), { recursive: true, force: true })
+    // Never handed its config: the proxy holds no token, so it revokes none (this does below).
+    const proxyUnused = early ? discardRunProxy(early) : true
     // Release what this run made (the post step repeats this from state, in case the
     // process never got here).
     if ((await releaseAll(resources, warn)) && runId) ui.released?.(runId)

@@ -3676,7 +3676,7 @@ async function stopProcess(pid, graceMs = 5000) {
     while (Date.now() < deadline) {
         if (!alive(pid))
             return true;
-        await (0,external_node_timers_promises_.setTimeout)(50);
+        await (0,external_node_timers_promises_.setTimeout)(10);
     }
     if (alive(pid))
         process.kill(pid, 'SIGKILL');

@@ -132,7 +132,7 @@ export async function stopProcess(pid: number, graceMs = 5000): Promise<boolean>
   const deadline = Date.now() + graceMs
   while (Date.now() < deadline) {
     if (!alive(pid)) return true
-    await sleep(50)
+    await sleep(10)
   }
   if (alive(pid)) process.kill(pid, 'SIGKILL')
   return true

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { daemonOidc, settingsForRefresh, type Granted } from '../grant/index.js'
 import type { RunPlan } from '../inputs.js'
 import {
@@ -13,13 +12,8 @@ import {
 } from '../provider/index.js'
 import { runnerProxy } from '../net/runner-proxy.js'
 import { verifyAuditFile } from '../proxy/audit.js'
-import {
-  alive,
-  newProxyToken,
-  spawnProxyDaemon,
-  stopProcess,
-  type PendingDaemon
-} from '../daemon/start.js'
+import { alive, newProxyToken, stopProcess, type PendingDaemon } from '../daemon/start.js'
+import { runLogDir } from '../daemon/run-proxy.js'
 import type { Resource } from '../state.js'
 import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
 import { AGENT_MOUNT, installAgent } from './agent-install.js'
@@ -64,36 +58,6 @@ export interface SessionResult {
   durationMs: number
   /** Why the run failed when the command itself did not (the proxy died, the log broke). */
   failureReason?: string
-}
-
-/** Where the bundled daemon sits next to this bundle (dist/main → dist/proxy). */
-export function proxyScript(): string {
-  const here = dirname(fileURLToPath(import.meta.url))
-  return resolve(here, '..', 'proxy', 'index.js')
-}
-
-/** Where a run's logs live (network, audit, the proxy's own): kept after the run. */
-export function runLogDir(runId: string): string {
-  return join(process.env.RUNNER_TEMP || tmpdir(), `airlock-logs-${runId}`)
-}
-
-/**
- * The run's proxy process, spawned as early as the run has an id: it loads its program while
- * the platform is checked and the grants are minted, and gets its config (the credentials)
- * only when the session starts it. `cancel` it if the session never does.
- */
-export function spawnRunProxy(runId: string, track: (r: Resource) => void): PendingDaemon {
-  const logDir = runLogDir(runId)
-  mkdirSync(logDir, { recursive: true, mode: 0o700 })
-  return spawnProxyDaemon({
-    script: proxyScript(),
-    logFile: join(logDir, 'proxy.log'),
-    onSpawn: (pid) => track({ kind: 'proxy', pid, dir: logDir })
-  })
-}
-
-export function newRunId(env: NodeJS.ProcessEnv = process.env): string {
-  return `${env.GITHUB_RUN_ID ?? 'local'}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${randomBytes(4).toString('hex')}`
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { discardRunProxy, type RunProxy } from '../daemon/run-proxy.js'
 import { errorMessage } from '../errors.js'
 import { readInputs } from '../inputs.js'
 import { registerAll } from '../providers/index.js'
@@ -10,11 +11,12 @@ import { runInAirlock } from '../run.js'
 import { pushResource, saveReleased, saveRunId } from '../state.js'
 
 /** The main step: validate everything, grant, build the airlock, run the agent in it, report. */
-export async function run(): Promise<void> {
+export async function run(early?: RunProxy): Promise<void> {
   try {
     registerAll()
     const plan = readInputs()
     const { result } = await runInAirlock(plan, {
+      ...(early ? { early } : {}),
       info: core.info,
       warn: core.warning,
       setSecret: core.setSecret,
@@ -89,5 +91,8 @@ export async function run(): Promise<void> {
   } catch (err) {
     core.setOutput('conclusion', 'failure')
     core.setFailed(errorMessage(err))
+  } finally {
+    // Bad inputs end the step before the run took the early proxy over: it exits unused.
+    if (early) discardRunProxy(early)
   }
 }
