@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import { startDaemon } from '../daemon/daemon.js'
-import { DAEMON_ENV, DAEMON_NODE_FLAGS, newProxyToken } from '../daemon/start.js'
+import { DAEMON_NODE_FLAGS, newProxyToken } from '../daemon/start.js'
 import { grantAll, makeGrantContext } from '../grant/index.js'
 // The input readers themselves, not inputs.ts: that one loads @actions/core (and undici).
 import { readGrantSettings } from '../inputs/grant-inputs.js'
@@ -36,34 +36,25 @@ export function blockedLine(e: NetworkEntry): string | undefined {
 }
 
 /**
- * Runs this same command again, in this same process, with the V8 flags and malloc settings
- * the action gives its proxy daemon (DAEMON_NODE_FLAGS, DAEMON_ENV), so `airlock proxy` is the
- * process the action runs and the one the benchmark measures. execve keeps the pid, argv,
- * environment and stdio, so nothing reaches another process; Nodes without process.execve
- * (before 22.15) run on without them.
+ * Runs this same command again, in this same process, with the V8 flags the action gives its
+ * proxy daemon (DAEMON_NODE_FLAGS), so `airlock proxy` is the process the action runs and the
+ * one the benchmark measures. execve keeps the pid, argv, environment and stdio, so nothing
+ * reaches another process; Nodes without process.execve (before 22.15) run on without them.
  */
 function reexecWithDaemonFlags(): void {
   const execve = (
     process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }
   ).execve
   if (typeof execve !== 'function') return
-  const flagged = DAEMON_NODE_FLAGS.every((f) => process.execArgv.includes(f))
-  // A value the user set is theirs: only missing variables are added (and then present, so
-  // this never loops).
-  if (flagged && Object.keys(DAEMON_ENV).every((k) => k in process.env)) return
+  // Flags the user gave come after ours, so theirs win; once ours are there, this never loops.
+  if (DAEMON_NODE_FLAGS.every((f) => process.execArgv.includes(f))) return
   const script = process.argv[1]
   if (!script) return
   execve.call(
     process,
     process.execPath,
-    [
-      process.execPath,
-      ...(flagged ? [] : DAEMON_NODE_FLAGS),
-      ...process.execArgv,
-      script,
-      ...process.argv.slice(2)
-    ],
-    { ...DAEMON_ENV, ...process.env }
+    [process.execPath, ...DAEMON_NODE_FLAGS, ...process.execArgv, script, ...process.argv.slice(2)],
+    process.env
   )
 }
 

@@ -21,25 +21,21 @@ export class ProxyStartError extends AirlockError {
 }
 
 /**
- * V8 sizes the young generation from the machine's memory (128 MB on a 24 GB runner); the
- * proxy keeps ~15 MB live and its request objects die young, so 2 MB semi-spaces hold a
- * burst of connections without promoting them: 8 MB ones grew the young generation to
- * ~13 MB resident with 200 idle connections, 2 MB ones stay near 4 MB at the same request
- * rate. `airlock proxy` re-runs itself with these flags (src/cli/proxy-command.ts), and the
+ * V8 heap sizing for the proxy process, measured (docs/benchmarks.md):
+ * - young generation: V8 sizes it from the machine's memory (up to 16 MB semi-spaces on a
+ *   24 GB runner); the proxy's request objects die young, and 2 MB semi-spaces keep the young
+ *   generation near 4 MB resident with 200 idle connections where 8 MB ones grew to ~13 MB.
+ * - old generation: the proxy keeps ~13 MB live, so V8's first limits sit just above that,
+ *   and relaying a large body (a few objects promoted per chunk) started a full mark-compact
+ *   every ~10 MB: 8-10 per 100 MB, about a third of the proxy's CPU per MB. Starting from a
+ *   64 MB limit, none run during such a transfer (download CPU per MB 4.0-4.5 -> 2.5-3.2 ms
+ *   in the same runs); the resident set of a fresh proxy is unchanged (V8 reserves, it does
+ *   not commit), and garbage may reach the limit before it is collected (peak after a whole
+ *   benchmark +~20 MB).
+ * `airlock proxy` re-runs itself with these flags (src/cli/proxy-command.ts), and the
  * benchmark reads them from here.
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2']
-
-/**
- * glibc malloc's fixed thresholds (its defaults, 128 KB) in place of the adaptive ones: after
- * the proxy frees a large block (a TLS handshake's, a big body's), glibc raises its mmap and
- * trim thresholds up to 32 MB and keeps what is freed inside the heap instead of returning it.
- * With 200 idle connections after a burst that held ~12 MB (123 -> 111 MB resident).
- */
-export const DAEMON_ENV: Readonly<Record<string, string>> = {
-  MALLOC_MMAP_THRESHOLD_: '131072',
-  MALLOC_TRIM_THRESHOLD_: '131072'
-}
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64']
 
 export interface StartOptions {
   /** The bundled daemon (dist/proxy/index.js). */
@@ -65,7 +61,7 @@ export async function startProxyDaemon(
   rmSync(config.readyFile, { force: true })
   rmSync(`${config.readyFile}.failed`, { force: true })
   const fd = openSync(opts.logFile, 'a', 0o600)
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...DAEMON_ENV }
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
   const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, opts.script], {
     detached: true,
     stdio: ['pipe', fd, fd],
