@@ -345,7 +345,9 @@ function cliBundle(noBuild, tmp) {
   if (noBuild) throw new Error('dist/cli/index.js is missing; run `node scripts/build.mjs cli`')
   const out = join(tmp, 'cli')
   log('dist/cli is older than src/: bundling src/cli.ts into the work dir (ncc)')
-  execFileSync('npx', ['ncc', 'build', 'src/cli.ts', '-o', out, '--quiet', '--target', 'es2022'], {
+  // Minified, as scripts/build.mjs builds dist/cli.
+  const ncc = ['ncc', 'build', 'src/cli.ts', '-o', out, '--quiet', '--target', 'es2022', '--minify']
+  execFileSync('npx', ncc, {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
     timeout: 180_000
