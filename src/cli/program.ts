@@ -1,12 +1,11 @@
-import { Command, CommanderError } from 'commander'
-import { errorMessage } from '../errors.js'
+import { Command } from 'commander'
 import { registry } from '../provider/index.js'
 import { registerAll } from '../providers/index.js'
 import { verifyAuditFile } from '../proxy/audit.js'
 import { registerDemoCommand } from './demo.js'
 import { registerProxyCommand } from './proxy-command.js'
 import { registerRunCommand } from './run-command.js'
-import { local } from './vocabulary.js'
+import { runProgram } from './run-program.js'
 import { VERSION } from '../version.js'
 
 function out(line: string): void {
@@ -63,15 +62,5 @@ export function buildProgram(): Command {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const program = buildProgram().exitOverride()
-  try {
-    await program.parseAsync(argv)
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode
-      return
-    }
-    process.stderr.write(`airlock: ${local(errorMessage(err))}\n`)
-    process.exitCode = 1
-  }
+  await runProgram(buildProgram().exitOverride(), argv)
 }

@@ -8,9 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import { startDaemon } from '../daemon/daemon.js'
-import { newProxyToken } from '../daemon/start.js'
+import { DAEMON_NODE_FLAGS, newProxyToken } from '../daemon/start.js'
 import { grantAll, makeGrantContext } from '../grant/index.js'
-import { readGrantSettings, splitList } from '../inputs.js'
+// The input readers themselves, not inputs.ts: that one loads @actions/core (and undici).
+import { readGrantSettings } from '../inputs/grant-inputs.js'
+import { splitList } from '../inputs/fields.js'
 import { credentialToJSON } from '../provider/index.js'
 import type { NetworkEntry } from '../proxy/log.js'
 import { parseConnectTo, parseHostPattern } from '../proxy/patterns.js'
@@ -31,6 +33,29 @@ export function blockedLine(e: NetworkEntry): string | undefined {
   if (!reason) return undefined
   const what = e.blocked ? 'blocked' : 'audit: would block'
   return `${what} ${logSafe(`${e.method} ${e.url}`)} (${reason}): ${local(remedy(reason))}`
+}
+
+/**
+ * Runs this same command again, in this same process, with the V8 flags the action gives its
+ * proxy daemon (DAEMON_NODE_FLAGS), so `airlock proxy` is the process the action runs and the
+ * one the benchmark measures. execve keeps the pid, argv, environment and stdio, so nothing
+ * reaches another process; Nodes without process.execve (before 22.15) run on without them.
+ */
+function reexecWithDaemonFlags(): void {
+  const execve = (
+    process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }
+  ).execve
+  if (typeof execve !== 'function') return
+  // Flags the user gave come after ours, so theirs win; once ours are there, this never loops.
+  if (DAEMON_NODE_FLAGS.every((f) => process.execArgv.includes(f))) return
+  const script = process.argv[1]
+  if (!script) return
+  execve.call(
+    process,
+    process.execPath,
+    [process.execPath, ...DAEMON_NODE_FLAGS, ...process.execArgv, script, ...process.argv.slice(2)],
+    process.env
+  )
 }
 
 export function registerProxyCommand(program: Command): void {
@@ -59,6 +84,7 @@ export function registerProxyCommand(program: Command): void {
         audit?: boolean
         dir?: string
       }) => {
+        reexecWithDaemonFlags()
         const m = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):(\d+)$/.exec(opts.listen)
         if (!m)
           throw new Error(

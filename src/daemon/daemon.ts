@@ -1,4 +1,6 @@
 import { renameSync, writeFileSync } from 'node:fs'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import {
   credentialFromJSON,
   isEndpointProvider,
@@ -184,6 +186,7 @@ export async function startDaemon(
     writeFileSync(`${config.readyFile}.tmp`, JSON.stringify(ready), { mode: 0o600 })
     renameSync(`${config.readyFile}.tmp`, config.readyFile)
   }
+  collectStartupGarbage()
   const grantCtx = daemonGrantContext(config)
   const timers = scheduleRefreshes(grantCtx, credentials, injection, safeAudit, log)
   // While the container starts: the upstream trust store, and certificates for the exact hosts
@@ -222,6 +225,16 @@ export async function startDaemon(
       return stopped
     }
   }
+}
+
+/**
+ * One full collection once the proxy listens. With DAEMON_NODE_FLAGS' 64 MB initial old
+ * generation, what starting left behind (module evaluation, grants, the CA) would wait for that
+ * limit; collected now, it is not resident while the proxy idles (`airlock proxy`: 88 -> 82 MB).
+ */
+function collectStartupGarbage(): void {
+  v8.setFlagsFromString('--expose-gc')
+  ;(vm.runInNewContext('gc') as () => void)()
 }
 
 /**

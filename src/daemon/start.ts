@@ -21,10 +21,21 @@ export class ProxyStartError extends AirlockError {
 }
 
 /**
- * V8 sizes the young generation from the machine's memory (128 MB on a 24 GB runner); the
- * proxy keeps ~15 MB live, so a small one keeps its RSS an order of magnitude lower.
+ * V8 heap sizing for the proxy process, measured (docs/benchmarks.md):
+ * - young generation: V8 sizes it from the machine's memory (up to 16 MB semi-spaces on a
+ *   24 GB runner); the proxy's request objects die young, and 2 MB semi-spaces keep the young
+ *   generation near 4 MB resident with 200 idle connections where 8 MB ones grew to ~13 MB.
+ * - old generation: the proxy keeps ~13 MB live, so V8's first limits sit just above that,
+ *   and relaying a large body (a few objects promoted per chunk) started a full mark-compact
+ *   every ~10 MB: 8-10 per 100 MB, about a third of the proxy's CPU per MB. Starting from a
+ *   64 MB limit, none run during such a transfer (download CPU per MB 4.0-4.5 -> 2.5-3.2 ms
+ *   in the same runs); the resident set of a fresh proxy is unchanged (V8 reserves, it does
+ *   not commit), and garbage may reach the limit before it is collected (peak after a whole
+ *   benchmark +~20 MB).
+ * `airlock proxy` re-runs itself with these flags (src/cli/proxy-command.ts), and the
+ * benchmark reads them from here.
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=8']
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64']
 
 export interface SpawnOptions {
   /** The bundled daemon (dist/proxy/index.js). */

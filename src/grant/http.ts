@@ -1,9 +1,10 @@
 import type net from 'node:net'
-import { Agent, fetch as undiciFetch } from 'undici'
+import type tls from 'node:tls'
+import type { Agent, fetch as undiciFetch } from 'undici'
 import { dial, upstreamTrust } from '../proxy/dial.js'
 import { parseConnectTo } from '../proxy/patterns.js'
 import { AirlockError } from '../errors.js'
-import { noProxyMatches, runnerProxy } from '../net/runner-proxy.js'
+import { noProxyMatches, runnerProxy } from '../net/proxy-env.js'
 
 /** How grant HTTP reaches the outside world (the same knobs the proxy's upstream honours). */
 export interface GrantHttpOptions {
@@ -31,12 +32,19 @@ export function createGrantFetch(opts: GrantHttpOptions = {}): typeof fetch {
   const proxy = opts.proxy === null ? undefined : (opts.proxy ?? proxyFromEnv(env))
   // Naming roots replaces Node's default store, so with `upstream-ca` the store lists the
   // rest explicitly, NODE_EXTRA_CA_CERTS (a runner behind a TLS gateway) included.
-  const trust = opts.upstreamCa
-    ? upstreamTrust([opts.upstreamCa], { nodeExtraCaCerts: env.NODE_EXTRA_CA_CERTS })
-    : undefined
+  // Built at the first grant call: the proxy daemon makes this fetch for refreshes it may
+  // never do, and a trust store is megabytes of parsed certificates.
+  let trusted: tls.SecureContext | undefined
+  const trustStore = (): tls.SecureContext | undefined =>
+    opts.upstreamCa
+      ? (trusted ??= upstreamTrust([opts.upstreamCa], {
+          nodeExtraCaCerts: env.NODE_EXTRA_CA_CERTS
+        }))
+      : undefined
   const connect = (hostname: string, port: number, secure: boolean): Promise<net.Socket> => {
     const host = hostname.replace(/^\[|\]$/g, '').toLowerCase()
     const routed = connectTo.get(`${host}:${port}`)
+    const trust = trustStore()
     return dial({
       name: host,
       port,
@@ -49,25 +57,38 @@ export function createGrantFetch(opts: GrantHttpOptions = {}): typeof fetch {
         : {})
     })
   }
-  const dispatcher = new Agent({
-    connect: (options, callback) => {
-      const secure = options.protocol === 'https:'
-      connect(options.hostname, Number(options.port) || (secure ? 443 : 80), secure)
-        .then((socket) => callback(null, socket))
-        .catch((err: Error) => callback(err, null))
-    },
-    keepAliveTimeout: 4_000,
-    headersTimeout: 30_000,
-    bodyTimeout: 30_000
-  })
+  // undici is loaded at the first grant call too: the proxy daemon, which only refreshes
+  // and revokes, would otherwise carry all of it (fetch, WebSocket, caches) from its start.
+  let client: Promise<{ dispatcher: Agent; fetch: typeof undiciFetch }> | undefined
+  const load = async (): Promise<{ dispatcher: Agent; fetch: typeof undiciFetch }> => {
+    // Eager for the bundler: one file, as every bundle here is (and one licence list); the
+    // module is still only evaluated at this first call.
+    const undici = await import(/* webpackMode: "eager" */ 'undici')
+    const dispatcher = new undici.Agent({
+      connect: (options, callback) => {
+        const secure = options.protocol === 'https:'
+        connect(options.hostname, Number(options.port) || (secure ? 443 : 80), secure)
+          .then((socket) => callback(null, socket))
+          .catch((err: Error) => callback(err, null))
+      },
+      keepAliveTimeout: 4_000,
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000
+    })
+    return { dispatcher, fetch: undici.fetch }
+  }
   // Grant code passes URLs; a Request object would carry a method and headers this wrapper
   // does not forward, so it is refused rather than silently turned into a GET.
-  const grantFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  const grantFetch = async (
+    input: string | URL | Request,
+    init?: RequestInit
+  ): Promise<Response> => {
     if (typeof input !== 'string' && !(input instanceof URL))
-      return Promise.reject(new TypeError('the grant fetch takes a URL, not a Request'))
+      throw new TypeError('the grant fetch takes a URL, not a Request')
+    const { dispatcher, fetch } = await (client ??= load())
     // Node's global fetch types and undici 7's differ in detail; the runtime shapes agree.
     const undiciInit: Parameters<typeof undiciFetch>[1] = { ...(init as object), dispatcher }
-    return undiciFetch(input, undiciInit)
+    return fetch(input, undiciInit)
   }
   return grantFetch
 }

@@ -1,4 +1,3 @@
-import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
 import { InputError } from '../errors.js'
 import {
@@ -13,6 +12,7 @@ import {
 } from '../provider/index.js'
 import { createGrantFetch } from './http.js'
 import { checkKey } from './validate.js'
+import { maskInStepLog, warnInStepLog } from '../step-commands.js'
 import { idTokenEndpointFromEnv, requestIdToken, type IdTokenEndpoint } from './oidc.js'
 
 export interface Granted {
@@ -54,7 +54,7 @@ export interface GrantContextOptions {
  */
 export function makeGrantContext(opts: GrantContextOptions): GrantContext {
   const env = opts.env ?? process.env
-  const setSecret = opts.setSecret ?? core.setSecret
+  const setSecret = opts.setSecret ?? maskInStepLog
   const signal = opts.signal ?? new AbortController().signal
   const upstreamCa = opts.upstreamCaPem ?? (opts.upstreamCa ? readCa(opts.upstreamCa) : undefined)
   // Grant calls leave the way the proxy's upstream connections do: connect-to, upstream-ca
@@ -73,7 +73,7 @@ export function makeGrantContext(opts: GrantContextOptions): GrantContext {
     getIDToken: (audience: string) =>
       requestIdToken(oidc, audience, { fetch: grantFetch, setSecret, signal }),
     setSecret,
-    warn: opts.warn ?? ((line: string) => core.warning(line)),
+    warn: opts.warn ?? warnInStepLog,
     repository: opts.repository ?? env.GITHUB_REPOSITORY ?? '',
     runId: opts.runId ?? env.GITHUB_RUN_ID ?? 'local',
     githubApiUrl: opts.githubApiUrl ?? env.GITHUB_API_URL ?? 'https://api.github.com'

@@ -3,9 +3,9 @@
  * sections with their defaults, custom credentials and the container's `env`. One reader,
  * `readGrantSettings`, for the action, the CLI and the tests.
  */
-import * as core from '@actions/core'
 import { parse as parseYaml, YAMLError } from 'yaml'
 import { InputError } from '../errors.js'
+import { maskInStepLog } from '../step-commands.js'
 import {
   DEFAULT_AWS_REGION,
   DEFAULT_AWS_SESSION_SECONDS,
@@ -38,7 +38,7 @@ export const RESERVED_ENV =
 export function readGrantSettings(
   input: InputReader,
   agent?: AgentName,
-  mask: (secret: string) => void = core.setSecret
+  mask: (secret: string) => void = maskInStepLog
 ): GrantSettings {
   // Mask first: a later validation error must not be able to echo a secret.
   const secrets: Partial<Record<SecretInput, string>> = {}
@@ -143,7 +143,7 @@ export function parseEnv(value: string): Record<string, string> {
 
 export function parseCustomCredentials(
   value: string,
-  mask: (secret: string) => void = core.setSecret
+  mask: (secret: string) => void = maskInStepLog
 ): CustomCredential[] {
   if (!value) return []
   const form = 'Expected a YAML list of {name, hosts: [host, …], header, prefix, value, env}'

@@ -226,7 +226,7 @@ export async function forward(
     streamPipeline(body, counter, () => {})
   }
   try {
-    const up = await ctx.upstream.agent.request({
+    const up = await ctx.upstream.request({
       origin,
       path: inj.path,
       method: req.method ?? 'GET',

@@ -5,10 +5,14 @@
  */
 import type net from 'node:net'
 import type tls from 'node:tls'
-import { Agent } from 'undici'
+import type { Dispatcher } from 'undici'
+// The Agent and `request` alone, not undici's index: that loads fetch, WebSocket, caches and
+// mocks too, about 15 MB of resident memory the proxy never uses.
+import Agent from 'undici/lib/dispatcher/agent.js'
+import apiRequest from 'undici/lib/api/api-request.js'
 import type { EgressPolicy, BlockReason } from './policy.js'
 import { AirlockError } from '../errors.js'
-import { noProxyMatches } from '../net/runner-proxy.js'
+import { noProxyMatches } from '../net/proxy-env.js'
 import { dial, upstreamTrust } from './dial.js'
 
 /** The upstream was refused by the address check at connect time. */
@@ -88,6 +92,14 @@ export class Upstream {
     })
   }
 
+  /**
+   * undici's `request` on the pool: the method undici's index puts on every dispatcher, called
+   * the same way (the index is not loaded here; see the imports).
+   */
+  request(opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+    return apiRequest.call(this.agent, opts)
+  }
+
   /** The checked address for host:port (cached for a short while). */
   resolve(host: string, port: number): Promise<Resolved> {
     const key = `${host}:${port}`
@@ -109,7 +121,7 @@ export class Upstream {
   /** A connection to host:port at its checked address, TLS verified for host when secure. */
   async connect(host: string, port: number, secure: boolean): Promise<net.Socket> {
     const target = await this.resolve(host, port)
-    // One NO_PROXY reading for every runner-side client (src/net/runner-proxy.ts).
+    // One NO_PROXY reading for every runner-side client (src/net/proxy-env.ts).
     const proxyUrl = this.opts.proxyUrl
     const useProxy = proxyUrl !== undefined && !noProxyMatches(host, this.opts.noProxy ?? '', port)
     return dial({

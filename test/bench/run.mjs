@@ -345,7 +345,9 @@ function cliBundle(noBuild, tmp) {
   if (noBuild) throw new Error('dist/cli/index.js is missing; run `node scripts/build.mjs cli`')
   const out = join(tmp, 'cli')
   log('dist/cli is older than src/: bundling src/cli.ts into the work dir (ncc)')
-  execFileSync('npx', ['ncc', 'build', 'src/cli.ts', '-o', out, '--quiet', '--target', 'es2022'], {
+  // Minified, as scripts/build.mjs builds dist/cli.
+  const ncc = ['ncc', 'build', 'src/cli.ts', '-o', out, '--quiet', '--target', 'es2022', '--minify']
+  execFileSync('npx', ncc, {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
     timeout: 180_000
@@ -680,6 +682,14 @@ function proxyTarget(name, { proxyUrl, ca, origin, hostOrigin, pid, extra }) {
   }
 }
 
+/** DAEMON_NODE_FLAGS, read from its source (this script runs without a TypeScript loader). */
+function daemonNodeFlags() {
+  const src = readFileSync(join(ROOT, 'src/daemon/start.ts'), 'utf8')
+  const m = /DAEMON_NODE_FLAGS = \[([^\]]*)\]/.exec(src)
+  if (!m) throw new Error('DAEMON_NODE_FLAGS not found in src/daemon/start.ts')
+  return [...m[1].matchAll(/'([^']+)'/g)].map((x) => x[1])
+}
+
 async function startAirlock(cli, dir, pki, upstream, benchHosts) {
   try {
     const airDir = join(dir, 'airlock')
@@ -704,9 +714,11 @@ async function startAirlock(cli, dir, pki, upstream, benchHosts) {
     ]
     // BENCH_AIRLOCK_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the proxy.
     const nodeArgs = (process.env.BENCH_AIRLOCK_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
-    // The action runs its proxy daemon with DAEMON_NODE_FLAGS (src/daemon/start.ts); so does
-    // the bench, or it would measure a process the action never runs.
-    const child = spawn(process.execPath, ['--max-semi-space-size=8', ...nodeArgs, ...args], {
+    // The action runs its proxy daemon with DAEMON_NODE_FLAGS (src/daemon/start.ts), and
+    // `airlock proxy` re-runs itself with them where Node has process.execve (>= 22.15); on an
+    // older Node the bench passes them itself, or it would measure a process the action never runs.
+    const flags = process.execve ? [] : daemonNodeFlags()
+    const child = spawn(process.execPath, [...flags, ...nodeArgs, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GITHUB_TOKEN: TOKEN, GH_TOKEN: '' }
     })
@@ -1595,6 +1607,9 @@ function buildReport({
     '  reach direct throughput (a CONNECT tunnel only copies).',
     `- Memory: VmRSS of the proxy process from /proc right after start, and after ${cfg.idleConnections} keep-alive connections were opened`,
     '  (200 requests in flight at once, each held 500 ms by the upstream) and left idle for 1 s; peak = VmHWM at the end.',
+    `- Node flags: the proxy runs as users run it, \`node dist/cli/index.js proxy …\`; \`airlock proxy\` re-runs itself in the`,
+    `  same process (process.execve, Node ≥ 22.15) with the flags the action gives its proxy daemon, DAEMON_NODE_FLAGS in`,
+    `  src/daemon/start.ts (${daemonNodeFlags().join(' ')}), and evaluates only its own command's code (src/cli/proxy-main.ts).`,
     `- Step overhead: the built action's \`dist/main\` then \`dist/post\`, run as the runner runs them (inputs from`,
     '  action.yml defaults, `command: true`, no grants), wall time of both, minus a bare',
     '  `docker run --rm --network none <same image> true`; the two alternate, ' +
