@@ -50954,54 +50954,8 @@ var light = __nccwpck_require__(3251);
 ;// CONCATENATED MODULE: ./src/net/runner-proxy.ts
 
 
-function pick(env, name) {
-    return env[name.toLowerCase()] || env[name.toUpperCase()] || undefined;
-}
-function runnerProxy(env = process.env) {
-    const httpProxy = pick(env, 'http_proxy');
-    const httpsProxy = pick(env, 'https_proxy') ?? httpProxy;
-    return {
-        ...(httpProxy ? { httpProxy } : {}),
-        ...(httpsProxy ? { httpsProxy } : {}),
-        noProxy: pick(env, 'no_proxy') ?? ''
-    };
-}
-/**
- * NO_PROXY, as undici reads it: entries split on commas and white space; `*` alone turns the
- * proxy off; an entry is a name (a leading `.` or `*.` is dropped) matching that host and its
- * subdomains, with an optional `:port` that limits it to that port.
- */
-function noProxyMatches(host, noProxy, port) {
-    const name = host.replace(/^\[|\]$/g, '').toLowerCase();
-    if (noProxy.trim() === '*')
-        return true;
-    for (const raw of noProxy.split(/[,\s]/)) {
-        if (!raw)
-            continue;
-        if (raw === '*')
-            return true;
-        const m = /^(.+):(\d+)$/.exec(raw);
-        const entry = (m ? m[1] : raw)
-            .replace(/^\*?\./, '')
-            .replace(/^\[|\]$/g, '')
-            .toLowerCase();
-        const entryPort = m ? Number(m[2]) : 0;
-        if (entryPort && port !== undefined && entryPort !== port)
-            continue;
-        if (name === entry || name.endsWith(`.${entry}`))
-            return true;
-    }
-    return false;
-}
-/** The proxy URL a request to `url` goes through, or undefined to go direct. */
-function proxyFor(url, proxy) {
-    const u = typeof url === 'string' ? new URL(url) : url;
-    const through = u.protocol === 'https:' ? proxy.httpsProxy : proxy.httpProxy;
-    if (!through)
-        return undefined;
-    const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
-    return noProxyMatches(u.hostname, proxy.noProxy, port) ? undefined : through;
-}
+
+
 /** An undici dispatcher that takes the runner's proxy settings (explicitly, not from process.env). */
 function runner_proxy_runnerDispatcher(env = process.env, tls = {}) {
     const p = runnerProxy(env);
