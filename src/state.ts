@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { appendFileSync } from 'node:fs'
 import { EOL } from 'node:os'
+import { commandData } from './step-commands.js'
 
 /** Every key main hands to post. Post reads each with a fallback: main may have died anywhere. */
 export enum StateKey {
@@ -35,9 +36,7 @@ function saveState(name: StateKey, value: string): void {
   const file = process.env.GITHUB_STATE
   if (!file) {
     // Outside a runner (tests, a local run) the legacy command is the only channel.
-    process.stdout.write(
-      `::save-state name=${name}::${value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}${EOL}`
-    )
+    process.stdout.write(`::save-state name=${name}::${commandData(value)}${EOL}`)
     return
   }
   const delimiter = `ghadelimiter_${randomUUID()}`

@@ -6,7 +6,8 @@
  */
 import { EOL } from 'node:os'
 
-function commandData(value: string): string {
+/** A workflow command's data, escaped so it stays on one line and ends where it should. */
+export function commandData(value: string): string {
   return value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')
 }
 

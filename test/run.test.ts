@@ -85,6 +85,8 @@ describe('runInAirlock', () => {
     const kinds = persisted.map((r) => (r as Resource).kind)
     expect(kinds).toEqual(['proxy'])
     const pid = (persisted[0] as Extract<Resource, { kind: 'proxy' }>).pid
+    // Cancelled (its stdin closed), it exits by itself; it may still have been starting.
+    for (let i = 0; i < 500 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10))
     expect(alive(pid)).toBe(false)
     expect(existsSync((persisted[0] as Extract<Resource, { kind: 'proxy' }>).dir)).toBe(false)
   })

@@ -207,6 +207,7 @@ var external_node_os_ = __webpack_require__(48161);
  * it the whole of undici, into a process that never uses either.
  */
 
+/** A workflow command's data, escaped so it stays on one line and ends where it should. */
 function commandData(value) {
     return value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
 }
@@ -7793,6 +7794,7 @@ async function runInAirlock(plan, ui) {
 
 
 
+
 /** Every key main hands to post. Post reads each with a fallback: main may have died anywhere. */
 var StateKey;
 (function (StateKey) {
@@ -7812,7 +7814,7 @@ function saveState(name, value) {
     const file = process.env.GITHUB_STATE;
     if (!file) {
         // Outside a runner (tests, a local run) the legacy command is the only channel.
-        process.stdout.write(`::save-state name=${name}::${value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}${external_node_os_.EOL}`);
+        process.stdout.write(`::save-state name=${name}::${commandData(value)}${external_node_os_.EOL}`);
         return;
     }
     const delimiter = `ghadelimiter_${(0,external_node_crypto_.randomUUID)()}`;

@@ -5,7 +5,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3565);
+/* harmony import */ var _steps_post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9123);
 
 await (0,_steps_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -14,7 +14,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3565:
+/***/ 9123:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29,7 +29,29 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
+;// CONCATENATED MODULE: ./src/step-commands.ts
+/**
+ * The step log's masker and warnings, written exactly as @actions/core's `setSecret` and
+ * `warning` write them (`::add-mask::` / `::warning::`, data escaped, one line). For modules
+ * the proxy process loads: importing @actions/core there would load its HTTP client, and with
+ * it the whole of undici, into a process that never uses either.
+ */
+
+/** A workflow command's data, escaped so it stays on one line and ends where it should. */
+function step_commands_commandData(value) {
+    return value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+/** Registers a value with the runner's log masker. */
+function maskInStepLog(value) {
+    process.stdout.write(`::add-mask::${step_commands_commandData(value)}${EOL}`);
+}
+/** A warning annotation in the step log. */
+function warnInStepLog(line) {
+    process.stdout.write(`::warning::${step_commands_commandData(line)}${EOL}`);
+}
+
 ;// CONCATENATED MODULE: ./src/state.ts
+
 
 
 
@@ -52,7 +74,7 @@ function saveState(name, value) {
     const file = process.env.GITHUB_STATE;
     if (!file) {
         // Outside a runner (tests, a local run) the legacy command is the only channel.
-        process.stdout.write(`::save-state name=${name}::${value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}${EOL}`);
+        process.stdout.write(`::save-state name=${name}::${commandData(value)}${EOL}`);
         return;
     }
     const delimiter = `ghadelimiter_${randomUUID()}`;
