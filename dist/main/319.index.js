@@ -7318,8 +7318,8 @@ proxy) {
     const dir = (0,external_node_path_.join)(root, `airlock-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`);
     hooks.track({ kind: 'dir', path: dir });
     (0,external_node_fs_.mkdirSync)(dir, { mode: 0o700 });
+    // Made (0700) when the run's proxy process was spawned: its log is the first thing in it.
     const logDir = (0,run_proxy/* runLogDir */.Zl)(runId);
-    (0,external_node_fs_.mkdirSync)(logDir, { recursive: true, mode: 0o700 });
     const proxyDir = (0,external_node_path_.join)(dir, 'proxy');
     (0,external_node_fs_.mkdirSync)(proxyDir, { mode: 0o700 });
     const stagingDir = (0,external_node_path_.join)(dir, 'staging');

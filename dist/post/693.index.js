@@ -3544,9 +3544,10 @@ function spawnProxyDaemon(opts) {
         async start(config, timeoutMs = 20_000) {
             if (handed)
                 throw new ProxyStartError('the proxy process was already given its config');
-            handed = true;
+            // Checked before it counts as handed: the caller can still cancel it.
             if (!config.readyFile)
                 throw new ProxyStartError('the proxy needs a ready file');
+            handed = true;
             // A ready file left by an earlier run would be taken for this one's (wrong pid and port).
             rmSync(config.readyFile, { force: true });
             rmSync(`${config.readyFile}.failed`, { force: true });
@@ -3568,6 +3569,7 @@ function spawnProxyDaemon(opts) {
 }
 /** Spawns the proxy daemon, hands it its config on stdin, and waits for its ready file. */
 async function startProxyDaemon(config, opts) {
+    // Refused before anything is spawned.
     if (!config.readyFile)
         throw new ProxyStartError('the proxy needs a ready file');
     return spawnProxyDaemon(opts).start(config, opts.timeoutMs);

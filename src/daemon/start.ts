@@ -105,8 +105,9 @@ export function spawnProxyDaemon(opts: SpawnOptions): PendingDaemon {
     },
     async start(config: DaemonConfig, timeoutMs = 20_000): Promise<ReadyInfo> {
       if (handed) throw new ProxyStartError('the proxy process was already given its config')
-      handed = true
+      // Checked before it counts as handed: the caller can still cancel it.
       if (!config.readyFile) throw new ProxyStartError('the proxy needs a ready file')
+      handed = true
       // A ready file left by an earlier run would be taken for this one's (wrong pid and port).
       rmSync(config.readyFile, { force: true })
       rmSync(`${config.readyFile}.failed`, { force: true })
@@ -132,6 +133,7 @@ export async function startProxyDaemon(
   config: DaemonConfig,
   opts: StartOptions
 ): Promise<ReadyInfo> {
+  // Refused before anything is spawned.
   if (!config.readyFile) throw new ProxyStartError('the proxy needs a ready file')
   return spawnProxyDaemon(opts).start(config, opts.timeoutMs)
 }

@@ -80,8 +80,8 @@ export async function runSession(
   const dir = join(root, `airlock-${randomBytes(3).toString('hex')}`)
   hooks.track({ kind: 'dir', path: dir })
   mkdirSync(dir, { mode: 0o700 })
+  // Made (0700) when the run's proxy process was spawned: its log is the first thing in it.
   const logDir = runLogDir(runId)
-  mkdirSync(logDir, { recursive: true, mode: 0o700 })
   const proxyDir = join(dir, 'proxy')
   mkdirSync(proxyDir, { mode: 0o700 })
   const stagingDir = join(dir, 'staging')
