@@ -161,7 +161,10 @@ export async function forward(
   // and another allowed host (or the same one, later) may hand it back.
   const scrub = secrets.length > 0
   const upstreamHeaders: Record<string, string | string[]> = {}
-  for (const [k, v] of Object.entries(inj.headers)) if (v !== undefined) upstreamHeaders[k] = v
+  for (const k in inj.headers) {
+    const v = inj.headers[k]
+    if (v !== undefined) upstreamHeaders[k] = v
+  }
   // `Expect: 100-continue` is answered by this hop (Node sends the 100 before the request
   // event), and undici refuses to send it: forwarding it turned every curl upload > 1 MB
   // into a 502 (RFC 9110 §10.1.1 lets a proxy that has answered drop it).
@@ -185,12 +188,6 @@ export async function forward(
   }
   let body: Readable | Buffer | undefined = signedBody ?? (hasBody(req) ? req : undefined)
   if (signedBody) upstreamHeaders['content-length'] = String(signedBody.length)
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      entry.bytesOut += chunk.length
-      cb(null, chunk)
-    }
-  })
   try {
     if (body && !Buffer.isBuffer(body) && inj.substitution) {
       const length = Number(req.headers['content-length'] ?? NaN)
@@ -220,6 +217,14 @@ export async function forward(
   let upBodyIn: Readable | Buffer | null = null
   if (Buffer.isBuffer(body)) upBodyIn = body
   else if (body) {
+    // Made only for a streamed body: most requests have none, and a stream stage per
+    // request is garbage the collector pays for.
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        entry.bytesOut += chunk.length
+        cb(null, chunk)
+      }
+    })
     // pipeline, not pipe: a client that aborts mid-upload must fail the upstream request
     // instead of leaving it waiting for the rest of the body.
     upBodyIn = counter

@@ -64,13 +64,20 @@ export function parseAbsolute(
 }
 
 export function stripHopByHop(headers: Headers): Headers {
-  const named = String(headers.connection ?? '')
-    .split(',')
-    .map((h) => h.trim().toLowerCase())
+  // On every request and every answer: no array work unless a Connection header names some.
+  const connection = headers.connection
+  const named =
+    connection === undefined
+      ? undefined
+      : String(connection)
+          .split(',')
+          .map((h) => h.trim().toLowerCase())
   const out: Headers = {}
-  for (const [k, v] of Object.entries(headers)) {
+  for (const k in headers) {
+    const v = headers[k]
+    if (v === undefined) continue
     const lower = k.toLowerCase()
-    if (!HOP_BY_HOP.has(lower) && !named.includes(lower) && v !== undefined) out[lower] = v
+    if (!HOP_BY_HOP.has(lower) && !named?.includes(lower)) out[lower] = v
   }
   return out
 }
@@ -93,15 +100,43 @@ export function isBufferable(headers: Headers): boolean {
   return !type.includes('event-stream') && Number.isFinite(length) && length <= 1024 * 1024
 }
 
-export async function readAll(stream: Readable, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > max) throw new Error(`body larger than ${max} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
+/**
+ * The whole of a stream, up to max bytes (more rejects and destroys the stream). Listeners,
+ * not an async iterator: this reads the small answer of nearly every request.
+ */
+export function readAll(stream: Readable, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    // Gone before we came (a client that left while a signer ran): no event will come.
+    if (stream.destroyed) return reject(new Error('the body ended early'))
+    if (stream.readableEnded) return resolve(Buffer.alloc(0))
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = (err?: Error | null): void => {
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      stream.off('close', onClose)
+      // The error listener stays: an error after the end (or after the destroy below) must
+      // not become an uncaught one; the promise has settled, so it changes nothing.
+      if (err) reject(err)
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size <= max) return void chunks.push(chunk)
+      done(new Error(`body larger than ${max} bytes`))
+      // Without an error, as an async iterator that stops early does.
+      stream.destroy()
+    }
+    const onEnd = (): void => {
+      done()
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
+    }
+    // Closed without an end (destroyed without an error): a body cut short.
+    const onClose = (): void => done(new Error('the body ended early'))
+    stream.on('data', onData)
+    stream.once('end', onEnd)
+    stream.on('error', done)
+    stream.once('close', onClose)
+  })
 }
 
 export function errorCode(err: unknown): string {

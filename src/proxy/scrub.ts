@@ -26,10 +26,28 @@ export function nameHoldsSecret(name: string, secrets: ReadonlyArray<[string, st
 
 /** Replaces every occurrence of each secret in text (used on header values and small bodies). */
 export function scrubText(text: string, secrets: ReadonlyArray<[string, string]>): string {
+  // Every header value and URL of every request comes through here: a text that holds no
+  // sentinel holds no secret, and most hold none (see SecretBytes).
+  if (!textMayHoldSecret(text, secrets)) return text
   let out = text
   for (const [secret, replacement] of secrets)
     if (out.includes(secret)) out = out.split(secret).join(replacement)
   return out
+}
+
+/** Text sentinels per secret list (as for bytes, below). */
+const textSentinelsOf = new WeakMap<ReadonlyArray<[string, string]>, readonly string[]>()
+
+function textMayHoldSecret(text: string, secrets: ReadonlyArray<[string, string]>): boolean {
+  let sentinels = textSentinelsOf.get(secrets)
+  if (!sentinels) {
+    sentinels = secrets
+      .filter(([s]) => !secrets.some(([o]) => o.length < s.length && s.includes(o)))
+      .map(([s]) => s)
+    textSentinelsOf.set(secrets, sentinels)
+  }
+  for (const s of sentinels) if (text.includes(s)) return true
+  return false
 }
 
 type ByteSecrets = ReadonlyArray<readonly [Buffer, Buffer]>

@@ -104,7 +104,6 @@ export class AirlockProxy implements EndpointRouter {
     openTunnels: 0,
     injections: {}
   }
-  private readonly announcedInjections = new Set<string>()
   /** What the request pipeline and the WebSocket relay may use of this proxy. */
   private readonly pipeline: PipelineContext
 
@@ -563,12 +562,11 @@ export class AirlockProxy implements EndpointRouter {
   /** Counts injections per host and grant; the first of each pair goes into the audit chain. */
   private noteInjections(host: string, grants: string[]): void {
     for (const g of grants) {
-      this.stats.injections[`${host} ${g}`] = (this.stats.injections[`${host} ${g}`] ?? 0) + 1
-      const key = `${host}\0${g}`
-      if (!this.announcedInjections.has(key)) {
-        this.announcedInjections.add(key)
-        this.opts.audit.append('inject', { host, grant: g })
-      }
+      const key = `${host} ${g}`
+      const seen = this.stats.injections[key]
+      this.stats.injections[key] = (seen ?? 0) + 1
+      // The first of each pair goes into the audit chain (a host has no space in it).
+      if (seen === undefined) this.opts.audit.append('inject', { host, grant: g })
     }
   }
 

@@ -12,6 +12,8 @@
 //   npm run bench -- --out <file>      write the report elsewhere (default docs/benchmarks.md)
 //   npm run bench -- --only a,b        targets to run: direct,airlock,mitmproxy,squid,step
 //                                      (step: the action's step overhead, needs docker)
+//   npm run bench -- --phases a,b      phases to run: rss,rps,body,sse,newhost (default all;
+//                                      for profiling one of them; the report marks the rest "—")
 //
 // `npm run` puts node_modules/.bin first on PATH, so `npm run bench` runs on the bundled Node 24
 // (the action's runtime); `node test/bench/run.mjs` uses whatever `node` is. The client, the
@@ -82,6 +84,7 @@ function settings(quick) {
 
 const TOKEN = `ghp_${randomBytes(18).toString('hex')}`
 const TARGET_NAMES = ['direct', 'airlock', 'mitmproxy', 'squid']
+const PHASE_NAMES = ['rss', 'rps', 'body', 'sse', 'newhost']
 const TITLES = {
   direct: 'direct',
   airlock: 'Airlock (MITM+inject)',
@@ -146,6 +149,11 @@ async function main() {
   const onlyIdx = args.indexOf('--only')
   const only = onlyIdx >= 0 ? args[onlyIdx + 1].split(',') : [...TARGET_NAMES, 'step']
   const cfg = settings(quick)
+  const phasesIdx = args.indexOf('--phases')
+  const phases = phasesIdx >= 0 ? args[phasesIdx + 1].split(',') : PHASE_NAMES
+  const unknownPhase = phases.find((p) => !PHASE_NAMES.includes(p))
+  if (unknownPhase)
+    throw new Error(`--phases: unknown phase ${unknownPhase} (${PHASE_NAMES.join(', ')})`)
 
   let tmp
   let finished = false
@@ -229,7 +237,7 @@ async function main() {
     }
 
     // Memory first, on freshly started proxies, so earlier phases do not inflate it.
-    for (const t of targets) {
+    for (const t of phases.includes('rss') ? targets : []) {
       if (!t.pid) continue
       log(`${t.name}: RSS with ${cfg.idleConnections} idle keep-alive connections`)
       res[t.name].rss = await safe(t, 'memory', () => measureIdleRss(t, cfg))
@@ -241,7 +249,7 @@ async function main() {
         measureRps(t, { clients: 10, count: cfg.warmupRequests, warmup: 0 }, cfg.rpsCapMs)
       )
     }
-    for (const phase of cfg.rps) {
+    for (const phase of phases.includes('rps') ? cfg.rps : []) {
       for (let round = 1; round <= cfg.rpsRounds; round++) {
         for (const t of targets) {
           log(`${t.name}: ${phase.count} requests, ${phase.clients} client(s), round ${round}`)
@@ -252,13 +260,13 @@ async function main() {
         }
       }
     }
-    for (const dir of ['down', 'up']) {
+    for (const dir of phases.includes('body') ? ['down', 'up'] : []) {
       for (const t of targets) {
         log(`${t.name}: ${dir === 'down' ? 'download' : 'upload'} ${cfg.bodyBytes / 1e6} MB`)
         res[t.name][dir] = await safe(t, dir, () => measureBody(t, dir, cfg))
       }
     }
-    for (let round = 1; round <= cfg.sse.rounds; round++) {
+    for (let round = 1; phases.includes('sse') && round <= cfg.sse.rounds; round++) {
       for (const t of targets) {
         log(`${t.name}: SSE, ${cfg.sse.streams} streams × ${cfg.sse.events} events, round ${round}`)
         const r = await safe(t, 'sse', () => measureSse(t, cfg, []))
@@ -266,11 +274,11 @@ async function main() {
         if (!prev || (r.p99 ?? Infinity) < (prev.p99 ?? Infinity)) res[t.name].sse = r
       }
     }
-    for (const t of targets) {
+    for (const t of phases.includes('sse') ? targets : []) {
       log(`${t.name}: SSE while ${churnHosts.length} new hosts are opened`)
       res[t.name].sseChurn = await safe(t, 'sse+churn', () => measureSse(t, cfg, churnHosts))
     }
-    for (const t of targets) {
+    for (const t of phases.includes('newhost') ? targets : []) {
       log(`${t.name}: first request to ${cfg.newHosts} new hosts vs a cached host`)
       res[t.name].newHost = await safe(t, 'new host', () =>
         measureNewHost(t, newHosts, warmHost, cfg)
