@@ -763,10 +763,22 @@ async function dial_dial(req) {
  * blocked event loop each.
  */
 function dial_upstreamTrust(extraCa, opts = {}) {
-    const getCA = tls.getCACertificates;
-    const system = typeof getCA === 'function' ? getCA('system') : [];
     const extraFile = opts.nodeExtraCaCerts;
     const fromFile = extraFile && existsSync(extraFile) ? [readFileSync(extraFile, 'utf8')] : [];
+    if (process.execArgv.includes('--use-system-ca')) {
+        // Started with Node's own OS store (the proxy daemon: DAEMON_NODE_FLAGS): a context on
+        // Node's root store (bundled and OS roots, parsed once, in C++) with only our CAs added
+        // (which gives it its own copy of that store). Handing every root to createSecureContext
+        // as PEM text instead took ~100 ms of CPU after each start, beside the starting container.
+        const context = tls.createSecureContext({ minVersion: 'TLSv1.2' });
+        const native = context.context;
+        for (const text of [...fromFile, ...extraCa])
+            for (const pem of text.match(PEM_CERT) ?? [text])
+                native.addCACert(pem);
+        return context;
+    }
+    const getCA = tls.getCACertificates;
+    const system = typeof getCA === 'function' ? getCA('system') : [];
     // The system store repeats certificates (and the bundled ones, in other line breaks): each
     // one parsed again is CPU and memory for nothing, so certificates count once by content.
     const ca = new Map();
@@ -3500,7 +3512,12 @@ class ProxyStartError extends AirlockError {
  * `airlock proxy` re-runs itself with these flags (src/cli/proxy-command.ts), and the
  * benchmark reads them from here.
  */
-const DAEMON_NODE_FLAGS = (/* unused pure expression or super */ null && (['--max-semi-space-size=2', '--initial-old-space-size=64']));
+const DAEMON_NODE_FLAGS = [
+    '--max-semi-space-size=2',
+    '--initial-old-space-size=64',
+    // The OS trust store loaded by Node itself (Node >= 22.15), for upstreamTrust (src/proxy/dial.ts).
+    ...(process.allowedNodeEnvironmentFlags.has('--use-system-ca') ? ['--use-system-ca'] : [])
+];
 /**
  * Spawns the proxy daemon detached, with no config yet. The child gets no inherited stdio (the
  * runner would wait on those pipes) and a minimal environment: credentials travel only through

@@ -35,7 +35,12 @@ export class ProxyStartError extends AirlockError {
  * `airlock proxy` re-runs itself with these flags (src/cli/proxy-command.ts), and the
  * benchmark reads them from here.
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64']
+export const DAEMON_NODE_FLAGS = [
+  '--max-semi-space-size=2',
+  '--initial-old-space-size=64',
+  // The OS trust store loaded by Node itself (Node >= 22.15), for upstreamTrust (src/proxy/dial.ts).
+  ...(process.allowedNodeEnvironmentFlags.has('--use-system-ca') ? ['--use-system-ca'] : [])
+]
 
 export interface SpawnOptions {
   /** The bundled daemon (dist/proxy/index.js). */

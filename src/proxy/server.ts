@@ -384,6 +384,10 @@ export class AirlockProxy implements EndpointRouter {
         decision.message ?? `Airlock blocked ${host}:${port}`,
         `${host}:${port}`
       )
+    // The certificate is minted while the name resolves (a new host waits for both); a
+    // refusal below only leaves a certificate nobody is shown in the bounded cache.
+    const minting = this.opts.ca.secureContext(host)
+    minting.catch(() => {})
     try {
       await this.opts.upstream.resolve(host, port)
     } catch (err) {
@@ -400,7 +404,7 @@ export class AirlockProxy implements EndpointRouter {
     this.audited(decision, 'CONNECT', `${host}:${port}`)
     let context: tls.SecureContext
     try {
-      context = await this.opts.ca.secureContext(host)
+      context = await minting
     } catch (err) {
       return refuseRaw(
         socket,

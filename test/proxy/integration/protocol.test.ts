@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { PLACEHOLDERS } from '../../../src/providers/defaults.js'
 import { wsClientOverSocket } from '../../support/upstream.js'
+import { createTestPki } from '../../support/test-ca.js'
 import {
   GH_PLACEHOLDER,
   cleanEnv,
@@ -38,6 +39,9 @@ let daemon: TestDaemon
 let home: string
 /** A server answering with repeated headers that echo the token: `uploads.github.com`. */
 let multi: https.Server
+/** A server whose certificate names its host but comes from a CA the proxy was not given. */
+let stranger: https.Server
+let strangerHits = 0
 
 beforeAll(async () => {
   await ensureBuilt('proxy')
@@ -50,10 +54,19 @@ beforeAll(async () => {
     res.end('multi')
   })
   await new Promise<void>((r) => multi.listen(0, '127.0.0.1', r))
+  const strangerPki = await createTestPki(['stranger.test'])
+  stranger = https.createServer(
+    { key: strangerPki.keyPem, cert: strangerPki.certPem },
+    (_req, res) => {
+      strangerHits++
+      res.end('stranger')
+    }
+  )
+  await new Promise<void>((r) => stranger.listen(0, '127.0.0.1', r))
   daemon = await startTestDaemon({
     githubToken: TOKEN,
     grants: [{ provider: 'gemini', token: GEMINI_KEY }],
-    allow: ['other.test', 'wrong-cert.test', 'http://plain.test'],
+    allow: ['other.test', 'wrong-cert.test', 'stranger.test', 'http://plain.test'],
     connectTo: [
       ...connectAll(world.upstream.port, [
         'api.github.com',
@@ -62,6 +75,7 @@ beforeAll(async () => {
         GEMINI
       ]),
       `uploads.github.com:443=127.0.0.1:${(multi.address() as AddressInfo).port}`,
+      `stranger.test:443=127.0.0.1:${(stranger.address() as AddressInfo).port}`,
       `plain.test:80=127.0.0.1:${world.plain.port}`
     ],
     upstreamCa: world.pki.caPem
@@ -72,6 +86,7 @@ afterAll(async () => {
   await daemon.stop()
   expect(await filesContaining(daemon.dir, [TOKEN, GEMINI_KEY])).toEqual([])
   multi.close()
+  stranger.close()
   await world.close()
   await rm(daemon.dir, { recursive: true, force: true })
   await rm(home, { recursive: true, force: true })
@@ -161,6 +176,14 @@ describe('responses', () => {
     )
     expect(r.stdout).toBe('502')
     expect(world.upstream.requests).toHaveLength(0)
+  })
+
+  // The daemon's trust store is Node's root store plus upstream-ca (src/proxy/dial.ts): a CA
+  // that is in neither is refused like a wrong name.
+  it('answers 502 when the upstream certificate comes from a CA it does not trust', async () => {
+    const r = await curl('-w', '%{http_code}', '-o', '/dev/null', 'https://stranger.test/echo')
+    expect(r.stdout).toBe('502')
+    expect(strangerHits).toBe(0)
   })
 
   it('does not forward Proxy-Authorization over plain HTTP', async () => {
