@@ -11,6 +11,8 @@ import type { RunPlan } from './inputs.js'
 import { releaseAll } from './sandbox/cleanup.js'
 import { CommandFence, logSafe } from './sandbox/log-fence.js'
 import { preflight } from './sandbox/preflight.js'
+import { inspectImageEarly } from './sandbox/docker.js'
+import { isRunnerImage } from './sandbox/runner-image.js'
 import { discardRunProxy, newRunId, spawnRunProxy, type RunProxy } from './daemon/run-proxy.js'
 import { runSession, type SessionResult } from './sandbox/session.js'
 import type { Resource } from './state.js'
@@ -92,6 +94,7 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
     runId = early.runId
     ui.started?.(runId)
     track({ kind: 'proxy', pid: early.proxy.pid, dir: early.logDir })
+    if (!isRunnerImage(plan.image)) inspectImageEarly(plan.image)
     // Before anything with a side effect (a grant, an OIDC exchange, a key check): the
     // platform can run a sandbox at all, and says why not in one message.
     await preflight(plan, env)

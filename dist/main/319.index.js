@@ -5062,9 +5062,21 @@ async function dockerOk(args, what) {
 async function imageExists(image) {
     return (await docker(['image', 'inspect', '--format', '{{.Id}}', image])).code === 0;
 }
+/** Answers of inspections started early, each taken by the ensureImage that follows. */
+const inspected = new Map();
+/**
+ * Starts looking for image now (it only reads), so the answer is there when the session asks
+ * (ensureImage): the inspection runs beside the preflight and the grants instead of after them.
+ */
+function inspectImageEarly(image) {
+    if (!inspected.has(image))
+        inspected.set(image, imageExists(image).catch(() => false));
+}
 /** Pulls the image when it is not there yet. */
 async function ensureImage(image) {
-    if (await imageExists(image))
+    const early = inspected.get(image);
+    inspected.delete(image);
+    if (await (early ?? imageExists(image)))
         return;
     const r = await docker(['pull', '--quiet', image]);
     if (r.code !== 0)
@@ -5934,6 +5946,382 @@ function checkMounts(r, paths) {
     }
     const dir = paths.get(missing) ?? missing;
     throw new PreflightError('AIRLOCK_PREFLIGHT_MOUNTS', `the Docker daemon cannot see ${dir} (it runs somewhere with another filesystem: a dind sidecar, a remote DOCKER_HOST, a VM). Airlock bind-mounts the workspace, RUNNER_TEMP and RUNNER_TOOL_CACHE into the sandbox, so each must be shared with the daemon at the same path: with Actions Runner Controller's dind mode keep the work volume and the tool cache on volumes mounted in both containers; with a remote daemon, use a local one.`);
+}
+
+;// CONCATENATED MODULE: ./src/sandbox/runner-image.ts
+/**
+ * `image: runner`: the agent works with the runner's own toolchain. The container's root is a
+ * tiny image Airlock makes itself (`docker import` of a tar of empty directories and the
+ * distribution's top-level links, no registry involved), and the runner's system directories
+ * are bind-mounted read-only at their own paths. What is never visible (the runner
+ * application, RUNNER_TEMP, the rest of /home, /root, /run, the host's /tmp, credential files)
+ * is either never mounted or, where it lies inside a mounted directory, covered by an empty
+ * mount of its own.
+ */
+
+
+
+
+/** The `image` value (a contract name) that selects runner mode. */
+const RUNNER_IMAGE = 'runner';
+function isRunnerImage(image) {
+    return image === RUNNER_IMAGE;
+}
+/** Top-level names a distribution may keep as links into /usr (merged /usr) or as real dirs. */
+const TOP_LEVEL = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+/** Directories the runner's own copies are mounted over, read-only, when they exist. */
+const SYSTEM_DIRS = ['/usr', '/etc', '/opt'];
+/** Empty directories of the imported root: mount points, and places programs expect. */
+const ROOT_DIRS = [
+    'airlock',
+    'dev',
+    'etc',
+    'home',
+    'mnt',
+    'opt',
+    'proc',
+    'root',
+    'run',
+    'sys',
+    'tmp',
+    'usr',
+    'var',
+    'var/tmp'
+];
+/**
+ * The runner's own top-level layout, read from `root` (the host's `/`).
+ *
+ * `/sbin` is the exception: docker's `--init` puts its init at /sbin/docker-init, which
+ * cannot be created in a read-only mount of the runner's /usr/sbin. So /sbin is a directory
+ * of the root image holding one link per entry of the runner's sbin (`/sbin/ldconfig` →
+ * `/usr/sbin/ldconfig`), and docker-init lands beside them.
+ */
+function hostRootLayout(root = '/') {
+    const links = [];
+    const dirs = [...ROOT_DIRS];
+    let sbinMount;
+    for (const name of TOP_LEVEL) {
+        const p = (0,external_node_path_.join)(root, name);
+        let st;
+        try {
+            st = (0,external_node_fs_.lstatSync)(p);
+        }
+        catch {
+            continue;
+        }
+        if (name === 'sbin' && (st.isSymbolicLink() || st.isDirectory())) {
+            // Merged /usr: the entries are seen through the /usr mount; otherwise through a
+            // read-only mount of the runner's /sbin under /airlock.
+            const via = st.isSymbolicLink() ? (0,external_node_path_.resolve)('/', (0,external_node_fs_.readlinkSync)(p)) : '/airlock/sbin';
+            if (!st.isSymbolicLink())
+                sbinMount = via;
+            dirs.push('sbin');
+            let entries = [];
+            try {
+                entries = (0,external_node_fs_.readdirSync)(st.isSymbolicLink() ? (0,external_node_path_.join)(root, via) : p);
+            }
+            catch {
+                // an unreadable sbin: an empty one (docker-init only)
+            }
+            for (const e of entries.sort())
+                if (e !== 'docker-init' &&
+                    Buffer.byteLength(`sbin/${e}`) < 99 &&
+                    Buffer.byteLength(`${via}/${e}`) < 99)
+                    links.push({ name: `sbin/${e}`, target: `${via}/${e}` });
+            continue;
+        }
+        if (st.isSymbolicLink())
+            links.push({ name, target: (0,external_node_fs_.readlinkSync)(p) });
+        else if (st.isDirectory())
+            dirs.push(name);
+    }
+    dirs.sort();
+    return sbinMount ? { links, dirs, sbinMount } : { links, dirs };
+}
+function tarHeader(name, type, mode, link = '') {
+    const h = Buffer.alloc(512);
+    const put = (s, off, len) => void h.write(s, off, len, 'utf8');
+    const octal = (n, len) => n.toString(8).padStart(len - 1, '0') + '\0';
+    if (Buffer.byteLength(name) > 99 || Buffer.byteLength(link) > 99)
+        throw new DockerError(`runner image: path too long for the root image: ${name} → ${link}`);
+    put(name, 0, 100);
+    put(octal(mode, 8), 100, 8);
+    put(octal(0, 8), 108, 8); // uid
+    put(octal(0, 8), 116, 8); // gid
+    put(octal(0, 12), 124, 12); // size
+    put(octal(0, 12), 136, 12); // mtime: fixed, so the same layout is the same image
+    put('        ', 148, 8); // checksum field counts as spaces while summing
+    put(type, 156, 1);
+    put(link, 157, 100);
+    put('ustar\0', 257, 6);
+    put('00', 263, 2);
+    let sum = 0;
+    for (const b of h)
+        sum += b;
+    put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+    return h;
+}
+/** A ustar archive of the root: directories (root-owned) and links, nothing else. */
+function rootTar(layout) {
+    const parts = [];
+    for (const d of layout.dirs) {
+        const sticky = d === 'tmp' || d === 'var/tmp';
+        parts.push(tarHeader(`${d}/`, '5', sticky ? 0o1777 : 0o755));
+    }
+    for (const l of layout.links)
+        parts.push(tarHeader(l.name, '2', 0o777, l.target));
+    parts.push(Buffer.alloc(1024));
+    return Buffer.concat(parts);
+}
+/**
+ * The local root image for this layout, imported once and then found by name: the tag is the
+ * hash of the archive, so a runner whose layout differs gets its own image, never a stale one.
+ */
+async function ensureRunnerImage(layout, scratchDir) {
+    const tar = rootTar(layout);
+    const name = `airlock-runner-root:${(0,external_node_crypto_.createHash)('sha256').update(tar).digest('hex').slice(0, 16)}`;
+    if (await imageExists(name))
+        return name;
+    const file = (0,external_node_path_.join)(scratchDir, 'runner-root.tar');
+    (0,external_node_fs_.writeFileSync)(file, tar, { mode: 0o600 });
+    const r = await docker(['import', '--message', 'airlock runner root', file, name]);
+    if (r.code !== 0)
+        throw new DockerError(`could not make the runner root image: ${r.stderr.trim()}`);
+    return name;
+}
+/**
+ * Toolchains hosted images keep under the runner's home, mounted read-only at their own path.
+ * Only these: the home itself holds credentials (`.ssh`, `.docker`, `.aws`, `.npmrc`, …).
+ */
+const HOME_TOOLCHAINS = [
+    '.cargo/bin',
+    '.rustup',
+    '.dotnet',
+    '.local/bin',
+    '.local/pipx',
+    '.local/share/pipx',
+    'go/bin',
+    '.nvm',
+    '.pyenv',
+    '.rbenv',
+    '.bun/bin',
+    '.deno/bin',
+    '.volta',
+    '.sdkman/candidates',
+    '.ghcup/bin',
+    '.juliaup',
+    '.elan',
+    '.config/composer/vendor/bin'
+];
+/**
+ * Files and directories under a mounted system directory that can hold a secret on a runner:
+ * password hashes, SSH host keys, the docker daemon's and registries' client certificates,
+ * TLS private keys, cluster and VPN credentials, Kerberos keytabs.
+ */
+const SYSTEM_SECRETS = [
+    '/etc/shadow',
+    '/etc/shadow-',
+    '/etc/gshadow',
+    '/etc/gshadow-',
+    '/etc/security/opasswd',
+    '/etc/ssh',
+    '/etc/docker',
+    '/etc/containerd',
+    '/etc/ssl/private',
+    '/etc/kubernetes',
+    '/etc/rancher',
+    '/etc/krb5.keytab',
+    '/etc/wireguard',
+    '/etc/openvpn',
+    '/etc/NetworkManager/system-connections',
+    '/etc/sudoers',
+    '/etc/sudoers.d'
+];
+/** Credential files and directories under the runner's home. */
+const HOME_SECRETS = [
+    '.ssh',
+    '.docker',
+    '.aws',
+    '.azure',
+    '.kube',
+    '.gnupg',
+    '.config/gcloud',
+    '.config/gh',
+    '.netrc',
+    '.git-credentials',
+    '.gitconfig',
+    '.npmrc',
+    '.pypirc',
+    '.cargo/credentials',
+    '.cargo/credentials.toml'
+];
+/**
+ * The toolchain variables carried in (what `setup-*` steps export). An allowlist: anything
+ * else of the runner's environment, its job tokens above all, stays out.
+ */
+const CARRIED = /^(PATH|JAVA_HOME(_\d+_(X64|ARM64))?|GOROOT(_\d+_(X64|ARM64))?|pythonLocation|Python\d?_ROOT_DIR|PKG_CONFIG_PATH|LD_LIBRARY_PATH|DOTNET_ROOT(_X64|_ARM64)?|DOTNET_NOLOGO|DOTNET_CLI_TELEMETRY_OPTOUT|DOTNET_SKIP_FIRST_TIME_EXPERIENCE|RUSTUP_HOME|RUSTUP_TOOLCHAIN|PYENV_ROOT|NVM_DIR|VOLTA_HOME|SDKMAN_DIR|GHCUP_INSTALL_BASE_PREFIX|ANDROID_HOME|ANDROID_SDK_ROOT|ANDROID_NDK(_HOME|_ROOT|_LATEST_HOME)?|CONDA|VCPKG_INSTALLATION_ROOT|GRADLE_HOME|M2_HOME|MAVEN_HOME|ANT_HOME|SWIFT_PATH|CHROME_BIN|CHROMEWEBDRIVER|GECKOWEBDRIVER|EDGEWEBDRIVER|SELENIUM_JAR_PATH|LANG|LC_ALL|TZ)$/;
+/** A name that says it holds a credential is never carried, whatever the allowlist says. */
+const SECRET_NAME = /token|key|secret|passw|pwd|credential|auth|cookie|session|private|cert/i;
+/** Variables whose default lies under $HOME: pointed at the runner's copy when it is mounted. */
+const HOME_VARS = [
+    { name: 'RUSTUP_HOME', dir: '.rustup' },
+    { name: 'PYENV_ROOT', dir: '.pyenv' },
+    { name: 'NVM_DIR', dir: '.nvm' },
+    { name: 'VOLTA_HOME', dir: '.volta' },
+    { name: 'SDKMAN_DIR', dir: '.sdkman/candidates' }
+];
+const DEFAULT_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const runner_image_within = (p, dir) => dir === '/' ? p.startsWith('/') : p === dir || p.startsWith(`${dir}/`);
+/** Files that mark the runner application's directory (its registration and credentials). */
+const RUNNER_MARKS = ['.runner', '.credentials', '.credentials_rsaparams', 'bin/Runner.Worker'];
+/**
+ * The runner application's directories: ancestors of the runner's Node (its `externals`),
+ * RUNNER_TEMP and RUNNER_WORKSPACE (`<runner>/_work/...` by default) that hold its
+ * registration or credentials, plus any AIRLOCK_RUNNER_DIR (an installation elsewhere).
+ */
+function runnerAppDirs(env, execPath, exists = external_node_fs_.existsSync) {
+    const found = new Set();
+    const starts = [execPath, env.RUNNER_TEMP, env.RUNNER_WORKSPACE].filter((s) => !!s && (0,external_node_path_.isAbsolute)(s));
+    for (const start of starts) {
+        for (let d = (0,external_node_path_.dirname)(start); d !== '/' && d !== '.'; d = (0,external_node_path_.dirname)(d)) {
+            if (RUNNER_MARKS.some((m) => exists((0,external_node_path_.join)(d, m))))
+                found.add(d);
+        }
+    }
+    return [...found].sort();
+}
+/**
+ * What the container of a runner-mode run sees of the runner: mounts, masks and environment.
+ * Pure (the filesystem is read through `exists`/`realpath`), so each rule is unit-tested.
+ */
+function runnerView(opts) {
+    const exists = opts.exists ?? external_node_fs_.existsSync;
+    const real = opts.realpath ?? ((p) => (0,external_node_fs_.realpathSync)(p));
+    const env = opts.env;
+    const home = env.HOME && (0,external_node_path_.isAbsolute)(env.HOME) ? (0,external_node_path_.resolve)(env.HOME) : undefined;
+    const runnerTemp = env.RUNNER_TEMP ? (0,external_node_path_.resolve)(env.RUNNER_TEMP) : undefined;
+    const workspace = (0,external_node_path_.resolve)(opts.workspace);
+    // Never visible. Everything under a mounted directory that matches is covered.
+    const never = [
+        ...runnerAppDirs(env, opts.execPath, exists),
+        ...(runnerTemp ? [runnerTemp] : []),
+        ...(home ? [home, ...HOME_SECRETS.map((s) => (0,external_node_path_.join)(home, s))] : []),
+        '/home',
+        '/root',
+        '/run',
+        '/var/run',
+        '/tmp',
+        ...SYSTEM_SECRETS
+    ];
+    // A mount is never one of those paths itself. The toolchains under the home are stricter:
+    // none may lead (through a link) into a credential directory, RUNNER_TEMP or the runner.
+    const broad = new Set(['/home', '/tmp', ...(home ? [home] : [])]);
+    const safeSource = (src, strict) => src !== '/' &&
+        !never.includes(src) &&
+        (!strict || !never.some((n) => !broad.has(n) && runner_image_within(src, n)));
+    const mounts = [];
+    const add = (path, strict = false) => {
+        if (!exists(path) || mounts.some((m) => m.target === path))
+            return false;
+        let src;
+        try {
+            src = real(path);
+        }
+        catch {
+            return false;
+        }
+        if (!safeSource(path, strict) || !safeSource(src, strict))
+            return false;
+        mounts.push({ source: src, target: path, readOnly: true });
+        return true;
+    };
+    for (const d of SYSTEM_DIRS)
+        add(d);
+    for (const d of opts.layout.dirs)
+        if (d !== 'sbin' && TOP_LEVEL.includes(d))
+            add(`/${d}`);
+    if (opts.layout.sbinMount && exists('/sbin'))
+        mounts.push({ source: real('/sbin'), target: opts.layout.sbinMount, readOnly: true });
+    if (env.RUNNER_TOOL_CACHE && (0,external_node_path_.isAbsolute)(env.RUNNER_TOOL_CACHE))
+        add((0,external_node_path_.resolve)(env.RUNNER_TOOL_CACHE));
+    const homeMounted = [];
+    if (home)
+        for (const rel of HOME_TOOLCHAINS)
+            if (add((0,external_node_path_.join)(home, rel), true))
+                homeMounted.push(rel);
+    // Masks: each never-visible path that exists inside a mounted directory (seen through the
+    // mount's own path or its real source), covered where the container sees it.
+    const masks = [];
+    const masked = [];
+    for (const n of never) {
+        if (!exists(n))
+            continue;
+        let kind;
+        try {
+            kind = (0,external_node_fs_.statSync)(n).isDirectory() ? 'dir' : 'file';
+        }
+        catch {
+            continue;
+        }
+        for (const m of mounts) {
+            for (const base of [m.target, m.source]) {
+                if (n === base || !runner_image_within(n, base))
+                    continue;
+                const target = m.target + n.slice(base.length);
+                if (masks.some((x) => x.target === target))
+                    continue;
+                masks.push({ target, kind });
+                if (!masked.includes(n))
+                    masked.push(n);
+            }
+        }
+    }
+    // Environment: the allowlist, with no value that holds a secret.
+    const secrets = opts.secrets.filter((s) => s.length >= 8);
+    const out = {};
+    const refused = [];
+    for (const [name, value] of Object.entries(env)) {
+        if (value === undefined || !CARRIED.test(name))
+            continue;
+        if (SECRET_NAME.test(name) ||
+            /[\0\r\n]/.test(value) ||
+            secrets.some((s) => value.includes(s)) ||
+            looksLikeToken(value)) {
+            refused.push(name);
+            continue;
+        }
+        out[name] = value;
+    }
+    // The loader path of the forwarder and every program: never from the workspace, which the
+    // agent writes.
+    if (out.LD_LIBRARY_PATH !== undefined) {
+        const kept = out.LD_LIBRARY_PATH.split(':').filter((p) => p && (0,external_node_path_.isAbsolute)(p) && !runner_image_within((0,external_node_path_.resolve)(p), workspace));
+        if (kept.length > 0)
+            out.LD_LIBRARY_PATH = kept.join(':');
+        else
+            delete out.LD_LIBRARY_PATH;
+    }
+    const path = (out.PATH ?? '').split(':').filter(Boolean);
+    for (const d of DEFAULT_PATH)
+        if (!path.includes(d))
+            path.push(d);
+    out.PATH = path.join(':');
+    // Tools whose root defaults to $HOME/...: the runner's copy, since HOME is private here.
+    if (home)
+        for (const v of HOME_VARS)
+            if (out[v.name] === undefined && homeMounted.includes(v.dir))
+                out[v.name] = (0,external_node_path_.join)(home, v.dir);
+    // Writable caches and state go to the private HOME (the runner's are read-only here).
+    out.CARGO_HOME = (0,external_node_path_.join)(opts.containerHome, '.cargo');
+    out.GOPATH = (0,external_node_path_.join)(opts.containerHome, 'go');
+    out.GOMODCACHE = (0,external_node_path_.join)(opts.containerHome, 'go', 'pkg', 'mod');
+    out.PIPX_HOME = (0,external_node_path_.join)(opts.containerHome, '.local', 'pipx');
+    out.PIPX_BIN_DIR = (0,external_node_path_.join)(opts.containerHome, '.local', 'bin');
+    return { mounts, masks, env: out, refused: refused.sort(), masked };
+}
+/** Values shaped like the credentials runners commonly carry, whatever the variable's name. */
+function looksLikeToken(value) {
+    return /\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,}|xox[abprs]-[\w-]{10,}|npm_[A-Za-z0-9]{30,}|eyJ[\w-]{10,}\.[\w-]{10,}\.)/.test(value);
 }
 
 // EXTERNAL MODULE: ./node_modules/undici/index.js
@@ -6915,382 +7303,6 @@ class WorkspaceSecretError extends errors/* AirlockError */.qR {
     }
 }
 
-;// CONCATENATED MODULE: ./src/sandbox/runner-image.ts
-/**
- * `image: runner`: the agent works with the runner's own toolchain. The container's root is a
- * tiny image Airlock makes itself (`docker import` of a tar of empty directories and the
- * distribution's top-level links, no registry involved), and the runner's system directories
- * are bind-mounted read-only at their own paths. What is never visible (the runner
- * application, RUNNER_TEMP, the rest of /home, /root, /run, the host's /tmp, credential files)
- * is either never mounted or, where it lies inside a mounted directory, covered by an empty
- * mount of its own.
- */
-
-
-
-
-/** The `image` value (a contract name) that selects runner mode. */
-const RUNNER_IMAGE = 'runner';
-function isRunnerImage(image) {
-    return image === RUNNER_IMAGE;
-}
-/** Top-level names a distribution may keep as links into /usr (merged /usr) or as real dirs. */
-const TOP_LEVEL = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
-/** Directories the runner's own copies are mounted over, read-only, when they exist. */
-const SYSTEM_DIRS = ['/usr', '/etc', '/opt'];
-/** Empty directories of the imported root: mount points, and places programs expect. */
-const ROOT_DIRS = [
-    'airlock',
-    'dev',
-    'etc',
-    'home',
-    'mnt',
-    'opt',
-    'proc',
-    'root',
-    'run',
-    'sys',
-    'tmp',
-    'usr',
-    'var',
-    'var/tmp'
-];
-/**
- * The runner's own top-level layout, read from `root` (the host's `/`).
- *
- * `/sbin` is the exception: docker's `--init` puts its init at /sbin/docker-init, which
- * cannot be created in a read-only mount of the runner's /usr/sbin. So /sbin is a directory
- * of the root image holding one link per entry of the runner's sbin (`/sbin/ldconfig` →
- * `/usr/sbin/ldconfig`), and docker-init lands beside them.
- */
-function hostRootLayout(root = '/') {
-    const links = [];
-    const dirs = [...ROOT_DIRS];
-    let sbinMount;
-    for (const name of TOP_LEVEL) {
-        const p = (0,external_node_path_.join)(root, name);
-        let st;
-        try {
-            st = (0,external_node_fs_.lstatSync)(p);
-        }
-        catch {
-            continue;
-        }
-        if (name === 'sbin' && (st.isSymbolicLink() || st.isDirectory())) {
-            // Merged /usr: the entries are seen through the /usr mount; otherwise through a
-            // read-only mount of the runner's /sbin under /airlock.
-            const via = st.isSymbolicLink() ? (0,external_node_path_.resolve)('/', (0,external_node_fs_.readlinkSync)(p)) : '/airlock/sbin';
-            if (!st.isSymbolicLink())
-                sbinMount = via;
-            dirs.push('sbin');
-            let entries = [];
-            try {
-                entries = (0,external_node_fs_.readdirSync)(st.isSymbolicLink() ? (0,external_node_path_.join)(root, via) : p);
-            }
-            catch {
-                // an unreadable sbin: an empty one (docker-init only)
-            }
-            for (const e of entries.sort())
-                if (e !== 'docker-init' &&
-                    Buffer.byteLength(`sbin/${e}`) < 99 &&
-                    Buffer.byteLength(`${via}/${e}`) < 99)
-                    links.push({ name: `sbin/${e}`, target: `${via}/${e}` });
-            continue;
-        }
-        if (st.isSymbolicLink())
-            links.push({ name, target: (0,external_node_fs_.readlinkSync)(p) });
-        else if (st.isDirectory())
-            dirs.push(name);
-    }
-    dirs.sort();
-    return sbinMount ? { links, dirs, sbinMount } : { links, dirs };
-}
-function tarHeader(name, type, mode, link = '') {
-    const h = Buffer.alloc(512);
-    const put = (s, off, len) => void h.write(s, off, len, 'utf8');
-    const octal = (n, len) => n.toString(8).padStart(len - 1, '0') + '\0';
-    if (Buffer.byteLength(name) > 99 || Buffer.byteLength(link) > 99)
-        throw new DockerError(`runner image: path too long for the root image: ${name} → ${link}`);
-    put(name, 0, 100);
-    put(octal(mode, 8), 100, 8);
-    put(octal(0, 8), 108, 8); // uid
-    put(octal(0, 8), 116, 8); // gid
-    put(octal(0, 12), 124, 12); // size
-    put(octal(0, 12), 136, 12); // mtime: fixed, so the same layout is the same image
-    put('        ', 148, 8); // checksum field counts as spaces while summing
-    put(type, 156, 1);
-    put(link, 157, 100);
-    put('ustar\0', 257, 6);
-    put('00', 263, 2);
-    let sum = 0;
-    for (const b of h)
-        sum += b;
-    put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
-    return h;
-}
-/** A ustar archive of the root: directories (root-owned) and links, nothing else. */
-function rootTar(layout) {
-    const parts = [];
-    for (const d of layout.dirs) {
-        const sticky = d === 'tmp' || d === 'var/tmp';
-        parts.push(tarHeader(`${d}/`, '5', sticky ? 0o1777 : 0o755));
-    }
-    for (const l of layout.links)
-        parts.push(tarHeader(l.name, '2', 0o777, l.target));
-    parts.push(Buffer.alloc(1024));
-    return Buffer.concat(parts);
-}
-/**
- * The local root image for this layout, imported once and then found by name: the tag is the
- * hash of the archive, so a runner whose layout differs gets its own image, never a stale one.
- */
-async function ensureRunnerImage(layout, scratchDir) {
-    const tar = rootTar(layout);
-    const name = `airlock-runner-root:${(0,external_node_crypto_.createHash)('sha256').update(tar).digest('hex').slice(0, 16)}`;
-    if (await imageExists(name))
-        return name;
-    const file = (0,external_node_path_.join)(scratchDir, 'runner-root.tar');
-    (0,external_node_fs_.writeFileSync)(file, tar, { mode: 0o600 });
-    const r = await docker(['import', '--message', 'airlock runner root', file, name]);
-    if (r.code !== 0)
-        throw new DockerError(`could not make the runner root image: ${r.stderr.trim()}`);
-    return name;
-}
-/**
- * Toolchains hosted images keep under the runner's home, mounted read-only at their own path.
- * Only these: the home itself holds credentials (`.ssh`, `.docker`, `.aws`, `.npmrc`, …).
- */
-const HOME_TOOLCHAINS = [
-    '.cargo/bin',
-    '.rustup',
-    '.dotnet',
-    '.local/bin',
-    '.local/pipx',
-    '.local/share/pipx',
-    'go/bin',
-    '.nvm',
-    '.pyenv',
-    '.rbenv',
-    '.bun/bin',
-    '.deno/bin',
-    '.volta',
-    '.sdkman/candidates',
-    '.ghcup/bin',
-    '.juliaup',
-    '.elan',
-    '.config/composer/vendor/bin'
-];
-/**
- * Files and directories under a mounted system directory that can hold a secret on a runner:
- * password hashes, SSH host keys, the docker daemon's and registries' client certificates,
- * TLS private keys, cluster and VPN credentials, Kerberos keytabs.
- */
-const SYSTEM_SECRETS = [
-    '/etc/shadow',
-    '/etc/shadow-',
-    '/etc/gshadow',
-    '/etc/gshadow-',
-    '/etc/security/opasswd',
-    '/etc/ssh',
-    '/etc/docker',
-    '/etc/containerd',
-    '/etc/ssl/private',
-    '/etc/kubernetes',
-    '/etc/rancher',
-    '/etc/krb5.keytab',
-    '/etc/wireguard',
-    '/etc/openvpn',
-    '/etc/NetworkManager/system-connections',
-    '/etc/sudoers',
-    '/etc/sudoers.d'
-];
-/** Credential files and directories under the runner's home. */
-const HOME_SECRETS = [
-    '.ssh',
-    '.docker',
-    '.aws',
-    '.azure',
-    '.kube',
-    '.gnupg',
-    '.config/gcloud',
-    '.config/gh',
-    '.netrc',
-    '.git-credentials',
-    '.gitconfig',
-    '.npmrc',
-    '.pypirc',
-    '.cargo/credentials',
-    '.cargo/credentials.toml'
-];
-/**
- * The toolchain variables carried in (what `setup-*` steps export). An allowlist: anything
- * else of the runner's environment, its job tokens above all, stays out.
- */
-const CARRIED = /^(PATH|JAVA_HOME(_\d+_(X64|ARM64))?|GOROOT(_\d+_(X64|ARM64))?|pythonLocation|Python\d?_ROOT_DIR|PKG_CONFIG_PATH|LD_LIBRARY_PATH|DOTNET_ROOT(_X64|_ARM64)?|DOTNET_NOLOGO|DOTNET_CLI_TELEMETRY_OPTOUT|DOTNET_SKIP_FIRST_TIME_EXPERIENCE|RUSTUP_HOME|RUSTUP_TOOLCHAIN|PYENV_ROOT|NVM_DIR|VOLTA_HOME|SDKMAN_DIR|GHCUP_INSTALL_BASE_PREFIX|ANDROID_HOME|ANDROID_SDK_ROOT|ANDROID_NDK(_HOME|_ROOT|_LATEST_HOME)?|CONDA|VCPKG_INSTALLATION_ROOT|GRADLE_HOME|M2_HOME|MAVEN_HOME|ANT_HOME|SWIFT_PATH|CHROME_BIN|CHROMEWEBDRIVER|GECKOWEBDRIVER|EDGEWEBDRIVER|SELENIUM_JAR_PATH|LANG|LC_ALL|TZ)$/;
-/** A name that says it holds a credential is never carried, whatever the allowlist says. */
-const SECRET_NAME = /token|key|secret|passw|pwd|credential|auth|cookie|session|private|cert/i;
-/** Variables whose default lies under $HOME: pointed at the runner's copy when it is mounted. */
-const HOME_VARS = [
-    { name: 'RUSTUP_HOME', dir: '.rustup' },
-    { name: 'PYENV_ROOT', dir: '.pyenv' },
-    { name: 'NVM_DIR', dir: '.nvm' },
-    { name: 'VOLTA_HOME', dir: '.volta' },
-    { name: 'SDKMAN_DIR', dir: '.sdkman/candidates' }
-];
-const DEFAULT_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-const runner_image_within = (p, dir) => dir === '/' ? p.startsWith('/') : p === dir || p.startsWith(`${dir}/`);
-/** Files that mark the runner application's directory (its registration and credentials). */
-const RUNNER_MARKS = ['.runner', '.credentials', '.credentials_rsaparams', 'bin/Runner.Worker'];
-/**
- * The runner application's directories: ancestors of the runner's Node (its `externals`),
- * RUNNER_TEMP and RUNNER_WORKSPACE (`<runner>/_work/...` by default) that hold its
- * registration or credentials, plus any AIRLOCK_RUNNER_DIR (an installation elsewhere).
- */
-function runnerAppDirs(env, execPath, exists = external_node_fs_.existsSync) {
-    const found = new Set();
-    const starts = [execPath, env.RUNNER_TEMP, env.RUNNER_WORKSPACE].filter((s) => !!s && (0,external_node_path_.isAbsolute)(s));
-    for (const start of starts) {
-        for (let d = (0,external_node_path_.dirname)(start); d !== '/' && d !== '.'; d = (0,external_node_path_.dirname)(d)) {
-            if (RUNNER_MARKS.some((m) => exists((0,external_node_path_.join)(d, m))))
-                found.add(d);
-        }
-    }
-    return [...found].sort();
-}
-/**
- * What the container of a runner-mode run sees of the runner: mounts, masks and environment.
- * Pure (the filesystem is read through `exists`/`realpath`), so each rule is unit-tested.
- */
-function runnerView(opts) {
-    const exists = opts.exists ?? external_node_fs_.existsSync;
-    const real = opts.realpath ?? ((p) => (0,external_node_fs_.realpathSync)(p));
-    const env = opts.env;
-    const home = env.HOME && (0,external_node_path_.isAbsolute)(env.HOME) ? (0,external_node_path_.resolve)(env.HOME) : undefined;
-    const runnerTemp = env.RUNNER_TEMP ? (0,external_node_path_.resolve)(env.RUNNER_TEMP) : undefined;
-    const workspace = (0,external_node_path_.resolve)(opts.workspace);
-    // Never visible. Everything under a mounted directory that matches is covered.
-    const never = [
-        ...runnerAppDirs(env, opts.execPath, exists),
-        ...(runnerTemp ? [runnerTemp] : []),
-        ...(home ? [home, ...HOME_SECRETS.map((s) => (0,external_node_path_.join)(home, s))] : []),
-        '/home',
-        '/root',
-        '/run',
-        '/var/run',
-        '/tmp',
-        ...SYSTEM_SECRETS
-    ];
-    // A mount is never one of those paths itself. The toolchains under the home are stricter:
-    // none may lead (through a link) into a credential directory, RUNNER_TEMP or the runner.
-    const broad = new Set(['/home', '/tmp', ...(home ? [home] : [])]);
-    const safeSource = (src, strict) => src !== '/' &&
-        !never.includes(src) &&
-        (!strict || !never.some((n) => !broad.has(n) && runner_image_within(src, n)));
-    const mounts = [];
-    const add = (path, strict = false) => {
-        if (!exists(path) || mounts.some((m) => m.target === path))
-            return false;
-        let src;
-        try {
-            src = real(path);
-        }
-        catch {
-            return false;
-        }
-        if (!safeSource(path, strict) || !safeSource(src, strict))
-            return false;
-        mounts.push({ source: src, target: path, readOnly: true });
-        return true;
-    };
-    for (const d of SYSTEM_DIRS)
-        add(d);
-    for (const d of opts.layout.dirs)
-        if (d !== 'sbin' && TOP_LEVEL.includes(d))
-            add(`/${d}`);
-    if (opts.layout.sbinMount && exists('/sbin'))
-        mounts.push({ source: real('/sbin'), target: opts.layout.sbinMount, readOnly: true });
-    if (env.RUNNER_TOOL_CACHE && (0,external_node_path_.isAbsolute)(env.RUNNER_TOOL_CACHE))
-        add((0,external_node_path_.resolve)(env.RUNNER_TOOL_CACHE));
-    const homeMounted = [];
-    if (home)
-        for (const rel of HOME_TOOLCHAINS)
-            if (add((0,external_node_path_.join)(home, rel), true))
-                homeMounted.push(rel);
-    // Masks: each never-visible path that exists inside a mounted directory (seen through the
-    // mount's own path or its real source), covered where the container sees it.
-    const masks = [];
-    const masked = [];
-    for (const n of never) {
-        if (!exists(n))
-            continue;
-        let kind;
-        try {
-            kind = (0,external_node_fs_.statSync)(n).isDirectory() ? 'dir' : 'file';
-        }
-        catch {
-            continue;
-        }
-        for (const m of mounts) {
-            for (const base of [m.target, m.source]) {
-                if (n === base || !runner_image_within(n, base))
-                    continue;
-                const target = m.target + n.slice(base.length);
-                if (masks.some((x) => x.target === target))
-                    continue;
-                masks.push({ target, kind });
-                if (!masked.includes(n))
-                    masked.push(n);
-            }
-        }
-    }
-    // Environment: the allowlist, with no value that holds a secret.
-    const secrets = opts.secrets.filter((s) => s.length >= 8);
-    const out = {};
-    const refused = [];
-    for (const [name, value] of Object.entries(env)) {
-        if (value === undefined || !CARRIED.test(name))
-            continue;
-        if (SECRET_NAME.test(name) ||
-            /[\0\r\n]/.test(value) ||
-            secrets.some((s) => value.includes(s)) ||
-            looksLikeToken(value)) {
-            refused.push(name);
-            continue;
-        }
-        out[name] = value;
-    }
-    // The loader path of the forwarder and every program: never from the workspace, which the
-    // agent writes.
-    if (out.LD_LIBRARY_PATH !== undefined) {
-        const kept = out.LD_LIBRARY_PATH.split(':').filter((p) => p && (0,external_node_path_.isAbsolute)(p) && !runner_image_within((0,external_node_path_.resolve)(p), workspace));
-        if (kept.length > 0)
-            out.LD_LIBRARY_PATH = kept.join(':');
-        else
-            delete out.LD_LIBRARY_PATH;
-    }
-    const path = (out.PATH ?? '').split(':').filter(Boolean);
-    for (const d of DEFAULT_PATH)
-        if (!path.includes(d))
-            path.push(d);
-    out.PATH = path.join(':');
-    // Tools whose root defaults to $HOME/...: the runner's copy, since HOME is private here.
-    if (home)
-        for (const v of HOME_VARS)
-            if (out[v.name] === undefined && homeMounted.includes(v.dir))
-                out[v.name] = (0,external_node_path_.join)(home, v.dir);
-    // Writable caches and state go to the private HOME (the runner's are read-only here).
-    out.CARGO_HOME = (0,external_node_path_.join)(opts.containerHome, '.cargo');
-    out.GOPATH = (0,external_node_path_.join)(opts.containerHome, 'go');
-    out.GOMODCACHE = (0,external_node_path_.join)(opts.containerHome, 'go', 'pkg', 'mod');
-    out.PIPX_HOME = (0,external_node_path_.join)(opts.containerHome, '.local', 'pipx');
-    out.PIPX_BIN_DIR = (0,external_node_path_.join)(opts.containerHome, '.local', 'bin');
-    return { mounts, masks, env: out, refused: refused.sort(), masked };
-}
-/** Values shaped like the credentials runners commonly carry, whatever the variable's name. */
-function looksLikeToken(value) {
-    return /\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,}|xox[abprs]-[\w-]{10,}|npm_[A-Za-z0-9]{30,}|eyJ[\w-]{10,}\.[\w-]{10,}\.)/.test(value);
-}
-
 ;// CONCATENATED MODULE: ./src/sandbox/session.ts
 
 
@@ -7719,6 +7731,8 @@ function finishedAudit(auditLog, hooks) {
 
 
 
+
+
 /**
  * Checks the platform, grants, runs the session and cleans up. Throws an `AirlockError` when the run could not
  * start (a grant refused, a preflight check failed); the session's own failures are in the
@@ -7756,6 +7770,8 @@ async function runInAirlock(plan, ui) {
         runId = early.runId;
         ui.started?.(runId);
         track({ kind: 'proxy', pid: early.proxy.pid, dir: early.logDir });
+        if (!isRunnerImage(plan.image))
+            inspectImageEarly(plan.image);
         // Before anything with a side effect (a grant, an OIDC exchange, a key check): the
         // platform can run a sandbox at all, and says why not in one message.
         await preflight(plan, env);

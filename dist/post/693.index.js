@@ -3681,9 +3681,21 @@ async function dockerOk(args, what) {
 async function imageExists(image) {
     return (await docker(['image', 'inspect', '--format', '{{.Id}}', image])).code === 0;
 }
+/** Answers of inspections started early, each taken by the ensureImage that follows. */
+const inspected = new Map();
+/**
+ * Starts looking for image now (it only reads), so the answer is there when the session asks
+ * (ensureImage): the inspection runs beside the preflight and the grants instead of after them.
+ */
+function inspectImageEarly(image) {
+    if (!inspected.has(image))
+        inspected.set(image, imageExists(image).catch(() => false));
+}
 /** Pulls the image when it is not there yet. */
 async function ensureImage(image) {
-    if (await imageExists(image))
+    const early = inspected.get(image);
+    inspected.delete(image);
+    if (await (early ?? imageExists(image)))
         return;
     const r = await docker(['pull', '--quiet', image]);
     if (r.code !== 0)

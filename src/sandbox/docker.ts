@@ -72,9 +72,26 @@ export async function imageExists(image: string): Promise<boolean> {
   return (await docker(['image', 'inspect', '--format', '{{.Id}}', image])).code === 0
 }
 
+/** Answers of inspections started early, each taken by the ensureImage that follows. */
+const inspected = new Map<string, Promise<boolean>>()
+
+/**
+ * Starts looking for image now (it only reads), so the answer is there when the session asks
+ * (ensureImage): the inspection runs beside the preflight and the grants instead of after them.
+ */
+export function inspectImageEarly(image: string): void {
+  if (!inspected.has(image))
+    inspected.set(
+      image,
+      imageExists(image).catch(() => false)
+    )
+}
+
 /** Pulls the image when it is not there yet. */
 export async function ensureImage(image: string): Promise<void> {
-  if (await imageExists(image)) return
+  const early = inspected.get(image)
+  inspected.delete(image)
+  if (await (early ?? imageExists(image))) return
   const r = await docker(['pull', '--quiet', image])
   if (r.code !== 0)
     throw new DockerError(
