@@ -64,21 +64,19 @@ export function parseAbsolute(
 }
 
 export function stripHopByHop(headers: Headers): Headers {
-  // On every request and every answer: no array work unless a Connection header names some.
-  const connection = headers.connection
-  const named =
-    connection === undefined
-      ? undefined
-      : String(connection)
-          .split(',')
-          .map((h) => h.trim().toLowerCase())
+  // On every request and every answer: one pass, and array work only when a Connection
+  // header names other headers (in whatever case its name is written).
   const out: Headers = {}
+  let connection: string | string[] | undefined
   for (const k in headers) {
     const v = headers[k]
     if (v === undefined) continue
     const lower = k.toLowerCase()
-    if (!HOP_BY_HOP.has(lower) && !named?.includes(lower)) out[lower] = v
+    if (lower === 'connection') connection = v
+    if (!HOP_BY_HOP.has(lower)) out[lower] = v
   }
+  if (connection !== undefined)
+    for (const named of String(connection).split(',')) delete out[named.trim().toLowerCase()]
   return out
 }
 

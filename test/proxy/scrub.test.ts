@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { scrubBuffer, StreamScrubber } from '../../src/proxy/scrub.js'
+import { scrubBuffer, scrubText, StreamScrubber } from '../../src/proxy/scrub.js'
 
 describe('scrubBuffer', () => {
   const secrets: Array<[string, string]> = [
@@ -107,5 +107,33 @@ describe('the clean-body fast path', () => {
     expect(s.push(clean)).toBe(clean)
     expect(s.push(Buffer.from('tail Bearer ghp_real')).toString()).toBe('tail ')
     expect(s.push(Buffer.from('token1234!')).toString()).toBe('Bearer PH!')
+  })
+})
+
+describe('scrubText', () => {
+  // `Bearer x`, base64 forms and `x` itself: the sentinel check must not skip a form that
+  // only contains another secret, nor one that contains none.
+  const secrets: Array<[string, string]> = [
+    ['Bearer ghs_realtoken', 'Bearer ghp_placeholder'],
+    ['ghs_realtoken', 'ghp_placeholder'],
+    ['Z2hzX3JlYWx0b2tlbg', 'cGxhY2Vob2xkZXI']
+  ]
+
+  it('returns the same text when no secret is in it', () => {
+    const text = 'application/json; charset=utf-8'
+    expect(scrubText(text, secrets)).toBe(text)
+  })
+
+  it('replaces a form that holds another secret, and a form that holds none', () => {
+    expect(scrubText('a Bearer ghs_realtoken b', secrets)).toBe('a Bearer ghp_placeholder b')
+    expect(scrubText('basic Z2hzX3JlYWx0b2tlbg==', secrets)).toBe('basic cGxhY2Vob2xkZXI==')
+    expect(scrubText('?t=ghs_realtoken&u=ghs_realtoken', secrets)).toBe(
+      '?t=ghp_placeholder&u=ghp_placeholder'
+    )
+  })
+
+  it('reads a new secret list (a refreshed token) afresh', () => {
+    expect(scrubText('ghs_newtoken', secrets)).toBe('ghs_newtoken')
+    expect(scrubText('ghs_newtoken', [['ghs_newtoken', 'ghp_placeholder']])).toBe('ghp_placeholder')
   })
 })
