@@ -238,7 +238,7 @@ async function main() {
 
     // Memory first, on freshly started proxies, so earlier phases do not inflate it.
     for (const t of phases.includes('rss') ? targets : []) {
-      if (!t.pid) continue
+      if (!t.pid && !t.rssPid) continue
       log(`${t.name}: RSS with ${cfg.idleConnections} idle keep-alive connections`)
       res[t.name].rss = await safe(t, 'memory', () => measureIdleRss(t, cfg))
     }
@@ -672,6 +672,9 @@ function directTarget(upstream) {
     name: 'direct',
     origin: upstream.origin,
     hostOrigin: () => upstream.origin,
+    // The memory phase measures the upstream here: a bare node:https server holding the same
+    // idle connections, the floor for any Node process that terminates them.
+    rssPid: upstream.pid,
     async dispatcher(opts = {}) {
       const { Agent } = await undici()
       return new Agent({ ...opts, connect: { ca: upstream.ca } })
@@ -1169,7 +1172,8 @@ function readProcMb(pid, field) {
 /** Opens N keep-alive connections through the proxy (N requests in flight), then idles. */
 async function measureIdleRss(t, cfg) {
   const n = cfg.idleConnections
-  const before = readProcMb(t.pid, 'VmRSS')
+  const pid = t.pid ?? t.rssPid
+  const before = readProcMb(pid, 'VmRSS')
   const d = await t.dispatcher({ connections: n, keepAliveTimeout: 60_000 })
   try {
     const ok = await Promise.allSettled(
@@ -1187,7 +1191,7 @@ async function measureIdleRss(t, cfg) {
     )
     const failed = ok.filter((r) => r.status === 'rejected')
     await sleep(1000)
-    const idle = readProcMb(t.pid, 'VmRSS')
+    const idle = readProcMb(pid, 'VmRSS')
     return {
       before,
       idle,
@@ -1443,8 +1447,10 @@ function buildReport({
     row('new-host overhead p50 (ms)', (n) =>
       d(n) ? '—' : ms(get(n, 'newHost.fresh.p50') - get(n, 'newHost.cached.p50'))
     ),
-    row('RSS idle → 200 idle conns (MB)', (n) =>
-      d(n) ? '—' : `${fmt(get(n, 'rss.before'))} → ${fmt(get(n, 'rss.idle'))}`
+    row('RSS idle → 200 idle conns (MB); direct: the upstream, a bare node:https server', (n) =>
+      get(n, 'rss.idle') === undefined
+        ? '—'
+        : `${fmt(get(n, 'rss.before'))} → ${fmt(get(n, 'rss.idle'))}`
     ),
     row('peak RSS, whole run (MB)', (n) => (d(n) ? '—' : fmt(get(n, 'peakRssMb')))),
     ...(step && !step.error
@@ -1642,6 +1648,9 @@ function buildReport({
     '  reach direct throughput (a CONNECT tunnel only copies).',
     `- Memory: VmRSS of the proxy process from /proc right after start, and after ${cfg.idleConnections} keep-alive connections were opened`,
     '  (200 requests in flight at once, each held 500 ms by the upstream) and left idle for 1 s; peak = VmHWM at the end.',
+    '  In the direct column, the same for the upstream process (fresh, nothing else served yet): a bare `node:https` server',
+    '  holding those connections, the floor for a Node process that terminates TLS for them. A TLS-terminating proxy',
+    '  holds two TLS connections per client connection (one each side, up to the upstream pool size).',
     `- Node flags: the proxy runs as users run it, \`node dist/cli/index.js proxy …\`; \`airlock proxy\` re-runs itself in the`,
     `  same process (process.execve, Node ≥ 22.15) with the flags the action gives its proxy daemon, DAEMON_NODE_FLAGS in`,
     `  src/daemon/start.ts (${daemonNodeFlags().join(' ')}), and evaluates only its own command's code (src/cli/proxy-main.ts).`,
