@@ -23,8 +23,10 @@ export class ProxyStartError extends AirlockError {
 /**
  * V8 heap sizing for the proxy process, measured (docs/benchmarks.md):
  * - young generation: V8 sizes it from the machine's memory (up to 16 MB semi-spaces on a
- *   24 GB runner); the proxy's request objects die young, and 2 MB semi-spaces keep the young
- *   generation near 4 MB resident with 200 idle connections where 8 MB ones grew to ~13 MB.
+ *   24 GB runner); the proxy's request objects die young. With 2 MB semi-spaces, the objects
+ *   of the requests in flight at 50 clients outlived two scavenges often enough that
+ *   collection took ~9% of the proxy's CPU; with 8 MB ~3.5%, for ~6 MB more resident with
+ *   200 idle connections (117-120 -> 124-127 MB; 16 MB bought nothing more).
  * - old generation: the proxy keeps ~13 MB live, so V8's first limits sit just above that,
  *   and relaying a large body (a few objects promoted per chunk) started a full mark-compact
  *   every ~10 MB: 8-10 per 100 MB, about a third of the proxy's CPU per MB. Starting from a
@@ -36,7 +38,7 @@ export class ProxyStartError extends AirlockError {
  * benchmark reads them from here.
  */
 export const DAEMON_NODE_FLAGS = [
-  '--max-semi-space-size=2',
+  '--max-semi-space-size=8',
   '--initial-old-space-size=64',
   // The OS trust store loaded by Node itself (Node >= 22.15), for upstreamTrust (src/proxy/dial.ts).
   ...(process.allowedNodeEnvironmentFlags.has('--use-system-ca') ? ['--use-system-ca'] : [])

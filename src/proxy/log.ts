@@ -66,9 +66,6 @@ export function redactHeaders(
  */
 export class JsonlWriter {
   private readonly stream: WriteStream
-  /** Lines waiting for the end of this turn of the event loop. */
-  private pending: string[] = []
-  private flushSoon: NodeJS.Immediate | undefined
   failed: Error | undefined
   private readonly onFail: (err: Error) => void
   private readonly onEntry: ((entry: object) => void) | undefined
@@ -90,24 +87,11 @@ export class JsonlWriter {
 
   write(entry: object): void {
     if (this.failed) return
-    // The lines of one turn of the event loop go to the file in one write: a write per
-    // request was a thread-pool round trip per request, a tenth of the proxy's time under load.
-    this.pending.push(JSON.stringify(entry))
-    this.flushSoon ??= setImmediate(() => this.flush())
+    this.stream.write(`${JSON.stringify(entry)}\n`)
     this.onEntry?.(entry)
   }
 
-  private flush(): void {
-    if (this.flushSoon) clearImmediate(this.flushSoon)
-    this.flushSoon = undefined
-    if (this.pending.length === 0) return
-    const lines = `${this.pending.join('\n')}\n`
-    this.pending = []
-    if (!this.failed && !this.stream.destroyed) this.stream.write(lines)
-  }
-
   close(): Promise<void> {
-    this.flush()
     return new Promise((resolve) => {
       if (this.stream.closed || this.stream.destroyed) return resolve()
       this.stream.end(() => resolve())

@@ -10,7 +10,7 @@ afterEach(async () => {
 })
 
 describe('JsonlWriter', () => {
-  it('writes every entry as one line, in order, by the end of the turn and on close', async () => {
+  it('writes every entry as one line, in order, all of them by close', async () => {
     dir = await mkdtemp(join(tmpdir(), 'airlock-log-'))
     const file = join(dir, 'network.jsonl')
     const seen: object[] = []
