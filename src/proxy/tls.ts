@@ -1,8 +1,4 @@
-// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs the
-// Reflect metadata polyfill loaded before the library itself.
-import 'reflect-metadata'
-import * as x509 from '@peculiar/x509'
-import { webcrypto } from 'node:crypto'
+import { createHash, webcrypto } from 'node:crypto'
 import { isIP } from 'node:net'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import { AirlockError } from '../errors.js'
@@ -47,9 +43,6 @@ const MAX_COMMON_NAME = 64
 const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const
 const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const
 
-// Node's WebCrypto, passed explicitly to every x509 call instead of mutating the
-// library's global provider, so importing this module has no side effect on other users.
-const crypto = webcrypto
 const subtle = webcrypto.subtle
 
 type KeyPair = webcrypto.CryptoKeyPair
@@ -86,7 +79,7 @@ export class CertificateAuthority {
 
   private constructor(init: {
     caKeys: KeyPair
-    caCert: x509.X509Certificate
+    caCertPem: string
     notAfter: Date
     leafKeyPem: string
     template: LeafTemplate
@@ -94,7 +87,7 @@ export class CertificateAuthority {
     onEvict: ((host: string) => void) | undefined
   }) {
     this.#caKeys = init.caKeys
-    this.certPem = init.caCert.toString('pem') + '\n'
+    this.certPem = init.caCertPem
     this.notAfter = init.notAfter
     this.#leafKeyPem = init.leafKeyPem
     this.#template = init.template
@@ -141,61 +134,69 @@ export class CertificateAuthority {
     // Not extractable: WebCrypto can sign with the CA key but nothing, not even this
     // process, can export it, so it cannot leak into a file the container reads.
     const caKeys = await subtle.generateKey(KEY_ALGORITHM, false, ['sign', 'verify'])
-    const caSki = await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey, false, crypto)
-    const caCert = await x509.X509CertificateGenerator.createSelfSigned(
-      {
-        serialNumber: randomSerial().toString('hex'),
-        name: [{ CN: [commonName] }],
-        notBefore,
-        notAfter,
-        keys: caKeys,
-        signingAlgorithm: SIGNING_ALGORITHM,
-        extensions: [
-          // pathLen 0: this CA may sign leaves only, never another CA (RFC 5280 §4.2.1.9).
-          new x509.BasicConstraintsExtension(true, 0, true),
-          new x509.KeyUsagesExtension(
-            x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-            true
-          ),
-          caSki
-        ]
-      },
-      crypto
-    )
-
     // One leaf key for every host: P-256 keygen is the expensive part of minting, and
     // the key never leaves the proxy process, so sharing it costs no isolation.
     const leafKeys = await subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify'])
-    const leafPkcs8 = await subtle.exportKey('pkcs8', leafKeys.privateKey)
-    const leafKeyPem = x509.PemConverter.encode(leafPkcs8, 'PRIVATE KEY') + '\n'
-    const leafSki = await x509.SubjectKeyIdentifierExtension.create(
-      leafKeys.publicKey,
-      false,
-      crypto
+    const caSpki = Buffer.from(await subtle.exportKey('spki', caKeys.publicKey))
+    const leafSpki = Buffer.from(await subtle.exportKey('spki', leafKeys.publicKey))
+    const leafPkcs8 = Buffer.from(await subtle.exportKey('pkcs8', leafKeys.privateKey))
+    const leafKeyPem = pem('PRIVATE KEY', leafPkcs8)
+
+    // The CA is encoded here as the leaves are (no certificate library: DER is a few
+    // tag-length-values, and a library with its ASN.1 schemas was most of the proxy's start).
+    const caKeyId = keyIdentifier(caSpki)
+    const name = der(0x30, der(0x31, der(0x30, OID_CN, der(0x0c, Buffer.from(commonName)))))
+    const validity = der(0x30, derTime(notBefore), derTime(notAfter))
+    const caTbs = der(
+      0x30,
+      VERSION_3,
+      der(0x02, randomSerial()),
+      ECDSA_SHA256,
+      name,
+      validity,
+      name,
+      caSpki,
+      der(
+        0xa3,
+        der(
+          0x30,
+          // pathLen 0: this CA may sign leaves only, never another CA (RFC 5280 §4.2.1.9).
+          extension(OID_BASIC_CONSTRAINTS, true, der(0x30, BOOLEAN_TRUE, der(0x02, ZERO))),
+          // keyCertSign | cRLSign: bits 5 and 6, one unused bit.
+          extension(OID_KEY_USAGE, true, der(0x03, Buffer.from([0x01, 0x06]))),
+          extension(OID_SUBJECT_KEY_ID, false, der(0x04, caKeyId))
+        )
+      )
     )
-    const leafExtensions: x509.Extension[] = [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-      new x509.AuthorityKeyIdentifierExtension(caSki.keyId, false),
-      leafSki
-    ]
+    const caSignature = Buffer.from(await subtle.sign(SIGNING_ALGORITHM, caKeys.privateKey, caTbs))
+    const caDer = der(
+      0x30,
+      caTbs,
+      ECDSA_SHA256,
+      der(0x03, Buffer.from([0]), ecdsaSigDer(caSignature))
+    )
 
     // Everything of a leaf but its serial, subject and SAN is the same for every host: it is
     // encoded once here, so a mint is a few hundred bytes of DER and one signature.
-    const caDer = Buffer.from(caCert.rawData)
-    const [, , , issuer, validity] = derChildren(derChildren(caDer)[0]!)
     const template: LeafTemplate = {
       // Leaves share the CA's window (its very encoding) so none is ever valid when the CA is not.
-      issuer: issuer!,
-      validity: validity!,
-      spki: Buffer.from(await subtle.exportKey('spki', leafKeys.publicKey)),
-      extensions: Buffer.concat(leafExtensions.map((e) => Buffer.from(e.rawData)))
+      issuer: name,
+      validity,
+      spki: leafSpki,
+      extensions: Buffer.concat([
+        // Not a CA (cA FALSE is the default, so DER leaves the SEQUENCE empty).
+        extension(OID_BASIC_CONSTRAINTS, true, der(0x30)),
+        // digitalSignature: bit 0, seven unused bits.
+        extension(OID_KEY_USAGE, true, der(0x03, Buffer.from([0x07, 0x80]))),
+        extension(OID_EXT_KEY_USAGE, false, der(0x30, OID_SERVER_AUTH)),
+        extension(OID_AUTHORITY_KEY_ID, false, der(0x30, der(0x80, caKeyId))),
+        extension(OID_SUBJECT_KEY_ID, false, der(0x04, keyIdentifier(leafSpki)))
+      ])
     }
 
     return new CertificateAuthority({
       caKeys,
-      caCert,
+      caCertPem: pem('CERTIFICATE', caDer),
       notAfter,
       leafKeyPem,
       template,
@@ -283,10 +284,9 @@ export class CertificateAuthority {
     // WebCrypto: the CA key is not extractable, so only this call can use it.
     const p1363 = Buffer.from(await subtle.sign(SIGNING_ALGORITHM, this.#caKeys.privateKey, tbs))
     const cert = der(0x30, tbs, ECDSA_SHA256, der(0x03, Buffer.from([0]), ecdsaSigDer(p1363)))
-    const certPem = `-----BEGIN CERTIFICATE-----\n${(cert.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----`
     // The chain carries the CA too: Python's ssl and some other clients want the issuer
     // sent even when they already trust it.
-    const certChainPem = certPem + '\n' + this.certPem
+    const certChainPem = pem('CERTIFICATE', cert) + this.certPem
     const context = createSecureContext({
       key: this.#leafKeyPem,
       cert: certChainPem,
@@ -329,6 +329,47 @@ const OID_CN = Buffer.from('0603550403', 'hex')
 /** OID 2.5.29.17 (subjectAltName). */
 const OID_SAN = Buffer.from('0603551d11', 'hex')
 const BOOLEAN_TRUE = Buffer.from([0x01, 0x01, 0xff])
+const ZERO = Buffer.from([0])
+/** OIDs 2.5.29.19, .15, .37, .35, .14 and 1.3.6.1.5.5.7.3.1 (RFC 5280 §4.2.1). */
+const OID_BASIC_CONSTRAINTS = Buffer.from('0603551d13', 'hex')
+const OID_KEY_USAGE = Buffer.from('0603551d0f', 'hex')
+const OID_EXT_KEY_USAGE = Buffer.from('0603551d25', 'hex')
+const OID_AUTHORITY_KEY_ID = Buffer.from('0603551d23', 'hex')
+const OID_SUBJECT_KEY_ID = Buffer.from('0603551d0e', 'hex')
+const OID_SERVER_AUTH = Buffer.from('06082b06010505070301', 'hex')
+
+/** One Extension: `SEQUENCE { extnID, critical (only when TRUE: DER), OCTET STRING value }`. */
+function extension(oid: Buffer, critical: boolean, value: Buffer): Buffer {
+  return der(0x30, oid, ...(critical ? [BOOLEAN_TRUE] : []), der(0x04, value))
+}
+
+/**
+ * A key identifier: the SHA-1 of the subjectPublicKey bits (RFC 5280 §4.2.1.2, method 1), the
+ * BIT STRING of the SubjectPublicKeyInfo without its unused-bits octet.
+ */
+function keyIdentifier(spki: Buffer): Buffer {
+  const bits = derChildren(spki)[1]!
+  const header = bits[1]! < 0x80 ? 2 : 2 + (bits[1]! & 0x7f)
+  return createHash('sha1')
+    .update(bits.subarray(header + 1))
+    .digest()
+}
+
+/** UTCTime up to 2049, GeneralizedTime after (RFC 5280 §4.1.2.5), always in seconds, `Z`. */
+function derTime(date: Date): Buffer {
+  const iso = date.toISOString()
+  const digits = iso.slice(0, 19).replace(/[-T:]/g, '')
+  const year = date.getUTCFullYear()
+  return year < 2050
+    ? der(0x17, Buffer.from(`${digits.slice(2)}Z`, 'ascii'))
+    : der(0x18, Buffer.from(`${digits}Z`, 'ascii'))
+}
+
+/** PEM text of one DER value: base64 in lines of 64, ending in a newline. */
+function pem(label: string, body: Buffer): string {
+  const lines = body.toString('base64').match(/.{1,64}/g) ?? []
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`
+}
 
 /** One DER TLV: tag, definite length, the concatenated contents. */
 function der(tag: number, ...content: Buffer[]): Buffer {
