@@ -76,7 +76,7 @@ describe('CertificateAuthority', () => {
     ca = await CertificateAuthority.create()
   })
 
-  it('creates a CA certificate with the required constraints', () => {
+  it('creates a CA certificate with the required constraints', async () => {
     const cert = new X509Certificate(ca.certPem)
     expect(cert.ca).toBe(true)
     expect(cert.subject).toBe('CN=Airlock run CA')
@@ -98,6 +98,12 @@ describe('CertificateAuthority', () => {
     expect(ku?.critical).toBe(true)
     expect(ku?.usages).toBe(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)
     expect(parsed.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId).toMatch(/^[0-9a-f]{40}$/)
+    // The key identifier is RFC 5280's method 1 (SHA-1 of the key bits), as the library makes it.
+    const expected = await x509.SubjectKeyIdentifierExtension.create(
+      await parsed.publicKey.export()
+    )
+    expect(parsed.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId).toBe(expected.keyId)
+    expect(parsed.notBefore.getTime()).toBeLessThan(Date.now())
   })
 
   it('back-dates the CA for clock skew and keeps it within the default 6 h', () => {
