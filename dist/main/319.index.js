@@ -2396,18 +2396,12 @@ async function idTokenFor(ctx, provider, audience) {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __webpack_require__(77598);
-// EXTERNAL MODULE: ./node_modules/@smithy/hash-node/dist-cjs/index.js
-var dist_cjs = __webpack_require__(5092);
-// EXTERNAL MODULE: ./node_modules/@smithy/signature-v4/dist-cjs/index.js
-var signature_v4_dist_cjs = __webpack_require__(75118);
 ;// CONCATENATED MODULE: ./src/proxy/sigv4.ts
 /**
  * AWS Signature V4 for the aws grant: the container signs with placeholder keys; the proxy
  * checks that signature, then signs the request again with the real STS keys over the same
  * headers; what it cannot re-sign (presigned URLs, streaming-signed payloads) is refused.
  */
-
-
 
 
 /** The only algorithm re-signed: HMAC SigV4 (SigV4a's ECDSA keys cannot be swapped here). */
@@ -2421,6 +2415,15 @@ class SigV4RefusedError extends errors/* AirlockError */.qR {
     constructor(message) {
         super('AIRLOCK_SIGV4_REFUSED', message);
     }
+}
+/**
+ * The SDK's signer, loaded at the first signature: only runs with the aws grant sign, and
+ * evaluating it was a tenth of the proxy process's start.
+ */
+let smithy;
+function loadSmithy() {
+    smithy ??= Promise.all([Promise.all(/* import() */[__webpack_require__.e(430), __webpack_require__.e(118)]).then(__webpack_require__.t.bind(__webpack_require__, 75118, 19)), Promise.all(/* import() */[__webpack_require__.e(430), __webpack_require__.e(92)]).then(__webpack_require__.bind(__webpack_require__, 5092))]);
+    return smithy;
 }
 /**
  * Headers the proxy never sends upstream (hop-by-hop, RFC 9110 §7.6.1, and `Expect`, which
@@ -2566,11 +2569,12 @@ async function signOver(req, auth, names, keys) {
     }
     const q = req.path.indexOf('?');
     const path = q < 0 ? req.path : req.path.slice(0, q);
-    const signer = new signature_v4_dist_cjs/* SignatureV4 */.BB({
+    const [{ SignatureV4 }, { Hash }] = await loadSmithy();
+    const signer = new SignatureV4({
         credentials: keys,
         region: auth.region,
         service: auth.service,
-        sha256: dist_cjs/* Hash */.V.bind(null, 'sha256'),
+        sha256: Hash.bind(null, 'sha256'),
         // S3 signs the path as sent; every other service URI-encodes it once more (the SDKs'
         // `uriEscapePath`, AWS SigV4 "Create a canonical request").
         uriEscapePath: !auth.service.startsWith('s3'),

@@ -4,8 +4,7 @@
  * headers; what it cannot re-sign (presigned URLs, streaming-signed payloads) is refused.
  */
 import { timingSafeEqual } from 'node:crypto'
-import { Hash } from '@smithy/hash-node'
-import { SignatureV4 } from '@smithy/signature-v4'
+import type { SignatureV4 } from '@smithy/signature-v4'
 import type { RequestSigner, SignableRequest, SignOutcome } from '../provider/index.js'
 import { AirlockError } from '../errors.js'
 
@@ -46,6 +45,17 @@ export class SigV4RefusedError extends AirlockError {
 
 type Headers = SignableRequest['headers']
 type SmithyRequest = Parameters<SignatureV4['sign']>[0]
+
+/**
+ * The SDK's signer, loaded at the first signature: only runs with the aws grant sign, and
+ * evaluating it was a tenth of the proxy process's start.
+ */
+let smithy:
+  Promise<[typeof import('@smithy/signature-v4'), typeof import('@smithy/hash-node')]> | undefined
+function loadSmithy(): NonNullable<typeof smithy> {
+  smithy ??= Promise.all([import('@smithy/signature-v4'), import('@smithy/hash-node')])
+  return smithy
+}
 
 /**
  * Headers the proxy never sends upstream (hop-by-hop, RFC 9110 §7.6.1, and `Expect`, which
@@ -209,6 +219,7 @@ async function signOver(
   }
   const q = req.path.indexOf('?')
   const path = q < 0 ? req.path : req.path.slice(0, q)
+  const [{ SignatureV4 }, { Hash }] = await loadSmithy()
   const signer = new SignatureV4({
     credentials: keys,
     region: auth.region,
