@@ -15,7 +15,14 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { lstatSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs'
+import {
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync
+} from 'node:fs'
 import { join, relative } from 'node:path'
 
 /**
@@ -94,6 +101,12 @@ interface GitDirState {
 export interface GitExecSnapshot {
   workspace: string
   dirs: GitDirState[]
+  /**
+   * The workspace's own `.git` when it was not a git directory (absent: the workspace is a
+   * subdirectory of the checkout or no checkout at all; a gitfile: a worktree): what it was,
+   * to tell whether the run made one there.
+   */
+  rootEntry?: string
 }
 
 /** What the guard took back after the run, workspace-relative, for the log. */
@@ -216,7 +229,25 @@ function moveAside(path: string): string {
 
 /** Remembers, before the container starts, what git would run in each git directory. */
 export function snapshotGitExec(workspace: string, configs: string[]): GitExecSnapshot {
-  return { workspace, dirs: gitDirs(workspace, configs).map(stateOf) }
+  const snapshot: GitExecSnapshot = { workspace, dirs: gitDirs(workspace, configs).map(stateOf) }
+  const root = join(workspace, '.git')
+  if (!isRealDir(root)) snapshot.rootEntry = entryDigest(root)
+  return snapshot
+}
+
+/** What a path is, without following it: absent, a file's bytes, a link's target. */
+function entryDigest(path: string): string {
+  try {
+    const st = lstatSync(path)
+    const body = st.isFile()
+      ? readFileSync(path)
+      : st.isSymbolicLink()
+        ? Buffer.from(readlinkSync(path))
+        : Buffer.alloc(0)
+    return `${st.mode}:${createHash('sha256').update(body).digest('hex')}`
+  } catch {
+    return 'absent'
+  }
 }
 
 /**
@@ -234,6 +265,13 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
       findings.push({ path: rel(p), what: `${why}; could not move it aside` })
     }
   }
+  // No git directory at the workspace root before the run, and one (or another gitfile) now:
+  // the agent's repository, whose settings and hooks git in a later step run there (a
+  // `working-directory` of this same path) would obey, and which was never snapshotted.
+  // Fail closed, as for a replaced one: moved out of git's reach.
+  const root = join(snapshot.workspace, '.git')
+  if (snapshot.rootEntry !== undefined && entryDigest(root) !== snapshot.rootEntry)
+    aside(root, 'a git directory (or gitfile) the run made at the workspace root')
   for (const before of snapshot.dirs) {
     // The git directory itself replaced (by a gitfile or a link to a repository of the
     // agent's making): git would read that one's config. Fail closed: no repository.

@@ -199,6 +199,31 @@ describe('git settings and hooks the run leaves for the runner', () => {
     expect(git('config', 'remote.origin.url').trim()).toBe('https://github.com/octo/repo')
   })
 
+  it('moves aside a repository the run made where there was none, and nothing else', () => {
+    const sub = join(ws, 'app')
+    mkdirSync(sub)
+    const inSub = (...args: string[]): string =>
+      execFileSync('git', args, {
+        cwd: sub,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: ws }
+      })
+    // Untouched: nothing to report.
+    expect(revertGitExec(snapshotGitExec(sub, []))).toEqual([])
+    const snapshot = snapshotGitExec(sub, [])
+    inSub('init', '-q')
+    inSub('config', 'core.fsmonitor', payload())
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => f.what)).toEqual([
+      expect.stringMatching(
+        /^a git directory \(or gitfile\) the run made at the workspace root; moved aside/
+      )
+    ])
+    // git run there now finds the checkout's repository around it, and runs nothing planted.
+    inSub('status', '--short')
+    expect(existsSync(marker)).toBe(false)
+  })
+
   it('moves a changed hook aside without following a link', () => {
     const hook = join(ws, '.git', 'hooks', 'post-checkout')
     writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o755 })

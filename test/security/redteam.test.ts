@@ -14,7 +14,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type net from 'node:net'
@@ -58,6 +58,12 @@ interface GitAttack {
   script: () => string
   /** What a later step of the job runs on the runner (git args), with its extra env. */
   later: (ws: string, scratch: string) => { args: string[]; env?: Record<string, string> }
+  /**
+   * Where Airlock runs the agent and the later step runs git: a subdirectory of the checkout
+   * with no `.git` of its own (the `workspace` input), or a worktree of a repository kept
+   * outside the workspace.
+   */
+  layout?: 'subdirectory' | 'worktree'
 }
 
 const ATTACKS: GitAttack[] = [
@@ -119,6 +125,24 @@ const ATTACKS: GitAttack[] = [
     script: () =>
       `printf '[core]\\n\\tfsmonitor = touch %s\\n' "$M" > .inc && git config 'includeIf.onbranch:[Mm]aster.path' ../.inc`,
     later: () => ({ args: ['status', '--short'] })
+  },
+  {
+    id: '81.3',
+    cls: 81,
+    attack:
+      '`workspace: app` (a directory of the checkout with no `.git` of its own): the agent runs `git init` there and sets `core.fsmonitor`; a later step with `working-directory: app` runs `git status`',
+    layout: 'subdirectory',
+    script: () => 'git init -q && git config core.fsmonitor "touch $M"',
+    later: () => ({ args: ['status', '--short'] })
+  },
+  {
+    id: '81.4',
+    cls: 81,
+    attack:
+      'the workspace is a `git worktree` (its `.git` a gitfile to a repository outside it): the agent replaces the gitfile by a repository of its own with `core.fsmonitor`; a later step runs `git status`',
+    layout: 'worktree',
+    script: () => 'rm .git && git init -q && git config core.fsmonitor "touch $M"',
+    later: () => ({ args: ['status', '--short'] })
   }
 ]
 
@@ -157,7 +181,14 @@ describe.skipIf(!hasDocker)('red team: git settings left for the runner', () => 
   })
 
   it.each(ATTACKS)('$id $attack', async (a) => {
-    const ws = mkdtempSync(join(tmpdir(), 'airlock-rtws-'))
+    const checkout = mkdtempSync(join(tmpdir(), 'airlock-rtws-'))
+    // Where the agent works and the later step runs git.
+    const ws =
+      a.layout === 'subdirectory'
+        ? join(checkout, 'app')
+        : a.layout === 'worktree'
+          ? `${checkout}-wt`
+          : checkout
     const scratch = mkdtempSync(join(tmpdir(), 'airlock-rtlater-'))
     const marker = `${ws}-ran`
     received.length = 0
@@ -171,28 +202,26 @@ describe.skipIf(!hasDocker)('red team: git settings left for the runner', () => 
       GIT_CONFIG_KEY_0: 'safe.directory',
       GIT_CONFIG_VALUE_0: '*'
     }
-    const git = (args: string[], extra: Record<string, string> = {}): string =>
-      execFileSync('git', args, {
-        cwd: ws,
-        encoding: 'utf8',
-        env: { ...env, ...extra },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: 30_000
-      })
     try {
       // What actions/checkout with `persist-credentials: false` leaves.
-      git(['init', '-q', '--initial-branch=master'])
-      git(['remote', 'add', 'origin', 'https://github.com/octo/repo'])
-      writeFileSync(join(ws, 'a.txt'), 'a\n')
-      git(['add', '-A'])
-      git(['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'base'])
+      const inCheckout = (args: string[]): string =>
+        execFileSync('git', args, { cwd: checkout, encoding: 'utf8', env })
+      inCheckout(['init', '-q', '--initial-branch=master'])
+      inCheckout(['remote', 'add', 'origin', 'https://github.com/octo/repo'])
+      mkdirSync(join(checkout, 'app'))
+      writeFileSync(join(checkout, 'a.txt'), 'a\n')
+      writeFileSync(join(checkout, 'app', 'b.txt'), 'b\n')
+      inCheckout(['add', '-A'])
+      inCheckout(['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'base'])
+      if (a.layout === 'worktree') inCheckout(['worktree', 'add', '-q', ws])
       const id = runnerIdentity()
-      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, checkout, ws])
       const run = await runAction({
-        env: { GITHUB_WORKSPACE: ws },
+        env: { GITHUB_WORKSPACE: a.layout === 'subdirectory' ? checkout : ws },
         inputs: {
           image: TEST_IMAGE,
           'timeout-minutes': '3',
+          ...(a.layout === 'subdirectory' ? { workspace: 'app' } : {}),
           command: `export M='${marker}'; git config --global --add safe.directory '*'; ${a.script()}`
         }
       })
@@ -234,7 +263,8 @@ describe.skipIf(!hasDocker)('red team: git settings left for the runner', () => 
       })
       expect(problems).toEqual([])
     } finally {
-      rmSync(ws, { recursive: true, force: true })
+      rmSync(checkout, { recursive: true, force: true })
+      rmSync(`${checkout}-wt`, { recursive: true, force: true })
       rmSync(scratch, { recursive: true, force: true })
       rmSync(marker, { force: true })
     }
