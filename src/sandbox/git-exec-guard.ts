@@ -84,6 +84,9 @@ const GIT_ENV = {
   HOME: '/nonexistent'
 }
 
+/** The largest config listing read; a config beyond it is moved aside (fail closed). */
+const MAX_LISTING_BYTES = 64 * 1024 * 1024
+
 /** `key\0value` pairs of one config file, as git reads it (without following includes). */
 type Entries = string[]
 
@@ -145,7 +148,13 @@ function isRegularFile(path: string): boolean {
   }
 }
 
-function execEntries(file: string): Entries {
+/**
+ * Undefined when git cannot list the file: one git refuses to parse, or a listing larger than
+ * this process takes (`maxBuffer`). Read as empty, such a file hid every setting in it from
+ * the guard, while git in a later step parses it whole (a config padded past the 1 MiB
+ * default, `core.fsmonitor` first, was left in place and ran).
+ */
+function execEntries(file: string): Entries | undefined {
   if (!isRegularFile(file)) return []
   let out: string
   try {
@@ -153,10 +162,13 @@ function execEntries(file: string): Entries {
     out = execFileSync('git', ['config', '-f', file, '--list', '--null'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
-      env: GIT_ENV
+      env: GIT_ENV,
+      maxBuffer: MAX_LISTING_BYTES
     })
-  } catch {
-    return []
+  } catch (err) {
+    // No git on this runner: no later step runs git either.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    return undefined
   }
   return (
     out
@@ -201,7 +213,8 @@ function hookHashes(dir: string): Map<string, string> {
 
 function stateOf(dir: string): GitDirState {
   const configs = new Map<string, Entries>()
-  for (const name of ['config', 'config.worktree']) configs.set(name, execEntries(join(dir, name)))
+  for (const name of ['config', 'config.worktree'])
+    configs.set(name, execEntries(join(dir, name)) ?? [])
   return {
     dir,
     real: realpathSync(dir),
@@ -294,6 +307,10 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
         continue
       }
       const now = execEntries(file)
+      if (now === undefined) {
+        aside(file, `${name} cannot be read whole (git refuses it, or it is too large)`)
+        continue
+      }
       const added = now.filter((e) => !old.includes(e))
       if (added.length === 0) continue
       for (const key of new Set(added.map((e) => e.split('\0')[0]!))) {

@@ -224,6 +224,21 @@ describe('git settings and hooks the run leaves for the runner', () => {
     expect(existsSync(marker)).toBe(false)
   })
 
+  it('moves aside a config it cannot list whole (padded past what it reads)', () => {
+    const snapshot = snapshotGitExec(ws, [])
+    git('config', 'core.fsmonitor', payload())
+    writeFileSync(
+      join(ws, '.git', 'config'),
+      `[pad]\n${'\tk = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n'.repeat(1_500_000)}`,
+      { flag: 'a' }
+    )
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => f.what)).toEqual([
+      expect.stringMatching(/^config cannot be read whole .*; moved aside/)
+    ])
+    expect(laterStepRanPayload()).toBe(false)
+  })
+
   it('moves a changed hook aside without following a link', () => {
     const hook = join(ws, '.git', 'hooks', 'post-checkout')
     writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o755 })

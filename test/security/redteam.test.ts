@@ -127,6 +127,15 @@ const ATTACKS: GitAttack[] = [
     later: () => ({ args: ['status', '--short'] })
   },
   {
+    id: '81.5',
+    cls: 81,
+    attack:
+      '`core.fsmonitor` set, then `.git/config` padded with 40,000 harmless entries (a listing past 1 MiB); a later step runs `git status`',
+    script: () =>
+      'git config core.fsmonitor "touch $M" && { echo "[pad]"; i=0; while [ $i -lt 40000 ]; do echo "k = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; i=$((i+1)); done; } >> .git/config',
+    later: () => ({ args: ['status', '--short'] })
+  },
+  {
     id: '81.3',
     cls: 81,
     attack:
