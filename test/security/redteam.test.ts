@@ -14,16 +14,24 @@
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type net from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import tls from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireDocker, TEST_IMAGE } from '../support/docker.js'
-import { runAction, runnerIdentity } from '../support/runner.js'
+import { runAction, runnerIdentity, runnerTempDir } from '../support/runner.js'
 import { createTestPki, type TestPki } from '../support/test-ca.js'
 import { writeSuiteResults, type AttackResult } from './support/results.js'
 
@@ -155,9 +163,10 @@ const ATTACKS: GitAttack[] = [
   }
 ]
 
-describe.skipIf(!hasDocker)('red team: git settings left for the runner', () => {
-  const results: AttackResult[] = []
+const results: AttackResult[] = []
+afterAll(() => writeSuiteResults('redteam', results))
 
+describe.skipIf(!hasDocker)('red team: git settings left for the runner', () => {
   beforeAll(async () => {
     pki = await createTestPki(['github.com'])
     recorder = http.createServer(record)
@@ -183,7 +192,6 @@ describe.skipIf(!hasDocker)('red team: git settings left for the runner', () => 
   })
 
   afterAll(async () => {
-    writeSuiteResults('redteam', results)
     recorder?.close()
     mitm?.close()
     if (pki) rmSync(pki.dir, { recursive: true, force: true })
@@ -279,3 +287,86 @@ describe.skipIf(!hasDocker)('red team: git settings left for the runner', () => 
     }
   })
 })
+
+/**
+ * Class 82: the `workspace` input names a directory of the repository, and the repository's
+ * content (a pull request, an earlier step's agent) decides what that path is. Here `app` is a
+ * link to RUNNER_TEMP, laid out as the runner does it: the step's GITHUB_ENV file under
+ * `_runner_file_commands`, and the credentials file actions/checkout v5 writes there.
+ */
+describe.skipIf(!hasDocker)(
+  'red team: a workspace that a link leads out of GITHUB_WORKSPACE',
+  () => {
+    it.each([
+      {
+        id: '82.1',
+        attack:
+          '`workspace: app`, and the repository makes `app` a relative link to RUNNER_TEMP (`../_temp`); the agent reads checkout’s credentials file there and appends `BASH_ENV=…` to the step’s GITHUB_ENV file',
+        link: true
+      },
+      {
+        id: '82.2',
+        attack:
+          'control: `workspace: app` where `app` is a link to a directory inside the workspace (`app -> src/app`)',
+        link: false
+      }
+    ])('$id $attack', async (a) => {
+      const ws = runnerTempDir('airlock-rtws-')
+      const temp = runnerTempDir('airlock-rttemp-')
+      try {
+        // RUNNER_TEMP as the runner lays it out.
+        const commands = join(temp, '_runner_file_commands')
+        mkdirSync(commands)
+        const envFile = join(commands, `set_env_${randomBytes(8).toString('hex')}`)
+        writeFileSync(envFile, '')
+        writeFileSync(
+          join(temp, `git-credentials-${randomBytes(8).toString('hex')}.config`),
+          `[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}\n`
+        )
+        mkdirSync(join(ws, 'src', 'app'), { recursive: true })
+        writeFileSync(join(ws, 'src', 'app', 'inside.txt'), 'INSIDE-THE-WORKSPACE\n')
+        symlinkSync(a.link ? join('..', basename(temp)) : join('src', 'app'), join(ws, 'app'))
+        const id = runnerIdentity()
+        if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws, temp])
+        const run = await runAction({
+          env: { GITHUB_WORKSPACE: ws, RUNNER_TEMP: temp, GITHUB_ENV: envFile },
+          inputs: {
+            image: TEST_IMAGE,
+            'timeout-minutes': '3',
+            workspace: 'app',
+            command:
+              'cat /workspace/inside.txt /workspace/git-credentials-*.config 2>/dev/null; for f in /workspace/_runner_file_commands/set_env_*; do [ -f "$f" ] && echo "BASH_ENV=/workspace/evil.sh" >> "$f"; done; echo SANDBOX-RAN'
+          }
+        })
+        const out = run.main.stdout
+        const problems: string[] = []
+        if (out.includes(Buffer.from(`x-access-token:${TOKEN}`).toString('base64')))
+          problems.push('the agent read the checkout credentials in RUNNER_TEMP')
+        if (readFileSync(envFile, 'utf8').includes('BASH_ENV'))
+          problems.push(
+            'the agent wrote the step’s GITHUB_ENV file (every later step runs its script)'
+          )
+        const refused = run.main.errors.some((e) => e.includes('a link leads it out'))
+        if (a.link && !refused) problems.push('the run was not refused')
+        if (!a.link && !(out.includes('SANDBOX-RAN') && out.includes('INSIDE-THE-WORKSPACE')))
+          problems.push(`the control did not run: ${out.split('\n').slice(-8).join(' | ')}`)
+        results.push({
+          id: a.id,
+          cls: 82,
+          attack: a.attack,
+          outcome:
+            problems.length > 0
+              ? problems.join('; ')
+              : a.link
+                ? 'refused before any grant: the link leads out of GITHUB_WORKSPACE; nothing of RUNNER_TEMP was mounted'
+                : 'runs: a link that stays inside the workspace is followed',
+          verdict: problems.length === 0 ? 'pass' : 'fail'
+        })
+        expect(problems).toEqual([])
+      } finally {
+        rmSync(ws, { recursive: true, force: true })
+        rmSync(temp, { recursive: true, force: true })
+      }
+    })
+  }
+)
