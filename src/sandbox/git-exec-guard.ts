@@ -110,6 +110,11 @@ export interface GitExecSnapshot {
    * to tell whether the run made one there.
    */
   rootEntry?: string
+  /**
+   * The repositories at the root repository's gitlinks (paths in its index that git enters:
+   * `git status` runs git inside each populated one), by what their `.git` was.
+   */
+  gitlinks: Map<string, string>
 }
 
 /** What the guard took back after the run, workspace-relative, for the log. */
@@ -242,10 +247,66 @@ function moveAside(path: string): string {
 
 /** Remembers, before the container starts, what git would run in each git directory. */
 export function snapshotGitExec(workspace: string, configs: string[]): GitExecSnapshot {
-  const snapshot: GitExecSnapshot = { workspace, dirs: gitDirs(workspace, configs).map(stateOf) }
+  const snapshot: GitExecSnapshot = {
+    workspace,
+    dirs: gitDirs(workspace, configs).map(stateOf),
+    gitlinks: gitlinkRepos(workspace)
+  }
   const root = join(workspace, '.git')
   if (!isRealDir(root)) snapshot.rootEntry = entryDigest(root)
   return snapshot
+}
+
+/**
+ * Each gitlink of the root repository's index (mode 160000) that holds a `.git`, by that
+ * entry's identity (a directory by its real path, a gitfile by its bytes). The index is the
+ * agent's to write (`git add` of a repository it made): `git status` in a later step then
+ * runs git inside that repository, which obeys its own config (`core.fsmonitor`) and hooks.
+ * Only gitlinks whose directory really lies inside the workspace count: git would enter
+ * nothing else the agent made.
+ */
+function gitlinkRepos(workspace: string): Map<string, string> {
+  const out = new Map<string, string>()
+  const gitDir = join(workspace, '.git')
+  if (!isRealDir(gitDir)) return out
+  let listing: string
+  try {
+    // The index read with the git directory alone: no work tree, so nothing is refreshed and
+    // no fsmonitor runs (and the settings that would run one are taken back before this).
+    listing = execFileSync(
+      'git',
+      ['-c', 'core.fsmonitor=false', '--git-dir', gitDir, 'ls-files', '--stage', '-z'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: GIT_ENV,
+        maxBuffer: MAX_LISTING_BYTES
+      }
+    )
+  } catch {
+    return out
+  }
+  let root: string
+  try {
+    root = realpathSync(workspace)
+  } catch {
+    return out
+  }
+  for (const entry of listing.split('\0')) {
+    const m = /^160000 [0-9a-f]+ \d\t(.+)$/s.exec(entry)
+    if (!m) continue
+    let dir: string
+    try {
+      dir = realpathSync(join(workspace, m[1]!))
+    } catch {
+      continue
+    }
+    if (dir === root || !dir.startsWith(`${root}/`)) continue
+    const dotGit = join(dir, '.git')
+    const id = isRealDir(dotGit) ? `dir:${lstatSync(dotGit).ino}` : entryDigest(dotGit)
+    if (id !== 'absent') out.set(dir, id)
+  }
+  return out
 }
 
 /** What a path is, without following it: absent, a file's bytes, a link's target. */
@@ -345,5 +406,15 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
       )
     }
   }
+  // Repositories the run put at a gitlink of the index (or swapped in for one there before):
+  // never snapshotted, and git in a later step enters them. Fail closed: moved aside. Read
+  // after the root's settings are taken back (the listing is git reading that config).
+  if (isRealDir(root))
+    for (const [dir, id] of gitlinkRepos(snapshot.workspace))
+      if (snapshot.gitlinks.get(dir) !== id)
+        aside(
+          join(dir, '.git'),
+          'a repository the run made at a gitlink of the index (git status enters it)'
+        )
   return findings
 }

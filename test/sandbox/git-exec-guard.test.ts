@@ -239,6 +239,36 @@ describe('git settings and hooks the run leaves for the runner', () => {
     expect(laterStepRanPayload()).toBe(false)
   })
 
+  it('moves aside a repository the run added to the index as a gitlink', () => {
+    const evil = join(ws, 'evil')
+    mkdirSync(evil)
+    const inEvil = (...args: string[]): string =>
+      execFileSync('git', args, {
+        cwd: evil,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: ws }
+      })
+    const snapshot = snapshotGitExec(ws, [])
+    inEvil('init', '-q')
+    writeFileSync(join(evil, 'b'), 'b\n')
+    inEvil('add', 'b')
+    inEvil('-c', 'user.email=a@example.com', 'commit', '-qm', 'b')
+    inEvil('config', 'core.fsmonitor', payload())
+    git('add', 'evil')
+    // Control: git status in the root enters it and runs its fsmonitor.
+    git('status', '--short')
+    expect(existsSync(marker)).toBe(true)
+    rmSync(marker)
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => f.what)).toEqual([
+      expect.stringMatching(/^a repository the run made at a gitlink of the index/)
+    ])
+    expect(laterStepRanPayload()).toBe(false)
+    // A gitlink whose repository was there before the run is left as it is.
+    const again = snapshotGitExec(ws, [])
+    expect(revertGitExec(again)).toEqual([])
+  })
+
   it('moves a changed hook aside without following a link', () => {
     const hook = join(ws, '.git', 'hooks', 'post-checkout')
     writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o755 })

@@ -144,6 +144,15 @@ const ATTACKS: GitAttack[] = [
     later: () => ({ args: ['status', '--short'] })
   },
   {
+    id: '81.6',
+    cls: 81,
+    attack:
+      'a repository the agent makes in the workspace (`evil/`, with `core.fsmonitor`) and adds to the index as a gitlink (`git add evil`); a later step runs `git status`, which enters it',
+    script: () =>
+      'mkdir evil && cd evil && git init -q && echo b > b && git add b && git -c user.name=a -c user.email=a@example.com commit -qm b && git config core.fsmonitor "touch $M" && cd .. && git add evil 2>/dev/null',
+    later: () => ({ args: ['status', '--short'] })
+  },
+  {
     id: '81.3',
     cls: 81,
     attack:
