@@ -44,6 +44,16 @@ const EXEC_KEY = new RegExp(
       'credential\\..+\\.helper',
       'gpg\\.program',
       'gpg\\..+\\.program',
+      // Run by `git commit` when commits are signed with SSH and no key is named.
+      'gpg\\.ssh\\.defaultkeycommand',
+      // Run by fetch and push when the repository has alternates; by auto gc; by `add -p`;
+      // by trailers (`commit --trailer`); by `help --web` and `send-email`.
+      'core\\.alternaterefscommand',
+      'gc\\.recentobjectshook',
+      'interactive\\.difffilter',
+      'trailer\\..+\\.(cmd|command)',
+      '(browser|man)\\..+\\.cmd',
+      'sendemail\\.(.+\\.)?(smtpserver|tocmd|cccmd|headercmd)',
       'uploadpack\\.packobjectshook',
       'include\\.path',
       'includeif\\..+\\.path',

@@ -93,6 +93,14 @@ const plants: Array<[string, () => void]> = [
     }
   ],
   [
+    'gpg.ssh.defaultKeyCommand with SSH-signed commits',
+    () => {
+      git('config', 'commit.gpgSign', 'true')
+      git('config', 'gpg.format', 'ssh')
+      git('config', 'gpg.ssh.defaultKeyCommand', `sh -c '${payload()}; echo key::ssh-ed25519 AAAA'`)
+    }
+  ],
+  [
     'include.path to a config of the agent’s',
     () => {
       writeFileSync(join(ws, 'evil.cfg'), `[core]\n\tfsmonitor = ${payload()}\n`)

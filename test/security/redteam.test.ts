@@ -153,6 +153,26 @@ const ATTACKS: GitAttack[] = [
     later: () => ({ args: ['status', '--short'] })
   },
   {
+    id: '81.7',
+    cls: 81,
+    attack:
+      'commits signed with SSH (`commit.gpgSign`, `gpg.format ssh`) and `gpg.ssh.defaultKeyCommand` set to a program (a key not in the guard’s list); a later step runs `git commit`',
+    script: () =>
+      `git config commit.gpgSign true && git config gpg.format ssh && git config gpg.ssh.defaultKeyCommand "sh -c 'touch $M; echo key::ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA'"`,
+    later: () => ({
+      args: [
+        '-c',
+        'user.name=m',
+        '-c',
+        'user.email=m@example.com',
+        'commit',
+        '-qm',
+        'later',
+        '--allow-empty'
+      ]
+    })
+  },
+  {
     id: '81.3',
     cls: 81,
     attack:
