@@ -16,6 +16,7 @@
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
+  chmodSync,
   lstatSync,
   readdirSync,
   readFileSync,
@@ -23,7 +24,7 @@ import {
   realpathSync,
   renameSync
 } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 
 /**
  * Keys whose value git runs as a program (or that point git at files or programs that it
@@ -248,6 +249,21 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * Gives a directory its owner's write and search permission back (never through a link). The
+ * agent runs as this same uid and can take them away (`chmod 555 .git`): git then cannot
+ * rewrite the config, nor can a hook be renamed, and what the guard could not take back would
+ * stay for git to run in a later step.
+ */
+function ownerWritable(dir: string): void {
+  try {
+    const st = lstatSync(dir)
+    if (st.isDirectory() && (st.mode & 0o700) !== 0o700) chmodSync(dir, (st.mode & 0o7777) | 0o700)
+  } catch {
+    // gone, or not ours: a take-back that still fails is moved aside or reported
+  }
+}
+
 /** Moves an entry (never what a link points to) out of git's way, under a name no one chose. */
 function moveAside(path: string): string {
   const target = `${path}.airlock-quarantined-${randomBytes(4).toString('hex')}`
@@ -343,6 +359,7 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
   const rel = (p: string): string => relative(snapshot.workspace, p) || '.'
   const aside = (p: string, why: string): void => {
     try {
+      ownerWritable(dirname(p))
       const to = moveAside(p)
       findings.push({ path: rel(p), what: `${why}; moved aside to ${rel(to)}` })
     } catch {
@@ -369,6 +386,8 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
       if (exists(before.dir)) aside(before.dir, 'the git directory was replaced during the run')
       continue
     }
+    ownerWritable(before.dir)
+    ownerWritable(join(before.dir, 'hooks'))
     if (!before.commondir && exists(join(before.dir, 'commondir')))
       aside(join(before.dir, 'commondir'), 'commondir (another config for git to read) appeared')
     for (const [name, old] of before.configs) {
@@ -399,7 +418,9 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
             ...(ROUTE_KEY.test(key) ? { route: true } : {})
           })
         } catch {
-          findings.push({ path: rel(file), what: `could not remove ${key}, which the run set` })
+          // Left in place it would run: the whole file goes out of git's reach instead.
+          aside(file, `could not remove ${key}, which the run set`)
+          break
         }
       }
     }

@@ -277,6 +277,25 @@ describe('git settings and hooks the run leaves for the runner', () => {
     expect(revertGitExec(again)).toEqual([])
   })
 
+  // As root (this test) permissions do not bind; red-team 81.8 runs it as the runner's uid.
+  it('takes back what it must though the run made the git directories read-only', () => {
+    const snapshot = snapshotGitExec(ws, [])
+    git('config', 'core.fsmonitor', payload())
+    writeFileSync(join(ws, '.git', 'hooks', 'pre-commit'), `#!/bin/sh\n${payload()}\n`, {
+      mode: 0o755
+    })
+    chmodSync(join(ws, '.git', 'hooks'), 0o555)
+    chmodSync(join(ws, '.git'), 0o555)
+    const findings = revertGitExec(snapshot).map((f) => f.what)
+    expect(findings).toEqual(
+      expect.arrayContaining([
+        'removed core.fsmonitor, which the run set',
+        expect.stringMatching(/^the run added the hook pre-commit; moved aside/)
+      ])
+    )
+    expect(laterStepRanPayload()).toBe(false)
+  })
+
   it('moves a changed hook aside without following a link', () => {
     const hook = join(ws, '.git', 'hooks', 'post-checkout')
     writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o755 })

@@ -173,6 +173,26 @@ const ATTACKS: GitAttack[] = [
     })
   },
   {
+    id: '81.8',
+    cls: 81,
+    attack:
+      '`core.fsmonitor` and a `pre-commit` hook planted, then `.git` and `.git/hooks` made read-only (`chmod 555`) so the guard cannot rewrite the config or rename the hook; a later step runs `git status` and `git commit`',
+    script: () =>
+      `git config core.fsmonitor "touch $M" && printf '#!/bin/sh\ntouch %s\n' "$M" > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit && chmod 555 .git/hooks .git`,
+    later: () => ({
+      args: [
+        '-c',
+        'user.name=m',
+        '-c',
+        'user.email=m@example.com',
+        'commit',
+        '-qam',
+        'later',
+        '--allow-empty'
+      ]
+    })
+  },
+  {
     id: '81.3',
     cls: 81,
     attack:
