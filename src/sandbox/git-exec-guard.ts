@@ -285,7 +285,7 @@ export function snapshotGitExec(workspace: string, configs: string[]): GitExecSn
 
 /**
  * Each gitlink of the root repository's index (mode 160000) that holds a `.git`, by that
- * entry's identity (a directory by its real path, a gitfile by its bytes). The index is the
+ * entry's identity (a directory by its inode, a gitfile by its bytes). The index is the
  * agent's to write (`git add` of a repository it made): `git status` in a later step then
  * runs git inside that repository, which obeys its own config (`core.fsmonitor`) and hooks.
  * Only gitlinks whose directory really lies inside the workspace count: git would enter
