@@ -126,6 +126,8 @@ export interface GitExecSnapshot {
    * `git status` runs git inside each populated one), by what their `.git` was.
    */
   gitlinks: Map<string, string>
+  /** The git directories under the root repository's `.git/modules` before the run. */
+  modules: Set<string>
 }
 
 /** What the guard took back after the run, workspace-relative, for the log. */
@@ -276,7 +278,8 @@ export function snapshotGitExec(workspace: string, configs: string[]): GitExecSn
   const snapshot: GitExecSnapshot = {
     workspace,
     dirs: gitDirs(workspace, configs).map(stateOf),
-    gitlinks: gitlinkRepos(workspace)
+    gitlinks: gitlinkRepos(workspace),
+    modules: moduleDirs(workspace).dirs
   }
   const root = join(workspace, '.git')
   if (!isRealDir(root)) snapshot.rootEntry = entryDigest(root)
@@ -334,6 +337,43 @@ function gitlinkRepos(workspace: string): Map<string, string> {
   }
   return out
 }
+
+/**
+ * The git directories under the root repository's `.git/modules` (each holds a HEAD; a name
+ * with `/` makes directories between; a submodule's own submodules live in its `modules`).
+ * `git submodule update --init` in a later step takes the one named like a submodule as it
+ * is, checks the submodule out from it and runs its hooks: one the run made there (with a
+ * gitlink and a `.gitmodules` entry naming it) was never snapshotted. Bounded (a module tree
+ * is small): `complete` is false when the bound was reached.
+ */
+function moduleDirs(workspace: string): { dirs: Set<string>; complete: boolean } {
+  const out = new Set<string>()
+  let complete = true
+  const visit = (dir: string, depth: number): void => {
+    if (!isRealDir(dir)) return
+    if (depth > 16 || out.size >= MAX_MODULE_DIRS) {
+      complete = false
+      return
+    }
+    let names: string[]
+    try {
+      names = readdirSync(dir)
+    } catch {
+      return
+    }
+    if (names.includes('HEAD')) {
+      out.add(dir)
+      visit(join(dir, 'modules'), depth + 1)
+      return
+    }
+    for (const n of names) visit(join(dir, n), depth + 1)
+  }
+  visit(join(workspace, '.git', 'modules'), 0)
+  return { dirs: out, complete }
+}
+
+/** How many git directories under `.git/modules` the guard reads. */
+const MAX_MODULE_DIRS = 4096
 
 /** What a path is, without following it: absent, a file's bytes, a link's target. */
 function entryDigest(path: string): string {
@@ -440,6 +480,17 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
   // Repositories the run put at a gitlink of the index (or swapped in for one there before):
   // never snapshotted, and git in a later step enters them. Fail closed: moved aside. Read
   // after the root's settings are taken back (the listing is git reading that config).
+  const modules = isRealDir(root) ? moduleDirs(snapshot.workspace) : undefined
+  if (modules && !modules.complete)
+    // More than the guard reads: one it did not read could be the agent's. Fail closed.
+    aside(join(root, 'modules'), 'more submodule repositories than the guard reads')
+  else if (modules)
+    for (const dir of modules.dirs)
+      if (!snapshot.modules.has(dir))
+        aside(
+          dir,
+          'a submodule repository the run made under .git/modules (git submodule update would use it)'
+        )
   if (isRealDir(root))
     for (const [dir, id] of gitlinkRepos(snapshot.workspace))
       if (snapshot.gitlinks.get(dir) !== id)

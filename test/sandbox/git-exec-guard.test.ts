@@ -296,6 +296,28 @@ describe('git settings and hooks the run leaves for the runner', () => {
     expect(laterStepRanPayload()).toBe(false)
   })
 
+  it('moves aside a submodule repository the run made under .git/modules', () => {
+    const before = join(ws, '.git', 'modules', 'kept')
+    mkdirSync(before, { recursive: true })
+    writeFileSync(join(before, 'HEAD'), 'ref: refs/heads/main\n')
+    const snapshot = snapshotGitExec(ws, [])
+    const made = join(ws, '.git', 'modules', 'libs', 'evil')
+    mkdirSync(join(made, 'hooks'), { recursive: true })
+    writeFileSync(join(made, 'HEAD'), 'ref: refs/heads/main\n')
+    writeFileSync(join(made, 'hooks', 'post-checkout'), `#!/bin/sh\n${payload()}\n`, {
+      mode: 0o755
+    })
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => [f.path, f.what.replace(/ to .*/, '')])).toEqual([
+      [
+        '.git/modules/libs/evil',
+        'a submodule repository the run made under .git/modules (git submodule update would use it); moved aside'
+      ]
+    ])
+    expect(existsSync(made)).toBe(false)
+    expect(existsSync(before)).toBe(true)
+  })
+
   it('moves a changed hook aside without following a link', () => {
     const hook = join(ws, '.git', 'hooks', 'post-checkout')
     writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o755 })

@@ -193,6 +193,15 @@ const ATTACKS: GitAttack[] = [
     })
   },
   {
+    id: '81.9',
+    cls: 81,
+    attack:
+      'a submodule whose repository the agent made under `.git/modules/evil` (with a `post-checkout` hook), its working tree left empty; a later step runs `git submodule update --init`, which checks it out from that repository',
+    script: () =>
+      'git init -q evil && (cd evil && echo x > x && git add x && git -c user.name=a -c user.email=a@example.com commit -qm x) && git submodule add ./evil evil >/dev/null 2>&1 && git submodule absorbgitdirs >/dev/null 2>&1 && printf \'#!/bin/sh\\ntouch %s\\n\' "$M" > .git/modules/evil/hooks/post-checkout && chmod +x .git/modules/evil/hooks/post-checkout && rm -rf evil && mkdir evil',
+    later: () => ({ args: ['submodule', 'update', '--init'] })
+  },
+  {
     id: '81.3',
     cls: 81,
     attack:
