@@ -3,8 +3,10 @@
  * make git run a program — `core.fsmonitor`, `core.hooksPath`, a filter driver, an alias
  * with `!` — or drop a hook into `.git/hooks`. None of that runs in the sandbox; it runs the
  * next time a later step of the job calls `git status` or `git commit` on the runner, with
- * the job's token, secrets and OIDC at hand. So Airlock remembers each git directory's
- * executable settings and hooks before the container starts, and when it has ended takes
+ * the job's token, secrets and OIDC at hand. Settings that only say where git connects (a URL
+ * rewrite, a push URL, a proxy, TLS verification) hand that later step's credentials to
+ * whoever the agent names. So Airlock remembers each git directory's executable and
+ * credential-routing settings and hooks before the container starts, and when it has ended takes
  * back whatever the run added or changed: the setting is unset (its earlier values put
  * back), the hook renamed out of git's reach. Each one is reported.
  *
@@ -13,8 +15,16 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { lstatSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import {
+  chmodSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync
+} from 'node:fs'
+import { dirname, join, relative } from 'node:path'
 
 /**
  * Keys whose value git runs as a program (or that point git at files or programs that it
@@ -35,6 +45,16 @@ const EXEC_KEY = new RegExp(
       'credential\\..+\\.helper',
       'gpg\\.program',
       'gpg\\..+\\.program',
+      // Run by `git commit` when commits are signed with SSH and no key is named.
+      'gpg\\.ssh\\.defaultkeycommand',
+      // Run by fetch and push when the repository has alternates; by auto gc; by `add -p`;
+      // by trailers (`commit --trailer`); by `help --web` and `send-email`.
+      'core\\.alternaterefscommand',
+      'gc\\.recentobjectshook',
+      'interactive\\.difffilter',
+      'trailer\\..+\\.(cmd|command)',
+      '(browser|man)\\..+\\.cmd',
+      'sendemail\\.(.+\\.)?(smtpserver|tocmd|cccmd|headercmd)',
       'uploadpack\\.packobjectshook',
       'include\\.path',
       'includeif\\..+\\.path',
@@ -48,6 +68,25 @@ const EXEC_KEY = new RegExp(
   'i'
 )
 
+/**
+ * Keys that run nothing but decide where git sends the credentials a later step pushes or
+ * fetches with (a token in the URL, a credential helper, `GIT_ASKPASS`): a URL rewrite
+ * (`url.<attacker>.insteadOf = https://x-access-token:` hands over the token in the URL
+ * itself), another remote or push URL, a proxy (with TLS verification off, or a CA or an
+ * address the agent chose, it reads every header, the job token's among them). The agent
+ * cannot reach the job token; a later step's git would carry it to the agent's server.
+ */
+const ROUTE_KEY = new RegExp(
+  '^(' +
+    [
+      'url\\..+\\.(insteadof|pushinsteadof)',
+      'remote\\..+\\.(url|pushurl|proxy)',
+      'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
+    ].join('|') +
+    ')$',
+  'i'
+)
+
 /** git with no system or global config of its own: only the file named is read. */
 const GIT_ENV = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -55,6 +94,9 @@ const GIT_ENV = {
   GIT_CONFIG_GLOBAL: '/dev/null',
   HOME: '/nonexistent'
 }
+
+/** The largest config listing read; a config beyond it is moved aside (fail closed). */
+const MAX_LISTING_BYTES = 64 * 1024 * 1024
 
 /** `key\0value` pairs of one config file, as git reads it (without following includes). */
 type Entries = string[]
@@ -73,12 +115,27 @@ interface GitDirState {
 export interface GitExecSnapshot {
   workspace: string
   dirs: GitDirState[]
+  /**
+   * The workspace's own `.git` when it was not a git directory (absent: the workspace is a
+   * subdirectory of the checkout or no checkout at all; a gitfile: a worktree): what it was,
+   * to tell whether the run made one there.
+   */
+  rootEntry?: string
+  /**
+   * The repositories at the root repository's gitlinks (paths in its index that git enters:
+   * `git status` runs git inside each populated one), by what their `.git` was.
+   */
+  gitlinks: Map<string, string>
+  /** The git directories under the root repository's `.git/modules` before the run. */
+  modules: Set<string>
 }
 
 /** What the guard took back after the run, workspace-relative, for the log. */
 export interface GitExecFinding {
   path: string
   what: string
+  /** A setting that sends git's credentials elsewhere (it runs nothing). */
+  route?: true
 }
 
 /** The git directories of the workspace: the root's, and those of the configs the scan found. */
@@ -109,7 +166,13 @@ function isRegularFile(path: string): boolean {
   }
 }
 
-function execEntries(file: string): Entries {
+/**
+ * Undefined when git cannot list the file: one git refuses to parse, or a listing larger than
+ * this process takes (`maxBuffer`). Read as empty, such a file hid every setting in it from
+ * the guard, while git in a later step parses it whole (a config padded past the 1 MiB
+ * default, `core.fsmonitor` first, was left in place and ran).
+ */
+function execEntries(file: string): Entries | undefined {
   if (!isRegularFile(file)) return []
   let out: string
   try {
@@ -117,20 +180,31 @@ function execEntries(file: string): Entries {
     out = execFileSync('git', ['config', '-f', file, '--list', '--null'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
-      env: GIT_ENV
+      env: GIT_ENV,
+      maxBuffer: MAX_LISTING_BYTES
     })
-  } catch {
-    return []
+  } catch (err) {
+    // No git on this runner: no later step runs git either.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    return undefined
   }
-  return out
-    .split('\0')
-    .filter(Boolean)
-    .map((item) => {
-      const nl = item.indexOf('\n')
-      return nl < 0 ? [item, ''] : [item.slice(0, nl), item.slice(nl + 1)]
-    })
-    .filter(([k, v]) => EXEC_KEY.test(k!) && (!/^alias\./i.test(k!) || v!.startsWith('!')))
-    .map(([k, v]) => `${k!.toLowerCase()}\0${v!}`)
+  return (
+    out
+      .split('\0')
+      .filter(Boolean)
+      .map((item) => {
+        const nl = item.indexOf('\n')
+        return nl < 0 ? [item, ''] : [item.slice(0, nl), item.slice(nl + 1)]
+      })
+      .filter(
+        ([k, v]) =>
+          ROUTE_KEY.test(k!) || (EXEC_KEY.test(k!) && (!/^alias\./i.test(k!) || v!.startsWith('!')))
+      )
+      // As git prints it: section and name lower case, the subsection exactly as written. A
+      // subsection is case-sensitive (`filter.X.clean` is what `filter=X` runs), so a key
+      // folded to lower case would name another setting, and `--unset-all` would leave this one.
+      .map(([k, v]) => `${k!}\0${v!}`)
+  )
 }
 
 function hookHashes(dir: string): Map<string, string> {
@@ -157,7 +231,8 @@ function hookHashes(dir: string): Map<string, string> {
 
 function stateOf(dir: string): GitDirState {
   const configs = new Map<string, Entries>()
-  for (const name of ['config', 'config.worktree']) configs.set(name, execEntries(join(dir, name)))
+  for (const name of ['config', 'config.worktree'])
+    configs.set(name, execEntries(join(dir, name)) ?? [])
   return {
     dir,
     real: realpathSync(dir),
@@ -176,6 +251,21 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * Gives a directory its owner's write and search permission back (never through a link). The
+ * agent runs as this same uid and can take them away (`chmod 555 .git`): git then cannot
+ * rewrite the config, nor can a hook be renamed, and what the guard could not take back would
+ * stay for git to run in a later step.
+ */
+function ownerWritable(dir: string): void {
+  try {
+    const st = lstatSync(dir)
+    if (st.isDirectory() && (st.mode & 0o700) !== 0o700) chmodSync(dir, (st.mode & 0o7777) | 0o700)
+  } catch {
+    // gone, or not ours: a take-back that still fails is moved aside or reported
+  }
+}
+
 /** Moves an entry (never what a link points to) out of git's way, under a name no one chose. */
 function moveAside(path: string): string {
   const target = `${path}.airlock-quarantined-${randomBytes(4).toString('hex')}`
@@ -185,7 +275,119 @@ function moveAside(path: string): string {
 
 /** Remembers, before the container starts, what git would run in each git directory. */
 export function snapshotGitExec(workspace: string, configs: string[]): GitExecSnapshot {
-  return { workspace, dirs: gitDirs(workspace, configs).map(stateOf) }
+  const snapshot: GitExecSnapshot = {
+    workspace,
+    dirs: gitDirs(workspace, configs).map(stateOf),
+    gitlinks: gitlinkRepos(workspace),
+    modules: moduleDirs(workspace).dirs
+  }
+  const root = join(workspace, '.git')
+  if (!isRealDir(root)) snapshot.rootEntry = entryDigest(root)
+  return snapshot
+}
+
+/**
+ * Each gitlink of the root repository's index (mode 160000) that holds a `.git`, by that
+ * entry's identity (a directory by its inode, a gitfile by its bytes). The index is the
+ * agent's to write (`git add` of a repository it made): `git status` in a later step then
+ * runs git inside that repository, which obeys its own config (`core.fsmonitor`) and hooks.
+ * Only gitlinks whose directory really lies inside the workspace count: git would enter
+ * nothing else the agent made.
+ */
+function gitlinkRepos(workspace: string): Map<string, string> {
+  const out = new Map<string, string>()
+  const gitDir = join(workspace, '.git')
+  if (!isRealDir(gitDir)) return out
+  let listing: string
+  try {
+    // The index read with the git directory alone: no work tree, so nothing is refreshed and
+    // no fsmonitor runs (and the settings that would run one are taken back before this).
+    listing = execFileSync(
+      'git',
+      ['-c', 'core.fsmonitor=false', '--git-dir', gitDir, 'ls-files', '--stage', '-z'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: GIT_ENV,
+        maxBuffer: MAX_LISTING_BYTES
+      }
+    )
+  } catch {
+    return out
+  }
+  let root: string
+  try {
+    root = realpathSync(workspace)
+  } catch {
+    return out
+  }
+  for (const entry of listing.split('\0')) {
+    const m = /^160000 [0-9a-f]+ \d\t(.+)$/s.exec(entry)
+    if (!m) continue
+    let dir: string
+    try {
+      dir = realpathSync(join(workspace, m[1]!))
+    } catch {
+      continue
+    }
+    if (dir === root || !dir.startsWith(`${root}/`)) continue
+    const dotGit = join(dir, '.git')
+    const id = isRealDir(dotGit) ? `dir:${lstatSync(dotGit).ino}` : entryDigest(dotGit)
+    if (id !== 'absent') out.set(dir, id)
+  }
+  return out
+}
+
+/**
+ * The git directories under the root repository's `.git/modules` (each holds a HEAD; a name
+ * with `/` makes directories between; a submodule's own submodules live in its `modules`).
+ * `git submodule update --init` in a later step takes the one named like a submodule as it
+ * is, checks the submodule out from it and runs its hooks: one the run made there (with a
+ * gitlink and a `.gitmodules` entry naming it) was never snapshotted. Bounded (a module tree
+ * is small): `complete` is false when the bound was reached.
+ */
+function moduleDirs(workspace: string): { dirs: Set<string>; complete: boolean } {
+  const out = new Set<string>()
+  let complete = true
+  const visit = (dir: string, depth: number): void => {
+    if (!isRealDir(dir)) return
+    if (depth > 16 || out.size >= MAX_MODULE_DIRS) {
+      complete = false
+      return
+    }
+    let names: string[]
+    try {
+      names = readdirSync(dir)
+    } catch {
+      return
+    }
+    if (names.includes('HEAD')) {
+      out.add(dir)
+      visit(join(dir, 'modules'), depth + 1)
+      return
+    }
+    for (const n of names) visit(join(dir, n), depth + 1)
+  }
+  visit(join(workspace, '.git', 'modules'), 0)
+  return { dirs: out, complete }
+}
+
+/** How many git directories under `.git/modules` the guard reads. */
+const MAX_MODULE_DIRS = 4096
+
+/** What a path is, without following it: absent, a file's bytes, a link's target. */
+function entryDigest(path: string): string {
+  try {
+    const st = lstatSync(path)
+    const body = st.isFile()
+      ? readFileSync(path)
+      : st.isSymbolicLink()
+        ? Buffer.from(readlinkSync(path))
+        : Buffer.alloc(0)
+    return `${st.mode}:${createHash('sha256').update(body).digest('hex')}`
+  } catch {
+    return 'absent'
+  }
 }
 
 /**
@@ -197,12 +399,20 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
   const rel = (p: string): string => relative(snapshot.workspace, p) || '.'
   const aside = (p: string, why: string): void => {
     try {
+      ownerWritable(dirname(p))
       const to = moveAside(p)
       findings.push({ path: rel(p), what: `${why}; moved aside to ${rel(to)}` })
     } catch {
       findings.push({ path: rel(p), what: `${why}; could not move it aside` })
     }
   }
+  // No git directory at the workspace root before the run, and one (or another gitfile) now:
+  // the agent's repository, whose settings and hooks git in a later step run there (a
+  // `working-directory` of this same path) would obey, and which was never snapshotted.
+  // Fail closed, as for a replaced one: moved out of git's reach.
+  const root = join(snapshot.workspace, '.git')
+  if (snapshot.rootEntry !== undefined && entryDigest(root) !== snapshot.rootEntry)
+    aside(root, 'a git directory (or gitfile) the run made at the workspace root')
   for (const before of snapshot.dirs) {
     // The git directory itself replaced (by a gitfile or a link to a repository of the
     // agent's making): git would read that one's config. Fail closed: no repository.
@@ -216,6 +426,8 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
       if (exists(before.dir)) aside(before.dir, 'the git directory was replaced during the run')
       continue
     }
+    ownerWritable(before.dir)
+    ownerWritable(join(before.dir, 'hooks'))
     if (!before.commondir && exists(join(before.dir, 'commondir')))
       aside(join(before.dir, 'commondir'), 'commondir (another config for git to read) appeared')
     for (const [name, old] of before.configs) {
@@ -225,6 +437,10 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
         continue
       }
       const now = execEntries(file)
+      if (now === undefined) {
+        aside(file, `${name} cannot be read whole (git refuses it, or it is too large)`)
+        continue
+      }
       const added = now.filter((e) => !old.includes(e))
       if (added.length === 0) continue
       for (const key of new Set(added.map((e) => e.split('\0')[0]!))) {
@@ -236,9 +452,15 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
           git(['--unset-all', key])
           for (const e of old.filter((x) => x.startsWith(`${key}\0`)))
             git(['--add', key, e.slice(key.length + 1)])
-          findings.push({ path: rel(file), what: `removed ${key}, which the run set` })
+          findings.push({
+            path: rel(file),
+            what: `removed ${key}, which the run set`,
+            ...(ROUTE_KEY.test(key) ? { route: true } : {})
+          })
         } catch {
-          findings.push({ path: rel(file), what: `could not remove ${key}, which the run set` })
+          // Left in place it would run: the whole file goes out of git's reach instead.
+          aside(file, `could not remove ${key}, which the run set`)
+          break
         }
       }
     }
@@ -255,5 +477,26 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
       )
     }
   }
+  // Repositories the run put at a gitlink of the index (or swapped in for one there before):
+  // never snapshotted, and git in a later step enters them. Fail closed: moved aside. Read
+  // after the root's settings are taken back (the listing is git reading that config).
+  const modules = isRealDir(root) ? moduleDirs(snapshot.workspace) : undefined
+  if (modules && !modules.complete)
+    // More than the guard reads: one it did not read could be the agent's. Fail closed.
+    aside(join(root, 'modules'), 'more submodule repositories than the guard reads')
+  else if (modules)
+    for (const dir of modules.dirs)
+      if (!snapshot.modules.has(dir))
+        aside(
+          dir,
+          'a submodule repository the run made under .git/modules (git submodule update would use it)'
+        )
+  if (isRealDir(root))
+    for (const [dir, id] of gitlinkRepos(snapshot.workspace))
+      if (snapshot.gitlinks.get(dir) !== id)
+        aside(
+          join(dir, '.git'),
+          'a repository the run made at a gitlink of the index (git status enters it)'
+        )
   return findings
 }

@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { AirlockError, InputError, type ErrorCode } from '../errors.js'
 import type { RunPlan } from '../inputs.js'
 import { mountSpec } from './container.js'
@@ -139,6 +139,7 @@ export async function preflight(
       probeRun = await runDocker(deps, probe.args, env)
     }
     checkMounts(probeRun, probe.paths)
+    checkWorkspaceLinks(plan.workspace, env.GITHUB_WORKSPACE)
     const parsed = parseInfo(infoRun)
     const rootless = isRootless(parsed)
     const result: Preflight = {
@@ -152,6 +153,39 @@ export async function preflight(
   } finally {
     probe?.cleanup()
   }
+}
+
+const within = (p: string, dir: string): boolean =>
+  dir === '/' ? p.startsWith('/') : p === dir || p.startsWith(`${dir}/`)
+
+/**
+ * A workspace named inside GITHUB_WORKSPACE (a relative `workspace`: a directory of the
+ * repository) must still be inside it once links are resolved. What that path is comes from
+ * the repository's content, which a pull request or an earlier step's agent writes: `app`
+ * made a link to `../../_temp` (or the runner's home) is followed by docker, and the sandbox
+ * would get RUNNER_TEMP read-write (the step's GITHUB_ENV and GITHUB_STATE files, checkout's
+ * credentials file) at /workspace. A path the workflow names outside GITHUB_WORKSPACE is its
+ * own choice and stays as it is.
+ */
+export function checkWorkspaceLinks(workspace: string, base: string | undefined): void {
+  if (!base) return
+  const named = resolve(workspace)
+  const root = resolve(base)
+  if (!within(named, root)) return
+  let real: string
+  let realRoot: string
+  try {
+    real = realpathSync(named)
+    realRoot = realpathSync(root)
+  } catch {
+    // Missing: the directory check above already said so.
+    return
+  }
+  if (!within(real, realRoot))
+    throw new InputError(
+      'workspace',
+      `${workspace} is inside GITHUB_WORKSPACE but a link leads it out, to ${real}; Airlock mounts only what the workspace really holds (name the directory itself, or a path outside GITHUB_WORKSPACE on purpose)`
+    )
 }
 
 /** The job container's mounts from `docker inspect`, as a checked path mapper. */

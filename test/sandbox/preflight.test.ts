@@ -1,9 +1,10 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DockerError, type DockerResult } from '../../src/sandbox/docker.js'
 import {
+  checkWorkspaceLinks,
   isPodman,
   isRootless,
   preflight,
@@ -365,5 +366,38 @@ describe('preflight: job containers', () => {
   it('leaves paths alone in a container the daemon did not start (a dind sidecar)', async () => {
     const r = await preflight({ workspace: ws }, { RUNNER_TEMP: temp }, inContainer([], 1))
     expect(r.hostPath(ws)).toBe(ws)
+  })
+})
+
+describe('preflight: a workspace inside GITHUB_WORKSPACE stays inside it', () => {
+  let root: string
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'airlock-wslinks-'))
+    mkdirSync(join(root, 'ws', 'src', 'app'), { recursive: true })
+    mkdirSync(join(root, '_temp'))
+  })
+  afterEach(() => rmSync(root, { recursive: true, force: true }))
+
+  it('refuses a directory of the repository that a link leads out (to RUNNER_TEMP)', () => {
+    symlinkSync(join('..', '_temp'), join(root, 'ws', 'app'))
+    expect(() => checkWorkspaceLinks(join(root, 'ws', 'app'), join(root, 'ws'))).toThrow(
+      /a link leads it out/
+    )
+    // Deeper, through a linked parent directory.
+    symlinkSync(root, join(root, 'ws', 'up'))
+    expect(() => checkWorkspaceLinks(join(root, 'ws', 'up', '_temp'), join(root, 'ws'))).toThrow(
+      /a link leads it out/
+    )
+  })
+
+  it('keeps links inside the workspace, the workspace itself and paths chosen outside it', () => {
+    symlinkSync(join('src', 'app'), join(root, 'ws', 'app'))
+    expect(() => checkWorkspaceLinks(join(root, 'ws', 'app'), join(root, 'ws'))).not.toThrow()
+    expect(() => checkWorkspaceLinks(join(root, 'ws'), join(root, 'ws'))).not.toThrow()
+    // GITHUB_WORKSPACE reached through a link of its own (a self-hosted runner's work dir).
+    symlinkSync(join(root, 'ws'), join(root, 'work'))
+    expect(() => checkWorkspaceLinks(join(root, 'work', 'app'), join(root, 'work'))).not.toThrow()
+    expect(() => checkWorkspaceLinks(join(root, '_temp'), join(root, 'ws'))).not.toThrow()
+    expect(() => checkWorkspaceLinks(join(root, 'ws', 'app'), undefined)).not.toThrow()
   })
 })
