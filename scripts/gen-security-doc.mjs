@@ -94,7 +94,10 @@ export const CLASSES = [
   [76, 'Safe-output titles and bodies'],
   [77, 'A review verdict the workflow did not allow'],
   [78, 'Who starts a scheduled run, and what it is asked'],
-  [79, 'Where a scheduled run writes, and what its pull request does to the issue']
+  [79, 'Where a scheduled run writes, and what its pull request does to the issue'],
+  [80, "Git settings that send a later step's credentials elsewhere"],
+  [81, 'Git state the class 50 guard missed'],
+  [82, 'A workspace that a link leads out of GITHUB_WORKSPACE']
 ]
 
 const SUITES = {
@@ -111,7 +114,8 @@ const SUITES = {
   platform: 'test/security/platform.test.ts',
   'runner-mode': 'test/security/runner-mode.test.ts',
   'workflows-ux': 'test/security/workflows-ux.test.ts',
-  'workflows-schedule': 'test/security/workflows-schedule.test.ts'
+  'workflows-schedule': 'test/security/workflows-schedule.test.ts',
+  redteam: 'test/security/redteam.test.ts'
 }
 
 function compareIds(a, b) {

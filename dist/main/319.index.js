@@ -5789,6 +5789,7 @@ async function preflight(plan, env = process.env, deps = defaultDeps()) {
             probeRun = await runDocker(deps, probe.args, env);
         }
         checkMounts(probeRun, probe.paths);
+        checkWorkspaceLinks(plan.workspace, env.GITHUB_WORKSPACE);
         const parsed = parseInfo(infoRun);
         const rootless = isRootless(parsed);
         const result = {
@@ -5803,6 +5804,36 @@ async function preflight(plan, env = process.env, deps = defaultDeps()) {
     finally {
         probe?.cleanup();
     }
+}
+const preflight_within = (p, dir) => dir === '/' ? p.startsWith('/') : p === dir || p.startsWith(`${dir}/`);
+/**
+ * A workspace named inside GITHUB_WORKSPACE (a relative `workspace`: a directory of the
+ * repository) must still be inside it once links are resolved. What that path is comes from
+ * the repository's content, which a pull request or an earlier step's agent writes: `app`
+ * made a link to `../../_temp` (or the runner's home) is followed by docker, and the sandbox
+ * would get RUNNER_TEMP read-write (the step's GITHUB_ENV and GITHUB_STATE files, checkout's
+ * credentials file) at /workspace. A path the workflow names outside GITHUB_WORKSPACE is its
+ * own choice and stays as it is.
+ */
+function checkWorkspaceLinks(workspace, base) {
+    if (!base)
+        return;
+    const named = (0,external_node_path_.resolve)(workspace);
+    const root = (0,external_node_path_.resolve)(base);
+    if (!preflight_within(named, root))
+        return;
+    let real;
+    let realRoot;
+    try {
+        real = (0,external_node_fs_.realpathSync)(named);
+        realRoot = (0,external_node_fs_.realpathSync)(root);
+    }
+    catch {
+        // Missing: the directory check above already said so.
+        return;
+    }
+    if (!preflight_within(real, realRoot))
+        throw new errors/* InputError */.dz('workspace', `${workspace} is inside GITHUB_WORKSPACE but a link leads it out, to ${real}; Airlock mounts only what the workspace really holds (name the directory itself, or a path outside GITHUB_WORKSPACE on purpose)`);
 }
 /** The job container's mounts from `docker inspect`, as a checked path mapper. */
 function jobContainerPaths(inspectJson, id) {
@@ -6889,8 +6920,10 @@ tls = {}) {
  * make git run a program — `core.fsmonitor`, `core.hooksPath`, a filter driver, an alias
  * with `!` — or drop a hook into `.git/hooks`. None of that runs in the sandbox; it runs the
  * next time a later step of the job calls `git status` or `git commit` on the runner, with
- * the job's token, secrets and OIDC at hand. So Airlock remembers each git directory's
- * executable settings and hooks before the container starts, and when it has ended takes
+ * the job's token, secrets and OIDC at hand. Settings that only say where git connects (a URL
+ * rewrite, a push URL, a proxy, TLS verification) hand that later step's credentials to
+ * whoever the agent names. So Airlock remembers each git directory's executable and
+ * credential-routing settings and hooks before the container starts, and when it has ended takes
  * back whatever the run added or changed: the setting is unset (its earlier values put
  * back), the hook renamed out of git's reach. Each one is reported.
  *
@@ -6919,6 +6952,16 @@ const EXEC_KEY = new RegExp('^(' +
         'credential\\..+\\.helper',
         'gpg\\.program',
         'gpg\\..+\\.program',
+        // Run by `git commit` when commits are signed with SSH and no key is named.
+        'gpg\\.ssh\\.defaultkeycommand',
+        // Run by fetch and push when the repository has alternates; by auto gc; by `add -p`;
+        // by trailers (`commit --trailer`); by `help --web` and `send-email`.
+        'core\\.alternaterefscommand',
+        'gc\\.recentobjectshook',
+        'interactive\\.difffilter',
+        'trailer\\..+\\.(cmd|command)',
+        '(browser|man)\\..+\\.cmd',
+        'sendemail\\.(.+\\.)?(smtpserver|tocmd|cccmd|headercmd)',
         'uploadpack\\.packobjectshook',
         'include\\.path',
         'includeif\\..+\\.path',
@@ -6929,6 +6972,21 @@ const EXEC_KEY = new RegExp('^(' +
         'alias\\..+'
     ].join('|') +
     ')$', 'i');
+/**
+ * Keys that run nothing but decide where git sends the credentials a later step pushes or
+ * fetches with (a token in the URL, a credential helper, `GIT_ASKPASS`): a URL rewrite
+ * (`url.<attacker>.insteadOf = https://x-access-token:` hands over the token in the URL
+ * itself), another remote or push URL, a proxy (with TLS verification off, or a CA or an
+ * address the agent chose, it reads every header, the job token's among them). The agent
+ * cannot reach the job token; a later step's git would carry it to the agent's server.
+ */
+const ROUTE_KEY = new RegExp('^(' +
+    [
+        'url\\..+\\.(insteadof|pushinsteadof)',
+        'remote\\..+\\.(url|pushurl|proxy)',
+        'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
+    ].join('|') +
+    ')$', 'i');
 /** git with no system or global config of its own: only the file named is read. */
 const GIT_ENV = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -6936,6 +6994,8 @@ const GIT_ENV = {
     GIT_CONFIG_GLOBAL: '/dev/null',
     HOME: '/nonexistent'
 };
+/** The largest config listing read; a config beyond it is moved aside (fail closed). */
+const MAX_LISTING_BYTES = 64 * 1024 * 1024;
 /** The git directories of the workspace: the root's, and those of the configs the scan found. */
 function gitDirs(workspace, configs) {
     const dirs = new Set();
@@ -6965,6 +7025,12 @@ function isRegularFile(path) {
         return false;
     }
 }
+/**
+ * Undefined when git cannot list the file: one git refuses to parse, or a listing larger than
+ * this process takes (`maxBuffer`). Read as empty, such a file hid every setting in it from
+ * the guard, while git in a later step parses it whole (a config padded past the 1 MiB
+ * default, `core.fsmonitor` first, was left in place and ran).
+ */
 function execEntries(file) {
     if (!isRegularFile(file))
         return [];
@@ -6974,21 +7040,28 @@ function execEntries(file) {
         out = (0,external_node_child_process_.execFileSync)('git', ['config', '-f', file, '--list', '--null'], {
             encoding: 'utf8',
             stdio: ['ignore', 'pipe', 'ignore'],
-            env: GIT_ENV
+            env: GIT_ENV,
+            maxBuffer: MAX_LISTING_BYTES
         });
     }
-    catch {
-        return [];
+    catch (err) {
+        // No git on this runner: no later step runs git either.
+        if (err.code === 'ENOENT')
+            return [];
+        return undefined;
     }
-    return out
+    return (out
         .split('\0')
         .filter(Boolean)
         .map((item) => {
         const nl = item.indexOf('\n');
         return nl < 0 ? [item, ''] : [item.slice(0, nl), item.slice(nl + 1)];
     })
-        .filter(([k, v]) => EXEC_KEY.test(k) && (!/^alias\./i.test(k) || v.startsWith('!')))
-        .map(([k, v]) => `${k.toLowerCase()}\0${v}`);
+        .filter(([k, v]) => ROUTE_KEY.test(k) || (EXEC_KEY.test(k) && (!/^alias\./i.test(k) || v.startsWith('!'))))
+        // As git prints it: section and name lower case, the subsection exactly as written. A
+        // subsection is case-sensitive (`filter.X.clean` is what `filter=X` runs), so a key
+        // folded to lower case would name another setting, and `--unset-all` would leave this one.
+        .map(([k, v]) => `${k}\0${v}`));
 }
 function hookHashes(dir) {
     const out = new Map();
@@ -7014,7 +7087,7 @@ function hookHashes(dir) {
 function stateOf(dir) {
     const configs = new Map();
     for (const name of ['config', 'config.worktree'])
-        configs.set(name, execEntries((0,external_node_path_.join)(dir, name)));
+        configs.set(name, execEntries((0,external_node_path_.join)(dir, name)) ?? []);
     return {
         dir,
         real: (0,external_node_fs_.realpathSync)(dir),
@@ -7032,6 +7105,22 @@ function exists(path) {
         return false;
     }
 }
+/**
+ * Gives a directory its owner's write and search permission back (never through a link). The
+ * agent runs as this same uid and can take them away (`chmod 555 .git`): git then cannot
+ * rewrite the config, nor can a hook be renamed, and what the guard could not take back would
+ * stay for git to run in a later step.
+ */
+function ownerWritable(dir) {
+    try {
+        const st = (0,external_node_fs_.lstatSync)(dir);
+        if (st.isDirectory() && (st.mode & 0o700) !== 0o700)
+            (0,external_node_fs_.chmodSync)(dir, (st.mode & 0o7777) | 0o700);
+    }
+    catch {
+        // gone, or not ours: a take-back that still fails is moved aside or reported
+    }
+}
 /** Moves an entry (never what a link points to) out of git's way, under a name no one chose. */
 function moveAside(path) {
     const target = `${path}.airlock-quarantined-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`;
@@ -7040,7 +7129,123 @@ function moveAside(path) {
 }
 /** Remembers, before the container starts, what git would run in each git directory. */
 function snapshotGitExec(workspace, configs) {
-    return { workspace, dirs: gitDirs(workspace, configs).map(stateOf) };
+    const snapshot = {
+        workspace,
+        dirs: gitDirs(workspace, configs).map(stateOf),
+        gitlinks: gitlinkRepos(workspace),
+        modules: moduleDirs(workspace).dirs
+    };
+    const root = (0,external_node_path_.join)(workspace, '.git');
+    if (!isRealDir(root))
+        snapshot.rootEntry = entryDigest(root);
+    return snapshot;
+}
+/**
+ * Each gitlink of the root repository's index (mode 160000) that holds a `.git`, by that
+ * entry's identity (a directory by its inode, a gitfile by its bytes). The index is the
+ * agent's to write (`git add` of a repository it made): `git status` in a later step then
+ * runs git inside that repository, which obeys its own config (`core.fsmonitor`) and hooks.
+ * Only gitlinks whose directory really lies inside the workspace count: git would enter
+ * nothing else the agent made.
+ */
+function gitlinkRepos(workspace) {
+    const out = new Map();
+    const gitDir = (0,external_node_path_.join)(workspace, '.git');
+    if (!isRealDir(gitDir))
+        return out;
+    let listing;
+    try {
+        // The index read with the git directory alone: no work tree, so nothing is refreshed and
+        // no fsmonitor runs (and the settings that would run one are taken back before this).
+        listing = (0,external_node_child_process_.execFileSync)('git', ['-c', 'core.fsmonitor=false', '--git-dir', gitDir, 'ls-files', '--stage', '-z'], {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'ignore'],
+            env: GIT_ENV,
+            maxBuffer: MAX_LISTING_BYTES
+        });
+    }
+    catch {
+        return out;
+    }
+    let root;
+    try {
+        root = (0,external_node_fs_.realpathSync)(workspace);
+    }
+    catch {
+        return out;
+    }
+    for (const entry of listing.split('\0')) {
+        const m = /^160000 [0-9a-f]+ \d\t(.+)$/s.exec(entry);
+        if (!m)
+            continue;
+        let dir;
+        try {
+            dir = (0,external_node_fs_.realpathSync)((0,external_node_path_.join)(workspace, m[1]));
+        }
+        catch {
+            continue;
+        }
+        if (dir === root || !dir.startsWith(`${root}/`))
+            continue;
+        const dotGit = (0,external_node_path_.join)(dir, '.git');
+        const id = isRealDir(dotGit) ? `dir:${(0,external_node_fs_.lstatSync)(dotGit).ino}` : entryDigest(dotGit);
+        if (id !== 'absent')
+            out.set(dir, id);
+    }
+    return out;
+}
+/**
+ * The git directories under the root repository's `.git/modules` (each holds a HEAD; a name
+ * with `/` makes directories between; a submodule's own submodules live in its `modules`).
+ * `git submodule update --init` in a later step takes the one named like a submodule as it
+ * is, checks the submodule out from it and runs its hooks: one the run made there (with a
+ * gitlink and a `.gitmodules` entry naming it) was never snapshotted. Bounded (a module tree
+ * is small): `complete` is false when the bound was reached.
+ */
+function moduleDirs(workspace) {
+    const out = new Set();
+    let complete = true;
+    const visit = (dir, depth) => {
+        if (!isRealDir(dir))
+            return;
+        if (depth > 16 || out.size >= MAX_MODULE_DIRS) {
+            complete = false;
+            return;
+        }
+        let names;
+        try {
+            names = (0,external_node_fs_.readdirSync)(dir);
+        }
+        catch {
+            return;
+        }
+        if (names.includes('HEAD')) {
+            out.add(dir);
+            visit((0,external_node_path_.join)(dir, 'modules'), depth + 1);
+            return;
+        }
+        for (const n of names)
+            visit((0,external_node_path_.join)(dir, n), depth + 1);
+    };
+    visit((0,external_node_path_.join)(workspace, '.git', 'modules'), 0);
+    return { dirs: out, complete };
+}
+/** How many git directories under `.git/modules` the guard reads. */
+const MAX_MODULE_DIRS = 4096;
+/** What a path is, without following it: absent, a file's bytes, a link's target. */
+function entryDigest(path) {
+    try {
+        const st = (0,external_node_fs_.lstatSync)(path);
+        const body = st.isFile()
+            ? (0,external_node_fs_.readFileSync)(path)
+            : st.isSymbolicLink()
+                ? Buffer.from((0,external_node_fs_.readlinkSync)(path))
+                : Buffer.alloc(0);
+        return `${st.mode}:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
+    }
+    catch {
+        return 'absent';
+    }
 }
 /**
  * After the container ended: takes back every executable setting and hook the run added or
@@ -7051,6 +7256,7 @@ function revertGitExec(snapshot) {
     const rel = (p) => (0,external_node_path_.relative)(snapshot.workspace, p) || '.';
     const aside = (p, why) => {
         try {
+            ownerWritable((0,external_node_path_.dirname)(p));
             const to = moveAside(p);
             findings.push({ path: rel(p), what: `${why}; moved aside to ${rel(to)}` });
         }
@@ -7058,6 +7264,13 @@ function revertGitExec(snapshot) {
             findings.push({ path: rel(p), what: `${why}; could not move it aside` });
         }
     };
+    // No git directory at the workspace root before the run, and one (or another gitfile) now:
+    // the agent's repository, whose settings and hooks git in a later step run there (a
+    // `working-directory` of this same path) would obey, and which was never snapshotted.
+    // Fail closed, as for a replaced one: moved out of git's reach.
+    const root = (0,external_node_path_.join)(snapshot.workspace, '.git');
+    if (snapshot.rootEntry !== undefined && entryDigest(root) !== snapshot.rootEntry)
+        aside(root, 'a git directory (or gitfile) the run made at the workspace root');
     for (const before of snapshot.dirs) {
         // The git directory itself replaced (by a gitfile or a link to a repository of the
         // agent's making): git would read that one's config. Fail closed: no repository.
@@ -7073,6 +7286,8 @@ function revertGitExec(snapshot) {
                 aside(before.dir, 'the git directory was replaced during the run');
             continue;
         }
+        ownerWritable(before.dir);
+        ownerWritable((0,external_node_path_.join)(before.dir, 'hooks'));
         if (!before.commondir && exists((0,external_node_path_.join)(before.dir, 'commondir')))
             aside((0,external_node_path_.join)(before.dir, 'commondir'), 'commondir (another config for git to read) appeared');
         for (const [name, old] of before.configs) {
@@ -7082,6 +7297,10 @@ function revertGitExec(snapshot) {
                 continue;
             }
             const now = execEntries(file);
+            if (now === undefined) {
+                aside(file, `${name} cannot be read whole (git refuses it, or it is too large)`);
+                continue;
+            }
             const added = now.filter((e) => !old.includes(e));
             if (added.length === 0)
                 continue;
@@ -7094,10 +7313,16 @@ function revertGitExec(snapshot) {
                     git(['--unset-all', key]);
                     for (const e of old.filter((x) => x.startsWith(`${key}\0`)))
                         git(['--add', key, e.slice(key.length + 1)]);
-                    findings.push({ path: rel(file), what: `removed ${key}, which the run set` });
+                    findings.push({
+                        path: rel(file),
+                        what: `removed ${key}, which the run set`,
+                        ...(ROUTE_KEY.test(key) ? { route: true } : {})
+                    });
                 }
                 catch {
-                    findings.push({ path: rel(file), what: `could not remove ${key}, which the run set` });
+                    // Left in place it would run: the whole file goes out of git's reach instead.
+                    aside(file, `could not remove ${key}, which the run set`);
+                    break;
                 }
             }
         }
@@ -7112,6 +7337,21 @@ function revertGitExec(snapshot) {
             aside((0,external_node_path_.join)(before.dir, 'hooks', name), `the run ${before.hooks.has(name) ? 'changed' : 'added'} the hook ${name}`);
         }
     }
+    // Repositories the run put at a gitlink of the index (or swapped in for one there before):
+    // never snapshotted, and git in a later step enters them. Fail closed: moved aside. Read
+    // after the root's settings are taken back (the listing is git reading that config).
+    const modules = isRealDir(root) ? moduleDirs(snapshot.workspace) : undefined;
+    if (modules && !modules.complete)
+        // More than the guard reads: one it did not read could be the agent's. Fail closed.
+        aside((0,external_node_path_.join)(root, 'modules'), 'more submodule repositories than the guard reads');
+    else if (modules)
+        for (const dir of modules.dirs)
+            if (!snapshot.modules.has(dir))
+                aside(dir, 'a submodule repository the run made under .git/modules (git submodule update would use it)');
+    if (isRealDir(root))
+        for (const [dir, id] of gitlinkRepos(snapshot.workspace))
+            if (snapshot.gitlinks.get(dir) !== id)
+                aside((0,external_node_path_.join)(dir, '.git'), 'a repository the run made at a gitlink of the index (git status enters it)');
     return findings;
 }
 
@@ -7593,7 +7833,7 @@ proxy) {
     if (exitCode !== 125 && !conclusion && container.kind === 'container')
         container.removed = true;
     for (const f of gitExec ? revertGitExec(gitExec) : [])
-        hooks.warn(logSafe(`${f.path}: ${f.what} (git would have run it on the runner in later steps of this job)`));
+        hooks.warn(logSafe(`${f.path}: ${f.what} (${f.route ? "git would have sent a later step's credentials where it says" : 'git would have run it'} on the runner in later steps of this job)`));
     for (const rel of tamperedGitConfigs(plan.workspace, guard.hidden))
         hooks.warn(`${rel} is not the file it was before the run (replaced, moved or linked); the credentials hidden from it were never written back, check it before trusting it`);
     const { auditHead, failureReason: failed } = await stopProxy(ready.pid, auditLog, hooks, failureReason);
