@@ -401,19 +401,23 @@ export class AirlockProxy implements EndpointRouter {
       )
       return refuseRaw(socket, 503, `too many open tunnels (${this.limits.maxTunnels})`)
     }
+    const unnamable = this.opts.ca.refusal(host)
+    if (unnamable)
+      return refuseRaw(socket, 502, `cannot mint a certificate for ${host}: ${unnamable}`)
     this.audited(decision, 'CONNECT', `${host}:${port}`)
+    // Answered before the certificate is ready: the client prepares its TLS hello meanwhile,
+    // and what it sends waits in the socket (TLSSocket reads what was buffered first).
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+    if (head.length > 0) socket.unshift(head)
     let context: tls.SecureContext
     try {
       context = await minting
     } catch (err) {
-      return refuseRaw(
-        socket,
-        502,
-        `cannot mint a certificate for ${host}: ${(err as Error).message}`
-      )
+      this.log(`error: cannot mint a certificate for ${host}: ${errorCode(err)}`)
+      return void socket.destroy()
     }
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
-    if (head.length > 0) socket.unshift(head)
+    // Gone while the certificate was minted: nothing to intercept.
+    if (socket.destroyed) return
     const tunnel: Tunnel = { id: this.stats.tunnels++, host, port }
     if (decision.audited) tunnel.audited = decision.reason ?? 'not-allowed'
     this.stats.openTunnels++

@@ -214,6 +214,16 @@ export class CertificateAuthority {
     return (await this.#leaf(host)).context
   }
 
+  /** Why a certificate cannot name `host` (not a DNS name or IP literal), or undefined. */
+  refusal(host: string): string | undefined {
+    try {
+      normaliseHost(host)
+      return undefined
+    } catch (err) {
+      return (err as Error).message
+    }
+  }
+
   /** For tests and benchmarks: PEM of the leaf for `host` (leaf then CA) and of its key. */
   async leafPem(host: string): Promise<{ certChainPem: string; keyPem: string }> {
     const leaf = await this.#leaf(host)

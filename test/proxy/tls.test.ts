@@ -248,6 +248,14 @@ describe('CertificateAuthority', () => {
     expect((err as TlsError).code).toBe('AIRLOCK_BAD_SNI')
   })
 
+  it('says, before any mint, which names a certificate cannot carry', () => {
+    expect(ca.refusal('api.example.com')).toBeUndefined()
+    expect(ca.refusal('[::1]')).toBeUndefined()
+    expect(ca.refusal('bad name.example')).toMatch(/not valid in a DNS name/)
+    expect(ca.refusal(`${'a'.repeat(64)}.example`)).toMatch(/not valid in a DNS name/)
+    expect(ca.refusal('')).toMatch(/empty/)
+  })
+
   it('does not cache rejected hosts', async () => {
     const local = await CertificateAuthority.create()
     await expect(local.leafPem('bad host')).rejects.toThrow(/invalid TLS host/)
