@@ -3526,12 +3526,19 @@ const DAEMON_NODE_FLAGS = [
 ];
 /**
  * Spawns the proxy daemon detached, with no config yet. The child gets no inherited stdio (the
- * runner would wait on those pipes) and a minimal environment: credentials travel only through
- * the stdin pipe, and only in `start`.
+ * runner would wait on those pipes) and a minimal environment (`PATH`, and the runner's job
+ * tracking id): credentials travel only through the stdin pipe, and only in `start`.
  */
 function spawnProxyDaemon(opts) {
     const fd = openSync(opts.logFile, 'a', 0o600);
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+    // The runner ends a job by killing every process whose environment holds the job's tracking
+    // id ("Cleaning up orphan processes"): with it, a proxy that post could not stop (post never
+    // ran, a self-hosted runner) dies with the job instead of outliving it with its credentials.
+    // An id, not a secret.
+    const tracking = process.env.RUNNER_TRACKING_ID;
+    if (tracking)
+        env.RUNNER_TRACKING_ID = tracking;
     let child;
     try {
         child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, opts.script], {

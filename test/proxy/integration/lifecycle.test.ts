@@ -177,19 +177,28 @@ describe('SIGTERM', () => {
 
 describe('the process', () => {
   it('holds credentials only in memory: not in argv, env, or any file it wrote', async () => {
-    const d = await daemon({ socket: true })
+    // The runner's job tracking id is the one variable passed on (see the next assertion).
+    const tracking = process.env.RUNNER_TRACKING_ID
+    process.env.RUNNER_TRACKING_ID = 'github_0d3c1e6a-test'
+    process.env.AIRLOCK_TEST_NOT_PASSED = 'x'
+    let d: Awaited<ReturnType<typeof daemon>>
+    try {
+      d = await daemon({ socket: true })
+    } finally {
+      if (tracking === undefined) delete process.env.RUNNER_TRACKING_ID
+      else process.env.RUNNER_TRACKING_ID = tracking
+      delete process.env.AIRLOCK_TEST_NOT_PASSED
+    }
     const cmdline = await readFile(`/proc/${d.pid}/cmdline`, 'utf8')
     const environ = await readFile(`/proc/${d.pid}/environ`, 'utf8')
     expect(cmdline).not.toContain(TOKEN)
     expect(environ).not.toContain(TOKEN)
     expect(environ).not.toContain(d.token)
-    // Only PATH is passed on: nothing of the runner's environment leaks into the daemon.
-    expect(
-      environ
-        .split('\0')
-        .filter(Boolean)
-        .map((e) => e.split('=')[0])
-    ).toEqual(['PATH'])
+    // Only PATH and the job tracking id (so the runner's orphan cleanup can end a proxy post
+    // could not stop) are passed on: nothing else of the runner's environment.
+    const vars = environ.split('\0').filter(Boolean)
+    expect(vars.map((e) => e.split('=')[0]).sort()).toEqual(['PATH', 'RUNNER_TRACKING_ID'])
+    expect(vars).toContain('RUNNER_TRACKING_ID=github_0d3c1e6a-test')
     // The CA key never touches the disk; the files are private except the CA certificate.
     expect(await filesContaining(d.dir, ['PRIVATE KEY'])).toEqual([])
     const mode = async (f: string): Promise<number> => (await stat(f)).mode & 0o777
