@@ -41,13 +41,22 @@ const textSentinelsOf = new WeakMap<ReadonlyArray<[string, string]>, readonly st
 function textMayHoldSecret(text: string, secrets: ReadonlyArray<[string, string]>): boolean {
   let sentinels = textSentinelsOf.get(secrets)
   if (!sentinels) {
-    sentinels = secrets
-      .filter(([s]) => !secrets.some(([o]) => o.length < s.length && s.includes(o)))
-      .map(([s]) => s)
+    sentinels = minimal(secrets.map(([s]) => s))
     textSentinelsOf.set(secrets, sentinels)
   }
   for (const s of sentinels) if (text.includes(s)) return true
   return false
+}
+
+/**
+ * The sentinels of a list of secrets: those that contain no other. Every secret contains one,
+ * so what holds none holds no secret. Distinct secrets of equal length cannot contain one
+ * another: only shorter ones count.
+ */
+function minimal<T extends string | Buffer>(secrets: readonly T[]): T[] {
+  return secrets.filter(
+    (s) => !secrets.some((o) => o.length < s.length && (s as string).includes(o as string))
+  )
 }
 
 type ByteSecrets = ReadonlyArray<readonly [Buffer, Buffer]>
@@ -70,11 +79,9 @@ function toBytes(secrets: ReadonlyArray<[string, string]>): SecretBytes {
   let bytes = bytesOf.get(secrets)
   if (!bytes) {
     const pairs = secrets.map(([s, r]) => [Buffer.from(s), Buffer.from(r)] as const)
-    // Distinct secrets of equal length cannot contain one another: only shorter ones count.
-    const sentinels = pairs
-      .filter(([s]) => !pairs.some(([o]) => o.length < s.length && s.includes(o)))
-      .map(([s]) => s)
-    bytes = { pairs, sentinels }
+    // In bytes, not from the text sentinels: a text cut inside a surrogate pair encodes to
+    // bytes that its whole is not made of.
+    bytes = { pairs, sentinels: minimal(pairs.map(([s]) => s)) }
     bytesOf.set(secrets, bytes)
   }
   return bytes
