@@ -1123,6 +1123,10 @@ async function measureNewHost(t, newHosts, warmHost, cfg) {
         // Leaves a kept upstream connection for the next one, which is measured.
         await fresh(t.hostOrigin(warmHost), false)
         pooledLat.push(await fresh(t.hostOrigin(warmHost), false))
+        // Spends the kept connection (the upstream closes it after this answer): otherwise
+        // the next known-host request would reuse it while the new host opens one, and the
+        // difference would count an upstream handshake against the new name.
+        await fresh(t.hostOrigin(warmHost))
       }
     }
   } catch (err) {
