@@ -19,7 +19,7 @@ import {
 } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import type { MountConfig } from '../provider/index.js'
-import { docker, DockerError, imageExists } from './docker.js'
+import { docker, DockerError } from './docker.js'
 
 /** The `image` value (a contract name) that selects runner mode. */
 export const RUNNER_IMAGE = 'runner'
@@ -144,17 +144,91 @@ export function rootTar(layout: RootLayout): Buffer {
 /**
  * The local root image for this layout, imported once and then found by name: the tag is the
  * hash of the archive, so a runner whose layout differs gets its own image, never a stale one.
+ *
+ * Returns the image's id, not its name. A name is only a pointer anyone with the docker socket
+ * can move: on a shared (self-hosted) runner an earlier job can tag an image of its own as
+ * `airlock-runner-root:<hash>`, with files in the root's own directories (`/sbin`, `/var`,
+ * `/home`, …, which no runner directory is mounted over) or an `ENV` (`NODE_OPTIONS`,
+ * `LD_PRELOAD`, …) that the sandbox env file does not override, and so run its code in every
+ * later sandbox of that runner, beside the agent's own credentialed proxy access. So the image
+ * found under the name is used only when it is exactly ours: its one layer is this archive
+ * (a layer's diff id is the SHA-256 of its uncompressed tar) and its config sets nothing.
+ * Anything else is replaced by a fresh import; the id checked is the id run, so the name
+ * moving again afterwards changes nothing.
  */
 export async function ensureRunnerImage(layout: RootLayout, scratchDir: string): Promise<string> {
   const tar = rootTar(layout)
-  const name = `airlock-runner-root:${createHash('sha256').update(tar).digest('hex').slice(0, 16)}`
-  if (await imageExists(name)) return name
+  const digest = createHash('sha256').update(tar).digest('hex')
+  const name = `airlock-runner-root:${digest.slice(0, 16)}`
+  const cached = await ourRootImage(name, digest)
+  if (cached) return cached
   const file = join(scratchDir, 'runner-root.tar')
   writeFileSync(file, tar, { mode: 0o600 })
   const r = await docker(['import', '--message', 'airlock runner root', file, name])
   if (r.code !== 0)
     throw new DockerError(`could not make the runner root image: ${r.stderr.trim()}`)
-  return name
+  // `docker import` prints the new image's id; checked like a cached one (never trusted as is).
+  const id = r.stdout.trim()
+  const made = /^sha256:[0-9a-f]{64}$/.test(id) ? await ourRootImage(id, digest) : undefined
+  if (!made)
+    throw new DockerError(
+      `the runner root image docker made (${id || 'no id'}) is not the archive Airlock gave it`
+    )
+  return made
+}
+
+/** Config fields an image may set that change what a container of it runs or is given. */
+const IMAGE_CONFIG_FIELDS = [
+  'Env',
+  'Entrypoint',
+  'Cmd',
+  'User',
+  'WorkingDir',
+  'Volumes',
+  'Healthcheck',
+  'OnBuild',
+  'Shell',
+  'ExposedPorts',
+  'StopSignal'
+] as const
+
+/**
+ * The id of `ref` when it is Airlock's root image for the archive whose SHA-256 is `digest`:
+ * exactly one layer, that archive, and no config of its own. Undefined otherwise (absent,
+ * another image under the name).
+ */
+export async function ourRootImage(ref: string, digest: string): Promise<string | undefined> {
+  const r = await docker(['image', 'inspect', '--format', '{{json .}}', ref])
+  if (r.code !== 0) return undefined
+  let image: {
+    Id?: unknown
+    RootFS?: { Type?: unknown; Layers?: unknown }
+    Config?: Record<string, unknown> | null
+  }
+  try {
+    image = JSON.parse(r.stdout) as typeof image
+  } catch {
+    return undefined
+  }
+  const layers = image.RootFS?.Layers
+  const config = image.Config ?? {}
+  const empty = (v: unknown): boolean =>
+    v === undefined ||
+    v === null ||
+    v === '' ||
+    (Array.isArray(v) && v.length === 0) ||
+    (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0)
+  if (
+    typeof image.Id !== 'string' ||
+    !/^sha256:[0-9a-f]{64}$/.test(image.Id) ||
+    image.RootFS?.Type !== 'layers' ||
+    !Array.isArray(layers) ||
+    layers.length !== 1 ||
+    layers[0] !== `sha256:${digest}` ||
+    !IMAGE_CONFIG_FIELDS.every((f) => empty(config[f]))
+  )
+    return undefined
+  return image.Id
 }
 
 /** An empty mount over a path that must not be seen inside a mounted directory. */

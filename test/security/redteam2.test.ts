@@ -1,0 +1,238 @@
+/**
+ * Our own red team, second pass: crossings no other suite lists, each attacked with the real
+ * pieces (real dockerd, the runner's own Node, Airlock's own image, view and env builders) and
+ * kept as a regression test.
+ *
+ * Class 83: the cached runner root image replaced under its name. `image: runner` imports a
+ * tiny root image once and finds it again by name (`airlock-runner-root:<hash>`). On a shared
+ * (self-hosted) runner an earlier job holds the same docker socket and can tag an image of its
+ * own under that name: the same root with an `ENV NODE_OPTIONS` (which the sandbox's env file
+ * does not set, so the image's value stands), or a root with files of its own in directories
+ * no runner directory is mounted over. Every later sandbox on that runner then runs the
+ * planter's code inside the in-container forwarder (Node) and every Node program of the agent,
+ * with the sandbox's proxy (credentials injected) and workspace at hand.
+ *
+ * Each attack here uses a root layout of its own (the runner's, plus one directory named for
+ * this run), so its image name is unique: a planted image never reaches another test's or
+ * the benchmark's sandbox on this shared docker daemon.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { maskSpec, mountSpec } from '../../src/sandbox/container.js'
+import {
+  ensureRunnerImage,
+  hostRootLayout,
+  rootTar,
+  runnerView,
+  type RootLayout
+} from '../../src/sandbox/runner-image.js'
+import { CONTAINER, sandboxEnv } from '../../src/sandbox/staging.js'
+import { requireDocker } from '../support/docker.js'
+import { writeSuiteResults, type AttackResult } from './support/results.js'
+
+const hasDocker = await requireDocker()
+process.env.AIRLOCK_RT2_REVERTED = '1'
+
+const results: AttackResult[] = []
+afterAll(() => writeSuiteResults('redteam2', results))
+
+/** What the planted code prints when it runs inside the sandbox. */
+const PLANTED = 'AIRLOCK-RT2-PLANTED-CODE-RAN'
+
+function dockerSync(args: string[], input?: string): string {
+  return execFileSync('docker', args, {
+    encoding: 'utf8',
+    env: { ...process.env, DOCKER_BUILDKIT: '0' },
+    ...(input !== undefined ? { input } : {}),
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+}
+
+function dockerTry(args: string[]): void {
+  try {
+    dockerSync(args)
+  } catch {
+    // already gone
+  }
+}
+
+interface Fixture {
+  scratch: string
+  layout: RootLayout
+  name: string
+  tarFile: string
+  /** Tags made by the test (removed after). */
+  tags: string[]
+}
+
+/** A root layout of the runner's own, made unique by one extra directory. */
+function fixture(): Fixture {
+  const scratch = mkdtempSync(join(tmpdir(), 'airlock-rt2-'))
+  const host = hostRootLayout()
+  const extra = `rt2-${randomBytes(6).toString('hex')}`
+  const layout: RootLayout = { ...host, dirs: [...host.dirs, extra].sort() }
+  const tar = rootTar(layout)
+  const tarFile = join(scratch, 'root.tar')
+  writeFileSync(tarFile, tar)
+  // The name ensureRunnerImage gives this layout (the hash of the archive).
+  const digest = execFileSync('sha256sum', [tarFile], { encoding: 'utf8' }).slice(0, 16)
+  return { scratch, layout, name: `airlock-runner-root:${digest}`, tarFile, tags: [] }
+}
+
+/**
+ * Runs the runner's own Node in a container of `image` as Airlock builds a runner-mode
+ * sandbox: the runner's directories read-only at their own paths with the never-visible ones
+ * masked, Airlock's sandbox env file (runner variables included), the runner's uid, no
+ * network, no capabilities, no new privileges, Node at /airlock/node as the entrypoint (the
+ * forwarder's interpreter). Returns what the program printed.
+ */
+function runSandboxNode(f: Fixture, image: string): string {
+  const ws = mkdtempSync(join(f.scratch, 'ws-'))
+  const view = runnerView({
+    env: process.env,
+    workspace: ws,
+    layout: f.layout,
+    secrets: [],
+    containerHome: CONTAINER.home,
+    execPath: process.execPath
+  })
+  const envFile = join(f.scratch, 'container.env')
+  writeFileSync(
+    envFile,
+    sandboxEnv({ proxyToken: 'rt2', extra: [], user: {}, runner: view.env }).join('\n') + '\n'
+  )
+  const uid = process.getuid?.() ?? 1000
+  const gid = process.getgid?.() ?? 1000
+  const args = [
+    'run',
+    '--rm',
+    '--init',
+    '--network',
+    'none',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+    '--user',
+    `${uid}:${gid}`,
+    '--env-file',
+    envFile,
+    '--tmpfs',
+    `${CONTAINER.home}:rw,exec,mode=0700,uid=${uid},gid=${gid}`,
+    '--tmpfs',
+    '/tmp:rw,exec,mode=1777',
+    '--workdir',
+    CONTAINER.workspace,
+    '--mount',
+    mountSpec({ source: ws, target: CONTAINER.workspace }),
+    '--mount',
+    mountSpec({ source: process.execPath, target: CONTAINER.node, readOnly: true })
+  ]
+  for (const m of view.mounts) args.push('--mount', mountSpec(m))
+  for (const m of view.masks) args.push('--mount', maskSpec(m))
+  args.push('--entrypoint', CONTAINER.node, image, '-e', 'console.log("forwarder-started")')
+  return dockerSync(args)
+}
+
+describe.skipIf(!hasDocker)(
+  'class 83: the cached runner root image replaced under its name',
+  () => {
+    const fixtures: Fixture[] = []
+    beforeAll(() => {
+      expect(hasDocker).toBe(true)
+    })
+    afterAll(() => {
+      for (const f of fixtures) {
+        for (const t of [f.name, ...f.tags]) dockerTry(['image', 'rm', '-f', t])
+        dockerTry(['image', 'prune', '-f', '--filter', `label=airlock-rt2=${f.name}`])
+        rmSync(f.scratch, { recursive: true, force: true })
+      }
+    })
+
+    it('83.1: the same root re-imported under the name with ENV NODE_OPTIONS running code', async () => {
+      const f = fixture()
+      fixtures.push(f)
+      // Airlock's own image for this layout exists (an earlier run imported it).
+      const genuine = await ensureRunnerImage(f.layout, f.scratch)
+      expect(runSandboxNode(f, genuine)).toContain('forwarder-started')
+      // An earlier job on the runner: the very same archive, with an ENV of its own.
+      dockerSync([
+        'import',
+        '--change',
+        `ENV NODE_OPTIONS=--import=data:text/javascript,console.log(${JSON.stringify(PLANTED)})`,
+        '--change',
+        `LABEL airlock-rt2=${f.name}`,
+        f.tarFile,
+        f.name
+      ])
+      // The next run.
+      const image = await ensureRunnerImage(f.layout, f.scratch)
+      const out = runSandboxNode(f, image)
+      expect(out).toContain('forwarder-started')
+      const ran = out.includes(PLANTED)
+      results.push({
+        id: '83.1',
+        cls: 83,
+        attack:
+          'An earlier job on a shared runner re-imports Airlock’s own runner root archive under its cached name `airlock-runner-root:<hash>` with `ENV NODE_OPTIONS=--import=data:…` (a variable the sandbox’s env file does not set); the next runner-mode sandbox starts its Node forwarder',
+        outcome: ran
+          ? 'the planted code ran in the sandbox’s Node'
+          : 'the image under the name was not Airlock’s (its config sets ENV): re-imported, the planted code never ran',
+        verdict: ran ? 'fail' : 'pass'
+      })
+      expect(ran, 'the planted image’s NODE_OPTIONS ran in the sandbox').toBe(false)
+      expect(image).not.toBe(f.name)
+    })
+
+    it('83.2: an image built on the root with a file of its own and NODE_OPTIONS requiring it', async () => {
+      const f = fixture()
+      fixtures.push(f)
+      const genuine = await ensureRunnerImage(f.layout, f.scratch)
+      const base = `airlock-rt2-base:${randomBytes(4).toString('hex')}`
+      f.tags.push(base)
+      dockerSync(['tag', genuine, base])
+      const ctx = mkdtempSync(join(f.scratch, 'ctx-'))
+      writeFileSync(join(ctx, 'planted.cjs'), `console.log(${JSON.stringify(PLANTED)})\n`)
+      writeFileSync(
+        join(ctx, 'Dockerfile'),
+        [
+          `FROM ${base}`,
+          // /var is a directory of the root image itself: no runner directory covers it.
+          'COPY planted.cjs /var/lib/planted.cjs',
+          'ENV NODE_OPTIONS=--require=/var/lib/planted.cjs',
+          `LABEL airlock-rt2=${f.name}`
+        ].join('\n') + '\n'
+      )
+      dockerSync(['build', '--quiet', '--tag', f.name, ctx])
+      const image = await ensureRunnerImage(f.layout, f.scratch)
+      const out = runSandboxNode(f, image)
+      expect(out).toContain('forwarder-started')
+      const ran = out.includes(PLANTED)
+      results.push({
+        id: '83.2',
+        cls: 83,
+        attack:
+          'An earlier job on a shared runner builds an image on Airlock’s runner root with a script in `/var/lib` (a directory of the root image itself, not mounted over) and `ENV NODE_OPTIONS=--require=<it>`, and tags it `airlock-runner-root:<hash>`; the next runner-mode sandbox starts its Node forwarder',
+        outcome: ran
+          ? 'the planted script ran in the sandbox’s Node'
+          : 'the image under the name was not Airlock’s (a second layer): re-imported, the planted script never ran',
+        verdict: ran ? 'fail' : 'pass'
+      })
+      expect(ran, 'the planted script ran in the sandbox').toBe(false)
+    })
+
+    it('reuses its own cached image without importing again (the same id on every run)', async () => {
+      const f = fixture()
+      fixtures.push(f)
+      const first = await ensureRunnerImage(f.layout, f.scratch)
+      const second = await ensureRunnerImage(f.layout, f.scratch)
+      expect(first).toMatch(/^sha256:[0-9a-f]{64}$/)
+      expect(second).toBe(first)
+      expect(dockerSync(['image', 'inspect', '--format', '{{.Id}}', f.name]).trim()).toBe(first)
+    })
+  }
+)
