@@ -12,13 +12,19 @@
  * planter's code inside the in-container forwarder (Node) and every Node program of the agent,
  * with the sandbox's proxy (credentials injected) and workspace at hand.
  *
- * Each attack here uses a root layout of its own (the runner's, plus one directory named for
+ * Class 84: credentials in the workspace's git config that no step of Airlock's knows. The
+ * checkout token's `extraheader` was hidden, but a token in a remote URL (a developer's
+ * clone under `airlock run`, a step's `git remote set-url` with a PAT) or an inline credential
+ * helper was mounted into the sandbox as it was: the workspace search only looks for the
+ * secrets Airlock holds. Attacked through the local CLI and through the action.
+ *
+ * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -31,7 +37,8 @@ import {
   type RootLayout
 } from '../../src/sandbox/runner-image.js'
 import { CONTAINER, sandboxEnv } from '../../src/sandbox/staging.js'
-import { requireDocker } from '../support/docker.js'
+import { requireDocker, TEST_IMAGE } from '../support/docker.js'
+import { ROOT, runAction, runnerIdentity } from '../support/runner.js'
 import { writeSuiteResults, type AttackResult } from './support/results.js'
 
 const hasDocker = await requireDocker()
@@ -233,6 +240,168 @@ describe.skipIf(!hasDocker)(
       expect(first).toMatch(/^sha256:[0-9a-f]{64}$/)
       expect(second).toBe(first)
       expect(dockerSync(['image', 'inspect', '--format', '{{.Id}}', f.name]).trim()).toBe(first)
+    })
+  }
+)
+
+/** Credentials no grant holds: a developer's or another step's personal access tokens. */
+const PAT_URL = `ghp_RT2UrlPat${randomBytes(12).toString('hex')}`
+const PAT_HELPER = `ghp_RT2HelperPat${randomBytes(12).toString('hex')}`
+const PAT_USER = `ghp_RT2UserPat${randomBytes(12).toString('hex')}`
+const PAT_SUB = `ghp_RT2SubPat${randomBytes(12).toString('hex')}`
+
+/** What the agent runs: every way git (or a plain read) would hand over the config's credentials. */
+const READ_GIT_CREDENTIALS = [
+  'git config --global --add safe.directory "*" 2>/dev/null',
+  'git config --get-regexp "." 2>&1',
+  'printf "protocol=https\\nhost=github.com\\n\\n" | git credential fill 2>&1',
+  'cat .git/config .git/modules/*/config 2>&1',
+  'git -C sub config --get remote.origin.url 2>&1',
+  'true'
+].join('; ')
+
+/**
+ * A repository whose config holds tokens the way developers and steps leave them: the remote
+ * URL with `user:token`, a `url.<base>.insteadOf` whose base carries the token as user name,
+ * an inline credential helper, and a submodule whose remote URL holds another token.
+ */
+function repoWithTokens(dir: string): void {
+  const git = (args: string[], cwd = dir): string =>
+    execFileSync('git', args, {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir }
+    })
+  git(['init', '-q'])
+  git(['remote', 'add', 'origin', `https://alice:${PAT_URL}@github.com/octo/repo.git`])
+  git(['config', `url.https://${PAT_USER}@github.com/.insteadOf`, 'https://github.com/'])
+  git([
+    'config',
+    'credential.helper',
+    `!f() { echo username=alice; echo password=${PAT_HELPER}; }; f`
+  ])
+  writeFileSync(join(dir, 'a.txt'), 'a\n')
+  // A submodule's repository as `git submodule update` leaves it.
+  mkdirSync(join(dir, '.git', 'modules', 'sub'), { recursive: true })
+  git(['init', '-q', '--bare', join(dir, '.git', 'modules', 'sub')])
+  git([
+    'config',
+    '-f',
+    join(dir, '.git', 'modules', 'sub', 'config'),
+    'remote.origin.url',
+    `https://x-access-token:${PAT_SUB}@github.com/octo/sub.git`
+  ])
+  git(['config', '-f', join(dir, '.git', 'modules', 'sub', 'config'), 'core.bare', 'false'])
+  git([
+    'config',
+    '-f',
+    join(dir, '.git', 'modules', 'sub', 'config'),
+    'core.worktree',
+    '../../../sub'
+  ])
+  mkdirSync(join(dir, 'sub'))
+  writeFileSync(join(dir, 'sub', '.git'), 'gitdir: ../.git/modules/sub\n')
+}
+
+function leaked(out: string): string[] {
+  return (
+    [
+      ['remote URL password', PAT_URL],
+      ['insteadOf user name', PAT_USER],
+      ['inline credential helper', PAT_HELPER],
+      ['submodule remote URL', PAT_SUB]
+    ] as const
+  )
+    .filter(([, v]) => out.includes(v))
+    .map(([k]) => k)
+}
+
+describe.skipIf(!hasDocker)(
+  'class 84: credentials in the workspace git config no grant holds',
+  () => {
+    it('84.1: `airlock run` in a developer’s clone whose remote URL and credential helper hold tokens', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'airlock-rt2-clone-'))
+      try {
+        repoWithTokens(dir)
+        const r = spawnSync(
+          process.execPath,
+          [
+            join(ROOT, 'dist/cli/index.js'),
+            'run',
+            '--image',
+            TEST_IMAGE,
+            '--workspace',
+            dir,
+            '--',
+            'sh',
+            '-c',
+            `${READ_GIT_CREDENTIALS}; echo rt2-agent-done`
+          ],
+          {
+            encoding: 'utf8',
+            timeout: 240_000,
+            env: {
+              PATH: process.env.PATH ?? '/usr/bin:/bin',
+              HOME: dir,
+              ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {})
+            }
+          }
+        )
+        const out = `${r.stdout}\n${r.stderr}`
+        expect(out, out).toContain('rt2-agent-done')
+        const got = leaked(r.stdout)
+        results.push({
+          id: '84.1',
+          cls: 84,
+          attack:
+            '`airlock run` in a developer’s clone: the remote URL is `https://alice:<PAT>@github.com/…`, a `url.https://<PAT>@github.com/.insteadOf` rewrite, an inline `credential.helper` echoing a token, and a submodule whose remote URL holds another; the agent runs `git config --get-regexp .`, `git credential fill` and reads the configs',
+          outcome:
+            got.length > 0
+              ? `the sandbox read: ${got.join(', ')}`
+              : 'the sandbox saw the configs without URL userinfo and without the credential sections; no token readable',
+          verdict: got.length > 0 ? 'fail' : 'pass'
+        })
+        expect(got).toEqual([])
+        // The sandbox still sees the remote, without its userinfo.
+        expect(r.stdout).toContain('https://github.com/octo/repo.git')
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+
+    it('84.2: a step set a token in the remote URL and a credential helper before the action ran', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'airlock-rt2-ws-'))
+      try {
+        repoWithTokens(dir)
+        const id = runnerIdentity()
+        if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, dir])
+        const run = await runAction({
+          env: { GITHUB_WORKSPACE: dir },
+          inputs: {
+            image: TEST_IMAGE,
+            'timeout-minutes': '3',
+            command: `${READ_GIT_CREDENTIALS}; echo rt2-agent-done`
+          }
+        })
+        expect(run.main.stdout, run.main.stdout + run.main.stderr).toContain('rt2-agent-done')
+        const got = leaked(run.main.stdout)
+        results.push({
+          id: '84.2',
+          cls: 84,
+          attack:
+            'An earlier step ran `git remote set-url origin https://alice:<PAT>@github.com/…`, set a `url.https://<PAT>@github.com/.insteadOf` rewrite and an inline `credential.helper`, and a submodule’s remote URL holds another token (none of them a secret Airlock holds); the agent runs `git config --get-regexp .`, `git credential fill` and reads the configs',
+          outcome:
+            got.length > 0
+              ? `the sandbox read: ${got.join(', ')}`
+              : 'the sandbox saw the configs without URL userinfo and without the credential sections; no token readable',
+          verdict: got.length > 0 ? 'fail' : 'pass'
+        })
+        expect(got).toEqual([])
+        // The runner's own config is untouched: later steps still push with it.
+        expect(readFileSync(join(dir, '.git', 'config'), 'utf8')).toContain(PAT_URL)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
     })
   }
 )
