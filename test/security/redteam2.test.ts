@@ -18,6 +18,12 @@
  * helper was mounted into the sandbox as it was: the workspace search only looks for the
  * secrets Airlock holds. Attacked through the local CLI and through the action.
  *
+ * Class 85: the sandbox driving the developer's terminal. `airlock run` wrote the container's
+ * output to the terminal as it came: OSC 52 set the clipboard (the next paste runs on the host,
+ * outside the sandbox), OSC 8 made lying links, title and status reports (CSI 21t, DECRQSS,
+ * CSI 6n) make some terminals type an answer back as input. Attacked on a real pseudo-terminal
+ * (`script`).
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
@@ -405,3 +411,83 @@ describe.skipIf(!hasDocker)(
     })
   }
 )
+
+/** Escape sequences the agent prints, each one a way to drive the terminal it lands on. */
+const TERMINAL_ATTACK = [
+  // the clipboard: "echo rt2-pwned", pasted later into a shell on the host
+  String.raw`printf '\033]52;c;ZWNobyBydDItcHduZWQ=\007'`,
+  // a link whose text is not its target
+  String.raw`printf '\033]8;;https://evil.example/\033\\docs\033]8;;\033\\\n'`,
+  // set the title, then ask the terminal to type it back (xterm window ops)
+  String.raw`printf '\033]0;rt2-title\007\033[21t'`,
+  // DECRQSS and a cursor report: answers arrive as input
+  String.raw`printf '\033P$q"p\033\\\033[6n'`,
+  // the same in 8-bit C1 controls (UTF-8 encoded U+009B CSI, U+009D OSC)
+  String.raw`printf '\302\2336n\302\23552;c;eA==\007'`,
+  // the alternate screen and a full reset, hiding what ran
+  String.raw`printf '\033[?1049h\033c'`,
+  // colours and text (kept)
+  String.raw`printf '\033[31mrt2-red\033[0m rt2-visible\n'`
+].join('\n')
+
+describe.skipIf(!hasDocker)('class 85: the sandbox driving the developer’s terminal', () => {
+  it('85.1: `airlock run` on a terminal; the agent prints clipboard, hyperlink, title-report and reset sequences', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-rt2-tty-'))
+    try {
+      writeFileSync(join(dir, 'emit.sh'), `${TERMINAL_ATTACK}\n`)
+      const cli = join(ROOT, 'dist/cli/index.js')
+      // `script` runs the CLI on a real pseudo-terminal and copies what the terminal received.
+      const r = spawnSync(
+        'script',
+        [
+          '-qfec',
+          `${process.execPath} ${cli} run --image ${TEST_IMAGE} --workspace ${dir} -- sh emit.sh`,
+          '/dev/null'
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 240_000,
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            HOME: dir,
+            SHELL: '/bin/sh',
+            TERM: 'xterm-256color',
+            ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {})
+          }
+        }
+      )
+      const seen = r.stdout
+      expect(seen, seen + r.stderr).toContain('rt2-visible')
+      const reached = (
+        [
+          ['OSC (clipboard, hyperlink, title)', '\x1b]'],
+          ['DCS (DECRQSS)', '\x1bP'],
+          ['window report CSI 21t', '\x1b[21t'],
+          ['cursor report CSI 6n', '\x1b[6n'],
+          ['alternate screen', '\x1b[?1049h'],
+          ['full reset ESC c', '\x1bc'],
+          ['8-bit CSI', '\u009b'],
+          ['8-bit OSC', '\u009d']
+        ] as const
+      )
+        .filter(([, s]) => seen.includes(s))
+        .map(([k]) => k)
+      results.push({
+        id: '85.1',
+        cls: 85,
+        attack:
+          '`airlock run` on a terminal: the agent prints OSC 52 (write the clipboard), an OSC 8 link whose text is not its target, a title set then CSI 21t (report it back as input), DECRQSS and CSI 6n, the same in 8-bit C1 controls, the alternate screen and a full reset',
+        outcome:
+          reached.length > 0
+            ? `the terminal received: ${reached.join(', ')}`
+            : 'the terminal received the text and its colours only',
+        verdict: reached.length > 0 ? 'fail' : 'pass'
+      })
+      expect(reached).toEqual([])
+      // Colours are not an attack: kept.
+      expect(seen).toContain('\x1b[31mrt2-red')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
