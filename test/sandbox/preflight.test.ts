@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DockerError, type DockerResult } from '../../src/sandbox/docker.js'
 import {
   checkWorkspaceLinks,
+  checkWorkspaceScope,
   isPodman,
   isRootless,
   preflight,
@@ -332,11 +333,10 @@ describe('preflight: job containers', () => {
 
   it("probes and mounts by the host's paths", async () => {
     const d = inContainer([{ Type: 'bind', Source: '/host/work', Destination: temp, RW: true }])
-    const r = await preflight(
-      { workspace: temp },
-      { RUNNER_TEMP: temp, RUNNER_TOOL_CACHE: temp },
-      d
-    )
+    // A directory in RUNNER_TEMP (RUNNER_TEMP itself is never a workspace: checkWorkspaceScope).
+    const ws = join(temp, 'ws')
+    mkdirSync(ws, { recursive: true })
+    const r = await preflight({ workspace: ws }, { RUNNER_TEMP: temp, RUNNER_TOOL_CACHE: temp }, d)
     expect(r.hostPath(join(temp, 'x'))).toBe('/host/work/x')
     const probe = d.calls.find((a) => a[0] === 'create')!
     expect(probe.filter((a) => a.includes('source=/host/work')).length).toBeGreaterThan(0)
@@ -366,6 +366,31 @@ describe('preflight: job containers', () => {
   it('leaves paths alone in a container the daemon did not start (a dind sidecar)', async () => {
     const r = await preflight({ workspace: ws }, { RUNNER_TEMP: temp }, inContainer([], 1))
     expect(r.hostPath(ws)).toBe(ws)
+  })
+})
+
+describe('preflight: a workspace never holds the home directory or RUNNER_TEMP', () => {
+  it('refuses the home, an ancestor of it, RUNNER_TEMP and its parent; keeps a project inside', () => {
+    const home = mkdtempSync(join(tmpdir(), 'airlock-pf-home-'))
+    const runnerTemp = join(home, 'work', '_temp')
+    const project = join(home, 'work', 'repo')
+    mkdirSync(runnerTemp, { recursive: true })
+    mkdirSync(project, { recursive: true })
+    const env = { HOME: home, RUNNER_TEMP: runnerTemp }
+    expect(() => checkWorkspaceScope(home, env)).toThrow(/is your home directory/)
+    expect(() => checkWorkspaceScope('/', env)).toThrow(/holds your home directory/)
+    expect(() => checkWorkspaceScope(runnerTemp, { RUNNER_TEMP: runnerTemp })).toThrow(
+      /is RUNNER_TEMP/
+    )
+    expect(() => checkWorkspaceScope(join(home, 'work'), { RUNNER_TEMP: runnerTemp })).toThrow(
+      /holds RUNNER_TEMP/
+    )
+    // A link to the home is the home.
+    symlinkSync(home, join(project, 'h'))
+    expect(() => checkWorkspaceScope(join(project, 'h'), env)).toThrow(/is your home/)
+    expect(() => checkWorkspaceScope(project, env)).not.toThrow()
+    expect(() => checkWorkspaceScope(join(runnerTemp, 'x'), env)).not.toThrow()
+    rmSync(home, { recursive: true, force: true })
   })
 })
 

@@ -24,6 +24,10 @@
  * CSI 6n) make some terminals type an answer back as input. Attacked on a real pseudo-terminal
  * (`script`).
  *
+ * Class 86: a workspace that holds the user's home. The local CLI's workspace is the current
+ * directory, so `airlock run …` typed in a home directory mounted all of it: SSH keys, cloud
+ * and `gh` credentials, none of them a secret the workspace search knows.
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
@@ -348,7 +352,7 @@ describe.skipIf(!hasDocker)(
             timeout: 240_000,
             env: {
               PATH: process.env.PATH ?? '/usr/bin:/bin',
-              HOME: dir,
+              HOME: tmpdir(),
               ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {})
             }
           }
@@ -449,7 +453,7 @@ describe.skipIf(!hasDocker)('class 85: the sandbox driving the developer’s ter
           timeout: 240_000,
           env: {
             PATH: process.env.PATH ?? '/usr/bin:/bin',
-            HOME: dir,
+            HOME: tmpdir(),
             SHELL: '/bin/sh',
             TERM: 'xterm-256color',
             ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {})
@@ -488,6 +492,96 @@ describe.skipIf(!hasDocker)('class 85: the sandbox driving the developer’s ter
       expect(seen).toContain('\x1b[31mrt2-red')
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe.skipIf(!hasDocker)('class 86: a workspace that holds the user’s home', () => {
+  /** A developer's home with the credential files tools keep there. */
+  function homeWithCredentials(): { home: string; sentinels: Array<[string, string]> } {
+    const home = mkdtempSync(join(tmpdir(), 'airlock-rt2-home-'))
+    const sentinels: Array<[string, string]> = [
+      ['.ssh/id_ed25519', `RT2-SSH-KEY-${randomBytes(8).toString('hex')}`],
+      ['.aws/credentials', `RT2-AWS-SECRET-${randomBytes(8).toString('hex')}`],
+      ['.config/gh/hosts.yml', `gho_RT2${randomBytes(12).toString('hex')}`]
+    ]
+    for (const [rel, value] of sentinels) {
+      mkdirSync(join(home, rel, '..'), { recursive: true })
+      writeFileSync(join(home, rel), `${value}\n`, { mode: 0o600 })
+    }
+    mkdirSync(join(home, 'project'))
+    writeFileSync(join(home, 'project', 'README.md'), 'rt2 project\n')
+    return { home, sentinels }
+  }
+
+  function cliRun(home: string, cwd: string, script: string): ReturnType<typeof spawnSync> {
+    return spawnSync(
+      process.execPath,
+      [join(ROOT, 'dist/cli/index.js'), 'run', '--image', TEST_IMAGE, '--', 'sh', '-c', script],
+      {
+        cwd,
+        encoding: 'utf8',
+        timeout: 240_000,
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: home,
+          ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {})
+        }
+      }
+    )
+  }
+
+  it('86.1: `airlock run` typed in the home directory (the workspace defaults to it)', () => {
+    const { home, sentinels } = homeWithCredentials()
+    try {
+      const r = cliRun(home, home, 'cat .ssh/id_ed25519 .aws/credentials .config/gh/hosts.yml')
+      const out = `${String(r.stdout)}\n${String(r.stderr)}`
+      const read = sentinels.filter(([, v]) => String(r.stdout).includes(v)).map(([k]) => k)
+      const refused = r.status !== 0 && /holds|is your home directory/.test(out)
+      results.push({
+        id: '86.1',
+        cls: 86,
+        attack:
+          '`airlock run -- cat …` typed in a home directory (the local CLI’s workspace is the current directory): the agent reads `~/.ssh/id_ed25519`, `~/.aws/credentials` and `~/.config/gh/hosts.yml`',
+        outcome:
+          read.length > 0
+            ? `the sandbox read: ${read.join(', ')}`
+            : refused
+              ? 'refused before the sandbox started: the workspace is the home directory'
+              : 'nothing read, but not refused either',
+        verdict: read.length === 0 && refused ? 'pass' : 'fail'
+      })
+      expect(read).toEqual([])
+      expect(refused, out).toBe(true)
+    } finally {
+      rmSync(home, { recursive: true, force: true })
+    }
+  })
+
+  it('86.2: control: a project directory inside the home runs, and sees only itself', () => {
+    const { home, sentinels } = homeWithCredentials()
+    try {
+      const r = cliRun(
+        home,
+        join(home, 'project'),
+        'cat README.md; cat ../.ssh/id_ed25519 2>/dev/null; ls -a /workspace'
+      )
+      const read = sentinels.filter(([, v]) => String(r.stdout).includes(v)).map(([k]) => k)
+      results.push({
+        id: '86.2',
+        cls: 86,
+        attack: 'control: `airlock run` in `~/project`; the agent reads `../.ssh/id_ed25519`',
+        outcome:
+          read.length === 0 && r.status === 0
+            ? 'ran; the workspace is the project alone, the home’s files are not there'
+            : `status ${String(r.status)}; read: ${read.join(', ') || 'nothing'}`,
+        verdict: read.length === 0 && r.status === 0 ? 'pass' : 'fail'
+      })
+      expect(String(r.stdout), String(r.stderr)).toContain('rt2 project')
+      expect(read).toEqual([])
+      expect(r.status).toBe(0)
+    } finally {
+      rmSync(home, { recursive: true, force: true })
     }
   })
 })
