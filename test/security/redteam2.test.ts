@@ -28,6 +28,15 @@
  * directory, so `airlock run …` typed in a home directory mounted all of it: SSH keys, cloud
  * and `gh` credentials, none of them a secret the workspace search knows.
  *
+ * Class 87: a refresh that hands out the new token. When the daemon re-mints a GitHub App
+ * token it swaps the injected headers at once, revokes the old token (a network round trip,
+ * retried), and only then registers the new token's raw value itself. Through that window
+ * every request carries the new token while an upstream that echoes it (class 16's echoing
+ * host, or an API that reflects it) could hand the raw value to the agent. Attacked on the
+ * real daemon process with a GitHub double whose revocation endpoint is slow: the defence
+ * holds (registering an injected `Bearer`/`Basic` value registers its bare token too), kept
+ * as a regression test of the refresh path.
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
@@ -37,7 +46,24 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { makeGrantContext, settingsForRefresh, daemonOidc } from '../../src/grant/index.js'
+import { readInputs } from '../../src/inputs.js'
+import { credentialToJSON, registry } from '../../src/provider/index.js'
+import { PLACEHOLDERS } from '../../src/providers/defaults.js'
+import { registerAll } from '../../src/providers/index.js'
+import { startProxyDaemon, stopProcess } from '../../src/daemon/start.js'
+import {
+  daemonConfig,
+  ensureBuilt,
+  PROXY_SCRIPT,
+  proxyAgent,
+  waitFor
+} from '../proxy/integration/harness.js'
+import { generateAppKey } from '../support/fake-github-app.js'
+import { listenHttps } from '../support/https-fake.js'
+import { createTestPki } from '../support/test-ca.js'
 import { maskSpec, mountSpec } from '../../src/sandbox/container.js'
 import {
   ensureRunnerImage,
@@ -584,4 +610,124 @@ describe.skipIf(!hasDocker)('class 86: a workspace that holds the user’s home'
       rmSync(home, { recursive: true, force: true })
     }
   })
+})
+
+describe('class 87: the token a refresh mints, before it is scrubbed', () => {
+  it('87.1: an upstream echoes the re-minted GitHub App token while the old one is being revoked', async () => {
+    await ensureBuilt('proxy')
+    registerAll()
+    const pki = await createTestPki(['api.github.com'])
+    const key = generateAppKey()
+    const minted: string[] = []
+    let revokeHeld: (() => void) | undefined
+    let revokesPending = 0
+    // A GitHub double: installation lookup, token mint (6 s tokens), a slow revocation, and an
+    // endpoint that reflects the bearer token it was sent.
+    const github = await listenHttps(pki, (req, res) => {
+      const bearer = (req.headers.authorization ?? '').replace(/^Bearer /i, '')
+      const json = (status: number, body: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(body))
+      }
+      req.resume()
+      if (req.method === 'GET' && req.url === '/repos/octo-org/octo-repo/installation')
+        return json(200, { id: 5 })
+      if (req.method === 'POST' && req.url === '/app/installations/5/access_tokens') {
+        const token = `ghs_RT2minted${minted.length}${randomBytes(12).toString('hex')}`
+        minted.push(token)
+        return json(201, {
+          token,
+          expires_at: new Date(Date.now() + 6000).toISOString(),
+          permissions: { contents: 'read' },
+          repository_selection: 'selected'
+        })
+      }
+      if (req.method === 'DELETE' && req.url === '/installation/token') {
+        revokesPending++
+        revokeHeld = () => {
+          revokeHeld = undefined
+          revokesPending--
+          res.writeHead(204)
+          res.end()
+        }
+        return
+      }
+      if (req.method === 'GET' && req.url === '/rt2/echo') return json(200, { youSent: bearer })
+      json(404, { message: 'Not Found' })
+    })
+    const connectTo = [`api.github.com:443=127.0.0.1:${github.port}`]
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-rt2-refresh-'))
+    let pid: number | undefined
+    try {
+      const inputs: Record<string, string> = {
+        command: 'true',
+        grants: 'github',
+        'github-app-id': '777',
+        'github-app-private-key': key.privateKeyPem,
+        'github-app-permissions': 'contents:read'
+      }
+      const env: NodeJS.ProcessEnv = {
+        GITHUB_REPOSITORY: 'octo-org/octo-repo',
+        GITHUB_RUN_ID: '87'
+      }
+      const plan = readInputs(
+        (n) => inputs[n] ?? '',
+        env,
+        () => {}
+      )
+      const ctx = makeGrantContext({
+        settings: plan,
+        setSecret: () => {},
+        env,
+        connectTo,
+        upstreamCa: pki.caFile
+      })
+      const credential = await registry.mustGet('github').grant(ctx)
+      const config = daemonConfig(dir, { connectTo, upstreamCa: pki.caPem })
+      config.grants = [{ provider: 'github', credential: credentialToJSON(credential) }]
+      config.settings = settingsForRefresh(plan)
+      const oidc = daemonOidc(plan, env)
+      if (oidc) config.oidc = oidc
+      config.repository = 'octo-org/octo-repo'
+      const ready = await startProxyDaemon(config, {
+        script: PROXY_SCRIPT,
+        logFile: join(dir, 'daemon.log')
+      })
+      pid = ready.pid
+      const agent = proxyAgent({
+        proxyUrl: `http://airlock:${config.token}@127.0.0.1:${ready.port}`,
+        caPem: readFileSync(config.caCertFile, 'utf8')
+      })
+      // The daemon re-mints at 75 % of the 6 s life and starts revoking the first token.
+      await waitFor(() => (minted.length >= 2 && revokesPending > 0 ? true : undefined), 20_000)
+      const r = await request('https://api.github.com/rt2/echo', {
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${PLACEHOLDERS.github}` }
+      })
+      const body = await r.body.text()
+      revokeHeld?.()
+      await agent.close()
+      const leakedTokens = minted.filter((t) => body.includes(t))
+      results.push({
+        id: '87.1',
+        cls: 87,
+        attack:
+          'The daemon re-mints the GitHub App token before expiry and revokes the old one (GitHub slow to answer the revocation); meanwhile the agent calls an endpoint of the credentialed host that reflects the bearer token it was sent',
+        outcome:
+          leakedTokens.length > 0
+            ? 'the agent received the re-minted token'
+            : 'the re-minted token was scrubbed from the echo from the moment it was injected',
+        verdict: leakedTokens.length > 0 ? 'fail' : 'pass'
+      })
+      expect(r.statusCode).toBe(200)
+      expect(body).toContain('youSent')
+      expect(leakedTokens).toEqual([])
+    } finally {
+      revokeHeld?.()
+      if (pid) await stopProcess(pid, 5000)
+      await github.close()
+      rmSync(dir, { recursive: true, force: true })
+      rmSync(pki.dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
