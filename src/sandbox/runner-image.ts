@@ -353,6 +353,8 @@ export interface RunnerViewOptions {
   /** Where the host's filesystem is seen (tests); `/` on a runner. */
   exists?: (p: string) => boolean
   realpath?: (p: string) => string
+  /** Other runner installations on the host (tests); {@link hostRunnerDirs} on a runner. */
+  hostRunners?: () => string[]
 }
 
 const within = (p: string, dir: string): boolean =>
@@ -364,7 +366,7 @@ const RUNNER_MARKS = ['.runner', '.credentials', '.credentials_rsaparams', 'bin/
 /**
  * The runner application's directories: ancestors of the runner's Node (its `externals`),
  * RUNNER_TEMP and RUNNER_WORKSPACE (`<runner>/_work/...` by default) that hold its
- * registration or credentials, plus any AIRLOCK_RUNNER_DIR (an installation elsewhere).
+ * registration or credentials (other installations on the host: {@link hostRunnerDirs}).
  */
 export function runnerAppDirs(
   env: NodeJS.ProcessEnv,
@@ -384,6 +386,44 @@ export function runnerAppDirs(
 }
 
 /**
+ * Where hosts that run several runners keep the others (`/opt/actions-runner-2`,
+ * `/usr/local/runners/3`): directories the sandbox sees through its `/opt` and `/usr` mounts.
+ */
+const RUNNER_INSTALL_ROOTS = ['/opt', '/usr/local'] as const
+
+/** Real subdirectories of dir (no links), or none when it cannot be read. */
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => join(dir, e.name))
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Every runner installation under {@link RUNNER_INSTALL_ROOTS}, one or two levels down: not
+ * only this job's runner (found by {@link runnerAppDirs}) but every other one on the host. Each
+ * holds its registration (`.credentials`, `.credentials_rsaparams`: the key that takes that
+ * runner's jobs, and their secrets) and its `_work` (other jobs' checkouts, their temp files),
+ * readable by the sandbox's uid when the runners share a user.
+ */
+export function hostRunnerDirs(
+  exists: (p: string) => boolean = existsSync,
+  list: (dir: string) => string[] = subdirs
+): string[] {
+  const isRunner = (d: string): boolean => RUNNER_MARKS.some((m) => exists(join(d, m)))
+  const found: string[] = []
+  for (const root of RUNNER_INSTALL_ROOTS)
+    for (const d of list(root)) {
+      if (isRunner(d)) found.push(d)
+      else for (const dd of list(d)) if (isRunner(dd)) found.push(dd)
+    }
+  return found.sort()
+}
+
+/**
  * What the container of a runner-mode run sees of the runner: mounts, masks and environment.
  * Pure (the filesystem is read through `exists`/`realpath`), so each rule is unit-tested.
  */
@@ -398,6 +438,7 @@ export function runnerView(opts: RunnerViewOptions): RunnerView {
   // Never visible. Everything under a mounted directory that matches is covered.
   const never = [
     ...runnerAppDirs(env, opts.execPath, exists),
+    ...(opts.hostRunners ?? (() => hostRunnerDirs(exists)))(),
     ...(runnerTemp ? [runnerTemp] : []),
     ...(home ? [home, ...HOME_SECRETS.map((s) => join(home, s))] : []),
     '/home',

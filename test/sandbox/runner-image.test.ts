@@ -8,6 +8,7 @@ import {
   hostRootLayout,
   isRunnerImage,
   rootTar,
+  hostRunnerDirs,
   runnerAppDirs,
   runnerView,
   type RootLayout
@@ -82,6 +83,30 @@ describe('runnerAppDirs', () => {
       f.runner
     ])
     expect(runnerAppDirs({}, '/usr/bin/node')).toEqual([])
+  })
+})
+
+describe('hostRunnerDirs', () => {
+  it('finds every runner installed one or two levels under /opt and /usr/local', () => {
+    const tree: Record<string, string[]> = {
+      '/opt': ['/opt/actions-runner-2', '/opt/hostedtoolcache', '/opt/runners'],
+      '/opt/hostedtoolcache': ['/opt/hostedtoolcache/node'],
+      '/opt/runners': ['/opt/runners/a', '/opt/runners/b'],
+      '/usr/local': ['/usr/local/bin', '/usr/local/gh-runner']
+    }
+    const marks = new Set([
+      '/opt/actions-runner-2/.runner',
+      '/opt/runners/b/.credentials',
+      '/usr/local/gh-runner/bin/Runner.Worker',
+      // three levels down: not looked for
+      '/opt/hostedtoolcache/node/x/.runner'
+    ])
+    expect(
+      hostRunnerDirs(
+        (p) => marks.has(p),
+        (d) => tree[d] ?? []
+      )
+    ).toEqual(['/opt/actions-runner-2', '/opt/runners/b', '/usr/local/gh-runner'])
   })
 })
 

@@ -37,6 +37,13 @@
  * holds (registering an injected `Bearer`/`Basic` value registers its bare token too), kept
  * as a regression test of the refresh path.
  *
+ * Class 88: another runner's installation on the same host. Hosts that run several runners
+ * keep them side by side (`/opt/actions-runner-2`, `/usr/local/runners/3`). Runner mode masks
+ * the runner application it finds from its own Node, RUNNER_TEMP and RUNNER_WORKSPACE, and
+ * mounts `/opt` and `/usr` read-only: every other installation there was readable, with its
+ * registration (`.credentials`, `.credentials_rsaparams`: the key that lets its holder take
+ * that runner's jobs and their secrets) and its `_work` (other jobs' checkouts and temp files).
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
@@ -45,7 +52,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeGrantContext, settingsForRefresh, daemonOidc } from '../../src/grant/index.js'
@@ -731,3 +738,69 @@ describe('class 87: the token a refresh mints, before it is scrubbed', () => {
     }
   }, 60_000)
 })
+
+describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
+  'class 88: another runner’s installation on the same host',
+  () => {
+    it('88.1: runner mode reads a second runner installed under /opt and /usr/local', async () => {
+      const tag = randomBytes(4).toString('hex')
+      const secrets: Array<[string, string]> = []
+      const plant = (dir: string): void => {
+        const files: Array<[string, string]> = [
+          ['.runner', `{"agentName":"rt2-${tag}"}`],
+          ['.credentials', `RT2-CREDENTIALS-${randomBytes(8).toString('hex')}`],
+          ['.credentials_rsaparams', `RT2-RSAPARAMS-${randomBytes(8).toString('hex')}`],
+          [
+            '_work/other/other/.git/config',
+            `[http]\n\textraheader = AUTHORIZATION: basic RT2-WORK-${randomBytes(8).toString('hex')}\n`
+          ],
+          ['bin/Runner.Worker', '']
+        ]
+        for (const [rel, text] of files) {
+          mkdirSync(join(dir, rel, '..'), { recursive: true })
+          writeFileSync(join(dir, rel), text)
+          const m = /RT2-[A-Z]+-[0-9a-f]+/.exec(text)
+          if (m) secrets.push([`${dir}/${rel}`, m[0]])
+        }
+        const id = runnerIdentity()
+        if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, dir])
+      }
+      const second = `/opt/airlock-rt2-runner-${tag}`
+      const third = `/usr/local/airlock-rt2-runners-${tag}/3`
+      const ws = mkdtempSync(join(tmpdir(), 'airlock-rt2-ws-'))
+      try {
+        plant(second)
+        plant(third)
+        const id = runnerIdentity()
+        if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+        const run = await runAction({
+          env: { GITHUB_WORKSPACE: ws },
+          inputs: {
+            image: 'runner',
+            'timeout-minutes': '3',
+            command: `cat ${second}/.credentials ${second}/.credentials_rsaparams ${second}/_work/other/other/.git/config ${third}/.credentials ${third}/.credentials_rsaparams ${third}/_work/other/other/.git/config 2>&1; ls -a ${second} ${third} 2>&1; echo rt2-agent-done`
+          }
+        })
+        const out = run.main.stdout
+        expect(out, out + run.main.stderr).toContain('rt2-agent-done')
+        const read = secrets.filter(([, v]) => out.includes(v)).map(([f]) => f)
+        results.push({
+          id: '88.1',
+          cls: 88,
+          attack:
+            'runner mode on a host with more runners: a second runner installed at `/opt/actions-runner-2`-style and `/usr/local/<dir>/3` paths (`.runner`, `.credentials`, `.credentials_rsaparams`, `_work` with a checkout’s `extraheader`); the agent reads them through the read-only `/opt` and `/usr` mounts',
+          outcome:
+            read.length > 0
+              ? `the sandbox read ${read.length} of ${secrets.length} planted secrets`
+              : 'each other installation is covered by an empty mount; nothing read',
+          verdict: read.length > 0 ? 'fail' : 'pass'
+        })
+        expect(read).toEqual([])
+      } finally {
+        rmSync(second, { recursive: true, force: true })
+        rmSync(dirname(third), { recursive: true, force: true })
+        rmSync(ws, { recursive: true, force: true })
+      }
+    }, 240_000)
+  }
+)
