@@ -296,7 +296,29 @@ export const SYSTEM_SECRETS = [
   '/etc/openvpn',
   '/etc/NetworkManager/system-connections',
   '/etc/sudoers',
-  '/etc/sudoers.d'
+  '/etc/sudoers.d',
+  // Credential stores self-hosted hosts keep in /etc too: private package repositories, TLS
+  // keys (certbot, RHEL's pki), another CI's runner tokens, registry logins, database, VPN,
+  // LDAP and wireless passwords, cluster and secret-store agents' configs.
+  '/etc/apt/auth.conf',
+  '/etc/apt/auth.conf.d',
+  '/etc/letsencrypt',
+  '/etc/pki/tls/private',
+  '/etc/pki/CA/private',
+  '/etc/gitlab-runner',
+  '/etc/buildkite-agent',
+  '/etc/containers/auth.json',
+  '/etc/mysql/debian.cnf',
+  '/etc/ipsec.secrets',
+  '/etc/ppp/chap-secrets',
+  '/etc/ppp/pap-secrets',
+  '/etc/sssd',
+  '/etc/netplan',
+  '/etc/wpa_supplicant',
+  '/etc/ceph',
+  '/etc/vault.d',
+  '/etc/consul.d',
+  '/etc/nomad.d'
 ] as const
 
 /** Credential files and directories under the runner's home. */

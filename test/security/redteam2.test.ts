@@ -44,13 +44,18 @@
  * registration (`.credentials`, `.credentials_rsaparams`: the key that lets its holder take
  * that runner's jobs and their secrets) and its `_work` (other jobs' checkouts and temp files).
  *
+ * Class 89: credential stores in the host's /etc the runner-mode mask list missed. Class 60
+ * covers SSH host keys, /etc/docker, shadow files and a few more; self-hosted hosts also keep
+ * private apt repository logins, certbot and RHEL TLS keys, another CI's runner tokens,
+ * registry logins and service passwords there, all readable through the read-only /etc mount.
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { request } from 'undici'
@@ -799,6 +804,66 @@ describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
       } finally {
         rmSync(second, { recursive: true, force: true })
         rmSync(dirname(third), { recursive: true, force: true })
+        rmSync(ws, { recursive: true, force: true })
+      }
+    }, 240_000)
+  }
+)
+
+describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
+  'class 89: credential stores in the host’s /etc',
+  () => {
+    it('89.1: runner mode reads apt repository logins, TLS keys, another CI’s token and registry logins in /etc', async () => {
+      const tag = randomBytes(4).toString('hex')
+      // Only paths this host does not have are planted (and removed after), whole.
+      const plants: Array<{ file: string; remove: string }> = [
+        {
+          file: `/etc/apt/auth.conf.d/airlock-rt2-${tag}.conf`,
+          remove: `/etc/apt/auth.conf.d/airlock-rt2-${tag}.conf`
+        },
+        { file: '/etc/letsencrypt/live/rt2.example/privkey.pem', remove: '/etc/letsencrypt' },
+        { file: '/etc/pki/tls/private/rt2.key', remove: '/etc/pki' },
+        { file: '/etc/gitlab-runner/config.toml', remove: '/etc/gitlab-runner' },
+        { file: '/etc/containers/auth.json', remove: '/etc/containers' },
+        { file: '/etc/ipsec.secrets', remove: '/etc/ipsec.secrets' }
+      ].filter((p) => !existsSync(p.remove))
+      const secrets: Array<[string, string]> = []
+      const ws = mkdtempSync(join(tmpdir(), 'airlock-rt2-ws-'))
+      try {
+        for (const p of plants) {
+          const value = `RT2-ETC-${randomBytes(8).toString('hex')}`
+          mkdirSync(dirname(p.file), { recursive: true })
+          writeFileSync(p.file, `secret = ${value}\n`, { mode: 0o644 })
+          secrets.push([p.file, value])
+        }
+        expect(secrets.length).toBeGreaterThan(0)
+        const id = runnerIdentity()
+        if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+        const run = await runAction({
+          env: { GITHUB_WORKSPACE: ws },
+          inputs: {
+            image: 'runner',
+            'timeout-minutes': '3',
+            command: `cat ${secrets.map(([f]) => f).join(' ')} 2>&1; echo rt2-agent-done`
+          }
+        })
+        const out = run.main.stdout
+        expect(out, out + run.main.stderr).toContain('rt2-agent-done')
+        const read = secrets.filter(([, v]) => out.includes(v)).map(([f]) => f)
+        results.push({
+          id: '89.1',
+          cls: 89,
+          attack:
+            'runner mode on a self-hosted host: the agent reads `/etc/apt/auth.conf.d/*` (private apt repository logins), `/etc/letsencrypt/live/*/privkey.pem`, `/etc/pki/tls/private/*`, `/etc/gitlab-runner/config.toml`, `/etc/containers/auth.json` and `/etc/ipsec.secrets` through the read-only `/etc` mount',
+          outcome:
+            read.length > 0
+              ? `the sandbox read ${read.length} of ${secrets.length} planted files`
+              : 'each is covered by an empty mount; nothing read',
+          verdict: read.length > 0 ? 'fail' : 'pass'
+        })
+        expect(read).toEqual([])
+      } finally {
+        for (const p of plants) rmSync(p.remove, { recursive: true, force: true })
         rmSync(ws, { recursive: true, force: true })
       }
     }, 240_000)
