@@ -49,6 +49,12 @@
  * private apt repository logins, certbot and RHEL TLS keys, another CI's runner tokens,
  * registry logins and service passwords there, all readable through the read-only /etc mount.
  *
+ * Class 90: the run's secrets in the environment of the docker CLI. The runner hands every
+ * input to the step as `INPUT_<NAME>` (API keys, `github-token`, the App key) and `airlock run`
+ * reads credentials from its own environment; every docker call inherited all of it, and the
+ * docker CLI hands its environment to what it starts (credential helpers, CLI plugins, `ssh`
+ * for an ssh:// DOCKER_HOST, a wrapper first on PATH). Observed with such a wrapper.
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
@@ -869,3 +875,121 @@ describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
     }, 240_000)
   }
 )
+
+describe.skipIf(!hasDocker)('class 90: the run’s secrets in the docker CLI’s environment', () => {
+  const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim()
+  /** A `docker` first on PATH that records its environment, then runs the real one. */
+  function wrapper(): { dir: string; log: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-rt2-docker-'))
+    const log = join(dir, 'environ.log')
+    writeFileSync(join(dir, 'docker'), `#!/bin/sh\nenv >> '${log}'\nexec '${realDocker}' "$@"\n`, {
+      mode: 0o755
+    })
+    const id = runnerIdentity()
+    if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, dir])
+    return { dir, log }
+  }
+
+  it('90.1: the action’s docker calls, with `github-token` and the runner’s job tokens set', async () => {
+    const w = wrapper()
+    const token = `ghs_RT2DockerEnv${randomBytes(12).toString('hex')}`
+    const runtime = `RT2-RUNTIME-${randomBytes(8).toString('hex')}`
+    const ws = mkdtempSync(join(tmpdir(), 'airlock-rt2-ws-'))
+    try {
+      const id = runnerIdentity()
+      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+      const run = await runAction({
+        githubToken: token,
+        env: {
+          GITHUB_WORKSPACE: ws,
+          PATH: `${w.dir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+          ACTIONS_RUNTIME_TOKEN: runtime
+        },
+        inputs: { image: TEST_IMAGE, grants: 'github', command: 'echo rt2-agent-done' }
+      })
+      expect(run.main.stdout, run.main.stdout + run.main.stderr).toContain('rt2-agent-done')
+      const seen = readFileSync(w.log, 'utf8')
+      expect(seen).toContain('PATH=')
+      const found = [
+        ['github-token (INPUT_GITHUB-TOKEN)', token],
+        ['ACTIONS_RUNTIME_TOKEN', runtime]
+      ]
+        .filter(([, v]) => seen.includes(v!))
+        .map(([k]) => k!)
+      results.push({
+        id: '90.1',
+        cls: 90,
+        attack:
+          'the action runs with `github-token` granted and the runner’s `ACTIONS_RUNTIME_TOKEN`; a `docker` first on PATH (a wrapper, or what the docker CLI starts: credential helpers, plugins, `ssh`) records the environment of every docker call main and post make',
+        outcome:
+          found.length > 0
+            ? `the docker CLI’s environment held: ${found.join(', ')}`
+            : 'no input and no job token in any docker call’s environment',
+        verdict: found.length > 0 ? 'fail' : 'pass'
+      })
+      expect(found).toEqual([])
+    } finally {
+      rmSync(w.dir, { recursive: true, force: true })
+      rmSync(ws, { recursive: true, force: true })
+    }
+  })
+
+  it('90.2: `airlock run --grant github` with GITHUB_TOKEN and ANTHROPIC_API_KEY in the shell', () => {
+    const w = wrapper()
+    const token = `ghp_RT2CliEnv${randomBytes(12).toString('hex')}`
+    const key = `sk-ant-RT2${randomBytes(12).toString('hex')}`
+    const ws = mkdtempSync(join(tmpdir(), 'airlock-rt2-ws-'))
+    try {
+      const r = spawnSync(
+        process.execPath,
+        [
+          join(ROOT, 'dist/cli/index.js'),
+          'run',
+          '--grant',
+          'github',
+          '--image',
+          TEST_IMAGE,
+          '--workspace',
+          ws,
+          '--',
+          'echo',
+          'rt2-agent-done'
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 240_000,
+          env: {
+            PATH: `${w.dir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+            HOME: tmpdir(),
+            GITHUB_TOKEN: token,
+            ANTHROPIC_API_KEY: key,
+            ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {})
+          }
+        }
+      )
+      expect(r.stdout, r.stdout + r.stderr).toContain('rt2-agent-done')
+      const seen = readFileSync(w.log, 'utf8')
+      const found = [
+        ['GITHUB_TOKEN', token],
+        ['ANTHROPIC_API_KEY', key]
+      ]
+        .filter(([, v]) => seen.includes(v!))
+        .map(([k]) => k!)
+      results.push({
+        id: '90.2',
+        cls: 90,
+        attack:
+          '`airlock run --grant github` from a shell holding `GITHUB_TOKEN` and `ANTHROPIC_API_KEY`; a `docker` first on PATH records the environment of every docker call',
+        outcome:
+          found.length > 0
+            ? `the docker CLI’s environment held: ${found.join(', ')}`
+            : 'no credential variable in any docker call’s environment',
+        verdict: found.length > 0 ? 'fail' : 'pass'
+      })
+      expect(found).toEqual([])
+    } finally {
+      rmSync(w.dir, { recursive: true, force: true })
+      rmSync(ws, { recursive: true, force: true })
+    }
+  })
+})
