@@ -250,6 +250,39 @@ export interface RunnerView {
 }
 
 /**
+ * Variables that move a tool's credential store out of the home, and what in the directory
+ * they name holds the credentials ('' = all of it). Hosted Ubuntu images set
+ * `CARGO_HOME=/usr/share/rust/.cargo`, so `cargo login` in an earlier step of the job writes
+ * the registry token under the read-only `/usr` mount, where masking `~/.cargo` misses it.
+ */
+const CREDENTIAL_PATH_VARS: Record<string, string[]> = {
+  CARGO_HOME: ['credentials', 'credentials.toml'],
+  DOCKER_CONFIG: [''],
+  CLOUDSDK_CONFIG: [''],
+  AZURE_CONFIG_DIR: [''],
+  GH_CONFIG_DIR: [''],
+  GNUPGHOME: [''],
+  GOOGLE_APPLICATION_CREDENTIALS: [''],
+  AWS_SHARED_CREDENTIALS_FILE: [''],
+  AWS_CONFIG_FILE: [''],
+  NPM_CONFIG_USERCONFIG: [''],
+  npm_config_userconfig: [''],
+  PIP_CONFIG_FILE: [''],
+  KUBECONFIG: ['']
+}
+
+/** The credential stores the job's environment points at (absolute paths, never `/`). */
+export function credentialPathsFromEnv(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = []
+  for (const [name, parts] of Object.entries(CREDENTIAL_PATH_VARS))
+    // KUBECONFIG is a list.
+    for (const value of (env[name] ?? '').split(':'))
+      if (isAbsolute(value) && resolve(value) !== '/')
+        for (const part of parts) out.push(part ? join(resolve(value), part) : resolve(value))
+  return out
+}
+
+/**
  * Toolchains hosted images keep under the runner's home, mounted read-only at their own path.
  * Only these: the home itself holds credentials (`.ssh`, `.docker`, `.aws`, `.npmrc`, …).
  */
@@ -463,6 +496,7 @@ export function runnerView(opts: RunnerViewOptions): RunnerView {
     ...(opts.hostRunners ?? (() => hostRunnerDirs(exists)))(),
     ...(runnerTemp ? [runnerTemp] : []),
     ...(home ? [home, ...HOME_SECRETS.map((s) => join(home, s))] : []),
+    ...credentialPathsFromEnv(env),
     '/home',
     '/root',
     '/run',

@@ -8,6 +8,7 @@ import {
   hostRootLayout,
   isRunnerImage,
   rootTar,
+  credentialPathsFromEnv,
   hostRunnerDirs,
   runnerAppDirs,
   runnerView,
@@ -83,6 +84,26 @@ describe('runnerAppDirs', () => {
       f.runner
     ])
     expect(runnerAppDirs({}, '/usr/bin/node')).toEqual([])
+  })
+})
+
+describe('credentialPathsFromEnv', () => {
+  it('names the stores the job’s variables move, never a relative path or /', () => {
+    expect(
+      credentialPathsFromEnv({
+        CARGO_HOME: '/usr/share/rust/.cargo',
+        DOCKER_CONFIG: '/opt/docker/',
+        KUBECONFIG: '/a/kube:relative/kube:/b/kube',
+        GNUPGHOME: '/',
+        AWS_SHARED_CREDENTIALS_FILE: 'creds'
+      })
+    ).toEqual([
+      '/usr/share/rust/.cargo/credentials',
+      '/usr/share/rust/.cargo/credentials.toml',
+      '/opt/docker',
+      '/a/kube',
+      '/b/kube'
+    ])
   })
 })
 

@@ -55,6 +55,12 @@
  * docker CLI hands its environment to what it starts (credential helpers, CLI plugins, `ssh`
  * for an ssh:// DOCKER_HOST, a wrapper first on PATH). Observed with such a wrapper.
  *
+ * Class 91: credential stores the job's environment moves under a mounted directory. Hosted
+ * Ubuntu images set `CARGO_HOME=/usr/share/rust/.cargo`; `DOCKER_CONFIG`, `KUBECONFIG` and the
+ * like can point anywhere. Runner mode masked `~/.cargo/credentials.toml`, `~/.docker`, … but
+ * not where the variables say the stores are, so a `cargo login` (or `docker login`) earlier in
+ * the job left its token readable through the `/usr` or `/opt` mount.
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
@@ -993,3 +999,66 @@ describe.skipIf(!hasDocker)('class 90: the run’s secrets in the docker CLI’s
     }
   })
 })
+
+describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
+  'class 91: credential stores the job’s environment moves under a mounted directory',
+  () => {
+    it('91.1: runner mode with CARGO_HOME under /usr/share, DOCKER_CONFIG under /opt and KUBECONFIG under /usr/local', async () => {
+      const tag = randomBytes(4).toString('hex')
+      const cargo = `/usr/share/airlock-rt2-${tag}/.cargo`
+      const dockerConfig = `/opt/airlock-rt2-docker-${tag}`
+      const kube = `/usr/local/share/airlock-rt2-kube-${tag}/config`
+      const planted: Array<[string, string]> = [
+        [join(cargo, 'credentials.toml'), `RT2-CARGO-${randomBytes(8).toString('hex')}`],
+        [join(dockerConfig, 'config.json'), `RT2-DOCKER-${randomBytes(8).toString('hex')}`],
+        [kube, `RT2-KUBE-${randomBytes(8).toString('hex')}`]
+      ]
+      const ws = mkdtempSync(join(tmpdir(), 'airlock-rt2-ws-'))
+      try {
+        for (const [file, value] of planted) {
+          mkdirSync(dirname(file), { recursive: true })
+          writeFileSync(file, `token = "${value}"\n`, { mode: 0o644 })
+        }
+        // cargo's binaries stay usable: only the credential files are hidden.
+        mkdirSync(join(cargo, 'bin'), { recursive: true })
+        writeFileSync(join(cargo, 'bin', 'rt2-tool'), 'rt2-tool-visible\n')
+        const id = runnerIdentity()
+        if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+        const run = await runAction({
+          env: {
+            GITHUB_WORKSPACE: ws,
+            CARGO_HOME: cargo,
+            DOCKER_CONFIG: dockerConfig,
+            KUBECONFIG: `/nonexistent/kube:${kube}`
+          },
+          inputs: {
+            image: 'runner',
+            'timeout-minutes': '3',
+            command: `cat ${planted.map(([f]) => f).join(' ')} ${cargo}/bin/rt2-tool 2>&1; echo rt2-agent-done`
+          }
+        })
+        const out = run.main.stdout
+        expect(out, out + run.main.stderr).toContain('rt2-agent-done')
+        expect(out).toContain('rt2-tool-visible')
+        const read = planted.filter(([, v]) => out.includes(v)).map(([f]) => f)
+        results.push({
+          id: '91.1',
+          cls: 91,
+          attack:
+            'runner mode where the job sets `CARGO_HOME=/usr/share/…/.cargo` (as hosted Ubuntu images do), `DOCKER_CONFIG` under `/opt` and `KUBECONFIG` under `/usr/local`, and an earlier step logged in (`credentials.toml`, `config.json`, a kubeconfig); the agent reads them through the read-only mounts',
+          outcome:
+            read.length > 0
+              ? `the sandbox read ${read.length} of ${planted.length} credential stores`
+              : 'each store the variables name is covered by an empty mount (cargo’s binaries still visible); nothing read',
+          verdict: read.length > 0 ? 'fail' : 'pass'
+        })
+        expect(read).toEqual([])
+      } finally {
+        rmSync(dirname(cargo), { recursive: true, force: true })
+        rmSync(dockerConfig, { recursive: true, force: true })
+        rmSync(dirname(kube), { recursive: true, force: true })
+        rmSync(ws, { recursive: true, force: true })
+      }
+    }, 240_000)
+  }
+)
