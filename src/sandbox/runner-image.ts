@@ -12,6 +12,7 @@ import {
   existsSync,
   lstatSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   realpathSync,
   statSync,
@@ -282,6 +283,36 @@ export function credentialPathsFromEnv(env: NodeJS.ProcessEnv): string[] {
   return out
 }
 
+/** An npmrc line that holds a credential: `_authToken`, `_auth`, `_password` (any scope). */
+const NPMRC_CREDENTIAL = /^[ \t]*(?![#;])[^=\n]*(_authToken|_auth|_password)[ \t]*=/im
+
+/**
+ * Every global npmrc (`<prefix>/etc/npmrc`, beside each `bin` directory on the job's PATH:
+ * the tool cache's Node, nvm's, /usr/local's) that holds a credential. `npm config set
+ * --global //registry…/:_authToken=…` in an earlier step writes the token there, inside the
+ * read-only tool cache or /usr mount. One that holds none (a `cafile`, a mirror) stays.
+ */
+export function globalNpmrcsWithCredentials(
+  env: NodeJS.ProcessEnv,
+  exists: (p: string) => boolean = existsSync,
+  read: (p: string) => string = (p) => readFileSync(p, 'utf8')
+): string[] {
+  const out = new Set<string>()
+  for (const dir of (env.PATH ?? '').split(':')) {
+    if (!isAbsolute(dir) || !resolve(dir).endsWith('/bin')) continue
+    const npmrc = join(dirname(resolve(dir)), 'etc', 'npmrc')
+    if (out.has(npmrc) || !exists(npmrc)) continue
+    let text: string
+    try {
+      text = read(npmrc)
+    } catch {
+      continue
+    }
+    if (NPMRC_CREDENTIAL.test(text)) out.add(npmrc)
+  }
+  return [...out]
+}
+
 /**
  * Toolchains hosted images keep under the runner's home, mounted read-only at their own path.
  * Only these: the home itself holds credentials (`.ssh`, `.docker`, `.aws`, `.npmrc`, …).
@@ -497,6 +528,7 @@ export function runnerView(opts: RunnerViewOptions): RunnerView {
     ...(runnerTemp ? [runnerTemp] : []),
     ...(home ? [home, ...HOME_SECRETS.map((s) => join(home, s))] : []),
     ...credentialPathsFromEnv(env),
+    ...globalNpmrcsWithCredentials(env, exists),
     '/home',
     '/root',
     '/run',

@@ -9,6 +9,7 @@ import {
   isRunnerImage,
   rootTar,
   credentialPathsFromEnv,
+  globalNpmrcsWithCredentials,
   hostRunnerDirs,
   runnerAppDirs,
   runnerView,
@@ -104,6 +105,24 @@ describe('credentialPathsFromEnv', () => {
       '/a/kube',
       '/b/kube'
     ])
+  })
+})
+
+describe('globalNpmrcsWithCredentials', () => {
+  it('names the npmrc beside a bin on PATH only when it holds a credential', () => {
+    const files: Record<string, string> = {
+      '/t/a/etc/npmrc': '//registry.npmjs.org/:_authToken=npm_x\n',
+      '/t/b/etc/npmrc': 'cafile=/etc/ssl/certs/ca-certificates.crt\n',
+      '/t/c/etc/npmrc': '; //r/:_authToken=commented\n_auth=dXNlcjpwYXNz\n',
+      '/t/d/etc/npmrc': '# _password=commented\nalways-auth=true\n'
+    }
+    expect(
+      globalNpmrcsWithCredentials(
+        { PATH: '/t/a/bin:/t/b/bin:/t/c/bin/:/t/d/bin:relative/bin:/t/a/bin:/t/e/sbin' },
+        (p) => p in files,
+        (p) => files[p]!
+      )
+    ).toEqual(['/t/a/etc/npmrc', '/t/c/etc/npmrc'])
   })
 })
 

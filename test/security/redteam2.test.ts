@@ -61,6 +61,10 @@
  * not where the variables say the stores are, so a `cargo login` (or `docker login`) earlier in
  * the job left its token readable through the `/usr` or `/opt` mount.
  *
+ * Class 92: a global npmrc holding a registry token. `npm config set --global
+ * //registry…/:_authToken=…` writes `<prefix>/etc/npmrc` beside the Node on PATH: inside the
+ * tool cache or /usr/local, both mounted read-only in runner mode, and not in any mask list.
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
@@ -1057,6 +1061,63 @@ describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
         rmSync(dirname(cargo), { recursive: true, force: true })
         rmSync(dockerConfig, { recursive: true, force: true })
         rmSync(dirname(kube), { recursive: true, force: true })
+        rmSync(ws, { recursive: true, force: true })
+      }
+    }, 240_000)
+  }
+)
+
+describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
+  'class 92: a global npmrc holding a registry token',
+  () => {
+    it('92.1: runner mode with `npm config set --global` credentials beside the Node on PATH', async () => {
+      const tag = randomBytes(4).toString('hex')
+      const withToken = `/usr/local/airlock-rt2-node-${tag}`
+      const withoutToken = `/opt/airlock-rt2-node-${tag}`
+      const token = `npm_RT2${randomBytes(16).toString('hex')}`
+      const ws = mkdtempSync(join(tmpdir(), 'airlock-rt2-ws-'))
+      try {
+        for (const prefix of [withToken, withoutToken]) {
+          mkdirSync(join(prefix, 'bin'), { recursive: true })
+          mkdirSync(join(prefix, 'etc'), { recursive: true })
+        }
+        writeFileSync(
+          join(withToken, 'etc', 'npmrc'),
+          `registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken=${token}\n`
+        )
+        // A global npmrc without a credential is configuration: it stays visible.
+        writeFileSync(join(withoutToken, 'etc', 'npmrc'), 'fund=false\nrt2-config-visible=true\n')
+        const id = runnerIdentity()
+        if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+        const run = await runAction({
+          env: {
+            GITHUB_WORKSPACE: ws,
+            PATH: `${withToken}/bin:${withoutToken}/bin:${process.env.PATH ?? '/usr/bin:/bin'}`
+          },
+          inputs: {
+            image: 'runner',
+            'timeout-minutes': '3',
+            command: `cat ${withToken}/etc/npmrc ${withoutToken}/etc/npmrc 2>&1; echo rt2-agent-done`
+          }
+        })
+        const out = run.main.stdout
+        expect(out, out + run.main.stderr).toContain('rt2-agent-done')
+        const read = out.includes(token)
+        results.push({
+          id: '92.1',
+          cls: 92,
+          attack:
+            'runner mode after `npm config set --global //registry.npmjs.org/:_authToken=…` (written to `<prefix>/etc/npmrc` beside the Node on PATH, in the tool cache or `/usr/local`); the agent reads it through the read-only mount',
+          outcome: read
+            ? 'the sandbox read the registry token'
+            : 'the global npmrc holding a credential is covered by an empty mount; one holding only configuration stays visible',
+          verdict: read ? 'fail' : 'pass'
+        })
+        expect(read).toBe(false)
+        expect(out).toContain('rt2-config-visible=true')
+      } finally {
+        rmSync(withToken, { recursive: true, force: true })
+        rmSync(withoutToken, { recursive: true, force: true })
         rmSync(ws, { recursive: true, force: true })
       }
     }, 240_000)
