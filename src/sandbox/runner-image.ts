@@ -180,7 +180,6 @@ export async function ensureRunnerImage(layout: RootLayout, scratchDir: string):
 
 /** Config fields an image may set that change what a container of it runs or is given. */
 const IMAGE_CONFIG_FIELDS = [
-  'Env',
   'Entrypoint',
   'Cmd',
   'User',
@@ -192,6 +191,15 @@ const IMAGE_CONFIG_FIELDS = [
   'ExposedPorts',
   'StopSignal'
 ] as const
+
+/**
+ * An imported image's `Env`: none, or only a `PATH` (a daemon may give an imported image its
+ * default one; the sandbox's env file sets PATH itself, so it never reaches a program).
+ */
+function onlyDefaultEnv(env: unknown): boolean {
+  if (env === undefined || env === null) return true
+  return Array.isArray(env) && env.every((e) => typeof e === 'string' && e.startsWith('PATH='))
+}
 
 /**
  * The id of `ref` when it is Airlock's root image for the archive whose SHA-256 is `digest`:
@@ -226,7 +234,8 @@ export async function ourRootImage(ref: string, digest: string): Promise<string 
     !Array.isArray(layers) ||
     layers.length !== 1 ||
     layers[0] !== `sha256:${digest}` ||
-    !IMAGE_CONFIG_FIELDS.every((f) => empty(config[f]))
+    !IMAGE_CONFIG_FIELDS.every((f) => empty(config[f])) ||
+    !onlyDefaultEnv(config.Env)
   )
     return undefined
   return image.Id

@@ -154,6 +154,18 @@ function fixture(): Fixture {
   return { scratch, layout, name: `airlock-runner-root:${digest}`, tarFile, tags: [] }
 }
 
+/** ensureRunnerImage, remembering the image for removal after the suite. */
+async function ensure(f: Fixture): Promise<string> {
+  const id = await ensureRunnerImage(f.layout, f.scratch)
+  f.tags.push(id)
+  return id
+}
+
+/** Remembers the image now tagged f.name (a planted one) for removal after the suite. */
+function trackPlanted(f: Fixture): void {
+  f.tags.push(dockerSync(['image', 'inspect', '--format', '{{.Id}}', f.name]).trim())
+}
+
 /**
  * Runs the runner's own Node in a container of `image` as Airlock builds a runner-mode
  * sandbox: the runner's directories read-only at their own paths with the never-visible ones
@@ -228,7 +240,7 @@ describe.skipIf(!hasDocker)(
       const f = fixture()
       fixtures.push(f)
       // Airlock's own image for this layout exists (an earlier run imported it).
-      const genuine = await ensureRunnerImage(f.layout, f.scratch)
+      const genuine = await ensure(f)
       expect(runSandboxNode(f, genuine)).toContain('forwarder-started')
       // An earlier job on the runner: the very same archive, with an ENV of its own.
       dockerSync([
@@ -240,8 +252,9 @@ describe.skipIf(!hasDocker)(
         f.tarFile,
         f.name
       ])
+      trackPlanted(f)
       // The next run.
-      const image = await ensureRunnerImage(f.layout, f.scratch)
+      const image = await ensure(f)
       const out = runSandboxNode(f, image)
       expect(out).toContain('forwarder-started')
       const ran = out.includes(PLANTED)
@@ -262,7 +275,7 @@ describe.skipIf(!hasDocker)(
     it('83.2: an image built on the root with a file of its own and NODE_OPTIONS requiring it', async () => {
       const f = fixture()
       fixtures.push(f)
-      const genuine = await ensureRunnerImage(f.layout, f.scratch)
+      const genuine = await ensure(f)
       const base = `airlock-rt2-base:${randomBytes(4).toString('hex')}`
       f.tags.push(base)
       dockerSync(['tag', genuine, base])
@@ -279,7 +292,8 @@ describe.skipIf(!hasDocker)(
         ].join('\n') + '\n'
       )
       dockerSync(['build', '--quiet', '--tag', f.name, ctx])
-      const image = await ensureRunnerImage(f.layout, f.scratch)
+      trackPlanted(f)
+      const image = await ensure(f)
       const out = runSandboxNode(f, image)
       expect(out).toContain('forwarder-started')
       const ran = out.includes(PLANTED)
@@ -296,11 +310,28 @@ describe.skipIf(!hasDocker)(
       expect(ran, 'the planted script ran in the sandbox').toBe(false)
     })
 
+    it('accepts its archive with only a PATH in ENV (a daemon’s default), not with PATH and more', async () => {
+      const f = fixture()
+      fixtures.push(f)
+      const importAs = (env: string[]): string => {
+        const args = ['import']
+        for (const e of env) args.push('--change', `ENV ${e}`)
+        return dockerSync([...args, f.tarFile, f.name]).trim()
+      }
+      const withPath = importAs([
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+      ])
+      expect(await ensure(f)).toBe(withPath)
+      const withMore = importAs(['PATH=/usr/bin:/bin', 'LD_PRELOAD=/var/x.so'])
+      f.tags.push(withPath, withMore)
+      expect(await ensure(f)).not.toBe(withMore)
+    })
+
     it('reuses its own cached image without importing again (the same id on every run)', async () => {
       const f = fixture()
       fixtures.push(f)
-      const first = await ensureRunnerImage(f.layout, f.scratch)
-      const second = await ensureRunnerImage(f.layout, f.scratch)
+      const first = await ensure(f)
+      const second = await ensure(f)
       expect(first).toMatch(/^sha256:[0-9a-f]{64}$/)
       expect(second).toBe(first)
       expect(dockerSync(['image', 'inspect', '--format', '{{.Id}}', f.name]).trim()).toBe(first)
