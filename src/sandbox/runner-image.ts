@@ -21,6 +21,7 @@ import {
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import type { MountConfig } from '../provider/index.js'
 import { docker, DockerError } from './docker.js'
+import { stripCredentials } from './git-credentials.js'
 
 /** The `image` value (a contract name) that selects runner mode. */
 export const RUNNER_IMAGE = 'runner'
@@ -322,6 +323,31 @@ export function globalNpmrcsWithCredentials(
   return [...out]
 }
 
+/** Git's system configs on the paths runner mode mounts (`$(prefix)/etc/gitconfig`). */
+const SYSTEM_GIT_CONFIGS = ['/etc/gitconfig', '/usr/local/etc/gitconfig'] as const
+
+/**
+ * The system git configs that hold a credential, by the rule the workspace's configs are
+ * cleaned with ({@link stripCredentials}: an `extraheader`, a URL's userinfo, a credential
+ * helper or an include). Admins of self-hosted hosts set `git config --system
+ * http.https://github.com/.extraheader "AUTHORIZATION: basic …"` for private submodules; the
+ * sandbox read it through the read-only /etc mount. One without a credential stays.
+ */
+export function systemGitConfigsWithCredentials(
+  exists: (p: string) => boolean = existsSync,
+  read: (p: string) => string = (p) => readFileSync(p, 'utf8')
+): string[] {
+  return SYSTEM_GIT_CONFIGS.filter((file) => {
+    if (!exists(file)) return false
+    try {
+      const text = read(file)
+      return stripCredentials(text) !== text
+    } catch {
+      return false
+    }
+  })
+}
+
 /**
  * Toolchains hosted images keep under the runner's home, mounted read-only at their own path.
  * Only these: the home itself holds credentials (`.ssh`, `.docker`, `.aws`, `.npmrc`, …).
@@ -538,6 +564,7 @@ export function runnerView(opts: RunnerViewOptions): RunnerView {
     ...(home ? [home, ...HOME_SECRETS.map((s) => join(home, s))] : []),
     ...credentialPathsFromEnv(env),
     ...globalNpmrcsWithCredentials(env, exists),
+    ...systemGitConfigsWithCredentials(exists),
     '/home',
     '/root',
     '/run',

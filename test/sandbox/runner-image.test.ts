@@ -10,6 +10,7 @@ import {
   rootTar,
   credentialPathsFromEnv,
   globalNpmrcsWithCredentials,
+  systemGitConfigsWithCredentials,
   hostRunnerDirs,
   runnerAppDirs,
   runnerView,
@@ -123,6 +124,21 @@ describe('globalNpmrcsWithCredentials', () => {
         (p) => files[p]!
       )
     ).toEqual(['/t/a/etc/npmrc', '/t/c/etc/npmrc'])
+  })
+})
+
+describe('systemGitConfigsWithCredentials', () => {
+  it('names a system git config only when it holds a credential', () => {
+    const files: Record<string, string> = {
+      '/etc/gitconfig': '[http "https://git.corp/"]\n\textraheader = AUTHORIZATION: basic eA==\n',
+      '/usr/local/etc/gitconfig': '[core]\n\tautocrlf = input\n'
+    }
+    expect(
+      systemGitConfigsWithCredentials(
+        (p) => p in files,
+        (p) => files[p]!
+      )
+    ).toEqual(['/etc/gitconfig'])
   })
 })
 

@@ -65,6 +65,11 @@
  * //registry…/:_authToken=…` writes `<prefix>/etc/npmrc` beside the Node on PATH: inside the
  * tool cache or /usr/local, both mounted read-only in runner mode, and not in any mask list.
  *
+ * Class 93: the host's system git config holding a credential. Admins of self-hosted hosts
+ * set `git config --system http.<url>.extraheader "AUTHORIZATION: basic …"` (private
+ * submodules, an internal git server); /etc is mounted read-only in runner mode and
+ * /etc/gitconfig was in no mask list.
+ *
  * Each class 83 attack uses a root layout of its own (the runner's, plus one directory named for
  * this run), so its image name is unique: a planted image never reaches another test's or
  * the benchmark's sandbox on this shared docker daemon.
@@ -1149,6 +1154,57 @@ describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
       } finally {
         rmSync(withToken, { recursive: true, force: true })
         rmSync(withoutToken, { recursive: true, force: true })
+        rmSync(ws, { recursive: true, force: true })
+      }
+    }, 240_000)
+  }
+)
+
+describe.skipIf(!hasDocker || process.getuid?.() !== 0)(
+  'class 93: the host’s system git config holding a credential',
+  () => {
+    it('93.1: runner mode with an extraheader set by `git config --system`', async () => {
+      const file = '/etc/gitconfig'
+      const before = existsSync(file) ? readFileSync(file) : undefined
+      const secret = Buffer.from(
+        `x-access-token:RT2-SYSGIT-${randomBytes(8).toString('hex')}`
+      ).toString('base64')
+      const ws = mkdtempSync(join(tmpdir(), 'airlock-rt2-ws-'))
+      try {
+        // Scoped to a URL nothing else on this machine uses, and put back as it was after.
+        execFileSync('git', [
+          'config',
+          '--system',
+          `http.https://rt2-${randomBytes(4).toString('hex')}.example/.extraheader`,
+          `AUTHORIZATION: basic ${secret}`
+        ])
+        const id = runnerIdentity()
+        if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+        const run = await runAction({
+          env: { GITHUB_WORKSPACE: ws },
+          inputs: {
+            image: 'runner',
+            'timeout-minutes': '3',
+            command: 'cat /etc/gitconfig 2>&1; git config --system --list 2>&1; echo rt2-agent-done'
+          }
+        })
+        const out = run.main.stdout
+        expect(out, out + run.main.stderr).toContain('rt2-agent-done')
+        const read = out.includes(secret)
+        results.push({
+          id: '93.1',
+          cls: 93,
+          attack:
+            'runner mode on a host whose admin ran `git config --system http.<url>.extraheader "AUTHORIZATION: basic <token>"`; the agent reads `/etc/gitconfig` and runs `git config --system --list`',
+          outcome: read
+            ? 'the sandbox read the extraheader'
+            : 'the system git config holding a credential is covered by an empty mount; nothing read',
+          verdict: read ? 'fail' : 'pass'
+        })
+        expect(read).toBe(false)
+      } finally {
+        if (before) writeFileSync(file, before)
+        else rmSync(file, { force: true })
         rmSync(ws, { recursive: true, force: true })
       }
     }, 240_000)
