@@ -5,6 +5,7 @@ import { AirlockError, InputError, type ErrorCode } from '../errors.js'
 import type { RunPlan } from '../inputs.js'
 import { mountSpec } from './container.js'
 import { docker, DockerError, type DockerResult } from './docker.js'
+import { runnerAppDirs } from './runner-image.js'
 import {
   hostPathMapper,
   HostPathError,
@@ -190,15 +191,20 @@ export function checkWorkspaceLinks(workspace: string, base: string | undefined)
 }
 
 /**
- * A workspace that is, or holds, the user's home or RUNNER_TEMP is refused. The sandbox gets
- * the workspace whole, and the workspace search only finds the secrets Airlock holds: from a
- * home, the agent would read `~/.ssh` keys, `~/.aws/credentials`, `~/.config/gh/hosts.yml`,
- * `~/.docker/config.json` (and, on a runner, the runner application's `.credentials`); from
- * RUNNER_TEMP, the step's GITHUB_ENV file, which it could write for later steps to obey. The
- * local CLI makes this easy to do by accident: its workspace is the current directory, and
+ * A workspace that is, or holds, the user's home, RUNNER_TEMP or the runner application is
+ * refused. The sandbox gets the workspace whole, and the workspace search only finds the
+ * secrets Airlock holds: from a home, the agent would read `~/.ssh` keys,
+ * `~/.aws/credentials`, `~/.config/gh/hosts.yml`, `~/.docker/config.json`; from RUNNER_TEMP,
+ * the step's GITHUB_ENV file, which it could write for later steps to obey; from the runner
+ * application, its registration (`.credentials`, `.credentials_rsaparams`). The local CLI
+ * makes the first easy to do by accident: its workspace is the current directory, and
  * `airlock claude …` typed in a home directory would hand the agent all of it.
  */
-export function checkWorkspaceScope(workspace: string, env: NodeJS.ProcessEnv): void {
+export function checkWorkspaceScope(
+  workspace: string,
+  env: NodeJS.ProcessEnv,
+  execPath: string = process.execPath
+): void {
   let real: string
   try {
     real = realpathSync(workspace)
@@ -207,7 +213,9 @@ export function checkWorkspaceScope(workspace: string, env: NodeJS.ProcessEnv): 
   }
   const guarded: Array<[string, string | undefined]> = [
     ['your home directory', env.HOME],
-    ['RUNNER_TEMP', env.RUNNER_TEMP]
+    ['RUNNER_TEMP', env.RUNNER_TEMP],
+    // Its `.credentials_rsaparams` is the key that takes the runner's jobs, and their secrets.
+    ...runnerAppDirs(env, execPath).map((d): [string, string] => ['the runner application', d])
   ]
   for (const [what, dir] of guarded) {
     if (!dir || !isAbsolute(dir)) continue

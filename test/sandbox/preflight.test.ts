@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -389,6 +389,21 @@ describe('preflight: a workspace never holds the home directory or RUNNER_TEMP',
     symlinkSync(home, join(project, 'h'))
     expect(() => checkWorkspaceScope(join(project, 'h'), env)).toThrow(/is your home/)
     expect(() => checkWorkspaceScope(project, env)).not.toThrow()
+    // The runner application (found from RUNNER_WORKSPACE, RUNNER_TEMP or the runner's Node):
+    // a workspace holding it is refused, one inside its _work is not.
+    const runner = join(home, 'actions-runner')
+    mkdirSync(join(runner, '_work', 'r', 'r'), { recursive: true })
+    writeFileSync(join(runner, '.credentials_rsaparams'), '{}')
+    const onRunner = { RUNNER_WORKSPACE: join(runner, '_work', 'r') }
+    expect(() => checkWorkspaceScope(runner, onRunner, '/usr/bin/node')).toThrow(
+      /is the runner application/
+    )
+    expect(() => checkWorkspaceScope(home, onRunner, '/usr/bin/node')).toThrow(
+      /holds the runner application/
+    )
+    expect(() =>
+      checkWorkspaceScope(join(runner, '_work', 'r', 'r'), onRunner, '/usr/bin/node')
+    ).not.toThrow()
     expect(() => checkWorkspaceScope(join(runnerTemp, 'x'), env)).not.toThrow()
     rmSync(home, { recursive: true, force: true })
   })

@@ -648,6 +648,53 @@ describe.skipIf(!hasDocker)('class 86: a workspace that holds the user’s home'
     }
   })
 
+  it('86.3: the action with a workspace that holds the runner application', async () => {
+    const runner = mkdtempSync(join(tmpdir(), 'airlock-rt2-runner-'))
+    const key = `RT2-RSAPARAMS-${randomBytes(8).toString('hex')}`
+    try {
+      writeFileSync(join(runner, '.runner'), '{"agentName":"rt2"}')
+      writeFileSync(join(runner, '.credentials_rsaparams'), `{"d":"${key}"}`)
+      mkdirSync(join(runner, '_work', 'repo', 'repo'), { recursive: true })
+      const id = runnerIdentity()
+      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, runner])
+      // `workspace: ../../..` from the checkout, or the runner's directory named outright.
+      const run = await runAction({
+        env: {
+          GITHUB_WORKSPACE: join(runner, '_work', 'repo', 'repo'),
+          RUNNER_WORKSPACE: join(runner, '_work', 'repo')
+        },
+        inputs: {
+          image: TEST_IMAGE,
+          'timeout-minutes': '3',
+          workspace: '../../..',
+          command: 'cat .credentials_rsaparams; echo rt2-agent-done'
+        }
+      })
+      const read = run.main.stdout.includes(key)
+      const refused =
+        run.main.code !== 0 &&
+        /holds the runner application|is the runner application/.test(
+          run.main.stdout + run.main.stderr
+        )
+      results.push({
+        id: '86.3',
+        cls: 86,
+        attack:
+          'the action with `workspace: ../../..`, which from the checkout is the runner application’s directory (its `.runner`, `.credentials_rsaparams`: the key that takes the runner’s jobs); the agent reads `.credentials_rsaparams`',
+        outcome: read
+          ? 'the sandbox read the runner’s registration key'
+          : refused
+            ? 'refused before the sandbox started: the workspace holds the runner application'
+            : 'nothing read, but not refused either',
+        verdict: !read && refused ? 'pass' : 'fail'
+      })
+      expect(read).toBe(false)
+      expect(refused, run.main.stdout).toBe(true)
+    } finally {
+      rmSync(runner, { recursive: true, force: true })
+    }
+  })
+
   it('86.2: control: a project directory inside the home runs, and sees only itself', () => {
     const { home, sentinels } = homeWithCredentials()
     try {
