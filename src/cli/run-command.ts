@@ -8,6 +8,7 @@ import { newRunId } from '../daemon/run-proxy.js'
 import type { SessionResult } from '../sandbox/session.js'
 import { envInput } from './env-inputs.js'
 import { chooseLocalImage } from './local-image.js'
+import { TerminalFilter, terminalSafe } from './terminal-safe.js'
 import { local, selfCommand } from './vocabulary.js'
 
 export interface LocalRunOptions {
@@ -35,7 +36,23 @@ function quote(arg: string): string {
 }
 
 function err(line: string): void {
-  process.stderr.write(`${line}\n`)
+  // Lines of Airlock's own can carry network or agent text (a URL, a message): on a terminal
+  // they get the same filter as the container's output.
+  process.stderr.write(`${process.stderr.isTTY ? terminalSafe(line) : line}\n`)
+}
+
+/**
+ * Where the container's output goes: the stream itself, through a {@link TerminalFilter} when
+ * it is a terminal (the sandbox must not drive the developer's terminal: clipboard, titles,
+ * reports typed back as input). Piped output is passed as it is (it may be binary).
+ */
+function containerOutput(stream: NodeJS.WriteStream): (d: Buffer) => void {
+  if (!stream.isTTY) return (d) => void stream.write(d)
+  const filter = new TerminalFilter()
+  return (d) => {
+    const safe = filter.push(d)
+    if (safe) stream.write(safe)
+  }
 }
 
 /**
@@ -76,10 +93,11 @@ export async function localRun(
     (d) => process.stderr.write(d)
   )
   const plan = image === read.image ? read : Object.freeze({ ...read, image })
+  const out = { stdout: containerOutput(process.stdout), stderr: containerOutput(process.stderr) }
   const { result } = await runInAirlock(plan, {
     info: (l) => err(`airlock: ${local(l)}`),
     warn: (l) => err(`airlock: warning: ${local(logSafe(l))}`),
-    write: (d, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(d),
+    write: (d, stream) => out[stream](d),
     // Run from a workflow step, the container's output would reach the runner, which obeys
     // workflow commands in it: fenced off as the action does (both streams on stdout).
     ...(env.GITHUB_ACTIONS === 'true'

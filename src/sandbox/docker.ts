@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { ENV_FOR_INPUT } from '../cli/env-inputs.js'
 import { AirlockError } from '../errors.js'
 
 export class DockerError extends AirlockError {
@@ -30,7 +31,7 @@ export function docker(args: string[], opts: DockerOptions = {}): Promise<Docker
   return new Promise((resolve, reject) => {
     const child = spawn('docker', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DOCKER_CONTENT_TRUST: '0' }
+      env: { ...dockerEnv(process.env), DOCKER_CONTENT_TRUST: '0' }
     })
     const max = opts.maxCollect ?? 1024 * 1024
     let stdout = ''
@@ -60,6 +61,28 @@ export function docker(args: string[], opts: DockerOptions = {}): Promise<Docker
     })
   })
 }
+
+/**
+ * The environment of the docker CLI: the step's, without its inputs, the runner's job tokens
+ * and the variables the local CLI takes credentials from. The runner hands every input to the
+ * step as `INPUT_<NAME>` (the API keys, the App key, `github-token` among them), `airlock run`
+ * reads `ANTHROPIC_API_KEY` and the like from its environment, and the docker CLI passes its environment on to what it
+ * starts (credential helpers for pulls, CLI plugins, `ssh` for an ssh:// DOCKER_HOST, a
+ * wrapper a self-hosted runner put first on PATH): none of them needs a secret of the run.
+ */
+export function dockerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(env))
+    if (!/^INPUT_/i.test(k) && !JOB_TOKENS.has(k.toUpperCase())) out[k] = v
+  return out
+}
+
+const JOB_TOKENS = new Set([
+  'ACTIONS_RUNTIME_TOKEN',
+  'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
+  'ACTIONS_ID_TOKEN_REQUEST_URL',
+  ...Object.values(ENV_FOR_INPUT).flat()
+])
 
 /** Throws a DockerError carrying docker's own message when the command failed. */
 export async function dockerOk(args: string[], what: string): Promise<string> {

@@ -142,21 +142,32 @@ function readNoFollow(path: string): { text: string; fingerprint: string } | und
 
 /**
  * Drops what carries or leads to credentials: `extraheader` keys (any section, any case,
- * wherever on a line), and whole `[include]` / `[includeIf …]` sections (checkout v5+ keeps
- * the token in the file such a section names; the container must not resolve it).
+ * wherever on a line), whole `[include]` / `[includeIf …]` sections (checkout v5+ keeps
+ * the token in the file such a section names; the container must not resolve it), whole
+ * `[credential …]` sections, and the userinfo of every URL.
+ *
+ * The last two are credentials no step of Airlock's knows, so the workspace search cannot
+ * find them: a developer's clone (`airlock run` in it) or a step's `git remote set-url` with
+ * a token in the remote URL (`https://x-access-token:<PAT>@github.com/…`, or the token alone
+ * as the user name, which GitHub accepts), and a credential helper written inline
+ * (`!f() { echo password=<PAT>; }; f`) or pointing at a store file. Inside the sandbox git
+ * needs neither: the proxy injects the granted credential.
  */
 export function stripCredentials(text: string): string {
   const out: string[] = []
-  let inInclude = false
+  let inDropped = false
   for (const line of text.split('\n')) {
     const header = /^\s*\[([^\]]*)\]/.exec(line)
-    if (header) inInclude = /^\s*include(if)?\b/i.test(header[1]!)
-    if (inInclude) continue
+    if (header) inDropped = /^\s*(include(if)?|credential)\b/i.test(header[1]!)
+    if (inDropped) continue
     if (/extraheader/i.test(line)) continue
-    out.push(line)
+    out.push(line.replace(URL_USERINFO, '$1'))
   }
   return out.join('\n')
 }
+
+/** `scheme://userinfo@`: the userinfo (user, or user:password) of a URL anywhere on a line. */
+const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/@"\\]+@/gi
 
 /**
  * Restores `backupPath` to `configPath` (state from a main that still rewrote the config in

@@ -1,10 +1,11 @@
 import { mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { AirlockError, InputError, type ErrorCode } from '../errors.js'
 import type { RunPlan } from '../inputs.js'
 import { mountSpec } from './container.js'
 import { docker, DockerError, type DockerResult } from './docker.js'
+import { runnerAppDirs } from './runner-image.js'
 import {
   hostPathMapper,
   HostPathError,
@@ -113,6 +114,7 @@ export async function preflight(
     )
   if (!statSync(plan.workspace, { throwIfNoEntry: false })?.isDirectory())
     throw new InputError('workspace', `${plan.workspace} is not a directory on this runner`)
+  checkWorkspaceScope(plan.workspace, env)
   const info = (): Promise<DockerResult> => runDocker(deps, ['info', '--format', '{{json .}}'], env)
   const selfId = deps.selfContainerId()
   let infoRun: DockerResult
@@ -186,6 +188,49 @@ export function checkWorkspaceLinks(workspace: string, base: string | undefined)
       'workspace',
       `${workspace} is inside GITHUB_WORKSPACE but a link leads it out, to ${real}; Airlock mounts only what the workspace really holds (name the directory itself, or a path outside GITHUB_WORKSPACE on purpose)`
     )
+}
+
+/**
+ * A workspace that is, or holds, the user's home, RUNNER_TEMP or the runner application is
+ * refused. The sandbox gets the workspace whole, and the workspace search only finds the
+ * secrets Airlock holds: from a home, the agent would read `~/.ssh` keys,
+ * `~/.aws/credentials`, `~/.config/gh/hosts.yml`, `~/.docker/config.json`; from RUNNER_TEMP,
+ * the step's GITHUB_ENV file, which it could write for later steps to obey; from the runner
+ * application, its registration (`.credentials`, `.credentials_rsaparams`). The local CLI
+ * makes the first easy to do by accident: its workspace is the current directory, and
+ * `airlock claude …` typed in a home directory would hand the agent all of it.
+ */
+export function checkWorkspaceScope(
+  workspace: string,
+  env: NodeJS.ProcessEnv,
+  execPath: string = process.execPath
+): void {
+  let real: string
+  try {
+    real = realpathSync(workspace)
+  } catch {
+    return
+  }
+  const guarded: Array<[string, string | undefined]> = [
+    ['your home directory', env.HOME],
+    ['RUNNER_TEMP', env.RUNNER_TEMP],
+    // Its `.credentials_rsaparams` is the key that takes the runner's jobs, and their secrets.
+    ...runnerAppDirs(env, execPath).map((d): [string, string] => ['the runner application', d])
+  ]
+  for (const [what, dir] of guarded) {
+    if (!dir || !isAbsolute(dir)) continue
+    let realDir: string
+    try {
+      realDir = realpathSync(dir)
+    } catch {
+      continue
+    }
+    if (within(realDir, real))
+      throw new InputError(
+        'workspace',
+        `${workspace} ${real === realDir ? 'is' : 'holds'} ${what} (${dir}): the sandbox would get every file there, credentials included. Use the project's own directory as the workspace.`
+      )
+  }
 }
 
 /** The job container's mounts from `docker inspect`, as a checked path mapper. */

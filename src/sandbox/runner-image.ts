@@ -12,6 +12,7 @@ import {
   existsSync,
   lstatSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   realpathSync,
   statSync,
@@ -19,7 +20,8 @@ import {
 } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import type { MountConfig } from '../provider/index.js'
-import { docker, DockerError, imageExists } from './docker.js'
+import { docker, DockerError } from './docker.js'
+import { stripCredentials } from './git-credentials.js'
 
 /** The `image` value (a contract name) that selects runner mode. */
 export const RUNNER_IMAGE = 'runner'
@@ -144,17 +146,100 @@ export function rootTar(layout: RootLayout): Buffer {
 /**
  * The local root image for this layout, imported once and then found by name: the tag is the
  * hash of the archive, so a runner whose layout differs gets its own image, never a stale one.
+ *
+ * Returns the image's id, not its name. A name is only a pointer anyone with the docker socket
+ * can move: on a shared (self-hosted) runner an earlier job can tag an image of its own as
+ * `airlock-runner-root:<hash>`, with files in the root's own directories (`/sbin`, `/var`,
+ * `/home`, …, which no runner directory is mounted over) or an `ENV` (`NODE_OPTIONS`,
+ * `LD_PRELOAD`, …) that the sandbox env file does not override, and so run its code in every
+ * later sandbox of that runner, beside the agent's own credentialed proxy access. So the image
+ * found under the name is used only when it is exactly ours: its one layer is this archive
+ * (a layer's diff id is the SHA-256 of its uncompressed tar) and its config sets nothing.
+ * Anything else is replaced by a fresh import; the id checked is the id run, so the name
+ * moving again afterwards changes nothing.
  */
 export async function ensureRunnerImage(layout: RootLayout, scratchDir: string): Promise<string> {
   const tar = rootTar(layout)
-  const name = `airlock-runner-root:${createHash('sha256').update(tar).digest('hex').slice(0, 16)}`
-  if (await imageExists(name)) return name
+  const digest = createHash('sha256').update(tar).digest('hex')
+  const name = `airlock-runner-root:${digest.slice(0, 16)}`
+  const cached = await ourRootImage(name, digest)
+  if (cached) return cached
   const file = join(scratchDir, 'runner-root.tar')
   writeFileSync(file, tar, { mode: 0o600 })
   const r = await docker(['import', '--message', 'airlock runner root', file, name])
   if (r.code !== 0)
     throw new DockerError(`could not make the runner root image: ${r.stderr.trim()}`)
-  return name
+  // `docker import` prints the new image's id; checked like a cached one (never trusted as is).
+  const id = r.stdout.trim()
+  const made = /^sha256:[0-9a-f]{64}$/.test(id) ? await ourRootImage(id, digest) : undefined
+  if (!made)
+    throw new DockerError(
+      `the runner root image docker made (${id || 'no id'}) is not the archive Airlock gave it`
+    )
+  return made
+}
+
+/** Config fields an image may set that change what a container of it runs or is given. */
+const IMAGE_CONFIG_FIELDS = [
+  'Entrypoint',
+  'Cmd',
+  'User',
+  'WorkingDir',
+  'Volumes',
+  'Healthcheck',
+  'OnBuild',
+  'Shell',
+  'ExposedPorts',
+  'StopSignal'
+] as const
+
+/**
+ * An imported image's `Env`: none, or only a `PATH` (a daemon may give an imported image its
+ * default one; the sandbox's env file sets PATH itself, so it never reaches a program).
+ */
+function onlyDefaultEnv(env: unknown): boolean {
+  if (env === undefined || env === null) return true
+  return Array.isArray(env) && env.every((e) => typeof e === 'string' && e.startsWith('PATH='))
+}
+
+/**
+ * The id of `ref` when it is Airlock's root image for the archive whose SHA-256 is `digest`:
+ * exactly one layer, that archive, and no config of its own. Undefined otherwise (absent,
+ * another image under the name).
+ */
+export async function ourRootImage(ref: string, digest: string): Promise<string | undefined> {
+  const r = await docker(['image', 'inspect', '--format', '{{json .}}', ref])
+  if (r.code !== 0) return undefined
+  let image: {
+    Id?: unknown
+    RootFS?: { Type?: unknown; Layers?: unknown }
+    Config?: Record<string, unknown> | null
+  }
+  try {
+    image = JSON.parse(r.stdout) as typeof image
+  } catch {
+    return undefined
+  }
+  const layers = image.RootFS?.Layers
+  const config = image.Config ?? {}
+  const empty = (v: unknown): boolean =>
+    v === undefined ||
+    v === null ||
+    v === '' ||
+    (Array.isArray(v) && v.length === 0) ||
+    (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0)
+  if (
+    typeof image.Id !== 'string' ||
+    !/^sha256:[0-9a-f]{64}$/.test(image.Id) ||
+    image.RootFS?.Type !== 'layers' ||
+    !Array.isArray(layers) ||
+    layers.length !== 1 ||
+    layers[0] !== `sha256:${digest}` ||
+    !IMAGE_CONFIG_FIELDS.every((f) => empty(config[f])) ||
+    !onlyDefaultEnv(config.Env)
+  )
+    return undefined
+  return image.Id
 }
 
 /** An empty mount over a path that must not be seen inside a mounted directory. */
@@ -173,6 +258,94 @@ export interface RunnerView {
   refused: string[]
   /** Never-visible paths that exist inside a mounted directory (covered by `masks`). */
   masked: string[]
+}
+
+/**
+ * Variables that move a tool's credential store out of the home, and what in the directory
+ * they name holds the credentials ('' = all of it). Hosted Ubuntu images set
+ * `CARGO_HOME=/usr/share/rust/.cargo`, so `cargo login` in an earlier step of the job writes
+ * the registry token under the read-only `/usr` mount, where masking `~/.cargo` misses it.
+ */
+const CREDENTIAL_PATH_VARS: Record<string, string[]> = {
+  CARGO_HOME: ['credentials', 'credentials.toml'],
+  DOCKER_CONFIG: [''],
+  CLOUDSDK_CONFIG: [''],
+  AZURE_CONFIG_DIR: [''],
+  GH_CONFIG_DIR: [''],
+  GNUPGHOME: [''],
+  GOOGLE_APPLICATION_CREDENTIALS: [''],
+  AWS_SHARED_CREDENTIALS_FILE: [''],
+  AWS_CONFIG_FILE: [''],
+  NPM_CONFIG_USERCONFIG: [''],
+  npm_config_userconfig: [''],
+  PIP_CONFIG_FILE: [''],
+  KUBECONFIG: ['']
+}
+
+/** The credential stores the job's environment points at (absolute paths, never `/`). */
+export function credentialPathsFromEnv(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = []
+  for (const [name, parts] of Object.entries(CREDENTIAL_PATH_VARS))
+    // KUBECONFIG is a list.
+    for (const value of (env[name] ?? '').split(':'))
+      if (isAbsolute(value) && resolve(value) !== '/')
+        for (const part of parts) out.push(part ? join(resolve(value), part) : resolve(value))
+  return out
+}
+
+/** An npmrc line that holds a credential: `_authToken`, `_auth`, `_password` (any scope). */
+const NPMRC_CREDENTIAL = /^[ \t]*(?![#;])[^=\n]*(_authToken|_auth|_password)[ \t]*=/im
+
+/**
+ * Every global npmrc (`<prefix>/etc/npmrc`, beside each `bin` directory on the job's PATH:
+ * the tool cache's Node, nvm's, /usr/local's) that holds a credential. `npm config set
+ * --global //registry…/:_authToken=…` in an earlier step writes the token there, inside the
+ * read-only tool cache or /usr mount. One that holds none (a `cafile`, a mirror) stays.
+ */
+export function globalNpmrcsWithCredentials(
+  env: NodeJS.ProcessEnv,
+  exists: (p: string) => boolean = existsSync,
+  read: (p: string) => string = (p) => readFileSync(p, 'utf8')
+): string[] {
+  const out = new Set<string>()
+  for (const dir of (env.PATH ?? '').split(':')) {
+    if (!isAbsolute(dir) || !resolve(dir).endsWith('/bin')) continue
+    const npmrc = join(dirname(resolve(dir)), 'etc', 'npmrc')
+    if (out.has(npmrc) || !exists(npmrc)) continue
+    let text: string
+    try {
+      text = read(npmrc)
+    } catch {
+      continue
+    }
+    if (NPMRC_CREDENTIAL.test(text)) out.add(npmrc)
+  }
+  return [...out]
+}
+
+/** Git's system configs on the paths runner mode mounts (`$(prefix)/etc/gitconfig`). */
+const SYSTEM_GIT_CONFIGS = ['/etc/gitconfig', '/usr/local/etc/gitconfig'] as const
+
+/**
+ * The system git configs that hold a credential, by the rule the workspace's configs are
+ * cleaned with ({@link stripCredentials}: an `extraheader`, a URL's userinfo, a credential
+ * helper or an include). Admins of self-hosted hosts set `git config --system
+ * http.https://github.com/.extraheader "AUTHORIZATION: basic …"` for private submodules; the
+ * sandbox read it through the read-only /etc mount. One without a credential stays.
+ */
+export function systemGitConfigsWithCredentials(
+  exists: (p: string) => boolean = existsSync,
+  read: (p: string) => string = (p) => readFileSync(p, 'utf8')
+): string[] {
+  return SYSTEM_GIT_CONFIGS.filter((file) => {
+    if (!exists(file)) return false
+    try {
+      const text = read(file)
+      return stripCredentials(text) !== text
+    } catch {
+      return false
+    }
+  })
 }
 
 /**
@@ -222,7 +395,29 @@ export const SYSTEM_SECRETS = [
   '/etc/openvpn',
   '/etc/NetworkManager/system-connections',
   '/etc/sudoers',
-  '/etc/sudoers.d'
+  '/etc/sudoers.d',
+  // Credential stores self-hosted hosts keep in /etc too: private package repositories, TLS
+  // keys (certbot, RHEL's pki), another CI's runner tokens, registry logins, database, VPN,
+  // LDAP and wireless passwords, cluster and secret-store agents' configs.
+  '/etc/apt/auth.conf',
+  '/etc/apt/auth.conf.d',
+  '/etc/letsencrypt',
+  '/etc/pki/tls/private',
+  '/etc/pki/CA/private',
+  '/etc/gitlab-runner',
+  '/etc/buildkite-agent',
+  '/etc/containers/auth.json',
+  '/etc/mysql/debian.cnf',
+  '/etc/ipsec.secrets',
+  '/etc/ppp/chap-secrets',
+  '/etc/ppp/pap-secrets',
+  '/etc/sssd',
+  '/etc/netplan',
+  '/etc/wpa_supplicant',
+  '/etc/ceph',
+  '/etc/vault.d',
+  '/etc/consul.d',
+  '/etc/nomad.d'
 ] as const
 
 /** Credential files and directories under the runner's home. */
@@ -279,6 +474,8 @@ export interface RunnerViewOptions {
   /** Where the host's filesystem is seen (tests); `/` on a runner. */
   exists?: (p: string) => boolean
   realpath?: (p: string) => string
+  /** Other runner installations on the host (tests); {@link hostRunnerDirs} on a runner. */
+  hostRunners?: () => string[]
 }
 
 const within = (p: string, dir: string): boolean =>
@@ -290,7 +487,7 @@ const RUNNER_MARKS = ['.runner', '.credentials', '.credentials_rsaparams', 'bin/
 /**
  * The runner application's directories: ancestors of the runner's Node (its `externals`),
  * RUNNER_TEMP and RUNNER_WORKSPACE (`<runner>/_work/...` by default) that hold its
- * registration or credentials, plus any AIRLOCK_RUNNER_DIR (an installation elsewhere).
+ * registration or credentials (other installations on the host: {@link hostRunnerDirs}).
  */
 export function runnerAppDirs(
   env: NodeJS.ProcessEnv,
@@ -310,6 +507,44 @@ export function runnerAppDirs(
 }
 
 /**
+ * Where hosts that run several runners keep the others (`/opt/actions-runner-2`,
+ * `/usr/local/runners/3`): directories the sandbox sees through its `/opt` and `/usr` mounts.
+ */
+const RUNNER_INSTALL_ROOTS = ['/opt', '/usr/local'] as const
+
+/** Real subdirectories of dir (no links), or none when it cannot be read. */
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => join(dir, e.name))
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Every runner installation under {@link RUNNER_INSTALL_ROOTS}, one or two levels down: not
+ * only this job's runner (found by {@link runnerAppDirs}) but every other one on the host. Each
+ * holds its registration (`.credentials`, `.credentials_rsaparams`: the key that takes that
+ * runner's jobs, and their secrets) and its `_work` (other jobs' checkouts, their temp files),
+ * readable by the sandbox's uid when the runners share a user.
+ */
+export function hostRunnerDirs(
+  exists: (p: string) => boolean = existsSync,
+  list: (dir: string) => string[] = subdirs
+): string[] {
+  const isRunner = (d: string): boolean => RUNNER_MARKS.some((m) => exists(join(d, m)))
+  const found: string[] = []
+  for (const root of RUNNER_INSTALL_ROOTS)
+    for (const d of list(root)) {
+      if (isRunner(d)) found.push(d)
+      else for (const dd of list(d)) if (isRunner(dd)) found.push(dd)
+    }
+  return found.sort()
+}
+
+/**
  * What the container of a runner-mode run sees of the runner: mounts, masks and environment.
  * Pure (the filesystem is read through `exists`/`realpath`), so each rule is unit-tested.
  */
@@ -324,8 +559,12 @@ export function runnerView(opts: RunnerViewOptions): RunnerView {
   // Never visible. Everything under a mounted directory that matches is covered.
   const never = [
     ...runnerAppDirs(env, opts.execPath, exists),
+    ...(opts.hostRunners ?? (() => hostRunnerDirs(exists)))(),
     ...(runnerTemp ? [runnerTemp] : []),
     ...(home ? [home, ...HOME_SECRETS.map((s) => join(home, s))] : []),
+    ...credentialPathsFromEnv(env),
+    ...globalNpmrcsWithCredentials(env, exists),
+    ...systemGitConfigsWithCredentials(exists),
     '/home',
     '/root',
     '/run',

@@ -29,6 +29,32 @@ describe('stripCredentials', () => {
     expect(v5).not.toMatch(/include|git-credentials|x\.config/i)
     expect(v5).toContain('[remote "origin"]\n\turl = https://github.com/o/r')
   })
+
+  it('drops the userinfo of every URL and whole credential sections (tokens no grant holds)', () => {
+    const text = [
+      '[remote "origin"]',
+      '\turl = https://alice:ghp_secret1@github.com/o/r.git',
+      '\tpushurl = "https://ghp_secret2@github.com/o/r.git"',
+      '[url "https://x-access-token:ghp_secret3@github.com/"]',
+      '\tinsteadOf = https://github.com/',
+      '[credential "https://github.com"]',
+      '\thelper = "!f() { echo password=ghp_secret4; }; f"',
+      '[Credential]',
+      '\thelper = store --file=/home/runner/.git-credentials',
+      '[core]',
+      '\tsshCommand = ssh -i key',
+      '[remote "up"]',
+      '\turl = git@github.com:o/r.git',
+      ''
+    ].join('\n')
+    const out = stripCredentials(text)
+    expect(out).not.toMatch(/ghp_secret|credential|helper/i)
+    expect(out).toContain('\turl = https://github.com/o/r.git')
+    expect(out).toContain('\tpushurl = "https://github.com/o/r.git"')
+    expect(out).toContain('[url "https://github.com/"]')
+    expect(out).toContain('[core]\n\tsshCommand = ssh -i key')
+    expect(out).toContain('\turl = git@github.com:o/r.git')
+  })
 })
 
 describe('hideGitCredentials', () => {

@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DockerError, type DockerResult } from '../../src/sandbox/docker.js'
 import {
   checkWorkspaceLinks,
+  checkWorkspaceScope,
   isPodman,
   isRootless,
   preflight,
@@ -332,11 +333,10 @@ describe('preflight: job containers', () => {
 
   it("probes and mounts by the host's paths", async () => {
     const d = inContainer([{ Type: 'bind', Source: '/host/work', Destination: temp, RW: true }])
-    const r = await preflight(
-      { workspace: temp },
-      { RUNNER_TEMP: temp, RUNNER_TOOL_CACHE: temp },
-      d
-    )
+    // A directory in RUNNER_TEMP (RUNNER_TEMP itself is never a workspace: checkWorkspaceScope).
+    const ws = join(temp, 'ws')
+    mkdirSync(ws, { recursive: true })
+    const r = await preflight({ workspace: ws }, { RUNNER_TEMP: temp, RUNNER_TOOL_CACHE: temp }, d)
     expect(r.hostPath(join(temp, 'x'))).toBe('/host/work/x')
     const probe = d.calls.find((a) => a[0] === 'create')!
     expect(probe.filter((a) => a.includes('source=/host/work')).length).toBeGreaterThan(0)
@@ -366,6 +366,46 @@ describe('preflight: job containers', () => {
   it('leaves paths alone in a container the daemon did not start (a dind sidecar)', async () => {
     const r = await preflight({ workspace: ws }, { RUNNER_TEMP: temp }, inContainer([], 1))
     expect(r.hostPath(ws)).toBe(ws)
+  })
+})
+
+describe('preflight: a workspace never holds the home directory or RUNNER_TEMP', () => {
+  it('refuses the home, an ancestor of it, RUNNER_TEMP and its parent; keeps a project inside', () => {
+    const home = mkdtempSync(join(tmpdir(), 'airlock-pf-home-'))
+    const runnerTemp = join(home, 'work', '_temp')
+    const project = join(home, 'work', 'repo')
+    mkdirSync(runnerTemp, { recursive: true })
+    mkdirSync(project, { recursive: true })
+    const env = { HOME: home, RUNNER_TEMP: runnerTemp }
+    expect(() => checkWorkspaceScope(home, env)).toThrow(/is your home directory/)
+    expect(() => checkWorkspaceScope('/', env)).toThrow(/holds your home directory/)
+    expect(() => checkWorkspaceScope(runnerTemp, { RUNNER_TEMP: runnerTemp })).toThrow(
+      /is RUNNER_TEMP/
+    )
+    expect(() => checkWorkspaceScope(join(home, 'work'), { RUNNER_TEMP: runnerTemp })).toThrow(
+      /holds RUNNER_TEMP/
+    )
+    // A link to the home is the home.
+    symlinkSync(home, join(project, 'h'))
+    expect(() => checkWorkspaceScope(join(project, 'h'), env)).toThrow(/is your home/)
+    expect(() => checkWorkspaceScope(project, env)).not.toThrow()
+    // The runner application (found from RUNNER_WORKSPACE, RUNNER_TEMP or the runner's Node):
+    // a workspace holding it is refused, one inside its _work is not.
+    const runner = join(home, 'actions-runner')
+    mkdirSync(join(runner, '_work', 'r', 'r'), { recursive: true })
+    writeFileSync(join(runner, '.credentials_rsaparams'), '{}')
+    const onRunner = { RUNNER_WORKSPACE: join(runner, '_work', 'r') }
+    expect(() => checkWorkspaceScope(runner, onRunner, '/usr/bin/node')).toThrow(
+      /is the runner application/
+    )
+    expect(() => checkWorkspaceScope(home, onRunner, '/usr/bin/node')).toThrow(
+      /holds the runner application/
+    )
+    expect(() =>
+      checkWorkspaceScope(join(runner, '_work', 'r', 'r'), onRunner, '/usr/bin/node')
+    ).not.toThrow()
+    expect(() => checkWorkspaceScope(join(runnerTemp, 'x'), env)).not.toThrow()
+    rmSync(home, { recursive: true, force: true })
   })
 })
 

@@ -8,6 +8,10 @@ import {
   hostRootLayout,
   isRunnerImage,
   rootTar,
+  credentialPathsFromEnv,
+  globalNpmrcsWithCredentials,
+  systemGitConfigsWithCredentials,
+  hostRunnerDirs,
   runnerAppDirs,
   runnerView,
   type RootLayout
@@ -82,6 +86,83 @@ describe('runnerAppDirs', () => {
       f.runner
     ])
     expect(runnerAppDirs({}, '/usr/bin/node')).toEqual([])
+  })
+})
+
+describe('credentialPathsFromEnv', () => {
+  it('names the stores the job’s variables move, never a relative path or /', () => {
+    expect(
+      credentialPathsFromEnv({
+        CARGO_HOME: '/usr/share/rust/.cargo',
+        DOCKER_CONFIG: '/opt/docker/',
+        KUBECONFIG: '/a/kube:relative/kube:/b/kube',
+        GNUPGHOME: '/',
+        AWS_SHARED_CREDENTIALS_FILE: 'creds'
+      })
+    ).toEqual([
+      '/usr/share/rust/.cargo/credentials',
+      '/usr/share/rust/.cargo/credentials.toml',
+      '/opt/docker',
+      '/a/kube',
+      '/b/kube'
+    ])
+  })
+})
+
+describe('globalNpmrcsWithCredentials', () => {
+  it('names the npmrc beside a bin on PATH only when it holds a credential', () => {
+    const files: Record<string, string> = {
+      '/t/a/etc/npmrc': '//registry.npmjs.org/:_authToken=npm_x\n',
+      '/t/b/etc/npmrc': 'cafile=/etc/ssl/certs/ca-certificates.crt\n',
+      '/t/c/etc/npmrc': '; //r/:_authToken=commented\n_auth=dXNlcjpwYXNz\n',
+      '/t/d/etc/npmrc': '# _password=commented\nalways-auth=true\n'
+    }
+    expect(
+      globalNpmrcsWithCredentials(
+        { PATH: '/t/a/bin:/t/b/bin:/t/c/bin/:/t/d/bin:relative/bin:/t/a/bin:/t/e/sbin' },
+        (p) => p in files,
+        (p) => files[p]!
+      )
+    ).toEqual(['/t/a/etc/npmrc', '/t/c/etc/npmrc'])
+  })
+})
+
+describe('systemGitConfigsWithCredentials', () => {
+  it('names a system git config only when it holds a credential', () => {
+    const files: Record<string, string> = {
+      '/etc/gitconfig': '[http "https://git.corp/"]\n\textraheader = AUTHORIZATION: basic eA==\n',
+      '/usr/local/etc/gitconfig': '[core]\n\tautocrlf = input\n'
+    }
+    expect(
+      systemGitConfigsWithCredentials(
+        (p) => p in files,
+        (p) => files[p]!
+      )
+    ).toEqual(['/etc/gitconfig'])
+  })
+})
+
+describe('hostRunnerDirs', () => {
+  it('finds every runner installed one or two levels under /opt and /usr/local', () => {
+    const tree: Record<string, string[]> = {
+      '/opt': ['/opt/actions-runner-2', '/opt/hostedtoolcache', '/opt/runners'],
+      '/opt/hostedtoolcache': ['/opt/hostedtoolcache/node'],
+      '/opt/runners': ['/opt/runners/a', '/opt/runners/b'],
+      '/usr/local': ['/usr/local/bin', '/usr/local/gh-runner']
+    }
+    const marks = new Set([
+      '/opt/actions-runner-2/.runner',
+      '/opt/runners/b/.credentials',
+      '/usr/local/gh-runner/bin/Runner.Worker',
+      // three levels down: not looked for
+      '/opt/hostedtoolcache/node/x/.runner'
+    ])
+    expect(
+      hostRunnerDirs(
+        (p) => marks.has(p),
+        (d) => tree[d] ?? []
+      )
+    ).toEqual(['/opt/actions-runner-2', '/opt/runners/b', '/usr/local/gh-runner'])
   })
 })
 
