@@ -97,7 +97,18 @@ export const CLASSES = [
   [79, 'Where a scheduled run writes, and what its pull request does to the issue'],
   [80, "Git settings that send a later step's credentials elsewhere"],
   [81, 'Git state the class 50 guard missed'],
-  [82, 'A workspace that a link leads out of GITHUB_WORKSPACE']
+  [82, 'A workspace that a link leads out of GITHUB_WORKSPACE'],
+  [83, 'The cached runner root image replaced under its name'],
+  [84, "Credentials in the workspace's git config that no grant holds"],
+  [85, "The sandbox driving the developer's terminal (escape sequences)"],
+  [86, "A workspace that holds the user's home, RUNNER_TEMP or the runner application"],
+  [87, 'A refreshed GitHub App token echoed while the old one is revoked'],
+  [88, 'Runner mode: another runner installed on the same host'],
+  [89, "Runner mode: credential stores in the host's /etc"],
+  [90, "The run's secrets in the docker CLI's environment"],
+  [91, "Runner mode: credential stores the job's variables move under a mounted directory"],
+  [92, 'Runner mode: a global npmrc holding a registry token'],
+  [93, 'Runner mode: a system git config holding a credential']
 ]
 
 const SUITES = {
@@ -115,7 +126,8 @@ const SUITES = {
   'runner-mode': 'test/security/runner-mode.test.ts',
   'workflows-ux': 'test/security/workflows-ux.test.ts',
   'workflows-schedule': 'test/security/workflows-schedule.test.ts',
-  redteam: 'test/security/redteam.test.ts'
+  redteam: 'test/security/redteam.test.ts',
+  redteam2: 'test/security/redteam2.test.ts'
 }
 
 function compareIds(a, b) {

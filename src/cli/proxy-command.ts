@@ -18,7 +18,7 @@ import type { NetworkEntry } from '../proxy/log.js'
 import { parseConnectTo, parseHostPattern } from '../proxy/patterns.js'
 import { remedy } from '../report/network.js'
 import { logSafe } from '../sandbox/log-fence.js'
-import { envInput } from './env-inputs.js'
+import { envInput } from '../inputs/env-inputs.js'
 import { local } from './vocabulary.js'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]

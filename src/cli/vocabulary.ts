@@ -4,7 +4,7 @@
  * the CLI prints passes through `local()`, which names the flag or variable instead.
  */
 import { basename, relative } from 'node:path'
-import { ENV_FOR_INPUT } from './env-inputs.js'
+import { ENV_FOR_INPUT } from '../inputs/env-inputs.js'
 
 /** Inputs that are flags on the command line. */
 const FLAG_FOR_INPUT: Record<string, string> = {

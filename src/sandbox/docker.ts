@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { ENV_FOR_INPUT } from '../cli/env-inputs.js'
+import { ENV_FOR_INPUT } from '../inputs/env-inputs.js'
 import { AirlockError } from '../errors.js'
 
 export class DockerError extends AirlockError {
