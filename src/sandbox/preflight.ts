@@ -114,6 +114,9 @@ export async function preflight(
     )
   if (!statSync(plan.workspace, { throwIfNoEntry: false })?.isDirectory())
     throw new InputError('workspace', `${plan.workspace} is not a directory on this runner`)
+  // The link check first: a link out to RUNNER_TEMP is also a workspace that is RUNNER_TEMP,
+  // and the link is the cause the user has to mend.
+  checkWorkspaceLinks(plan.workspace, env.GITHUB_WORKSPACE)
   checkWorkspaceScope(plan.workspace, env)
   const info = (): Promise<DockerResult> => runDocker(deps, ['info', '--format', '{{json .}}'], env)
   const selfId = deps.selfContainerId()
@@ -141,7 +144,6 @@ export async function preflight(
       probeRun = await runDocker(deps, probe.args, env)
     }
     checkMounts(probeRun, probe.paths)
-    checkWorkspaceLinks(plan.workspace, env.GITHUB_WORKSPACE)
     const parsed = parseInfo(infoRun)
     const rootless = isRootless(parsed)
     const result: Preflight = {
