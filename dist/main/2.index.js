@@ -6422,10 +6422,6 @@ async function preflight(plan, env = process.env, deps = defaultDeps()) {
         throw new PreflightError('AIRLOCK_PREFLIGHT_ARCH', `Airlock runs on x64 and arm64 runners only (this one is ${deps.arch}): the agents ship native builds for those two. Use an x64 or arm64 Linux runner.`);
     if (!(0,external_node_fs_.statSync)(plan.workspace, { throwIfNoEntry: false })?.isDirectory())
         throw new errors/* InputError */.dz('workspace', `${plan.workspace} is not a directory on this runner`);
-    // The link check first: a link out to RUNNER_TEMP is also a workspace that is RUNNER_TEMP,
-    // and the link is the cause the user has to mend.
-    checkWorkspaceLinks(plan.workspace, env.GITHUB_WORKSPACE);
-    checkWorkspaceScope(plan.workspace, env);
     const info = () => runDocker(deps, ['info', '--format', '{{json .}}'], env);
     const selfId = deps.selfContainerId();
     let infoRun;
@@ -6454,6 +6450,11 @@ async function preflight(plan, env = process.env, deps = defaultDeps()) {
             probeRun = await runDocker(deps, probe.args, env);
         }
         checkMounts(probeRun, probe.paths);
+        // Most precise cause first: a path the daemon cannot mount (a job container's own
+        // filesystem), then a link out of GITHUB_WORKSPACE (which may lead to RUNNER_TEMP), then
+        // what the workspace holds. The probe before them mounts nothing into a running container.
+        checkWorkspaceLinks(plan.workspace, env.GITHUB_WORKSPACE);
+        checkWorkspaceScope(plan.workspace, env);
         const parsed = parseInfo(infoRun);
         const rootless = isRootless(parsed);
         const result = {

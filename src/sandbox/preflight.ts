@@ -114,10 +114,6 @@ export async function preflight(
     )
   if (!statSync(plan.workspace, { throwIfNoEntry: false })?.isDirectory())
     throw new InputError('workspace', `${plan.workspace} is not a directory on this runner`)
-  // The link check first: a link out to RUNNER_TEMP is also a workspace that is RUNNER_TEMP,
-  // and the link is the cause the user has to mend.
-  checkWorkspaceLinks(plan.workspace, env.GITHUB_WORKSPACE)
-  checkWorkspaceScope(plan.workspace, env)
   const info = (): Promise<DockerResult> => runDocker(deps, ['info', '--format', '{{json .}}'], env)
   const selfId = deps.selfContainerId()
   let infoRun: DockerResult
@@ -144,6 +140,11 @@ export async function preflight(
       probeRun = await runDocker(deps, probe.args, env)
     }
     checkMounts(probeRun, probe.paths)
+    // Most precise cause first: a path the daemon cannot mount (a job container's own
+    // filesystem), then a link out of GITHUB_WORKSPACE (which may lead to RUNNER_TEMP), then
+    // what the workspace holds. The probe before them mounts nothing into a running container.
+    checkWorkspaceLinks(plan.workspace, env.GITHUB_WORKSPACE)
+    checkWorkspaceScope(plan.workspace, env)
     const parsed = parseInfo(infoRun)
     const rootless = isRootless(parsed)
     const result: Preflight = {
