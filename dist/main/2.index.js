@@ -6900,6 +6900,7 @@ function verifyAuditLog(text, opts = {}) {
     let head = GENESIS_HASH;
     let entries = 0;
     let closed = false;
+    let seal;
     const fail = (line, reason) => ({
         ok: false,
         entries,
@@ -6929,6 +6930,7 @@ function verifyAuditLog(text, opts = {}) {
             entries++;
             head = parsed.hash;
             closed = parsed.type === STOP_TYPE;
+            seal = closed ? networkSeal(parsed.data) : undefined;
         }
         if (tail !== undefined && tail.length > 0) {
             const line = lines.length + 1;
@@ -6938,7 +6940,30 @@ function verifyAuditLog(text, opts = {}) {
     if (opts.head !== undefined && opts.head.trim().toLowerCase() !== head) {
         return fail(entries, 'head mismatch: log truncated or replaced');
     }
-    return { ok: true, entries, head, closed };
+    return { ok: true, entries, head, closed, ...(seal ? { network: seal } : {}) };
+}
+function networkSeal(data) {
+    const n = data.network;
+    if (!n || typeof n !== 'object')
+        return undefined;
+    const { lines, sha256 } = n;
+    if (!Number.isSafeInteger(lines) || typeof sha256 !== 'string' || !HASH_RE.test(sha256))
+        return undefined;
+    return { lines: lines, sha256 };
+}
+/**
+ * Whether `content` (network.jsonl's bytes) is what the stop entry sealed; a reason when not.
+ * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
+ */
+function checkNetworkLog(content, seal) {
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    if (sha256 === seal.sha256)
+        return undefined;
+    let lines = 0;
+    for (const byte of content)
+        if (byte === 0x0a)
+            lines++;
+    return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`;
 }
 /**
  * {@link verifyAuditLog} on a file. Throws `AIRLOCK_AUDIT_READ` when the file cannot be

@@ -1,7 +1,9 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { Command } from 'commander'
 import { registry } from '../provider/index.js'
 import { registerAll } from '../providers/index.js'
-import { verifyAuditFile } from '../proxy/audit.js'
+import { checkNetworkLog, verifyAuditFile } from '../proxy/audit.js'
 import { registerDemoCommand } from './demo.js'
 import { registerProxyCommand } from './proxy-command.js'
 import { registerRunCommand } from './run-command.js'
@@ -28,15 +30,19 @@ export function buildProgram(): Command {
   audit
     .command('verify')
     .description(
-      'check an audit.jsonl hash chain, and that it is complete (ends with the stop entry); with --head, that nothing was cut off'
+      'check an audit.jsonl hash chain, and that it is complete (ends with the stop entry); with --head, that nothing was cut off; and network.jsonl against the hash the stop entry holds'
     )
     .argument('<file>', 'the audit log')
     .option('--head <hash>', 'the audit-head output the log must end at')
     .option(
+      '--network <file>',
+      'the network log to check (default: network.jsonl beside the audit log, when there is one)'
+    )
+    .option(
       '--in-progress',
       'the run is still going: a log without its stop entry is accepted (the chain is still checked)'
     )
-    .action((file: string, opts: { head?: string; inProgress?: boolean }) => {
+    .action((file: string, opts: { head?: string; network?: string; inProgress?: boolean }) => {
       const result = verifyAuditFile(file, opts.head ? { head: opts.head } : {})
       const fail = (why: string): void => {
         process.stderr.write(`airlock: audit log ${why}\n`)
@@ -50,8 +56,28 @@ export function buildProgram(): Command {
         return fail(
           `INCOMPLETE: ${result.entries} entries but no stop entry, so the end may have been cut off. Check it with --head <audit-head>, or pass --in-progress for a run that is still going`
         )
+      // The stop entry seals network.jsonl (lines and SHA-256): checked when named, or when
+      // it lies beside the audit log as a run leaves it (and as the artifact holds it).
+      const besideLog = join(dirname(file), 'network.jsonl')
+      const network = opts.network ?? (existsSync(besideLog) ? besideLog : undefined)
+      let networkNote = ''
+      if (network && result.closed) {
+        if (!result.network)
+          return fail(
+            `has no record of ${network} in its stop entry (a run whose network log failed, or from an Airlock that did not seal it): the network log cannot be checked`
+          )
+        let content: Buffer
+        try {
+          content = readFileSync(network)
+        } catch (err) {
+          return fail(`is valid, but ${network} cannot be read: ${(err as Error).message}`)
+        }
+        const wrong = checkNetworkLog(content, result.network)
+        if (wrong) return fail(`is valid, but ${network} is INVALID: ${wrong}`)
+        networkNote = `; ${network}: ${result.network.lines} lines, as sealed`
+      }
       out(
-        `ok: ${result.entries} entries, head ${result.head}${result.closed ? '' : ' (in progress: no stop entry yet)'}`
+        `ok: ${result.entries} entries, head ${result.head}${result.closed ? '' : ' (in progress: no stop entry yet)'}${networkNote}`
       )
     })
 

@@ -213,13 +213,16 @@ export async function startDaemon(
           5000
         )
         if (revoked > 0) safeAudit.append('revoke', { count: revoked })
+        // Closed before the stop entry, which carries its line count and hash: the chain
+        // then vouches for network.jsonl too (`airlock audit verify` checks it).
+        const network = await networkLog.close()
         safeAudit.append('stop', {
           reason,
           ...proxy.stats,
-          ...(proxy.failure ? { failure: proxy.failure } : {})
+          ...(proxy.failure ? { failure: proxy.failure } : {}),
+          ...(networkLog.failed ? {} : { network })
         })
         audit.close()
-        await networkLog.close()
         return audit.head
       })()
       return stopped

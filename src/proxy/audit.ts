@@ -39,6 +39,8 @@ export interface VerifyResult {
   head: string
   /** Whether the last verified entry is a `stop`, i.e. the run ended the log cleanly. */
   closed: boolean
+  /** The stop entry's record of network.jsonl (lines and SHA-256), when it has one. */
+  network?: { lines: number; sha256: string }
   /** The first problem found; `line` is 1-based. */
   error?: { line: number; reason: string }
 }
@@ -186,6 +188,7 @@ export function verifyAuditLog(text: string, opts: { head?: string } = {}): Veri
   let head = GENESIS_HASH
   let entries = 0
   let closed = false
+  let seal: VerifyResult['network']
   const fail = (line: number, reason: string): VerifyResult => ({
     ok: false,
     entries,
@@ -221,6 +224,7 @@ export function verifyAuditLog(text: string, opts: { head?: string } = {}): Veri
       entries++
       head = parsed.hash
       closed = parsed.type === STOP_TYPE
+      seal = closed ? networkSeal(parsed.data) : undefined
     }
     if (tail !== undefined && tail.length > 0) {
       const line = lines.length + 1
@@ -231,7 +235,31 @@ export function verifyAuditLog(text: string, opts: { head?: string } = {}): Veri
   if (opts.head !== undefined && opts.head.trim().toLowerCase() !== head) {
     return fail(entries, 'head mismatch: log truncated or replaced')
   }
-  return { ok: true, entries, head, closed }
+  return { ok: true, entries, head, closed, ...(seal ? { network: seal } : {}) }
+}
+
+function networkSeal(data: Record<string, unknown>): VerifyResult['network'] {
+  const n = data.network as { lines?: unknown; sha256?: unknown } | undefined
+  if (!n || typeof n !== 'object') return undefined
+  const { lines, sha256 } = n
+  if (!Number.isSafeInteger(lines) || typeof sha256 !== 'string' || !HASH_RE.test(sha256))
+    return undefined
+  return { lines: lines as number, sha256 }
+}
+
+/**
+ * Whether `content` (network.jsonl's bytes) is what the stop entry sealed; a reason when not.
+ * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
+ */
+export function checkNetworkLog(
+  content: Buffer,
+  seal: { lines: number; sha256: string }
+): string | undefined {
+  const sha256 = createHash('sha256').update(content).digest('hex')
+  if (sha256 === seal.sha256) return undefined
+  let lines = 0
+  for (const byte of content) if (byte === 0x0a) lines++
+  return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`
 }
 
 /**

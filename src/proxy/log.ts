@@ -2,6 +2,7 @@
  * network.jsonl: one line per request, written without a secret (headers redacted, values
  * scrubbed), through a writer that reports a failed write so the proxy can fail closed.
  */
+import { createHash } from 'node:crypto'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { scrubText } from './scrub.js'
 
@@ -61,11 +62,24 @@ export function redactHeaders(
 }
 
 /**
+ * What a closed log held: its lines and the SHA-256 of its bytes. The proxy records it in the
+ * audit chain's stop entry, so the network log is tamper-evident too: the audit head vouches
+ * for the stop entry, and the stop entry for every byte of network.jsonl.
+ */
+export interface LogSeal {
+  lines: number
+  sha256: string
+}
+
+/**
  * Appends JSON lines; a write failure turns `failed` on so the proxy can fail closed.
  * `onEntry` sees each entry as written (already redacted: it is what the file gets).
  */
 export class JsonlWriter {
   private readonly stream: WriteStream
+  private readonly digest = createHash('sha256')
+  private lines = 0
+  private seal: Promise<LogSeal> | undefined
   failed: Error | undefined
   private readonly onFail: (err: Error) => void
   private readonly onEntry: ((entry: object) => void) | undefined
@@ -86,15 +100,23 @@ export class JsonlWriter {
   }
 
   write(entry: object): void {
-    if (this.failed) return
-    this.stream.write(`${JSON.stringify(entry)}\n`)
+    if (this.failed || this.seal) return
+    const line = `${JSON.stringify(entry)}\n`
+    this.stream.write(line)
+    // Hashed as written (the file is this run's alone: its directory is), so the seal needs
+    // no second read of the file.
+    this.digest.update(line)
+    this.lines++
     this.onEntry?.(entry)
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.stream.closed || this.stream.destroyed) return resolve()
-      this.stream.end(() => resolve())
+  /** Flushes and closes the file; what it holds then, for the audit chain. Idempotent. */
+  close(): Promise<LogSeal> {
+    this.seal ??= new Promise((resolve) => {
+      const sealed = (): void => resolve({ lines: this.lines, sha256: this.digest.digest('hex') })
+      if (this.stream.closed || this.stream.destroyed) return sealed()
+      this.stream.end(sealed)
     })
+    return this.seal
   }
 }

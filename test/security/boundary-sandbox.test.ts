@@ -15,7 +15,7 @@ import {
   truncateSync,
   writeFileSync
 } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import * as core from '@actions/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseAgentOutput } from '../../src/report/agent-output.js'
@@ -526,6 +526,47 @@ describe.skipIf(!hasDocker)('boundary: the runner and the sandbox', () => {
         '`airlock audit verify` on an empty file, and on a log cut at an entry boundary (no `--head`)',
       outcome:
         'both exit 1 (empty; INCOMPLETE: no stop entry); a run still going verifies only with `--in-progress`',
+      verdict: problems.length ? 'fail' : 'pass'
+    })
+    expect(problems).toEqual([])
+  })
+
+  it('32: audit verify refuses a network.jsonl changed after the run', () => {
+    const auditLog = a.outputs['audit-log']!
+    const network = readFileSync(join(dirname(auditLog), 'network.jsonl'), 'utf8')
+    const dir = runnerTempDir('airlock-bnd-net-')
+    const problems: string[] = []
+    if (network.length === 0) problems.push('the run left an empty network log: nothing to change')
+    // A later step (or anyone with the runner's files) rewrites the trace beside the chain:
+    // a request hidden, one forged, the log emptied.
+    const forged = `${JSON.stringify({ time: new Date().toISOString(), id: 99, method: 'GET', url: 'https://api.github.com/harmless', status: 200, bytesOut: 0, bytesIn: 2, durationMs: 1 })}\n`
+    const variants: Array<[string, string]> = [
+      ['intact', network],
+      ['hidden', network.split('\n').slice(1).join('\n')],
+      ['forged', network + forged],
+      ['emptied', '']
+    ]
+    for (const [name, content] of variants) {
+      const sub = join(dir, name)
+      mkdirSync(sub)
+      writeFileSync(join(sub, 'audit.jsonl'), readFileSync(auditLog))
+      writeFileSync(join(sub, 'network.jsonl'), content)
+      const r = spawnSync(
+        process.execPath,
+        [CLI, 'audit', 'verify', join(sub, 'audit.jsonl'), '--head', a.outputs['audit-head']!],
+        { encoding: 'utf8' }
+      )
+      if (name === 'intact' && r.status !== 0) problems.push(`the intact log refused: ${r.stderr}`)
+      if (name !== 'intact' && content !== network && r.status === 0)
+        problems.push(`network.jsonl ${name} after the run: accepted`)
+    }
+    record({
+      id: '32.2',
+      cls: 32,
+      attack:
+        'after the run, `network.jsonl` beside the (intact) audit log is rewritten: its first request hidden, a request forged, the whole log emptied',
+      outcome:
+        '`airlock audit verify` exits 1 for each: the stop entry, inside the hash chain, holds the network log’s line count and SHA-256',
       verdict: problems.length ? 'fail' : 'pass'
     })
     expect(problems).toEqual([])

@@ -2,10 +2,11 @@
  * The audit chain of a real daemon run, checked with the real CLI (`airlock audit verify`),
  * and the proof that an edited or truncated log fails.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { AuditEntry } from '../../../src/proxy/audit.js'
+import { entryHash, type AuditEntry } from '../../../src/proxy/audit.js'
 import {
   CLI_SCRIPT,
   GH_PLACEHOLDER,
@@ -152,5 +153,77 @@ describe('airlock audit verify: an incomplete or empty log is not a verified log
     const r = await verifyArgs(daemon.auditLog)
     expect(r.code).toBe(0)
     expect(r.stdout).toContain(`ok: ${entries.length} entries`)
+  })
+})
+
+describe('network.jsonl is sealed by the stop entry', () => {
+  // A copy of the run's two logs side by side, as a run (or the artifact) leaves them, with
+  // network.jsonl changed by `change`.
+  const copyWith = async (name: string, change: (network: string) => string): Promise<string> => {
+    const dir = join(daemon.dir, name)
+    await mkdir(dir)
+    await writeFile(join(dir, 'audit.jsonl'), auditText)
+    await writeFile(join(dir, 'network.jsonl'), change(await readFile(daemon.networkLog, 'utf8')))
+    return join(dir, 'audit.jsonl')
+  }
+
+  it('records the log’s lines and SHA-256 in the stop entry', async () => {
+    const network = await readFile(daemon.networkLog)
+    const lines = network.toString('utf8').split('\n').length - 1
+    expect(lines).toBeGreaterThan(0)
+    expect(entries.at(-1)!.data.network).toEqual({
+      lines,
+      sha256: createHash('sha256').update(network).digest('hex')
+    })
+  })
+
+  it('verify checks the network.jsonl beside the audit log, and one named with --network', async () => {
+    const beside = await verify(daemon.auditLog)
+    expect(beside.code).toBe(0)
+    expect(beside.stdout).toMatch(/network\.jsonl: \d+ lines, as sealed/)
+    const copy = await copyWith('named', (n) => n)
+    const named = await run(process.execPath, [
+      CLI_SCRIPT,
+      'audit',
+      'verify',
+      daemon.auditLog,
+      '--network',
+      join(daemon.dir, 'named', 'network.jsonl')
+    ])
+    expect(named.code).toBe(0)
+    expect(named.stdout).toContain('as sealed')
+    expect((await verify(copy)).code).toBe(0)
+  })
+
+  it.each([
+    ['edited', (n: string) => n.replace('"status":200', '"status":404')],
+    ['cut', (n: string) => n.split('\n').slice(1).join('\n')],
+    ['appended', (n: string) => `${n}${n.split('\n')[0]}\n`],
+    ['emptied', () => '']
+  ])('verify fails when network.jsonl was %s after the run', async (name, change) => {
+    const audit = await copyWith(name, change)
+    expect(await readFile(join(daemon.dir, name, 'network.jsonl'), 'utf8')).not.toBe(
+      await readFile(daemon.networkLog, 'utf8')
+    )
+    const r = await verify(audit)
+    expect(r.code).toBe(1)
+    expect(r.stdout).not.toContain('ok')
+    expect(r.stderr).toContain('network.jsonl is INVALID')
+  })
+
+  it('verify fails when a network log is named but the stop entry seals none', async () => {
+    const dir = join(daemon.dir, 'unsealed')
+    await mkdir(dir)
+    // The stop entry rebuilt without its seal and the chain re-hashed: a valid chain (as an
+    // Airlock before the seal wrote it) that vouches for no network log.
+    const stop = { ...entries.at(-1)!, data: { ...entries.at(-1)!.data } }
+    delete stop.data.network
+    stop.hash = entryHash(stop)
+    const text = `${auditText.trimEnd().split('\n').slice(0, -1).join('\n')}\n${JSON.stringify(stop)}\n`
+    await writeFile(join(dir, 'audit.jsonl'), text)
+    await writeFile(join(dir, 'network.jsonl'), await readFile(daemon.networkLog))
+    const r = await verify(join(dir, 'audit.jsonl'), stop.hash)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('cannot be checked')
   })
 })
