@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
-import { verifyAuditFile } from '../proxy/audit.js'
+import { checkNetworkLog, verifyAuditFile } from '../proxy/audit.js'
 import { CertificateAuthority } from '../proxy/tls.js'
 import { localRun } from './run-command.js'
 
@@ -87,16 +87,23 @@ export async function demo(image: string | undefined, keep = false): Promise<num
     )
     logs = dirname(result.auditLog)
     const verified = verifyAuditFile(result.auditLog, { head: result.auditHead })
+    // The chain's stop entry seals the network log too: shown, since it is the trace above.
+    const sealed = verified.network
+      ? checkNetworkLog(readFileSync(result.networkLog), verified.network)
+      : 'no seal in the stop entry'
     say()
     say(
       `audit chain: ${verified.ok ? `verified, ${verified.entries} entries, head ${verified.head}` : `INVALID: ${verified.error?.reason ?? ''}`}`
+    )
+    say(
+      `network log: ${sealed === undefined ? `${verified.network?.lines ?? 0} lines, as the chain sealed them` : `INVALID: ${sealed}`}`
     )
     say(
       keep
         ? `kept: the logs in ${logs}, the workspace in ${workspace}`
         : 'the demo removes its logs and workspace as it ends (--keep keeps them)'
     )
-    return verified.ok ? 0 : 1
+    return verified.ok && sealed === undefined ? 0 : 1
   } finally {
     server.close()
     // Nothing of the demo stays behind unless asked for: its CA, workspace and logs.

@@ -24,6 +24,7 @@ describe.skipIf(!hasDocker)('airlock demo (the README\'s "run it" command)', () 
     expect(out).toMatch(/blocked CONNECT exfil\.example\.com:443 \(not-allowed\)/)
     expect(out).toMatch(/Could not resolve host|Couldn't connect|Failed to connect/)
     expect(out).toMatch(/audit chain: verified, \d+ entries/)
+    expect(out).toMatch(/network log: [1-9]\d* lines, as the chain sealed them/)
     expect(out).not.toMatch(/demo_[0-9a-f]{32}/)
   })
 
