@@ -36,6 +36,12 @@ export interface FrontEnd {
   started?: (runId: string) => void
   /** Every resource of the run was released (nothing is left for a later cleanup). */
   released?: (runId: string) => void
+  /**
+   * The image to run, asked once the grants are in (the plan's own otherwise). The local CLI
+   * pulls its default image here, or falls back to runner mode: a missing or refused key is
+   * said in a second, not after a 400 MB pull.
+   */
+  chooseImage?: (image: string) => Promise<string>
   /** The grants are in; the container is about to run. */
   sessionStarting?: (runId: string) => void
   /** The session is over (before the report), whatever its outcome. */
@@ -108,9 +114,11 @@ export async function runInAirlock(plan: RunPlan, ui: FrontEnd): Promise<RunOutc
       ...(plan.upstreamCa ? { upstreamCa: plan.upstreamCa } : {})
     })
     await grantAll(plan.grants, grantCtx, granted)
+    const image = ui.chooseImage ? await ui.chooseImage(plan.image) : plan.image
+    const runPlan = image === plan.image ? plan : Object.freeze({ ...plan, image })
     ui.sessionStarting?.(runId)
     const result = await runSession(
-      plan,
+      runPlan,
       granted,
       runId,
       {

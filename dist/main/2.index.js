@@ -4208,6 +4208,13 @@ function sendsData(method, bytes, reason) {
 }
 /** Advice for a request that {@link sendsData}. */
 const EXFILTRATION_ADVICE = '**possible exfiltration**: data sent to a host not on the allowlist; do not allow it unless you know why the agent sends data there';
+/**
+ * What to do about one refused request: for data sent to a host not on the allowlist the
+ * advice is never to allow it ({@link sendsData}), else the {@link remedy} for its reason.
+ */
+function adviceFor(e, reason) {
+    return sendsData(e.method, bodyBytes(e), reason) ? EXFILTRATION_ADVICE : remedy(reason);
+}
 /** What a user changes to allow a refused request, by block reason. */
 function remedy(reason) {
     switch (reason) {
@@ -4723,9 +4730,7 @@ function renderSummary(run, net) {
             lines.push(`> [!WARNING]`, `> ${exfil.length} refused request${exfil.length === 1 ? '' : 's'} carried data to a host not on the allowlist. That is what an agent sending out what it read looks like: find out why before allowing any such host.`, '');
         const rows = net.blocked.slice(0, 50).map((b) => {
             const sent = bodyBytes(b);
-            const advice = sendsData(b.method, sent, b.blocked ?? '')
-                ? EXFILTRATION_ADVICE
-                : remedy(b.blocked ?? '');
+            const advice = adviceFor(b, b.blocked ?? '');
             return `| ${cell(`${b.method} ${b.url}`, 300)} | ${b.blocked ? cell(b.blocked, 60) : ''} | ${sent > 0 ? humanBytes(sent) : ''} | ${advice} |`;
         });
         lines.push(...table(['| request | reason | data sent | what to do |', '| --- | --- | ---: | --- |'], rows, `${net.blocked.length} refused requests`));
@@ -8381,8 +8386,10 @@ async function runInAirlock(plan, ui) {
             ...(plan.upstreamCa ? { upstreamCa: plan.upstreamCa } : {})
         });
         await grantAll(plan.grants, grantCtx, granted);
+        const image = ui.chooseImage ? await ui.chooseImage(plan.image) : plan.image;
+        const runPlan = image === plan.image ? plan : Object.freeze({ ...plan, image });
         ui.sessionStarting?.(runId);
-        const result = await runSession(plan, granted, runId, {
+        const result = await runSession(runPlan, granted, runId, {
             // Info lines can name workspace paths (a submodule's name is the PR's text): they are
             // made plain text here; warnings go through the front end's own escaping.
             info: own((line) => ui.info(logSafe(line))),

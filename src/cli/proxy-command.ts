@@ -16,10 +16,10 @@ import { splitList } from '../inputs/fields.js'
 import { credentialToJSON } from '../provider/index.js'
 import type { NetworkEntry } from '../proxy/log.js'
 import { parseConnectTo, parseHostPattern } from '../proxy/patterns.js'
-import { remedy } from '../report/network.js'
+import { adviceFor } from '../report/network.js'
 import { logSafe } from '../sandbox/log-fence.js'
 import { envInput } from '../inputs/env-inputs.js'
-import { local } from './vocabulary.js'
+import { localAdvice } from './vocabulary.js'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
 
@@ -32,7 +32,7 @@ export function blockedLine(e: NetworkEntry): string | undefined {
   const reason = e.blocked ?? e.audited
   if (!reason) return undefined
   const what = e.blocked ? 'blocked' : 'audit: would block'
-  return `${what} ${logSafe(`${e.method} ${e.url}`)} (${reason}): ${local(remedy(reason))}`
+  return `${what} ${logSafe(`${e.method} ${e.url}`)} (${reason}): ${localAdvice(adviceFor(e, reason))}`
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { readInputs, splitList } from '../inputs.js'
 import { setAgentCliRunner, type AgentCliOptions } from '../providers/agent-cli.js'
-import { summarizeNetwork, remedy } from '../report/network.js'
+import { adviceFor, summarizeNetwork } from '../report/network.js'
 import { runInAirlock } from '../run.js'
 import { logSafe } from '../sandbox/log-fence.js'
 import { newRunId } from '../daemon/run-proxy.js'
@@ -9,7 +9,7 @@ import type { SessionResult } from '../sandbox/session.js'
 import { envInput } from '../inputs/env-inputs.js'
 import { chooseLocalImage } from './local-image.js'
 import { TerminalFilter, terminalSafe } from './terminal-safe.js'
-import { local, selfCommand } from './vocabulary.js'
+import { local, localAdvice, selfCommand } from './vocabulary.js'
 
 export interface LocalRunOptions {
   agent?: string
@@ -86,15 +86,18 @@ export async function localRun(
   const input = (name: string): string => values[name] || fromEnv(name)
   // The local CLI has no log masker: secrets simply never get printed.
   const read = readInputs(input, { ...env, GITHUB_WORKSPACE: values.workspace }, () => {})
-  // Every input is checked first; only then may the default image be pulled (or replaced).
-  const { image } = await chooseLocalImage(
-    opts.image,
-    (l) => err(`airlock: ${l}`),
-    (d) => process.stderr.write(d)
-  )
-  const plan = image === read.image ? read : Object.freeze({ ...read, image })
   const out = { stdout: containerOutput(process.stdout), stderr: containerOutput(process.stderr) }
-  const { result } = await runInAirlock(plan, {
+  const { result } = await runInAirlock(read, {
+    // Every input, the platform and the keys are checked first; only then may the default
+    // image be pulled (or replaced by runner mode).
+    chooseImage: async () =>
+      (
+        await chooseLocalImage(
+          opts.image,
+          (l) => err(`airlock: ${l}`),
+          (d) => process.stderr.write(d)
+        )
+      ).image,
     info: (l) => err(`airlock: ${local(l)}`),
     warn: (l) => err(`airlock: warning: ${local(logSafe(l))}`),
     write: (d, stream) => out[stream](d),
@@ -126,7 +129,7 @@ function printReport(result: SessionResult): void {
   }
   for (const b of net.blocked)
     err(
-      `  blocked ${logSafe(`${b.method} ${b.url}`)} (${b.blocked ?? ''}): ${remedy(b.blocked ?? '')}`
+      `  blocked ${logSafe(`${b.method} ${b.url}`)} (${b.blocked ?? ''}): ${localAdvice(adviceFor(b, b.blocked ?? ''))}`
     )
   err(`airlock: network log ${result.networkLog}`)
   err(

@@ -62,6 +62,11 @@ export function local(message: string): string {
   )
 }
 
+/** Advice written for the job summary (Markdown), as a terminal line in the CLI's words. */
+export function localAdvice(markdown: string): string {
+  return local(markdown.replace(/\*\*/g, ''))
+}
+
 /**
  * How the user ran this CLI, to put in a command we suggest: `airlock` when it is on PATH
  * under that name (`npm link`, a global install), else the script as it was run.

@@ -85,6 +85,17 @@ export function sendsData(method: string, bytes: number, reason: string): boolea
 export const EXFILTRATION_ADVICE =
   '**possible exfiltration**: data sent to a host not on the allowlist; do not allow it unless you know why the agent sends data there'
 
+/**
+ * What to do about one refused request: for data sent to a host not on the allowlist the
+ * advice is never to allow it ({@link sendsData}), else the {@link remedy} for its reason.
+ */
+export function adviceFor(
+  e: Pick<NetworkEntry, 'method' | 'bytesOut' | 'requestHeaders'>,
+  reason: string
+): string {
+  return sendsData(e.method, bodyBytes(e), reason) ? EXFILTRATION_ADVICE : remedy(reason)
+}
+
 /** What a user changes to allow a refused request, by block reason. */
 export function remedy(reason: string): string {
   switch (reason) {

@@ -1,13 +1,7 @@
 import * as core from '@actions/core'
 import { codeSpan, safeText } from '../markdown/safe.js'
 import { humanBytes, humanCount, humanDuration } from './format.js'
-import {
-  bodyBytes,
-  EXFILTRATION_ADVICE,
-  remedy,
-  sendsData,
-  type NetworkSummary
-} from './network.js'
+import { adviceFor, bodyBytes, sendsData, type NetworkSummary } from './network.js'
 
 export interface RunOverview {
   /** What ran: an agent by name, or a command. */
@@ -121,9 +115,7 @@ export function renderSummary(run: RunOverview, net: NetworkSummary): string {
       )
     const rows = net.blocked.slice(0, 50).map((b) => {
       const sent = bodyBytes(b)
-      const advice = sendsData(b.method, sent, b.blocked ?? '')
-        ? EXFILTRATION_ADVICE
-        : remedy(b.blocked ?? '')
+      const advice = adviceFor(b, b.blocked ?? '')
       return `| ${cell(`${b.method} ${b.url}`, 300)} | ${b.blocked ? cell(b.blocked, 60) : ''} | ${sent > 0 ? humanBytes(sent) : ''} | ${advice} |`
     })
     lines.push(

@@ -57,6 +57,8 @@ describe('the CLI speaks its own vocabulary: flags, environment variables, this 
     expect(claude.status).toBe(1)
     expect(claude.stderr).toContain('`ANTHROPIC_API_KEY` and `CLAUDE_CODE_OAUTH_TOKEN` are empty')
     expect(claude.stderr).toContain('Set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN')
+    // Said before the default image (400 MB) is pulled, or replaced by runner mode.
+    expect(claude.stderr).not.toMatch(/pulling|could not be pulled|runner mode/)
     const gh = cli(['run', '--grant', 'github', '--', 'true'])
     expect(gh.stderr).toContain('Set GITHUB_TOKEN (or GH_TOKEN)')
     expect(gh.stderr).not.toContain('${{')

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { local, selfCommand } from '../../src/cli/vocabulary.js'
+import { local, localAdvice, selfCommand } from '../../src/cli/vocabulary.js'
+import { adviceFor } from '../../src/report/network.js'
 
 describe('local()', () => {
   it('renames input names that cannot be English, and one-word names only when quoted or leading', () => {
@@ -27,5 +28,18 @@ describe('local()', () => {
     expect(selfCommand('/repo/dist/cli/index.js', '/elsewhere')).toBe(
       'node /repo/dist/cli/index.js'
     )
+  })
+
+  it('advises on refused requests in flags, and never to allow data sent to an unknown host', () => {
+    const get = { method: 'GET', bytesOut: 0, requestHeaders: {} }
+    expect(localAdvice(adviceFor(get, 'not-allowed'))).toBe('add the host to `--allow`')
+    expect(localAdvice(adviceFor(get, 'ip-literal'))).toBe(
+      'route a name to it with `--connect-to`, if it is yours'
+    )
+    const post = { method: 'POST', bytesOut: 0, requestHeaders: { 'content-length': '4096' } }
+    const advice = localAdvice(adviceFor(post, 'not-allowed'))
+    expect(advice).toMatch(/^possible exfiltration: data sent to a host not on the allowlist/)
+    expect(advice).not.toContain('--allow')
+    expect(advice).not.toContain('**')
   })
 })

@@ -51665,6 +51665,13 @@ function network_sendsData(method, bytes, reason) {
 }
 /** Advice for a request that {@link sendsData}. */
 const EXFILTRATION_ADVICE = '**possible exfiltration**: data sent to a host not on the allowlist; do not allow it unless you know why the agent sends data there';
+/**
+ * What to do about one refused request: for data sent to a host not on the allowlist the
+ * advice is never to allow it ({@link sendsData}), else the {@link remedy} for its reason.
+ */
+function adviceFor(e, reason) {
+    return network_sendsData(e.method, bodyBytes(e), reason) ? EXFILTRATION_ADVICE : remedy(reason);
+}
 /** What a user changes to allow a refused request, by block reason. */
 function remedy(reason) {
     switch (reason) {
