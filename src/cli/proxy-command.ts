@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import { startDaemon } from '../daemon/daemon.js'
-import { DAEMON_NODE_FLAGS, newProxyToken } from '../daemon/start.js'
+import { DAEMON_MALLOC_ENV, DAEMON_NODE_FLAGS, newProxyToken } from '../daemon/start.js'
 import { grantAll, makeGrantContext } from '../grant/index.js'
 // The input readers themselves, not inputs.ts: that one loads @actions/core (and undici).
 import { readGrantSettings } from '../inputs/grant-inputs.js'
@@ -36,9 +36,9 @@ export function blockedLine(e: NetworkEntry): string | undefined {
 }
 
 /**
- * Runs this same command again, in this same process, with the V8 flags the action gives its
- * proxy daemon (DAEMON_NODE_FLAGS), so `airlock proxy` is the process the action runs and the
- * one the benchmark measures. execve keeps the pid, argv, environment and stdio, so nothing
+ * Runs this same command again, in this same process, with the V8 flags and allocator
+ * settings the action gives its proxy daemon (DAEMON_NODE_FLAGS, DAEMON_MALLOC_ENV), so
+ * `airlock proxy` is the process the action runs and the one the benchmark measures. execve keeps the pid, argv, environment and stdio, so nothing
  * reaches another process; Nodes without process.execve (before 22.15) run on without them.
  */
 function reexecWithDaemonFlags(): void {
@@ -54,7 +54,8 @@ function reexecWithDaemonFlags(): void {
     process,
     process.execPath,
     [process.execPath, ...DAEMON_NODE_FLAGS, ...process.execArgv, script, ...process.argv.slice(2)],
-    process.env
+    // The allocator reads its settings at start; the user's own, if any, win.
+    { ...DAEMON_MALLOC_ENV, ...process.env }
   )
 }
 

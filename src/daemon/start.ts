@@ -44,6 +44,20 @@ export const DAEMON_NODE_FLAGS = [
   ...(process.allowedNodeEnvironmentFlags.has('--use-system-ca') ? ['--use-system-ca'] : [])
 ]
 
+/**
+ * glibc malloc settings for the proxy process (musl and others ignore them). OpenSSL and Node
+ * allocate each connection's buffers with malloc; glibc raises its trim threshold every time a
+ * large block is freed, so the memory a burst of connections used stayed resident after they
+ * went idle. A fixed threshold (which also fixes the mmap threshold at 128 KB) and two arenas
+ * gave back 10-13 MB with 200 idle connections (118 -> 105-108 MB in `npm run bench`), and
+ * cost no system calls under load (strace: no brk at 50 clients, 3 per 4 MB download).
+ * Not secrets; the daemon's environment is otherwise `PATH` alone.
+ */
+export const DAEMON_MALLOC_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_TRIM_THRESHOLD_: '131072'
+}
+
 export interface SpawnOptions {
   /** The bundled daemon (dist/proxy/index.js). */
   script: string
@@ -76,11 +90,12 @@ export interface PendingDaemon {
 /**
  * Spawns the proxy daemon detached, with no config yet. The child gets no inherited stdio (the
  * runner would wait on those pipes) and a minimal environment (`PATH`, and the runner's job
- * tracking id): credentials travel only through the stdin pipe, and only in `start`.
+ * tracking id, the allocator's settings): credentials travel only through the stdin pipe, and
+ * only in `start`.
  */
 export function spawnProxyDaemon(opts: SpawnOptions): PendingDaemon {
   const fd = openSync(opts.logFile, 'a', 0o600)
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...DAEMON_MALLOC_ENV }
   // The runner ends a job by killing every process whose environment holds the job's tracking
   // id ("Cleaning up orphan processes"): with it, a proxy that post could not stop (post never
   // ran, a self-hosted runner) dies with the job instead of outliving it with its credentials.

@@ -707,6 +707,14 @@ function daemonNodeFlags() {
     .filter((f) => !f.includes('system-ca') || process.allowedNodeEnvironmentFlags.has(f))
 }
 
+/** DAEMON_MALLOC_ENV, read from its source like the flags. */
+function daemonMallocEnv() {
+  const src = readFileSync(join(ROOT, 'src/daemon/start.ts'), 'utf8')
+  const m = /DAEMON_MALLOC_ENV[^=]*= \{([\s\S]*?)\n\}/.exec(src)
+  if (!m) throw new Error('DAEMON_MALLOC_ENV not found in src/daemon/start.ts')
+  return Object.fromEntries([...m[1].matchAll(/(\w+): '([^']*)'/g)].map((x) => [x[1], x[2]]))
+}
+
 async function startAirlock(cli, dir, pki, upstream, benchHosts) {
   try {
     const airDir = join(dir, 'airlock')
@@ -735,9 +743,10 @@ async function startAirlock(cli, dir, pki, upstream, benchHosts) {
     // `airlock proxy` re-runs itself with them where Node has process.execve (>= 22.15); on an
     // older Node the bench passes them itself, or it would measure a process the action never runs.
     const flags = process.execve ? [] : daemonNodeFlags()
+    const mallocEnv = process.execve ? {} : daemonMallocEnv()
     const child = spawn(process.execPath, [...flags, ...nodeArgs, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, GITHUB_TOKEN: TOKEN, GH_TOKEN: '' }
+      env: { ...process.env, ...mallocEnv, GITHUB_TOKEN: TOKEN, GH_TOKEN: '' }
     })
     const entry = track(child, 'airlock')
     const ready = await firstJsonLine(entry, 30_000)
@@ -1658,7 +1667,10 @@ function buildReport({
     '  holds two TLS connections per client connection (one each side, up to the upstream pool size).',
     `- Node flags: the proxy runs as users run it, \`node dist/cli/index.js proxy …\`; \`airlock proxy\` re-runs itself in the`,
     `  same process (process.execve, Node ≥ 22.15) with the flags the action gives its proxy daemon, DAEMON_NODE_FLAGS in`,
-    `  src/daemon/start.ts (${daemonNodeFlags().join(' ')}), and evaluates only its own command's code (src/cli/proxy-main.ts).`,
+    `  src/daemon/start.ts (${daemonNodeFlags().join(' ')}), and the allocator settings DAEMON_MALLOC_ENV`,
+    `  (${Object.entries(daemonMallocEnv())
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}), and evaluates only its own command's code (src/cli/proxy-main.ts).`,
     `- Step overhead: the built action's \`dist/main\` then \`dist/post\`, run as the runner runs them (inputs from`,
     '  action.yml defaults, `command: true`, no grants), wall time of both, minus a bare',
     '  `docker run --rm --network none <same image> true`; the two alternate, ' +

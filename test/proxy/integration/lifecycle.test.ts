@@ -195,9 +195,16 @@ describe('the process', () => {
     expect(environ).not.toContain(TOKEN)
     expect(environ).not.toContain(d.token)
     // Only PATH and the job tracking id (so the runner's orphan cleanup can end a proxy post
-    // could not stop) are passed on: nothing else of the runner's environment.
+    // could not stop) are passed on, beside the allocator's fixed settings: nothing else of
+    // the runner's environment.
     const vars = environ.split('\0').filter(Boolean)
-    expect(vars.map((e) => e.split('=')[0]).sort()).toEqual(['PATH', 'RUNNER_TRACKING_ID'])
+    expect(vars.map((e) => e.split('=')[0]).sort()).toEqual([
+      'MALLOC_ARENA_MAX',
+      'MALLOC_TRIM_THRESHOLD_',
+      'PATH',
+      'RUNNER_TRACKING_ID'
+    ])
+    expect(vars).toContain('MALLOC_ARENA_MAX=2')
     expect(vars).toContain('RUNNER_TRACKING_ID=github_0d3c1e6a-test')
     // The CA key never touches the disk; the files are private except the CA certificate.
     expect(await filesContaining(d.dir, ['PRIVATE KEY'])).toEqual([])
