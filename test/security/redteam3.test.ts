@@ -1,0 +1,249 @@
+/**
+ * The third red-team pass: crossings no earlier suite listed, each found by attacking the real
+ * action (a real container, real git on the runner) and kept as a regression test.
+ *
+ * Classes 94–96: git state the class 50/81 guard could not see after the run, so it took
+ * nothing back and a later step's git ran the agent's program on the runner:
+ * - 94: a hook it could not read (larger than Node reads into one buffer, or execute-only);
+ * - 95: a repository at a gitlink, or under `.git/modules`, whose name is not UTF-8 (Node
+ *   decoded the name, and the decoded name named nothing on disk);
+ * - 96: an index whose listing is larger than the guard reads (it read no gitlink at all).
+ */
+import { spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { requireDocker, TEST_IMAGE } from '../support/docker.js'
+import { runAction, runnerIdentity } from '../support/runner.js'
+import { writeSuiteResults, type AttackResult } from './support/results.js'
+
+const hasDocker = await requireDocker()
+
+/**
+ * A minimal x86-64 Linux executable that runs `/bin/sh -c <command>`: a hook git can execute
+ * with no read permission (the kernel maps an ELF file; only a script needs its interpreter
+ * to read it).
+ */
+function elfRunning(command: string): Buffer {
+  const base = 0x400000
+  const codeAt = 64 + 56
+  const strings = Buffer.concat([Buffer.from('/bin/sh\0-c\0'), Buffer.from(`${command}\0`)])
+  // Code first; RIP-relative addresses to the strings after it.
+  const code: number[] = []
+  const lea = (reg: 'rax' | 'rdi', target: number): void => {
+    const op = reg === 'rax' ? [0x48, 0x8d, 0x05] : [0x48, 0x8d, 0x3d]
+    const next = codeAt + code.length + 7
+    const rel = target - next
+    code.push(...op, rel & 0xff, (rel >> 8) & 0xff, (rel >> 16) & 0xff, (rel >> 24) & 0xff)
+  }
+  const codeLen = 2 + 1 + 7 + 1 + 7 + 1 + 7 + 1 + 3 + 5 + 2 + 5 + 2 + 2
+  const strAt = codeAt + codeLen
+  code.push(0x31, 0xd2) // xor edx, edx (envp = NULL)
+  code.push(0x52) // push rdx (argv[3] = NULL)
+  lea('rax', strAt + 11) // the command
+  code.push(0x50)
+  lea('rax', strAt + 8) // "-c"
+  code.push(0x50)
+  lea('rdi', strAt) // "/bin/sh"
+  code.push(0x57)
+  code.push(0x48, 0x89, 0xe6) // mov rsi, rsp
+  code.push(0xb8, 59, 0, 0, 0, 0x0f, 0x05) // execve
+  code.push(0xb8, 60, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05) // exit(0)
+  if (code.length !== codeLen) throw new Error(`code is ${code.length} bytes, not ${codeLen}`)
+  const size = strAt + strings.length
+  const h = Buffer.alloc(codeAt)
+  h.write('\x7fELF', 0, 'latin1')
+  h[4] = 2 // 64-bit
+  h[5] = 1 // little endian
+  h[6] = 1 // version
+  h.writeUInt16LE(2, 16) // ET_EXEC
+  h.writeUInt16LE(0x3e, 18) // x86-64
+  h.writeUInt32LE(1, 20)
+  h.writeBigUInt64LE(BigInt(base + codeAt), 24) // entry
+  h.writeBigUInt64LE(64n, 32) // program headers
+  h.writeUInt16LE(64, 52)
+  h.writeUInt16LE(56, 54)
+  h.writeUInt16LE(1, 56)
+  // PT_LOAD of the whole file, read + execute.
+  h.writeUInt32LE(1, 64)
+  h.writeUInt32LE(5, 68)
+  h.writeBigUInt64LE(0n, 72)
+  h.writeBigUInt64LE(BigInt(base), 80)
+  h.writeBigUInt64LE(BigInt(base), 88)
+  h.writeBigUInt64LE(BigInt(size), 96)
+  h.writeBigUInt64LE(BigInt(size), 104)
+  h.writeBigUInt64LE(0x1000n, 112)
+  return Buffer.concat([h, Buffer.from(code), strings])
+}
+
+interface GitAttack {
+  id: string
+  cls: 94 | 95 | 96
+  attack: string
+  /** Shell run in the container, in the workspace; `$M` is a marker path on the runner. */
+  script: (marker: string) => string
+  /** What a later step of the job runs on the runner (git args). */
+  later: string[]
+  /** The later step runs as the runner's user (not root), as on a hosted runner. */
+  asRunner?: boolean
+  /** Only where the planted program can run (an x86-64 executable). */
+  arch?: string
+}
+
+const COMMIT = ['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'later']
+
+/** A repository in `$1` with one commit (the agent's, made in the sandbox). */
+const REPO =
+  'mkrepo() { git init -q "$1" && (cd "$1" && echo b > b && git add b && git -c user.name=a -c user.email=a@example.com commit -qm b); };'
+
+const ATTACKS: GitAttack[] = [
+  {
+    id: '94.1',
+    cls: 94,
+    attack:
+      'a `pre-commit` hook that is a shell script made sparse past 2 GiB (Node refuses to read a file that large into one buffer, so the guard skipped it); a later step runs `git commit`',
+    script: () =>
+      `printf '#!/bin/sh\\ntouch "%s"\\nexit 0\\n' "$M" > .git/hooks/pre-commit && python3 -c "import os; os.truncate('.git/hooks/pre-commit', 3 << 30)" && chmod +x .git/hooks/pre-commit`,
+    later: [...COMMIT, '--allow-empty']
+  },
+  {
+    id: '94.2',
+    cls: 94,
+    attack:
+      'a `pre-commit` hook that is a small executable with mode `0111` (git runs it; the guard, as the same user, could not read it to compare); a later step runs `git commit` as the runner user',
+    script: (marker) =>
+      `python3 -c "import base64; open('.git/hooks/pre-commit', 'wb').write(base64.b64decode('${elfRunning(`touch '${marker}'`).toString('base64')}'))" && chmod 0111 .git/hooks/pre-commit`,
+    later: [...COMMIT, '--allow-empty'],
+    asRunner: true,
+    arch: 'x64'
+  },
+  {
+    id: '95.1',
+    cls: 95,
+    attack:
+      'a repository the agent makes at `evil\\377` (a name that is not UTF-8) with `core.fsmonitor` and adds to the index as a gitlink; a later step runs `git status`, which enters it',
+    script: () =>
+      `${REPO} d=$(printf 'evil\\377') && mkrepo "$d" && git -C "$d" config core.fsmonitor "touch $M" && git add "$d" 2>/dev/null`,
+    later: ['status', '--short']
+  },
+  {
+    id: '95.2',
+    cls: 95,
+    attack:
+      'a submodule repository the agent makes under `.git/modules/evil\\377` (a name that is not UTF-8) with a `post-checkout` hook, its working tree left empty; a later step runs `git submodule update --init`',
+    script: () =>
+      `${REPO} d=$(printf 'evil\\377') && mkrepo src && git submodule add ./src "$d" >/dev/null 2>&1 && git submodule absorbgitdirs >/dev/null 2>&1 && printf '#!/bin/sh\\ntouch "%s"\\n' "$M" > ".git/modules/$d/hooks/post-checkout" && chmod +x ".git/modules/$d/hooks/post-checkout" && rm -rf "$d" src && mkdir "$d"`,
+    later: ['-c', 'protocol.file.allow=always', 'submodule', 'update', '--init']
+  },
+  {
+    id: '96.1',
+    cls: 96,
+    attack:
+      'a repository the agent makes at `evil` (with `core.fsmonitor`) and adds as a gitlink, then 270,000 index entries with long names (a listing of the index past 64 MiB, more than the guard reads); a later step runs `git status`',
+    script: () =>
+      `${REPO} mkrepo evil && git -C evil config core.fsmonitor "touch $M" && git add evil 2>/dev/null && b=$(echo x | git hash-object -w --stdin) && python3 -c "
+import sys
+pad = 'p' * 200
+for i in range(270000):
+    sys.stdout.write('100644 %s\\tpad/%s%d\\n' % ('$b', pad, i))
+" | git update-index --index-info`,
+    later: ['status', '--short']
+  }
+]
+
+const results: AttackResult[] = []
+afterAll(() => writeSuiteResults('redteam3', results))
+
+/** Runs git as a later step would, its output discarded; resolves when it ended. */
+function laterStep(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  as?: { uid: number; gid: number }
+): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn('git', args, {
+      cwd,
+      env,
+      stdio: 'ignore',
+      ...(as ? { uid: as.uid, gid: as.gid } : {})
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
+    // refused, failed or taken out of use: judged by whether the program ran
+    child.on('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.on('error', () => resolve())
+  })
+}
+
+describe.skipIf(!hasDocker)('red team 3: git state the guard could not see', () => {
+  it.each(ATTACKS)('$id $attack', async (a) => {
+    if (a.arch && process.arch !== a.arch) {
+      // An x86-64 executable runs nowhere else; nothing is recorded for this attack here.
+      expect(process.arch).not.toBe(a.arch)
+      return
+    }
+    const ws = mkdtempSync(join(tmpdir(), 'airlock-rt3ws-'))
+    const scratch = mkdtempSync(join(tmpdir(), 'airlock-rt3later-'))
+    // Where the planted program leaves its mark (writable by the later step's user).
+    const marker = join(scratch, 'ran')
+    const id = runnerIdentity()
+    const env = {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: scratch,
+      GIT_TERMINAL_PROMPT: '0',
+      // The runner's git trusts the workspace the container (another uid) wrote to.
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'safe.directory',
+      GIT_CONFIG_VALUE_0: '*'
+    }
+    try {
+      // What actions/checkout with `persist-credentials: false` leaves.
+      const git = (args: string[]): string =>
+        execFileSync('git', args, { cwd: ws, encoding: 'utf8', env })
+      git(['init', '-q', '--initial-branch=master'])
+      writeFileSync(join(ws, 'a.txt'), 'a\n')
+      mkdirSync(join(ws, 'app'))
+      writeFileSync(join(ws, 'app', 'b.txt'), 'b\n')
+      git(['add', '-A'])
+      git(['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'base'])
+      if (id) {
+        execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws, scratch])
+      }
+      const run = await runAction({
+        env: { GITHUB_WORKSPACE: ws },
+        inputs: {
+          image: TEST_IMAGE,
+          'timeout-minutes': '5',
+          command: `export M='${marker}'; git config --global --add safe.directory '*'; git config --global protocol.file.allow always; ${a.script(marker)}`
+        }
+      })
+      const problems: string[] = []
+      if (run.main.code !== 0)
+        problems.push(`main failed: ${run.main.stdout.split('\n').slice(-5).join(' ')}`)
+      await laterStep(a.later, ws, env, a.asRunner ? id : undefined)
+      if (existsSync(marker)) problems.push('the planted program ran on the runner')
+      if (!/git would have run it on the runner/.test(run.main.stdout))
+        problems.push('the step log does not say what was taken back')
+      results.push({
+        id: a.id,
+        cls: a.cls,
+        attack: a.attack,
+        outcome:
+          problems.length === 0
+            ? 'moved out of git’s reach after the run and reported; nothing ran on the runner'
+            : problems.join('; '),
+        verdict: problems.length === 0 ? 'pass' : 'fail'
+      })
+      expect(problems).toEqual([])
+    } finally {
+      rmSync(ws, { recursive: true, force: true })
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  })
+})
