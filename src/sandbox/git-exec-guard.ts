@@ -23,7 +23,8 @@ import {
   readFileSync,
   readlinkSync,
   realpathSync,
-  renameSync
+  renameSync,
+  writeFileSync
 } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 
@@ -138,6 +139,46 @@ export interface GitExecFinding {
   what: string
   /** A setting that sends git's credentials elsewhere (it runs nothing). */
   route?: true
+}
+
+/** The log line for a finding (plain text: the caller makes it safe for its log). */
+export function findingLine(f: GitExecFinding): string {
+  return `${f.path}: ${f.what} (${f.route ? "git would have sent a later step's credentials where it says" : 'git would have run it'} on the runner in later steps of this job)`
+}
+
+/** Writes a snapshot (private to the runner: 0600) for a later process to revert from. */
+export function saveGitExecSnapshot(s: GitExecSnapshot, file: string): void {
+  const json = {
+    workspace: s.workspace,
+    dirs: s.dirs.map((d) => ({ ...d, configs: [...d.configs], hooks: [...d.hooks] })),
+    ...(s.rootEntry !== undefined ? { rootEntry: s.rootEntry } : {}),
+    gitlinks: [...s.gitlinks],
+    modules: [...s.modules]
+  }
+  writeFileSync(file, JSON.stringify(json), { mode: 0o600, flag: 'wx' })
+}
+
+/** Reads what {@link saveGitExecSnapshot} wrote. */
+export function loadGitExecSnapshot(file: string): GitExecSnapshot {
+  const j = JSON.parse(readFileSync(file, 'utf8')) as {
+    workspace: string
+    dirs: Array<
+      Omit<GitDirState, 'configs' | 'hooks'> & {
+        configs: Array<[string, Entries]>
+        hooks: Array<[string, string]>
+      }
+    >
+    rootEntry?: string
+    gitlinks: Array<[string, string]>
+    modules: string[]
+  }
+  return {
+    workspace: j.workspace,
+    dirs: j.dirs.map((d) => ({ ...d, configs: new Map(d.configs), hooks: new Map(d.hooks) })),
+    ...(j.rootEntry !== undefined ? { rootEntry: j.rootEntry } : {}),
+    gitlinks: new Map(j.gitlinks),
+    modules: new Set(j.modules)
+  }
 }
 
 /** The git directories of the workspace: the root's, and those of the configs the scan found. */

@@ -247,3 +247,73 @@ describe.skipIf(!hasDocker)('red team 3: git state the guard could not see', () 
     }
   })
 })
+
+/**
+ * Class 97: the git exec guard ran only in main, after the container ended. When a job is
+ * cancelled the runner signals main (SIGINT), and kills it 10 s later (7.5 s, SIGTERM, 2.5 s);
+ * main's `docker stop --time 10` waits as long for a container whose command ignores SIGTERM,
+ * so main dies before it takes anything back, and post (which runs on cancellation) did not
+ * either: the agent's settings and hooks stayed for a later `if: always()` step, or for the next
+ * job's actions/checkout on a self-hosted runner, whose git runs them with that job's token.
+ * Here main is killed outright once the agent has planted them, as the runner ends it.
+ */
+describe.skipIf(!hasDocker)('red team 3: main killed before the git guard ran', () => {
+  it('97.1 main killed while the container ignores SIGTERM; post then runs', async () => {
+    const attack =
+      'the agent sets `core.fsmonitor` and plants a `pre-commit` hook, then ignores SIGTERM (`trap "" TERM`) so the container outlives `docker stop`’s grace; main is killed before the container ends (as the runner kills a cancelled job’s step after 10 s) and post runs; a later `if: always()` step runs `git status` and `git commit`'
+    const ws = mkdtempSync(join(tmpdir(), 'airlock-rt3ws-'))
+    const scratch = mkdtempSync(join(tmpdir(), 'airlock-rt3later-'))
+    const marker = join(scratch, 'ran')
+    const id = runnerIdentity()
+    const env = {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: scratch,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'safe.directory',
+      GIT_CONFIG_VALUE_0: '*'
+    }
+    try {
+      const git = (args: string[]): string =>
+        execFileSync('git', args, { cwd: ws, encoding: 'utf8', env })
+      git(['init', '-q', '--initial-branch=master'])
+      writeFileSync(join(ws, 'a.txt'), 'a\n')
+      git(['add', '-A'])
+      git(['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'base'])
+      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws, scratch])
+      const run = await runAction({
+        env: { GITHUB_WORKSPACE: ws },
+        // The marker is printed, never in the command's text (main echoes the command).
+        kill: { signal: 'SIGKILL', whenStdout: /PLANTED-BY-THE-AGENT/ },
+        inputs: {
+          image: TEST_IMAGE,
+          'timeout-minutes': '5',
+          command: `git config --global --add safe.directory '*'; git config core.fsmonitor "touch '${marker}'" && printf '#!/bin/sh\\ntouch "%s"\\n' '${marker}' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit && trap '' TERM INT && printf 'PLANTED-BY-%s\\n' THE-AGENT && sleep 300`
+        }
+      })
+      const problems: string[] = []
+      if (run.main.signal !== 'SIGKILL') problems.push('main was not killed mid-run')
+      if (run.post.code !== 0) problems.push(`post failed (code ${run.post.code})`)
+      await laterStep(['status', '--short'], ws, env)
+      await laterStep([...COMMIT, '--allow-empty'], ws, env)
+      if (existsSync(marker)) problems.push('the planted program ran on the runner')
+      if (!/git would have run it on the runner/.test(run.post.stdout))
+        problems.push('the post step does not say what was taken back')
+      results.push({
+        id: '97.1',
+        cls: 97,
+        attack,
+        outcome:
+          problems.length === 0
+            ? 'post took back the setting and moved the hook aside, and said so; nothing ran on the runner'
+            : problems.join('; '),
+        verdict: problems.length === 0 ? 'pass' : 'fail'
+      })
+      expect(problems).toEqual([])
+    } finally {
+      rmSync(ws, { recursive: true, force: true })
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  })
+})
