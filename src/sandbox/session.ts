@@ -493,9 +493,8 @@ function finishedAudit(
     if (!verified.ok)
       hooks.warn(`audit log does not verify: ${verified.error?.reason ?? 'unknown'}`)
     if (!verified.closed) return { auditHead: verified.head, closed: false }
-    const lines = readFileSync(auditLog, 'utf8').trimEnd().split('\n')
-    const last = JSON.parse(lines.at(-1) ?? '{}') as { data?: { failure?: unknown } }
-    const failure = last.data?.failure
+    // From the verification (the log is not read whole: it can be longer than one string).
+    const failure = verified.failure
     return typeof failure === 'string'
       ? { auditHead: verified.head, closed: true, failure }
       : { auditHead: verified.head, closed: true }

@@ -317,3 +317,104 @@ describe.skipIf(!hasDocker)('red team 3: main killed before the git guard ran', 
     }
   })
 })
+
+/**
+ * Class 98: the record of the run made unreadable from inside. Every refused request is a line
+ * of network.jsonl and an entry of audit.jsonl holding its URL (up to the proxy's 32 KiB of
+ * request head). Main read both whole into one string: past V8's longest string (~512 MiB,
+ * about 20,000 refused requests with 30 KiB URLs) the audit chain did not verify, main threw
+ * while summarising the network log, and set no `audit-head`, wrote no job summary and
+ * uploaded no audit artifact: what the agent tried was hidden by the volume of its trying.
+ */
+const FLOOD = String.raw`
+const http = require('node:http');
+const u = new URL(process.env.HTTP_PROXY);
+const auth = 'Basic ' + Buffer.from(decodeURIComponent(u.username) + ':' + decodeURIComponent(u.password)).toString('base64');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+const total = Number(process.argv[1]);
+const pad = 'a'.repeat(30000);
+let sent = 0, done = 0, refused = 0;
+function one() {
+  if (sent >= total) return;
+  const n = sent++;
+  const req = http.request({ host: u.hostname, port: u.port, agent, method: 'GET',
+    path: 'http://exfil.example/' + n + '/' + pad, headers: { host: 'exfil.example', 'proxy-authorization': auth } }, (res) => {
+    if (res.statusCode === 403) refused++;
+    res.resume();
+    res.on('end', () => { done++; if (done === total) { console.log('FLOOD-DONE ' + refused); agent.destroy(); } else one(); });
+  });
+  req.on('error', () => { done++; one(); });
+  req.end();
+}
+for (let i = 0; i < 8; i++) one();
+`
+
+describe.skipIf(!hasDocker)('red team 3: the run’s record flooded', () => {
+  it('98.1 20,000 refused requests with 30 KiB URLs', async () => {
+    const attack =
+      'the agent sends 20,000 requests to a host not on the allowlist, each with a 30 KiB URL (network.jsonl and audit.jsonl each past 512 MiB, longer than one JavaScript string)'
+    const total = 20000
+    const ws = mkdtempSync(join(tmpdir(), 'airlock-rt3ws-'))
+    const id = runnerIdentity()
+    if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws])
+    let logDir = ''
+    try {
+      const run = await runAction({
+        env: { GITHUB_WORKSPACE: ws },
+        timeoutMs: 900_000,
+        inputs: {
+          image: TEST_IMAGE,
+          'timeout-minutes': '12',
+          command: `node -e "$FLOOD_SCRIPT" ${total}`,
+          env: `FLOOD_SCRIPT=${FLOOD.replace(/\n/g, ' ')}`
+        }
+      })
+      const problems: string[] = []
+      const out = run.outputs
+      logDir = out['audit-log'] ? join(out['audit-log'], '..') : ''
+      if (!/FLOOD-DONE 20000/.test(run.main.stdout))
+        problems.push(
+          `the flood did not run whole (not every request was refused): ${run.main.stdout.slice(-600)}`
+        )
+      if (!/^[0-9a-f]{64}$/.test(out['audit-head'] ?? '')) problems.push('no audit-head output')
+      if (out['blocked-requests'] !== String(total))
+        problems.push(`blocked-requests is ${out['blocked-requests'] ?? 'not set'}`)
+      if (out.conclusion !== 'success') problems.push(`conclusion ${out.conclusion ?? 'not set'}`)
+      if (!run.summary.includes(`${total} refused requests`))
+        problems.push('the job summary does not list the refused requests')
+      if (out['audit-log']) {
+        // The real CLI a reviewer runs on the artifact.
+        const verify = await new Promise<number | null>((resolve) => {
+          const c = spawn(
+            process.execPath,
+            [
+              join(import.meta.dirname, '../../dist/cli/index.js'),
+              'audit',
+              'verify',
+              out['audit-log']!,
+              '--head',
+              out['audit-head'] ?? ''
+            ],
+            { stdio: 'ignore' }
+          )
+          c.on('close', resolve)
+        })
+        if (verify !== 0) problems.push('`airlock audit verify` does not verify the logs')
+      }
+      results.push({
+        id: '98.1',
+        cls: 98,
+        attack,
+        outcome:
+          problems.length === 0
+            ? 'every request refused and counted; the audit chain verifies (network log included), audit-head set, the job summary lists them'
+            : problems.join('; '),
+        verdict: problems.length === 0 ? 'pass' : 'fail'
+      })
+      expect(problems).toEqual([])
+    } finally {
+      rmSync(ws, { recursive: true, force: true })
+      if (logDir) rmSync(logDir, { recursive: true, force: true })
+    }
+  }, 900_000)
+})
