@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
   type BigIntStats,
+  type Dirent,
   chmodSync,
   lstatSync,
   readdirSync,
@@ -131,6 +132,11 @@ export interface GitExecSnapshot {
   gitlinks: Map<string, string>
   /** The git directories under the root repository's `.git/modules` before the run (bytes). */
   modules: Set<string>
+  /**
+   * Every `.git` below the workspace root before the run (paths as bytes), by identity;
+   * undefined when there were more entries than the walk reads.
+   */
+  nested?: Map<string, string>
 }
 
 /** What the guard took back after the run, workspace-relative, for the log. */
@@ -153,7 +159,8 @@ export function saveGitExecSnapshot(s: GitExecSnapshot, file: string): void {
     dirs: s.dirs.map((d) => ({ ...d, configs: [...d.configs], hooks: [...d.hooks] })),
     ...(s.rootEntry !== undefined ? { rootEntry: s.rootEntry } : {}),
     gitlinks: [...s.gitlinks],
-    modules: [...s.modules]
+    modules: [...s.modules],
+    ...(s.nested ? { nested: [...s.nested] } : {})
   }
   writeFileSync(file, JSON.stringify(json), { mode: 0o600, flag: 'wx' })
 }
@@ -171,13 +178,15 @@ export function loadGitExecSnapshot(file: string): GitExecSnapshot {
     rootEntry?: string
     gitlinks: Array<[string, string]>
     modules: string[]
+    nested?: Array<[string, string]>
   }
   return {
     workspace: j.workspace,
     dirs: j.dirs.map((d) => ({ ...d, configs: new Map(d.configs), hooks: new Map(d.hooks) })),
     ...(j.rootEntry !== undefined ? { rootEntry: j.rootEntry } : {}),
     gitlinks: new Map(j.gitlinks),
-    modules: new Set(j.modules)
+    modules: new Set(j.modules),
+    ...(j.nested ? { nested: new Map(j.nested) } : {})
   }
 }
 
@@ -362,7 +371,52 @@ export function snapshotGitExec(workspace: string, configs: string[]): GitExecSn
   }
   const root = join(workspace, '.git')
   if (!isRealDir(root)) snapshot.rootEntry = entryDigest(root)
+  const nested = nestedGitEntries(workspace)
+  if (nested.complete) snapshot.nested = nested.found
   return snapshot
+}
+
+/** How many entries the walk for nested repositories reads (directories are all it opens). */
+const MAX_WALK_ENTRIES = 1_000_000
+
+/**
+ * Every `.git` (a directory, a gitfile, a link) in a directory below the workspace root, by
+ * what it is, with paths as bytes; never inside a `.git`, never through a link. Git run in a
+ * directory of the workspace (a later step's `working-directory: app`) looks for `.git` there
+ * first: a repository the run made in `app/`, or a gitfile there naming one it made elsewhere
+ * in the workspace, was never snapshotted, and its settings and hooks ran on the runner.
+ */
+function nestedGitEntries(workspace: string): { found: Map<string, string>; complete: boolean } {
+  const found = new Map<string, string>()
+  const root = asBytes(workspace)
+  const stack = [root]
+  let entries = 0
+  while (stack.length > 0) {
+    const dir = stack.pop()!
+    let list: Dirent<Buffer>[]
+    try {
+      list = readdirSync(onDisk(dir), { withFileTypes: true, encoding: 'buffer' })
+    } catch {
+      continue
+    }
+    for (const d of list) {
+      if (++entries > MAX_WALK_ENTRIES) return { found, complete: false }
+      const name = d.name.toString('latin1')
+      const path = `${dir}/${name}`
+      if (name === '.git') {
+        if (dir !== root)
+          found.set(
+            path,
+            d.isDirectory() ? `dir:${lstatSync(onDisk(path)).ino}` : entryDigest(onDisk(path))
+          )
+        // A `.git` directory is the repository's: its own guard covers what git reads there.
+        continue
+      }
+      // The entry's own type (readdir's): a link to a directory is not walked.
+      if (d.isDirectory()) stack.push(path)
+    }
+  }
+  return { found, complete: true }
 }
 
 /**
@@ -575,6 +629,10 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
           'a submodule repository the run made under .git/modules (git submodule update would use it)',
           true
         )
+  // Repositories the run made in a directory of the workspace (after the gitlinks: one the run
+  // put at a gitlink is taken back there already). Known only when the walk before the run
+  // read the whole workspace; a walk cut short now leaves the rest unread, and says so.
+  const nested = snapshot.nested ? nestedGitEntries(snapshot.workspace) : undefined
   const gitlinks = isRealDir(root) ? gitlinkRepos(snapshot.workspace) : new Map<string, string>()
   if (gitlinks === undefined)
     // An index listed past what the guard reads (hundreds of thousands of entries the run
@@ -589,5 +647,17 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
           'a repository the run made at a gitlink of the index (git status enters it)',
           true
         )
+  for (const [path, id] of nested?.found ?? [])
+    if (snapshot.nested!.get(path) !== id && exists(onDisk(path)))
+      aside(
+        path,
+        'a git repository (or gitfile) the run made in a directory of the workspace (git run there in a later step obeys it)',
+        true
+      )
+  if (nested && !nested.complete)
+    findings.push({
+      path: '.',
+      what: `the workspace now holds more than ${MAX_WALK_ENTRIES} entries: git repositories the run made past them were not looked for, check the workspace before running git in its directories`
+    })
   return findings
 }

@@ -80,7 +80,7 @@ function elfRunning(command: string): Buffer {
 
 interface GitAttack {
   id: string
-  cls: 94 | 95 | 96
+  cls: 94 | 95 | 96 | 99
   attack: string
   /** Shell run in the container, in the workspace; `$M` is a marker path on the runner. */
   script: (marker: string) => string
@@ -88,6 +88,8 @@ interface GitAttack {
   later: string[]
   /** The later step runs as the runner's user (not root), as on a hosted runner. */
   asRunner?: boolean
+  /** Where in the workspace the later step runs git (its `working-directory`). */
+  cwd?: string
   /** Only where the planted program can run (an x86-64 executable). */
   arch?: string
 }
@@ -152,6 +154,28 @@ for i in range(270000):
     later: ['status', '--short']
   }
 ]
+
+ATTACKS.push(
+  {
+    id: '99.1',
+    cls: 99,
+    attack:
+      'the agent runs `git init` in `app/` (a directory of the checkout, whose root is the repository) and sets `core.fsmonitor` there; a later step with `working-directory: app` runs `git status`',
+    script: () => 'git init -q app && git -C app config core.fsmonitor "touch $M"',
+    later: ['status', '--short'],
+    cwd: 'app'
+  },
+  {
+    id: '99.2',
+    cls: 99,
+    attack:
+      'the agent makes `app/.git` a gitfile naming a repository it made elsewhere in the workspace (`gitdir: ../.cache/r`, with a `pre-commit` hook); a later step with `working-directory: app` runs `git commit`',
+    script: () =>
+      `git init -q --bare .cache/r && printf '#!/bin/sh\\ntouch "%s"\\n' "$M" > .cache/r/hooks/pre-commit && chmod +x .cache/r/hooks/pre-commit && git -C .cache/r config core.bare false && echo 'gitdir: ../.cache/r' > app/.git`,
+    later: [...COMMIT, '--allow-empty'],
+    cwd: 'app'
+  }
+)
 
 const results: AttackResult[] = []
 afterAll(() => writeSuiteResults('redteam3', results))
@@ -226,7 +250,7 @@ describe.skipIf(!hasDocker)('red team 3: git state the guard could not see', () 
       const problems: string[] = []
       if (run.main.code !== 0)
         problems.push(`main failed: ${run.main.stdout.split('\n').slice(-5).join(' ')}`)
-      await laterStep(a.later, ws, env, a.asRunner ? id : undefined)
+      await laterStep(a.later, a.cwd ? join(ws, a.cwd) : ws, env, a.asRunner ? id : undefined)
       if (existsSync(marker)) problems.push('the planted program ran on the runner')
       if (!/git would have run it on the runner/.test(run.main.stdout))
         problems.push('the step log does not say what was taken back')
