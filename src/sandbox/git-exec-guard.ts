@@ -83,6 +83,10 @@ const ROUTE_KEY = new RegExp(
   '^(' +
     [
       'url\\..+\\.(insteadof|pushinsteadof)',
+      // Where the work tree is (relative to .git: `../../..` is the runner's work directory,
+      // RUNNER_TEMP in it): a later step's `git add -A && git commit && git push` publishes
+      // the files there, checkout's credentials file among them.
+      'core\\.worktree',
       'remote\\..+\\.(url|pushurl|proxy)',
       'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
     ].join('|') +

@@ -10,6 +10,7 @@
  * - 96: an index whose listing is larger than the guard reads (it read no gitlink at all).
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -191,7 +192,7 @@ function laterStep(
     const child = spawn('git', args, {
       cwd,
       env,
-      stdio: 'ignore',
+      stdio: process.env.RT3_DEBUG ? ['ignore', 'inherit', 'inherit'] : 'ignore',
       ...(as ? { uid: as.uid, gid: as.gid } : {})
     })
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
@@ -441,4 +442,96 @@ describe.skipIf(!hasDocker)('red team 3: the run’s record flooded', () => {
       if (logDir) rmSync(logDir, { recursive: true, force: true })
     }
   }, 900_000)
+})
+
+/**
+ * Class 100: a git setting that runs nothing and routes no credential, but moves what a later
+ * step's git reads: `core.worktree` (relative to `.git`) set to the directory above the
+ * checkout, with `.git/info/exclude` narrowing it to RUNNER_TEMP. A later step that commits
+ * and pushes what changed (`git add -A`, `git commit`, `git push`: what auto-commit actions
+ * run) publishes RUNNER_TEMP's files, checkout's credentials file among them.
+ */
+describe.skipIf(!hasDocker)('red team 3: git reading the runner’s files for a later step', () => {
+  it('100.1 core.worktree pointed above the checkout, then a later commit and push', async () => {
+    const attack =
+      '`git config core.worktree ../../..` (the runner’s `work` directory, above the checkout) and `.git/info/exclude` keeping only `/_temp/`; a later step runs `git add -A`, `git commit` and `git push` (as auto-commit actions do)'
+    const base = mkdtempSync(join(tmpdir(), 'airlock-rt3base-'))
+    const ws = join(base, 'work', 'repo', 'repo')
+    const temp = join(base, 'work', '_temp')
+    // The remote a later step pushes to, owned by the later step's user.
+    const origin = mkdtempSync(join(tmpdir(), 'airlock-rt3origin-'))
+    const scratch = mkdtempSync(join(tmpdir(), 'airlock-rt3later-'))
+    const secret = `RUNNER-TEMP-SECRET-${randomBytes(8).toString('hex')}`
+    const env = {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: scratch,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'safe.directory',
+      GIT_CONFIG_VALUE_0: '*'
+    }
+    try {
+      mkdirSync(ws, { recursive: true })
+      mkdirSync(temp, { recursive: true })
+      // What actions/checkout v5+ leaves in RUNNER_TEMP with persist-credentials.
+      writeFileSync(
+        join(temp, `git-credentials-${randomBytes(8).toString('hex')}.config`),
+        `[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic ${secret}\n`
+      )
+      execFileSync('git', ['init', '-q', '--bare', origin], { env })
+      const git = (args: string[]): string =>
+        execFileSync('git', args, { cwd: ws, encoding: 'utf8', env })
+      git(['init', '-q', '--initial-branch=main'])
+      writeFileSync(join(ws, 'a.txt'), 'a\n')
+      git(['add', '-A'])
+      git(['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'base'])
+      git(['remote', 'add', 'origin', origin])
+      const id = runnerIdentity()
+      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, base, scratch])
+      const run = await runAction({
+        env: { GITHUB_WORKSPACE: ws, RUNNER_TEMP: temp },
+        inputs: {
+          image: TEST_IMAGE,
+          'timeout-minutes': '3',
+          command: `git config --global --add safe.directory '*'; git config core.worktree ../../.. && printf '/*\\n!/_temp/\\n' > .git/info/exclude && echo changed > a.txt`
+        }
+      })
+      const problems: string[] = []
+      if (run.main.code !== 0)
+        problems.push(`main failed: ${run.main.stdout.split('\n').slice(-5).join(' ')}`)
+      // A later step: commit what changed and push it.
+      await laterStep(['add', '-A'], ws, env)
+      await laterStep([...COMMIT.slice(0, -2), '-qm', 'agent changes'], ws, env)
+      await laterStep(['push', '-q', 'origin', 'HEAD:main'], ws, env)
+      let pushed = ''
+      try {
+        pushed = execFileSync('git', ['--git-dir', origin, 'grep', '-I', secret, 'main'], {
+          encoding: 'utf8',
+          env
+        })
+      } catch {
+        // not found: grep exits 1
+      }
+      if (pushed.includes(secret))
+        problems.push('the later push published a file of RUNNER_TEMP (checkout’s credentials)')
+      if (!/removed core\.worktree, which the run set/.test(run.main.stdout))
+        problems.push('the step log does not say what was taken back')
+      results.push({
+        id: '100.1',
+        cls: 100,
+        attack,
+        outcome:
+          problems.length === 0
+            ? 'taken back after the run and reported; the later push held the workspace’s change only'
+            : problems.join('; '),
+        verdict: problems.length === 0 ? 'pass' : 'fail'
+      })
+      expect(problems).toEqual([])
+    } finally {
+      rmSync(base, { recursive: true, force: true })
+      rmSync(origin, { recursive: true, force: true })
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  })
 })
