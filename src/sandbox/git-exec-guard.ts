@@ -77,7 +77,9 @@ const EXEC_KEY = new RegExp(
  * (`url.<attacker>.insteadOf = https://x-access-token:` hands over the token in the URL
  * itself), another remote or push URL, a proxy (with TLS verification off, or a CA or an
  * address the agent chose, it reads every header, the job token's among them). The agent
- * cannot reach the job token; a later step's git would carry it to the agent's server.
+ * cannot reach the job token; a later step's git would carry it to the agent's server. Also
+ * those that decide what a later step's git reads and what its push writes with that token
+ * (the work tree, push refspecs and upstreams).
  */
 const ROUTE_KEY = new RegExp(
   '^(' +
@@ -87,6 +89,13 @@ const ROUTE_KEY = new RegExp(
       // RUNNER_TEMP in it): a later step's `git add -A && git commit && git push` publishes
       // the files there, checkout's credentials file among them.
       'core\\.worktree',
+      // Which refs a later step's plain `git push` writes with its token: a refspec
+      // (`+refs/heads/evil:refs/heads/main` force-pushed the agent's branch onto main), a
+      // mirror, another upstream or push remote for a branch, the push mode.
+      'remote\\..+\\.(push|mirror)',
+      'remote\\.pushdefault',
+      'branch\\..+\\.(remote|pushremote|merge)',
+      'push\\.default',
       'remote\\..+\\.(url|pushurl|proxy)',
       'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
     ].join('|') +

@@ -535,3 +535,84 @@ describe.skipIf(!hasDocker)('red team 3: git reading the runner’s files for a 
     }
   })
 })
+
+/**
+ * Class 101: git settings that decide which refs a later step's plain `git push` writes, with
+ * its token, to the same remote: `remote.origin.push` (a refspec), `remote.<name>.mirror`,
+ * `branch.<name>.merge` with `push.default`. A later step that commits on its branch and runs
+ * `git push` force-pushed the agent's own branch onto `main` instead.
+ */
+describe.skipIf(!hasDocker)('red team 3: what a later plain git push writes', () => {
+  it('101.1 remote.origin.push set to +refs/heads/evil:refs/heads/main', async () => {
+    const attack =
+      'the agent commits to a branch `evil` of its own and sets `remote.origin.push` to `+refs/heads/evil:refs/heads/main`; a later step commits on the checked-out branch (`feature`, tracking `origin/feature`) and runs a plain `git push`'
+    const ws = mkdtempSync(join(tmpdir(), 'airlock-rt3ws-'))
+    const origin = mkdtempSync(join(tmpdir(), 'airlock-rt3origin-'))
+    const scratch = mkdtempSync(join(tmpdir(), 'airlock-rt3later-'))
+    const env = {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: scratch,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'safe.directory',
+      GIT_CONFIG_VALUE_0: '*'
+    }
+    try {
+      execFileSync('git', ['init', '-q', '--bare', origin], { env })
+      const git = (args: string[]): string =>
+        execFileSync('git', args, { cwd: ws, encoding: 'utf8', env })
+      git(['init', '-q', '--initial-branch=main'])
+      writeFileSync(join(ws, 'a.txt'), 'a\n')
+      git(['add', '-A'])
+      git(['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'base'])
+      git(['remote', 'add', 'origin', origin])
+      git(['push', '-q', 'origin', 'HEAD:main', 'HEAD:feature'])
+      // As actions/checkout leaves a branch checkout: tracking its remote branch.
+      git(['fetch', '-q', 'origin'])
+      git(['checkout', '-q', '-B', 'feature', 'origin/feature'])
+      const mainBefore = execFileSync('git', ['--git-dir', origin, 'rev-parse', 'main'], {
+        encoding: 'utf8',
+        env
+      }).trim()
+      const id = runnerIdentity()
+      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws, scratch])
+      const run = await runAction({
+        env: { GITHUB_WORKSPACE: ws },
+        inputs: {
+          image: TEST_IMAGE,
+          'timeout-minutes': '3',
+          command: `git config --global --add safe.directory '*'; git branch evil && git checkout -q evil && echo EVIL > a.txt && git -c user.name=a -c user.email=a@example.com commit -qam evil && git checkout -q feature && git config remote.origin.push +refs/heads/evil:refs/heads/main && echo changed > a.txt`
+        }
+      })
+      const problems: string[] = []
+      if (run.main.code !== 0)
+        problems.push(`main failed: ${run.main.stdout.split('\n').slice(-5).join(' ')}`)
+      await laterStep([...COMMIT.slice(0, -2), '-qam', 'agent changes'], ws, env)
+      await laterStep(['push', '-q'], ws, env)
+      const mainAfter = execFileSync('git', ['--git-dir', origin, 'rev-parse', 'main'], {
+        encoding: 'utf8',
+        env
+      }).trim()
+      if (mainAfter !== mainBefore)
+        problems.push('the later push overwrote main with the agent’s branch')
+      if (!/removed remote\.origin\.push, which the run set/.test(run.main.stdout))
+        problems.push('the step log does not say what was taken back')
+      results.push({
+        id: '101.1',
+        cls: 101,
+        attack,
+        outcome:
+          problems.length === 0
+            ? 'taken back after the run and reported; main was not written'
+            : problems.join('; '),
+        verdict: problems.length === 0 ? 'pass' : 'fail'
+      })
+      expect(problems).toEqual([])
+    } finally {
+      rmSync(ws, { recursive: true, force: true })
+      rmSync(origin, { recursive: true, force: true })
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  })
+})
