@@ -359,8 +359,18 @@ function moveAside(path: string | Buffer): string {
   const suffix = `.airlock-quarantined-${randomBytes(4).toString('hex')}`
   const target =
     typeof path === 'string' ? `${path}${suffix}` : Buffer.concat([path, Buffer.from(suffix)])
-  renameSync(path, target)
-  return target.toString()
+  try {
+    renameSync(path, target)
+    return target.toString()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err
+  }
+  // A name near the 255-byte limit (a submodule's name under .git/modules) cannot take the
+  // suffix: the entry stayed where git would use it. It gets a short name of its own instead.
+  const dir = dirname(typeof path === 'string' ? path : path.toString('latin1'))
+  const short = join(dir, suffix)
+  renameSync(path, typeof path === 'string' ? short : Buffer.from(short, 'latin1'))
+  return typeof path === 'string' ? short : Buffer.from(short, 'latin1').toString()
 }
 
 /**

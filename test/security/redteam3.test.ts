@@ -141,6 +141,15 @@ const ATTACKS: GitAttack[] = [
     later: ['-c', 'protocol.file.allow=always', 'submodule', 'update', '--init']
   },
   {
+    id: '95.3',
+    cls: 95,
+    attack:
+      'a submodule repository the agent makes under `.git/modules/<a 250-character name>` with a `post-checkout` hook (a name the guard could not lengthen to move it aside), its working tree left empty; a later step runs `git submodule update --init`',
+    script: () =>
+      `${REPO} d=$(printf '%250s' | tr ' ' e) && mkrepo src && git submodule add ./src "$d" >/dev/null 2>&1 && git submodule absorbgitdirs >/dev/null 2>&1 && printf '#!/bin/sh\\ntouch "%s"\\n' "$M" > ".git/modules/$d/hooks/post-checkout" && chmod +x ".git/modules/$d/hooks/post-checkout" && rm -rf "$d" src && mkdir "$d"`,
+    later: ['-c', 'protocol.file.allow=always', 'submodule', 'update', '--init']
+  },
+  {
     id: '96.1',
     cls: 96,
     attack:
