@@ -203,7 +203,7 @@ function laterStep(
     const child = spawn('git', args, {
       cwd,
       env,
-      stdio: process.env.RT3_DEBUG ? ['ignore', 'inherit', 'inherit'] : 'ignore',
+      stdio: 'ignore',
       ...(as ? { uid: as.uid, gid: as.gid } : {})
     })
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
