@@ -108,7 +108,16 @@ export const CLASSES = [
   [90, "The run's secrets in the docker CLI's environment"],
   [91, "Runner mode: credential stores the job's variables move under a mounted directory"],
   [92, 'Runner mode: a global npmrc holding a registry token'],
-  [93, 'Runner mode: a system git config holding a credential']
+  [93, 'Runner mode: a system git config holding a credential'],
+  [94, 'Git hooks the guard could not read (sparse past 2 GiB, execute-only)'],
+  [95, 'Repositories under names the guard could not handle (not UTF-8, too long to rename)'],
+  [96, 'An index listed past what the guard reads'],
+  [97, 'Main killed before the git guard took back what the agent left'],
+  [98, "The run's logs flooded past one JavaScript string"],
+  [99, 'A repository the agent makes in a subdirectory for a later step'],
+  [100, '`core.worktree` above the checkout'],
+  [101, 'What a later plain `git push` writes (push refspecs, mirror, push remotes)'],
+  [102, '`submodule.<name>.url` in the repository config']
 ]
 
 const SUITES = {
@@ -127,7 +136,8 @@ const SUITES = {
   'workflows-ux': 'test/security/workflows-ux.test.ts',
   'workflows-schedule': 'test/security/workflows-schedule.test.ts',
   redteam: 'test/security/redteam.test.ts',
-  redteam2: 'test/security/redteam2.test.ts'
+  redteam2: 'test/security/redteam2.test.ts',
+  redteam3: 'test/security/redteam3.test.ts'
 }
 
 function compareIds(a, b) {

@@ -26,6 +26,8 @@ export type Resource =
     }
   | { kind: 'hidden-git-credentials'; configPath: string; backupPath: string }
   | { kind: 'provider-cleanup'; provider: string; path: string }
+  /** The git exec guard's snapshot, on the runner until main took back what the run left. */
+  | { kind: 'git-exec-guard'; snapshot: string }
 
 /**
  * What `core.saveState` does (GITHUB_STATE, which only post sees), without loading

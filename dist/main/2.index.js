@@ -4140,7 +4140,385 @@ async function uploadLogs(name, files, warn, client) {
     }
 }
 
+// EXTERNAL MODULE: external "node:string_decoder"
+var external_node_string_decoder_ = __webpack_require__(46193);
+;// CONCATENATED MODULE: ./src/proxy/audit.ts
+/**
+ * Tamper-evident audit log: one JSON object per line, each carrying the SHA-256 of the
+ * entry before it, so any edit, insertion, deletion or reordering breaks the chain, and
+ * the hash of the last entry (the `audit-head` output, kept outside the file) exposes a
+ * truncated or wholesale-replaced log.
+ *
+ * Callers pass names, ids and counts only (grant names, hosts, placeholder names): the
+ * log is uploaded as an artifact and data is written exactly as given, never a secret.
+ */
+
+
+
+
+/** The audit log cannot be opened, written or read. */
+class AuditError extends errors/* AirlockError */.qR {
+}
+/** `prev` of the first entry. */
+const GENESIS_HASH = '0'.repeat(64);
+/** Entry type that marks a cleanly finished log. */
+const STOP_TYPE = 'stop';
+const HASH_RE = /^[0-9a-f]{64}$/;
+const ISO_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+const ENTRY_FIELDS = ['seq', 'time', 'type', 'prev', 'data', 'hash'];
+/**
+ * SHA-256 (hex) of the canonical JSON of `{seq, time, type, prev, data}`: object keys
+ * sorted recursively and no whitespace, in the spirit of RFC 8785 (JCS), so the hash does
+ * not depend on how a line was formatted.
+ */
+function entryHash(e) {
+    const body = { seq: e.seq, time: e.time, type: e.type, prev: e.prev, data: e.data };
+    return (0,external_node_crypto_.createHash)('sha256').update(canonicalJson(body), 'utf8').digest('hex');
+}
+/** The single writer of one audit log file. */
+class AuditLog {
+    /** Run the log belongs to; recorded in the first entry as `data.runId`. */
+    runId;
+    #file;
+    #fd;
+    #seq = 0;
+    #head = GENESIS_HASH;
+    /** Set when a write failed part-way: the file may hold a partial line, so stop. */
+    #broken = false;
+    constructor(file, fd, runId) {
+        this.#file = file;
+        this.#fd = fd;
+        this.runId = runId;
+    }
+    /**
+     * Create `file` with mode 0600 and write nothing yet. Fails with
+     * `AIRLOCK_AUDIT_EXISTS` if the file exists: a chain has exactly one writer, and
+     * appending to someone else's log (or following a planted symlink) would break that.
+     */
+    static open(file, opts = {}) {
+        let fd;
+        try {
+            // O_EXCL with O_CREAT also refuses to follow a symlink at `file`.
+            fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND, 0o600);
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === 'EEXIST') {
+                throw new AuditError('AIRLOCK_AUDIT_EXISTS', `audit log ${file} already exists`, {
+                    cause: err
+                });
+            }
+            throw new AuditError('AIRLOCK_AUDIT_OPEN', `cannot create audit log ${file}: ${err.message}`, { cause: err });
+        }
+        return new AuditLog(file, fd, opts.runId);
+    }
+    /** Hash of the last entry written (64 zeros before any). */
+    get head() {
+        return this.#head;
+    }
+    /**
+     * Append one entry and return it. Synchronous so entries land in call order even when
+     * called from concurrent request handlers. `data` must be JSON-serialisable; it is
+     * stored as JSON would read it back (e.g. `undefined` members dropped, Dates as text).
+     */
+    append(type, data) {
+        if (this.#fd === undefined) {
+            throw new AuditError('AIRLOCK_AUDIT_CLOSED', `audit log ${this.#file} is closed`);
+        }
+        if (this.#broken) {
+            throw new AuditError('AIRLOCK_AUDIT_WRITE', `audit log ${this.#file} is unusable after a failed write`);
+        }
+        if (typeof type !== 'string' || type.length === 0) {
+            throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', 'audit entry type must be a non-empty string');
+        }
+        let stored = normaliseData(data);
+        if (this.#seq === 0 && this.runId !== undefined && !('runId' in stored)) {
+            stored = { runId: this.runId, ...stored };
+        }
+        const body = {
+            seq: this.#seq,
+            time: new Date().toISOString(),
+            type,
+            prev: this.#head,
+            data: stored
+        };
+        const entry = { ...body, hash: entryHash(body) };
+        const line = Buffer.from(JSON.stringify(entry) + '\n', 'utf8');
+        try {
+            // writeSync may write fewer bytes than asked (e.g. on a full disk); loop until done.
+            let offset = 0;
+            while (offset < line.length) {
+                offset += writeSync(this.#fd, line, offset, line.length - offset);
+            }
+        }
+        catch (err) {
+            this.#broken = true;
+            throw new AuditError('AIRLOCK_AUDIT_WRITE', `cannot write audit log ${this.#file}: ${err.message}`, { cause: err });
+        }
+        this.#seq++;
+        this.#head = entry.hash;
+        return entry;
+    }
+    /** Flush to disk and close. Idempotent. Append a `stop` entry first to mark a clean end. */
+    close() {
+        const fd = this.#fd;
+        if (fd === undefined)
+            return;
+        this.#fd = undefined;
+        try {
+            fsyncSync(fd);
+        }
+        finally {
+            closeSync(fd);
+        }
+    }
+}
+/**
+ * Check a whole audit log. Detects modified entries (hash mismatch), inserted, deleted
+ * or reordered entries (seq and prev), a partial last line, invalid JSON and missing or
+ * unexpected fields; with `head` (the `audit-head` output) also a truncated or replaced log.
+ */
+function verifyAuditLog(text, opts = {}) {
+    const chain = new ChainCheck();
+    let tail = '';
+    if (text.length > 0) {
+        const lines = text.split('\n');
+        // Every entry ends with '\n', so a complete log splits into lines plus one empty tail.
+        tail = lines.pop() ?? '';
+        for (const raw of lines)
+            if (!chain.add(raw))
+                break;
+    }
+    return chain.finish(tail, opts);
+}
+/** The longest audit entry read; the proxy writes none near it. */
+const MAX_ENTRY_CHARS = 64 * 1024 * 1024;
+/** The chain checked one line at a time, so a log need not fit in one string. */
+class ChainCheck {
+    head = GENESIS_HASH;
+    entries = 0;
+    closed = false;
+    seal;
+    failure;
+    lines = 0;
+    error;
+    /** The next line (null: longer than the longest entry read). False once the chain broke. */
+    add(raw) {
+        const line = ++this.lines;
+        const parsed = raw === null
+            ? `line ${line}: longer than ${MAX_ENTRY_CHARS} characters`
+            : parseEntry(raw, line);
+        if (typeof parsed === 'string')
+            return this.fail(line, parsed);
+        if (parsed.seq !== this.entries)
+            return this.fail(line, `line ${line}: seq is ${parsed.seq}, expected ${this.entries} (entry inserted, deleted or reordered)`);
+        if (parsed.prev !== this.head)
+            return this.fail(line, `line ${line}: prev does not match the hash of the previous entry (entry inserted, deleted or reordered)`);
+        if (parsed.hash !== entryHash(parsed))
+            return this.fail(line, `line ${line}: hash mismatch (entry modified)`);
+        this.entries++;
+        this.head = parsed.hash;
+        this.closed = parsed.type === STOP_TYPE;
+        this.seal = this.closed ? networkSeal(parsed.data) : undefined;
+        const failure = this.closed ? parsed.data.failure : undefined;
+        this.failure = typeof failure === 'string' ? failure : undefined;
+        return true;
+    }
+    /** The verdict, given what followed the last newline (a torn entry when not empty). */
+    finish(tail, opts) {
+        if (!this.error && tail.length > 0) {
+            const line = this.lines + 1;
+            this.fail(line, `line ${line}: incomplete last line (log truncated mid-entry)`);
+        }
+        if (!this.error && opts.head !== undefined && opts.head.trim().toLowerCase() !== this.head)
+            this.fail(this.entries, 'head mismatch: log truncated or replaced');
+        const { entries, head, closed } = this;
+        if (this.error)
+            return { ok: false, entries, head, closed, error: this.error };
+        return {
+            ok: true,
+            entries,
+            head,
+            closed,
+            ...(this.seal ? { network: this.seal } : {}),
+            ...(this.failure !== undefined ? { failure: this.failure } : {})
+        };
+    }
+    fail(line, reason) {
+        this.error ??= { line, reason };
+        return false;
+    }
+}
+/**
+ * Calls `onLine` with each line of a file, read a chunk at a time, and returns what follows
+ * the last newline ('' when the file ends with one). A log can be longer than the longest
+ * JavaScript string (~512 MiB): an agent reaches that with ~20,000 refused requests that each
+ * carry a 30 KiB URL, and a reader that read the file whole then threw, leaving the run with
+ * no audit head, no summary and no uploaded logs. A line longer than `maxLine` characters is
+ * passed as null; `onLine` returning false stops the reading.
+ */
+function forEachLine(file, onLine, maxLine = MAX_ENTRY_CHARS) {
+    const fd = (0,external_node_fs_.openSync)(file, 'r');
+    const decoder = new external_node_string_decoder_.StringDecoder('utf8');
+    const chunk = Buffer.alloc(1024 * 1024);
+    // The line read so far; null once it is longer than maxLine (the rest is skipped).
+    let partial = '';
+    const feed = (text) => {
+        let start = 0;
+        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+            const line = partial === null ? null : partial + text.slice(start, nl);
+            start = nl + 1;
+            partial = '';
+            if (onLine(line !== null && line.length > maxLine ? null : line) === false)
+                return false;
+        }
+        if (partial !== null)
+            partial += text.slice(start);
+        if (partial !== null && partial.length > maxLine)
+            partial = null;
+        return true;
+    };
+    try {
+        for (;;) {
+            const n = (0,external_node_fs_.readSync)(fd, chunk, 0, chunk.length, null);
+            if (n === 0)
+                break;
+            if (!feed(decoder.write(chunk.subarray(0, n))))
+                return '';
+        }
+        if (!feed(decoder.end()))
+            return '';
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+    // An overlong unfinished line is still an unfinished line.
+    return partial ?? '\u0000';
+}
+function networkSeal(data) {
+    const n = data.network;
+    if (!n || typeof n !== 'object')
+        return undefined;
+    const { lines, sha256 } = n;
+    if (!Number.isSafeInteger(lines) || typeof sha256 !== 'string' || !HASH_RE.test(sha256))
+        return undefined;
+    return { lines: lines, sha256 };
+}
+/**
+ * Whether `content` (network.jsonl's bytes) is what the stop entry sealed; a reason when not.
+ * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
+ */
+function checkNetworkLog(content, seal) {
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    if (sha256 === seal.sha256)
+        return undefined;
+    let lines = 0;
+    for (const byte of content)
+        if (byte === 0x0a)
+            lines++;
+    return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`;
+}
+/**
+ * {@link verifyAuditLog} on a file. Throws `AIRLOCK_AUDIT_READ` when the file cannot be
+ * read, since that says nothing about whether its content was tampered with.
+ */
+function verifyAuditFile(file, opts = {}) {
+    const chain = new ChainCheck();
+    let tail;
+    try {
+        // Line by line: the log can be longer than one string (see forEachLine).
+        tail = forEachLine(file, (raw) => chain.add(raw));
+    }
+    catch (err) {
+        throw new AuditError('AIRLOCK_AUDIT_READ', `cannot read audit log ${file}: ${err.message}`, { cause: err });
+    }
+    return chain.finish(tail, opts);
+}
+/** Parse and shape-check one line; a string is the reason it is not a valid entry. */
+function parseEntry(raw, line) {
+    if (raw.trim().length === 0)
+        return `line ${line}: empty line`;
+    let value;
+    try {
+        value = JSON.parse(raw);
+    }
+    catch {
+        return `line ${line}: invalid JSON`;
+    }
+    if (!isPlainObject(value))
+        return `line ${line}: not a JSON object`;
+    for (const field of ENTRY_FIELDS) {
+        if (!(field in value))
+            return `line ${line}: missing field "${field}"`;
+    }
+    // Fields outside the hash could be added or changed without detection, so none are allowed.
+    const extra = Object.keys(value).find((k) => !ENTRY_FIELDS.includes(k));
+    if (extra !== undefined)
+        return `line ${line}: unexpected field ${JSON.stringify(extra)}`;
+    const { seq, time, type, prev, data, hash } = value;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
+        return `line ${line}: seq must be a non-negative integer`;
+    }
+    if (typeof time !== 'string' || !ISO_TIME_RE.test(time) || Number.isNaN(Date.parse(time))) {
+        return `line ${line}: time must be an ISO 8601 UTC timestamp`;
+    }
+    if (typeof type !== 'string' || type.length === 0) {
+        return `line ${line}: type must be a non-empty string`;
+    }
+    if (typeof prev !== 'string' || !HASH_RE.test(prev)) {
+        return `line ${line}: prev must be 64 lowercase hex digits`;
+    }
+    if (!isPlainObject(data))
+        return `line ${line}: data must be a JSON object`;
+    if (typeof hash !== 'string' || !HASH_RE.test(hash)) {
+        return `line ${line}: hash must be 64 lowercase hex digits`;
+    }
+    return { seq, time, type, prev, data, hash };
+}
+/**
+ * Round-trip through JSON so the entry returned and hashed is exactly what a verifier
+ * will parse back from the file (no `undefined`, no -0, Dates as strings).
+ */
+function normaliseData(data) {
+    let copy;
+    try {
+        copy = JSON.parse(JSON.stringify(data));
+    }
+    catch (err) {
+        throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', `audit entry data is not JSON-serialisable: ${err.message}`, { cause: err });
+    }
+    if (!isPlainObject(copy)) {
+        throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', 'audit entry data must be a plain object');
+    }
+    return copy;
+}
+function isPlainObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** JSON with object keys sorted (UTF-16 code unit order, as RFC 8785 §3.2.3) at every depth. */
+function canonicalJson(input) {
+    // Honour toJSON (Dates and the like) exactly as JSON.stringify would.
+    const value = typeof input === 'object' &&
+        input !== null &&
+        typeof input.toJSON === 'function'
+        ? input.toJSON()
+        : input;
+    if (Array.isArray(value))
+        return `[${value.map(canonicalJson).join(',')}]`;
+    if (isPlainObject(value)) {
+        const members = Object.keys(value)
+            .filter((k) => value[k] !== undefined)
+            .sort()
+            .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`);
+        return `{${members.join(',')}}`;
+    }
+    // Primitives: JSON.stringify already gives the shortest round-trip number form
+    // (RFC 8785 §3.2.2.3) and the escaped string. undefined inside arrays becomes null, as in JSON.
+    return JSON.stringify(value) ?? 'null';
+}
+
 ;// CONCATENATED MODULE: ./src/report/network.ts
+
 
 function hostOf(url) {
     try {
@@ -4150,21 +4528,40 @@ function hostOf(url) {
         return url.split('/')[0] ?? url;
     }
 }
-/** Reads network.jsonl (tolerating a torn last line: the proxy may have been killed). */
+/** Refused requests kept for the report, of each kind (any, and ones that carried data). */
+const MAX_KEPT_BLOCKED = 500;
+/** A kept refusal's URL is cut to this (the report shows 300 characters at most). */
+const MAX_KEPT_URL = 4096;
+/**
+ * Reads network.jsonl (tolerating a torn last line: the proxy may have been killed), a line at
+ * a time and keeping a bounded part of it: the agent decides how long it is. Read whole, a log
+ * of ~20,000 refused requests with 30 KiB URLs was longer than one string, and main threw
+ * before it set its outputs, wrote the summary or uploaded the logs; kept whole, every refusal
+ * stayed in memory. Refusals that carried data out are kept apart, so a flood of plain ones
+ * cannot push them out of the report.
+ */
 function summarizeNetwork(file) {
-    const summary = { requests: 0, blocked: [], audited: 0, hosts: [] };
+    const summary = {
+        requests: 0,
+        blocked: [],
+        blockedCount: 0,
+        audited: 0,
+        hosts: []
+    };
     if (!(0,external_node_fs_.existsSync)(file))
         return summary;
     const byHost = new Map();
-    for (const line of (0,external_node_fs_.readFileSync)(file, 'utf8').split('\n')) {
-        if (!line.trim())
-            continue;
+    let keptPlain = 0;
+    let keptData = 0;
+    forEachLine(file, (line) => {
+        if (!line?.trim())
+            return;
         let e;
         try {
             e = JSON.parse(line);
         }
         catch {
-            continue;
+            return;
         }
         summary.requests++;
         const host = hostOf(e.url);
@@ -4183,13 +4580,27 @@ function summarizeNetwork(file) {
                 h.grants.push(g);
         if (e.blocked) {
             h.blocked++;
-            summary.blocked.push(e);
+            summary.blockedCount = (summary.blockedCount ?? 0) + 1;
+            const data = sendsData(e.method, bodyBytes(e), e.blocked);
+            if (data ? keptData < MAX_KEPT_BLOCKED : keptPlain < MAX_KEPT_BLOCKED) {
+                if (data)
+                    keptData++;
+                else
+                    keptPlain++;
+                summary.blocked.push(typeof e.url === 'string' && e.url.length > MAX_KEPT_URL
+                    ? { ...e, url: `${e.url.slice(0, MAX_KEPT_URL)}…` }
+                    : e);
+            }
         }
         if (e.audited)
             summary.audited++;
-    }
+    });
     summary.hosts = [...byHost.values()].sort((a, b) => b.requests - a.requests);
     return summary;
+}
+/** How many requests were refused in all. */
+function blockedTotal(net) {
+    return net.blockedCount ?? net.blocked.length;
 }
 /** Bytes of body a request carried: what reached the proxy, else what it announced. */
 function bodyBytes(e) {
@@ -4701,7 +5112,7 @@ function renderSummary(run, net) {
         `| image | ${cell(run.image)} |`,
         `| grants | ${run.grants.length > 0 ? run.grants.map((g) => cell(g, 80)).join(', ') : 'none'} |`,
         `| egress policy | ${cell(run.egressPolicy, 40)} |`,
-        `| requests | ${count(net.requests)} (${net.blocked.length} blocked${net.audited ? `, ${count(net.audited)} would be blocked` : ''}) |`
+        `| requests | ${count(net.requests)} (${count(blockedTotal(net))} blocked${net.audited ? `, ${count(net.audited)} would be blocked` : ''}) |`
     ];
     for (const l of run.links ?? [])
         if (/^https:\/\/[^\s()<>]+$/.test(l.url))
@@ -4728,12 +5139,14 @@ function renderSummary(run, net) {
         lines.push('', '### Blocked', '');
         if (exfil.length > 0)
             lines.push(`> [!WARNING]`, `> ${exfil.length} refused request${exfil.length === 1 ? '' : 's'} carried data to a host not on the allowlist. That is what an agent sending out what it read looks like: find out why before allowing any such host.`, '');
-        const rows = net.blocked.slice(0, 50).map((b) => {
+        // Those that carried data first: a flood of plain refusals does not push them out of view.
+        const shown = [...exfil, ...net.blocked.filter((b) => !exfil.includes(b))];
+        const rows = shown.slice(0, 50).map((b) => {
             const sent = bodyBytes(b);
             const advice = adviceFor(b, b.blocked ?? '');
             return `| ${cell(`${b.method} ${b.url}`, 300)} | ${b.blocked ? cell(b.blocked, 60) : ''} | ${sent > 0 ? humanBytes(sent) : ''} | ${advice} |`;
         });
-        lines.push(...table(['| request | reason | data sent | what to do |', '| --- | --- | ---: | --- |'], rows, `${net.blocked.length} refused requests`));
+        lines.push(...table(['| request | reason | data sent | what to do |', '| --- | --- | ---: | --- |'], rows, `${blockedTotal(net)} refused requests`));
     }
     lines.push('', `Audit head: ${codeSpan(run.auditHead || 'unavailable', { max: 100 })} — verify with ${codeSpan(`airlock audit verify audit.jsonl --head ${run.auditHead || '<head>'}`, { max: 200 })}`, '');
     return lines.join('\n');
@@ -5462,7 +5875,611 @@ function restoreGitCredentials(configPath, backupPath) {
     return true;
 }
 
+;// CONCATENATED MODULE: ./src/sandbox/git-exec-guard.ts
+/**
+ * Sandbox → runner through git. With a writable workspace the agent can write settings that
+ * make git run a program — `core.fsmonitor`, `core.hooksPath`, a filter driver, an alias
+ * with `!` — or drop a hook into `.git/hooks`. None of that runs in the sandbox; it runs the
+ * next time a later step of the job calls `git status` or `git commit` on the runner, with
+ * the job's token, secrets and OIDC at hand. Settings that only say where git connects (a URL
+ * rewrite, a push URL, a proxy, TLS verification) hand that later step's credentials to
+ * whoever the agent names. So Airlock remembers each git directory's executable and
+ * credential-routing settings and hooks before the container starts, and when it has ended takes
+ * back whatever the run added or changed: the setting is unset (its earlier values put
+ * back), the hook renamed out of git's reach. Each one is reported.
+ *
+ * Nothing here follows a link: configs and hooks directories are read and changed only when
+ * they are what they look like (a regular file, a real directory inside the workspace).
+ */
+
+
+
+
+/**
+ * Keys whose value git runs as a program (or that point git at files or programs that it
+ * then runs). `alias.*` counts only when its value starts with `!`.
+ */
+const EXEC_KEY = new RegExp('^(' +
+    [
+        'core\\.(fsmonitor|hookspath|sshcommand|pager|editor|askpass|gitproxy|attributesfile)',
+        'sequence\\.editor',
+        'diff\\.external',
+        'diff\\..+\\.(command|textconv)',
+        'difftool\\..+\\.cmd',
+        'mergetool\\..+\\.cmd',
+        'filter\\..+\\.(clean|smudge|process)',
+        'merge\\..+\\.driver',
+        'credential\\.helper',
+        'credential\\..+\\.helper',
+        'gpg\\.program',
+        'gpg\\..+\\.program',
+        // Run by `git commit` when commits are signed with SSH and no key is named.
+        'gpg\\.ssh\\.defaultkeycommand',
+        // Run by fetch and push when the repository has alternates; by auto gc; by `add -p`;
+        // by trailers (`commit --trailer`); by `help --web` and `send-email`.
+        'core\\.alternaterefscommand',
+        'gc\\.recentobjectshook',
+        'interactive\\.difffilter',
+        'trailer\\..+\\.(cmd|command)',
+        '(browser|man)\\..+\\.cmd',
+        'sendemail\\.(.+\\.)?(smtpserver|tocmd|cccmd|headercmd)',
+        'uploadpack\\.packobjectshook',
+        'include\\.path',
+        'includeif\\..+\\.path',
+        'remote\\..+\\.(uploadpack|receivepack)',
+        'protocol\\..+\\.allow',
+        'pager\\..+',
+        'submodule\\..+\\.update',
+        'alias\\..+'
+    ].join('|') +
+    ')$', 'i');
+/**
+ * Keys that run nothing but decide where git sends the credentials a later step pushes or
+ * fetches with (a token in the URL, a credential helper, `GIT_ASKPASS`): a URL rewrite
+ * (`url.<attacker>.insteadOf = https://x-access-token:` hands over the token in the URL
+ * itself), another remote or push URL, a proxy (with TLS verification off, or a CA or an
+ * address the agent chose, it reads every header, the job token's among them). The agent
+ * cannot reach the job token; a later step's git would carry it to the agent's server. Also
+ * those that decide what a later step's git reads and what its push writes with that token
+ * (the work tree, push refspecs and upstreams).
+ */
+const ROUTE_KEY = new RegExp('^(' +
+    [
+        'url\\..+\\.(insteadof|pushinsteadof)',
+        // Where the work tree is (relative to .git: `../../..` is the runner's work directory,
+        // RUNNER_TEMP in it): a later step's `git add -A && git commit && git push` publishes
+        // the files there, checkout's credentials file among them.
+        'core\\.worktree',
+        // Which refs a later step's plain `git push` writes with its token: a refspec
+        // (`+refs/heads/evil:refs/heads/main` force-pushed the agent's branch onto main), a
+        // mirror, another upstream or push remote for a branch, the push mode.
+        'remote\\..+\\.(push|mirror)',
+        'remote\\.pushdefault',
+        'branch\\..+\\.(remote|pushremote|merge)',
+        'push\\.default',
+        'remote\\..+\\.(url|pushurl|proxy)',
+        // Copied there by `submodule init` and never overwritten: `submodule update` clones
+        // from it with the credentials its askpass or helper hands out.
+        'submodule\\..+\\.url',
+        'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
+    ].join('|') +
+    ')$', 'i');
+/** git with no system or global config of its own: only the file named is read. */
+const GIT_ENV = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    HOME: '/nonexistent'
+};
+/** The largest config listing read; a config beyond it is moved aside (fail closed). */
+const MAX_LISTING_BYTES = 64 * 1024 * 1024;
+/** The log line for a finding (plain text: the caller makes it safe for its log). */
+function findingLine(f) {
+    return `${f.path}: ${f.what} (${f.route ? "git would have sent a later step's credentials where it says" : 'git would have run it'} on the runner in later steps of this job)`;
+}
+/** Writes a snapshot (private to the runner: 0600) for a later process to revert from. */
+function saveGitExecSnapshot(s, file) {
+    const json = {
+        workspace: s.workspace,
+        dirs: s.dirs.map((d) => ({ ...d, configs: [...d.configs], hooks: [...d.hooks] })),
+        ...(s.rootEntry !== undefined ? { rootEntry: s.rootEntry } : {}),
+        gitlinks: [...s.gitlinks],
+        modules: [...s.modules],
+        ...(s.nested ? { nested: [...s.nested] } : {})
+    };
+    (0,external_node_fs_.writeFileSync)(file, JSON.stringify(json), { mode: 0o600, flag: 'wx' });
+}
+/** Reads what {@link saveGitExecSnapshot} wrote. */
+function loadGitExecSnapshot(file) {
+    const j = JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
+    return {
+        workspace: j.workspace,
+        dirs: j.dirs.map((d) => ({ ...d, configs: new Map(d.configs), hooks: new Map(d.hooks) })),
+        ...(j.rootEntry !== undefined ? { rootEntry: j.rootEntry } : {}),
+        gitlinks: new Map(j.gitlinks),
+        modules: new Set(j.modules),
+        ...(j.nested ? { nested: new Map(j.nested) } : {})
+    };
+}
+/** The git directories of the workspace: the root's, and those of the configs the scan found. */
+function gitDirs(workspace, configs) {
+    const dirs = new Set();
+    if (isRealDir((0,external_node_path_.join)(workspace, '.git')))
+        dirs.add((0,external_node_path_.join)(workspace, '.git'));
+    for (const rel of configs) {
+        const abs = (0,external_node_path_.join)(workspace, rel);
+        const dir = abs.replace(/\/(config|config\.worktree)$/, '');
+        if (dir !== abs && isRealDir(dir))
+            dirs.add(dir);
+    }
+    return [...dirs].sort();
+}
+function isRealDir(path) {
+    try {
+        return (0,external_node_fs_.lstatSync)(path).isDirectory();
+    }
+    catch {
+        return false;
+    }
+}
+function isRegularFile(path) {
+    try {
+        return (0,external_node_fs_.lstatSync)(path).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+/**
+ * Undefined when git cannot list the file: one git refuses to parse, or a listing larger than
+ * this process takes (`maxBuffer`). Read as empty, such a file hid every setting in it from
+ * the guard, while git in a later step parses it whole (a config padded past the 1 MiB
+ * default, `core.fsmonitor` first, was left in place and ran).
+ */
+function execEntries(file) {
+    if (!isRegularFile(file))
+        return [];
+    let out;
+    try {
+        // `-f` reads that one file and follows no include; reading runs nothing.
+        out = (0,external_node_child_process_.execFileSync)('git', ['config', '-f', file, '--list', '--null'], {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'ignore'],
+            env: GIT_ENV,
+            maxBuffer: MAX_LISTING_BYTES
+        });
+    }
+    catch (err) {
+        // No git on this runner: no later step runs git either.
+        if (err.code === 'ENOENT')
+            return [];
+        return undefined;
+    }
+    return (out
+        .split('\0')
+        .filter(Boolean)
+        .map((item) => {
+        const nl = item.indexOf('\n');
+        return nl < 0 ? [item, ''] : [item.slice(0, nl), item.slice(nl + 1)];
+    })
+        .filter(([k, v]) => ROUTE_KEY.test(k) || (EXEC_KEY.test(k) && (!/^alias\./i.test(k) || v.startsWith('!'))))
+        // As git prints it: section and name lower case, the subsection exactly as written. A
+        // subsection is case-sensitive (`filter.X.clean` is what `filter=X` runs), so a key
+        // folded to lower case would name another setting, and `--unset-all` would leave this one.
+        .map(([k, v]) => `${k}\0${v}`));
+}
+function hookHashes(dir) {
+    const out = new Map();
+    const hooks = (0,external_node_path_.join)(dir, 'hooks');
+    if (!isRealDir(hooks))
+        return out;
+    for (const name of (0,external_node_fs_.readdirSync)(hooks)) {
+        if (name.endsWith('.sample') || name.includes('.airlock-quarantined'))
+            continue;
+        const id = hookIdentity((0,external_node_path_.join)(hooks, name));
+        if (id !== undefined)
+            out.set(name, id);
+    }
+    return out;
+}
+/** Hooks larger than this are known by their metadata, never read whole. */
+const MAX_HOOK_BYTES = 16 * 1024 * 1024;
+/**
+ * What a hook is: its mode and content hash, or, when its content cannot be read, its
+ * metadata. A hook the guard skipped because it could not read it stayed in place for git
+ * to run: one made sparse past 2 GiB (Node reads no file that large into a buffer, and one
+ * just under it costs gigabytes of memory), or one with mode 0111 (git executes a binary it
+ * cannot read; so does the kernel). The metadata holds the change time, which every write,
+ * chmod and rename sets and no unprivileged process can set back (unlike the modification
+ * time): a hook the run wrote never looks like the one before. Undefined when it is gone.
+ */
+function hookIdentity(path) {
+    let st;
+    try {
+        st = (0,external_node_fs_.lstatSync)(path, { bigint: true });
+    }
+    catch {
+        // gone between the listing and the look: nothing for git to run either
+        return undefined;
+    }
+    if (!st.isFile())
+        return `link-or-other:${st.mode}`;
+    const meta = `${st.mode}:${st.size}:${st.ino}:${st.ctimeNs}`;
+    if (st.size > MAX_HOOK_BYTES)
+        return `unread:${meta}`;
+    try {
+        return `${st.mode}:${(0,external_node_crypto_.createHash)('sha256').update((0,external_node_fs_.readFileSync)(path)).digest('hex')}`;
+    }
+    catch {
+        return `unreadable:${meta}`;
+    }
+}
+function stateOf(dir) {
+    const configs = new Map();
+    for (const name of ['config', 'config.worktree'])
+        configs.set(name, execEntries((0,external_node_path_.join)(dir, name)) ?? []);
+    return {
+        dir,
+        real: (0,external_node_fs_.realpathSync)(dir),
+        commondir: exists((0,external_node_path_.join)(dir, 'commondir')),
+        configs,
+        hooks: hookHashes(dir)
+    };
+}
+function exists(path) {
+    try {
+        (0,external_node_fs_.lstatSync)(path);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/**
+ * Gives a directory its owner's write and search permission back (never through a link). The
+ * agent runs as this same uid and can take them away (`chmod 555 .git`): git then cannot
+ * rewrite the config, nor can a hook be renamed, and what the guard could not take back would
+ * stay for git to run in a later step.
+ */
+function ownerWritable(dir) {
+    try {
+        const st = (0,external_node_fs_.lstatSync)(dir);
+        if (st.isDirectory() && (st.mode & 0o700) !== 0o700)
+            (0,external_node_fs_.chmodSync)(dir, (st.mode & 0o7777) | 0o700);
+    }
+    catch {
+        // gone, or not ours: a take-back that still fails is moved aside or reported
+    }
+}
+/**
+ * Moves an entry (never what a link points to) out of git's way, under a name no one chose.
+ * Returns where it went (as text, for the log).
+ */
+function moveAside(path) {
+    const suffix = `.airlock-quarantined-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`;
+    const target = typeof path === 'string' ? `${path}${suffix}` : Buffer.concat([path, Buffer.from(suffix)]);
+    try {
+        (0,external_node_fs_.renameSync)(path, target);
+        return target.toString();
+    }
+    catch (err) {
+        if (err.code !== 'ENAMETOOLONG')
+            throw err;
+    }
+    // A name near the 255-byte limit (a submodule's name under .git/modules) cannot take the
+    // suffix: the entry stayed where git would use it. It gets a short name of its own instead.
+    const dir = (0,external_node_path_.dirname)(typeof path === 'string' ? path : path.toString('latin1'));
+    const short = (0,external_node_path_.join)(dir, suffix);
+    (0,external_node_fs_.renameSync)(path, typeof path === 'string' ? short : Buffer.from(short, 'latin1'));
+    return typeof path === 'string' ? short : Buffer.from(short, 'latin1').toString();
+}
+/**
+ * Paths as git and the file system know them: bytes. A name need not be UTF-8 (`evil\377`);
+ * Node decodes one that is not into a string that names nothing on disk, so a repository the
+ * run made under such a name at a gitlink or under `.git/modules` was never found, and git in
+ * a later step entered it. These paths are kept as latin1 strings (one character per byte) and
+ * handed to the file system as the bytes they are.
+ */
+const asBytes = (path) => Buffer.from(path, 'utf8').toString('latin1');
+const onDisk = (bytes) => Buffer.from(bytes, 'latin1');
+/** Remembers, before the container starts, what git would run in each git directory. */
+function snapshotGitExec(workspace, configs) {
+    const snapshot = {
+        workspace,
+        dirs: gitDirs(workspace, configs).map(stateOf),
+        // Unread before the run: none known, so every populated gitlink after it is moved aside.
+        gitlinks: gitlinkRepos(workspace) ?? new Map(),
+        modules: moduleDirs(workspace).dirs
+    };
+    const root = (0,external_node_path_.join)(workspace, '.git');
+    if (!isRealDir(root))
+        snapshot.rootEntry = entryDigest(root);
+    const nested = nestedGitEntries(workspace);
+    if (nested.complete)
+        snapshot.nested = nested.found;
+    return snapshot;
+}
+/** How many entries the walk for nested repositories reads (directories are all it opens). */
+const MAX_WALK_ENTRIES = 1_000_000;
+/**
+ * Every `.git` (a directory, a gitfile, a link) in a directory below the workspace root, by
+ * what it is, with paths as bytes; never inside a `.git`, never through a link. Git run in a
+ * directory of the workspace (a later step's `working-directory: app`) looks for `.git` there
+ * first: a repository the run made in `app/`, or a gitfile there naming one it made elsewhere
+ * in the workspace, was never snapshotted, and its settings and hooks ran on the runner.
+ */
+function nestedGitEntries(workspace) {
+    const found = new Map();
+    const root = asBytes(workspace);
+    const stack = [root];
+    let entries = 0;
+    while (stack.length > 0) {
+        const dir = stack.pop();
+        let list;
+        try {
+            list = (0,external_node_fs_.readdirSync)(onDisk(dir), { withFileTypes: true, encoding: 'buffer' });
+        }
+        catch {
+            continue;
+        }
+        for (const d of list) {
+            if (++entries > MAX_WALK_ENTRIES)
+                return { found, complete: false };
+            const name = d.name.toString('latin1');
+            const path = `${dir}/${name}`;
+            if (name === '.git') {
+                if (dir !== root)
+                    found.set(path, d.isDirectory() ? `dir:${(0,external_node_fs_.lstatSync)(onDisk(path)).ino}` : entryDigest(onDisk(path)));
+                // A `.git` directory is the repository's: its own guard covers what git reads there.
+                continue;
+            }
+            // The entry's own type (readdir's): a link to a directory is not walked.
+            if (d.isDirectory())
+                stack.push(path);
+        }
+    }
+    return { found, complete: true };
+}
+/**
+ * Each gitlink of the root repository's index (mode 160000) that holds a `.git`, by that
+ * entry's identity (a directory by its inode, a gitfile by its bytes). The index is the
+ * agent's to write (`git add` of a repository it made): `git status` in a later step then
+ * runs git inside that repository, which obeys its own config (`core.fsmonitor`) and hooks.
+ * Only gitlinks whose directory really lies inside the workspace count: git would enter
+ * nothing else the agent made.
+ */
+function gitlinkRepos(workspace) {
+    const out = new Map();
+    const gitDir = (0,external_node_path_.join)(workspace, '.git');
+    if (!isRealDir(gitDir))
+        return out;
+    let listing;
+    try {
+        // The index read with the git directory alone: no work tree, so nothing is refreshed and
+        // no fsmonitor runs (and the settings that would run one are taken back before this).
+        listing = (0,external_node_child_process_.execFileSync)('git', ['-c', 'core.fsmonitor=false', '--git-dir', gitDir, 'ls-files', '--stage', '-z'], { stdio: ['ignore', 'pipe', 'ignore'], env: GIT_ENV, maxBuffer: MAX_LISTING_BYTES }).toString('latin1');
+    }
+    catch {
+        // Unread (an index listed past MAX_LISTING_BYTES): the caller decides how to fail closed.
+        return undefined;
+    }
+    let root;
+    try {
+        // The native realpath: the JS one decodes a Buffer path to a string first (lossy).
+        root = external_node_fs_.realpathSync
+            .native(onDisk(asBytes(workspace)), { encoding: 'buffer' })
+            .toString('latin1');
+    }
+    catch {
+        return out;
+    }
+    for (const entry of listing.split('\0')) {
+        const m = /^160000 [0-9a-f]+ \d\t(.+)$/s.exec(entry);
+        if (!m)
+            continue;
+        let dir;
+        try {
+            dir = external_node_fs_.realpathSync
+                .native(onDisk((0,external_node_path_.join)(root, m[1])), { encoding: 'buffer' })
+                .toString('latin1');
+        }
+        catch {
+            continue;
+        }
+        if (dir === root || !dir.startsWith(`${root}/`))
+            continue;
+        const dotGit = onDisk((0,external_node_path_.join)(dir, '.git'));
+        const id = isRealDir(dotGit) ? `dir:${(0,external_node_fs_.lstatSync)(dotGit).ino}` : entryDigest(dotGit);
+        if (id !== 'absent')
+            out.set(dir, id);
+    }
+    return out;
+}
+/**
+ * The git directories under the root repository's `.git/modules` (each holds a HEAD; a name
+ * with `/` makes directories between; a submodule's own submodules live in its `modules`).
+ * `git submodule update --init` in a later step takes the one named like a submodule as it
+ * is, checks the submodule out from it and runs its hooks: one the run made there (with a
+ * gitlink and a `.gitmodules` entry naming it) was never snapshotted. Bounded (a module tree
+ * is small): `complete` is false when the bound was reached.
+ */
+function moduleDirs(workspace) {
+    const out = new Set();
+    let complete = true;
+    const visit = (dir, depth) => {
+        if (!isRealDir(onDisk(dir)))
+            return;
+        if (depth > 16 || out.size >= MAX_MODULE_DIRS) {
+            complete = false;
+            return;
+        }
+        let names;
+        try {
+            names = (0,external_node_fs_.readdirSync)(onDisk(dir), { encoding: 'buffer' }).map((n) => n.toString('latin1'));
+        }
+        catch {
+            return;
+        }
+        if (names.includes('HEAD')) {
+            out.add(dir);
+            visit((0,external_node_path_.join)(dir, 'modules'), depth + 1);
+            return;
+        }
+        for (const n of names)
+            visit((0,external_node_path_.join)(dir, n), depth + 1);
+    };
+    visit((0,external_node_path_.join)(asBytes(workspace), '.git', 'modules'), 0);
+    return { dirs: out, complete };
+}
+/** How many git directories under `.git/modules` the guard reads. */
+const MAX_MODULE_DIRS = 4096;
+/** What a path is, without following it: absent, a file's bytes, a link's target. */
+function entryDigest(path) {
+    try {
+        const st = (0,external_node_fs_.lstatSync)(path);
+        const body = st.isFile()
+            ? (0,external_node_fs_.readFileSync)(path)
+            : st.isSymbolicLink()
+                ? (0,external_node_fs_.readlinkSync)(path, { encoding: 'buffer' })
+                : Buffer.alloc(0);
+        return `${st.mode}:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
+    }
+    catch {
+        return 'absent';
+    }
+}
+/**
+ * After the container ended: takes back every executable setting and hook the run added or
+ * changed in the git directories known before it, and returns what it took back.
+ */
+function revertGitExec(snapshot) {
+    const findings = [];
+    const rel = (p) => (0,external_node_path_.relative)(snapshot.workspace, p) || '.';
+    /** `p` a path, or one as bytes (a latin1 string) when `bytes`. */
+    const aside = (p, why, bytes = false) => {
+        const path = bytes ? onDisk(p) : p;
+        const shown = bytes ? onDisk(p).toString() : p;
+        try {
+            ownerWritable(bytes ? onDisk((0,external_node_path_.dirname)(p)) : (0,external_node_path_.dirname)(p));
+            const to = moveAside(path);
+            findings.push({ path: rel(shown), what: `${why}; moved aside to ${rel(to)}` });
+        }
+        catch {
+            findings.push({ path: rel(shown), what: `${why}; could not move it aside` });
+        }
+    };
+    // No git directory at the workspace root before the run, and one (or another gitfile) now:
+    // the agent's repository, whose settings and hooks git in a later step run there (a
+    // `working-directory` of this same path) would obey, and which was never snapshotted.
+    // Fail closed, as for a replaced one: moved out of git's reach.
+    const root = (0,external_node_path_.join)(snapshot.workspace, '.git');
+    if (snapshot.rootEntry !== undefined && entryDigest(root) !== snapshot.rootEntry)
+        aside(root, 'a git directory (or gitfile) the run made at the workspace root');
+    for (const before of snapshot.dirs) {
+        // The git directory itself replaced (by a gitfile or a link to a repository of the
+        // agent's making): git would read that one's config. Fail closed: no repository.
+        let real;
+        try {
+            real = isRealDir(before.dir) ? (0,external_node_fs_.realpathSync)(before.dir) : undefined;
+        }
+        catch {
+            real = undefined;
+        }
+        if (real !== before.real) {
+            if (exists(before.dir))
+                aside(before.dir, 'the git directory was replaced during the run');
+            continue;
+        }
+        ownerWritable(before.dir);
+        ownerWritable((0,external_node_path_.join)(before.dir, 'hooks'));
+        if (!before.commondir && exists((0,external_node_path_.join)(before.dir, 'commondir')))
+            aside((0,external_node_path_.join)(before.dir, 'commondir'), 'commondir (another config for git to read) appeared');
+        for (const [name, old] of before.configs) {
+            const file = (0,external_node_path_.join)(before.dir, name);
+            if (exists(file) && !isRegularFile(file)) {
+                aside(file, `${name} was replaced by a link or another kind of file`);
+                continue;
+            }
+            const now = execEntries(file);
+            if (now === undefined) {
+                aside(file, `${name} cannot be read whole (git refuses it, or it is too large)`);
+                continue;
+            }
+            const added = now.filter((e) => !old.includes(e));
+            if (added.length === 0)
+                continue;
+            for (const key of new Set(added.map((e) => e.split('\0')[0]))) {
+                // Unset every value of the key, then put back what was there before the run.
+                const git = (args) => {
+                    (0,external_node_child_process_.execFileSync)('git', ['config', '-f', file, ...args], { stdio: 'ignore', env: GIT_ENV });
+                };
+                try {
+                    git(['--unset-all', key]);
+                    for (const e of old.filter((x) => x.startsWith(`${key}\0`)))
+                        git(['--add', key, e.slice(key.length + 1)]);
+                    findings.push({
+                        path: rel(file),
+                        what: `removed ${key}, which the run set`,
+                        ...(ROUTE_KEY.test(key) ? { route: true } : {})
+                    });
+                }
+                catch {
+                    // Left in place it would run: the whole file goes out of git's reach instead.
+                    aside(file, `could not remove ${key}, which the run set`);
+                    break;
+                }
+            }
+        }
+        const hooksDir = (0,external_node_path_.join)(before.dir, 'hooks');
+        if (exists(hooksDir) && !isRealDir(hooksDir)) {
+            aside(hooksDir, 'the hooks directory was replaced by a link or a file');
+            continue;
+        }
+        for (const [name, digest] of hookHashes(before.dir)) {
+            if (before.hooks.get(name) === digest)
+                continue;
+            aside((0,external_node_path_.join)(before.dir, 'hooks', name), `the run ${before.hooks.has(name) ? 'changed' : 'added'} the hook ${name}`);
+        }
+    }
+    // Repositories the run put at a gitlink of the index (or swapped in for one there before):
+    // never snapshotted, and git in a later step enters them. Fail closed: moved aside. Read
+    // after the root's settings are taken back (the listing is git reading that config).
+    const modules = isRealDir(root) ? moduleDirs(snapshot.workspace) : undefined;
+    if (modules && !modules.complete)
+        // More than the guard reads: one it did not read could be the agent's. Fail closed.
+        aside((0,external_node_path_.join)(root, 'modules'), 'more submodule repositories than the guard reads');
+    else if (modules)
+        for (const dir of modules.dirs)
+            if (!snapshot.modules.has(dir))
+                aside(dir, 'a submodule repository the run made under .git/modules (git submodule update would use it)', true);
+    // Repositories the run made in a directory of the workspace (after the gitlinks: one the run
+    // put at a gitlink is taken back there already). Known only when the walk before the run
+    // read the whole workspace; a walk cut short now leaves the rest unread, and says so.
+    const nested = snapshot.nested ? nestedGitEntries(snapshot.workspace) : undefined;
+    const gitlinks = isRealDir(root) ? gitlinkRepos(snapshot.workspace) : new Map();
+    if (gitlinks === undefined)
+        // An index listed past what the guard reads (hundreds of thousands of entries the run
+        // added) hid every gitlink in it, the run's own among them. Fail closed: without the
+        // index git enters no gitlink.
+        aside((0,external_node_path_.join)(root, 'index'), 'the index cannot be listed whole (it is too large)');
+    else
+        for (const [dir, id] of gitlinks)
+            if (snapshot.gitlinks.get(dir) !== id)
+                aside((0,external_node_path_.join)(dir, '.git'), 'a repository the run made at a gitlink of the index (git status enters it)', true);
+    for (const [path, id] of nested?.found ?? [])
+        if (snapshot.nested.get(path) !== id && exists(onDisk(path)))
+            aside(path, 'a git repository (or gitfile) the run made in a directory of the workspace (git run there in a later step obeys it)', true);
+    if (nested && !nested.complete)
+        findings.push({
+            path: '.',
+            what: `the workspace now holds more than ${MAX_WALK_ENTRIES} entries: git repositories the run made past them were not looked for, check the workspace before running git in its directories`
+        });
+    return findings;
+}
+
 ;// CONCATENATED MODULE: ./src/sandbox/cleanup.ts
+
+
 
 
 
@@ -5495,6 +6512,15 @@ async function releaseAll(resources, warn) {
                 case 'proxy':
                     if (isOurProxy(r.pid))
                         await (0,start/* stopProcess */.g0)(r.pid, 5000);
+                    break;
+                case 'git-exec-guard':
+                    // Main died before it took back what the run left in the workspace's git (the
+                    // container is gone by now: it was released first).
+                    if ((0,external_node_fs_.existsSync)(r.snapshot)) {
+                        for (const f of revertGitExec(loadGitExecSnapshot(r.snapshot)))
+                            warn(logSafe(findingLine(f)));
+                        await (0,promises_.unlink)(r.snapshot);
+                    }
                     break;
                 case 'provider-cleanup':
                     await get(r.provider)?.cleanup(r.path);
@@ -6766,307 +7792,6 @@ function runnerFetch(env = process.env, tls = {}) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/proxy/audit.ts
-/**
- * Tamper-evident audit log: one JSON object per line, each carrying the SHA-256 of the
- * entry before it, so any edit, insertion, deletion or reordering breaks the chain, and
- * the hash of the last entry (the `audit-head` output, kept outside the file) exposes a
- * truncated or wholesale-replaced log.
- *
- * Callers pass names, ids and counts only (grant names, hosts, placeholder names): the
- * log is uploaded as an artifact and data is written exactly as given, never a secret.
- */
-
-
-
-/** The audit log cannot be opened, written or read. */
-class AuditError extends errors/* AirlockError */.qR {
-}
-/** `prev` of the first entry. */
-const GENESIS_HASH = '0'.repeat(64);
-/** Entry type that marks a cleanly finished log. */
-const STOP_TYPE = 'stop';
-const HASH_RE = /^[0-9a-f]{64}$/;
-const ISO_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-const ENTRY_FIELDS = ['seq', 'time', 'type', 'prev', 'data', 'hash'];
-/**
- * SHA-256 (hex) of the canonical JSON of `{seq, time, type, prev, data}`: object keys
- * sorted recursively and no whitespace, in the spirit of RFC 8785 (JCS), so the hash does
- * not depend on how a line was formatted.
- */
-function entryHash(e) {
-    const body = { seq: e.seq, time: e.time, type: e.type, prev: e.prev, data: e.data };
-    return (0,external_node_crypto_.createHash)('sha256').update(canonicalJson(body), 'utf8').digest('hex');
-}
-/** The single writer of one audit log file. */
-class AuditLog {
-    /** Run the log belongs to; recorded in the first entry as `data.runId`. */
-    runId;
-    #file;
-    #fd;
-    #seq = 0;
-    #head = GENESIS_HASH;
-    /** Set when a write failed part-way: the file may hold a partial line, so stop. */
-    #broken = false;
-    constructor(file, fd, runId) {
-        this.#file = file;
-        this.#fd = fd;
-        this.runId = runId;
-    }
-    /**
-     * Create `file` with mode 0600 and write nothing yet. Fails with
-     * `AIRLOCK_AUDIT_EXISTS` if the file exists: a chain has exactly one writer, and
-     * appending to someone else's log (or following a planted symlink) would break that.
-     */
-    static open(file, opts = {}) {
-        let fd;
-        try {
-            // O_EXCL with O_CREAT also refuses to follow a symlink at `file`.
-            fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND, 0o600);
-        }
-        catch (err) {
-            const code = err.code;
-            if (code === 'EEXIST') {
-                throw new AuditError('AIRLOCK_AUDIT_EXISTS', `audit log ${file} already exists`, {
-                    cause: err
-                });
-            }
-            throw new AuditError('AIRLOCK_AUDIT_OPEN', `cannot create audit log ${file}: ${err.message}`, { cause: err });
-        }
-        return new AuditLog(file, fd, opts.runId);
-    }
-    /** Hash of the last entry written (64 zeros before any). */
-    get head() {
-        return this.#head;
-    }
-    /**
-     * Append one entry and return it. Synchronous so entries land in call order even when
-     * called from concurrent request handlers. `data` must be JSON-serialisable; it is
-     * stored as JSON would read it back (e.g. `undefined` members dropped, Dates as text).
-     */
-    append(type, data) {
-        if (this.#fd === undefined) {
-            throw new AuditError('AIRLOCK_AUDIT_CLOSED', `audit log ${this.#file} is closed`);
-        }
-        if (this.#broken) {
-            throw new AuditError('AIRLOCK_AUDIT_WRITE', `audit log ${this.#file} is unusable after a failed write`);
-        }
-        if (typeof type !== 'string' || type.length === 0) {
-            throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', 'audit entry type must be a non-empty string');
-        }
-        let stored = normaliseData(data);
-        if (this.#seq === 0 && this.runId !== undefined && !('runId' in stored)) {
-            stored = { runId: this.runId, ...stored };
-        }
-        const body = {
-            seq: this.#seq,
-            time: new Date().toISOString(),
-            type,
-            prev: this.#head,
-            data: stored
-        };
-        const entry = { ...body, hash: entryHash(body) };
-        const line = Buffer.from(JSON.stringify(entry) + '\n', 'utf8');
-        try {
-            // writeSync may write fewer bytes than asked (e.g. on a full disk); loop until done.
-            let offset = 0;
-            while (offset < line.length) {
-                offset += writeSync(this.#fd, line, offset, line.length - offset);
-            }
-        }
-        catch (err) {
-            this.#broken = true;
-            throw new AuditError('AIRLOCK_AUDIT_WRITE', `cannot write audit log ${this.#file}: ${err.message}`, { cause: err });
-        }
-        this.#seq++;
-        this.#head = entry.hash;
-        return entry;
-    }
-    /** Flush to disk and close. Idempotent. Append a `stop` entry first to mark a clean end. */
-    close() {
-        const fd = this.#fd;
-        if (fd === undefined)
-            return;
-        this.#fd = undefined;
-        try {
-            fsyncSync(fd);
-        }
-        finally {
-            closeSync(fd);
-        }
-    }
-}
-/**
- * Check a whole audit log. Detects modified entries (hash mismatch), inserted, deleted
- * or reordered entries (seq and prev), a partial last line, invalid JSON and missing or
- * unexpected fields; with `head` (the `audit-head` output) also a truncated or replaced log.
- */
-function verifyAuditLog(text, opts = {}) {
-    let head = GENESIS_HASH;
-    let entries = 0;
-    let closed = false;
-    let seal;
-    const fail = (line, reason) => ({
-        ok: false,
-        entries,
-        head,
-        closed,
-        error: { line, reason }
-    });
-    if (text.length > 0) {
-        const lines = text.split('\n');
-        // Every entry ends with '\n', so a complete log splits into lines plus one empty tail.
-        const tail = lines.pop();
-        for (const [i, raw] of lines.entries()) {
-            const line = i + 1;
-            const parsed = parseEntry(raw, line);
-            if (typeof parsed === 'string')
-                return fail(line, parsed);
-            if (parsed.seq !== entries) {
-                return fail(line, `line ${line}: seq is ${parsed.seq}, expected ${entries} (entry inserted, deleted or reordered)`);
-            }
-            if (parsed.prev !== head) {
-                return fail(line, `line ${line}: prev does not match the hash of the previous entry (entry inserted, deleted or reordered)`);
-            }
-            const expected = entryHash(parsed);
-            if (parsed.hash !== expected) {
-                return fail(line, `line ${line}: hash mismatch (entry modified)`);
-            }
-            entries++;
-            head = parsed.hash;
-            closed = parsed.type === STOP_TYPE;
-            seal = closed ? networkSeal(parsed.data) : undefined;
-        }
-        if (tail !== undefined && tail.length > 0) {
-            const line = lines.length + 1;
-            return fail(line, `line ${line}: incomplete last line (log truncated mid-entry)`);
-        }
-    }
-    if (opts.head !== undefined && opts.head.trim().toLowerCase() !== head) {
-        return fail(entries, 'head mismatch: log truncated or replaced');
-    }
-    return { ok: true, entries, head, closed, ...(seal ? { network: seal } : {}) };
-}
-function networkSeal(data) {
-    const n = data.network;
-    if (!n || typeof n !== 'object')
-        return undefined;
-    const { lines, sha256 } = n;
-    if (!Number.isSafeInteger(lines) || typeof sha256 !== 'string' || !HASH_RE.test(sha256))
-        return undefined;
-    return { lines: lines, sha256 };
-}
-/**
- * Whether `content` (network.jsonl's bytes) is what the stop entry sealed; a reason when not.
- * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
- */
-function checkNetworkLog(content, seal) {
-    const sha256 = createHash('sha256').update(content).digest('hex');
-    if (sha256 === seal.sha256)
-        return undefined;
-    let lines = 0;
-    for (const byte of content)
-        if (byte === 0x0a)
-            lines++;
-    return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`;
-}
-/**
- * {@link verifyAuditLog} on a file. Throws `AIRLOCK_AUDIT_READ` when the file cannot be
- * read, since that says nothing about whether its content was tampered with.
- */
-function verifyAuditFile(file, opts = {}) {
-    let text;
-    try {
-        text = (0,external_node_fs_.readFileSync)(file, 'utf8');
-    }
-    catch (err) {
-        throw new AuditError('AIRLOCK_AUDIT_READ', `cannot read audit log ${file}: ${err.message}`, { cause: err });
-    }
-    return verifyAuditLog(text, opts);
-}
-/** Parse and shape-check one line; a string is the reason it is not a valid entry. */
-function parseEntry(raw, line) {
-    if (raw.trim().length === 0)
-        return `line ${line}: empty line`;
-    let value;
-    try {
-        value = JSON.parse(raw);
-    }
-    catch {
-        return `line ${line}: invalid JSON`;
-    }
-    if (!isPlainObject(value))
-        return `line ${line}: not a JSON object`;
-    for (const field of ENTRY_FIELDS) {
-        if (!(field in value))
-            return `line ${line}: missing field "${field}"`;
-    }
-    // Fields outside the hash could be added or changed without detection, so none are allowed.
-    const extra = Object.keys(value).find((k) => !ENTRY_FIELDS.includes(k));
-    if (extra !== undefined)
-        return `line ${line}: unexpected field ${JSON.stringify(extra)}`;
-    const { seq, time, type, prev, data, hash } = value;
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
-        return `line ${line}: seq must be a non-negative integer`;
-    }
-    if (typeof time !== 'string' || !ISO_TIME_RE.test(time) || Number.isNaN(Date.parse(time))) {
-        return `line ${line}: time must be an ISO 8601 UTC timestamp`;
-    }
-    if (typeof type !== 'string' || type.length === 0) {
-        return `line ${line}: type must be a non-empty string`;
-    }
-    if (typeof prev !== 'string' || !HASH_RE.test(prev)) {
-        return `line ${line}: prev must be 64 lowercase hex digits`;
-    }
-    if (!isPlainObject(data))
-        return `line ${line}: data must be a JSON object`;
-    if (typeof hash !== 'string' || !HASH_RE.test(hash)) {
-        return `line ${line}: hash must be 64 lowercase hex digits`;
-    }
-    return { seq, time, type, prev, data, hash };
-}
-/**
- * Round-trip through JSON so the entry returned and hashed is exactly what a verifier
- * will parse back from the file (no `undefined`, no -0, Dates as strings).
- */
-function normaliseData(data) {
-    let copy;
-    try {
-        copy = JSON.parse(JSON.stringify(data));
-    }
-    catch (err) {
-        throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', `audit entry data is not JSON-serialisable: ${err.message}`, { cause: err });
-    }
-    if (!isPlainObject(copy)) {
-        throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', 'audit entry data must be a plain object');
-    }
-    return copy;
-}
-function isPlainObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-/** JSON with object keys sorted (UTF-16 code unit order, as RFC 8785 §3.2.3) at every depth. */
-function canonicalJson(input) {
-    // Honour toJSON (Dates and the like) exactly as JSON.stringify would.
-    const value = typeof input === 'object' &&
-        input !== null &&
-        typeof input.toJSON === 'function'
-        ? input.toJSON()
-        : input;
-    if (Array.isArray(value))
-        return `[${value.map(canonicalJson).join(',')}]`;
-    if (isPlainObject(value)) {
-        const members = Object.keys(value)
-            .filter((k) => value[k] !== undefined)
-            .sort()
-            .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`);
-        return `{${members.join(',')}}`;
-    }
-    // Primitives: JSON.stringify already gives the shortest round-trip number form
-    // (RFC 8785 §3.2.2.3) and the escaped string. undefined inside arrays becomes null, as in JSON.
-    return JSON.stringify(value) ?? 'null';
-}
-
 ;// CONCATENATED MODULE: ./src/report/agent-output.ts
 function lastJsonObject(stdout) {
     const trimmed = stdout.trim();
@@ -7269,447 +7994,6 @@ tls = {}) {
         .then((extracted) => tool_cache/* cacheDir */.e8(extracted, toolName, version, arch))
         .finally(() => (0,promises_.rm)((0,external_node_path_.dirname)(file), { recursive: true, force: true }));
     return { dir, argv: spec.argv(AGENT_MOUNT), cached: false };
-}
-
-;// CONCATENATED MODULE: ./src/sandbox/git-exec-guard.ts
-/**
- * Sandbox → runner through git. With a writable workspace the agent can write settings that
- * make git run a program — `core.fsmonitor`, `core.hooksPath`, a filter driver, an alias
- * with `!` — or drop a hook into `.git/hooks`. None of that runs in the sandbox; it runs the
- * next time a later step of the job calls `git status` or `git commit` on the runner, with
- * the job's token, secrets and OIDC at hand. Settings that only say where git connects (a URL
- * rewrite, a push URL, a proxy, TLS verification) hand that later step's credentials to
- * whoever the agent names. So Airlock remembers each git directory's executable and
- * credential-routing settings and hooks before the container starts, and when it has ended takes
- * back whatever the run added or changed: the setting is unset (its earlier values put
- * back), the hook renamed out of git's reach. Each one is reported.
- *
- * Nothing here follows a link: configs and hooks directories are read and changed only when
- * they are what they look like (a regular file, a real directory inside the workspace).
- */
-
-
-
-
-/**
- * Keys whose value git runs as a program (or that point git at files or programs that it
- * then runs). `alias.*` counts only when its value starts with `!`.
- */
-const EXEC_KEY = new RegExp('^(' +
-    [
-        'core\\.(fsmonitor|hookspath|sshcommand|pager|editor|askpass|gitproxy|attributesfile)',
-        'sequence\\.editor',
-        'diff\\.external',
-        'diff\\..+\\.(command|textconv)',
-        'difftool\\..+\\.cmd',
-        'mergetool\\..+\\.cmd',
-        'filter\\..+\\.(clean|smudge|process)',
-        'merge\\..+\\.driver',
-        'credential\\.helper',
-        'credential\\..+\\.helper',
-        'gpg\\.program',
-        'gpg\\..+\\.program',
-        // Run by `git commit` when commits are signed with SSH and no key is named.
-        'gpg\\.ssh\\.defaultkeycommand',
-        // Run by fetch and push when the repository has alternates; by auto gc; by `add -p`;
-        // by trailers (`commit --trailer`); by `help --web` and `send-email`.
-        'core\\.alternaterefscommand',
-        'gc\\.recentobjectshook',
-        'interactive\\.difffilter',
-        'trailer\\..+\\.(cmd|command)',
-        '(browser|man)\\..+\\.cmd',
-        'sendemail\\.(.+\\.)?(smtpserver|tocmd|cccmd|headercmd)',
-        'uploadpack\\.packobjectshook',
-        'include\\.path',
-        'includeif\\..+\\.path',
-        'remote\\..+\\.(uploadpack|receivepack)',
-        'protocol\\..+\\.allow',
-        'pager\\..+',
-        'submodule\\..+\\.update',
-        'alias\\..+'
-    ].join('|') +
-    ')$', 'i');
-/**
- * Keys that run nothing but decide where git sends the credentials a later step pushes or
- * fetches with (a token in the URL, a credential helper, `GIT_ASKPASS`): a URL rewrite
- * (`url.<attacker>.insteadOf = https://x-access-token:` hands over the token in the URL
- * itself), another remote or push URL, a proxy (with TLS verification off, or a CA or an
- * address the agent chose, it reads every header, the job token's among them). The agent
- * cannot reach the job token; a later step's git would carry it to the agent's server.
- */
-const ROUTE_KEY = new RegExp('^(' +
-    [
-        'url\\..+\\.(insteadof|pushinsteadof)',
-        'remote\\..+\\.(url|pushurl|proxy)',
-        'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
-    ].join('|') +
-    ')$', 'i');
-/** git with no system or global config of its own: only the file named is read. */
-const GIT_ENV = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    HOME: '/nonexistent'
-};
-/** The largest config listing read; a config beyond it is moved aside (fail closed). */
-const MAX_LISTING_BYTES = 64 * 1024 * 1024;
-/** The git directories of the workspace: the root's, and those of the configs the scan found. */
-function gitDirs(workspace, configs) {
-    const dirs = new Set();
-    if (isRealDir((0,external_node_path_.join)(workspace, '.git')))
-        dirs.add((0,external_node_path_.join)(workspace, '.git'));
-    for (const rel of configs) {
-        const abs = (0,external_node_path_.join)(workspace, rel);
-        const dir = abs.replace(/\/(config|config\.worktree)$/, '');
-        if (dir !== abs && isRealDir(dir))
-            dirs.add(dir);
-    }
-    return [...dirs].sort();
-}
-function isRealDir(path) {
-    try {
-        return (0,external_node_fs_.lstatSync)(path).isDirectory();
-    }
-    catch {
-        return false;
-    }
-}
-function isRegularFile(path) {
-    try {
-        return (0,external_node_fs_.lstatSync)(path).isFile();
-    }
-    catch {
-        return false;
-    }
-}
-/**
- * Undefined when git cannot list the file: one git refuses to parse, or a listing larger than
- * this process takes (`maxBuffer`). Read as empty, such a file hid every setting in it from
- * the guard, while git in a later step parses it whole (a config padded past the 1 MiB
- * default, `core.fsmonitor` first, was left in place and ran).
- */
-function execEntries(file) {
-    if (!isRegularFile(file))
-        return [];
-    let out;
-    try {
-        // `-f` reads that one file and follows no include; reading runs nothing.
-        out = (0,external_node_child_process_.execFileSync)('git', ['config', '-f', file, '--list', '--null'], {
-            encoding: 'utf8',
-            stdio: ['ignore', 'pipe', 'ignore'],
-            env: GIT_ENV,
-            maxBuffer: MAX_LISTING_BYTES
-        });
-    }
-    catch (err) {
-        // No git on this runner: no later step runs git either.
-        if (err.code === 'ENOENT')
-            return [];
-        return undefined;
-    }
-    return (out
-        .split('\0')
-        .filter(Boolean)
-        .map((item) => {
-        const nl = item.indexOf('\n');
-        return nl < 0 ? [item, ''] : [item.slice(0, nl), item.slice(nl + 1)];
-    })
-        .filter(([k, v]) => ROUTE_KEY.test(k) || (EXEC_KEY.test(k) && (!/^alias\./i.test(k) || v.startsWith('!'))))
-        // As git prints it: section and name lower case, the subsection exactly as written. A
-        // subsection is case-sensitive (`filter.X.clean` is what `filter=X` runs), so a key
-        // folded to lower case would name another setting, and `--unset-all` would leave this one.
-        .map(([k, v]) => `${k}\0${v}`));
-}
-function hookHashes(dir) {
-    const out = new Map();
-    const hooks = (0,external_node_path_.join)(dir, 'hooks');
-    if (!isRealDir(hooks))
-        return out;
-    for (const name of (0,external_node_fs_.readdirSync)(hooks)) {
-        if (name.endsWith('.sample') || name.includes('.airlock-quarantined'))
-            continue;
-        const p = (0,external_node_path_.join)(hooks, name);
-        try {
-            const st = (0,external_node_fs_.lstatSync)(p);
-            out.set(name, st.isFile()
-                ? `${st.mode}:${(0,external_node_crypto_.createHash)('sha256').update((0,external_node_fs_.readFileSync)(p)).digest('hex')}`
-                : `link-or-other:${st.mode}`);
-        }
-        catch {
-            // gone between the listing and the look: nothing for git to run either
-        }
-    }
-    return out;
-}
-function stateOf(dir) {
-    const configs = new Map();
-    for (const name of ['config', 'config.worktree'])
-        configs.set(name, execEntries((0,external_node_path_.join)(dir, name)) ?? []);
-    return {
-        dir,
-        real: (0,external_node_fs_.realpathSync)(dir),
-        commondir: exists((0,external_node_path_.join)(dir, 'commondir')),
-        configs,
-        hooks: hookHashes(dir)
-    };
-}
-function exists(path) {
-    try {
-        (0,external_node_fs_.lstatSync)(path);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/**
- * Gives a directory its owner's write and search permission back (never through a link). The
- * agent runs as this same uid and can take them away (`chmod 555 .git`): git then cannot
- * rewrite the config, nor can a hook be renamed, and what the guard could not take back would
- * stay for git to run in a later step.
- */
-function ownerWritable(dir) {
-    try {
-        const st = (0,external_node_fs_.lstatSync)(dir);
-        if (st.isDirectory() && (st.mode & 0o700) !== 0o700)
-            (0,external_node_fs_.chmodSync)(dir, (st.mode & 0o7777) | 0o700);
-    }
-    catch {
-        // gone, or not ours: a take-back that still fails is moved aside or reported
-    }
-}
-/** Moves an entry (never what a link points to) out of git's way, under a name no one chose. */
-function moveAside(path) {
-    const target = `${path}.airlock-quarantined-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`;
-    (0,external_node_fs_.renameSync)(path, target);
-    return target;
-}
-/** Remembers, before the container starts, what git would run in each git directory. */
-function snapshotGitExec(workspace, configs) {
-    const snapshot = {
-        workspace,
-        dirs: gitDirs(workspace, configs).map(stateOf),
-        gitlinks: gitlinkRepos(workspace),
-        modules: moduleDirs(workspace).dirs
-    };
-    const root = (0,external_node_path_.join)(workspace, '.git');
-    if (!isRealDir(root))
-        snapshot.rootEntry = entryDigest(root);
-    return snapshot;
-}
-/**
- * Each gitlink of the root repository's index (mode 160000) that holds a `.git`, by that
- * entry's identity (a directory by its inode, a gitfile by its bytes). The index is the
- * agent's to write (`git add` of a repository it made): `git status` in a later step then
- * runs git inside that repository, which obeys its own config (`core.fsmonitor`) and hooks.
- * Only gitlinks whose directory really lies inside the workspace count: git would enter
- * nothing else the agent made.
- */
-function gitlinkRepos(workspace) {
-    const out = new Map();
-    const gitDir = (0,external_node_path_.join)(workspace, '.git');
-    if (!isRealDir(gitDir))
-        return out;
-    let listing;
-    try {
-        // The index read with the git directory alone: no work tree, so nothing is refreshed and
-        // no fsmonitor runs (and the settings that would run one are taken back before this).
-        listing = (0,external_node_child_process_.execFileSync)('git', ['-c', 'core.fsmonitor=false', '--git-dir', gitDir, 'ls-files', '--stage', '-z'], {
-            encoding: 'utf8',
-            stdio: ['ignore', 'pipe', 'ignore'],
-            env: GIT_ENV,
-            maxBuffer: MAX_LISTING_BYTES
-        });
-    }
-    catch {
-        return out;
-    }
-    let root;
-    try {
-        root = (0,external_node_fs_.realpathSync)(workspace);
-    }
-    catch {
-        return out;
-    }
-    for (const entry of listing.split('\0')) {
-        const m = /^160000 [0-9a-f]+ \d\t(.+)$/s.exec(entry);
-        if (!m)
-            continue;
-        let dir;
-        try {
-            dir = (0,external_node_fs_.realpathSync)((0,external_node_path_.join)(workspace, m[1]));
-        }
-        catch {
-            continue;
-        }
-        if (dir === root || !dir.startsWith(`${root}/`))
-            continue;
-        const dotGit = (0,external_node_path_.join)(dir, '.git');
-        const id = isRealDir(dotGit) ? `dir:${(0,external_node_fs_.lstatSync)(dotGit).ino}` : entryDigest(dotGit);
-        if (id !== 'absent')
-            out.set(dir, id);
-    }
-    return out;
-}
-/**
- * The git directories under the root repository's `.git/modules` (each holds a HEAD; a name
- * with `/` makes directories between; a submodule's own submodules live in its `modules`).
- * `git submodule update --init` in a later step takes the one named like a submodule as it
- * is, checks the submodule out from it and runs its hooks: one the run made there (with a
- * gitlink and a `.gitmodules` entry naming it) was never snapshotted. Bounded (a module tree
- * is small): `complete` is false when the bound was reached.
- */
-function moduleDirs(workspace) {
-    const out = new Set();
-    let complete = true;
-    const visit = (dir, depth) => {
-        if (!isRealDir(dir))
-            return;
-        if (depth > 16 || out.size >= MAX_MODULE_DIRS) {
-            complete = false;
-            return;
-        }
-        let names;
-        try {
-            names = (0,external_node_fs_.readdirSync)(dir);
-        }
-        catch {
-            return;
-        }
-        if (names.includes('HEAD')) {
-            out.add(dir);
-            visit((0,external_node_path_.join)(dir, 'modules'), depth + 1);
-            return;
-        }
-        for (const n of names)
-            visit((0,external_node_path_.join)(dir, n), depth + 1);
-    };
-    visit((0,external_node_path_.join)(workspace, '.git', 'modules'), 0);
-    return { dirs: out, complete };
-}
-/** How many git directories under `.git/modules` the guard reads. */
-const MAX_MODULE_DIRS = 4096;
-/** What a path is, without following it: absent, a file's bytes, a link's target. */
-function entryDigest(path) {
-    try {
-        const st = (0,external_node_fs_.lstatSync)(path);
-        const body = st.isFile()
-            ? (0,external_node_fs_.readFileSync)(path)
-            : st.isSymbolicLink()
-                ? Buffer.from((0,external_node_fs_.readlinkSync)(path))
-                : Buffer.alloc(0);
-        return `${st.mode}:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
-    }
-    catch {
-        return 'absent';
-    }
-}
-/**
- * After the container ended: takes back every executable setting and hook the run added or
- * changed in the git directories known before it, and returns what it took back.
- */
-function revertGitExec(snapshot) {
-    const findings = [];
-    const rel = (p) => (0,external_node_path_.relative)(snapshot.workspace, p) || '.';
-    const aside = (p, why) => {
-        try {
-            ownerWritable((0,external_node_path_.dirname)(p));
-            const to = moveAside(p);
-            findings.push({ path: rel(p), what: `${why}; moved aside to ${rel(to)}` });
-        }
-        catch {
-            findings.push({ path: rel(p), what: `${why}; could not move it aside` });
-        }
-    };
-    // No git directory at the workspace root before the run, and one (or another gitfile) now:
-    // the agent's repository, whose settings and hooks git in a later step run there (a
-    // `working-directory` of this same path) would obey, and which was never snapshotted.
-    // Fail closed, as for a replaced one: moved out of git's reach.
-    const root = (0,external_node_path_.join)(snapshot.workspace, '.git');
-    if (snapshot.rootEntry !== undefined && entryDigest(root) !== snapshot.rootEntry)
-        aside(root, 'a git directory (or gitfile) the run made at the workspace root');
-    for (const before of snapshot.dirs) {
-        // The git directory itself replaced (by a gitfile or a link to a repository of the
-        // agent's making): git would read that one's config. Fail closed: no repository.
-        let real;
-        try {
-            real = isRealDir(before.dir) ? (0,external_node_fs_.realpathSync)(before.dir) : undefined;
-        }
-        catch {
-            real = undefined;
-        }
-        if (real !== before.real) {
-            if (exists(before.dir))
-                aside(before.dir, 'the git directory was replaced during the run');
-            continue;
-        }
-        ownerWritable(before.dir);
-        ownerWritable((0,external_node_path_.join)(before.dir, 'hooks'));
-        if (!before.commondir && exists((0,external_node_path_.join)(before.dir, 'commondir')))
-            aside((0,external_node_path_.join)(before.dir, 'commondir'), 'commondir (another config for git to read) appeared');
-        for (const [name, old] of before.configs) {
-            const file = (0,external_node_path_.join)(before.dir, name);
-            if (exists(file) && !isRegularFile(file)) {
-                aside(file, `${name} was replaced by a link or another kind of file`);
-                continue;
-            }
-            const now = execEntries(file);
-            if (now === undefined) {
-                aside(file, `${name} cannot be read whole (git refuses it, or it is too large)`);
-                continue;
-            }
-            const added = now.filter((e) => !old.includes(e));
-            if (added.length === 0)
-                continue;
-            for (const key of new Set(added.map((e) => e.split('\0')[0]))) {
-                // Unset every value of the key, then put back what was there before the run.
-                const git = (args) => {
-                    (0,external_node_child_process_.execFileSync)('git', ['config', '-f', file, ...args], { stdio: 'ignore', env: GIT_ENV });
-                };
-                try {
-                    git(['--unset-all', key]);
-                    for (const e of old.filter((x) => x.startsWith(`${key}\0`)))
-                        git(['--add', key, e.slice(key.length + 1)]);
-                    findings.push({
-                        path: rel(file),
-                        what: `removed ${key}, which the run set`,
-                        ...(ROUTE_KEY.test(key) ? { route: true } : {})
-                    });
-                }
-                catch {
-                    // Left in place it would run: the whole file goes out of git's reach instead.
-                    aside(file, `could not remove ${key}, which the run set`);
-                    break;
-                }
-            }
-        }
-        const hooksDir = (0,external_node_path_.join)(before.dir, 'hooks');
-        if (exists(hooksDir) && !isRealDir(hooksDir)) {
-            aside(hooksDir, 'the hooks directory was replaced by a link or a file');
-            continue;
-        }
-        for (const [name, digest] of hookHashes(before.dir)) {
-            if (before.hooks.get(name) === digest)
-                continue;
-            aside((0,external_node_path_.join)(before.dir, 'hooks', name), `the run ${before.hooks.has(name) ? 'changed' : 'added'} the hook ${name}`);
-        }
-    }
-    // Repositories the run put at a gitlink of the index (or swapped in for one there before):
-    // never snapshotted, and git in a later step enters them. Fail closed: moved aside. Read
-    // after the root's settings are taken back (the listing is git reading that config).
-    const modules = isRealDir(root) ? moduleDirs(snapshot.workspace) : undefined;
-    if (modules && !modules.complete)
-        // More than the guard reads: one it did not read could be the agent's. Fail closed.
-        aside((0,external_node_path_.join)(root, 'modules'), 'more submodule repositories than the guard reads');
-    else if (modules)
-        for (const dir of modules.dirs)
-            if (!snapshot.modules.has(dir))
-                aside(dir, 'a submodule repository the run made under .git/modules (git submodule update would use it)');
-    if (isRealDir(root))
-        for (const [dir, id] of gitlinkRepos(snapshot.workspace))
-            if (snapshot.gitlinks.get(dir) !== id)
-                aside((0,external_node_path_.join)(dir, '.git'), 'a repository the run made at a gitlink of the index (git status enters it)');
-    return findings;
 }
 
 ;// CONCATENATED MODULE: ./src/sandbox/workspace-scan.ts
@@ -7984,6 +8268,15 @@ proxy) {
     const gitExec = plan.workspaceAccess === 'read-write'
         ? snapshotGitExec(plan.workspace, guard.gitConfigs)
         : undefined;
+    // Kept in the private run directory until the revert below has run: when main dies before
+    // it (a cancelled job whose container ignores SIGTERM outlives the runner's grace, and the
+    // runner kills main while `docker stop` still waits), the release (post) takes back from it
+    // what the run left, instead of leaving it for a later step's or the next job's git.
+    const gitExecFile = (0,external_node_path_.join)(dir, 'git-exec.json');
+    if (gitExec) {
+        saveGitExecSnapshot(gitExec, gitExecFile);
+        hooks.track({ kind: 'git-exec-guard', snapshot: gitExecFile });
+    }
     const token = (0,start/* newProxyToken */.ui)();
     const socketPath = (0,external_node_path_.join)(proxyDir, 'proxy.sock');
     const starting = proxy.start({
@@ -8190,7 +8483,10 @@ proxy) {
     if (exitCode !== 125 && !conclusion && container.kind === 'container')
         container.removed = true;
     for (const f of gitExec ? revertGitExec(gitExec) : [])
-        hooks.warn(logSafe(`${f.path}: ${f.what} (${f.route ? "git would have sent a later step's credentials where it says" : 'git would have run it'} on the runner in later steps of this job)`));
+        hooks.warn(logSafe(findingLine(f)));
+    // Taken back: nothing left for the release to do (a second pass would report it again).
+    if (gitExec)
+        (0,external_node_fs_.rmSync)(gitExecFile, { force: true });
     for (const rel of tamperedGitConfigs(plan.workspace, guard.hidden))
         hooks.warn(`${rel} is not the file it was before the run (replaced, moved or linked); the credentials hidden from it were never written back, check it before trusting it`);
     const { auditHead, failureReason: failed } = await stopProxy(ready.pid, auditLog, hooks, failureReason);
@@ -8305,9 +8601,8 @@ function finishedAudit(auditLog, hooks) {
             hooks.warn(`audit log does not verify: ${verified.error?.reason ?? 'unknown'}`);
         if (!verified.closed)
             return { auditHead: verified.head, closed: false };
-        const lines = (0,external_node_fs_.readFileSync)(auditLog, 'utf8').trimEnd().split('\n');
-        const last = JSON.parse(lines.at(-1) ?? '{}');
-        const failure = last.data?.failure;
+        // From the verification (the log is not read whole: it can be longer than one string).
+        const failure = verified.failure;
         return typeof failure === 'string'
             ? { auditHead: verified.head, closed: true, failure }
             : { auditHead: verified.head, closed: true };
@@ -8542,7 +8837,7 @@ async function run(early) {
         core/* setOutput */.uH('network-log', result.networkLog);
         core/* setOutput */.uH('audit-log', result.auditLog);
         core/* setOutput */.uH('audit-head', result.auditHead);
-        core/* setOutput */.uH('blocked-requests', String(net.blocked.length + net.audited));
+        core/* setOutput */.uH('blocked-requests', String(blockedTotal(net) + net.audited));
         await writeSummary(renderSummary({
             kind: plan.agent ? 'agent' : 'command',
             what: plan.agent || plan.command,

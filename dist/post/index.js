@@ -140,7 +140,7 @@ async function run() {
         process.stdout.write('Airlock: nothing to clean up\n');
         return;
     }
-    const { cleanUp } = await Promise.all(/* import() */[__nccwpck_require__.e(848), __nccwpck_require__.e(404)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6404));
+    const { cleanUp } = await Promise.all(/* import() */[__nccwpck_require__.e(848), __nccwpck_require__.e(984)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6984));
     await cleanUp(resources, runId);
 }
 

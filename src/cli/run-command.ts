@@ -1,7 +1,13 @@
 import type { Command } from 'commander'
 import { readInputs, splitList } from '../inputs.js'
 import { setAgentCliRunner, type AgentCliOptions } from '../providers/agent-cli.js'
-import { adviceFor, summarizeNetwork } from '../report/network.js'
+import {
+  adviceFor,
+  blockedTotal,
+  bodyBytes,
+  sendsData,
+  summarizeNetwork
+} from '../report/network.js'
 import { runInAirlock } from '../run.js'
 import { logSafe } from '../sandbox/log-fence.js'
 import { newRunId } from '../daemon/run-proxy.js'
@@ -127,10 +133,16 @@ function printReport(result: SessionResult): void {
       `  ${logSafe(h.host).padEnd(40)} ${String(h.requests).padStart(4)} req  ${statuses}${h.grants.length ? `  [${h.grants.join(',')}]` : ''}`
     )
   }
-  for (const b of net.blocked)
+  // Those that carried data first, as in the job summary: a flood of plain refusals does not
+  // push them out of view.
+  const carried = (b: (typeof net.blocked)[number]): number =>
+    sendsData(b.method, bodyBytes(b), b.blocked ?? '') ? 0 : 1
+  for (const b of [...net.blocked].sort((x, y) => carried(x) - carried(y)).slice(0, 50))
     err(
-      `  blocked ${logSafe(`${b.method} ${b.url}`)} (${b.blocked ?? ''}): ${localAdvice(adviceFor(b, b.blocked ?? ''))}`
+      `  blocked ${logSafe(`${b.method} ${b.url.slice(0, 300)}`)} (${b.blocked ?? ''}): ${localAdvice(adviceFor(b, b.blocked ?? ''))}`
     )
+  const more = blockedTotal(net) - Math.min(net.blocked.length, 50)
+  if (more > 0) err(`  …and ${more} more refused requests (see the network log)`)
   err(`airlock: network log ${result.networkLog}`)
   err(
     `airlock: audit log ${result.auditLog} (head ${result.auditHead}); check with: ${selfCommand()} audit verify ${result.auditLog} --head ${result.auditHead}`

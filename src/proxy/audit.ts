@@ -8,7 +8,8 @@
  * log is uploaded as an artifact and data is written exactly as given, never a secret.
  */
 import { createHash } from 'node:crypto'
-import { closeSync, constants, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from 'node:fs'
+import { StringDecoder } from 'node:string_decoder'
 import { AirlockError } from '../errors.js'
 
 /** The audit log cannot be opened, written or read. */
@@ -41,6 +42,8 @@ export interface VerifyResult {
   closed: boolean
   /** The stop entry's record of network.jsonl (lines and SHA-256), when it has one. */
   network?: { lines: number; sha256: string }
+  /** The failure the stop entry names (the proxy stopped serving), when it names one. */
+  failure?: string
   /** The first problem found; `line` is 1-based. */
   error?: { line: number; reason: string }
 }
@@ -185,57 +188,127 @@ export class AuditLog {
  * unexpected fields; with `head` (the `audit-head` output) also a truncated or replaced log.
  */
 export function verifyAuditLog(text: string, opts: { head?: string } = {}): VerifyResult {
-  let head = GENESIS_HASH
-  let entries = 0
-  let closed = false
-  let seal: VerifyResult['network']
-  const fail = (line: number, reason: string): VerifyResult => ({
-    ok: false,
-    entries,
-    head,
-    closed,
-    error: { line, reason }
-  })
-
+  const chain = new ChainCheck()
+  let tail = ''
   if (text.length > 0) {
     const lines = text.split('\n')
     // Every entry ends with '\n', so a complete log splits into lines plus one empty tail.
-    const tail = lines.pop()
-    for (const [i, raw] of lines.entries()) {
-      const line = i + 1
-      const parsed = parseEntry(raw, line)
-      if (typeof parsed === 'string') return fail(line, parsed)
-      if (parsed.seq !== entries) {
-        return fail(
-          line,
-          `line ${line}: seq is ${parsed.seq}, expected ${entries} (entry inserted, deleted or reordered)`
-        )
-      }
-      if (parsed.prev !== head) {
-        return fail(
-          line,
-          `line ${line}: prev does not match the hash of the previous entry (entry inserted, deleted or reordered)`
-        )
-      }
-      const expected = entryHash(parsed)
-      if (parsed.hash !== expected) {
-        return fail(line, `line ${line}: hash mismatch (entry modified)`)
-      }
-      entries++
-      head = parsed.hash
-      closed = parsed.type === STOP_TYPE
-      seal = closed ? networkSeal(parsed.data) : undefined
+    tail = lines.pop() ?? ''
+    for (const raw of lines) if (!chain.add(raw)) break
+  }
+  return chain.finish(tail, opts)
+}
+
+/** The longest audit entry read; the proxy writes none near it. */
+const MAX_ENTRY_CHARS = 64 * 1024 * 1024
+
+/** The chain checked one line at a time, so a log need not fit in one string. */
+class ChainCheck {
+  private head = GENESIS_HASH
+  private entries = 0
+  private closed = false
+  private seal: VerifyResult['network']
+  private failure: string | undefined
+  private lines = 0
+  private error: { line: number; reason: string } | undefined
+
+  /** The next line (null: longer than the longest entry read). False once the chain broke. */
+  add(raw: string | null): boolean {
+    const line = ++this.lines
+    const parsed =
+      raw === null
+        ? `line ${line}: longer than ${MAX_ENTRY_CHARS} characters`
+        : parseEntry(raw, line)
+    if (typeof parsed === 'string') return this.fail(line, parsed)
+    if (parsed.seq !== this.entries)
+      return this.fail(
+        line,
+        `line ${line}: seq is ${parsed.seq}, expected ${this.entries} (entry inserted, deleted or reordered)`
+      )
+    if (parsed.prev !== this.head)
+      return this.fail(
+        line,
+        `line ${line}: prev does not match the hash of the previous entry (entry inserted, deleted or reordered)`
+      )
+    if (parsed.hash !== entryHash(parsed))
+      return this.fail(line, `line ${line}: hash mismatch (entry modified)`)
+    this.entries++
+    this.head = parsed.hash
+    this.closed = parsed.type === STOP_TYPE
+    this.seal = this.closed ? networkSeal(parsed.data) : undefined
+    const failure = this.closed ? parsed.data.failure : undefined
+    this.failure = typeof failure === 'string' ? failure : undefined
+    return true
+  }
+
+  /** The verdict, given what followed the last newline (a torn entry when not empty). */
+  finish(tail: string, opts: { head?: string }): VerifyResult {
+    if (!this.error && tail.length > 0) {
+      const line = this.lines + 1
+      this.fail(line, `line ${line}: incomplete last line (log truncated mid-entry)`)
     }
-    if (tail !== undefined && tail.length > 0) {
-      const line = lines.length + 1
-      return fail(line, `line ${line}: incomplete last line (log truncated mid-entry)`)
+    if (!this.error && opts.head !== undefined && opts.head.trim().toLowerCase() !== this.head)
+      this.fail(this.entries, 'head mismatch: log truncated or replaced')
+    const { entries, head, closed } = this
+    if (this.error) return { ok: false, entries, head, closed, error: this.error }
+    return {
+      ok: true,
+      entries,
+      head,
+      closed,
+      ...(this.seal ? { network: this.seal } : {}),
+      ...(this.failure !== undefined ? { failure: this.failure } : {})
     }
   }
 
-  if (opts.head !== undefined && opts.head.trim().toLowerCase() !== head) {
-    return fail(entries, 'head mismatch: log truncated or replaced')
+  private fail(line: number, reason: string): false {
+    this.error ??= { line, reason }
+    return false
   }
-  return { ok: true, entries, head, closed, ...(seal ? { network: seal } : {}) }
+}
+
+/**
+ * Calls `onLine` with each line of a file, read a chunk at a time, and returns what follows
+ * the last newline ('' when the file ends with one). A log can be longer than the longest
+ * JavaScript string (~512 MiB): an agent reaches that with ~20,000 refused requests that each
+ * carry a 30 KiB URL, and a reader that read the file whole then threw, leaving the run with
+ * no audit head, no summary and no uploaded logs. A line longer than `maxLine` characters is
+ * passed as null; `onLine` returning false stops the reading.
+ */
+export function forEachLine(
+  file: string,
+  onLine: (line: string | null) => boolean | void,
+  maxLine = MAX_ENTRY_CHARS
+): string {
+  const fd = openSync(file, 'r')
+  const decoder = new StringDecoder('utf8')
+  const chunk = Buffer.alloc(1024 * 1024)
+  // The line read so far; null once it is longer than maxLine (the rest is skipped).
+  let partial: string | null = ''
+  const feed = (text: string): boolean => {
+    let start = 0
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      const line: string | null = partial === null ? null : partial + text.slice(start, nl)
+      start = nl + 1
+      partial = ''
+      if (onLine(line !== null && line.length > maxLine ? null : line) === false) return false
+    }
+    if (partial !== null) partial += text.slice(start)
+    if (partial !== null && partial.length > maxLine) partial = null
+    return true
+  }
+  try {
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null)
+      if (n === 0) break
+      if (!feed(decoder.write(chunk.subarray(0, n)))) return ''
+    }
+    if (!feed(decoder.end())) return ''
+  } finally {
+    closeSync(fd)
+  }
+  // An overlong unfinished line is still an unfinished line.
+  return partial ?? '\u0000'
 }
 
 function networkSeal(data: Record<string, unknown>): VerifyResult['network'] {
@@ -267,9 +340,11 @@ export function checkNetworkLog(
  * read, since that says nothing about whether its content was tampered with.
  */
 export function verifyAuditFile(file: string, opts: { head?: string } = {}): VerifyResult {
-  let text: string
+  const chain = new ChainCheck()
+  let tail: string
   try {
-    text = readFileSync(file, 'utf8')
+    // Line by line: the log can be longer than one string (see forEachLine).
+    tail = forEachLine(file, (raw) => chain.add(raw))
   } catch (err) {
     throw new AuditError(
       'AIRLOCK_AUDIT_READ',
@@ -277,7 +352,7 @@ export function verifyAuditFile(file: string, opts: { head?: string } = {}): Ver
       { cause: err }
     )
   }
-  return verifyAuditLog(text, opts)
+  return chain.finish(tail, opts)
 }
 
 /** Parse and shape-check one line; a string is the reason it is not a valid entry. */

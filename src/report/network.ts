@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
+import { forEachLine } from '../proxy/audit.js'
 import type { NetworkEntry } from '../proxy/log.js'
 
 export interface HostStats {
@@ -13,7 +14,13 @@ export interface HostStats {
 
 export interface NetworkSummary {
   requests: number
+  /**
+   * Refused requests, at most MAX_KEPT_BLOCKED of each kind (the first ones, and the first that
+   * carried data out), their URLs cut to MAX_KEPT_URL characters: `blockedCount` counts all.
+   */
   blocked: NetworkEntry[]
+  /** Every refused request (when absent: `blocked` is all of them). */
+  blockedCount?: number
   audited: number
   hosts: HostStats[]
 }
@@ -26,18 +33,38 @@ function hostOf(url: string): string {
   }
 }
 
-/** Reads network.jsonl (tolerating a torn last line: the proxy may have been killed). */
+/** Refused requests kept for the report, of each kind (any, and ones that carried data). */
+export const MAX_KEPT_BLOCKED = 500
+/** A kept refusal's URL is cut to this (the report shows 300 characters at most). */
+const MAX_KEPT_URL = 4096
+
+/**
+ * Reads network.jsonl (tolerating a torn last line: the proxy may have been killed), a line at
+ * a time and keeping a bounded part of it: the agent decides how long it is. Read whole, a log
+ * of ~20,000 refused requests with 30 KiB URLs was longer than one string, and main threw
+ * before it set its outputs, wrote the summary or uploaded the logs; kept whole, every refusal
+ * stayed in memory. Refusals that carried data out are kept apart, so a flood of plain ones
+ * cannot push them out of the report.
+ */
 export function summarizeNetwork(file: string): NetworkSummary {
-  const summary: NetworkSummary = { requests: 0, blocked: [], audited: 0, hosts: [] }
+  const summary: NetworkSummary = {
+    requests: 0,
+    blocked: [],
+    blockedCount: 0,
+    audited: 0,
+    hosts: []
+  }
   if (!existsSync(file)) return summary
   const byHost = new Map<string, HostStats>()
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue
+  let keptPlain = 0
+  let keptData = 0
+  forEachLine(file, (line) => {
+    if (!line?.trim()) return
     let e: NetworkEntry
     try {
       e = JSON.parse(line) as NetworkEntry
     } catch {
-      continue
+      return
     }
     summary.requests++
     const host = hostOf(e.url)
@@ -54,12 +81,27 @@ export function summarizeNetwork(file: string): NetworkSummary {
     for (const g of e.grants ?? []) if (!h.grants.includes(g)) h.grants.push(g)
     if (e.blocked) {
       h.blocked++
-      summary.blocked.push(e)
+      summary.blockedCount = (summary.blockedCount ?? 0) + 1
+      const data = sendsData(e.method, bodyBytes(e), e.blocked)
+      if (data ? keptData < MAX_KEPT_BLOCKED : keptPlain < MAX_KEPT_BLOCKED) {
+        if (data) keptData++
+        else keptPlain++
+        summary.blocked.push(
+          typeof e.url === 'string' && e.url.length > MAX_KEPT_URL
+            ? { ...e, url: `${e.url.slice(0, MAX_KEPT_URL)}…` }
+            : e
+        )
+      }
     }
     if (e.audited) summary.audited++
-  }
+  })
   summary.hosts = [...byHost.values()].sort((a, b) => b.requests - a.requests)
   return summary
+}
+
+/** How many requests were refused in all. */
+export function blockedTotal(net: Pick<NetworkSummary, 'blocked' | 'blockedCount'>): number {
+  return net.blockedCount ?? net.blocked.length
 }
 
 /** Bytes of body a request carried: what reached the proxy, else what it announced. */

@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { codeSpan, safeText } from '../markdown/safe.js'
 import { humanBytes, humanCount, humanDuration } from './format.js'
-import { adviceFor, bodyBytes, sendsData, type NetworkSummary } from './network.js'
+import { adviceFor, blockedTotal, bodyBytes, sendsData, type NetworkSummary } from './network.js'
 
 export interface RunOverview {
   /** What ran: an agent by name, or a command. */
@@ -77,7 +77,7 @@ export function renderSummary(run: RunOverview, net: NetworkSummary): string {
     `| image | ${cell(run.image)} |`,
     `| grants | ${run.grants.length > 0 ? run.grants.map((g) => cell(g, 80)).join(', ') : 'none'} |`,
     `| egress policy | ${cell(run.egressPolicy, 40)} |`,
-    `| requests | ${count(net.requests)} (${net.blocked.length} blocked${net.audited ? `, ${count(net.audited)} would be blocked` : ''}) |`
+    `| requests | ${count(net.requests)} (${count(blockedTotal(net))} blocked${net.audited ? `, ${count(net.audited)} would be blocked` : ''}) |`
   ]
   for (const l of run.links ?? [])
     if (/^https:\/\/[^\s()<>]+$/.test(l.url))
@@ -113,7 +113,9 @@ export function renderSummary(run: RunOverview, net: NetworkSummary): string {
         `> ${exfil.length} refused request${exfil.length === 1 ? '' : 's'} carried data to a host not on the allowlist. That is what an agent sending out what it read looks like: find out why before allowing any such host.`,
         ''
       )
-    const rows = net.blocked.slice(0, 50).map((b) => {
+    // Those that carried data first: a flood of plain refusals does not push them out of view.
+    const shown = [...exfil, ...net.blocked.filter((b) => !exfil.includes(b))]
+    const rows = shown.slice(0, 50).map((b) => {
       const sent = bodyBytes(b)
       const advice = adviceFor(b, b.blocked ?? '')
       return `| ${cell(`${b.method} ${b.url}`, 300)} | ${b.blocked ? cell(b.blocked, 60) : ''} | ${sent > 0 ? humanBytes(sent) : ''} | ${advice} |`
@@ -122,7 +124,7 @@ export function renderSummary(run: RunOverview, net: NetworkSummary): string {
       ...table(
         ['| request | reason | data sent | what to do |', '| --- | --- | ---: | --- |'],
         rows,
-        `${net.blocked.length} refused requests`
+        `${blockedTotal(net)} refused requests`
       )
     )
   }

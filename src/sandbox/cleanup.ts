@@ -5,6 +5,8 @@ import { stopProcess } from '../daemon/start.js'
 import type { Resource } from '../state.js'
 import { removeByLabel } from './docker.js'
 import { restoreGitCredentials } from './git-credentials.js'
+import { findingLine, loadGitExecSnapshot, revertGitExec } from './git-exec-guard.js'
+import { logSafe } from './log-fence.js'
 
 /** True when pid is still our proxy (not a recycled pid of some other process). */
 function isOurProxy(pid: number): boolean {
@@ -33,6 +35,15 @@ export async function releaseAll(
           break
         case 'proxy':
           if (isOurProxy(r.pid)) await stopProcess(r.pid, 5000)
+          break
+        case 'git-exec-guard':
+          // Main died before it took back what the run left in the workspace's git (the
+          // container is gone by now: it was released first).
+          if (existsSync(r.snapshot)) {
+            for (const f of revertGitExec(loadGitExecSnapshot(r.snapshot)))
+              warn(logSafe(findingLine(f)))
+            await unlink(r.snapshot)
+          }
           break
         case 'provider-cleanup':
           await registry.get(r.provider)?.cleanup(r.path)

@@ -16,13 +16,16 @@
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
+  type BigIntStats,
+  type Dirent,
   chmodSync,
   lstatSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
-  renameSync
+  renameSync,
+  writeFileSync
 } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 
@@ -74,13 +77,29 @@ const EXEC_KEY = new RegExp(
  * (`url.<attacker>.insteadOf = https://x-access-token:` hands over the token in the URL
  * itself), another remote or push URL, a proxy (with TLS verification off, or a CA or an
  * address the agent chose, it reads every header, the job token's among them). The agent
- * cannot reach the job token; a later step's git would carry it to the agent's server.
+ * cannot reach the job token; a later step's git would carry it to the agent's server. Also
+ * those that decide what a later step's git reads and what its push writes with that token
+ * (the work tree, push refspecs and upstreams).
  */
 const ROUTE_KEY = new RegExp(
   '^(' +
     [
       'url\\..+\\.(insteadof|pushinsteadof)',
+      // Where the work tree is (relative to .git: `../../..` is the runner's work directory,
+      // RUNNER_TEMP in it): a later step's `git add -A && git commit && git push` publishes
+      // the files there, checkout's credentials file among them.
+      'core\\.worktree',
+      // Which refs a later step's plain `git push` writes with its token: a refspec
+      // (`+refs/heads/evil:refs/heads/main` force-pushed the agent's branch onto main), a
+      // mirror, another upstream or push remote for a branch, the push mode.
+      'remote\\..+\\.(push|mirror)',
+      'remote\\.pushdefault',
+      'branch\\..+\\.(remote|pushremote|merge)',
+      'push\\.default',
       'remote\\..+\\.(url|pushurl|proxy)',
+      // Copied there by `submodule init` and never overwritten: `submodule update` clones
+      // from it with the credentials its askpass or helper hands out.
+      'submodule\\..+\\.url',
       'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
     ].join('|') +
     ')$',
@@ -123,11 +142,17 @@ export interface GitExecSnapshot {
   rootEntry?: string
   /**
    * The repositories at the root repository's gitlinks (paths in its index that git enters:
-   * `git status` runs git inside each populated one), by what their `.git` was.
+   * `git status` runs git inside each populated one), by what their `.git` was. Keys are real
+   * paths as bytes (latin1).
    */
   gitlinks: Map<string, string>
-  /** The git directories under the root repository's `.git/modules` before the run. */
+  /** The git directories under the root repository's `.git/modules` before the run (bytes). */
   modules: Set<string>
+  /**
+   * Every `.git` below the workspace root before the run (paths as bytes), by identity;
+   * undefined when there were more entries than the walk reads.
+   */
+  nested?: Map<string, string>
 }
 
 /** What the guard took back after the run, workspace-relative, for the log. */
@@ -136,6 +161,49 @@ export interface GitExecFinding {
   what: string
   /** A setting that sends git's credentials elsewhere (it runs nothing). */
   route?: true
+}
+
+/** The log line for a finding (plain text: the caller makes it safe for its log). */
+export function findingLine(f: GitExecFinding): string {
+  return `${f.path}: ${f.what} (${f.route ? "git would have sent a later step's credentials where it says" : 'git would have run it'} on the runner in later steps of this job)`
+}
+
+/** Writes a snapshot (private to the runner: 0600) for a later process to revert from. */
+export function saveGitExecSnapshot(s: GitExecSnapshot, file: string): void {
+  const json = {
+    workspace: s.workspace,
+    dirs: s.dirs.map((d) => ({ ...d, configs: [...d.configs], hooks: [...d.hooks] })),
+    ...(s.rootEntry !== undefined ? { rootEntry: s.rootEntry } : {}),
+    gitlinks: [...s.gitlinks],
+    modules: [...s.modules],
+    ...(s.nested ? { nested: [...s.nested] } : {})
+  }
+  writeFileSync(file, JSON.stringify(json), { mode: 0o600, flag: 'wx' })
+}
+
+/** Reads what {@link saveGitExecSnapshot} wrote. */
+export function loadGitExecSnapshot(file: string): GitExecSnapshot {
+  const j = JSON.parse(readFileSync(file, 'utf8')) as {
+    workspace: string
+    dirs: Array<
+      Omit<GitDirState, 'configs' | 'hooks'> & {
+        configs: Array<[string, Entries]>
+        hooks: Array<[string, string]>
+      }
+    >
+    rootEntry?: string
+    gitlinks: Array<[string, string]>
+    modules: string[]
+    nested?: Array<[string, string]>
+  }
+  return {
+    workspace: j.workspace,
+    dirs: j.dirs.map((d) => ({ ...d, configs: new Map(d.configs), hooks: new Map(d.hooks) })),
+    ...(j.rootEntry !== undefined ? { rootEntry: j.rootEntry } : {}),
+    gitlinks: new Map(j.gitlinks),
+    modules: new Set(j.modules),
+    ...(j.nested ? { nested: new Map(j.nested) } : {})
+  }
 }
 
 /** The git directories of the workspace: the root's, and those of the configs the scan found. */
@@ -150,7 +218,7 @@ function gitDirs(workspace: string, configs: string[]): string[] {
   return [...dirs].sort()
 }
 
-function isRealDir(path: string): boolean {
+function isRealDir(path: string | Buffer): boolean {
   try {
     return lstatSync(path).isDirectory()
   } catch {
@@ -213,20 +281,40 @@ function hookHashes(dir: string): Map<string, string> {
   if (!isRealDir(hooks)) return out
   for (const name of readdirSync(hooks)) {
     if (name.endsWith('.sample') || name.includes('.airlock-quarantined')) continue
-    const p = join(hooks, name)
-    try {
-      const st = lstatSync(p)
-      out.set(
-        name,
-        st.isFile()
-          ? `${st.mode}:${createHash('sha256').update(readFileSync(p)).digest('hex')}`
-          : `link-or-other:${st.mode}`
-      )
-    } catch {
-      // gone between the listing and the look: nothing for git to run either
-    }
+    const id = hookIdentity(join(hooks, name))
+    if (id !== undefined) out.set(name, id)
   }
   return out
+}
+
+/** Hooks larger than this are known by their metadata, never read whole. */
+const MAX_HOOK_BYTES = 16 * 1024 * 1024
+
+/**
+ * What a hook is: its mode and content hash, or, when its content cannot be read, its
+ * metadata. A hook the guard skipped because it could not read it stayed in place for git
+ * to run: one made sparse past 2 GiB (Node reads no file that large into a buffer, and one
+ * just under it costs gigabytes of memory), or one with mode 0111 (git executes a binary it
+ * cannot read; so does the kernel). The metadata holds the change time, which every write,
+ * chmod and rename sets and no unprivileged process can set back (unlike the modification
+ * time): a hook the run wrote never looks like the one before. Undefined when it is gone.
+ */
+function hookIdentity(path: string): string | undefined {
+  let st: BigIntStats
+  try {
+    st = lstatSync(path, { bigint: true })
+  } catch {
+    // gone between the listing and the look: nothing for git to run either
+    return undefined
+  }
+  if (!st.isFile()) return `link-or-other:${st.mode}`
+  const meta = `${st.mode}:${st.size}:${st.ino}:${st.ctimeNs}`
+  if (st.size > MAX_HOOK_BYTES) return `unread:${meta}`
+  try {
+    return `${st.mode}:${createHash('sha256').update(readFileSync(path)).digest('hex')}`
+  } catch {
+    return `unreadable:${meta}`
+  }
 }
 
 function stateOf(dir: string): GitDirState {
@@ -242,7 +330,7 @@ function stateOf(dir: string): GitDirState {
   }
 }
 
-function exists(path: string): boolean {
+function exists(path: string | Buffer): boolean {
   try {
     lstatSync(path)
     return true
@@ -257,7 +345,7 @@ function exists(path: string): boolean {
  * rewrite the config, nor can a hook be renamed, and what the guard could not take back would
  * stay for git to run in a later step.
  */
-function ownerWritable(dir: string): void {
+function ownerWritable(dir: string | Buffer): void {
   try {
     const st = lstatSync(dir)
     if (st.isDirectory() && (st.mode & 0o700) !== 0o700) chmodSync(dir, (st.mode & 0o7777) | 0o700)
@@ -266,24 +354,95 @@ function ownerWritable(dir: string): void {
   }
 }
 
-/** Moves an entry (never what a link points to) out of git's way, under a name no one chose. */
-function moveAside(path: string): string {
-  const target = `${path}.airlock-quarantined-${randomBytes(4).toString('hex')}`
-  renameSync(path, target)
-  return target
+/**
+ * Moves an entry (never what a link points to) out of git's way, under a name no one chose.
+ * Returns where it went (as text, for the log).
+ */
+function moveAside(path: string | Buffer): string {
+  const suffix = `.airlock-quarantined-${randomBytes(4).toString('hex')}`
+  const target =
+    typeof path === 'string' ? `${path}${suffix}` : Buffer.concat([path, Buffer.from(suffix)])
+  try {
+    renameSync(path, target)
+    return target.toString()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err
+  }
+  // A name near the 255-byte limit (a submodule's name under .git/modules) cannot take the
+  // suffix: the entry stayed where git would use it. It gets a short name of its own instead.
+  const dir = dirname(typeof path === 'string' ? path : path.toString('latin1'))
+  const short = join(dir, suffix)
+  renameSync(path, typeof path === 'string' ? short : Buffer.from(short, 'latin1'))
+  return typeof path === 'string' ? short : Buffer.from(short, 'latin1').toString()
 }
+
+/**
+ * Paths as git and the file system know them: bytes. A name need not be UTF-8 (`evil\377`);
+ * Node decodes one that is not into a string that names nothing on disk, so a repository the
+ * run made under such a name at a gitlink or under `.git/modules` was never found, and git in
+ * a later step entered it. These paths are kept as latin1 strings (one character per byte) and
+ * handed to the file system as the bytes they are.
+ */
+const asBytes = (path: string): string => Buffer.from(path, 'utf8').toString('latin1')
+const onDisk = (bytes: string): Buffer => Buffer.from(bytes, 'latin1')
 
 /** Remembers, before the container starts, what git would run in each git directory. */
 export function snapshotGitExec(workspace: string, configs: string[]): GitExecSnapshot {
   const snapshot: GitExecSnapshot = {
     workspace,
     dirs: gitDirs(workspace, configs).map(stateOf),
-    gitlinks: gitlinkRepos(workspace),
+    // Unread before the run: none known, so every populated gitlink after it is moved aside.
+    gitlinks: gitlinkRepos(workspace) ?? new Map<string, string>(),
     modules: moduleDirs(workspace).dirs
   }
   const root = join(workspace, '.git')
   if (!isRealDir(root)) snapshot.rootEntry = entryDigest(root)
+  const nested = nestedGitEntries(workspace)
+  if (nested.complete) snapshot.nested = nested.found
   return snapshot
+}
+
+/** How many entries the walk for nested repositories reads (directories are all it opens). */
+const MAX_WALK_ENTRIES = 1_000_000
+
+/**
+ * Every `.git` (a directory, a gitfile, a link) in a directory below the workspace root, by
+ * what it is, with paths as bytes; never inside a `.git`, never through a link. Git run in a
+ * directory of the workspace (a later step's `working-directory: app`) looks for `.git` there
+ * first: a repository the run made in `app/`, or a gitfile there naming one it made elsewhere
+ * in the workspace, was never snapshotted, and its settings and hooks ran on the runner.
+ */
+function nestedGitEntries(workspace: string): { found: Map<string, string>; complete: boolean } {
+  const found = new Map<string, string>()
+  const root = asBytes(workspace)
+  const stack = [root]
+  let entries = 0
+  while (stack.length > 0) {
+    const dir = stack.pop()!
+    let list: Dirent<Buffer>[]
+    try {
+      list = readdirSync(onDisk(dir), { withFileTypes: true, encoding: 'buffer' })
+    } catch {
+      continue
+    }
+    for (const d of list) {
+      if (++entries > MAX_WALK_ENTRIES) return { found, complete: false }
+      const name = d.name.toString('latin1')
+      const path = `${dir}/${name}`
+      if (name === '.git') {
+        if (dir !== root)
+          found.set(
+            path,
+            d.isDirectory() ? `dir:${lstatSync(onDisk(path)).ino}` : entryDigest(onDisk(path))
+          )
+        // A `.git` directory is the repository's: its own guard covers what git reads there.
+        continue
+      }
+      // The entry's own type (readdir's): a link to a directory is not walked.
+      if (d.isDirectory()) stack.push(path)
+    }
+  }
+  return { found, complete: true }
 }
 
 /**
@@ -294,7 +453,7 @@ export function snapshotGitExec(workspace: string, configs: string[]): GitExecSn
  * Only gitlinks whose directory really lies inside the workspace count: git would enter
  * nothing else the agent made.
  */
-function gitlinkRepos(workspace: string): Map<string, string> {
+function gitlinkRepos(workspace: string): Map<string, string> | undefined {
   const out = new Map<string, string>()
   const gitDir = join(workspace, '.git')
   if (!isRealDir(gitDir)) return out
@@ -305,19 +464,18 @@ function gitlinkRepos(workspace: string): Map<string, string> {
     listing = execFileSync(
       'git',
       ['-c', 'core.fsmonitor=false', '--git-dir', gitDir, 'ls-files', '--stage', '-z'],
-      {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-        env: GIT_ENV,
-        maxBuffer: MAX_LISTING_BYTES
-      }
-    )
+      { stdio: ['ignore', 'pipe', 'ignore'], env: GIT_ENV, maxBuffer: MAX_LISTING_BYTES }
+    ).toString('latin1')
   } catch {
-    return out
+    // Unread (an index listed past MAX_LISTING_BYTES): the caller decides how to fail closed.
+    return undefined
   }
   let root: string
   try {
-    root = realpathSync(workspace)
+    // The native realpath: the JS one decodes a Buffer path to a string first (lossy).
+    root = realpathSync
+      .native(onDisk(asBytes(workspace)), { encoding: 'buffer' })
+      .toString('latin1')
   } catch {
     return out
   }
@@ -326,12 +484,14 @@ function gitlinkRepos(workspace: string): Map<string, string> {
     if (!m) continue
     let dir: string
     try {
-      dir = realpathSync(join(workspace, m[1]!))
+      dir = realpathSync
+        .native(onDisk(join(root, m[1]!)), { encoding: 'buffer' })
+        .toString('latin1')
     } catch {
       continue
     }
     if (dir === root || !dir.startsWith(`${root}/`)) continue
-    const dotGit = join(dir, '.git')
+    const dotGit = onDisk(join(dir, '.git'))
     const id = isRealDir(dotGit) ? `dir:${lstatSync(dotGit).ino}` : entryDigest(dotGit)
     if (id !== 'absent') out.set(dir, id)
   }
@@ -350,14 +510,14 @@ function moduleDirs(workspace: string): { dirs: Set<string>; complete: boolean }
   const out = new Set<string>()
   let complete = true
   const visit = (dir: string, depth: number): void => {
-    if (!isRealDir(dir)) return
+    if (!isRealDir(onDisk(dir))) return
     if (depth > 16 || out.size >= MAX_MODULE_DIRS) {
       complete = false
       return
     }
     let names: string[]
     try {
-      names = readdirSync(dir)
+      names = readdirSync(onDisk(dir), { encoding: 'buffer' }).map((n) => n.toString('latin1'))
     } catch {
       return
     }
@@ -368,7 +528,7 @@ function moduleDirs(workspace: string): { dirs: Set<string>; complete: boolean }
     }
     for (const n of names) visit(join(dir, n), depth + 1)
   }
-  visit(join(workspace, '.git', 'modules'), 0)
+  visit(join(asBytes(workspace), '.git', 'modules'), 0)
   return { dirs: out, complete }
 }
 
@@ -376,13 +536,13 @@ function moduleDirs(workspace: string): { dirs: Set<string>; complete: boolean }
 const MAX_MODULE_DIRS = 4096
 
 /** What a path is, without following it: absent, a file's bytes, a link's target. */
-function entryDigest(path: string): string {
+function entryDigest(path: string | Buffer): string {
   try {
     const st = lstatSync(path)
     const body = st.isFile()
       ? readFileSync(path)
       : st.isSymbolicLink()
-        ? Buffer.from(readlinkSync(path))
+        ? readlinkSync(path, { encoding: 'buffer' })
         : Buffer.alloc(0)
     return `${st.mode}:${createHash('sha256').update(body).digest('hex')}`
   } catch {
@@ -397,13 +557,16 @@ function entryDigest(path: string): string {
 export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
   const findings: GitExecFinding[] = []
   const rel = (p: string): string => relative(snapshot.workspace, p) || '.'
-  const aside = (p: string, why: string): void => {
+  /** `p` a path, or one as bytes (a latin1 string) when `bytes`. */
+  const aside = (p: string, why: string, bytes = false): void => {
+    const path = bytes ? onDisk(p) : p
+    const shown = bytes ? onDisk(p).toString() : p
     try {
-      ownerWritable(dirname(p))
-      const to = moveAside(p)
-      findings.push({ path: rel(p), what: `${why}; moved aside to ${rel(to)}` })
+      ownerWritable(bytes ? onDisk(dirname(p)) : dirname(p))
+      const to = moveAside(path)
+      findings.push({ path: rel(shown), what: `${why}; moved aside to ${rel(to)}` })
     } catch {
-      findings.push({ path: rel(p), what: `${why}; could not move it aside` })
+      findings.push({ path: rel(shown), what: `${why}; could not move it aside` })
     }
   }
   // No git directory at the workspace root before the run, and one (or another gitfile) now:
@@ -489,14 +652,38 @@ export function revertGitExec(snapshot: GitExecSnapshot): GitExecFinding[] {
       if (!snapshot.modules.has(dir))
         aside(
           dir,
-          'a submodule repository the run made under .git/modules (git submodule update would use it)'
+          'a submodule repository the run made under .git/modules (git submodule update would use it)',
+          true
         )
-  if (isRealDir(root))
-    for (const [dir, id] of gitlinkRepos(snapshot.workspace))
+  // Repositories the run made in a directory of the workspace (after the gitlinks: one the run
+  // put at a gitlink is taken back there already). Known only when the walk before the run
+  // read the whole workspace; a walk cut short now leaves the rest unread, and says so.
+  const nested = snapshot.nested ? nestedGitEntries(snapshot.workspace) : undefined
+  const gitlinks = isRealDir(root) ? gitlinkRepos(snapshot.workspace) : new Map<string, string>()
+  if (gitlinks === undefined)
+    // An index listed past what the guard reads (hundreds of thousands of entries the run
+    // added) hid every gitlink in it, the run's own among them. Fail closed: without the
+    // index git enters no gitlink.
+    aside(join(root, 'index'), 'the index cannot be listed whole (it is too large)')
+  else
+    for (const [dir, id] of gitlinks)
       if (snapshot.gitlinks.get(dir) !== id)
         aside(
           join(dir, '.git'),
-          'a repository the run made at a gitlink of the index (git status enters it)'
+          'a repository the run made at a gitlink of the index (git status enters it)',
+          true
         )
+  for (const [path, id] of nested?.found ?? [])
+    if (snapshot.nested!.get(path) !== id && exists(onDisk(path)))
+      aside(
+        path,
+        'a git repository (or gitfile) the run made in a directory of the workspace (git run there in a later step obeys it)',
+        true
+      )
+  if (nested && !nested.complete)
+    findings.push({
+      path: '.',
+      what: `the workspace now holds more than ${MAX_WALK_ENTRIES} entries: git repositories the run made past them were not looked for, check the workspace before running git in its directories`
+    })
   return findings
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { daemonOidc, settingsForRefresh, type Granted } from '../grant/index.js'
@@ -20,7 +20,12 @@ import { AGENT_MOUNT, installAgent } from './agent-install.js'
 import { dockerRunFailure, runArgs, unsupportedImage } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
-import { revertGitExec, snapshotGitExec } from './git-exec-guard.js'
+import {
+  findingLine,
+  revertGitExec,
+  saveGitExecSnapshot,
+  snapshotGitExec
+} from './git-exec-guard.js'
 import { listenPath, runnerNode } from './host-paths.js'
 import { logSafe } from './log-fence.js'
 import { lastPreflight, preflight } from './preflight.js'
@@ -122,6 +127,15 @@ export async function runSession(
     plan.workspaceAccess === 'read-write'
       ? snapshotGitExec(plan.workspace, guard.gitConfigs)
       : undefined
+  // Kept in the private run directory until the revert below has run: when main dies before
+  // it (a cancelled job whose container ignores SIGTERM outlives the runner's grace, and the
+  // runner kills main while `docker stop` still waits), the release (post) takes back from it
+  // what the run left, instead of leaving it for a later step's or the next job's git.
+  const gitExecFile = join(dir, 'git-exec.json')
+  if (gitExec) {
+    saveGitExecSnapshot(gitExec, gitExecFile)
+    hooks.track({ kind: 'git-exec-guard', snapshot: gitExecFile })
+  }
 
   const token = newProxyToken()
   const socketPath = join(proxyDir, 'proxy.sock')
@@ -333,12 +347,9 @@ export async function runSession(
   // `docker run --rm` returns once the daemon removed the container, unless docker itself
   // failed (125) or the run was stopped: then the label search in the release finds what is left.
   if (exitCode !== 125 && !conclusion && container.kind === 'container') container.removed = true
-  for (const f of gitExec ? revertGitExec(gitExec) : [])
-    hooks.warn(
-      logSafe(
-        `${f.path}: ${f.what} (${f.route ? "git would have sent a later step's credentials where it says" : 'git would have run it'} on the runner in later steps of this job)`
-      )
-    )
+  for (const f of gitExec ? revertGitExec(gitExec) : []) hooks.warn(logSafe(findingLine(f)))
+  // Taken back: nothing left for the release to do (a second pass would report it again).
+  if (gitExec) rmSync(gitExecFile, { force: true })
   for (const rel of tamperedGitConfigs(plan.workspace, guard.hidden))
     hooks.warn(
       `${rel} is not the file it was before the run (replaced, moved or linked); the credentials hidden from it were never written back, check it before trusting it`
@@ -482,9 +493,8 @@ function finishedAudit(
     if (!verified.ok)
       hooks.warn(`audit log does not verify: ${verified.error?.reason ?? 'unknown'}`)
     if (!verified.closed) return { auditHead: verified.head, closed: false }
-    const lines = readFileSync(auditLog, 'utf8').trimEnd().split('\n')
-    const last = JSON.parse(lines.at(-1) ?? '{}') as { data?: { failure?: unknown } }
-    const failure = last.data?.failure
+    // From the verification (the log is not read whole: it can be longer than one string).
+    const failure = verified.failure
     return typeof failure === 'string'
       ? { auditHead: verified.head, closed: true, failure }
       : { auditHead: verified.head, closed: true }

@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.js'
 import { readInputs } from '../inputs.js'
 import { registerAll } from '../providers/index.js'
 import { uploadLogs } from '../report/artifact.js'
-import { summarizeNetwork } from '../report/network.js'
+import { blockedTotal, summarizeNetwork } from '../report/network.js'
 import { renderSummary, writeSummary } from '../report/summary.js'
 import { logSafe } from '../sandbox/log-fence.js'
 import { runInAirlock } from '../run.js'
@@ -47,7 +47,7 @@ export async function run(early?: RunProxy): Promise<void> {
     core.setOutput('network-log', result.networkLog)
     core.setOutput('audit-log', result.auditLog)
     core.setOutput('audit-head', result.auditHead)
-    core.setOutput('blocked-requests', String(net.blocked.length + net.audited))
+    core.setOutput('blocked-requests', String(blockedTotal(net) + net.audited))
     await writeSummary(
       renderSummary(
         {

@@ -8,6 +8,7 @@ import {
   AuditLog,
   GENESIS_HASH,
   entryHash,
+  forEachLine,
   verifyAuditFile,
   verifyAuditLog,
   type AuditEntry
@@ -316,5 +317,30 @@ describe('verifyAuditLog', () => {
     expect(() => verifyAuditFile(join(dir, 'nope.jsonl'))).toThrow(
       expect.objectContaining({ code: 'AIRLOCK_AUDIT_READ' })
     )
+  })
+})
+
+describe('forEachLine', () => {
+  it('reads lines across chunks (multi-byte characters split), overlong ones as null, and the tail', () => {
+    const lines = mkdtempSync(join(tmpdir(), 'airlock-lines-'))
+    try {
+      const file = join(lines, 'log')
+      // A line of 1 MiB + 1 of 'é' (two bytes each) crosses the 1 MiB read chunks mid-character.
+      const long = 'é'.repeat(512 * 1024 + 1)
+      writeFileSync(file, `a\n${long}\n${'x'.repeat(100)}\nb\ntorn`)
+      const seen: Array<string | null> = []
+      const tail = forEachLine(file, (l) => void seen.push(l), 1000)
+      expect(seen).toEqual(['a', null, 'x'.repeat(100), 'b'])
+      expect(tail).toBe('torn')
+      const all: Array<string | null> = []
+      expect(forEachLine(file, (l) => void all.push(l))).toBe('torn')
+      expect(all[1]).toBe(long)
+      // Stopped early: nothing more is read.
+      const first: Array<string | null> = []
+      forEachLine(file, (l) => (first.push(l), false))
+      expect(first).toEqual(['a'])
+    } finally {
+      rmSync(lines, { recursive: true, force: true })
+    }
   })
 })

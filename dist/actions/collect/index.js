@@ -41675,7 +41675,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _workflow_steps_collect_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9131);
+/* harmony import */ var _workflow_steps_collect_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9963);
 
 await (0,_workflow_steps_collect_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -41684,7 +41684,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9131:
+/***/ 9963:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51597,7 +51597,385 @@ function scheduledPrompt(i) {
     ].join('\n');
 }
 
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/proxy/audit.ts
+/**
+ * Tamper-evident audit log: one JSON object per line, each carrying the SHA-256 of the
+ * entry before it, so any edit, insertion, deletion or reordering breaks the chain, and
+ * the hash of the last entry (the `audit-head` output, kept outside the file) exposes a
+ * truncated or wholesale-replaced log.
+ *
+ * Callers pass names, ids and counts only (grant names, hosts, placeholder names): the
+ * log is uploaded as an artifact and data is written exactly as given, never a secret.
+ */
+
+
+
+
+/** The audit log cannot be opened, written or read. */
+class AuditError extends (/* unused pure expression or super */ null && (AirlockError)) {
+}
+/** `prev` of the first entry. */
+const GENESIS_HASH = '0'.repeat(64);
+/** Entry type that marks a cleanly finished log. */
+const STOP_TYPE = 'stop';
+const HASH_RE = /^[0-9a-f]{64}$/;
+const ISO_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+const ENTRY_FIELDS = (/* unused pure expression or super */ null && (['seq', 'time', 'type', 'prev', 'data', 'hash']));
+/**
+ * SHA-256 (hex) of the canonical JSON of `{seq, time, type, prev, data}`: object keys
+ * sorted recursively and no whitespace, in the spirit of RFC 8785 (JCS), so the hash does
+ * not depend on how a line was formatted.
+ */
+function entryHash(e) {
+    const body = { seq: e.seq, time: e.time, type: e.type, prev: e.prev, data: e.data };
+    return createHash('sha256').update(canonicalJson(body), 'utf8').digest('hex');
+}
+/** The single writer of one audit log file. */
+class AuditLog {
+    /** Run the log belongs to; recorded in the first entry as `data.runId`. */
+    runId;
+    #file;
+    #fd;
+    #seq = 0;
+    #head = GENESIS_HASH;
+    /** Set when a write failed part-way: the file may hold a partial line, so stop. */
+    #broken = false;
+    constructor(file, fd, runId) {
+        this.#file = file;
+        this.#fd = fd;
+        this.runId = runId;
+    }
+    /**
+     * Create `file` with mode 0600 and write nothing yet. Fails with
+     * `AIRLOCK_AUDIT_EXISTS` if the file exists: a chain has exactly one writer, and
+     * appending to someone else's log (or following a planted symlink) would break that.
+     */
+    static open(file, opts = {}) {
+        let fd;
+        try {
+            // O_EXCL with O_CREAT also refuses to follow a symlink at `file`.
+            fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND, 0o600);
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === 'EEXIST') {
+                throw new AuditError('AIRLOCK_AUDIT_EXISTS', `audit log ${file} already exists`, {
+                    cause: err
+                });
+            }
+            throw new AuditError('AIRLOCK_AUDIT_OPEN', `cannot create audit log ${file}: ${err.message}`, { cause: err });
+        }
+        return new AuditLog(file, fd, opts.runId);
+    }
+    /** Hash of the last entry written (64 zeros before any). */
+    get head() {
+        return this.#head;
+    }
+    /**
+     * Append one entry and return it. Synchronous so entries land in call order even when
+     * called from concurrent request handlers. `data` must be JSON-serialisable; it is
+     * stored as JSON would read it back (e.g. `undefined` members dropped, Dates as text).
+     */
+    append(type, data) {
+        if (this.#fd === undefined) {
+            throw new AuditError('AIRLOCK_AUDIT_CLOSED', `audit log ${this.#file} is closed`);
+        }
+        if (this.#broken) {
+            throw new AuditError('AIRLOCK_AUDIT_WRITE', `audit log ${this.#file} is unusable after a failed write`);
+        }
+        if (typeof type !== 'string' || type.length === 0) {
+            throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', 'audit entry type must be a non-empty string');
+        }
+        let stored = normaliseData(data);
+        if (this.#seq === 0 && this.runId !== undefined && !('runId' in stored)) {
+            stored = { runId: this.runId, ...stored };
+        }
+        const body = {
+            seq: this.#seq,
+            time: new Date().toISOString(),
+            type,
+            prev: this.#head,
+            data: stored
+        };
+        const entry = { ...body, hash: entryHash(body) };
+        const line = Buffer.from(JSON.stringify(entry) + '\n', 'utf8');
+        try {
+            // writeSync may write fewer bytes than asked (e.g. on a full disk); loop until done.
+            let offset = 0;
+            while (offset < line.length) {
+                offset += writeSync(this.#fd, line, offset, line.length - offset);
+            }
+        }
+        catch (err) {
+            this.#broken = true;
+            throw new AuditError('AIRLOCK_AUDIT_WRITE', `cannot write audit log ${this.#file}: ${err.message}`, { cause: err });
+        }
+        this.#seq++;
+        this.#head = entry.hash;
+        return entry;
+    }
+    /** Flush to disk and close. Idempotent. Append a `stop` entry first to mark a clean end. */
+    close() {
+        const fd = this.#fd;
+        if (fd === undefined)
+            return;
+        this.#fd = undefined;
+        try {
+            fsyncSync(fd);
+        }
+        finally {
+            closeSync(fd);
+        }
+    }
+}
+/**
+ * Check a whole audit log. Detects modified entries (hash mismatch), inserted, deleted
+ * or reordered entries (seq and prev), a partial last line, invalid JSON and missing or
+ * unexpected fields; with `head` (the `audit-head` output) also a truncated or replaced log.
+ */
+function verifyAuditLog(text, opts = {}) {
+    const chain = new ChainCheck();
+    let tail = '';
+    if (text.length > 0) {
+        const lines = text.split('\n');
+        // Every entry ends with '\n', so a complete log splits into lines plus one empty tail.
+        tail = lines.pop() ?? '';
+        for (const raw of lines)
+            if (!chain.add(raw))
+                break;
+    }
+    return chain.finish(tail, opts);
+}
+/** The longest audit entry read; the proxy writes none near it. */
+const MAX_ENTRY_CHARS = 64 * 1024 * 1024;
+/** The chain checked one line at a time, so a log need not fit in one string. */
+class ChainCheck {
+    head = GENESIS_HASH;
+    entries = 0;
+    closed = false;
+    seal;
+    failure;
+    lines = 0;
+    error;
+    /** The next line (null: longer than the longest entry read). False once the chain broke. */
+    add(raw) {
+        const line = ++this.lines;
+        const parsed = raw === null
+            ? `line ${line}: longer than ${MAX_ENTRY_CHARS} characters`
+            : parseEntry(raw, line);
+        if (typeof parsed === 'string')
+            return this.fail(line, parsed);
+        if (parsed.seq !== this.entries)
+            return this.fail(line, `line ${line}: seq is ${parsed.seq}, expected ${this.entries} (entry inserted, deleted or reordered)`);
+        if (parsed.prev !== this.head)
+            return this.fail(line, `line ${line}: prev does not match the hash of the previous entry (entry inserted, deleted or reordered)`);
+        if (parsed.hash !== entryHash(parsed))
+            return this.fail(line, `line ${line}: hash mismatch (entry modified)`);
+        this.entries++;
+        this.head = parsed.hash;
+        this.closed = parsed.type === STOP_TYPE;
+        this.seal = this.closed ? networkSeal(parsed.data) : undefined;
+        const failure = this.closed ? parsed.data.failure : undefined;
+        this.failure = typeof failure === 'string' ? failure : undefined;
+        return true;
+    }
+    /** The verdict, given what followed the last newline (a torn entry when not empty). */
+    finish(tail, opts) {
+        if (!this.error && tail.length > 0) {
+            const line = this.lines + 1;
+            this.fail(line, `line ${line}: incomplete last line (log truncated mid-entry)`);
+        }
+        if (!this.error && opts.head !== undefined && opts.head.trim().toLowerCase() !== this.head)
+            this.fail(this.entries, 'head mismatch: log truncated or replaced');
+        const { entries, head, closed } = this;
+        if (this.error)
+            return { ok: false, entries, head, closed, error: this.error };
+        return {
+            ok: true,
+            entries,
+            head,
+            closed,
+            ...(this.seal ? { network: this.seal } : {}),
+            ...(this.failure !== undefined ? { failure: this.failure } : {})
+        };
+    }
+    fail(line, reason) {
+        this.error ??= { line, reason };
+        return false;
+    }
+}
+/**
+ * Calls `onLine` with each line of a file, read a chunk at a time, and returns what follows
+ * the last newline ('' when the file ends with one). A log can be longer than the longest
+ * JavaScript string (~512 MiB): an agent reaches that with ~20,000 refused requests that each
+ * carry a 30 KiB URL, and a reader that read the file whole then threw, leaving the run with
+ * no audit head, no summary and no uploaded logs. A line longer than `maxLine` characters is
+ * passed as null; `onLine` returning false stops the reading.
+ */
+function forEachLine(file, onLine, maxLine = MAX_ENTRY_CHARS) {
+    const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
+    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    const chunk = Buffer.alloc(1024 * 1024);
+    // The line read so far; null once it is longer than maxLine (the rest is skipped).
+    let partial = '';
+    const feed = (text) => {
+        let start = 0;
+        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+            const line = partial === null ? null : partial + text.slice(start, nl);
+            start = nl + 1;
+            partial = '';
+            if (onLine(line !== null && line.length > maxLine ? null : line) === false)
+                return false;
+        }
+        if (partial !== null)
+            partial += text.slice(start);
+        if (partial !== null && partial.length > maxLine)
+            partial = null;
+        return true;
+    };
+    try {
+        for (;;) {
+            const n = (0,external_node_fs_namespaceObject.readSync)(fd, chunk, 0, chunk.length, null);
+            if (n === 0)
+                break;
+            if (!feed(decoder.write(chunk.subarray(0, n))))
+                return '';
+        }
+        if (!feed(decoder.end()))
+            return '';
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+    // An overlong unfinished line is still an unfinished line.
+    return partial ?? '\u0000';
+}
+function networkSeal(data) {
+    const n = data.network;
+    if (!n || typeof n !== 'object')
+        return undefined;
+    const { lines, sha256 } = n;
+    if (!Number.isSafeInteger(lines) || typeof sha256 !== 'string' || !HASH_RE.test(sha256))
+        return undefined;
+    return { lines: lines, sha256 };
+}
+/**
+ * Whether `content` (network.jsonl's bytes) is what the stop entry sealed; a reason when not.
+ * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
+ */
+function checkNetworkLog(content, seal) {
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    if (sha256 === seal.sha256)
+        return undefined;
+    let lines = 0;
+    for (const byte of content)
+        if (byte === 0x0a)
+            lines++;
+    return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`;
+}
+/**
+ * {@link verifyAuditLog} on a file. Throws `AIRLOCK_AUDIT_READ` when the file cannot be
+ * read, since that says nothing about whether its content was tampered with.
+ */
+function verifyAuditFile(file, opts = {}) {
+    const chain = new ChainCheck();
+    let tail;
+    try {
+        // Line by line: the log can be longer than one string (see forEachLine).
+        tail = forEachLine(file, (raw) => chain.add(raw));
+    }
+    catch (err) {
+        throw new AuditError('AIRLOCK_AUDIT_READ', `cannot read audit log ${file}: ${err.message}`, { cause: err });
+    }
+    return chain.finish(tail, opts);
+}
+/** Parse and shape-check one line; a string is the reason it is not a valid entry. */
+function parseEntry(raw, line) {
+    if (raw.trim().length === 0)
+        return `line ${line}: empty line`;
+    let value;
+    try {
+        value = JSON.parse(raw);
+    }
+    catch {
+        return `line ${line}: invalid JSON`;
+    }
+    if (!audit_isPlainObject(value))
+        return `line ${line}: not a JSON object`;
+    for (const field of ENTRY_FIELDS) {
+        if (!(field in value))
+            return `line ${line}: missing field "${field}"`;
+    }
+    // Fields outside the hash could be added or changed without detection, so none are allowed.
+    const extra = Object.keys(value).find((k) => !ENTRY_FIELDS.includes(k));
+    if (extra !== undefined)
+        return `line ${line}: unexpected field ${JSON.stringify(extra)}`;
+    const { seq, time, type, prev, data, hash } = value;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
+        return `line ${line}: seq must be a non-negative integer`;
+    }
+    if (typeof time !== 'string' || !ISO_TIME_RE.test(time) || Number.isNaN(Date.parse(time))) {
+        return `line ${line}: time must be an ISO 8601 UTC timestamp`;
+    }
+    if (typeof type !== 'string' || type.length === 0) {
+        return `line ${line}: type must be a non-empty string`;
+    }
+    if (typeof prev !== 'string' || !HASH_RE.test(prev)) {
+        return `line ${line}: prev must be 64 lowercase hex digits`;
+    }
+    if (!audit_isPlainObject(data))
+        return `line ${line}: data must be a JSON object`;
+    if (typeof hash !== 'string' || !HASH_RE.test(hash)) {
+        return `line ${line}: hash must be 64 lowercase hex digits`;
+    }
+    return { seq, time, type, prev, data, hash };
+}
+/**
+ * Round-trip through JSON so the entry returned and hashed is exactly what a verifier
+ * will parse back from the file (no `undefined`, no -0, Dates as strings).
+ */
+function normaliseData(data) {
+    let copy;
+    try {
+        copy = JSON.parse(JSON.stringify(data));
+    }
+    catch (err) {
+        throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', `audit entry data is not JSON-serialisable: ${err.message}`, { cause: err });
+    }
+    if (!audit_isPlainObject(copy)) {
+        throw new AuditError('AIRLOCK_AUDIT_BAD_ENTRY', 'audit entry data must be a plain object');
+    }
+    return copy;
+}
+function audit_isPlainObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** JSON with object keys sorted (UTF-16 code unit order, as RFC 8785 §3.2.3) at every depth. */
+function canonicalJson(input) {
+    // Honour toJSON (Dates and the like) exactly as JSON.stringify would.
+    const value = typeof input === 'object' &&
+        input !== null &&
+        typeof input.toJSON === 'function'
+        ? input.toJSON()
+        : input;
+    if (Array.isArray(value))
+        return `[${value.map(canonicalJson).join(',')}]`;
+    if (audit_isPlainObject(value)) {
+        const members = Object.keys(value)
+            .filter((k) => value[k] !== undefined)
+            .sort()
+            .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`);
+        return `{${members.join(',')}}`;
+    }
+    // Primitives: JSON.stringify already gives the shortest round-trip number form
+    // (RFC 8785 §3.2.2.3) and the escaped string. undefined inside arrays becomes null, as in JSON.
+    return JSON.stringify(value) ?? 'null';
+}
+
 ;// CONCATENATED MODULE: ./src/report/network.ts
+
 
 function hostOf(url) {
     try {
@@ -51607,21 +51985,40 @@ function hostOf(url) {
         return url.split('/')[0] ?? url;
     }
 }
-/** Reads network.jsonl (tolerating a torn last line: the proxy may have been killed). */
+/** Refused requests kept for the report, of each kind (any, and ones that carried data). */
+const MAX_KEPT_BLOCKED = 500;
+/** A kept refusal's URL is cut to this (the report shows 300 characters at most). */
+const MAX_KEPT_URL = 4096;
+/**
+ * Reads network.jsonl (tolerating a torn last line: the proxy may have been killed), a line at
+ * a time and keeping a bounded part of it: the agent decides how long it is. Read whole, a log
+ * of ~20,000 refused requests with 30 KiB URLs was longer than one string, and main threw
+ * before it set its outputs, wrote the summary or uploaded the logs; kept whole, every refusal
+ * stayed in memory. Refusals that carried data out are kept apart, so a flood of plain ones
+ * cannot push them out of the report.
+ */
 function summarizeNetwork(file) {
-    const summary = { requests: 0, blocked: [], audited: 0, hosts: [] };
+    const summary = {
+        requests: 0,
+        blocked: [],
+        blockedCount: 0,
+        audited: 0,
+        hosts: []
+    };
     if (!(0,external_node_fs_namespaceObject.existsSync)(file))
         return summary;
     const byHost = new Map();
-    for (const line of (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8').split('\n')) {
-        if (!line.trim())
-            continue;
+    let keptPlain = 0;
+    let keptData = 0;
+    forEachLine(file, (line) => {
+        if (!line?.trim())
+            return;
         let e;
         try {
             e = JSON.parse(line);
         }
         catch {
-            continue;
+            return;
         }
         summary.requests++;
         const host = hostOf(e.url);
@@ -51640,13 +52037,27 @@ function summarizeNetwork(file) {
                 h.grants.push(g);
         if (e.blocked) {
             h.blocked++;
-            summary.blocked.push(e);
+            summary.blockedCount = (summary.blockedCount ?? 0) + 1;
+            const data = network_sendsData(e.method, bodyBytes(e), e.blocked);
+            if (data ? keptData < MAX_KEPT_BLOCKED : keptPlain < MAX_KEPT_BLOCKED) {
+                if (data)
+                    keptData++;
+                else
+                    keptPlain++;
+                summary.blocked.push(typeof e.url === 'string' && e.url.length > MAX_KEPT_URL
+                    ? { ...e, url: `${e.url.slice(0, MAX_KEPT_URL)}…` }
+                    : e);
+            }
         }
         if (e.audited)
             summary.audited++;
-    }
+    });
     summary.hosts = [...byHost.values()].sort((a, b) => b.requests - a.requests);
     return summary;
+}
+/** How many requests were refused in all. */
+function blockedTotal(net) {
+    return net.blockedCount ?? net.blocked.length;
 }
 /** Bytes of body a request carried: what reached the proxy, else what it announced. */
 function bodyBytes(e) {
@@ -52246,7 +52657,7 @@ function runFacts(networkLog, startedAt) {
         outputTokens: intOrUndefined(input('output-tokens')),
         durationMs: startedAt > 0 ? Math.max(0, Date.now() - startedAt) : undefined,
         blocked: blocked.slice(0, MAX_BLOCKED),
-        blockedCount: blocked.length
+        blockedCount: net ? blockedTotal(net) : 0
     };
 }
 /**

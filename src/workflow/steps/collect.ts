@@ -6,7 +6,7 @@ import { validatePatch } from '../patch.js'
 import { REVIEW_FILE } from '../prompt.js'
 import { extractReviewJson, parseReview, REVIEW_DEFAULTS } from '../review.js'
 import { diffWorkspace, readAgentFile } from '../workspace.js'
-import { summarizeNetwork } from '../../report/network.js'
+import { blockedTotal, summarizeNetwork } from '../../report/network.js'
 import { MAX_BLOCKED } from '../publish/progress.js'
 import { OUTPUTS_FILE } from '../publish/outputs.js'
 import {
@@ -53,7 +53,7 @@ function runFacts(networkLog: string, startedAt: number): Record<string, unknown
     outputTokens: intOrUndefined(input('output-tokens')),
     durationMs: startedAt > 0 ? Math.max(0, Date.now() - startedAt) : undefined,
     blocked: blocked.slice(0, MAX_BLOCKED),
-    blockedCount: blocked.length
+    blockedCount: net ? blockedTotal(net) : 0
   }
 }
 
