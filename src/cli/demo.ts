@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
-import { checkNetworkLog, verifyAuditFile } from '../proxy/audit.js'
+import { checkNetworkFile, verifyAuditFile } from '../proxy/audit.js'
 import { CertificateAuthority } from '../proxy/tls.js'
 import { localRun } from './run-command.js'
 
@@ -89,7 +89,7 @@ export async function demo(image: string | undefined, keep = false): Promise<num
     const verified = verifyAuditFile(result.auditLog, { head: result.auditHead })
     // The chain's stop entry seals the network log too: shown, since it is the trace above.
     const sealed = verified.network
-      ? checkNetworkLog(readFileSync(result.networkLog), verified.network)
+      ? checkNetworkFile(result.networkLog, verified.network)
       : 'no seal in the stop entry'
     say()
     say(

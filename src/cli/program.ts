@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { Command } from 'commander'
 import { registry } from '../provider/index.js'
 import { registerAll } from '../providers/index.js'
-import { checkNetworkLog, verifyAuditFile } from '../proxy/audit.js'
+import { checkNetworkFile, verifyAuditFile } from '../proxy/audit.js'
 import { registerDemoCommand } from './demo.js'
 import { registerProxyCommand } from './proxy-command.js'
 import { registerRunCommand } from './run-command.js'
@@ -66,13 +66,12 @@ export function buildProgram(): Command {
           return fail(
             `has no record of ${network} in its stop entry (a run whose network log failed, or from an Airlock that did not seal it): the network log cannot be checked`
           )
-        let content: Buffer
+        let wrong: string | undefined
         try {
-          content = readFileSync(network)
+          wrong = checkNetworkFile(network, result.network)
         } catch (err) {
           return fail(`is valid, but ${network} cannot be read: ${(err as Error).message}`)
         }
-        const wrong = checkNetworkLog(content, result.network)
         if (wrong) return fail(`is valid, but ${network} is INVALID: ${wrong}`)
         networkNote = `; ${network}: ${result.network.lines} lines, as sealed`
       }

@@ -328,10 +328,46 @@ export function checkNetworkLog(
   content: Buffer,
   seal: { lines: number; sha256: string }
 ): string | undefined {
-  const sha256 = createHash('sha256').update(content).digest('hex')
-  if (sha256 === seal.sha256) return undefined
+  const hash = createHash('sha256').update(content)
+  return sealMismatch(hash.digest('hex'), countLines(content), seal)
+}
+
+/**
+ * {@link checkNetworkLog} on a file, read a chunk at a time: the agent decides how long the
+ * network log is, and past 2 GiB it is more than one Buffer. Throws when it cannot be read.
+ */
+export function checkNetworkFile(
+  file: string,
+  seal: { lines: number; sha256: string }
+): string | undefined {
+  const hash = createHash('sha256')
   let lines = 0
-  for (const byte of content) if (byte === 0x0a) lines++
+  const fd = openSync(file, 'r')
+  try {
+    const chunk = Buffer.alloc(1024 * 1024)
+    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
+      const part = chunk.subarray(0, n)
+      hash.update(part)
+      lines += countLines(part)
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return sealMismatch(hash.digest('hex'), lines, seal)
+}
+
+function countLines(bytes: Buffer): number {
+  let lines = 0
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) lines++
+  return lines
+}
+
+function sealMismatch(
+  sha256: string,
+  lines: number,
+  seal: { lines: number; sha256: string }
+): string | undefined {
+  if (sha256 === seal.sha256) return undefined
   return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`
 }
 

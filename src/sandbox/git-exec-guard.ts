@@ -100,7 +100,15 @@ const ROUTE_KEY = new RegExp(
       // Copied there by `submodule init` and never overwritten: `submodule update` clones
       // from it with the credentials its askpass or helper hands out.
       'submodule\\..+\\.url',
-      'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)'
+      // Where git-lfs sends a later step's `git lfs pull`/`push`, with the credentials git
+      // hands it for that host, and how it authenticates there.
+      'lfs\\.(url|pushurl)',
+      'lfs\\..+\\.access',
+      'remote\\..+\\.(lfsurl|lfspushurl)',
+      'http\\.(.+\\.)?(proxy|sslverify|sslcainfo|sslcapath|proxysslcainfo|curloptresolve|sslbackend)',
+      // A cookie jar git writes after every request: a path the agent chose (a runner file)
+      // is overwritten by a later step's fetch.
+      'http\\.(.+\\.)?(cookiefile|savecookies)'
     ].join('|') +
     ')$',
   'i'

@@ -6,6 +6,8 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest'
 import {
   AuditError,
   AuditLog,
+  checkNetworkFile,
+  checkNetworkLog,
   GENESIS_HASH,
   entryHash,
   forEachLine,
@@ -341,6 +343,31 @@ describe('forEachLine', () => {
       expect(first).toEqual(['a'])
     } finally {
       rmSync(lines, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('checkNetworkFile', () => {
+  it('checks a network log of several read chunks as checkNetworkLog does on its bytes', () => {
+    const d = mkdtempSync(join(tmpdir(), 'airlock-netlog-'))
+    try {
+      const file = join(d, 'network.jsonl')
+      // 3 MiB of lines: the file is read 1 MiB at a time, lines cross the chunks.
+      const line = `${JSON.stringify({ url: 'https://api.github.com/'.padEnd(700, 'x') })}\n`
+      const content = Buffer.from(line.repeat(Math.ceil((3 * 1024 * 1024) / line.length)))
+      writeFileSync(file, content)
+      const lines = content.toString('latin1').split('\n').length - 1
+      const seal = { lines, sha256: createHash('sha256').update(content).digest('hex') }
+      expect(checkNetworkFile(file, seal)).toBeUndefined()
+      expect(checkNetworkLog(content, seal)).toBeUndefined()
+      // One line cut off the end: both say so, with the same counts.
+      const cut = content.subarray(0, content.length - line.length)
+      writeFileSync(file, cut)
+      const wrong = checkNetworkFile(file, seal)
+      expect(wrong).toContain(`${lines} lines sealed, ${lines - 1} found`)
+      expect(wrong).toBe(checkNetworkLog(cut, seal))
+    } finally {
+      rmSync(d, { recursive: true, force: true })
     }
   })
 })

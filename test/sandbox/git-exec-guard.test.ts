@@ -189,20 +189,32 @@ describe('git settings and hooks the run leaves for the runner', () => {
     git('config', 'http.https://github.com/.sslVerify', 'false')
     git('config', 'http.sslCAInfo', join(ws, 'evil-ca.pem'))
     git('config', 'http.curloptResolve', 'github.com:443:203.0.113.7')
+    git('config', 'lfs.url', 'https://evil.example/lfs')
+    git('config', 'remote.origin.lfsPushUrl', 'https://evil.example/lfs')
+    git('config', 'lfs.https://evil.example/lfs.access', 'basic')
+    git('config', 'http.cookieFile', '/home/runner/.bashrc')
+    git('config', 'http.saveCookies', 'true')
     const findings = revertGitExec(snapshot)
     expect(findings.every((f) => f.route)).toBe(true)
     expect(findings.map((f) => f.what).sort()).toEqual(
       [
+        'http.cookiefile',
         'http.curloptresolve',
         'http.https://github.com/.sslverify',
         'http.proxy',
+        'http.savecookies',
         'http.sslcainfo',
+        'lfs.https://evil.example/lfs.access',
+        'lfs.url',
+        'remote.origin.lfspushurl',
         'remote.origin.pushurl',
         'remote.origin.url',
         'url.https://Evil.example/.insteadof'
       ].map((k) => `removed ${k}, which the run set`)
     )
-    expect(git('config', '--list')).not.toMatch(/evil|sslverify|curloptresolve|sslcainfo|proxy/i)
+    expect(git('config', '--list')).not.toMatch(
+      /evil|sslverify|curloptresolve|sslcainfo|proxy|lfs|cookie/i
+    )
     // The remote URL the repository had before the run is put back.
     expect(git('config', 'remote.origin.url').trim()).toBe('https://github.com/octo/repo')
   })

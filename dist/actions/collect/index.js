@@ -51866,13 +51866,39 @@ function networkSeal(data) {
  * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
  */
 function checkNetworkLog(content, seal) {
-    const sha256 = createHash('sha256').update(content).digest('hex');
+    const hash = createHash('sha256').update(content);
+    return sealMismatch(hash.digest('hex'), countLines(content), seal);
+}
+/**
+ * {@link checkNetworkLog} on a file, read a chunk at a time: the agent decides how long the
+ * network log is, and past 2 GiB it is more than one Buffer. Throws when it cannot be read.
+ */
+function checkNetworkFile(file, seal) {
+    const hash = createHash('sha256');
+    let lines = 0;
+    const fd = openSync(file, 'r');
+    try {
+        const chunk = Buffer.alloc(1024 * 1024);
+        for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
+            const part = chunk.subarray(0, n);
+            hash.update(part);
+            lines += countLines(part);
+        }
+    }
+    finally {
+        closeSync(fd);
+    }
+    return sealMismatch(hash.digest('hex'), lines, seal);
+}
+function countLines(bytes) {
+    let lines = 0;
+    for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1))
+        lines++;
+    return lines;
+}
+function sealMismatch(sha256, lines, seal) {
     if (sha256 === seal.sha256)
         return undefined;
-    let lines = 0;
-    for (const byte of content)
-        if (byte === 0x0a)
-            lines++;
     return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`;
 }
 /**
