@@ -6583,6 +6583,22 @@ async function releaseAll(resources, warn) {
 
 
 
+/**
+ * The container's memory limit: the daemon host's memory but a reserve (a tenth, at least
+ * 512 MiB) for the runner, the proxy and the daemon. Without one, an agent (or what it builds,
+ * or its tmpfs HOME and /tmp, each allowed half the host's memory) could push the host into
+ * its OOM killer, which may pick the runner or the proxy instead of the agent; with it, the
+ * kernel ends the container's own processes. None when the daemon cannot enforce a limit
+ * (rootless Docker without cgroup v2 delegation refuses `--memory` outright) or the host is
+ * too small to spare the reserve.
+ */
+function memoryLimit(info) {
+    const total = info.MemTotal;
+    if (info.MemoryLimit !== true || typeof total !== 'number' || !Number.isSafeInteger(total))
+        return undefined;
+    const limit = total - Math.max(Math.floor(total / 10), 512 * 1024 ** 2);
+    return limit >= 1024 ** 3 ? limit : undefined;
+}
 /** `mountSpec` with the source named as the daemon sees it. */
 function hostMount(spec, m) {
     const source = spec.hostPath
@@ -6633,6 +6649,13 @@ async function runArgs(spec) {
         'no-new-privileges',
         '--pids-limit',
         '4096',
+        ...(spec.memoryBytes
+            ? [
+                '--memory',
+                String(spec.memoryBytes),
+                ...(spec.swapLimit ? ['--memory-swap', String(spec.memoryBytes)] : [])
+            ]
+            : []),
         '--user',
         `${uid}:${gid}`,
         '--env-file',
@@ -8425,6 +8448,7 @@ proxy) {
     hooks.info(`airlock proxy ready (pid ${ready.pid}); egress policy ${plan.egressPolicy}`);
     await writeStaging(stagingDir, (0,external_node_fs_.readFileSync)(ready.caCertFile, 'utf8'));
     const name = `airlock-${runId}`;
+    const memory = memoryLimit(platform.info);
     const args = await runArgs({
         runId,
         name,
@@ -8448,7 +8472,8 @@ proxy) {
         nodeBinary: runnerNode(),
         hostPath: platform.hostPath,
         ...(alias ? { workspaceAlias: alias } : {}),
-        ...(masks ? { masks } : {})
+        ...(masks ? { masks } : {}),
+        ...(memory ? { memoryBytes: memory, swapLimit: platform.info.SwapLimit === true } : {})
     });
     const container = { kind: 'container', runId, name };
     hooks.track(container);

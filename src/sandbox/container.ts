@@ -29,6 +29,30 @@ export interface ContainerSpec {
   workspaceAlias?: string
   /** Empty mounts over paths that must not be seen inside a mounted directory. */
   masks?: Mask[]
+  /** The container's memory limit in bytes, tmpfs HOME and /tmp included ({@link memoryLimit}). */
+  memoryBytes?: number
+  /** The daemon enforces a swap limit too: the container then gets no swap beyond its memory. */
+  swapLimit?: boolean
+}
+
+/**
+ * The container's memory limit: the daemon host's memory but a reserve (a tenth, at least
+ * 512 MiB) for the runner, the proxy and the daemon. Without one, an agent (or what it builds,
+ * or its tmpfs HOME and /tmp, each allowed half the host's memory) could push the host into
+ * its OOM killer, which may pick the runner or the proxy instead of the agent; with it, the
+ * kernel ends the container's own processes. None when the daemon cannot enforce a limit
+ * (rootless Docker without cgroup v2 delegation refuses `--memory` outright) or the host is
+ * too small to spare the reserve.
+ */
+export function memoryLimit(info: {
+  MemoryLimit?: boolean
+  MemTotal?: number
+}): number | undefined {
+  const total = info.MemTotal
+  if (info.MemoryLimit !== true || typeof total !== 'number' || !Number.isSafeInteger(total))
+    return undefined
+  const limit = total - Math.max(Math.floor(total / 10), 512 * 1024 ** 2)
+  return limit >= 1024 ** 3 ? limit : undefined
 }
 
 /** `mountSpec` with the source named as the daemon sees it. */
@@ -87,6 +111,13 @@ export async function runArgs(spec: ContainerSpec): Promise<string[]> {
     'no-new-privileges',
     '--pids-limit',
     '4096',
+    ...(spec.memoryBytes
+      ? [
+          '--memory',
+          String(spec.memoryBytes),
+          ...(spec.swapLimit ? ['--memory-swap', String(spec.memoryBytes)] : [])
+        ]
+      : []),
     '--user',
     `${uid}:${gid}`,
     '--env-file',

@@ -39,6 +39,10 @@ export interface DockerInfo {
   Name?: string
   ClientInfo?: { Context?: string }
   ServerErrors?: string[] | null
+  /** Whether the daemon can enforce `--memory` / `--memory-swap`, and the host's memory. */
+  MemoryLimit?: boolean
+  SwapLimit?: boolean
+  MemTotal?: number
   /** Podman's own CLI (installed as `docker` by podman-docker) answers with its own shape. */
   host?: { security?: { rootless?: boolean } }
   store?: unknown

@@ -17,7 +17,7 @@ import { runLogDir } from '../daemon/run-proxy.js'
 import type { Resource } from '../state.js'
 import { parseAgentOutput, type AgentReport } from '../report/agent-output.js'
 import { AGENT_MOUNT, installAgent } from './agent-install.js'
-import { dockerRunFailure, runArgs, unsupportedImage } from './container.js'
+import { dockerRunFailure, memoryLimit, runArgs, unsupportedImage } from './container.js'
 import { docker, ensureImage, removeByLabel } from './docker.js'
 import { hideGitCredentials, tamperedGitConfigs, type HiddenGitConfig } from './git-credentials.js'
 import {
@@ -258,6 +258,7 @@ export async function runSession(
   await writeStaging(stagingDir, readFileSync(ready.caCertFile, 'utf8'))
 
   const name = `airlock-${runId}`
+  const memory = memoryLimit(platform.info)
   const args = await runArgs({
     runId,
     name,
@@ -281,7 +282,8 @@ export async function runSession(
     nodeBinary: runnerNode(),
     hostPath: platform.hostPath,
     ...(alias ? { workspaceAlias: alias } : {}),
-    ...(masks ? { masks } : {})
+    ...(masks ? { masks } : {}),
+    ...(memory ? { memoryBytes: memory, swapLimit: platform.info.SwapLimit === true } : {})
   })
   const container: Resource = { kind: 'container', runId, name }
   hooks.track(container)

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyAuditFile } from '../../src/proxy/audit.js'
 import { alive } from '../../src/daemon/start.js'
+import { memoryLimit } from '../../src/sandbox/container.js'
 import { ensureTestImage, requireDocker, TEST_IMAGE } from '../support/docker.js'
 import { runAction, runnerIdentity, runnerTempDir, type ActionRun } from '../support/runner.js'
 import { startFakeResults, zipEntries, type FakeResults } from '../support/fake-results.js'
@@ -29,6 +30,8 @@ describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
     const script = [
       'set -u',
       'echo "uid=$(id -u)"',
+      // The container's memory limit as its cgroup says (v2, else v1).
+      'echo "memory-limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"',
       // The placeholder goes out, the proxy swaps in the real token (echoed back, then scrubbed).
       'curl -sS -H "Authorization: Bearer $GH_TOKEN" https://api.github.com/echo > /workspace/echo.json',
       // No route without the proxy: both must fail.
@@ -98,6 +101,20 @@ describe.skipIf(!hasDocker)('the action end to end in a real container', () => {
     const created = statSync(join(workspace, 'created-by-agent.txt'))
     expect(created.uid).toBe(runnerIdentity()?.uid ?? process.getuid?.())
     expect(Number(run.outputs['blocked-requests'])).toBeGreaterThanOrEqual(1)
+  })
+
+  it('limits the container’s memory to the host’s less a reserve, when the daemon can', () => {
+    const info = JSON.parse(
+      execFileSync('docker', ['info', '--format', '{{json .}}'], { encoding: 'utf8' })
+    ) as { MemoryLimit?: boolean; MemTotal?: number }
+    const expected = memoryLimit(info)
+    const seen = /memory-limit=(\S+)/.exec(run.main.stdout)?.[1]
+    if (expected === undefined) expect(seen).toMatch(/^(max|\d{16,})$/)
+    else {
+      // The kernel rounds the limit down to a page.
+      expect(Number(seen)).toBeLessThanOrEqual(expected)
+      expect(Number(seen)).toBeGreaterThan(expected - 65536)
+    }
   })
 
   it('writes logs and a summary that hold no secret, and an audit chain that verifies', () => {

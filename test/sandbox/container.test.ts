@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { dockerRunFailure, mountSpec } from '../../src/sandbox/container.js'
+import { dockerRunFailure, memoryLimit, mountSpec } from '../../src/sandbox/container.js'
 import { docker } from '../../src/sandbox/docker.js'
 import { requireDocker, TEST_IMAGE } from '../support/docker.js'
 
@@ -76,5 +76,19 @@ describe('dockerRunFailure', () => {
     expect(dockerRunFailure(125, 'airlock-init: forwarder: listen EADDRINUSE\n')).toContain(
       'forwarder: listen EADDRINUSE'
     )
+  })
+})
+
+describe('memoryLimit', () => {
+  const GiB = 1024 ** 3
+  it('leaves the host a tenth of its memory, at least 512 MiB, when the daemon can limit', () => {
+    expect(memoryLimit({ MemoryLimit: true, MemTotal: 20 * GiB })).toBe(18 * GiB)
+    expect(memoryLimit({ MemoryLimit: true, MemTotal: 4 * GiB })).toBe(4 * GiB - 512 * 1024 ** 2)
+  })
+  it('sets none when the daemon cannot enforce it, does not say, or the host is too small', () => {
+    expect(memoryLimit({ MemoryLimit: false, MemTotal: 20 * GiB })).toBeUndefined()
+    expect(memoryLimit({ MemTotal: 20 * GiB })).toBeUndefined()
+    expect(memoryLimit({ MemoryLimit: true })).toBeUndefined()
+    expect(memoryLimit({ MemoryLimit: true, MemTotal: 1.4 * GiB })).toBeUndefined()
   })
 })
