@@ -4358,9 +4358,7 @@ class ChainCheck {
  * passed as null; `onLine` returning false stops the reading.
  */
 function forEachLine(file, onLine, maxLine = MAX_ENTRY_CHARS) {
-    const fd = (0,external_node_fs_.openSync)(file, 'r');
     const decoder = new external_node_string_decoder_.StringDecoder('utf8');
-    const chunk = Buffer.alloc(1024 * 1024);
     // The line read so far; null once it is longer than maxLine (the rest is skipped).
     let partial = '';
     const feed = (text) => {
@@ -4378,20 +4376,9 @@ function forEachLine(file, onLine, maxLine = MAX_ENTRY_CHARS) {
             partial = null;
         return true;
     };
-    try {
-        for (;;) {
-            const n = (0,external_node_fs_.readSync)(fd, chunk, 0, chunk.length, null);
-            if (n === 0)
-                break;
-            if (!feed(decoder.write(chunk.subarray(0, n))))
-                return '';
-        }
-        if (!feed(decoder.end()))
-            return '';
-    }
-    finally {
-        (0,external_node_fs_.closeSync)(fd);
-    }
+    const read = forEachChunk(file, (chunk) => feed(decoder.write(chunk)));
+    if (!read || !feed(decoder.end()))
+        return '';
     // An overlong unfinished line is still an unfinished line.
     return partial ?? '\u0000';
 }
@@ -4405,41 +4392,38 @@ function networkSeal(data) {
     return { lines: lines, sha256 };
 }
 /**
- * Whether `content` (network.jsonl's bytes) is what the stop entry sealed; a reason when not.
- * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
+ * Calls `onChunk` with each chunk of a file, read 1 MiB at a time (the chunk is reused: copy
+ * what must outlive the call); `onChunk` returning false stops the reading. True when the
+ * file was read to its end.
  */
-function checkNetworkLog(content, seal) {
-    const hash = createHash('sha256').update(content);
-    return sealMismatch(hash.digest('hex'), countLines(content), seal);
+function forEachChunk(file, onChunk) {
+    const fd = (0,external_node_fs_.openSync)(file, 'r');
+    try {
+        const buf = Buffer.alloc(1024 * 1024);
+        for (let n = (0,external_node_fs_.readSync)(fd, buf); n > 0; n = (0,external_node_fs_.readSync)(fd, buf))
+            if (onChunk(buf.subarray(0, n)) === false)
+                return false;
+        return true;
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
 }
 /**
- * {@link checkNetworkLog} on a file, read a chunk at a time: the agent decides how long the
- * network log is, and past 2 GiB it is more than one Buffer. Throws when it cannot be read.
+ * Whether network.jsonl is what the stop entry sealed; a reason when not. The file is the
+ * run's alone, so any difference is an edit, a cut or an append after the run. Read a chunk
+ * at a time: the agent decides how long the network log is, and past 2 GiB it is more than
+ * one Buffer. Throws when it cannot be read.
  */
 function checkNetworkFile(file, seal) {
     const hash = createHash('sha256');
     let lines = 0;
-    const fd = openSync(file, 'r');
-    try {
-        const chunk = Buffer.alloc(1024 * 1024);
-        for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
-            const part = chunk.subarray(0, n);
-            hash.update(part);
-            lines += countLines(part);
-        }
-    }
-    finally {
-        closeSync(fd);
-    }
-    return sealMismatch(hash.digest('hex'), lines, seal);
-}
-function countLines(bytes) {
-    let lines = 0;
-    for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1))
-        lines++;
-    return lines;
-}
-function sealMismatch(sha256, lines, seal) {
+    forEachChunk(file, (chunk) => {
+        hash.update(chunk);
+        for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1))
+            lines++;
+    });
+    const sha256 = hash.digest('hex');
     if (sha256 === seal.sha256)
         return undefined;
     return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`;
@@ -4546,6 +4530,7 @@ function canonicalJson(input) {
 ;// CONCATENATED MODULE: ./src/report/network.ts
 
 
+/** The host of a logged URL (an authority alone for a CONNECT). */
 function hostOf(url) {
     try {
         return new URL(url.includes('://') ? url : `https://${url}`).host;
@@ -4577,8 +4562,8 @@ function summarizeNetwork(file) {
     if (!(0,external_node_fs_.existsSync)(file))
         return summary;
     const byHost = new Map();
-    let keptPlain = 0;
-    let keptData = 0;
+    const carriedData = [];
+    const plain = [];
     forEachLine(file, (line) => {
         if (!line?.trim())
             return;
@@ -4607,20 +4592,16 @@ function summarizeNetwork(file) {
         if (e.blocked) {
             h.blocked++;
             summary.blockedCount = (summary.blockedCount ?? 0) + 1;
-            const data = sendsData(e.method, bodyBytes(e), e.blocked);
-            if (data ? keptData < MAX_KEPT_BLOCKED : keptPlain < MAX_KEPT_BLOCKED) {
-                if (data)
-                    keptData++;
-                else
-                    keptPlain++;
-                summary.blocked.push(typeof e.url === 'string' && e.url.length > MAX_KEPT_URL
+            const kept = sendsData(e.method, bodyBytes(e), e.blocked) ? carriedData : plain;
+            if (kept.length < MAX_KEPT_BLOCKED)
+                kept.push(typeof e.url === 'string' && e.url.length > MAX_KEPT_URL
                     ? { ...e, url: `${e.url.slice(0, MAX_KEPT_URL)}…` }
                     : e);
-            }
         }
         if (e.audited)
             summary.audited++;
     });
+    summary.blocked = [...carriedData, ...plain];
     summary.hosts = [...byHost.values()].sort((a, b) => b.requests - a.requests);
     return summary;
 }
@@ -5165,9 +5146,8 @@ function renderSummary(run, net) {
         lines.push('', '### Blocked', '');
         if (exfil.length > 0)
             lines.push(`> [!WARNING]`, `> ${exfil.length} refused request${exfil.length === 1 ? '' : 's'} carried data to a host not on the allowlist. That is what an agent sending out what it read looks like: find out why before allowing any such host.`, '');
-        // Those that carried data first: a flood of plain refusals does not push them out of view.
-        const shown = [...exfil, ...net.blocked.filter((b) => !exfil.includes(b))];
-        const rows = shown.slice(0, 50).map((b) => {
+        // summarizeNetwork lists those that carried data first.
+        const rows = net.blocked.slice(0, 50).map((b) => {
             const sent = bodyBytes(b);
             const advice = adviceFor(b, b.blocked ?? '');
             return `| ${cell(`${b.method} ${b.url}`, 300)} | ${b.blocked ? cell(b.blocked, 60) : ''} | ${sent > 0 ? humanBytes(sent) : ''} | ${advice} |`;
@@ -5537,9 +5517,10 @@ function docker(args, opts = {}) {
  * The environment of the docker CLI: the step's, without its inputs, the runner's job tokens
  * and the variables the local CLI takes credentials from. The runner hands every input to the
  * step as `INPUT_<NAME>` (the API keys, the App key, `github-token` among them), `airlock run`
- * reads `ANTHROPIC_API_KEY` and the like from its environment, and the docker CLI passes its environment on to what it
- * starts (credential helpers for pulls, CLI plugins, `ssh` for an ssh:// DOCKER_HOST, a
- * wrapper a self-hosted runner put first on PATH): none of them needs a secret of the run.
+ * reads `ANTHROPIC_API_KEY` and the like from its environment, and the docker CLI passes its
+ * environment on to what it starts (credential helpers for pulls, CLI plugins, `ssh` for an
+ * ssh:// DOCKER_HOST, a wrapper a self-hosted runner put first on PATH): none of them needs a
+ * secret of the run.
  */
 function dockerEnv(env) {
     const out = {};
@@ -6263,7 +6244,7 @@ function nestedGitEntries(workspace) {
             const path = `${dir}/${name}`;
             if (name === '.git') {
                 if (dir !== root)
-                    found.set(path, d.isDirectory() ? `dir:${(0,external_node_fs_.lstatSync)(onDisk(path)).ino}` : entryDigest(onDisk(path)));
+                    found.set(path, gitEntryId(onDisk(path)));
                 // A `.git` directory is the repository's: its own guard covers what git reads there.
                 continue;
             }
@@ -6322,8 +6303,7 @@ function gitlinkRepos(workspace) {
         }
         if (dir === root || !dir.startsWith(`${root}/`))
             continue;
-        const dotGit = onDisk((0,external_node_path_.join)(dir, '.git'));
-        const id = isRealDir(dotGit) ? `dir:${(0,external_node_fs_.lstatSync)(dotGit).ino}` : entryDigest(dotGit);
+        const id = gitEntryId(onDisk((0,external_node_path_.join)(dir, '.git')));
         if (id !== 'absent')
             out.set(dir, id);
     }
@@ -6381,6 +6361,21 @@ function entryDigest(path) {
     catch {
         return 'absent';
     }
+}
+/**
+ * A `.git` entry by identity: a directory (a repository) by its inode, a gitfile or a link by
+ * {@link entryDigest}; 'absent' when there is none.
+ */
+function gitEntryId(path) {
+    try {
+        const st = (0,external_node_fs_.lstatSync)(path);
+        if (st.isDirectory())
+            return `dir:${st.ino}`;
+    }
+    catch {
+        return 'absent';
+    }
+    return entryDigest(path);
 }
 /**
  * After the container ended: takes back every executable setting and hook the run added or
@@ -8661,10 +8656,11 @@ function finishedAudit(auditLog, hooks) {
         if (!verified.closed)
             return { auditHead: verified.head, closed: false };
         // From the verification (the log is not read whole: it can be longer than one string).
-        const failure = verified.failure;
-        return typeof failure === 'string'
-            ? { auditHead: verified.head, closed: true, failure }
-            : { auditHead: verified.head, closed: true };
+        return {
+            auditHead: verified.head,
+            closed: true,
+            ...(verified.failure !== undefined ? { failure: verified.failure } : {})
+        };
     }
     catch (err) {
         hooks.warn(`audit log unreadable: ${err.message}`);

@@ -3735,9 +3735,10 @@ function docker(args, opts = {}) {
  * The environment of the docker CLI: the step's, without its inputs, the runner's job tokens
  * and the variables the local CLI takes credentials from. The runner hands every input to the
  * step as `INPUT_<NAME>` (the API keys, the App key, `github-token` among them), `airlock run`
- * reads `ANTHROPIC_API_KEY` and the like from its environment, and the docker CLI passes its environment on to what it
- * starts (credential helpers for pulls, CLI plugins, `ssh` for an ssh:// DOCKER_HOST, a
- * wrapper a self-hosted runner put first on PATH): none of them needs a secret of the run.
+ * reads `ANTHROPIC_API_KEY` and the like from its environment, and the docker CLI passes its
+ * environment on to what it starts (credential helpers for pulls, CLI plugins, `ssh` for an
+ * ssh:// DOCKER_HOST, a wrapper a self-hosted runner put first on PATH): none of them needs a
+ * secret of the run.
  */
 function dockerEnv(env) {
     const out = {};
@@ -4417,7 +4418,7 @@ function nestedGitEntries(workspace) {
             const path = `${dir}/${name}`;
             if (name === '.git') {
                 if (dir !== root)
-                    found.set(path, d.isDirectory() ? `dir:${(0,external_node_fs_.lstatSync)(onDisk(path)).ino}` : entryDigest(onDisk(path)));
+                    found.set(path, gitEntryId(onDisk(path)));
                 // A `.git` directory is the repository's: its own guard covers what git reads there.
                 continue;
             }
@@ -4476,8 +4477,7 @@ function gitlinkRepos(workspace) {
         }
         if (dir === root || !dir.startsWith(`${root}/`))
             continue;
-        const dotGit = onDisk((0,external_node_path_.join)(dir, '.git'));
-        const id = isRealDir(dotGit) ? `dir:${(0,external_node_fs_.lstatSync)(dotGit).ino}` : entryDigest(dotGit);
+        const id = gitEntryId(onDisk((0,external_node_path_.join)(dir, '.git')));
         if (id !== 'absent')
             out.set(dir, id);
     }
@@ -4535,6 +4535,21 @@ function entryDigest(path) {
     catch {
         return 'absent';
     }
+}
+/**
+ * A `.git` entry by identity: a directory (a repository) by its inode, a gitfile or a link by
+ * {@link entryDigest}; 'absent' when there is none.
+ */
+function gitEntryId(path) {
+    try {
+        const st = (0,external_node_fs_.lstatSync)(path);
+        if (st.isDirectory())
+            return `dir:${st.ino}`;
+    }
+    catch {
+        return 'absent';
+    }
+    return entryDigest(path);
 }
 /**
  * After the container ended: takes back every executable setting and hook the run added or

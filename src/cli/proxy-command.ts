@@ -38,8 +38,9 @@ export function blockedLine(e: NetworkEntry): string | undefined {
 /**
  * Runs this same command again, in this same process, with the V8 flags and allocator
  * settings the action gives its proxy daemon (DAEMON_NODE_FLAGS, DAEMON_MALLOC_ENV), so
- * `airlock proxy` is the process the action runs and the one the benchmark measures. execve keeps the pid, argv, environment and stdio, so nothing
- * reaches another process; Nodes without process.execve (before 22.15) run on without them.
+ * `airlock proxy` is the process the action runs and the one the benchmark measures. execve
+ * keeps the pid, argv, environment and stdio, so nothing reaches another process; Nodes
+ * without process.execve (before 22.15) run on without them.
  */
 function reexecWithDaemonFlags(): void {
   const execve = (

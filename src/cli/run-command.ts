@@ -1,13 +1,7 @@
 import type { Command } from 'commander'
 import { readInputs, splitList } from '../inputs.js'
 import { setAgentCliRunner, type AgentCliOptions } from '../providers/agent-cli.js'
-import {
-  adviceFor,
-  blockedTotal,
-  bodyBytes,
-  sendsData,
-  summarizeNetwork
-} from '../report/network.js'
+import { adviceFor, blockedTotal, summarizeNetwork } from '../report/network.js'
 import { runInAirlock } from '../run.js'
 import { logSafe } from '../sandbox/log-fence.js'
 import { newRunId } from '../daemon/run-proxy.js'
@@ -133,11 +127,8 @@ function printReport(result: SessionResult): void {
       `  ${logSafe(h.host).padEnd(40)} ${String(h.requests).padStart(4)} req  ${statuses}${h.grants.length ? `  [${h.grants.join(',')}]` : ''}`
     )
   }
-  // Those that carried data first, as in the job summary: a flood of plain refusals does not
-  // push them out of view.
-  const carried = (b: (typeof net.blocked)[number]): number =>
-    sendsData(b.method, bodyBytes(b), b.blocked ?? '') ? 0 : 1
-  for (const b of [...net.blocked].sort((x, y) => carried(x) - carried(y)).slice(0, 50))
+  // Those that carried data come first (summarizeNetwork).
+  for (const b of net.blocked.slice(0, 50))
     err(
       `  blocked ${logSafe(`${b.method} ${b.url.slice(0, 300)}`)} (${b.blocked ?? ''}): ${localAdvice(adviceFor(b, b.blocked ?? ''))}`
     )

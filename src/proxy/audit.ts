@@ -280,9 +280,7 @@ export function forEachLine(
   onLine: (line: string | null) => boolean | void,
   maxLine = MAX_ENTRY_CHARS
 ): string {
-  const fd = openSync(file, 'r')
   const decoder = new StringDecoder('utf8')
-  const chunk = Buffer.alloc(1024 * 1024)
   // The line read so far; null once it is longer than maxLine (the rest is skipped).
   let partial: string | null = ''
   const feed = (text: string): boolean => {
@@ -297,16 +295,8 @@ export function forEachLine(
     if (partial !== null && partial.length > maxLine) partial = null
     return true
   }
-  try {
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, null)
-      if (n === 0) break
-      if (!feed(decoder.write(chunk.subarray(0, n)))) return ''
-    }
-    if (!feed(decoder.end())) return ''
-  } finally {
-    closeSync(fd)
-  }
+  const read = forEachChunk(file, (chunk) => feed(decoder.write(chunk)))
+  if (!read || !feed(decoder.end())) return ''
   // An overlong unfinished line is still an unfinished line.
   return partial ?? '\u0000'
 }
@@ -321,20 +311,27 @@ function networkSeal(data: Record<string, unknown>): VerifyResult['network'] {
 }
 
 /**
- * Whether `content` (network.jsonl's bytes) is what the stop entry sealed; a reason when not.
- * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
+ * Calls `onChunk` with each chunk of a file, read 1 MiB at a time (the chunk is reused: copy
+ * what must outlive the call); `onChunk` returning false stops the reading. True when the
+ * file was read to its end.
  */
-export function checkNetworkLog(
-  content: Buffer,
-  seal: { lines: number; sha256: string }
-): string | undefined {
-  const hash = createHash('sha256').update(content)
-  return sealMismatch(hash.digest('hex'), countLines(content), seal)
+function forEachChunk(file: string, onChunk: (chunk: Buffer) => boolean | void): boolean {
+  const fd = openSync(file, 'r')
+  try {
+    const buf = Buffer.alloc(1024 * 1024)
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf))
+      if (onChunk(buf.subarray(0, n)) === false) return false
+    return true
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /**
- * {@link checkNetworkLog} on a file, read a chunk at a time: the agent decides how long the
- * network log is, and past 2 GiB it is more than one Buffer. Throws when it cannot be read.
+ * Whether network.jsonl is what the stop entry sealed; a reason when not. The file is the
+ * run's alone, so any difference is an edit, a cut or an append after the run. Read a chunk
+ * at a time: the agent decides how long the network log is, and past 2 GiB it is more than
+ * one Buffer. Throws when it cannot be read.
  */
 export function checkNetworkFile(
   file: string,
@@ -342,31 +339,11 @@ export function checkNetworkFile(
 ): string | undefined {
   const hash = createHash('sha256')
   let lines = 0
-  const fd = openSync(file, 'r')
-  try {
-    const chunk = Buffer.alloc(1024 * 1024)
-    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
-      const part = chunk.subarray(0, n)
-      hash.update(part)
-      lines += countLines(part)
-    }
-  } finally {
-    closeSync(fd)
-  }
-  return sealMismatch(hash.digest('hex'), lines, seal)
-}
-
-function countLines(bytes: Buffer): number {
-  let lines = 0
-  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) lines++
-  return lines
-}
-
-function sealMismatch(
-  sha256: string,
-  lines: number,
-  seal: { lines: number; sha256: string }
-): string | undefined {
+  forEachChunk(file, (chunk) => {
+    hash.update(chunk)
+    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++
+  })
+  const sha256 = hash.digest('hex')
   if (sha256 === seal.sha256) return undefined
   return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`
 }

@@ -15,8 +15,10 @@ export interface HostStats {
 export interface NetworkSummary {
   requests: number
   /**
-   * Refused requests, at most MAX_KEPT_BLOCKED of each kind (the first ones, and the first that
-   * carried data out), their URLs cut to MAX_KEPT_URL characters: `blockedCount` counts all.
+   * Refused requests, at most MAX_KEPT_BLOCKED of each kind, those that carried data out
+   * first (then the rest, in the order they came), their URLs cut to MAX_KEPT_URL characters:
+   * `blockedCount` counts all. Every report shows the first of them, so a flood of plain
+   * refusals never pushes one that carried data out of view.
    */
   blocked: NetworkEntry[]
   /** Every refused request (when absent: `blocked` is all of them). */
@@ -25,7 +27,8 @@ export interface NetworkSummary {
   hosts: HostStats[]
 }
 
-function hostOf(url: string): string {
+/** The host of a logged URL (an authority alone for a CONNECT). */
+export function hostOf(url: string): string {
   try {
     return new URL(url.includes('://') ? url : `https://${url}`).host
   } catch {
@@ -56,8 +59,8 @@ export function summarizeNetwork(file: string): NetworkSummary {
   }
   if (!existsSync(file)) return summary
   const byHost = new Map<string, HostStats>()
-  let keptPlain = 0
-  let keptData = 0
+  const carriedData: NetworkEntry[] = []
+  const plain: NetworkEntry[] = []
   forEachLine(file, (line) => {
     if (!line?.trim()) return
     let e: NetworkEntry
@@ -82,19 +85,17 @@ export function summarizeNetwork(file: string): NetworkSummary {
     if (e.blocked) {
       h.blocked++
       summary.blockedCount = (summary.blockedCount ?? 0) + 1
-      const data = sendsData(e.method, bodyBytes(e), e.blocked)
-      if (data ? keptData < MAX_KEPT_BLOCKED : keptPlain < MAX_KEPT_BLOCKED) {
-        if (data) keptData++
-        else keptPlain++
-        summary.blocked.push(
+      const kept = sendsData(e.method, bodyBytes(e), e.blocked) ? carriedData : plain
+      if (kept.length < MAX_KEPT_BLOCKED)
+        kept.push(
           typeof e.url === 'string' && e.url.length > MAX_KEPT_URL
             ? { ...e, url: `${e.url.slice(0, MAX_KEPT_URL)}…` }
             : e
         )
-      }
     }
     if (e.audited) summary.audited++
   })
+  summary.blocked = [...carriedData, ...plain]
   summary.hosts = [...byHost.values()].sort((a, b) => b.requests - a.requests)
   return summary
 }

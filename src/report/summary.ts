@@ -113,9 +113,8 @@ export function renderSummary(run: RunOverview, net: NetworkSummary): string {
         `> ${exfil.length} refused request${exfil.length === 1 ? '' : 's'} carried data to a host not on the allowlist. That is what an agent sending out what it read looks like: find out why before allowing any such host.`,
         ''
       )
-    // Those that carried data first: a flood of plain refusals does not push them out of view.
-    const shown = [...exfil, ...net.blocked.filter((b) => !exfil.includes(b))]
-    const rows = shown.slice(0, 50).map((b) => {
+    // summarizeNetwork lists those that carried data first.
+    const rows = net.blocked.slice(0, 50).map((b) => {
       const sent = bodyBytes(b)
       const advice = adviceFor(b, b.blocked ?? '')
       return `| ${cell(`${b.method} ${b.url}`, 300)} | ${b.blocked ? cell(b.blocked, 60) : ''} | ${sent > 0 ? humanBytes(sent) : ''} | ${advice} |`

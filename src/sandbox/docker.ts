@@ -66,9 +66,10 @@ export function docker(args: string[], opts: DockerOptions = {}): Promise<Docker
  * The environment of the docker CLI: the step's, without its inputs, the runner's job tokens
  * and the variables the local CLI takes credentials from. The runner hands every input to the
  * step as `INPUT_<NAME>` (the API keys, the App key, `github-token` among them), `airlock run`
- * reads `ANTHROPIC_API_KEY` and the like from its environment, and the docker CLI passes its environment on to what it
- * starts (credential helpers for pulls, CLI plugins, `ssh` for an ssh:// DOCKER_HOST, a
- * wrapper a self-hosted runner put first on PATH): none of them needs a secret of the run.
+ * reads `ANTHROPIC_API_KEY` and the like from its environment, and the docker CLI passes its
+ * environment on to what it starts (credential helpers for pulls, CLI plugins, `ssh` for an
+ * ssh:// DOCKER_HOST, a wrapper a self-hosted runner put first on PATH): none of them needs a
+ * secret of the run.
  */
 export function dockerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {}

@@ -438,11 +438,7 @@ function nestedGitEntries(workspace: string): { found: Map<string, string>; comp
       const name = d.name.toString('latin1')
       const path = `${dir}/${name}`
       if (name === '.git') {
-        if (dir !== root)
-          found.set(
-            path,
-            d.isDirectory() ? `dir:${lstatSync(onDisk(path)).ino}` : entryDigest(onDisk(path))
-          )
+        if (dir !== root) found.set(path, gitEntryId(onDisk(path)))
         // A `.git` directory is the repository's: its own guard covers what git reads there.
         continue
       }
@@ -499,8 +495,7 @@ function gitlinkRepos(workspace: string): Map<string, string> | undefined {
       continue
     }
     if (dir === root || !dir.startsWith(`${root}/`)) continue
-    const dotGit = onDisk(join(dir, '.git'))
-    const id = isRealDir(dotGit) ? `dir:${lstatSync(dotGit).ino}` : entryDigest(dotGit)
+    const id = gitEntryId(onDisk(join(dir, '.git')))
     if (id !== 'absent') out.set(dir, id)
   }
   return out
@@ -556,6 +551,20 @@ function entryDigest(path: string | Buffer): string {
   } catch {
     return 'absent'
   }
+}
+
+/**
+ * A `.git` entry by identity: a directory (a repository) by its inode, a gitfile or a link by
+ * {@link entryDigest}; 'absent' when there is none.
+ */
+function gitEntryId(path: Buffer): string {
+  try {
+    const st = lstatSync(path)
+    if (st.isDirectory()) return `dir:${st.ino}`
+  } catch {
+    return 'absent'
+  }
+  return entryDigest(path)
 }
 
 /**

@@ -496,10 +496,11 @@ function finishedAudit(
       hooks.warn(`audit log does not verify: ${verified.error?.reason ?? 'unknown'}`)
     if (!verified.closed) return { auditHead: verified.head, closed: false }
     // From the verification (the log is not read whole: it can be longer than one string).
-    const failure = verified.failure
-    return typeof failure === 'string'
-      ? { auditHead: verified.head, closed: true, failure }
-      : { auditHead: verified.head, closed: true }
+    return {
+      auditHead: verified.head,
+      closed: true,
+      ...(verified.failure !== undefined ? { failure: verified.failure } : {})
+    }
   } catch (err) {
     hooks.warn(`audit log unreadable: ${(err as Error).message}`)
     return { auditHead: '', closed: false }

@@ -7,7 +7,6 @@ import {
   AuditError,
   AuditLog,
   checkNetworkFile,
-  checkNetworkLog,
   GENESIS_HASH,
   entryHash,
   forEachLine,
@@ -348,7 +347,7 @@ describe('forEachLine', () => {
 })
 
 describe('checkNetworkFile', () => {
-  it('checks a network log of several read chunks as checkNetworkLog does on its bytes', () => {
+  it('checks a network log of several read chunks as a hash of its whole bytes would', () => {
     const d = mkdtempSync(join(tmpdir(), 'airlock-netlog-'))
     try {
       const file = join(d, 'network.jsonl')
@@ -359,13 +358,15 @@ describe('checkNetworkFile', () => {
       const lines = content.toString('latin1').split('\n').length - 1
       const seal = { lines, sha256: createHash('sha256').update(content).digest('hex') }
       expect(checkNetworkFile(file, seal)).toBeUndefined()
-      expect(checkNetworkLog(content, seal)).toBeUndefined()
       // One line cut off the end: both say so, with the same counts.
       const cut = content.subarray(0, content.length - line.length)
       writeFileSync(file, cut)
       const wrong = checkNetworkFile(file, seal)
       expect(wrong).toContain(`${lines} lines sealed, ${lines - 1} found`)
-      expect(wrong).toBe(checkNetworkLog(cut, seal))
+      const cutHash = createHash('sha256').update(cut).digest('hex')
+      expect(wrong).toContain(
+        `SHA-256 ${cutHash.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…`
+      )
     } finally {
       rmSync(d, { recursive: true, force: true })
     }

@@ -51815,9 +51815,7 @@ class ChainCheck {
  * passed as null; `onLine` returning false stops the reading.
  */
 function forEachLine(file, onLine, maxLine = MAX_ENTRY_CHARS) {
-    const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
     const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    const chunk = Buffer.alloc(1024 * 1024);
     // The line read so far; null once it is longer than maxLine (the rest is skipped).
     let partial = '';
     const feed = (text) => {
@@ -51835,20 +51833,9 @@ function forEachLine(file, onLine, maxLine = MAX_ENTRY_CHARS) {
             partial = null;
         return true;
     };
-    try {
-        for (;;) {
-            const n = (0,external_node_fs_namespaceObject.readSync)(fd, chunk, 0, chunk.length, null);
-            if (n === 0)
-                break;
-            if (!feed(decoder.write(chunk.subarray(0, n))))
-                return '';
-        }
-        if (!feed(decoder.end()))
-            return '';
-    }
-    finally {
-        (0,external_node_fs_namespaceObject.closeSync)(fd);
-    }
+    const read = forEachChunk(file, (chunk) => feed(decoder.write(chunk)));
+    if (!read || !feed(decoder.end()))
+        return '';
     // An overlong unfinished line is still an unfinished line.
     return partial ?? '\u0000';
 }
@@ -51862,41 +51849,38 @@ function networkSeal(data) {
     return { lines: lines, sha256 };
 }
 /**
- * Whether `content` (network.jsonl's bytes) is what the stop entry sealed; a reason when not.
- * The file is the run's alone, so any difference is an edit, a cut or an append after the run.
+ * Calls `onChunk` with each chunk of a file, read 1 MiB at a time (the chunk is reused: copy
+ * what must outlive the call); `onChunk` returning false stops the reading. True when the
+ * file was read to its end.
  */
-function checkNetworkLog(content, seal) {
-    const hash = createHash('sha256').update(content);
-    return sealMismatch(hash.digest('hex'), countLines(content), seal);
+function forEachChunk(file, onChunk) {
+    const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
+    try {
+        const buf = Buffer.alloc(1024 * 1024);
+        for (let n = (0,external_node_fs_namespaceObject.readSync)(fd, buf); n > 0; n = (0,external_node_fs_namespaceObject.readSync)(fd, buf))
+            if (onChunk(buf.subarray(0, n)) === false)
+                return false;
+        return true;
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
 }
 /**
- * {@link checkNetworkLog} on a file, read a chunk at a time: the agent decides how long the
- * network log is, and past 2 GiB it is more than one Buffer. Throws when it cannot be read.
+ * Whether network.jsonl is what the stop entry sealed; a reason when not. The file is the
+ * run's alone, so any difference is an edit, a cut or an append after the run. Read a chunk
+ * at a time: the agent decides how long the network log is, and past 2 GiB it is more than
+ * one Buffer. Throws when it cannot be read.
  */
 function checkNetworkFile(file, seal) {
     const hash = createHash('sha256');
     let lines = 0;
-    const fd = openSync(file, 'r');
-    try {
-        const chunk = Buffer.alloc(1024 * 1024);
-        for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
-            const part = chunk.subarray(0, n);
-            hash.update(part);
-            lines += countLines(part);
-        }
-    }
-    finally {
-        closeSync(fd);
-    }
-    return sealMismatch(hash.digest('hex'), lines, seal);
-}
-function countLines(bytes) {
-    let lines = 0;
-    for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1))
-        lines++;
-    return lines;
-}
-function sealMismatch(sha256, lines, seal) {
+    forEachChunk(file, (chunk) => {
+        hash.update(chunk);
+        for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1))
+            lines++;
+    });
+    const sha256 = hash.digest('hex');
     if (sha256 === seal.sha256)
         return undefined;
     return `it does not match the audit chain's record (${seal.lines} lines sealed, ${lines} found; SHA-256 ${sha256.slice(0, 12)}… instead of ${seal.sha256.slice(0, 12)}…): edited, cut or appended after the run`;
@@ -52003,6 +51987,7 @@ function canonicalJson(input) {
 ;// CONCATENATED MODULE: ./src/report/network.ts
 
 
+/** The host of a logged URL (an authority alone for a CONNECT). */
 function hostOf(url) {
     try {
         return new URL(url.includes('://') ? url : `https://${url}`).host;
@@ -52034,8 +52019,8 @@ function summarizeNetwork(file) {
     if (!(0,external_node_fs_namespaceObject.existsSync)(file))
         return summary;
     const byHost = new Map();
-    let keptPlain = 0;
-    let keptData = 0;
+    const carriedData = [];
+    const plain = [];
     forEachLine(file, (line) => {
         if (!line?.trim())
             return;
@@ -52064,20 +52049,16 @@ function summarizeNetwork(file) {
         if (e.blocked) {
             h.blocked++;
             summary.blockedCount = (summary.blockedCount ?? 0) + 1;
-            const data = network_sendsData(e.method, bodyBytes(e), e.blocked);
-            if (data ? keptData < MAX_KEPT_BLOCKED : keptPlain < MAX_KEPT_BLOCKED) {
-                if (data)
-                    keptData++;
-                else
-                    keptPlain++;
-                summary.blocked.push(typeof e.url === 'string' && e.url.length > MAX_KEPT_URL
+            const kept = network_sendsData(e.method, bodyBytes(e), e.blocked) ? carriedData : plain;
+            if (kept.length < MAX_KEPT_BLOCKED)
+                kept.push(typeof e.url === 'string' && e.url.length > MAX_KEPT_URL
                     ? { ...e, url: `${e.url.slice(0, MAX_KEPT_URL)}…` }
                     : e);
-            }
         }
         if (e.audited)
             summary.audited++;
     });
+    summary.blocked = [...carriedData, ...plain];
     summary.hosts = [...byHost.values()].sort((a, b) => b.requests - a.requests);
     return summary;
 }
@@ -52660,22 +52641,13 @@ const intOrUndefined = (v) => /^-?\d{1,12}$/.test(v) ? Number(v) : undefined;
  */
 function runFacts(networkLog, startedAt) {
     const net = networkLog ? summarizeNetwork(networkLog) : undefined;
-    const blocked = (net?.blocked ?? []).map((b) => {
-        let host;
-        try {
-            host = new URL(b.url.includes('://') ? b.url : `https://${b.url}`).host;
-        }
-        catch {
-            host = b.url.split('/')[0] ?? '';
-        }
-        const len = Number(b.requestHeaders?.['content-length'] ?? 0);
-        return {
-            method: b.method,
-            host,
-            reason: b.blocked ?? '',
-            bytes: Math.max(b.bytesOut, Number.isSafeInteger(len) ? len : 0)
-        };
-    });
+    // Those that carried data come first (summarizeNetwork), so the cut below keeps them.
+    const blocked = (net?.blocked ?? []).map((b) => ({
+        method: b.method,
+        host: hostOf(b.url),
+        reason: b.blocked ?? '',
+        bytes: bodyBytes(b)
+    }));
     return {
         conclusion: input('conclusion'),
         exitCode: intOrUndefined(input('exit-code')),

@@ -6,7 +6,7 @@ import { validatePatch } from '../patch.js'
 import { REVIEW_FILE } from '../prompt.js'
 import { extractReviewJson, parseReview, REVIEW_DEFAULTS } from '../review.js'
 import { diffWorkspace, readAgentFile } from '../workspace.js'
-import { blockedTotal, summarizeNetwork } from '../../report/network.js'
+import { blockedTotal, bodyBytes, hostOf, summarizeNetwork } from '../../report/network.js'
 import { MAX_BLOCKED } from '../publish/progress.js'
 import { OUTPUTS_FILE } from '../publish/outputs.js'
 import {
@@ -31,21 +31,13 @@ const intOrUndefined = (v: string): number | undefined =>
  */
 function runFacts(networkLog: string, startedAt: number): Record<string, unknown> {
   const net = networkLog ? summarizeNetwork(networkLog) : undefined
-  const blocked = (net?.blocked ?? []).map((b) => {
-    let host: string
-    try {
-      host = new URL(b.url.includes('://') ? b.url : `https://${b.url}`).host
-    } catch {
-      host = b.url.split('/')[0] ?? ''
-    }
-    const len = Number(b.requestHeaders?.['content-length'] ?? 0)
-    return {
-      method: b.method,
-      host,
-      reason: b.blocked ?? '',
-      bytes: Math.max(b.bytesOut, Number.isSafeInteger(len) ? len : 0)
-    }
-  })
+  // Those that carried data come first (summarizeNetwork), so the cut below keeps them.
+  const blocked = (net?.blocked ?? []).map((b) => ({
+    method: b.method,
+    host: hostOf(b.url),
+    reason: b.blocked ?? '',
+    bytes: bodyBytes(b)
+  }))
   return {
     conclusion: input('conclusion'),
     exitCode: intOrUndefined(input('exit-code')),
